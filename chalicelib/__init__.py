@@ -1,0 +1,1 @@
+"""trailguard: automated response to dangerous AWS API calls recorded by CloudTrail."""

@@ -1,0 +1,276 @@
+"""The CloudTrail event model: one shape for a record, whatever envelope it came in.
+
+Playbooks, guards and messages all read events through `CloudTrailEvent`, so that the
+quirks of real records (assumed-role sessions, null parameters, missing optional fields)
+are handled here once. A record that cannot be trusted to mean what it says is refused
+with `EventError`, which names what is wrong and where it was found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+
+# Fields every real CloudTrail record carries and that trailguard cannot do without:
+# the identity of the call (for duplicates), what was called, when and where.
+_REQUIRED_TEXT = ("eventID", "eventName", "eventSource", "eventTime", "awsRegion")
+_OPTIONAL_TEXT = (
+    "errorCode",
+    "errorMessage",
+    "sourceIPAddress",
+    "userAgent",
+    "recipientAccountId",
+    "eventType",
+)
+_OPTIONAL_OBJECT = ("requestParameters", "responseElements", "additionalEventData")
+
+
+class EventError(ValueError):
+    """Input that is not a usable CloudTrail event.
+
+    `where` says where it was found ("trail.json.gz record 12", "EventBridge event abc"),
+    `problem` what is wrong with it; `str()` gives both on one line for logs and CLIs.
+    """
+
+    def __init__(self, problem: str, where: str | None = None) -> None:
+        self.problem = problem
+        self.where = where
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+    def located(self, where: str) -> EventError:
+        """The same problem, placed (used by readers that know the file and record)."""
+        return EventError(self.problem, where)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made the call, as far as CloudTrail tells."""
+
+    type: str | None
+    arn: str | None
+    account: str | None
+    name: str | None
+    role_arn: str | None = None
+    role_name: str | None = None
+    session_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The shortest text that identifies the actor for a person reading a message."""
+        if self.role_name:
+            session = f"/{self.session_name}" if self.session_name else ""
+            return f"role {self.role_name}{session}"
+        if self.type == "Root":
+            return "root user"
+        if self.name:
+            return f"{(self.type or 'principal')} {self.name}"
+        return self.arn or self.type or "unknown principal"
+
+
+def _actor_from(identity: Mapping[str, Any]) -> Actor:
+    kind = identity.get("type")
+    arn = identity.get("arn")
+    account = identity.get("accountId")
+    session = identity.get("sessionContext") or {}
+    issuer = session.get("sessionIssuer") if isinstance(session, Mapping) else None
+    issuer = issuer if isinstance(issuer, Mapping) else {}
+
+    if kind == "AssumedRole" or (isinstance(arn, str) and ":assumed-role/" in arn):
+        # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION; the issuer carries the role's own
+        # ARN (with its path). Hand-written records sometimes lack the issuer or session.
+        parts = arn.split(":assumed-role/", 1)[1].split("/") if isinstance(arn, str) else []
+        role_name = issuer.get("userName") or (parts[0] if parts else None)
+        session_name = parts[1] if len(parts) > 1 else None
+        return Actor(
+            type=kind,
+            arn=arn,
+            account=account,
+            name=session_name,
+            role_arn=issuer.get("arn"),
+            role_name=role_name,
+            session_name=session_name,
+        )
+    if kind == "AWSService":
+        return Actor(type=kind, arn=arn, account=account, name=identity.get("invokedBy"))
+    name = identity.get("userName")
+    if name is None and isinstance(arn, str) and "/" in arn:
+        name = arn.rsplit("/", 1)[1]
+    return Actor(type=kind, arn=arn, account=account, name=name)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudTrailEvent:
+    """A CloudTrail record (the `detail` of an EventBridge event), checked on construction.
+
+    `record` is the record exactly as CloudTrail wrote it: playbook expressions run over it,
+    so a playbook author can rely on CloudTrail's own documentation of the fields.
+    """
+
+    record: Mapping[str, Any]
+    where: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_record(self.record, self.where)
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_record(cls, record: Any, where: str | None = None) -> CloudTrailEvent:
+        """A bare CloudTrail record, as in S3 log files and the `detail` of EventBridge."""
+        return cls(record, where)
+
+    @classmethod
+    def from_eventbridge(cls, envelope: Any, where: str | None = None) -> CloudTrailEvent:
+        """An "AWS API Call via CloudTrail" event as EventBridge delivers it.
+
+        Only AWS can put events whose source starts with `aws.` on a bus, so an envelope
+        with any other source is refused: it did not come from CloudTrail.
+        """
+        if not isinstance(envelope, Mapping):
+            raise EventError(f"expected an EventBridge event object, got {_type_name(envelope)}", where)
+        where = where or f"EventBridge event {envelope.get('id', '(no id)')}"
+        detail_type = envelope.get("detail-type")
+        if detail_type != CLOUDTRAIL_DETAIL_TYPE:
+            raise EventError(
+                f"detail-type is {detail_type!r}, expected {CLOUDTRAIL_DETAIL_TYPE!r}", where
+            )
+        source = envelope.get("source")
+        if not isinstance(source, str) or not source.startswith("aws."):
+            raise EventError(
+                f"source is {source!r}; CloudTrail events come from an 'aws.*' source", where
+            )
+        if "detail" not in envelope:
+            raise EventError("missing field 'detail'", where)
+        return cls(envelope["detail"], where)
+
+    @classmethod
+    def from_any(cls, data: Any, where: str | None = None) -> CloudTrailEvent:
+        """An EventBridge envelope or a bare record, whichever `data` is."""
+        if isinstance(data, Mapping) and "detail-type" in data:
+            return cls.from_eventbridge(data, where)
+        return cls.from_record(data, where)
+
+    # -- accessors ------------------------------------------------------------------------
+
+    @property
+    def event_id(self) -> str:
+        return self.record["eventID"]
+
+    @property
+    def name(self) -> str:
+        return self.record["eventName"]
+
+    @property
+    def source(self) -> str:
+        return self.record["eventSource"]
+
+    @property
+    def region(self) -> str:
+        return self.record["awsRegion"]
+
+    @property
+    def time(self) -> dt.datetime:
+        """When the call was made, in UTC."""
+        return _parse_time(self.record["eventTime"], self.where)
+
+    @property
+    def account(self) -> str | None:
+        """The account whose resources the call touched (where a remediation must act)."""
+        return self.record.get("recipientAccountId") or self.actor.account
+
+    @property
+    def actor(self) -> Actor:
+        return _actor_from(self.record["userIdentity"])
+
+    @property
+    def source_ip(self) -> str | None:
+        return self.record.get("sourceIPAddress")
+
+    @property
+    def user_agent(self) -> str | None:
+        return self.record.get("userAgent")
+
+    @property
+    def error_code(self) -> str | None:
+        return self.record.get("errorCode")
+
+    @property
+    def failed(self) -> bool:
+        """The call was refused or failed: it changed nothing, so nothing needs undoing."""
+        return bool(self.record.get("errorCode"))
+
+    @property
+    def read_only(self) -> bool:
+        return self.record.get("readOnly") is True
+
+    @property
+    def request_parameters(self) -> Mapping[str, Any]:
+        return self.record.get("requestParameters") or {}
+
+    @property
+    def response_elements(self) -> Mapping[str, Any]:
+        return self.record.get("responseElements") or {}
+
+    def summary(self) -> dict[str, Any]:
+        """The few fields an incident keeps and a message shows, whatever the record's size."""
+        actor = self.actor
+        return {
+            "eventID": self.event_id,
+            "eventName": self.name,
+            "eventSource": self.source,
+            "eventTime": self.record["eventTime"],
+            "account": self.account,
+            "region": self.region,
+            "actor": actor.label,
+            "actorArn": actor.arn,
+            "sourceIPAddress": self.source_ip,
+            "userAgent": self.user_agent,
+        }
+
+
+def _check_record(record: Any, where: str | None) -> None:
+    """Refuse a record whose fields trailguard relies on are missing or of the wrong type."""
+    if not isinstance(record, Mapping):
+        raise EventError(f"expected a CloudTrail record object, got {_type_name(record)}", where)
+    for key in _REQUIRED_TEXT:
+        value = record.get(key)
+        if value is None:
+            raise EventError(f"missing field {key!r}", where)
+        if not isinstance(value, str) or not value:
+            raise EventError(f"{key} must be a non-empty string, got {_type_name(value)}", where)
+    _parse_time(record["eventTime"], where)
+    identity = record.get("userIdentity")
+    if identity is None:
+        raise EventError("missing field 'userIdentity'", where)
+    if not isinstance(identity, Mapping):
+        raise EventError(f"userIdentity must be an object, got {_type_name(identity)}", where)
+    for key in _OPTIONAL_TEXT:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise EventError(f"{key} must be a string, got {_type_name(value)}", where)
+    for key in _OPTIONAL_OBJECT:
+        value = record.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise EventError(f"{key} must be an object or null, got {_type_name(value)}", where)
+    read_only = record.get("readOnly")
+    if read_only is not None and not isinstance(read_only, bool):
+        raise EventError(f"readOnly must be true or false, got {_type_name(read_only)}", where)
+
+
+def _parse_time(text: str, where: str | None) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise EventError(f"eventTime {text!r} is not an ISO 8601 time", where) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

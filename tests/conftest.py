@@ -1,0 +1,118 @@
+"""Shared fixtures: moto for AWS, the real CloudTrail datasets, event builders, call recording."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+# No test may reach real AWS: fake credentials and a fixed region before boto3 is used.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAYBOOKS = ROOT / "playbooks"
+DATASETS = Path(os.environ.get("TRAILGUARD_DATASETS", ROOT.parent / "shared" / "datasets"))
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    if not (DATASETS / "README.md").exists():
+        pytest.fail(f"the CloudTrail datasets are missing: expected them at {DATASETS} (set TRAILGUARD_DATASETS)")
+    return DATASETS
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+def record(event_name: str, source: str, request: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A complete CloudTrail record made by an IAM user, in moto's account and region."""
+    base: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDAEXAMPLE",
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory",
+            "accountId": ACCOUNT,
+            "userName": "mallory",
+        },
+        "eventTime": "2026-11-26T03:12:45Z",
+        "eventSource": source,
+        "eventName": event_name,
+        "awsRegion": REGION,
+        "sourceIPAddress": "203.0.113.7",
+        "userAgent": "aws-cli/2.15.0",
+        "requestParameters": request,
+        "responseElements": None,
+        "requestID": str(uuid.uuid4()),
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+    }
+    base.update(fields)
+    return base
+
+
+def envelope(detail: dict[str, Any], source: str | None = None) -> dict[str, Any]:
+    """The EventBridge event that carries a CloudTrail record."""
+    service = detail.get("eventSource", "unknown.amazonaws.com").split(".")[0]
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": source or f"aws.{service}",
+        "account": detail.get("recipientAccountId", ACCOUNT),
+        "time": detail.get("eventTime", "2026-11-26T03:12:45Z"),
+        "region": detail.get("awsRegion", REGION),
+        "resources": [],
+        "detail": copy.deepcopy(detail),
+    }
+
+
+def stratus_record(datasets: Path, technique: str, event_name: str) -> dict[str, Any]:
+    """A real record from Stratus Red Team's detonation logs, moved into moto's account/region."""
+    records = json.loads((datasets / "stratus-detonation-logs" / f"{technique}.json").read_text())
+    found = next(r for r in records if r["eventName"] == event_name)
+    found = copy.deepcopy(found)
+    found["recipientAccountId"] = ACCOUNT
+    found["awsRegion"] = REGION
+    return found
+
+
+class CallRecorder:
+    """The AWS operations a boto3 client sends, in order (for checks moto cannot make)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-call.*.*", self._record)
+        return client
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def writes(self) -> list[str]:
+        return [c for c in self.calls if not c.startswith(("Describe", "Get", "List"))]
+
+
+@pytest.fixture
+def calls() -> CallRecorder:
+    return CallRecorder()
