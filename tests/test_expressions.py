@@ -1,0 +1,230 @@
+"""The domain functions on every shape AWS uses, and the load-time checks of expressions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.expressions import (
+    ALL_USERS,
+    AUTHENTICATED_USERS,
+    Expression,
+    ExpressionError,
+    public_acl_grants,
+    public_cidrs,
+    public_statements,
+)
+
+# -- public_acl_grants ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("canned", [["public-read"], "public-read", ["PUBLIC-READ"]])
+def test_canned_public_read_acl_as_list_or_string(canned):
+    assert public_acl_grants({"bucketName": "b", "x-amz-acl": canned}) == [{"grantee": "AllUsers", "permission": "READ"}]
+
+
+def test_canned_public_read_write_and_authenticated_read():
+    assert public_acl_grants({"x-amz-acl": ["public-read-write"]}) == [
+        {"grantee": "AllUsers", "permission": "READ"},
+        {"grantee": "AllUsers", "permission": "WRITE"},
+    ]
+    assert public_acl_grants({"x-amz-acl": "authenticated-read"}) == [
+        {"grantee": "AuthenticatedUsers", "permission": "READ"}
+    ]
+
+
+@pytest.mark.parametrize("canned", [["private"], ["bucket-owner-full-control"], [""], None, ["log-delivery-write"]])
+def test_non_public_canned_acls(canned):
+    assert public_acl_grants({"bucketName": "b", "x-amz-acl": canned}) == []
+
+
+def test_grant_headers():
+    request = {"x-amz-grant-read": [f'uri="{ALL_USERS}", id="abc"'], "x-amz-grant-write-acp": f'uri="{AUTHENTICATED_USERS}"',
+               "x-amz-grant-full-control": ['id="owner"']}
+    assert public_acl_grants(request) == [
+        {"grantee": "AllUsers", "permission": "READ"},
+        {"grantee": "AuthenticatedUsers", "permission": "WRITE_ACP"},
+    ]
+
+
+def _acl(grant):
+    return {"bucketName": "b", "AccessControlPolicy": {"AccessControlList": {"Grant": grant}, "Owner": {"ID": "o"}}}
+
+
+def test_access_control_policy_with_one_grant_as_an_object():
+    grant = {"Grantee": {"xsi:type": "Group", "URI": ALL_USERS}, "Permission": "READ"}
+    assert public_acl_grants(_acl(grant)) == [{"grantee": "AllUsers", "permission": "READ"}]
+
+
+def test_access_control_policy_with_a_list_of_grants():
+    grants = [
+        {"Grantee": {"xsi:type": "CanonicalUser", "ID": "owner"}, "Permission": "FULL_CONTROL"},
+        {"Grantee": {"xsi:type": "Group", "URI": AUTHENTICATED_USERS}, "Permission": "WRITE"},
+    ]
+    assert public_acl_grants(_acl(grants)) == [{"grantee": "AuthenticatedUsers", "permission": "WRITE"}]
+
+
+def test_private_access_control_policy_and_odd_shapes():
+    owner_only = {"Grantee": {"xsi:type": "CanonicalUser", "ID": "owner"}, "Permission": "FULL_CONTROL"}
+    assert public_acl_grants(_acl(owner_only)) == []
+    assert public_acl_grants(_acl(None)) == []
+    assert public_acl_grants(_acl(["not a grant"])) == []
+    assert public_acl_grants(None) == []
+    assert public_acl_grants({"AccessControlPolicy": "x"}) == []
+
+
+# -- public_cidrs ---------------------------------------------------------------------------
+
+
+def test_ip_permissions_shape_from_a_real_invictus_record():
+    request = {"groupId": "sg-04cfb7a4712d75b00", "ipPermissions": {"items": [
+        {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "groups": {},
+         "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0", "description": "TLS from Internet"}]},
+         "ipv6Ranges": {}, "prefixListIds": {}}]}}
+    assert public_cidrs(request) == [{"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "0.0.0.0/0"}]
+
+
+def test_legacy_top_level_cidr_ip_shape_from_a_real_invictus_record():
+    request = {"groupId": "sg-04cfb7a4712d75b00", "ipPermissions": {}, "ipProtocol": "tcp", "fromPort": 22,
+               "toPort": 22, "cidrIp": "0.0.0.0/0"}
+    assert public_cidrs(request) == [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidr": "0.0.0.0/0"}]
+
+
+def test_ipv6_ranges_and_all_traffic():
+    request = {"ipPermissions": {"items": [{"ipProtocol": "-1", "ipRanges": {}, "ipv6Ranges": {"items": [
+        {"cidrIpv6": "::/0"}, {"cidrIpv6": "2001:db8::/32"}]}}]}}
+    assert public_cidrs(request) == [{"ipProtocol": "-1", "fromPort": None, "toPort": None, "cidr": "::/0"}]
+
+
+def test_stratus_anonymised_world_range_and_string_ports():
+    # Stratus rewrote 0.0.0.0/0 as 208.236.235.254/0; Panther's fixtures write ports as text.
+    assert public_cidrs({"cidrIp": "208.236.235.254/0", "fromPort": "22", "toPort": "22", "ipProtocol": "tcp"}) == [
+        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidr": "208.236.235.254/0"}]
+
+
+def test_narrow_and_invalid_ranges_are_not_public():
+    request = {"ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": "443", "toPort": "443",
+                                            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/16"}, {"cidrIp": "10.0.0.0/8"},
+                                                                   {"cidrIp": "not-a-cidr"}, {"cidrIp": None}]}}]}}
+    assert public_cidrs(request) == []
+    assert public_cidrs(None) == []
+
+
+def test_wide_cidrs_catch_a_split_world_range():
+    request = {"ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {
+        "items": [{"cidrIp": "0.0.0.0/1"}, {"cidrIp": "128.0.0.0/1"}, {"cidrIp": "192.0.2.0/24"}]}}]}}
+    assert public_cidrs(request) == []
+    assert [r["cidr"] for r in Expression("wide_cidrs(requestParameters, `8`)").search({"requestParameters": request})] == [
+        "0.0.0.0/1", "128.0.0.0/1"]
+
+
+# -- public_statements ----------------------------------------------------------------------
+
+
+def _policy(*statements):
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _allow(principal, condition=None):
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+    if condition is not None:
+        statement["Condition"] = condition
+    return statement
+
+
+@pytest.mark.parametrize("principal", ["*", {"AWS": "*"}, {"AWS": ["arn:aws:iam::111122223333:root", "*"]}, ["*"]])
+def test_statements_open_to_everyone(principal):
+    assert public_statements(_policy(_allow(principal))) == [_allow(principal)]
+
+
+@pytest.mark.parametrize("principal", [{"Service": "cloudtrail.amazonaws.com"}, {"AWS": "arn:aws:iam::111122223333:root"}])
+def test_statements_for_named_principals_are_not_public(principal):
+    assert public_statements(_policy(_allow(principal))) == []
+
+
+@pytest.mark.parametrize("condition", [
+    {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
+    {"StringEquals": {"aws:sourcevpc": "vpc-111"}},
+    {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.0/24"]}},
+    {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}},
+    {"StringEquals": {"aws:SourceAccount": "111122223333"}},
+    {"ArnLike": {"aws:SourceArn": "arn:aws:cloudtrail:us-east-1:111122223333:trail/main"}},
+])
+def test_conditions_that_restrict_the_caller_make_a_statement_non_public(condition):
+    assert public_statements(_policy(_allow("*", condition))) == []
+
+
+@pytest.mark.parametrize("condition", [
+    {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1a2b3c4d"}},  # absent key: no restriction
+    {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
+    {"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}},
+    {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+    {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+    {"Bool": {"aws:SecureTransport": "true"}},
+])
+def test_conditions_that_do_not_restrict_the_caller(condition):
+    assert len(public_statements(_policy(_allow("*", condition)))) == 1
+
+
+def test_deny_statements_a_single_statement_object_and_json_text():
+    deny = {**_allow("*"), "Effect": "Deny"}
+    assert public_statements(_policy(deny)) == []
+    assert public_statements({"Statement": _allow({"AWS": "*"})}) == [_allow({"AWS": "*"})]
+    assert public_statements(json.dumps(_policy(_allow("*")))) == [_allow("*")]
+    assert public_statements("invalid-json-policy") == []
+    assert public_statements(None) == []
+
+
+def test_real_bucket_policies_from_the_datasets(datasets):
+    from chalicelib.eventfiles import read_events
+
+    policies = [e.request_parameters.get("bucketPolicy") for e in read_events([datasets / "invictus-aws-2023"])
+                if not isinstance(e, Exception) and e.name == "PutBucketPolicy" and not e.failed]
+    assert len(policies) == 3
+    # CloudTrail's own bucket policy and a cross-account grant: none is public.
+    assert [public_statements(policy) for policy in policies] == [[], [], []]
+
+
+def test_panther_fixture_policy_restricted_by_org_vpc_and_ip_is_not_public():
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+              "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-test123456"},
+                                             "StringLike": {"aws:SourceVpc": "vpc-*"},
+                                             "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "172.16.0.0/12"]}}}]}
+    assert public_statements(policy) == []
+
+
+# -- compiling expressions ------------------------------------------------------------------
+
+
+def test_expressions_evaluate_with_the_domain_functions():
+    record = {"requestParameters": {"x-amz-acl": ["public-read"], "bucketName": "b"}}
+    assert Expression("length(public_acl_grants(requestParameters)) > `0`").search(record) is True
+    assert Expression("requestParameters.bucketName").search(record) == "b"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("requestParameters.[", "JMESPath syntax error at column"),
+    ("requestParameters.name == 'x", "JMESPath syntax error"),
+    ("publc_cidrs(requestParameters)", "unknown function publc_cidrs(); did you mean public_cidrs()?"),
+    ("public_cidrs()", "public_cidrs() takes 1 argument(s), got 0"),
+    ("public_cidrs(requestParameters, `1`)", "public_cidrs() takes 1 argument(s), got 2"),
+    ("requestParamters.name", "'requestParamters' is not a field of a CloudTrail record; did you mean 'requestParameters'?"),
+    ("true", "'true' is read by JMESPath as a field name, not a value; write the literal as `true`"),
+])
+def test_bad_expressions_are_refused_when_compiled(text, message):
+    with pytest.raises(ExpressionError) as raised:
+        Expression(text)
+    assert message in str(raised.value)
+
+
+def test_field_names_inside_projections_and_filters_are_not_taken_for_record_fields():
+    Expression("resources[?type == 'AWS::KMS::Key'].ARN | [0]")
+    Expression("public_cidrs(requestParameters)[?fromPort <= `22` && toPort >= `22`].cidr")
+    Expression("requestParameters.ipPermissions.items[*].{from: fromPort}")
+    Expression("max_by(resources, &accountId)")
+
+
+def test_an_expression_that_fails_on_one_record_raises_expression_error():
+    with pytest.raises(ExpressionError, match="cannot be evaluated on this event"):
+        Expression("length(eventVersion)").search({"eventVersion": 5})
