@@ -1,0 +1,15 @@
+"""The actions playbooks can call, one module per AWS service.
+
+Importing this package registers every built-in action; `registered_actions()` lists them.
+"""
+
+from chalicelib.actions import cloudtrail, kms, s3  # noqa: F401 - imported to register
+from chalicelib.actions.base import (
+    Action,
+    ActionError,
+    Parameter,
+    UndoRefused,
+    registered_actions,
+)
+
+__all__ = ["Action", "ActionError", "Parameter", "UndoRefused", "registered_actions"]

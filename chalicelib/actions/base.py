@@ -1,0 +1,137 @@
+"""The action contract: what every remediation declares and how it behaves.
+
+An action is a small class registered under a stable public name (`service.verb_object`).
+Like Cloud Custodian's actions, it declares next to its code the parameters it takes, the
+IAM permissions it needs (the deploy policy is generated from them) and, in its
+docstring, a YAML example (the reference documentation is generated from it).
+
+Its life in an incident:
+
+    before = action.snapshot()        read what undo will need, change nothing
+    if action.check(before): done     already safe: nothing to apply
+    action.apply(before)              make the change (running it again changes nothing)
+    after = action.snapshot()         what trailguard left
+    ...
+    action.undo(before, after)        only if the resource is still exactly `after`
+
+Snapshots are small JSON-ready dicts of the state that matters (never timestamps that
+change on their own), so that "still as trailguard left it" is a plain comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+class ActionError(Exception):
+    """An action could not do its job; the message is meant for the person on call."""
+
+
+class UndoRefused(ActionError):
+    """The resource changed after trailguard acted, so putting the old state back is unsafe."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A value an action takes from the playbook's `with:` (a JMESPath over the record)."""
+
+    name: str
+    type: str
+    description: str
+    required: bool = True
+    default: Any = None
+
+    def __post_init__(self) -> None:
+        if self.type not in _JSON_TYPES:
+            raise ValueError(f"parameter {self.name}: unknown type {self.type!r}")
+
+    def accepts(self, value: Any) -> bool:
+        if self.type == "integer" and isinstance(value, bool):
+            return False
+        if self.type == "integer" and isinstance(value, float) and value.is_integer():
+            return True
+        return isinstance(value, _JSON_TYPES[self.type])
+
+
+class Action:
+    """Base class of every action; subclasses fill in the class attributes and four methods."""
+
+    name: ClassVar[str]
+    service: ClassVar[str]
+    """The boto3 client the action needs, created in the event's account and region."""
+    permissions: ClassVar[tuple[str, ...]]
+    """Every IAM action that snapshot, apply and undo call."""
+    parameters: ClassVar[tuple[Parameter, ...]]
+
+    def __init__(self, client: Any, params: Mapping[str, Any]) -> None:
+        self.client = client
+        self.params = dict(params)
+
+    # -- to implement ---------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current state of the resource, as far as undo and check need it."""
+        raise NotImplementedError
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        """Is the resource, in `state`, already safe (so that apply has nothing to do)?"""
+        raise NotImplementedError
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        """Make the resource safe, starting from `state` (the snapshot just taken)."""
+        raise NotImplementedError
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Put the resource back into `state` (the snapshot taken before apply)."""
+        raise NotImplementedError
+
+    # -- shared behaviour -----------------------------------------------------------------
+
+    def undo(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+        """Restore `before`, but only if nobody changed the resource since trailguard left it."""
+        now = self.snapshot()
+        if now != after:
+            raise UndoRefused(f"{self.name}: the resource changed since trailguard acted ({describe_change(after, now)}); nothing was touched")
+        self.restore(before)
+
+    @classmethod
+    def parameter(cls, name: str) -> Parameter | None:
+        return next((p for p in cls.parameters if p.name == name), None)
+
+
+def describe_change(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> str:
+    """One line saying which fields differ, for messages that refuse an undo."""
+    keys = sorted(set(expected) | set(actual))
+    changes = [
+        f"{key}: {expected.get(key)!r} -> {actual.get(key)!r}"
+        for key in keys
+        if expected.get(key) != actual.get(key)
+    ]
+    return "; ".join(changes) or "no visible difference"
+
+
+_REGISTRY: dict[str, type[Action]] = {}
+
+
+def register(action: type[Action]) -> type[Action]:
+    """Class decorator: make `action` available to playbooks under `action.name`."""
+    for attribute in ("name", "service", "permissions", "parameters"):
+        if not hasattr(action, attribute):
+            raise TypeError(f"{action.__name__} must declare {attribute!r}")
+    if action.name in _REGISTRY:
+        raise ValueError(f"action {action.name!r} is registered twice")
+    _REGISTRY[action.name] = action
+    return action
+
+
+def registered_actions() -> Mapping[str, type[Action]]:
+    return _REGISTRY

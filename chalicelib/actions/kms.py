@@ -1,0 +1,133 @@
+"""KMS remediations: keep keys usable, so that the data under them stays readable.
+
+AWS refuses to enable a key that is pending deletion (the deletion must be cancelled
+first, which leaves the key disabled); these actions follow that documented order even
+where a local emulator is more lenient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Mapping
+
+from chalicelib.actions.base import Action, ActionError, Parameter, register
+
+_KEY = Parameter("key", "string", "Key id or key ARN (as in the event's requestParameters.keyId).")
+_MIN_WINDOW_DAYS, _MAX_WINDOW_DAYS = 7, 30
+
+
+def _describe(client: Any, key: str) -> dict[str, Any]:
+    metadata = client.describe_key(KeyId=key)["KeyMetadata"]
+    deletion = metadata.get("DeletionDate")
+    return {
+        "KeyId": metadata["KeyId"],
+        "KeyArn": metadata["Arn"],
+        "KeyState": metadata["KeyState"],
+        "DeletionDate": deletion.isoformat() if isinstance(deletion, dt.datetime) else deletion,
+    }
+
+
+def _remaining_window(deletion_date: str | None) -> int:
+    """Days left before a scheduled deletion, within the 7-30 days KMS accepts."""
+    if not deletion_date:
+        return _MAX_WINDOW_DAYS
+    left = dt.datetime.fromisoformat(deletion_date) - dt.datetime.now(dt.timezone.utc)
+    days = math.ceil(left.total_seconds() / 86400)
+    return min(max(days, _MIN_WINDOW_DAYS), _MAX_WINDOW_DAYS)
+
+
+@register
+class EnableKey(Action):
+    """Enable a KMS key that was disabled.
+
+    While a key is disabled nothing encrypted under it can be decrypted. A key pending
+    deletion is left alone with an error that says so: cancel the deletion first
+    (`kms.cancel_key_deletion`). Undo disables the key again.
+
+    Example:
+
+        steps:
+          - action: kms.enable_key
+            with: {key: requestParameters.keyId}
+    """
+
+    name = "kms.enable_key"
+    service = "kms"
+    permissions = ("kms:DescribeKey", "kms:EnableKey", "kms:DisableKey")
+    parameters = (_KEY,)
+
+    def snapshot(self) -> dict[str, Any]:
+        return _describe(self.client, self.params["key"])
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return state["KeyState"] == "Enabled"
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        if state["KeyState"] == "PendingDeletion":
+            raise ActionError(
+                f"key {state['KeyArn']} is pending deletion: AWS will not enable it until the "
+                "deletion is cancelled (kms.cancel_key_deletion)"
+            )
+        if state["KeyState"] != "Disabled":
+            raise ActionError(f"key {state['KeyArn']} is {state['KeyState']}; only a Disabled key can be enabled")
+        self.client.enable_key(KeyId=state["KeyId"])
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state["KeyState"] == "Disabled":
+            self.client.disable_key(KeyId=state["KeyId"])
+
+
+@register
+class CancelKeyDeletion(Action):
+    """Cancel the scheduled deletion of a KMS key, and leave it enabled.
+
+    Cancelling a deletion leaves the key Disabled; the key is then enabled again, as it
+    was when the deletion was scheduled (set `enable` to `false` where keys are disabled
+    before they are scheduled for deletion by routine). Undo schedules the deletion
+    again, with the days that were left (7 at least, as KMS requires).
+
+    Example:
+
+        steps:
+          - action: kms.cancel_key_deletion
+            with: {key: requestParameters.keyId}
+    """
+
+    name = "kms.cancel_key_deletion"
+    service = "kms"
+    permissions = (
+        "kms:DescribeKey",
+        "kms:CancelKeyDeletion",
+        "kms:EnableKey",
+        "kms:DisableKey",
+        "kms:ScheduleKeyDeletion",
+    )
+    parameters = (
+        _KEY,
+        Parameter("enable", "boolean", "Enable the key once the deletion is cancelled.", False, True),
+    )
+
+    def snapshot(self) -> dict[str, Any]:
+        return _describe(self.client, self.params["key"])
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        if state["KeyState"] == "PendingDeletion":
+            return False
+        return not self.params["enable"] or state["KeyState"] == "Enabled"
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        key_state = state["KeyState"]
+        if key_state == "PendingDeletion":
+            self.client.cancel_key_deletion(KeyId=state["KeyId"])
+            key_state = "Disabled"
+        if self.params["enable"] and key_state == "Disabled":
+            self.client.enable_key(KeyId=state["KeyId"])
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state["KeyState"] == "PendingDeletion":
+            self.client.schedule_key_deletion(
+                KeyId=state["KeyId"], PendingWindowInDays=_remaining_window(state["DeletionDate"])
+            )
+        elif state["KeyState"] == "Disabled":
+            self.client.disable_key(KeyId=state["KeyId"])
