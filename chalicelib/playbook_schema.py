@@ -1,0 +1,158 @@
+"""The JSON Schema of a playbook file: one definition for the loader and for editors.
+
+`playbooks/playbook.schema.json` is this schema written out (`python -m chalicelib
+schema`), so that editors complete and check keys; a test keeps the two identical.
+Descriptions double as the "expected" part of error messages, so they say what to write.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+MODES = ("auto", "approve", "notify", "dry-run")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+_EXPRESSION = {
+    "type": "string",
+    "minLength": 1,
+    "description": "a JMESPath expression over the CloudTrail record; write a literal as 'text' or `7`",
+}
+
+_EXPECTED_STEP = {
+    "description": "an action name, or {action: NAME, params: {...}} with the resolved values",
+    "anyOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["action"],
+            "properties": {
+                "action": {"type": "string", "description": "the action's name"},
+                "params": {
+                    "type": "object",
+                    "description": "parameters as resolved from the event (values, not expressions)",
+                },
+            },
+        },
+    ],
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "$id": "https://trailguard.dev/schemas/playbook.schema.json",
+    "title": "trailguard playbook",
+    "description": "Which CloudTrail events a playbook answers, and what it does about them.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "title", "severity", "when", "mode"],
+    "properties": {
+        "id": {
+            "type": "string",
+            "pattern": "^[a-z0-9][a-z0-9-]{1,62}$",
+            "description": "a stable id of lower-case letters, digits and dashes (up to 63)",
+        },
+        "version": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "a whole number raised when the playbook's behaviour changes (default 1)",
+        },
+        "title": {"type": "string", "minLength": 1, "maxLength": 150, "description": "a short title for messages"},
+        "severity": {"enum": list(SEVERITIES), "description": "one of " + ", ".join(SEVERITIES)},
+        "description": {"type": "string", "description": "why this event matters, for the person on call"},
+        "when": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["source", "events"],
+            "description": "the CloudTrail events this playbook answers",
+            "properties": {
+                "source": {
+                    "type": "string",
+                    "pattern": "^[a-z0-9-]+(\\.[a-z0-9-]+)*\\.amazonaws\\.com$",
+                    "description": "the eventSource, such as cloudtrail.amazonaws.com",
+                },
+                "events": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+                        "description": "an eventName, such as StopLogging",
+                    },
+                    "description": "a list of eventNames, such as [StopLogging]",
+                },
+                "if": {**_EXPRESSION, "description": "a JMESPath condition that must be true to act"},
+                "unless": {
+                    "description": "a JMESPath condition, or a list of them, any of which suppresses the playbook",
+                    "anyOf": [_EXPRESSION, {"type": "array", "minItems": 1, "items": _EXPRESSION}],
+                },
+            },
+        },
+        "mode": {"enum": list(MODES), "description": "one of " + ", ".join(MODES)},
+        "steps": {
+            "type": "array",
+            "description": "the actions to take, in order",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["action"],
+                "description": "a step: {action: NAME, with: {PARAMETER: EXPRESSION}}",
+                "properties": {
+                    "action": {"type": "string", "description": "a registered action, such as cloudtrail.start_logging"},
+                    "with": {
+                        "type": "object",
+                        "additionalProperties": _EXPRESSION,
+                        "description": "the action's parameters, each a JMESPath expression",
+                    },
+                },
+            },
+        },
+        "tests": {
+            "type": "array",
+            "description": "examples that must keep behaving as written (python -m chalicelib test)",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "event", "expect"],
+                "description": "a test: {name, event, expect}",
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "description": "what the test shows"},
+                    "event": {
+                        "description": "a CloudTrail record or EventBridge event, or the path of a file holding one",
+                        "anyOf": [{"type": "object"}, {"type": "string", "minLength": 1}],
+                    },
+                    "expect": {
+                        "description": "ignore, or {mode: MODE, steps: [...]} for the plan the event must produce",
+                        "anyOf": [
+                            {"const": "ignore"},
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "mode": {"enum": list(MODES), "description": "the mode the plan must have"},
+                                    "steps": {
+                                        "type": "array",
+                                        "items": _EXPECTED_STEP,
+                                        "description": "the planned steps, in order",
+                                    },
+                                },
+                            },
+                        ],
+                    },
+                },
+            },
+        },
+    },
+}
+
+_validator: Callable[[Any], Any] | None = None
+
+
+def validator() -> Callable[[Any], Any]:
+    """The compiled validator (fastjsonschema turns the schema into Python code once)."""
+    global _validator
+    if _validator is None:
+        import fastjsonschema
+
+        _validator = fastjsonschema.compile(SCHEMA)
+    return _validator
