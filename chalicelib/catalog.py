@@ -1,0 +1,118 @@
+"""All loaded playbooks, indexed by (eventSource, eventName), and the EventBridge rules they need.
+
+The index makes the cost of an event independent of the number of playbooks: an event
+no playbook names costs one dictionary lookup. The rules are generated from the same
+playbooks, so EventBridge delivers exactly the successful calls some playbook answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from chalicelib.events import CLOUDTRAIL_DETAIL_TYPE
+from chalicelib.playbook import Playbook, PlaybookError, load_playbooks
+
+# EventBridge's default limit on the size of a rule's event pattern, in characters.
+PATTERN_SIZE_LIMIT = 2048
+RULE_NAME = "respond_to_cloudtrail"
+
+
+class CatalogError(ValueError):
+    """The playbooks cannot be loaded; every mistake found is listed, one per line."""
+
+    def __init__(self, errors: Sequence[PlaybookError]) -> None:
+        self.errors = list(errors)
+        count = len(self.errors)
+        lines = "\n".join(f"  {error}" for error in self.errors)
+        super().__init__(f"{count} mistake{'s' if count != 1 else ''} in the playbooks:\n{lines}")
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """One EventBridge rule: its Chalice function name and its event pattern."""
+
+    name: str
+    pattern: dict[str, Any]
+
+
+class Catalog:
+    def __init__(self, playbooks: Iterable[Playbook]) -> None:
+        self.playbooks = tuple(playbooks)
+        index: dict[tuple[str, str], list[Playbook]] = defaultdict(list)
+        for playbook in self.playbooks:
+            for name in playbook.events:
+                index[(playbook.source, name)].append(playbook)
+        self._index = {key: tuple(value) for key, value in index.items()}
+
+    @classmethod
+    def load(cls, paths: Iterable[str | os.PathLike[str]]) -> Catalog:
+        """The playbooks under `paths`; CatalogError if any of them has a mistake."""
+        playbooks, errors = load_playbooks(paths)
+        if errors:
+            raise CatalogError(errors)
+        return cls(playbooks)
+
+    def candidates(self, source: str, name: str) -> tuple[Playbook, ...]:
+        """The playbooks that name this event; their `if`/`unless` are not evaluated yet."""
+        return self._index.get((source, name), ())
+
+    def get(self, playbook_id: str) -> Playbook | None:
+        return next((p for p in self.playbooks if p.id == playbook_id), None)
+
+    def event_names(self) -> dict[str, list[str]]:
+        """Every (source -> sorted event names) some playbook answers."""
+        names: dict[str, set[str]] = defaultdict(set)
+        for source, name in self._index:
+            names[source].add(name)
+        return {source: sorted(names[source]) for source in sorted(names)}
+
+    def eventbridge_rules(self, size_limit: int = PATTERN_SIZE_LIMIT) -> list[EventRule]:
+        """As few rules as fit EventBridge's pattern size limit, each matching exactly the
+        successful calls of the sources and names it lists (no cross product of the two)."""
+        groups: list[list[tuple[str, list[str]]]] = [[]]
+        for source, names in self.event_names().items():
+            for chunk in _chunks(source, names, size_limit):
+                if groups[-1] and _size(_pattern([*groups[-1], chunk])) > size_limit:
+                    groups.append([])
+                groups[-1].append(chunk)
+        groups = [group for group in groups if group]
+        return [
+            EventRule(RULE_NAME if number == 1 else f"{RULE_NAME}_{number}", _pattern(group))
+            for number, group in enumerate(groups, 1)
+        ]
+
+
+def _pattern(selection: Sequence[tuple[str, list[str]]]) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+    if len(selection) == 1:
+        source, names = selection[0]
+        detail = {"eventSource": [source], "eventName": list(names)}
+    else:
+        detail = {"$or": [{"eventSource": [source], "eventName": list(names)} for source, names in selection]}
+    detail["errorCode"] = [{"exists": False}]
+    return {
+        "source": [{"prefix": "aws."}],
+        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+        "detail": detail,
+    }
+
+
+def _size(pattern: dict[str, Any]) -> int:
+    # Measured as Chalice sends it (json.dumps with its default separators).
+    return len(json.dumps(pattern))
+
+
+def _chunks(source: str, names: list[str], size_limit: int) -> Iterable[tuple[str, list[str]]]:
+    """Split one source's names so that each part fits in a pattern of its own."""
+    chunk: list[str] = []
+    for name in names:
+        if chunk and _size(_pattern([(source, [*chunk, name])])) > size_limit:
+            yield source, chunk
+            chunk = []
+        chunk.append(name)
+    if chunk:
+        yield source, chunk

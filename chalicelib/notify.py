@@ -1,0 +1,71 @@
+"""Telling people what happened. The responder only knows the `Notifier` interface.
+
+The text form here is what the CLI, the demo and the Lambda logs show; Slack messages
+are built from the same incident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Callable, Protocol
+
+from chalicelib.incidents import Incident, State
+
+log = logging.getLogger("trailguard")
+
+_HEADLINES = {
+    State.REMEDIATING: "remediating",
+    State.REMEDIATED: "remediated",
+    State.FAILED: "remediation FAILED",
+    State.PROPOSED: "waiting for approval",
+    State.NOTIFIED: "for your attention",
+    State.SIMULATED: "dry run: nothing was changed",
+}
+
+
+class Notifier(Protocol):
+    def notify(self, incident: Incident) -> None: ...
+
+
+def describe(incident: Incident) -> str:
+    """A few lines that say what happened, who did it, and what trailguard did about it."""
+    event = incident.event
+    lines = [
+        f"[{incident.severity.upper()}] {incident.title}: {_HEADLINES[incident.state]}",
+        f"  {event['actor']} called {event['eventName']} in {event['account']}/{event['region']}"
+        f" at {event['eventTime']} from {event['sourceIPAddress']}",
+    ]
+    verb = "would run" if incident.state is State.SIMULATED else "ran"
+    for step in incident.steps:
+        params = ", ".join(f"{k}={v}" for k, v in step.params.items())
+        error = f": {step.error}" if step.error else ""
+        lines.append(f"  {verb} {step.action}({params}) -> {step.status.value}{error}")
+    if not incident.steps:
+        for step in incident.plan:
+            params = ", ".join(f"{k}={v}" for k, v in step["params"].items())
+            lines.append(f"  proposes {step['action']}({params})")
+    if incident.error:
+        lines.append(f"  error: {incident.error}")
+    lines.append(f"  incident {incident.id}, event {event['eventID']}")
+    return "\n".join(lines)
+
+
+class TextNotifier:
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self.write = write
+
+    def notify(self, incident: Incident) -> None:
+        self.write(describe(incident))
+
+
+class LogNotifier:
+    """One JSON line per incident, for CloudWatch Logs Insights."""
+
+    def notify(self, incident: Incident) -> None:
+        log.info(json.dumps({"message": "incident", **incident.to_dict()}, default=str))
+
+
+class NullNotifier:
+    def notify(self, incident: Incident) -> None:
+        return None

@@ -1,0 +1,181 @@
+"""The one decision path, by mode, against moto: what is recorded, what is called, what is told."""
+
+from __future__ import annotations
+
+import textwrap
+
+import boto3
+import pytest
+
+from chalicelib.aws import AwsClients
+from chalicelib.catalog import Catalog
+from chalicelib.events import CloudTrailEvent
+from chalicelib.executor import AwsExecutor
+from chalicelib.incidents import State, StepStatus, incident_id
+from chalicelib.notify import TextNotifier, describe
+from chalicelib.responder import Responder
+from chalicelib.store import MemoryStore
+from tests.conftest import PLAYBOOKS, REGION, record
+
+
+class RecordingClients(AwsClients):
+    """Real moto-backed clients, with every call they send recorded."""
+
+    def __init__(self, recorder):
+        super().__init__()
+        self.recorder = recorder
+
+    def _new_client(self, service, region):
+        return self.recorder.attach(super()._new_client(service, region))
+
+
+def _responder(catalog, clients, messages=None):
+    return Responder(catalog, own_role_names={"trailguard-remediator"}, store=MemoryStore(),
+                     executor=AwsExecutor(clients), notifier=TextNotifier((messages if messages is not None else []).append))
+
+
+@pytest.fixture
+def builtin():
+    return Catalog.load([PLAYBOOKS])
+
+
+@pytest.fixture
+def stopped_trail(aws):
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="trail-logs")
+    cloudtrail = boto3.client("cloudtrail", region_name=REGION)
+    cloudtrail.create_trail(Name="main", S3BucketName="trail-logs")
+    return cloudtrail
+
+
+def _stop_logging(**fields):
+    return CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, **fields))
+
+
+def test_auto_mode_remediates_records_and_notifies(builtin, stopped_trail, calls):
+    messages = []
+    responder = _responder(builtin, RecordingClients(calls), messages)
+    event = _stop_logging()
+    decision, [outcome] = responder.respond(event)
+    incident = outcome.incident
+    assert incident.id == incident_id(event.event_id, "cloudtrail-stop-logging")
+    assert incident.state is State.REMEDIATED
+    assert [s.status for s in incident.steps] == [StepStatus.APPLIED]
+    assert incident.steps[0].before == {"Trail": "main", "IsLogging": False}
+    assert incident.steps[0].after == {"Trail": "main", "IsLogging": True}
+    assert stopped_trail.get_trail_status(Name="main")["IsLogging"] is True
+    assert responder.store.get(incident.id) is incident
+    assert messages == [describe(incident)]
+    assert "IAMUser mallory called StopLogging" in messages[0]
+    assert calls.writes() == ["StartLogging"]
+
+
+def test_the_same_event_delivered_three_times_acts_once(builtin, stopped_trail, calls):
+    responder = _responder(builtin, RecordingClients(calls))
+    event = _stop_logging()
+    outcomes = [responder.respond(event)[1][0] for _ in range(3)]
+    assert [o.duplicate for o in outcomes] == [False, True, True]
+    assert len({o.incident.id for o in outcomes}) == 1
+    assert calls.calls.count("StartLogging") == 1
+
+
+def test_a_trail_already_logging_is_recorded_as_already_safe(builtin, stopped_trail, calls):
+    stopped_trail.start_logging(Name="main")
+    responder = _responder(builtin, RecordingClients(calls))
+    _, [outcome] = responder.respond(_stop_logging())
+    assert outcome.incident.state is State.REMEDIATED
+    assert outcome.incident.steps[0].status is StepStatus.ALREADY_SAFE
+    assert calls.writes() == []
+
+
+def test_a_failing_step_leaves_a_failed_incident_with_the_error(builtin, aws):
+    responder = _responder(builtin, AwsClients())
+    _, [outcome] = responder.respond(_stop_logging())  # no such trail in moto
+    incident = outcome.incident
+    assert incident.state is State.FAILED
+    assert incident.steps[0].status is StepStatus.FAILED
+    assert incident.steps[0].error.startswith("TrailNotFoundException")
+
+
+def test_an_event_in_another_account_is_not_acted_on_with_our_credentials(builtin, stopped_trail, calls):
+    responder = _responder(builtin, RecordingClients(calls))
+    _, [outcome] = responder.respond(_stop_logging(recipientAccountId="210987654321"))
+    assert outcome.incident.state is State.FAILED
+    assert "account 210987654321" in outcome.incident.steps[0].error
+    assert calls.writes() == []
+
+
+def test_guarded_events_open_no_incident(builtin, stopped_trail, calls):
+    responder = _responder(builtin, RecordingClients(calls))
+    own = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/trailguard-remediator/x",
+           "accountId": "123456789012",
+           "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "trailguard-remediator"}}}
+    for event in (_stop_logging(errorCode="AccessDenied"), _stop_logging(userIdentity=own)):
+        decision, outcomes = responder.respond(event)
+        assert decision.skip is not None and outcomes == []
+    assert calls.calls == []
+
+
+def _catalog_with(tmp_path, mode, steps="  - action: cloudtrail.start_logging\n    with: {trail: requestParameters.name}\n"):
+    text = textwrap.dedent(f"""\
+        id: trail-{mode}
+        title: Trail stopped
+        severity: high
+        when: {{source: cloudtrail.amazonaws.com, events: [StopLogging]}}
+        mode: {mode}
+        """) + (f"steps:\n{steps}" if steps else "")
+    (tmp_path / f"{mode}.yaml").write_text(text)
+    return Catalog.load([tmp_path / f"{mode}.yaml"])
+
+
+@pytest.mark.parametrize("mode,state", [("approve", State.PROPOSED), ("dry-run", State.SIMULATED)])
+def test_modes_that_do_not_act_call_no_aws(tmp_path, stopped_trail, calls, mode, state):
+    responder = _responder(_catalog_with(tmp_path, mode), RecordingClients(calls))
+    _, [outcome] = responder.respond(_stop_logging())
+    assert outcome.incident.state is state
+    assert outcome.incident.plan == [{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}]
+    assert calls.calls == []
+    assert stopped_trail.get_trail_status(Name="main")["IsLogging"] is False
+
+
+def test_notify_mode_records_and_tells(tmp_path, aws, calls):
+    messages = []
+    responder = _responder(_catalog_with(tmp_path, "notify", steps=""), RecordingClients(calls), messages)
+    _, [outcome] = responder.respond(_stop_logging())
+    assert outcome.incident.state is State.NOTIFIED
+    assert "for your attention" in messages[0]
+    assert calls.calls == []
+
+
+def test_a_plan_that_cannot_be_resolved_is_recorded_as_failed(builtin, aws, calls):
+    responder = _responder(builtin, RecordingClients(calls))
+    event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {}))
+    _, [outcome] = responder.respond(event)
+    assert outcome.incident.state is State.FAILED
+    assert "parameter 'trail' from 'requestParameters.name' is null" in outcome.incident.error
+    assert calls.calls == []
+
+
+def test_a_notifier_that_fails_loses_no_incident(builtin, stopped_trail):
+    class BrokenNotifier:
+        def notify(self, incident):
+            raise ConnectionError("chat is down")
+
+    responder = Responder(builtin, own_role_names=set(), store=MemoryStore(),
+                          executor=AwsExecutor(AwsClients()), notifier=BrokenNotifier())
+    _, [outcome] = responder.respond(_stop_logging())
+    assert responder.store.get(outcome.incident.id).state is State.REMEDIATED
+
+
+def test_a_condition_that_breaks_on_an_odd_record_is_reported_not_dropped(tmp_path, aws):
+    (tmp_path / "p.yaml").write_text(textwrap.dedent("""\
+        id: odd
+        title: Odd
+        severity: low
+        when: {source: cloudtrail.amazonaws.com, events: [StopLogging], if: "length(requestParameters.name) > `3`"}
+        mode: notify
+        """))
+    responder = _responder(Catalog.load([tmp_path]), AwsClients())
+    event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": 12}))
+    _, [outcome] = responder.respond(event)
+    assert outcome.incident.state is State.FAILED
+    assert "cannot be evaluated on this event" in outcome.incident.error
