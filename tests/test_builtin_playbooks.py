@@ -1,0 +1,50 @@
+"""The bundled playbooks: every inline test passes, and each shows what it answers and what it leaves."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.catalog import Catalog
+from chalicelib.playbook_tests import run_tests
+from chalicelib.settings import DEFAULT_OWN_ROLES
+from tests.conftest import PLAYBOOKS
+
+CATALOG = Catalog.load([PLAYBOOKS])
+RESULTS = run_tests(CATALOG.playbooks, DEFAULT_OWN_ROLES)
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=lambda r: f"{r.playbook.id}: {r.test.name}")
+def test_inline_test(result):
+    assert result.passed, f"{result.location}: {result.problem}"
+
+
+@pytest.mark.parametrize("playbook", CATALOG.playbooks, ids=lambda p: p.id)
+def test_each_playbook_has_positive_and_negative_cases(playbook):
+    expectations = [test.expect for test in playbook.tests]
+    assert any(e != "ignore" for e in expectations), "no test shows an event the playbook answers"
+    assert any(e == "ignore" for e in expectations), "no test shows an event the playbook leaves alone"
+
+
+@pytest.mark.parametrize("path", sorted(PLAYBOOKS.glob("*.yaml")), ids=lambda p: p.name)
+def test_each_file_points_editors_at_the_schema_and_is_named_after_its_id(path):
+    assert path.read_text().startswith("# yaml-language-server: $schema=./playbook.schema.json\n")
+    assert CATALOG.get(path.stem) is not None
+
+
+def test_the_first_playbooks_are_there_in_auto_mode():
+    assert {(p.id, p.mode) for p in CATALOG.playbooks} >= {
+        ("cloudtrail-stop-logging", "auto"),
+        ("kms-key-disabled", "auto"),
+        ("kms-key-deletion-scheduled", "auto"),
+        ("s3-bucket-acl-public", "auto"),
+    }
+
+
+def test_a_broken_expectation_is_caught():
+    # The runner must fail a test whose expectation is wrong, or the passes above mean nothing.
+    playbook = CATALOG.get("cloudtrail-stop-logging")
+    positive = next(t for t in playbook.tests if t.expect != "ignore")
+    broken = type(positive)(positive.name, positive.event, "ignore", positive.line)
+    altered = type(playbook)(**{**playbook.__dict__, "tests": (broken,)})
+    [result] = run_tests([altered], DEFAULT_OWN_ROLES)
+    assert not result.passed and "expected the event to be ignored, got a plan (mode auto)" in result.problem
