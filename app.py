@@ -1,0 +1,28 @@
+"""trailguard's Chalice app: wiring only, the logic lives in chalicelib/.
+
+One EventBridge rule (more if the playbooks' patterns outgrow EventBridge's size limit)
+delivers the CloudTrail calls the playbooks answer to `respond_to_cloudtrail`.
+"""
+
+from typing import Any
+
+from chalice import Chalice
+
+from chalicelib.runtime import Runtime
+
+app = Chalice(app_name="trailguard")
+runtime = Runtime.from_environment()
+
+
+def respond_to_cloudtrail(event: dict, context: Any = None) -> dict:
+    """Lambda entry point of every rule: the raw EventBridge event in, a summary out."""
+    return runtime.handle_eventbridge(event)
+
+
+for _rule in runtime.catalog.eventbridge_rules():
+    app.on_cw_event(_rule.pattern, name=_rule.name)(respond_to_cloudtrail)
+    # Chalice would first turn the event into a CloudWatchEvent, which raises KeyError on
+    # an envelope missing a key; the runtime checks envelopes itself and answers bad ones
+    # with "rejected". Lambda calls `app.respond_to_cloudtrail` (the handler string Chalice
+    # generates), and so does chalice.test.Client through this map.
+    app.handler_map[_rule.name] = respond_to_cloudtrail
