@@ -1,0 +1,156 @@
+"""Replay: what would the playbooks have done about these logs?
+
+Events from files go through the Lambda's own decision path (the same `Responder`, with
+a store in memory, steps that are simulated and no notifications), so a replay answers
+for production. Output formats are a public interface, documented in docs/replay.md:
+
+- `jsonl`: one object per event that matched at least one playbook, and with `--all`
+  one per event a guard skipped;
+- `table`: the same, readably, then the number of matches per playbook.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, TextIO
+
+from chalicelib.catalog import Catalog
+from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.executor import SimulatedExecutor
+from chalicelib.notify import NullNotifier
+from chalicelib.responder import Decision, Outcome, Responder
+from chalicelib.store import MemoryStore
+
+
+@dataclass
+class ReplayCounts:
+    read: int = 0
+    matched: int = 0
+    skipped: int = 0
+    malformed: int = 0
+    per_playbook: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"replay: {self.read} events read, {self.matched} matched, {self.skipped} skipped by guards, "
+            f"{self.malformed} malformed, {self.seconds:.2f} s"
+        )
+
+
+@dataclass(frozen=True)
+class ReplayLine:
+    """One event worth reporting: it matched, or (with --all) a guard skipped it."""
+
+    event: CloudTrailEvent
+    decision: Decision
+    outcomes: list[Outcome]
+    skipped: tuple[str, str] | None = None  # (code, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        event = self.event
+        line: dict[str, Any] = {
+            "eventID": event.event_id,
+            "eventName": event.name,
+            "eventSource": event.source,
+            "eventTime": event.record["eventTime"],
+            "account": event.account,
+            "region": event.region,
+        }
+        if self.skipped:
+            line["skipped"], line["reason"] = self.skipped
+            return line
+        line["matches"] = [_match(outcome) for outcome in self.outcomes]
+        return line
+
+
+def _match(outcome: Outcome) -> dict[str, Any]:
+    match: dict[str, Any] = {"playbook": outcome.playbook.id, "mode": outcome.playbook.mode}
+    if outcome.incident.error:
+        match["error"] = outcome.incident.error
+    else:
+        match["steps"] = outcome.incident.plan
+    return match
+
+
+def replay(
+    items: Iterable[CloudTrailEvent | EventError],
+    catalog: Catalog,
+    own_role_names: Iterable[str],
+    *,
+    include_skipped: bool = False,
+    on_malformed: Callable[[EventError], None] = lambda error: None,
+) -> Iterator[ReplayLine | ReplayCounts]:
+    """Yield a ReplayLine per reportable event, then the counts (last item)."""
+    responder = Responder(
+        catalog,
+        own_role_names=frozenset(own_role_names),
+        store=MemoryStore(),
+        executor=SimulatedExecutor(),
+        notifier=NullNotifier(),
+    )
+    counts = ReplayCounts(per_playbook=Counter({playbook.id: 0 for playbook in catalog.playbooks}))
+    started = time.perf_counter()
+    for item in items:
+        if isinstance(item, EventError):
+            counts.malformed += 1
+            on_malformed(item)
+            continue
+        counts.read += 1
+        if not catalog.candidates(item.source, item.name):
+            continue  # the cheap common case: no playbook names this event
+        decision, outcomes = responder.respond(item)
+        fresh = [outcome for outcome in outcomes if not outcome.duplicate]
+        if fresh:
+            counts.matched += 1
+            counts.per_playbook.update(outcome.playbook.id for outcome in fresh)
+            yield ReplayLine(item, decision, fresh)
+        elif decision.skip or outcomes:
+            counts.skipped += 1
+            if include_skipped:
+                skipped = (
+                    (decision.skip.code, decision.skip.reason)
+                    if decision.skip
+                    else ("duplicate", "this eventID was already answered by the same playbooks")
+                )
+                yield ReplayLine(item, decision, [], skipped)
+    counts.read += counts.malformed
+    counts.seconds = time.perf_counter() - started
+    yield counts
+
+
+def write_jsonl(line: ReplayLine, out: TextIO) -> None:
+    out.write(json.dumps(line.to_dict(), separators=(",", ":"), default=str) + "\n")
+
+
+def write_table_row(line: ReplayLine, out: TextIO) -> None:
+    event = line.event
+    head = (
+        f"{event.record['eventTime']:<21} {event.name:<24} {str(event.account):>12}/{event.region:<15} "
+        f"{event.actor.label[:40]:<40}"
+    )
+    if line.skipped:
+        out.write(f"{head} skipped: {line.skipped[0]} ({line.skipped[1]})\n")
+        return
+    for match in line.to_dict()["matches"]:
+        if "error" in match:
+            out.write(f"{head} {match['playbook']} ({match['mode']}): cannot plan: {match['error']}\n")
+            continue
+        steps = "; ".join(
+            f"{step['action']}({', '.join(f'{k}={v}' for k, v in step['params'].items())})" for step in match["steps"]
+        )
+        out.write(f"{head} {match['playbook']} ({match['mode']}): {steps or 'notify only'}\n")
+
+
+def write_table_footer(counts: ReplayCounts, out: TextIO) -> None:
+    out.write("\nmatches per playbook:\n")
+    width = max((len(name) for name in counts.per_playbook), default=10)
+    for playbook_id, count in sorted(counts.per_playbook.items()):
+        out.write(f"  {playbook_id:<{width}}  {count}\n")
+
+
+def write_table_header(out: TextIO) -> None:
+    out.write(f"{'TIME':<21} {'EVENT':<24} {'ACCOUNT':>12}/{'REGION':<15} {'ACTOR':<40} PLAYBOOK (MODE): STEPS\n")

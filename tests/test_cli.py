@@ -1,0 +1,133 @@
+"""`python -m chalicelib`: validate, test, replay (over the real datasets), schema, policy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from chalicelib.cli import main
+from tests.conftest import PLAYBOOKS, ROOT, record
+from tests.test_playbook_loading import VALID
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_validate_the_bundled_playbooks(run):
+    result = run("validate")
+    assert result.exit_code == 0
+    assert result.output == f"ok: {len(list(PLAYBOOKS.glob('*.yaml')))} playbooks valid\n"
+
+
+def test_validate_lists_every_mistake_and_exits_1(run, tmp_path):
+    (tmp_path / "a.yaml").write_text(VALID.replace("mode: auto", "mode: sometimes"))
+    (tmp_path / "b.yaml").write_text(VALID.replace("id: trail-stopped", "id: other").replace("when:", "whn:"))
+    result = run("validate", tmp_path)
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'a.yaml'}:7: mode: 'sometimes' is not allowed" in result.output
+    assert f"{tmp_path / 'b.yaml'}:4: whn: unknown key 'whn'; did you mean 'when'?" in result.output
+
+
+def test_test_command_passes_the_bundled_playbooks(run):
+    result = run("test")
+    assert result.exit_code == 0, result.output
+    assert "FAIL" not in result.output
+    assert result.output.splitlines()[-1].endswith("0 failed")
+
+
+def test_test_command_reports_a_failing_test_with_a_rerun_hint(run, tmp_path):
+    event = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})
+    path = tmp_path / "p.yaml"
+    path.write_text(VALID + "tests:\n  - name: wrong expectation\n    event: " + json.dumps(event)
+                    + "\n    expect: {mode: auto, steps: [{action: cloudtrail.start_logging, params: {trail: other}}]}\n")
+    result = run("test", path)
+    assert result.exit_code == 1
+    assert "FAIL trail-stopped: wrong expectation" in result.output
+    assert "step 1 (cloudtrail.start_logging): expected trail='other', got trail='main'" in result.output
+    assert f"rerun: python -m chalicelib test {path}" in result.output
+
+
+def test_test_event_from_a_file(run, tmp_path):
+    (tmp_path / "event.json").write_text(json.dumps(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "x"})))
+    path = tmp_path / "p.yaml"
+    path.write_text(VALID + "tests:\n  - name: from a file\n    event: event.json\n    expect: {mode: auto}\n")
+    assert run("test", path).exit_code == 0
+
+
+def _jsonl(output):
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
+    result = CliRunner().invoke(main, ["replay", str(datasets), "--format", "jsonl"], catch_exceptions=False)
+    assert result.exit_code == 0
+    lines = _jsonl(result.stdout)
+    found = sorted((line["eventName"], line["eventID"]) for line in lines)
+    assert found == [
+        ("DisableKey", "1"),  # Panther's fixture "KMS Key Disabled"
+        ("ScheduleKeyDeletion", "1"),  # Panther's fixture; its twin with the same eventID is a duplicate
+        ("StopLogging", "1"),  # Panther's "CloudTrail Was Stopped"
+        ("StopLogging", "10163ed2-2253-469d-a5ee-cbc6651f8934"),  # Stratus cloudtrail-stop
+    ]
+    for line in lines:
+        [match] = line["matches"]
+        assert match["mode"] == "auto" and match["steps"][0]["params"]
+    assert "replay: 3674 events read, 4 matched, 7 skipped by guards, 61 malformed" in result.stderr
+    assert "malformed: " in result.stderr and "missing field 'eventID'" in result.stderr
+
+
+def test_replay_all_reports_guard_skips(datasets):
+    result = CliRunner().invoke(main, ["replay", str(datasets), "--format", "jsonl", "--all"], catch_exceptions=False)
+    skipped = [line for line in _jsonl(result.stdout) if "skipped" in line]
+    assert {line["skipped"] for line in skipped} == {"failed-call", "duplicate"}
+    failed = [line for line in skipped if line["skipped"] == "failed-call"]
+    assert len(failed) == 6 and all("the call failed" in line["reason"] for line in failed)
+    assert all(set(line) == {"eventID", "eventName", "eventSource", "eventTime", "account", "region", "skipped",
+                             "reason"} for line in skipped)
+
+
+def test_replay_own_role_option(tmp_path):
+    own = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/sec-bot/x", "accountId": "123456789012",
+           "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "sec-bot"}}}
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"}, userIdentity=own)))
+    plain = CliRunner().invoke(main, ["replay", str(path), "--format", "jsonl", "--all"])
+    mine = CliRunner().invoke(main, ["replay", str(path), "--format", "jsonl", "--all", "--own-role", "sec-bot"])
+    assert "matches" in _jsonl(plain.stdout)[0]
+    assert _jsonl(mine.stdout)[0]["skipped"] == "own-identity"
+
+
+def test_replay_table_has_rows_and_counts_per_playbook(datasets):
+    result = CliRunner().invoke(main, ["replay", str(datasets)], catch_exceptions=False)
+    out = result.stdout
+    assert out.startswith("TIME")
+    assert "cloudtrail-stop-logging (auto): cloudtrail.start_logging(trail=stratus-red-team-ct-stop-trail-buykxbqejv)" in out
+    counts = out.split("matches per playbook:\n")[1]
+    assert [line.split() for line in counts.strip().splitlines()] == [
+        ["cloudtrail-stop-logging", "2"], ["kms-key-deletion-scheduled", "1"], ["kms-key-disabled", "1"],
+        ["s3-bucket-acl-public", "0"]]
+
+
+def test_schema_file_is_the_generated_schema(run):
+    assert json.loads(run("schema").output) == json.loads((PLAYBOOKS / "playbook.schema.json").read_text())
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_policy_files_are_generated_from_the_playbooks(run, stage):
+    assert json.loads(run("policy").output) == json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+
+
+def test_python_m_chalicelib_runs():
+    result = subprocess.run([sys.executable, "-m", "chalicelib", "validate"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("ok: ")
