@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import click
 
+from chalicelib.events import eventbridge_envelope
+
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
 ATTACKER = {
@@ -60,20 +62,6 @@ def _cloudtrail_record(event_name: str, source: str, request: dict[str, Any], re
         "managementEvent": True,
         "recipientAccountId": ACCOUNT,
         "eventCategory": "Management",
-    }
-
-
-def _envelope(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws." + record["eventSource"].split(".")[0],
-        "account": ACCOUNT,
-        "time": record["eventTime"],
-        "region": REGION,
-        "resources": [],
-        "detail": record,
     }
 
 
@@ -167,7 +155,7 @@ def run_demo() -> int:
                 click.echo(style(f"{number}. mallory: {scene.title}", fg="red", bold=True)
                            + f"  ({source.split('.')[0]}:{event_name})")
                 click.echo(f"   state after the attack: {attacked}")
-                envelope = _envelope(_cloudtrail_record(event_name, source, request, response))
+                envelope = eventbridge_envelope(_cloudtrail_record(event_name, source, request, response), str(uuid.uuid4()))
                 result = client.lambda_.invoke("respond_to_cloudtrail", envelope).payload
                 incidents = result.get("incidents", [])
                 if not incidents:

@@ -239,6 +239,21 @@ class CloudTrailEvent:
         }
 
 
+def eventbridge_envelope(record: Mapping[str, Any], event_id: str, source: str | None = None) -> dict[str, Any]:
+    """The event EventBridge delivers for `record` (for the demo, tests and synthetic events)."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": CLOUDTRAIL_DETAIL_TYPE,
+        "source": source or "aws." + str(record.get("eventSource", "")).split(".")[0],
+        "account": record.get("recipientAccountId"),
+        "time": record.get("eventTime"),
+        "region": record.get("awsRegion"),
+        "resources": [],
+        "detail": dict(record),
+    }
+
+
 def _check_record(record: Any, where: str | None) -> None:
     """Refuse a record whose fields trailguard relies on are missing or of the wrong type."""
     if not isinstance(record, Mapping):

@@ -39,7 +39,6 @@ _EXPECTED_STEP = {
 
 SCHEMA: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
-    "$id": "https://trailguard.dev/schemas/playbook.schema.json",
     "title": "trailguard playbook",
     "description": "Which CloudTrail events a playbook answers, and what it does about them.",
     "type": "object",

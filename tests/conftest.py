@@ -11,6 +11,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from chalicelib.events import eventbridge_envelope
+
 # No test may reach real AWS: fake credentials and a fixed region before boto3 is used.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
@@ -72,18 +74,22 @@ def record(event_name: str, source: str, request: dict[str, Any] | None = None, 
 
 def envelope(detail: dict[str, Any], source: str | None = None) -> dict[str, Any]:
     """The EventBridge event that carries a CloudTrail record."""
-    service = detail.get("eventSource", "unknown.amazonaws.com").split(".")[0]
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": source or f"aws.{service}",
-        "account": detail.get("recipientAccountId", ACCOUNT),
-        "time": detail.get("eventTime", "2026-11-26T03:12:45Z"),
-        "region": detail.get("awsRegion", REGION),
-        "resources": [],
-        "detail": copy.deepcopy(detail),
-    }
+    return eventbridge_envelope(copy.deepcopy(detail), str(uuid.uuid4()), source)
+
+
+@pytest.fixture
+def make_trail(aws):
+    """Create a stopped trail (and its bucket) in moto; returns the CloudTrail client."""
+    import boto3
+
+    cloudtrail = boto3.client("cloudtrail", region_name=REGION)
+
+    def make(name: str = "main") -> Any:
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=f"{name}-logs")
+        cloudtrail.create_trail(Name=name, S3BucketName=f"{name}-logs")
+        return cloudtrail
+
+    return make
 
 
 def stratus_record(datasets: Path, technique: str, event_name: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from chalice.test import Client
 
@@ -21,11 +20,8 @@ def client(aws):
 
 
 @pytest.fixture
-def stopped_trail(aws):
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket="trail-logs")
-    cloudtrail = boto3.client("cloudtrail", region_name=REGION)
-    cloudtrail.create_trail(Name="stratus-red-team-ct-stop-trail-buykxbqejv", S3BucketName="trail-logs")
-    return cloudtrail
+def stopped_trail(make_trail):
+    return make_trail("stratus-red-team-ct-stop-trail-buykxbqejv")
 
 
 def test_one_rule_per_pattern_all_running_the_same_handler():

@@ -40,11 +40,8 @@ def builtin():
 
 
 @pytest.fixture
-def stopped_trail(aws):
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket="trail-logs")
-    cloudtrail = boto3.client("cloudtrail", region_name=REGION)
-    cloudtrail.create_trail(Name="main", S3BucketName="trail-logs")
-    return cloudtrail
+def stopped_trail(make_trail):
+    return make_trail("main")
 
 
 def _stop_logging(**fields):
