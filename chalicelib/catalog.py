@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from chalicelib.events import CLOUDTRAIL_DETAIL_TYPE
-from chalicelib.playbook import Playbook, PlaybookError, load_playbooks
+from chalicelib.playbook import Playbook
+from chalicelib.playbook_loader import PlaybookError, load_playbooks
 
 # EventBridge's default limit on the size of a rule's event pattern, in characters.
 PATTERN_SIZE_LIMIT = 2048

@@ -165,6 +165,7 @@ def run_demo() -> int:
                 store = chalice_app.runtime.responder.store
                 for summary in incidents:
                     incident = store.get(summary["id"])
+                    assert incident is not None, f"incident {summary['id']} was not recorded"
                     click.echo(f"   playbook {incident.playbook_id} ({incident.mode})")
                     now = scene.read_state(clients)
                     good = now == scene.expected_after and incident.state.value == "remediated"
@@ -180,7 +181,7 @@ def run_demo() -> int:
         header = ("INCIDENT", "PLAYBOOK", "MODE", "STATE", "RESOURCE NOW")
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
-            click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+            click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         click.echo()
         click.echo(style("every resource is back as it was" if ok else "SOMETHING IS NOT AS EXPECTED",
                          fg="green" if ok else "red", bold=True))

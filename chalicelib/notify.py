@@ -42,9 +42,9 @@ def describe(incident: Incident) -> str:
         error = f": {step.error}" if step.error else ""
         lines.append(f"  {verb} {step.action}({params}) -> {step.status.value}{error}")
     if not incident.steps:
-        for step in incident.plan:
-            params = ", ".join(f"{k}={v}" for k, v in step["params"].items())
-            lines.append(f"  proposes {step['action']}({params})")
+        for planned in incident.plan:
+            params = ", ".join(f"{k}={v}" for k, v in planned["params"].items())
+            lines.append(f"  proposes {planned['action']}({params})")
     if incident.error:
         lines.append(f"  error: {incident.error}")
     lines.append(f"  incident {incident.id}, event {event['eventID']}")

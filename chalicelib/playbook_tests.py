@@ -124,7 +124,7 @@ def _expect_plan(decision: Decision, expect: dict[str, Any]) -> str | None:
     actual = [step.action for step in plan.steps]
     if [step["action"] for step in expected_steps] != actual:
         return f"expected steps {[step['action'] for step in expected_steps]}, got {actual}"
-    for number, (wanted, step) in enumerate(zip(expected_steps, plan.steps), 1):
+    for number, (wanted, step) in enumerate(zip(expected_steps, plan.steps, strict=True), 1):
         for key, value in wanted.get("params", {}).items():
             if step.params.get(key) != value:
                 return (

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from chalicelib.actions import ActionError, UndoRefused, registered_actions
-from chalicelib.expressions import ALL_USERS, AUTHENTICATED_USERS
+from chalicelib.domain_functions import ALL_USERS, AUTHENTICATED_USERS
 from tests.conftest import REGION
 
 

@@ -6,7 +6,7 @@ import pytest
 from chalice.test import Client
 
 import app as chalice_app
-from tests.conftest import REGION, envelope, record, stratus_record
+from tests.conftest import envelope, record, stratus_record
 
 
 @pytest.fixture

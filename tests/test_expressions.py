@@ -6,15 +6,14 @@ import json
 
 import pytest
 
-from chalicelib.expressions import (
+from chalicelib.domain_functions import (
     ALL_USERS,
     AUTHENTICATED_USERS,
-    Expression,
-    ExpressionError,
     public_acl_grants,
     public_cidrs,
     public_statements,
 )
+from chalicelib.expressions import Expression, ExpressionError
 
 # -- public_acl_grants ----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.catalog import Catalog, CatalogError
 from chalicelib.events import CloudTrailEvent
-from chalicelib.playbook import PlaybookErrors, load_playbook, load_playbooks
+from chalicelib.playbook_loader import PlaybookErrors, load_playbook, load_playbooks
 from tests.conftest import record
 
 VALID = """\
@@ -40,9 +40,14 @@ def _errors(tmp_path, text):
 
 
 def _one_error(tmp_path, text):
+    """The single mistake in `text`, checked to name its file and line (and key, if any)."""
     path, errors = _errors(tmp_path, text)
     assert len(errors) == 1, errors
-    return path, errors[0]
+    error = errors[0]
+    assert error.file == str(path) and error.line is not None
+    prefix = f"{path}:{error.line}: " + (f"{error.key}: " if error.key else "")
+    assert str(error).startswith(prefix + error.problem)
+    return path, error
 
 
 def test_a_valid_playbook_loads_and_plans(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 
-import boto3
 import pytest
 
 from chalicelib.aws import AwsClients
@@ -15,7 +14,7 @@ from chalicelib.incidents import State, StepStatus, incident_id
 from chalicelib.notify import TextNotifier, describe
 from chalicelib.responder import Responder
 from chalicelib.store import MemoryStore
-from tests.conftest import PLAYBOOKS, REGION, record
+from tests.conftest import PLAYBOOKS, record
 
 
 class RecordingClients(AwsClients):

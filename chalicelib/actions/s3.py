@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from chalicelib.actions.base import Action, Parameter, register
-from chalicelib.expressions import PUBLIC_GROUPS
+from chalicelib.domain_functions import PUBLIC_GROUPS
 
 _GRANTEE_KEYS = ("Type", "ID", "URI", "EmailAddress")
 

@@ -1,0 +1,216 @@
+"""The AWS quirks playbooks should never have to know, handled once.
+
+AWS writes the same thing in several shapes, and these functions read them all. They are
+available in every playbook expression (see `expressions`) and documented in
+docs/playbooks.md.
+
+- `public_acl_grants(requestParameters)`: the grants an S3 PutBucketAcl/PutObjectAcl
+  request gives to everyone (AllUsers) or any AWS account (AuthenticatedUsers), whether
+  through a canned ACL (`x-amz-acl`, a string or a one-item list), grant headers
+  (`x-amz-grant-read: uri="..."`), or an AccessControlPolicy whose `Grant` is an object
+  (one grant) or a list.
+- `public_cidrs(requestParameters)`: the ranges an EC2 ingress request opens to the
+  whole internet (prefix length 0: `0.0.0.0/0`, `::/0`, whatever the base address),
+  from `ipPermissions.items[].ipRanges/ipv6Ranges` and from the legacy top-level
+  `cidrIp`, with ports as numbers even where the record has them as strings.
+- `wide_cidrs(requestParameters, prefix_length)`: the same for ranges at least as wide
+  as `/prefix_length` (catches `0.0.0.0/1` + `128.0.0.0/1` and other splits).
+- `public_statements(policy)`: the Allow statements of a resource policy (object or JSON
+  text) that any principal may use: Principal `"*"`, `{"AWS": "*"}` or a list holding
+  `"*"`, unless a condition restricts the caller to fixed values of `aws:SourceVpce`,
+  `aws:SourceVpc`, `aws:SourceIp`, `aws:PrincipalOrgID`, `aws:PrincipalAccount`,
+  `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner` or `aws:PrincipalArn`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any, Iterator, Mapping
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+PUBLIC_GROUPS = {ALL_USERS: "AllUsers", AUTHENTICATED_USERS: "AuthenticatedUsers"}
+
+_CANNED_PUBLIC_ACLS = {
+    "public-read": [("AllUsers", "READ")],
+    "public-read-write": [("AllUsers", "READ"), ("AllUsers", "WRITE")],
+    "authenticated-read": [("AuthenticatedUsers", "READ")],
+}
+_GRANT_HEADERS = {
+    "x-amz-grant-read": "READ",
+    "x-amz-grant-write": "WRITE",
+    "x-amz-grant-read-acp": "READ_ACP",
+    "x-amz-grant-write-acp": "WRITE_ACP",
+    "x-amz-grant-full-control": "FULL_CONTROL",
+}
+
+# Condition keys that pin who may use a statement; with a fixed value they make it non-public
+# (the same keys S3 Block Public Access treats as restricting, see docs/playbooks.md).
+_RESTRICTING_KEYS = {
+    "aws:sourcevpce",
+    "aws:sourcevpc",
+    "aws:sourceip",
+    "aws:principalorgid",
+    "aws:principalaccount",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceowner",
+    "aws:principalarn",
+}
+_RESTRICTING_OPERATORS = {
+    "stringequals",
+    "stringequalsignorecase",
+    "stringlike",
+    "arnequals",
+    "arnlike",
+    "ipaddress",
+    "forallvalues:stringequals",
+    "forallvalues:stringlike",
+}
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _first_text(value: Any) -> str | None:
+    """CloudTrail writes some S3 headers as a one-item list, others as a plain string."""
+    for item in _as_list(value):
+        if isinstance(item, str):
+            return item
+    return None
+
+
+def public_acl_grants(request: Any) -> list[dict[str, str]]:
+    """See the module docstring; each grant is `{"grantee": ..., "permission": ...}`."""
+    if not isinstance(request, Mapping):
+        return []
+    grants: list[tuple[str, str]] = []
+    canned = _first_text(request.get("x-amz-acl"))
+    grants.extend(_CANNED_PUBLIC_ACLS.get((canned or "").strip().lower(), []))
+    for header, permission in _GRANT_HEADERS.items():
+        for value in _as_list(request.get(header)):
+            if isinstance(value, str):
+                grants.extend(
+                    (group, permission) for uri, group in PUBLIC_GROUPS.items() if uri in value
+                )
+    policy = request.get("AccessControlPolicy")
+    acl = policy.get("AccessControlList") if isinstance(policy, Mapping) else None
+    for grant in _as_list(acl.get("Grant") if isinstance(acl, Mapping) else None):
+        if not isinstance(grant, Mapping):
+            continue
+        grantee = grant.get("Grantee")
+        uri = grantee.get("URI") if isinstance(grantee, Mapping) else None
+        if uri in PUBLIC_GROUPS:
+            grants.append((PUBLIC_GROUPS[uri], str(grant.get("Permission"))))
+    unique = dict.fromkeys(grants)
+    return [{"grantee": grantee, "permission": permission} for grantee, permission in unique]
+
+
+def _port(value: Any) -> int | None:
+    """Ports arrive as numbers, and in some records as numeric strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _is_public_cidr(cidr: Any, max_prefix: int) -> bool:
+    if not isinstance(cidr, str):
+        return False
+    try:
+        network = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return False
+    return network.prefixlen <= max_prefix
+
+
+def _ingress_ranges(request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    permissions = request.get("ipPermissions")
+    items = permissions.get("items") if isinstance(permissions, Mapping) else permissions
+    for permission in _as_list(items):
+        if not isinstance(permission, Mapping):
+            continue
+        rule = {
+            "ipProtocol": str(permission.get("ipProtocol", "-1")),
+            "fromPort": _port(permission.get("fromPort")),
+            "toPort": _port(permission.get("toPort")),
+        }
+        for ranges_key, cidr_key in (("ipRanges", "cidrIp"), ("ipv6Ranges", "cidrIpv6")):
+            ranges = permission.get(ranges_key)
+            for entry in _as_list(ranges.get("items") if isinstance(ranges, Mapping) else ranges):
+                if isinstance(entry, Mapping):
+                    yield {**rule, "cidr": entry.get(cidr_key)}
+    for cidr_key in ("cidrIp", "cidrIpv6"):
+        if request.get(cidr_key) is not None:
+            yield {
+                "ipProtocol": str(request.get("ipProtocol", "-1")),
+                "fromPort": _port(request.get("fromPort")),
+                "toPort": _port(request.get("toPort")),
+                "cidr": request.get(cidr_key),
+            }
+
+
+def public_cidrs(request: Any, max_prefix: int = 0) -> list[dict[str, Any]]:
+    """See the module docstring; each entry is `{cidr, ipProtocol, fromPort, toPort}`."""
+    if not isinstance(request, Mapping):
+        return []
+    return [rule for rule in _ingress_ranges(request) if _is_public_cidr(rule["cidr"], max_prefix)]
+
+
+def _parse_policy(policy: Any) -> Any:
+    if isinstance(policy, str):
+        try:
+            return json.loads(policy)
+        except ValueError:
+            return None
+    return policy
+
+
+def _principal_is_everyone(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, list):
+        return any(_principal_is_everyone(item) for item in principal)
+    if isinstance(principal, Mapping):
+        return any("*" in _as_list(principal.get(kind)) for kind in ("AWS", "CanonicalUser"))
+    return False
+
+
+def _condition_restricts_caller(condition: Any) -> bool:
+    if not isinstance(condition, Mapping):
+        return False
+    for operator, clauses in condition.items():
+        if str(operator).lower() not in _RESTRICTING_OPERATORS or not isinstance(clauses, Mapping):
+            continue
+        for key, values in clauses.items():
+            key = str(key).lower()
+            values = _as_list(values)
+            if key not in _RESTRICTING_KEYS or not values:
+                continue
+            if key == "aws:sourceip":
+                if not any(_is_public_cidr(value, 0) for value in values):
+                    return True
+            elif all(isinstance(value, str) and value.strip("*?") == value for value in values):
+                return True
+    return False
+
+
+def public_statements(policy: Any) -> list[Any]:
+    """See the module docstring; returns the statements as written in the policy."""
+    document = _parse_policy(policy)
+    if not isinstance(document, Mapping):
+        return []
+    found = []
+    for statement in _as_list(document.get("Statement")):
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        everyone = _principal_is_everyone(statement.get("Principal")) or "NotPrincipal" in statement
+        if everyone and not _condition_restricts_caller(statement.get("Condition")):
+            found.append(statement)
+    return found

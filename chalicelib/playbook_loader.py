@@ -1,0 +1,273 @@
+"""Loading playbooks: read the YAML, check it, compile it into `Playbook`s.
+
+A playbook is refused at load (by `validate`, by `chalice package`/`deploy`, which import
+the app) with its file, line, key and what was expected, never at 3 a.m. inside Lambda.
+Checks happen in two passes: the JSON Schema (shapes and keys, shared with editors),
+then what a schema cannot know (actions and their parameters, JMESPath expressions).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from chalicelib.actions import registered_actions
+from chalicelib.expressions import Expression, ExpressionError
+from chalicelib.playbook import Playbook, PlaybookTest, Step
+from chalicelib.playbook_schema import validator
+from chalicelib.yamlfile import YamlSyntaxError, format_path, line_of, load_yaml
+
+PLAYBOOK_SUFFIXES = (".yaml", ".yml")
+
+
+class PlaybookError(ValueError):
+    """A mistake in a playbook: where it is (file, line, key), what is wrong, what was expected."""
+
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        key: str | None,
+        problem: str,
+        expected: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        self.problem = problem
+        self.expected = expected
+        place = f"{file}:{line}" if line else file
+        text = f"{place}: {key}: {problem}" if key else f"{place}: {problem}"
+        super().__init__(f"{text} (expected {expected})" if expected else text)
+
+
+def iter_playbook_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Playbook files under `paths` (folders searched recursively), in a stable order."""
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in PLAYBOOK_SUFFIXES and p.is_file())
+        else:
+            yield path
+
+
+def load_playbooks(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Playbook], list[PlaybookError]]:
+    """Every playbook under `paths`, and every mistake found in them (ids must be unique)."""
+    playbooks: list[Playbook] = []
+    errors: list[PlaybookError] = []
+    seen: dict[str, Playbook] = {}
+    for path in iter_playbook_files(paths):
+        try:
+            playbook = load_playbook(path)
+        except PlaybookErrors as problems:
+            errors.extend(problems.errors)
+            continue
+        if playbook.id in seen:
+            errors.append(
+                PlaybookError(
+                    str(path), playbook.line, "id",
+                    f"the id {playbook.id!r} is already used by {seen[playbook.id].location}",
+                    "an id no other playbook uses",
+                )
+            )
+            continue
+        seen[playbook.id] = playbook
+        playbooks.append(playbook)
+    return playbooks, errors
+
+
+class PlaybookErrors(ValueError):
+    """All the mistakes found in one playbook file."""
+
+    def __init__(self, errors: Sequence[PlaybookError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(error) for error in self.errors))
+
+
+def load_playbook(path: Path) -> Playbook:
+    """Load, check and compile one playbook file; PlaybookErrors lists every mistake."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlaybookErrors([PlaybookError(name, None, None, f"cannot read the file: {error}")]) from None
+    try:
+        document = load_yaml(text)
+    except YamlSyntaxError as error:
+        raise PlaybookErrors([PlaybookError(name, error.line, error.key, error.problem)]) from None
+    schema_error = _schema_error(name, document)
+    if schema_error:
+        raise PlaybookErrors([schema_error])
+    return _Compiler(name, path, document).compile()
+
+
+def _schema_error(name: str, document: Any) -> PlaybookError | None:
+    import fastjsonschema
+
+    try:
+        validator()(document)
+    except fastjsonschema.JsonSchemaValueException as error:
+        return _explain(name, document, error)
+    return None
+
+
+def _document_path(document: Any, raw: Sequence[str]) -> list[str | int]:
+    """fastjsonschema's path (`['data', 'steps', '0']`) with list indexes as numbers."""
+    path: list[str | int] = []
+    node = document
+    for part in raw[1:]:
+        if isinstance(node, list) and part.isdigit():
+            path.append(int(part))
+            node = node[int(part)] if int(part) < len(node) else None
+        else:
+            path.append(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return path
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    for kind, name in ((bool, "true/false"), (dict, "a mapping"), (list, "a list"), (str, "text"),
+                       (int, "a number"), (float, "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _unknown_key(definition: dict[str, Any], value: Any) -> str | None:
+    if definition.get("additionalProperties") is not False or not isinstance(value, dict):
+        return None
+    allowed = definition.get("properties", {})
+    return next((key for key in value if key not in allowed), None)
+
+
+def _explain(name: str, document: Any, error: Any) -> PlaybookError:
+    """Turn a schema violation into a message a playbook author can act on."""
+    path = _document_path(document, error.path)
+    definition = error.definition if isinstance(error.definition, dict) else {}
+    expected = definition.get("description")
+    value = error.value
+    rule = error.rule
+    if not path and not isinstance(document, dict):
+        return PlaybookError(name, 1, None, f"a playbook is a mapping of keys, got {_type_name(document)}",
+                             "keys id, title, severity, when, mode, steps")
+    unknown = _unknown_key(definition, value) if rule in ("additionalProperties", "required") else None
+    if unknown is not None:
+        # Checked before `required`: a misspelt key is also a missing one, and the typo is the news.
+        allowed = list(definition.get("properties", {}))
+        close = difflib.get_close_matches(unknown, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        path = [*path, unknown]
+        return PlaybookError(name, line_of(document, path), format_path(path), f"unknown key {unknown!r}{hint}",
+                             "one of: " + ", ".join(allowed))
+    if rule == "required" and isinstance(value, dict):
+        missing = next(key for key in definition["required"] if key not in value)
+        described = definition.get("properties", {}).get(missing, {}).get("description")
+        return PlaybookError(name, line_of(document, path), format_path([*path, missing]) ,
+                             f"missing key {missing!r}", described)
+    problems = {
+        "type": f"is {_type_name(value)}",
+        "enum": f"{value!r} is not allowed",
+        "const": f"{value!r} is not allowed",
+        "pattern": f"{value!r} is not in the expected form",
+        "anyOf": f"{value!r} is not allowed here" if not isinstance(value, (dict, list)) else f"{_type_name(value)} is not allowed here",
+        "minItems": "must not be empty",
+        "minLength": "must not be empty",
+        "uniqueItems": "lists the same item twice",
+    }
+    problem = problems.get(rule, error.message.replace("data.", "").replace("data ", ""))
+    if rule == "type" and not expected:
+        expected = f"{definition.get('type')}"
+    return PlaybookError(name, line_of(document, path), format_path(path) or None, problem, expected)
+
+
+class _Compiler:
+    """Second pass over a schema-valid document: actions, parameters, expressions."""
+
+    def __init__(self, name: str, path: Path, document: dict[str, Any]) -> None:
+        self.name = name
+        self.path = path
+        self.document = document
+        self.errors: list[PlaybookError] = []
+
+    def error(self, at: Sequence[str | int], problem: str, expected: str | None = None) -> None:
+        self.errors.append(PlaybookError(self.name, line_of(self.document, at), format_path(at), problem, expected))
+
+    def expression(self, at: Sequence[str | int], text: str) -> Expression | None:
+        try:
+            return Expression(text)
+        except ExpressionError as problem:
+            self.error(at, str(problem), "a JMESPath expression over the CloudTrail record")
+            return None
+
+    def compile(self) -> Playbook:
+        doc = self.document
+        when = doc["when"]
+        condition = self.expression(["when", "if"], when["if"]) if "if" in when else None
+        unless = when.get("unless", [])
+        unless_texts = [unless] if isinstance(unless, str) else list(unless)
+        at_unless = (lambda i: ["when", "unless"]) if isinstance(unless, str) else (lambda i: ["when", "unless", i])
+        exclusions = [self.expression(at_unless(i), text) for i, text in enumerate(unless_texts)]
+        steps = [self.step(i, raw) for i, raw in enumerate(doc.get("steps", []))]
+        self.check_mode(doc["mode"], doc.get("steps", []))
+        tests = tuple(
+            PlaybookTest(raw["name"], raw["event"], raw["expect"], line_of(doc, ["tests", i]))
+            for i, raw in enumerate(doc.get("tests", []))
+        )
+        if self.errors:
+            raise PlaybookErrors(self.errors)
+        return Playbook(
+            id=doc["id"],
+            title=doc["title"],
+            severity=doc["severity"],
+            description=doc.get("description", ""),
+            source=when["source"],
+            events=tuple(when["events"]),
+            mode=doc["mode"],
+            steps=tuple(step for step in steps if step is not None),
+            condition=condition,
+            exclusions=tuple(e for e in exclusions if e is not None),
+            tests=tests,
+            version=doc.get("version", 1),
+            path=self.path,
+            line=line_of(doc, ["id"]),
+        )
+
+    def check_mode(self, mode: str, steps: list[Any]) -> None:
+        if mode in ("auto", "approve") and not steps:
+            self.error(["mode"], f"mode {mode} needs at least one step", "a `steps:` list")
+        if mode == "notify" and steps:
+            self.error(["steps"], "mode notify runs no steps",
+                       "no `steps:` (or mode dry-run to show what they would do)")
+
+    def step(self, index: int, raw: Mapping[str, Any]) -> Step | None:
+        at: list[str | int] = ["steps", index]
+        actions = registered_actions()
+        action = actions.get(raw["action"])
+        if action is None:
+            close = difflib.get_close_matches(raw["action"], list(actions), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            self.error([*at, "action"], f"unknown action {raw['action']!r}{hint}",
+                       "one of: " + ", ".join(sorted(actions)))
+            return None
+        given = raw.get("with", {})
+        known = [parameter.name for parameter in action.parameters]
+        params: dict[str, Expression] = {}
+        for name, text in given.items():
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self.error([*at, "with", name], f"unknown parameter {name!r} for {action.name}{hint}",
+                           "one of: " + ", ".join(known))
+                continue
+            expression = self.expression([*at, "with", name], text)
+            if expression is not None:
+                params[name] = expression
+        for parameter in action.parameters:
+            if parameter.required and parameter.name not in given:
+                self.error([*at, "with"] if "with" in raw else at,
+                           f"{action.name} needs the parameter {parameter.name!r}", parameter.description)
+        return Step(action, params)
