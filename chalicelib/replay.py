@@ -126,12 +126,13 @@ def write_jsonl(line: ReplayLine, out: TextIO) -> None:
     out.write(json.dumps(line.to_dict(), separators=(",", ":"), default=str) + "\n")
 
 
+def _columns(time: str, event: str, place: str, actor: str) -> str:
+    return f"{time:<20}  {event:<26}  {place:<30}  {actor[:36]:<36}"
+
+
 def write_table_row(line: ReplayLine, out: TextIO) -> None:
     event = line.event
-    head = (
-        f"{event.record['eventTime']:<21} {event.name:<24} {str(event.account):>12}/{event.region:<15} "
-        f"{event.actor.label[:40]:<40}"
-    )
+    head = _columns(event.record["eventTime"], event.name, f"{event.account}/{event.region}", event.actor.label)
     if line.skipped:
         out.write(f"{head} skipped: {line.skipped[0]} ({line.skipped[1]})\n")
         return
@@ -153,4 +154,4 @@ def write_table_footer(counts: ReplayCounts, out: TextIO) -> None:
 
 
 def write_table_header(out: TextIO) -> None:
-    out.write(f"{'TIME':<21} {'EVENT':<24} {'ACCOUNT':>12}/{'REGION':<15} {'ACTOR':<40} PLAYBOOK (MODE): STEPS\n")
+    out.write(_columns("TIME", "EVENT", "ACCOUNT/REGION", "ACTOR") + "  PLAYBOOK (MODE): STEPS\n")

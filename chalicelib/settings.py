@@ -18,6 +18,7 @@ from typing import Mapping
 
 PROJECT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 DEFAULT_OWN_ROLES = frozenset({"trailguard-remediator"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _names(text: str) -> frozenset[str]:
@@ -34,8 +35,11 @@ class Settings:
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         playbooks = environ.get("TRAILGUARD_PLAYBOOKS", "")
         own_roles = environ.get("TRAILGUARD_OWN_ROLES", "")
+        log_level = environ.get("TRAILGUARD_LOG_LEVEL", "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise ValueError(f"TRAILGUARD_LOG_LEVEL is {log_level!r}; expected one of {', '.join(LOG_LEVELS)}")
         return cls(
             playbooks=tuple(Path(p) for p in playbooks.split(os.pathsep) if p) or (PROJECT_PLAYBOOKS,),
             own_role_names=_names(own_roles) or DEFAULT_OWN_ROLES,
-            log_level=environ.get("TRAILGUARD_LOG_LEVEL", "INFO").upper(),
+            log_level=log_level,
         )
