@@ -83,8 +83,8 @@ def _actor_from(identity: Mapping[str, Any]) -> Actor:
     arn = identity.get("arn")
     account = identity.get("accountId")
     session = identity.get("sessionContext") or {}
-    issuer = session.get("sessionIssuer") if isinstance(session, Mapping) else None
-    issuer = issuer if isinstance(issuer, Mapping) else {}
+    issuer = session.get("sessionIssuer") if isinstance(session, dict) else None
+    issuer = issuer if isinstance(issuer, dict) else {}
 
     if kind == "AssumedRole" or (isinstance(arn, str) and ":assumed-role/" in arn):
         # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION; the issuer carries the role's own
@@ -137,7 +137,7 @@ class CloudTrailEvent:
         Only AWS can put events whose source starts with `aws.` on a bus, so an envelope
         with any other source is refused: it did not come from CloudTrail.
         """
-        if not isinstance(envelope, Mapping):
+        if not isinstance(envelope, dict):
             raise EventError(f"expected an EventBridge event object, got {_type_name(envelope)}", where)
         where = where or f"EventBridge event {envelope.get('id', '(no id)')}"
         detail_type = envelope.get("detail-type")
@@ -157,7 +157,7 @@ class CloudTrailEvent:
     @classmethod
     def from_any(cls, data: Any, where: str | None = None) -> CloudTrailEvent:
         """An EventBridge envelope or a bare record, whichever `data` is."""
-        if isinstance(data, Mapping) and "detail-type" in data:
+        if isinstance(data, dict) and "detail-type" in data:
             return cls.from_eventbridge(data, where)
         return cls.from_record(data, where)
 
@@ -256,7 +256,7 @@ def eventbridge_envelope(record: Mapping[str, Any], event_id: str, source: str |
 
 def _check_record(record: Any, where: str | None) -> None:
     """Refuse a record whose fields trailguard relies on are missing or of the wrong type."""
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         raise EventError(f"expected a CloudTrail record object, got {_type_name(record)}", where)
     for key in _REQUIRED_TEXT:
         value = record.get(key)
@@ -268,7 +268,7 @@ def _check_record(record: Any, where: str | None) -> None:
     identity = record.get("userIdentity")
     if identity is None:
         raise EventError("missing field 'userIdentity'", where)
-    if not isinstance(identity, Mapping):
+    if not isinstance(identity, dict):
         raise EventError(f"userIdentity must be an object, got {_type_name(identity)}", where)
     for key in _OPTIONAL_TEXT:
         value = record.get(key)
@@ -276,7 +276,7 @@ def _check_record(record: Any, where: str | None) -> None:
             raise EventError(f"{key} must be a string, got {_type_name(value)}", where)
     for key in _OPTIONAL_OBJECT:
         value = record.get(key)
-        if value is not None and not isinstance(value, Mapping):
+        if value is not None and not isinstance(value, dict):
             raise EventError(f"{key} must be an object or null, got {_type_name(value)}", where)
     read_only = record.get("readOnly")
     if read_only is not None and not isinstance(read_only, bool):
