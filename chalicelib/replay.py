@@ -100,8 +100,6 @@ def replay(
             on_malformed(item)
             continue
         counts.read += 1
-        if not catalog.candidates(item.source, item.name):
-            continue  # the cheap common case: no playbook names this event
         decision, outcomes = responder.respond(item)
         fresh = [outcome for outcome in outcomes if not outcome.duplicate]
         if fresh:

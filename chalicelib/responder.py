@@ -1,9 +1,9 @@
 """The one decision path: guards -> match -> plan -> act by mode -> record -> notify.
 
-The Lambda handler, `replay`, the playbooks' inline tests and the demo all go through
-`Responder`; they differ only in the store, the executor and the notifier they give it.
-`decide` has no side effects (it is what tests and replay inspect); `respond` records
-and acts on what `decide` found.
+`decide` (guards, playbooks, plans) has no side effects; the playbooks' inline tests
+call it directly. `Responder.respond` records and acts on what `decide` found; the
+Lambda handler, `replay` and the demo call it, and differ only in the store, the
+executor and the notifier they give it.
 """
 
 from __future__ import annotations
@@ -93,11 +93,8 @@ class Responder:
         self.executor = executor
         self.notifier = notifier
 
-    def decide(self, event: CloudTrailEvent) -> Decision:
-        return decide(self.catalog, event, self.own_role_names)
-
     def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
-        decision = self.decide(event)
+        decision = decide(self.catalog, event, self.own_role_names)
         outcomes = [self._open(event, plan.playbook, plan, None) for plan in decision.plans]
         outcomes += [self._open(event, playbook, None, error) for playbook, error in decision.failures]
         return decision, outcomes
