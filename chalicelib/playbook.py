@@ -82,13 +82,13 @@ class Playbook:
                 if parameter.required:
                     source = f"from {expression.text!r} " if expression else ""
                     raise PlanError(
-                        f"{self.id} step {number} ({step.action.name}): parameter "
+                        f"step {number} ({step.action.name}): parameter "
                         f"{parameter.name!r} {source}is null for this event"
                     )
                 value = parameter.default
             elif not parameter.accepts(value):
                 raise PlanError(
-                    f"{self.id} step {number} ({step.action.name}): parameter {parameter.name!r} "
+                    f"step {number} ({step.action.name}): parameter {parameter.name!r} "
                     f"must be {parameter.type}, got {value!r}"
                 )
             if parameter.type == "integer" and isinstance(value, float):

@@ -21,7 +21,7 @@ from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, EventError
 from chalicelib.executor import SimulatedExecutor
 from chalicelib.notify import NullNotifier
-from chalicelib.responder import Decision, Outcome, Responder
+from chalicelib.responder import Outcome, Responder
 from chalicelib.store import MemoryStore
 
 
@@ -46,7 +46,6 @@ class ReplayLine:
     """One event worth reporting: it matched, or (with --all) a guard skipped it."""
 
     event: CloudTrailEvent
-    decision: Decision
     outcomes: list[Outcome]
     skipped: tuple[str, str] | None = None  # (code, reason)
 
@@ -105,7 +104,7 @@ def replay(
         if fresh:
             counts.matched += 1
             counts.per_playbook.update(outcome.playbook.id for outcome in fresh)
-            yield ReplayLine(item, decision, fresh)
+            yield ReplayLine(item, fresh)
         elif decision.skip or outcomes:
             counts.skipped += 1
             if include_skipped:
@@ -114,7 +113,7 @@ def replay(
                     if decision.skip
                     else ("duplicate", "this eventID was already answered by the same playbooks")
                 )
-                yield ReplayLine(item, decision, [], skipped)
+                yield ReplayLine(item, [], skipped)
     counts.read += counts.malformed
     counts.seconds = time.perf_counter() - started
     yield counts
@@ -134,7 +133,7 @@ def write_table_row(line: ReplayLine, out: TextIO) -> None:
     if line.skipped:
         out.write(f"{head} skipped: {line.skipped[0]} ({line.skipped[1]})\n")
         return
-    for match in line.to_dict()["matches"]:
+    for match in map(_match, line.outcomes):
         if "error" in match:
             out.write(f"{head} {match['playbook']} ({match['mode']}): cannot plan: {match['error']}\n")
             continue

@@ -31,17 +31,12 @@ class Decision:
     """What the playbooks make of one event, before anything is done about it."""
 
     event: CloudTrailEvent
-    candidates: tuple[Playbook, ...] = ()
     skip: Skip | None = None
     plans: tuple[Plan, ...] = ()
     failures: tuple[tuple[Playbook, str], ...] = ()
     """Playbooks that matched but could not be planned, with the reason."""
     rejections: tuple[tuple[Playbook, str], ...] = ()
     """Candidate playbooks whose `if`/`unless` left the event alone, with the condition."""
-
-    @property
-    def matched(self) -> bool:
-        return bool(self.plans or self.failures)
 
 
 @dataclass(frozen=True)
@@ -60,7 +55,7 @@ def decide(catalog: Catalog, event: CloudTrailEvent, own_role_names: AbstractSet
         return Decision(event)
     skip = skip_reason(event, own_role_names)
     if skip is not None:
-        return Decision(event, candidates, skip=skip)
+        return Decision(event, skip=skip)
     plans: list[Plan] = []
     failures: list[tuple[Playbook, str]] = []
     rejections: list[tuple[Playbook, str]] = []
@@ -73,8 +68,8 @@ def decide(catalog: Catalog, event: CloudTrailEvent, own_role_names: AbstractSet
             plans.append(playbook.plan(event))
         except (PlanError, ExpressionError) as error:
             # Matched, but not understood: a person must hear of it, so it is not dropped.
-            failures.append((playbook, f"{playbook.id}: {error}" if isinstance(error, ExpressionError) else str(error)))
-    return Decision(event, candidates, None, tuple(plans), tuple(failures), tuple(rejections))
+            failures.append((playbook, f"{playbook.id}: {error}"))
+    return Decision(event, None, tuple(plans), tuple(failures), tuple(rejections))
 
 
 class Responder:
