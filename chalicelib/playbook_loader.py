@@ -137,6 +137,11 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _unknown_key(definition: dict[str, Any], value: Any) -> str | None:
     if definition.get("additionalProperties") is not False or not isinstance(value, dict):
         return None
@@ -158,10 +163,9 @@ def _explain(name: str, document: Any, error: Any) -> PlaybookError:
     if unknown is not None:
         # Checked before `required`: a misspelt key is also a missing one, and the typo is the news.
         allowed = list(definition.get("properties", {}))
-        close = difflib.get_close_matches(unknown, allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         path = [*path, unknown]
-        return PlaybookError(name, line_of(document, path), format_path(path), f"unknown key {unknown!r}{hint}",
+        return PlaybookError(name, line_of(document, path), format_path(path),
+                             f"unknown key {unknown!r}{_did_you_mean(unknown, allowed)}",
                              "one of: " + ", ".join(allowed))
     if rule == "required" and isinstance(value, dict):
         missing = next(key for key in definition["required"] if key not in value)
@@ -208,9 +212,10 @@ class _Compiler:
         when = doc["when"]
         condition = self.expression(["when", "if"], when["if"]) if "if" in when else None
         unless = when.get("unless", [])
-        unless_texts = [unless] if isinstance(unless, str) else list(unless)
-        at_unless = (lambda i: ["when", "unless"]) if isinstance(unless, str) else (lambda i: ["when", "unless", i])
-        exclusions = [self.expression(at_unless(i), text) for i, text in enumerate(unless_texts)]
+        if isinstance(unless, str):
+            exclusions = [self.expression(["when", "unless"], unless)]
+        else:
+            exclusions = [self.expression(["when", "unless", i], text) for i, text in enumerate(unless)]
         steps = [self.step(i, raw) for i, raw in enumerate(doc.get("steps", []))]
         self.check_mode(doc["mode"], doc.get("steps", []))
         tests = tuple(
@@ -248,8 +253,7 @@ class _Compiler:
         actions = registered_actions()
         action = actions.get(raw["action"])
         if action is None:
-            close = difflib.get_close_matches(raw["action"], list(actions), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = _did_you_mean(raw["action"], list(actions))
             self.error([*at, "action"], f"unknown action {raw['action']!r}{hint}",
                        "one of: " + ", ".join(sorted(actions)))
             return None
@@ -258,8 +262,7 @@ class _Compiler:
         params: dict[str, Expression] = {}
         for name, text in given.items():
             if name not in known:
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = _did_you_mean(name, known)
                 self.error([*at, "with", name], f"unknown parameter {name!r} for {action.name}{hint}",
                            "one of: " + ", ".join(known))
                 continue
