@@ -1,12 +1,14 @@
 """trailguard's Chalice app: wiring only, the logic lives in chalicelib/.
 
-One EventBridge rule (more if the playbooks' patterns outgrow EventBridge's size limit)
-delivers the CloudTrail calls the playbooks answer to `respond_to_cloudtrail`.
+- One EventBridge rule (more if the playbooks' patterns outgrow EventBridge's size limit)
+  delivers the CloudTrail calls the playbooks answer to `respond_to_cloudtrail`.
+- `posture_sweep` runs on a schedule: trails still logging, keys still enabled, stale
+  proposals expired, stuck incidents resumed.
 """
 
 from typing import Any
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib.runtime import Runtime
 
@@ -19,10 +21,15 @@ def respond_to_cloudtrail(event: dict, context: Any = None) -> dict:
     return runtime.handle_eventbridge(event)
 
 
-for _rule in runtime.catalog.eventbridge_rules():
+for _rule in runtime.eventbridge_rules():
     app.on_cw_event(_rule.pattern, name=_rule.name)(respond_to_cloudtrail)
     # Chalice would first turn the event into a CloudWatchEvent, which raises KeyError on
     # an envelope missing a key; the runtime checks envelopes itself and answers bad ones
     # with "rejected". Lambda calls `app.respond_to_cloudtrail` (the handler string Chalice
     # generates), and so does chalice.test.Client through this map.
     app.handler_map[_rule.name] = respond_to_cloudtrail
+
+
+@app.schedule(Rate(runtime.settings.sweep_minutes, unit=Rate.MINUTES), name="posture_sweep")
+def posture_sweep(event: Any) -> dict:
+    return runtime.sweep()

@@ -1,23 +1,33 @@
-"""boto3 clients for remediation: created on first use, kept for the life of the container.
+"""boto3 clients for remediation, in the account and region of each event.
 
 Creating a client costs tens of milliseconds, so none is created at import (cold start)
-and each is reused. botocore's `standard` retry mode absorbs throttling and transient
-errors. trailguard acts only in the account it runs in: an event from another account
-is refused with a clear error rather than acted on with the wrong credentials.
+and each is kept for the life of the container, per (service, account, region). In the
+account trailguard runs in, it uses its own role; in any other account of the
+organization it assumes the member role (`TRAILGUARD_MEMBER_ROLE`) with the session
+name `trailguard`, and botocore refreshes those credentials before they expire. Calls
+made through the member role are skipped by the loop guard because the member role's
+name is one of trailguard's own role names (the session name is not trusted: anyone can
+choose it).
+
+botocore's `standard` retry mode absorbs throttling and transient errors, a bounded
+number of times.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
-from chalicelib.actions import ActionError
+from chalicelib.actions import Action, ActionError, registered_actions
+from chalicelib.actions.base import ActionContext, describe_error
 
 RETRY_CONFIG = {
-    "retries": {"mode": "standard", "max_attempts": 5},
+    "retries": {"mode": "standard", "total_max_attempts": 5},  # the first call and 4 retries
     "connect_timeout": 5,
     "read_timeout": 20,
 }
+SESSION_NAME = "trailguard"
+DEFAULT_MEMBER_ROLE = "trailguard-remediator"
 
 
 class ClientProvider(Protocol):
@@ -25,25 +35,47 @@ class ClientProvider(Protocol):
         """A boto3 client for `service` that acts in `account` and `region`."""
 
 
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 class AwsClients:
-    def __init__(self, home_account: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        member_role: str = DEFAULT_MEMBER_ROLE,
+        external_id: str | None = None,
+        home_account: str | None = None,
+    ) -> None:
+        self.member_role = member_role
+        self.external_id = external_id
         self._home_account = home_account
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._session: Any = None
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._sessions: dict[str, Any] = {}
         self._identity: dict[str, str] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def client(self, service: str, account: str | None, region: str) -> Any:
-        if account and account != self.home_account():
-            raise ActionError(
-                f"the event is in account {account}, but trailguard runs in {self.home_account()} "
-                "and has no role to act in other accounts"
-            )
-        key = (service, region)
+        account = account or self.home_account()
+        key = (service, account, region)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._new_client(service, region)
+                self._clients[key] = self._new_client(self._session_for(account, region), service, region)
             return self._clients[key]
+
+    def home_client(self, service: str) -> Any:
+        """A client in trailguard's own account and region (its table, its own resources)."""
+        return self.client(service, None, self.home_region())
+
+    def home_region(self) -> str:
+        region = self._home_session().region_name
+        if not region:
+            raise ActionError("no AWS region is configured (AWS_REGION or AWS_DEFAULT_REGION)")
+        return str(region)
 
     def home_account(self) -> str:
         if self._home_account is None:
@@ -61,15 +93,71 @@ class AwsClients:
             return None
         return arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
 
-    def _caller_identity(self) -> dict[str, str]:
-        if self._identity is None:
-            self._identity = self._new_client("sts", None).get_caller_identity()
-        return self._identity
+    def member_role_arn(self, account: str, region: str) -> str:
+        return f"arn:{partition_of(region)}:iam::{account}:role/{self.member_role}"
 
-    def _new_client(self, service: str, region: str | None) -> Any:
+    def _caller_identity(self) -> dict[str, str]:
+        with self._lock:
+            if self._identity is None:
+                self._identity = self._new_client(self._home_session(), "sts", None).get_caller_identity()
+            return self._identity
+
+    def _home_session(self) -> Any:
+        with self._lock:
+            if "home" not in self._sessions:
+                import boto3
+
+                self._sessions["home"] = boto3.session.Session()
+            return self._sessions["home"]
+
+    def _session_for(self, account: str, region: str) -> Any:
+        if account == self.home_account():
+            return self._home_session()
+        with self._lock:
+            if account not in self._sessions:
+                self._sessions[account] = self._member_session(self.member_role_arn(account, region), region)
+            return self._sessions[account]
+
+    def _member_session(self, role_arn: str, region: str) -> Any:
         import boto3
+        from botocore.credentials import RefreshableCredentials
+        from botocore.session import get_session
+
+        sts = self._new_client(self._home_session(), "sts", region)
+        extra = {"ExternalId": self.external_id} if self.external_id else {}
+
+        def assume() -> dict[str, str]:
+            try:
+                credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME, **extra)["Credentials"]
+            except Exception as error:  # noqa: BLE001 - said once, clearly, in the incident
+                raise ActionError(f"cannot assume {role_arn}: {describe_error(error)}") from error
+            return {
+                "access_key": credentials["AccessKeyId"],
+                "secret_key": credentials["SecretAccessKey"],
+                "token": credentials["SessionToken"],
+                "expiry_time": credentials["Expiration"].isoformat(),
+            }
+
+        botocore_session = get_session()
+        botocore_session._credentials = RefreshableCredentials.create_from_metadata(
+            metadata=assume(), refresh_using=assume, method="sts-assume-role"
+        )
+        return boto3.session.Session(botocore_session=botocore_session)
+
+    def _new_client(self, session: Any, service: str, region: str | None) -> Any:
         from botocore.config import Config
 
-        if self._session is None:
-            self._session = boto3.session.Session()
-        return self._session.client(service, region_name=region, config=Config(**RETRY_CONFIG))
+        return session.client(service, region_name=region, config=Config(**RETRY_CONFIG))
+
+
+class AwsActions:
+    """Binds a planned step to a client in the event's account and region."""
+
+    def __init__(self, clients: ClientProvider, memory: Any = None) -> None:
+        self.clients = clients
+        self.memory = memory
+
+    def bind(self, name: str, params: Mapping[str, Any], account: str | None, region: str) -> Action:
+        action_class = registered_actions()[name]
+        client = self.clients.client(action_class.service, account, region)
+        return action_class(client, params, ActionContext(account, region, self.memory))

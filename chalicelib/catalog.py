@@ -11,7 +11,7 @@ import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from chalicelib.events import CLOUDTRAIL_DETAIL_TYPE
 from chalicelib.playbook import Playbook
@@ -64,18 +64,23 @@ class Catalog:
     def get(self, playbook_id: str) -> Playbook | None:
         return next((p for p in self.playbooks if p.id == playbook_id), None)
 
-    def event_names(self) -> dict[str, list[str]]:
-        """Every (source -> sorted event names) some playbook answers."""
+    def event_names(self, also: Mapping[str, Iterable[str]] | None = None) -> dict[str, list[str]]:
+        """Every (source -> sorted event names) some playbook answers, plus `also`."""
         names: dict[str, set[str]] = defaultdict(set)
         for source, name in self._index:
             names[source].add(name)
+        for source, extra in (also or {}).items():
+            names[source].update(extra)
         return {source: sorted(names[source]) for source in sorted(names)}
 
-    def eventbridge_rules(self, size_limit: int = PATTERN_SIZE_LIMIT) -> list[EventRule]:
+    def eventbridge_rules(
+        self, also: Mapping[str, Iterable[str]] | None = None, size_limit: int = PATTERN_SIZE_LIMIT
+    ) -> list[EventRule]:
         """As few rules as fit EventBridge's pattern size limit, each matching exactly the
-        successful calls of the sources and names it lists (no cross product of the two)."""
+        successful calls of the sources and names it lists (no cross product of the two).
+        `also` adds events trailguard watches without a playbook (trail configuration)."""
         groups: list[list[tuple[str, list[str]]]] = [[]]
-        for source, names in self.event_names().items():
+        for source, names in self.event_names(also).items():
             for chunk in _chunks(source, names, size_limit):
                 if groups[-1] and _size(_pattern([*groups[-1], chunk])) > size_limit:
                     groups.append([])

@@ -5,6 +5,8 @@
     replay PATH...          what the playbooks would have done about these logs
     schema                  print the playbook JSON Schema (for editors)
     policy                  print or write the Lambda role's IAM policy
+    bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
+    incidents --stage S     list open incidents, or show one with its history
     demo                    the end-to-end story on a local AWS (moto)
 """
 
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Iterator
 
 import click
@@ -125,18 +126,98 @@ def schema() -> None:
     click.echo(json.dumps(SCHEMA, indent=2))
 
 
-@main.command(help="Print the Lambda role's IAM policy generated from the playbooks, or write it for a stage.")
-@click.option("--stage", help="Write .chalice/policy-STAGE.json instead of printing.")
-def policy(stage: str | None) -> None:
+def _stage_settings(stage: str) -> Settings:
+    from chalicelib.deployment import StageError, stage_settings
+
+    try:
+        return stage_settings(stage)
+    except (StageError, ValueError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+@main.command(help="Print the Lambda role's IAM policy generated from the playbooks (for a stage, or write it).")
+@click.option("--stage", help="The stage of .chalice/config.json whose table the policy names.")
+@click.option("--write", is_flag=True, help="Write .chalice/policy-STAGE.json instead of printing.")
+def policy(stage: str | None, write: bool) -> None:
+    from chalicelib.deployment import CHALICE_DIR
     from chalicelib.policy import lambda_policy
 
-    text = json.dumps(lambda_policy(_load(())), indent=2) + "\n"
-    if stage is None:
+    if write and not stage:
+        click.echo("error: --write needs --stage", err=True)
+        sys.exit(2)
+    settings = _stage_settings(stage) if stage else Settings.from_environment()
+    text = json.dumps(lambda_policy(_load(()), settings), indent=2) + "\n"
+    if not write:
         click.echo(text, nl=False)
         return
-    target = Path(".chalice") / f"policy-{stage}.json"
+    target = CHALICE_DIR / f"policy-{stage}.json"
     target.write_text(text)
     click.echo(f"wrote {target}")
+
+
+@main.command(help="Create what chalice deploy does not: the stage's DynamoDB table, with TTL. Safe to rerun.")
+@click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
+def bootstrap(stage: str) -> None:
+    import boto3
+
+    from chalicelib.store import ensure_table
+
+    settings = _stage_settings(stage)
+    if not settings.table:
+        click.echo(f"error: stage {stage} sets no TRAILGUARD_TABLE in .chalice/config.json", err=True)
+        sys.exit(2)
+    try:
+        done = ensure_table(boto3.client("dynamodb"), settings.table)
+    except Exception as error:  # noqa: BLE001 - an operator's command: say what AWS said
+        from chalicelib.actions.base import describe_error
+
+        click.echo(f"error: table {settings.table}: {describe_error(error)}", err=True)
+        sys.exit(1)
+    for line in done or [f"table {settings.table} is ready (already existed, TTL on)"]:
+        click.echo(line)
+    click.echo(f"next: chalice deploy --stage {stage}")
+
+
+@main.command(help="List open incidents, or show one incident with its history.")
+@click.argument("incident_id", required=False)
+@click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
+    import boto3
+
+    from chalicelib.store import DynamoStore
+
+    settings = _stage_settings(stage)
+    if not settings.table:
+        click.echo(f"error: stage {stage} sets no TRAILGUARD_TABLE in .chalice/config.json", err=True)
+        sys.exit(2)
+    store = DynamoStore(boto3.client("dynamodb"), settings.table, settings.retention_days)
+    if incident_id:
+        incident = store.get(incident_id)
+        if incident is None:
+            click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
+            sys.exit(1)
+        if as_json:
+            click.echo(json.dumps(incident.to_dict(), indent=2, default=str))
+            return
+        from chalicelib.notify import describe
+
+        click.echo(describe(incident))
+        for entry in incident.history:
+            detail = f": {entry.detail}" if entry.detail else ""
+            click.echo(f"  {entry.at}  {entry.who:<28} {entry.what:<12} -> {entry.state.value}{detail}")
+        return
+    found = store.open_incidents()
+    for incident in found:
+        if as_json:
+            click.echo(json.dumps(incident.to_dict(), default=str))
+        else:
+            event = incident.event
+            click.echo(f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<32} "
+                       f"{event.get('eventName')} by {event.get('actor')} in {event.get('account')}/{event.get('region')}")
+    if not as_json:
+        click.echo(f"{len(found)} open incident{'s' if len(found) != 1 else ''}", err=True)
 
 
 @main.command(help="Play an attacker against a local AWS (moto) and show what trailguard does.")

@@ -138,7 +138,7 @@ def run_demo() -> int:
     with mock_aws():
         import app as chalice_app
 
-        chalice_app.runtime.__dict__.pop("responder", None)  # a fresh container, inside this moto
+        chalice_app.runtime.reset()  # a fresh container, inside this moto
 
         clients: dict[str, Any] = {s: boto3.client(s, region_name=REGION) for s in ("s3", "cloudtrail", "kms")}
         click.echo(style("trailguard demo", bold=True) + ": an attacker in a local AWS account (moto, in this process)")
@@ -162,7 +162,7 @@ def run_demo() -> int:
                     click.echo(style(f"   no playbook answered ({result})", fg="yellow"))
                     ok = False
                     continue
-                store = chalice_app.runtime.responder.store
+                store = chalice_app.runtime.store
                 for summary in incidents:
                     incident = store.get(summary["id"])
                     assert incident is not None, f"incident {summary['id']} was not recorded"

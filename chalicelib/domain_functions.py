@@ -20,6 +20,10 @@ docs/playbooks.md.
   `"*"`, unless a condition restricts the caller to fixed values of `aws:SourceVpce`,
   `aws:SourceVpc`, `aws:SourceIp`, `aws:PrincipalOrgID`, `aws:PrincipalAccount`,
   `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner` or `aws:PrincipalArn`.
+- `management_event_gaps(requestParameters)`: what a PutEventSelectors request stops a
+  trail from recording among management events (none recorded, only read-only or only
+  write, sources excluded), one sentence each, from basic `eventSelectors` or
+  `advancedEventSelectors`; empty when all management events are still recorded.
 """
 
 from __future__ import annotations
@@ -214,3 +218,59 @@ def public_statements(policy: Any) -> list[Any]:
         if everyone and not _condition_restricts_caller(statement.get("Condition")):
             found.append(statement)
     return found
+
+
+def _field(mapping: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """CloudTrail writes request fields camelCase (`readWriteType`); the API's own shape is
+    PascalCase (`ReadWriteType`): accept both."""
+    if name in mapping:
+        return mapping[name]
+    return mapping.get(name[0].upper() + name[1:], default)
+
+
+def _basic_gaps(selectors: list[Any]) -> list[str]:
+    management = [s for s in selectors if isinstance(s, dict) and _field(s, "includeManagementEvents", True) is not False]
+    if not management:
+        return ["management events are not recorded"]
+    gaps: list[str] = []
+    kinds = {str(_field(s, "readWriteType", "All")) for s in management}
+    if "All" not in kinds and kinds != {"ReadOnly", "WriteOnly"}:
+        gaps.append(f"only {'/'.join(sorted(kinds))} management events are recorded")
+    excluded = sorted({str(source) for s in management for source in _as_list(_field(s, "excludeManagementEventSources"))})
+    if excluded:
+        gaps.append("management events from " + ", ".join(excluded) + " are not recorded")
+    return gaps
+
+
+def _advanced_gaps(selectors: list[Any]) -> list[str]:
+    management = []
+    for selector in selectors:
+        fields = {str(_field(f, "field")): f for f in _as_list(_field(selector, "fieldSelectors")) if isinstance(f, dict)}
+        category = fields.get("eventCategory")
+        if category is not None and "Management" in _as_list(_field(category, "equals")):
+            management.append(fields)
+    if not management:
+        return ["management events are not recorded"]
+    gaps: list[str] = []
+    if all("readOnly" in fields for fields in management):
+        kinds = sorted({str(v) for fields in management for v in _as_list(_field(fields["readOnly"], "equals"))})
+        gaps.append(f"only management events with readOnly={'/'.join(kinds) or '?'} are recorded")
+    excluded = sorted(
+        {str(v) for fields in management if "eventSource" in fields for v in _as_list(_field(fields["eventSource"], "notEquals"))}
+    )
+    if excluded:
+        gaps.append("management events from " + ", ".join(excluded) + " are not recorded")
+    return gaps
+
+
+def management_event_gaps(request: Any) -> list[str]:
+    """See the module docstring."""
+    if not isinstance(request, dict):
+        return []
+    advanced = _field(request, "advancedEventSelectors")
+    if isinstance(advanced, list) and advanced:
+        return _advanced_gaps(advanced)
+    basic = _field(request, "eventSelectors")
+    if isinstance(basic, list):
+        return _basic_gaps(basic)
+    return []

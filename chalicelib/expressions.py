@@ -15,7 +15,7 @@ import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath import functions
 
-from chalicelib.domain_functions import public_acl_grants, public_cidrs, public_statements
+from chalicelib.domain_functions import management_event_gaps, public_acl_grants, public_cidrs, public_statements
 
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
 CLOUDTRAIL_FIELDS = frozenset(
@@ -53,6 +53,10 @@ class DomainFunctions(functions.Functions):
     @functions.signature({"types": ["object", "string", "null"]})
     def _func_public_statements(self, policy: Any) -> list[Any]:
         return public_statements(policy)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_management_event_gaps(self, request: Any) -> list[str]:
+        return management_event_gaps(request)
 
 
 _FUNCTIONS = DomainFunctions()

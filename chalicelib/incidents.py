@@ -2,6 +2,10 @@
 
 An incident's id is derived from the CloudTrail eventID and the playbook id, so the same
 event delivered twice maps to the same incident and the store can refuse the second.
+
+Every change of state goes through `Incident.move`, which checks it against the one table
+of legal transitions (`TRANSITIONS`) and appends who made it, and when, to the history.
+The store then writes the change only if nobody else changed the incident meanwhile.
 """
 
 from __future__ import annotations
@@ -10,24 +14,70 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Mapping
 
 
 class State(str, Enum):
     PROPOSED = "proposed"  # approve mode: waiting for a person
-    REMEDIATING = "remediating"  # auto mode: recorded, steps running
-    REMEDIATED = "remediated"  # auto mode: every step applied or already safe
-    FAILED = "failed"  # a step or the plan failed; the error is recorded
+    REMEDIATING = "remediating"  # steps running (auto, or approved, or retried)
+    REMEDIATED = "remediated"  # every step applied or already safe; undoable
+    FAILED = "failed"  # a step, the plan or an undo failed; the error is recorded
+    DENIED = "denied"  # a person said no to the proposal
+    EXPIRED = "expired"  # nobody answered the proposal in time
+    UNDOING = "undoing"  # a person asked to put things back; restores running
+    UNDONE = "undone"  # every applied step was put back as it was
+    ACKNOWLEDGED = "acknowledged"  # a person has seen it; nothing more to do
     NOTIFIED = "notified"  # notify mode: nothing to do but tell
     SIMULATED = "simulated"  # dry-run mode (and replay): what would have run
 
 
+OPEN_STATES = frozenset({State.PROPOSED, State.REMEDIATING, State.REMEDIATED, State.FAILED, State.UNDOING})
+"""States someone may still act on; the store indexes them. Others are finished and expire."""
+
+BUSY_STATES = frozenset({State.REMEDIATING, State.UNDOING})
+"""States in which a worker holds a lease and is calling AWS."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[State]
+    target: State
+
+
+def _transition(name: str, sources: set[State], target: State) -> tuple[str, Transition]:
+    return name, Transition(name, frozenset(sources), target)
+
+
+TRANSITIONS: Mapping[str, Transition] = dict(
+    [
+        _transition("approve", {State.PROPOSED}, State.REMEDIATING),
+        _transition("deny", {State.PROPOSED}, State.DENIED),
+        _transition("expire", {State.PROPOSED}, State.EXPIRED),
+        _transition("retry", {State.FAILED}, State.REMEDIATING),
+        _transition("finish", {State.REMEDIATING}, State.REMEDIATED),
+        _transition("fail", {State.REMEDIATING, State.UNDOING}, State.FAILED),
+        _transition("undo", {State.REMEDIATED}, State.UNDOING),
+        _transition("finish_undo", {State.UNDOING}, State.UNDONE),
+        _transition("refuse_undo", {State.UNDOING}, State.REMEDIATED),
+        _transition("acknowledge", {State.REMEDIATED, State.FAILED, State.NOTIFIED}, State.ACKNOWLEDGED),
+    ]
+)
+"""Every legal change of state, by the name people and code use for it."""
+
+
+class IllegalTransition(Exception):
+    """The incident is not in a state that allows this; the message says which would."""
+
+
 class StepStatus(str, Enum):
+    APPLYING = "applying"  # snapshot recorded, change under way (a crash leaves this)
     APPLIED = "applied"
     ALREADY_SAFE = "already-safe"
     FAILED = "failed"
     NOT_RUN = "not-run"  # an earlier step failed
     SIMULATED = "simulated"
+    UNDONE = "undone"  # put back as it was before trailguard acted
 
 
 @dataclass
@@ -38,6 +88,8 @@ class StepResult:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     error: str | None = None
+    note: str | None = None
+    """How the action did it, when that matters (restored from what, fell back to what)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,7 +99,49 @@ class StepResult:
             "before": self.before,
             "after": self.after,
             "error": self.error,
+            "note": self.note,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepResult:
+        return cls(
+            action=data["action"],
+            params=dict(data["params"]),
+            status=StepStatus(data["status"]),
+            before=data.get("before"),
+            after=data.get("after"),
+            error=data.get("error"),
+            note=data.get("note"),
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One decision: who (an AWS principal, a Slack user, trailguard itself), what, when."""
+
+    at: str
+    who: str
+    what: str
+    state: State
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        entry = {"at": self.at, "who": self.who, "what": self.what, "state": self.state.value}
+        if self.detail:
+            entry["detail"] = self.detail
+        return entry
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HistoryEntry:
+        return cls(data["at"], data["who"], data["what"], State(data["state"]), data.get("detail"))
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def timestamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def incident_id(event_id: str, playbook_id: str) -> str:
@@ -68,7 +162,34 @@ class Incident:
     plan: list[dict[str, Any]] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
     error: str | None = None
-    created_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: timestamp(utc_now()))
+    history: list[HistoryEntry] = field(default_factory=list)
+    notification: dict[str, Any] | None = None
+    """Where the notification lives (Slack channel and message ts), so later changes update it."""
+    lease_until: str | None = None
+    """While busy: until when the worker that claimed it may run; after that, another may resume."""
+    version: int = 0
+    """How many times the store has written it; every write is conditional on this."""
+
+    def move(self, transition: str, who: str, detail: str | None = None, now: dt.datetime | None = None) -> None:
+        """Change state by a named transition, or raise IllegalTransition saying why not."""
+        rule = TRANSITIONS.get(transition)
+        if rule is None:
+            raise IllegalTransition(f"unknown transition {transition!r}")
+        if self.state not in rule.sources:
+            allowed = " or ".join(sorted(state.value for state in rule.sources))
+            raise IllegalTransition(
+                f"cannot {transition} incident {self.id}: it is {self.state.value}, and {transition} needs {allowed}"
+            )
+        self.state = rule.target
+        self.record(who, transition, detail, now)
+
+    def record(self, who: str, what: str, detail: str | None = None, now: dt.datetime | None = None) -> None:
+        """Add a decision to the history without changing state (opening, resuming)."""
+        self.history.append(HistoryEntry(timestamp(now or utc_now()), who, what, self.state, detail))
+
+    def lease_expired(self, now: dt.datetime) -> bool:
+        return self.lease_until is None or dt.datetime.fromisoformat(self.lease_until) <= now
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,4 +205,29 @@ class Incident:
             "steps": [step.to_dict() for step in self.steps],
             "error": self.error,
             "createdAt": self.created_at,
+            "history": [entry.to_dict() for entry in self.history],
+            "notification": self.notification,
+            "leaseUntil": self.lease_until,
+            "version": self.version,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Incident:
+        return cls(
+            id=data["id"],
+            playbook_id=data["playbook"],
+            playbook_version=data["playbookVersion"],
+            title=data["title"],
+            severity=data["severity"],
+            mode=data["mode"],
+            event=dict(data["event"]),
+            state=State(data["state"]),
+            plan=list(data.get("plan") or []),
+            steps=[StepResult.from_dict(step) for step in data.get("steps") or []],
+            error=data.get("error"),
+            created_at=data["createdAt"],
+            history=[HistoryEntry.from_dict(entry) for entry in data.get("history") or []],
+            notification=data.get("notification"),
+            lease_until=data.get("leaseUntil"),
+            version=int(data.get("version", 0)),
+        )

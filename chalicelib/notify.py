@@ -21,6 +21,11 @@ _HEADLINES = {
     State.PROPOSED: "waiting for approval",
     State.NOTIFIED: "for your attention",
     State.SIMULATED: "dry run: nothing was changed",
+    State.DENIED: "denied: nothing was changed",
+    State.EXPIRED: "expired: nobody answered, nothing was changed",
+    State.UNDOING: "undoing",
+    State.UNDONE: "undone: put back as it was",
+    State.ACKNOWLEDGED: "acknowledged",
 }
 
 
@@ -40,7 +45,8 @@ def describe(incident: Incident) -> str:
     for step in incident.steps:
         params = ", ".join(f"{k}={v}" for k, v in step.params.items())
         error = f": {step.error}" if step.error else ""
-        lines.append(f"  {verb} {step.action}({params}) -> {step.status.value}{error}")
+        note = f" ({step.note})" if step.note else ""
+        lines.append(f"  {verb} {step.action}({params}) -> {step.status.value}{error}{note}")
     if not incident.steps:
         for planned in incident.plan:
             params = ", ".join(f"{k}={v}" for k, v in planned["params"].items())

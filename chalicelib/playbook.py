@@ -6,6 +6,7 @@ deciding about an event only evaluates precompiled expressions.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -53,6 +54,8 @@ class Playbook:
     exclusions: tuple[Expression, ...] = ()
     tests: tuple[PlaybookTest, ...] = ()
     version: int = 1
+    approval_timeout: dt.timedelta = dt.timedelta(hours=24)
+    """How long a proposal waits for a person before the sweep expires it."""
     path: Path | None = field(default=None, compare=False)
     line: int | None = field(default=None, compare=False)
 

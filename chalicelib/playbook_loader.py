@@ -8,6 +8,7 @@ then what a schema cannot know (actions and their parameters, JMESPath expressio
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
 from pathlib import Path
@@ -188,6 +189,15 @@ def _explain(name: str, document: Any, error: Any) -> PlaybookError:
     return PlaybookError(name, line_of(document, path), format_path(path) or None, problem, expected)
 
 
+DEFAULT_APPROVAL_TIMEOUT = "24h"
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> dt.timedelta:
+    """`30m`, `4h`, `2d` (the schema has checked the shape)."""
+    return dt.timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+
+
 class _Compiler:
     """Second pass over a schema-valid document: actions, parameters, expressions."""
 
@@ -217,7 +227,7 @@ class _Compiler:
         else:
             exclusions = [self.expression(["when", "unless", i], text) for i, text in enumerate(unless)]
         steps = [self.step(i, raw) for i, raw in enumerate(doc.get("steps", []))]
-        self.check_mode(doc["mode"], doc.get("steps", []))
+        self.check_mode(doc)
         tests = tuple(
             PlaybookTest(raw["name"], raw["event"], raw["expect"], line_of(doc, ["tests", i]))
             for i, raw in enumerate(doc.get("tests", []))
@@ -237,11 +247,13 @@ class _Compiler:
             exclusions=tuple(e for e in exclusions if e is not None),
             tests=tests,
             version=doc.get("version", 1),
+            approval_timeout=_duration(doc.get("approval", {}).get("timeout", DEFAULT_APPROVAL_TIMEOUT)),
             path=self.path,
             line=line_of(doc, ["id"]),
         )
 
-    def check_mode(self, mode: str, steps: list[Any]) -> None:
+    def check_mode(self, doc: Mapping[str, Any]) -> None:
+        mode, steps = doc["mode"], doc.get("steps", [])
         if mode in ("auto", "approve") and not steps:
             self.error(["mode"], f"mode {mode} needs at least one step", "a `steps:` list")
         if mode == "notify" and steps:

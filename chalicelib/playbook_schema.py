@@ -88,6 +88,18 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "mode": {"enum": list(MODES), "description": "one of " + ", ".join(MODES)},
+        "approval": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "how a proposal (mode approve) waits for a person",
+            "properties": {
+                "timeout": {
+                    "type": "string",
+                    "pattern": "^[1-9][0-9]*[mhd]$",
+                    "description": "how long a proposal waits before it expires, such as 30m, 4h or 2d (default 24h)",
+                },
+            },
+        },
         "steps": {
             "type": "array",
             "description": "the actions to take, in order",

@@ -1,7 +1,9 @@
 """The Lambda role's IAM policy, generated from what the loaded playbooks' actions declare.
 
-Least privilege: the role holds the permissions of the actions some playbook uses, and
-nothing else beyond writing its own logs.
+Least privilege: the role holds the permissions of the actions some playbook uses, read
+access for the posture sweep, its own table, assuming the member role in other accounts,
+and writing its own logs; nothing else. `iam:PassRole` (a trail's CloudWatch Logs role)
+is granted only for passing to the service of the action that needs it.
 """
 
 from __future__ import annotations
@@ -9,13 +11,37 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.catalog import Catalog
+from chalicelib.settings import Settings
+
+SWEEP_PERMISSIONS = (
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetEventSelectors",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:ListTags",
+    "kms:DescribeKey",
+    "kms:ListAliases",
+    "kms:ListKeys",
+)
+TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+PASS_ROLE = "iam:PassRole"
 
 
 def remediation_permissions(catalog: Catalog) -> list[str]:
     return sorted({p for playbook in catalog.playbooks for step in playbook.steps for p in step.action.permissions})
 
 
-def lambda_policy(catalog: Catalog) -> dict[str, Any]:
+def _pass_role_services(catalog: Catalog) -> list[str]:
+    return sorted(
+        {
+            f"{step.action.service}.amazonaws.com"
+            for playbook in catalog.playbooks
+            for step in playbook.steps
+            if PASS_ROLE in step.action.permissions
+        }
+    )
+
+
+def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {
             "Sid": "WriteOwnLogs",
@@ -24,7 +50,32 @@ def lambda_policy(catalog: Catalog) -> dict[str, Any]:
             "Resource": "arn:*:logs:*:*:*",
         }
     ]
-    permissions = remediation_permissions(catalog)
-    if permissions:
-        statements.append({"Sid": "Remediate", "Effect": "Allow", "Action": permissions, "Resource": "*"})
+    remediate = sorted(set(remediation_permissions(catalog)) - {PASS_ROLE})
+    if remediate:
+        statements.append({"Sid": "Remediate", "Effect": "Allow", "Action": remediate, "Resource": "*"})
+    services = _pass_role_services(catalog)
+    if services:
+        statements.append(
+            {
+                "Sid": "PassRolesToRemediatedServices",
+                "Effect": "Allow",
+                "Action": PASS_ROLE,
+                "Resource": "*",
+                "Condition": {"StringEquals": {"iam:PassedToService": services}},
+            }
+        )
+    statements.append({"Sid": "Sweep", "Effect": "Allow", "Action": list(SWEEP_PERMISSIONS), "Resource": "*"})
+    if settings.table:
+        table = f"arn:*:dynamodb:*:*:table/{settings.table}"
+        statements.append(
+            {"Sid": "Incidents", "Effect": "Allow", "Action": list(TABLE_PERMISSIONS), "Resource": [table, f"{table}/index/*"]}
+        )
+    statements.append(
+        {
+            "Sid": "AssumeMemberRole",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": f"arn:*:iam::*:role/{settings.member_role}",
+        }
+    )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, EventError
-from chalicelib.executor import SimulatedExecutor
+from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
 from chalicelib.responder import Outcome, Responder
 from chalicelib.store import MemoryStore
@@ -87,8 +87,7 @@ def replay(
     responder = Responder(
         catalog,
         own_role_names=frozenset(own_role_names),
-        store=MemoryStore(),
-        executor=SimulatedExecutor(),
+        lifecycle=Lifecycle(MemoryStore(), actions=None),
         notifier=NullNotifier(),
     )
     counts = ReplayCounts(per_playbook=Counter({playbook.id: 0 for playbook in catalog.playbooks}))

@@ -2,8 +2,8 @@
 
 `decide` (guards, playbooks, plans) has no side effects; the playbooks' inline tests
 call it directly. `Responder.respond` records and acts on what `decide` found; the
-Lambda handler, `replay` and the demo call it, and differ only in the store, the
-executor and the notifier they give it.
+Lambda handler, `replay` and the demo call it, and differ only in the lifecycle (store
+and actions: real or simulated) and the notifier they give it.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import AbstractSet
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
 from chalicelib.expressions import ExpressionError
-from chalicelib.executor import Executor, SimulatedExecutor
 from chalicelib.guards import Skip, skip_reason
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.lifecycle import TRAILGUARD, Lifecycle
 from chalicelib.notify import Notifier
 from chalicelib.plan import Plan, PlanError
 from chalicelib.playbook import Playbook
-from chalicelib.store import IncidentStore
+from chalicelib.store import StaleIncident
 
 log = logging.getLogger("trailguard")
 
@@ -78,14 +78,12 @@ class Responder:
         catalog: Catalog,
         *,
         own_role_names: AbstractSet[str],
-        store: IncidentStore,
-        executor: Executor,
+        lifecycle: Lifecycle,
         notifier: Notifier,
     ) -> None:
         self.catalog = catalog
         self.own_role_names = frozenset(own_role_names)
-        self.store = store
-        self.executor = executor
+        self.lifecycle = lifecycle
         self.notifier = notifier
 
     def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
@@ -95,6 +93,7 @@ class Responder:
         return decision, outcomes
 
     def _open(self, event: CloudTrailEvent, playbook: Playbook, plan: Plan | None, error: str | None) -> Outcome:
+        simulate = playbook.mode == "dry-run" or (self.lifecycle.simulated and playbook.mode == "auto")
         incident = Incident(
             id=incident_id(event.event_id, playbook.id),
             playbook_id=playbook.id,
@@ -103,41 +102,40 @@ class Responder:
             severity=playbook.severity,
             mode=playbook.mode,
             event=event.summary(),
-            state=_initial_state(playbook.mode),
+            state=State.FAILED if plan is None else State.SIMULATED if simulate else _INITIAL_STATES[playbook.mode],
             plan=[step.to_dict() for step in plan.steps] if plan else [],
+            error=error,
         )
-        if not self.store.create(incident):
-            existing = self.store.get(incident.id) or incident
-            return Outcome(playbook, existing, duplicate=True)
-        if plan is None:
-            incident.state = State.FAILED
-            incident.error = error
-        elif playbook.mode == "auto":
-            incident.steps = self.executor.run(plan)
-            incident.state = _state_after(incident.steps)
-        elif playbook.mode == "dry-run":
-            incident.steps = SimulatedExecutor().run(plan)
-        self.store.save(incident)
+        if simulate:
+            incident.steps = [StepResult(s.action, s.params, StepStatus.SIMULATED) for s in plan.steps]  # type: ignore[union-attr]
+        if not self.lifecycle.open(incident, TRAILGUARD, f"{event.name} by {event.actor.label}"):
+            return self._duplicate(playbook, incident.id)
+        if incident.state is State.REMEDIATING:
+            incident = self.lifecycle.remediate(incident)
+        self.notify(incident)
+        return Outcome(playbook, incident)
+
+    def _duplicate(self, playbook: Playbook, existing_id: str) -> Outcome:
+        """The event was delivered before: finish what a dead worker left, else do nothing."""
+        existing = self.lifecycle.store.get(existing_id)
+        if existing is None:  # created and expired between two reads: nothing to add
+            raise StaleIncident(existing_id)
+        version = existing.version
+        resumed = self.lifecycle.resume(existing, TRAILGUARD)
+        if resumed.version != version:
+            self.notify(resumed)
+        return Outcome(playbook, resumed, duplicate=True)
+
+    def notify(self, incident: Incident) -> None:
+        """Tell people; a failure is logged, never raised: the incident is already recorded."""
         try:
             self.notifier.notify(incident)
         except Exception:  # noqa: BLE001 - the incident is recorded; telling people can be retried
             log.exception("could not notify about incident %s", incident.id)
-        return Outcome(playbook, incident)
 
 
-def _initial_state(mode: str) -> State:
-    return {
-        "auto": State.REMEDIATING,
-        "approve": State.PROPOSED,
-        "notify": State.NOTIFIED,
-        "dry-run": State.SIMULATED,
-    }[mode]
-
-
-def _state_after(results: list[StepResult]) -> State:
-    statuses = {result.status for result in results}
-    if StepStatus.FAILED in statuses:
-        return State.FAILED
-    if statuses == {StepStatus.SIMULATED}:
-        return State.SIMULATED
-    return State.REMEDIATED
+_INITIAL_STATES = {
+    "auto": State.REMEDIATING,
+    "approve": State.PROPOSED,
+    "notify": State.NOTIFIED,
+}

@@ -1,14 +1,15 @@
-"""What a Lambda container holds: the catalog, loaded once at import, and a responder.
+"""What a Lambda container holds: the catalog, loaded once at import, and what acts on it.
 
 The catalog is loaded when `app.py` is imported, so that `chalice package`/`deploy`
-refuse a bad playbook before anything is deployed. The responder and its AWS clients
-are built on the first event, keeping the cold start small; building it asks STS who we
-are, so that calls made through the function's own role are never answered.
+refuse a bad playbook before anything is deployed. Clients, the store and the responder
+are built on first use, keeping the cold start small; building the responder asks STS
+who we are, so that calls made through the function's own role are never answered.
 
 Event handling draws one line between bad input and failure: an event that is not a
 usable CloudTrail event is answered with "rejected" and a log line (Lambda must not retry
 it); an action that fails is recorded in its incident. Only an error in trailguard itself
-escapes, so that Lambda's bounded retries and failure destination keep the event.
+(or in its store) escapes, so that Lambda's bounded retries and failure destination keep
+the event; a retried event finds its incident and opens no second one.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import json
 import logging
 from typing import Any
 
-from chalicelib.aws import AwsClients
-from chalicelib.catalog import Catalog
+from chalicelib import trails
+from chalicelib.aws import AwsActions, AwsClients
+from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events import CloudTrailEvent, EventError
-from chalicelib.executor import AwsExecutor
+from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import LogNotifier
-from chalicelib.responder import Responder
+from chalicelib.responder import Outcome, Responder
 from chalicelib.settings import Settings
-from chalicelib.store import MemoryStore
+from chalicelib.store import DynamoStore, IncidentStore, MemoryStore
 
 log = logging.getLogger("trailguard")
 
@@ -41,15 +43,37 @@ class Runtime:
         settings = Settings.from_environment()
         return cls(settings, Catalog.load(settings.playbooks))
 
+    def reset(self) -> None:
+        """Forget clients, store and responder, as a new Lambda container would."""
+        for name in ("clients", "store", "lifecycle", "responder"):
+            self.__dict__.pop(name, None)
+
+    def eventbridge_rules(self) -> list[EventRule]:
+        """The playbooks' events, and the trail changes that keep trail configurations fresh."""
+        return self.catalog.eventbridge_rules(also=trails.CONFIGURATION_EVENTS)
+
+    @functools.cached_property
+    def clients(self) -> AwsClients:
+        return AwsClients(member_role=self.settings.member_role, external_id=self.settings.external_id)
+
+    @functools.cached_property
+    def store(self) -> IncidentStore:
+        if self.settings.table is None:
+            log.warning("TRAILGUARD_TABLE is not set: incidents are kept in this process's memory only")
+            return MemoryStore()
+        return DynamoStore(self.clients.home_client("dynamodb"), self.settings.table, self.settings.retention_days)
+
+    @functools.cached_property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self.store, AwsActions(self.clients, self.store), lease_seconds=self.settings.lease_seconds)
+
     @functools.cached_property
     def responder(self) -> Responder:
-        clients = AwsClients()
-        own_role = clients.own_role_name()
+        own_role = self.clients.own_role_name()
         return Responder(
             self.catalog,
             own_role_names=self.settings.own_role_names | ({own_role} if own_role else set()),
-            store=MemoryStore(),
-            executor=AwsExecutor(clients),
+            lifecycle=self.lifecycle,
             notifier=LogNotifier(),
         )
 
@@ -61,6 +85,7 @@ class Runtime:
             log.warning(json.dumps({"message": "event rejected", "reason": str(error)}))
             return {"status": "rejected", "reason": str(error)}
         decision, outcomes = self.responder.respond(event)
+        self._remember_trail(event, outcomes)
         result: dict[str, Any] = {"status": "handled", "eventID": event.event_id, "eventName": event.name}
         if decision.skip is not None:
             result.update(status="skipped", skipped=decision.skip.code, reason=decision.skip.reason)
@@ -70,3 +95,39 @@ class Runtime:
         ]
         log.info(json.dumps({"message": "event handled", **result}))
         return result
+
+    def sweep(self) -> dict[str, Any]:
+        """The scheduled posture sweep (see `sweep`); the result is also what the logs show."""
+        from chalicelib.sweep import Sweep
+
+        settings = self.settings
+        report = Sweep(
+            catalog=self.catalog,
+            responder=self.responder,
+            lifecycle=self.lifecycle,
+            clients=self.clients,
+            account=self.clients.home_account(),
+            regions=settings.sweep_regions or {self.clients.home_region()},
+            trail_names=settings.sweep_trails,
+            key_ids=settings.sweep_keys,
+            allowed_keys=settings.sweep_allowed_keys,
+        ).run()
+        log.info(json.dumps({"message": "sweep done", **report.to_dict()}))
+        return report.to_dict()
+
+    def _remember_trail(self, event: CloudTrailEvent, outcomes: list[Outcome]) -> None:
+        """Keep a trail's configuration after a change no playbook objected to.
+
+        A change a playbook answered is not remembered: the configuration before it is
+        the one to restore.
+        """
+        if outcomes or event.name not in trails.CONFIGURATION_EVENTS.get(event.source, ()):
+            return
+        trail = trails.trail_named_in(event.record)
+        if trail is None:
+            return
+        try:
+            client = self.clients.client("cloudtrail", event.account, event.region)
+            trails.remember(self.store, client, trail, event.account or self.clients.home_account(), event.region)
+        except Exception as error:  # noqa: BLE001 - remembering is best effort; the sweep refreshes it
+            log.warning(json.dumps({"message": "could not remember trail", "trail": trail, "reason": str(error)}))

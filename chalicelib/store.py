@@ -1,17 +1,33 @@
-"""Where incidents are kept. The responder only knows the `IncidentStore` interface.
+"""Where incidents (and the last known trail configurations) are kept.
 
-`create` is the duplicate guard: it succeeds once per incident id, atomically, so the
-same event delivered twice (or to two Lambdas at once) opens one incident. The memory
-store serves replay, the CLI's tests and the demo; a DynamoDB store with conditional
-writes serves deployed stages.
+The responder and the lifecycle only know the `IncidentStore` interface. Two rules make
+at-least-once delivery and double clicks harmless:
+
+- `create` succeeds once per incident id, atomically: the same event delivered twice, or
+  to two Lambdas at once, opens one incident;
+- `save` writes only if the stored version is still the one the caller read, so of two
+  workers moving the same incident, one wins and the other gets `StaleIncident`.
+
+`MemoryStore` serves replay, the CLI and tests; `DynamoStore` serves deployed stages,
+one table, with a sparse index of open incidents and a TTL on finished ones.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from typing import Protocol
+import time
+from typing import Any, Iterable, Protocol
 
-from chalicelib.incidents import Incident
+from chalicelib.incidents import OPEN_STATES, Incident, State
+
+DEFAULT_RETENTION_DAYS = 90
+OPEN_INDEX = "open"
+TTL_ATTRIBUTE = "expiresAt"
+
+
+class StaleIncident(Exception):
+    """Someone else changed the incident since it was read; nothing was written."""
 
 
 class IncidentStore(Protocol):
@@ -19,33 +35,204 @@ class IncidentStore(Protocol):
         """Record a new incident; False (and nothing written) if its id already exists."""
 
     def save(self, incident: Incident) -> None:
-        """Record the incident's new state."""
+        """Write the incident if the stored version is `incident.version`; else StaleIncident."""
 
     def get(self, incident_id: str) -> Incident | None: ...
 
+    def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
+        """Incidents in `states` (all of them open states), oldest first."""
+
+    def remember(self, key: str, value: dict[str, Any]) -> None:
+        """Keep a small document (a trail's last known configuration) under `key`."""
+
+    def recall(self, key: str) -> dict[str, Any] | None: ...
+
 
 class MemoryStore:
-    """Incidents in a dict, for one process; safe to use from several threads."""
+    """Incidents in a dict, for one process; safe to use from several threads.
+
+    It keeps serialized copies, as a database would, so that two holders of the same
+    incident can conflict exactly as they would against DynamoDB.
+    """
 
     def __init__(self) -> None:
-        self._incidents: dict[str, Incident] = {}
+        self._incidents: dict[str, dict[str, Any]] = {}
+        self._documents: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def create(self, incident: Incident) -> bool:
         with self._lock:
             if incident.id in self._incidents:
                 return False
-            self._incidents[incident.id] = incident
+            incident.version = 1
+            self._incidents[incident.id] = incident.to_dict()
             return True
 
     def save(self, incident: Incident) -> None:
         with self._lock:
-            self._incidents[incident.id] = incident
+            stored = self._incidents.get(incident.id)
+            if stored is None or stored["version"] != incident.version:
+                raise StaleIncident(incident.id)
+            incident.version += 1
+            self._incidents[incident.id] = incident.to_dict()
 
     def get(self, incident_id: str) -> Incident | None:
         with self._lock:
-            return self._incidents.get(incident_id)
+            stored = self._incidents.get(incident_id)
+        return Incident.from_dict(stored) if stored else None
+
+    def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
+        wanted = {State(state).value for state in states}
+        with self._lock:
+            found = [Incident.from_dict(data) for data in self._incidents.values() if data["state"] in wanted]
+        return sorted(found, key=lambda incident: incident.created_at)
 
     def all(self) -> list[Incident]:
         with self._lock:
-            return list(self._incidents.values())
+            return [Incident.from_dict(data) for data in self._incidents.values()]
+
+    def remember(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._documents[key] = json.loads(json.dumps(value, default=str))
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._documents.get(key)
+
+
+def table_definition(name: str) -> dict[str, Any]:
+    """The one DynamoDB table: incidents and remembered documents by `pk`, open ones indexed."""
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "openState", "AttributeType": "S"},
+            {"AttributeName": "createdAt", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": OPEN_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "openState", "KeyType": "HASH"},
+                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
+class DynamoStore:
+    """Incidents in DynamoDB. Each item holds the incident as JSON (`body`) plus the
+    attributes the conditions, the open-incident index and TTL need.
+
+    `openState` is set only while an incident is open, so the index holds open incidents
+    only (a sparse index); `expiresAt` is set once it is finished, so DynamoDB deletes it
+    `retention_days` later.
+    """
+
+    def __init__(self, client: Any, table: str, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
+        self.client = client
+        self.table = table
+        self.retention_seconds = retention_days * 86400
+
+    def create(self, incident: Incident) -> bool:
+        incident.version = 1
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=self._item(incident),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            incident.version = 0
+            return False
+        return True
+
+    def save(self, incident: Incident) -> None:
+        read_version = incident.version
+        incident.version = read_version + 1
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=self._item(incident),
+                ConditionExpression="#version = :read",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":read": {"N": str(read_version)}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            incident.version = read_version
+            raise StaleIncident(incident.id) from None
+
+    def get(self, incident_id: str) -> Incident | None:
+        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": incident_id}}, ConsistentRead=True).get("Item")
+        return Incident.from_dict(json.loads(item["body"]["S"])) if item else None
+
+    def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
+        found: list[Incident] = []
+        paginator = self.client.get_paginator("query")
+        for state in states:
+            pages = paginator.paginate(
+                TableName=self.table,
+                IndexName=OPEN_INDEX,
+                KeyConditionExpression="openState = :state",
+                ExpressionAttributeValues={":state": {"S": State(state).value}},
+            )
+            found += [Incident.from_dict(json.loads(item["body"]["S"])) for page in pages for item in page["Items"]]
+        return sorted(found, key=lambda incident: incident.created_at)
+
+    def remember(self, key: str, value: dict[str, Any]) -> None:
+        self.client.put_item(TableName=self.table, Item={"pk": {"S": key}, "body": {"S": json.dumps(value, default=str)}})
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        return json.loads(item["body"]["S"]) if item else None
+
+    def _item(self, incident: Incident) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": {"S": incident.id},
+            "state": {"S": incident.state.value},
+            "version": {"N": str(incident.version)},
+            "createdAt": {"S": incident.created_at},
+            "body": {"S": json.dumps(incident.to_dict(), default=str, separators=(",", ":"))},
+        }
+        if incident.state in OPEN_STATES:
+            item["openState"] = {"S": incident.state.value}
+        else:
+            item[TTL_ATTRIBUTE] = {"N": str(int(time.time()) + self.retention_seconds)}
+        return item
+
+
+def _check_shape(table: dict[str, Any]) -> None:
+    """Refuse a table of the same name that trailguard did not make (it would fail later)."""
+    keys = [(key["AttributeName"], key["KeyType"]) for key in table.get("KeySchema", [])]
+    indexes = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    if keys != [("pk", "HASH")] or OPEN_INDEX not in indexes:
+        raise ValueError(
+            f"table {table['TableName']} exists but is not a trailguard table "
+            f"(key {keys}, indexes {sorted(indexes)}; expected key pk and index {OPEN_INDEX!r})"
+        )
+
+
+def ensure_table(client: Any, name: str) -> list[str]:
+    """Create the table and turn TTL on, unless already done; returns what it did."""
+    done: list[str] = []
+    try:
+        existing = client.describe_table(TableName=name)["Table"]
+    except client.exceptions.ResourceNotFoundException:
+        client.create_table(**table_definition(name))
+        done.append(f"created table {name}")
+    else:
+        _check_shape(existing)
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+    ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+        )
+        done.append(f"turned on TTL ({TTL_ATTRIBUTE}) on {name}")
+    elif ttl.get("AttributeName") != TTL_ATTRIBUTE:
+        raise ValueError(f"table {name} already has TTL on {ttl.get('AttributeName')!r}, not {TTL_ATTRIBUTE!r}")
+    return done

@@ -122,3 +122,29 @@ class CallRecorder:
 @pytest.fixture
 def calls() -> CallRecorder:
     return CallRecorder()
+
+
+TABLE = "trailguard-test"
+
+
+@pytest.fixture
+def dynamo_store(aws):
+    """The DynamoDB store on a table made the way `bootstrap` makes it, in moto."""
+    import boto3
+
+    from chalicelib.store import DynamoStore, ensure_table
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    ensure_table(client, TABLE)
+    return DynamoStore(client, TABLE)
+
+
+def recording_clients(recorder: CallRecorder, **options: Any) -> Any:
+    """Real moto-backed AwsClients whose every call is recorded."""
+    from chalicelib.aws import AwsClients
+
+    class RecordingClients(AwsClients):
+        def _new_client(self, session: Any, service: str, region: str | None) -> Any:
+            return recorder.attach(super()._new_client(session, service, region))
+
+    return RecordingClients(**options)

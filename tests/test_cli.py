@@ -75,7 +75,17 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
     lines = _jsonl(result.stdout)
     found = sorted((line["eventName"], line["eventID"]) for line in lines)
     assert found == [
+        ("DeleteTrail", "1111"),  # Panther's "CloudTrail Deleted"
+        ("DeleteTrail", "c0057a42-1625-4b1d-9db5-352f931f790a"),  # invictus: Stratus cleaning up its trails
+        ("DeleteTrail", "ee73c230-44bc-4492-8542-cfb189eae287"),  # Stratus cloudtrail-delete
+        ("DeleteTrail", "fcec2e46-3cc3-4ac2-8144-3674f06990e4"),  # invictus
         ("DisableKey", "1"),  # Panther's fixture "KMS Key Disabled"
+        # invictus: Stratus cloudtrail-event-selectors (management events off, read-only data events)
+        ("PutEventSelectors", "076e96d5-2983-473f-920a-2fc2d7e02777"),
+        # Panther: the weakening fixture; its twin with the same eventID restores all management
+        # events and is left alone by the playbook's `if`
+        ("PutEventSelectors", "4ca1cb25-7633-496b-8f92-6de876228c3f"),
+        ("PutEventSelectors", "c2a89408-340a-42f0-8ace-75d9f5769393"),  # Stratus cloudtrail-event-selectors
         ("ScheduleKeyDeletion", "1"),  # Panther's fixture; its twin with the same eventID is a duplicate
         ("StopLogging", "1"),  # Panther's "CloudTrail Was Stopped"
         ("StopLogging", "10163ed2-2253-469d-a5ee-cbc6651f8934"),  # Stratus cloudtrail-stop
@@ -83,7 +93,7 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
     for line in lines:
         [match] = line["matches"]
         assert match["mode"] == "auto" and match["steps"][0]["params"]
-    assert "replay: 3674 events read, 4 matched, 7 skipped by guards, 61 malformed" in result.stderr
+    assert "replay: 3674 events read, 11 matched, 9 skipped by guards, 61 malformed" in result.stderr
     assert "malformed: " in result.stderr and "missing field 'eventID'" in result.stderr
 
 
@@ -92,7 +102,7 @@ def test_replay_all_reports_guard_skips(datasets):
     skipped = [line for line in _jsonl(result.stdout) if "skipped" in line]
     assert {line["skipped"] for line in skipped} == {"failed-call", "duplicate"}
     failed = [line for line in skipped if line["skipped"] == "failed-call"]
-    assert len(failed) == 6 and all("the call failed" in line["reason"] for line in failed)
+    assert len(failed) == 8 and all("the call failed" in line["reason"] for line in failed)
     assert all(set(line) == {"eventID", "eventName", "eventSource", "eventTime", "account", "region", "skipped",
                              "reason"} for line in skipped)
 
@@ -115,8 +125,8 @@ def test_replay_table_has_rows_and_counts_per_playbook(datasets):
     assert "cloudtrail-stop-logging (auto): cloudtrail.start_logging(trail=stratus-red-team-ct-stop-trail-buykxbqejv)" in out
     counts = out.split("matches per playbook:\n")[1]
     assert [line.split() for line in counts.strip().splitlines()] == [
-        ["cloudtrail-stop-logging", "2"], ["kms-key-deletion-scheduled", "1"], ["kms-key-disabled", "1"],
-        ["s3-bucket-acl-public", "0"]]
+        ["cloudtrail-event-selectors-changed", "3"], ["cloudtrail-stop-logging", "2"], ["cloudtrail-trail-deleted", "4"],
+        ["kms-key-deletion-scheduled", "1"], ["kms-key-disabled", "1"], ["s3-bucket-acl-public", "0"]]
 
 
 def test_schema_file_is_the_generated_schema(run):
@@ -125,7 +135,8 @@ def test_schema_file_is_the_generated_schema(run):
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_policy_files_are_generated_from_the_playbooks(run, stage):
-    assert json.loads(run("policy").output) == json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    committed = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    assert json.loads(run("policy", "--stage", stage).output) == committed
 
 
 def test_python_m_chalicelib_runs():

@@ -227,3 +227,28 @@ def test_field_names_inside_projections_and_filters_are_not_taken_for_record_fie
 def test_an_expression_that_fails_on_one_record_raises_expression_error():
     with pytest.raises(ExpressionError, match="cannot be evaluated on this event"):
         Expression("length(eventVersion)").search({"eventVersion": 5})
+
+
+@pytest.mark.parametrize("request_parameters,gaps", [
+    ({"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": True}]}, []),
+    ({"EventSelectors": [{"ReadWriteType": "All"}]}, []),  # the API's own casing, defaults
+    ({"eventSelectors": [{"readWriteType": "ReadOnly", "includeManagementEvents": False}]},
+     ["management events are not recorded"]),
+    ({"eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": True}]},
+     ["only WriteOnly management events are recorded"]),
+    ({"eventSelectors": [{"readWriteType": "ReadOnly"}, {"readWriteType": "WriteOnly"}]}, []),
+    ({"eventSelectors": [{"excludeManagementEventSources": ["kms.amazonaws.com", "rdsdata.amazonaws.com"]}]},
+     ["management events from kms.amazonaws.com, rdsdata.amazonaws.com are not recorded"]),
+    ({"advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]}]}]},
+     ["management events are not recorded"]),
+    ({"advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]},
+                                                     {"field": "readOnly", "equals": ["true"]}]}]},
+     ["only management events with readOnly=true are recorded"]),
+    ({"advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]},
+                                                     {"field": "eventSource", "notEquals": ["kms.amazonaws.com"]}]}]},
+     ["management events from kms.amazonaws.com are not recorded"]),
+    ({"trailName": "main"}, []),
+    (None, []),
+])
+def test_management_event_gaps(request_parameters, gaps):
+    assert Expression("management_event_gaps(requestParameters)").search({"requestParameters": request_parameters}) == gaps

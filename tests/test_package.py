@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.catalog import Catalog
+from chalicelib.runtime import Runtime
+from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT
 
 
@@ -40,9 +42,10 @@ def test_template_rules_are_the_catalogs_patterns(package):
     functions = {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::Serverless::Function"}
     patterns = [event["Properties"]["Pattern"] for fn in functions.values()
                 for event in fn["Properties"].get("Events", {}).values() if event["Type"] == "CloudWatchEvent"]
-    expected = [rule.pattern for rule in Catalog.load([PLAYBOOKS]).eventbridge_rules()]
+    expected = [rule.pattern for rule in Runtime(Settings(), Catalog.load([PLAYBOOKS])).eventbridge_rules()]
     assert patterns == expected
-    assert {fn["Properties"]["Handler"] for fn in functions.values()} == {"app.respond_to_cloudtrail"}
+    handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
+    assert handlers == {"app.respond_to_cloudtrail", "app.posture_sweep"}
     assert all(fn["Properties"]["Runtime"] == "python3.11" for fn in functions.values())
 
 
@@ -51,5 +54,8 @@ def test_the_role_policy_is_the_committed_least_privilege_file(package):
     roles = [res for res in template["Resources"].values() if res["Type"] == "AWS::IAM::Role"]
     committed = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
     assert roles and all(role["Properties"]["Policies"][0]["PolicyDocument"] == committed for role in roles)
-    actions = [a for statement in committed["Statement"] for a in statement["Action"]]
-    assert "*" not in actions and not any(a.startswith("iam:") for a in actions)
+    for statement in committed["Statement"]:
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        assert not any(a == "*" or a.endswith(":*") for a in actions)
+        if any(a.startswith("iam:") for a in actions):  # only passing a role, only to a named service
+            assert actions == ["iam:PassRole"] and "iam:PassedToService" in statement["Condition"]["StringEquals"]

@@ -62,6 +62,16 @@ class Parameter:
         return isinstance(value, _JSON_TYPES[self.type])
 
 
+@dataclass(frozen=True)
+class ActionContext:
+    """Where the action runs, and what trailguard remembers (last known configurations),
+    for actions that re-create what was deleted. Empty in unit tests and replay."""
+
+    account: str | None = None
+    region: str | None = None
+    memory: Any = None
+
+
 class Action:
     """Base class of every action; subclasses fill in the class attributes and four methods."""
 
@@ -72,9 +82,12 @@ class Action:
     """Every IAM action that snapshot, apply and undo call."""
     parameters: ClassVar[tuple[Parameter, ...]]
 
-    def __init__(self, client: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, client: Any, params: Mapping[str, Any], context: ActionContext | None = None) -> None:
         self.client = client
         self.params = dict(params)
+        self.context = context or ActionContext()
+        self.note: str | None = None
+        """Set by apply when the incident should say how it was done (what it restored from)."""
 
     # -- to implement ---------------------------------------------------------------------
 
@@ -117,6 +130,17 @@ def describe_change(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> s
         if expected.get(key) != actual.get(key)
     ]
     return "; ".join(changes) or "no visible difference"
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line error for incidents and messages (AWS's error code and message if any)."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        details = response["Error"]
+        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
+    if isinstance(error, ActionError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 _REGISTRY: dict[str, type[Action]] = {}

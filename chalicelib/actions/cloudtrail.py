@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from chalicelib.actions.base import Action, Parameter, register
+from chalicelib import trails
+from chalicelib.actions.base import Action, ActionError, Parameter, register
 
 
 @register
@@ -39,3 +40,137 @@ class StartLogging(Action):
     def restore(self, state: Mapping[str, Any]) -> None:
         if not state["IsLogging"]:
             self.client.stop_logging(Name=state["Trail"])
+
+
+def _remembered(action: Action, trail: str) -> dict[str, Any] | None:
+    context = action.context
+    if context.memory is None or context.region is None:
+        return None
+    account, region, name = trails.locate(trail, context.account or "", context.region)
+    return context.memory.recall(trails.memory_key(account, region, name))
+
+
+@register
+class RestoreTrail(Action):
+    """Re-create a deleted trail exactly as it was, and start it.
+
+    DeleteTrail erases the trail's configuration along with it, so trailguard keeps the
+    last known configuration of every trail (S3 bucket and prefix, SNS topic, KMS key,
+    multi-region, organization, log file validation, CloudWatch Logs group and role,
+    event selectors or advanced selectors, tags). When none was ever seen, the trail is
+    re-created from `fallback` if the playbook gives one; with neither, the step fails
+    and says so: it never does nothing quietly. Undo deletes the re-created trail.
+
+    Example:
+
+        steps:
+          - action: cloudtrail.restore_trail
+            with:
+              trail: requestParameters.name
+              fallback: '`{"S3BucketName": "org-cloudtrail-logs", "IsMultiRegionTrail": true}`'
+    """
+
+    name = "cloudtrail.restore_trail"
+    service = "cloudtrail"
+    permissions = (
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetEventSelectors",
+        "cloudtrail:ListTags",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:CreateTrail",
+        "cloudtrail:PutEventSelectors",
+        "cloudtrail:AddTags",
+        "cloudtrail:StartLogging",
+        "cloudtrail:DeleteTrail",
+        "iam:PassRole",
+    )
+    parameters = (
+        Parameter("trail", "string", "Name or ARN of the deleted trail."),
+        Parameter(
+            "fallback",
+            "object",
+            "The trail to create when no configuration was remembered: describe_trails fields "
+            "(S3BucketName required; S3KeyPrefix, IsMultiRegionTrail, KmsKeyId, ...).",
+            required=False,
+        ),
+    )
+
+    def snapshot(self) -> dict[str, Any]:
+        config = trails.describe(self.client, self.params["trail"])
+        return {"Trail": self.params["trail"], "Exists": config is not None, "Config": config}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return bool(state["Exists"])
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        trail = self.params["trail"]
+        config = _remembered(self, trail)
+        if config is not None:
+            self.note = f"re-created from the configuration remembered at {config.get('RememberedAt', 'an unknown time')}"
+        else:
+            fallback = self.params.get("fallback")
+            if not fallback or not fallback.get("S3BucketName"):
+                raise ActionError(
+                    f"no configuration of trail {trail} was ever remembered and the playbook gives no "
+                    "`fallback` with an S3BucketName: re-create the trail by hand"
+                )
+            config = {**fallback, "Name": trails.locate(trail, "", "")[2]}
+            self.note = "no configuration was remembered: re-created from the playbook's fallback"
+        trails.create(self.client, config)
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if not state["Exists"]:
+            self.client.delete_trail(Name=self.params["trail"])
+
+
+@register
+class RestoreEventSelectors(Action):
+    """Put back the event selectors a PutEventSelectors took away.
+
+    Turning off management events (or keeping only read-only ones) blinds a trail without
+    stopping it. The selectors come from the trail's last known configuration; when none
+    was remembered, from `selectors` (default: all management events, read and write).
+    Undo puts back the selectors trailguard replaced.
+
+    Example:
+
+        steps:
+          - action: cloudtrail.restore_event_selectors
+            with: {trail: requestParameters.trailName}
+    """
+
+    name = "cloudtrail.restore_event_selectors"
+    service = "cloudtrail"
+    permissions = ("cloudtrail:GetEventSelectors", "cloudtrail:PutEventSelectors")
+    parameters = (
+        Parameter("trail", "string", "Name or ARN of the trail."),
+        Parameter(
+            "selectors",
+            "object",
+            "Selectors to put when none were remembered: {EventSelectors: [...]} or {AdvancedEventSelectors: [...]}.",
+            required=False,
+            default={"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}]},
+        ),
+    )
+
+    def snapshot(self) -> dict[str, Any]:
+        current = self.client.get_event_selectors(TrailName=self.params["trail"])
+        return {"Trail": self.params["trail"], **trails.selectors_of(current)}
+
+    def _wanted(self) -> dict[str, Any]:
+        remembered = _remembered(self, self.params["trail"])
+        if remembered is not None:
+            self.note = f"selectors remembered at {remembered.get('RememberedAt', 'an unknown time')}"
+            return trails.selectors_of(remembered)
+        self.note = "no selectors were remembered: put the playbook's default"
+        return trails.selectors_of(self.params.get("selectors") or self.parameter("selectors").default)  # type: ignore[union-attr]
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        wanted = self._wanted()
+        return all(state.get(key) == value for key, value in wanted.items())
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        trails.put_selectors(self.client, state["Trail"], self._wanted())
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        trails.put_selectors(self.client, state["Trail"], dict(state))

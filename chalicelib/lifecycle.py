@@ -1,0 +1,230 @@
+"""Moving an incident through its states, and running its steps, so that nothing runs twice
+and nothing is lost.
+
+Every move is `Incident.move` (the legal-transition table) followed by a conditional
+write: of two clicks, two Lambdas or a retry, one wins and the other is refused. Before a
+step changes anything, its snapshot (what undo needs) is written; if the Lambda dies
+mid-plan, the incident stays `remediating` with a lease, and whoever comes next after the
+lease (a redelivery of the event, the sweep) resumes it with the snapshots already taken.
+
+Without an action binder, steps are simulated (replay): nothing calls AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Callable, Mapping, Protocol
+
+from chalicelib.actions import Action, ActionError
+from chalicelib.actions.base import describe_error
+from chalicelib.incidents import (
+    BUSY_STATES,
+    IllegalTransition,
+    Incident,
+    State,
+    StepResult,
+    StepStatus,
+    timestamp,
+    utc_now,
+)
+from chalicelib.store import IncidentStore, StaleIncident
+
+log = logging.getLogger("trailguard")
+
+TRAILGUARD = "trailguard"
+"""Who the history names for what trailguard does on its own."""
+
+DEFAULT_LEASE_SECONDS = 120
+"""How long a worker owns a busy incident; longer than the Lambda timeout (60 s)."""
+
+_DONE = (StepStatus.APPLIED, StepStatus.ALREADY_SAFE)
+
+
+class ActionBinder(Protocol):
+    def bind(self, name: str, params: Mapping[str, Any], account: str | None, region: str) -> Action:
+        """The action `name`, ready to act in `account` and `region`."""
+
+
+class UnknownIncident(LookupError):
+    """No incident has this id (or it has expired)."""
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        store: IncidentStore,
+        actions: ActionBinder | None,
+        *,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.actions = actions
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.clock = clock
+
+    @property
+    def simulated(self) -> bool:
+        return self.actions is None
+
+    # -- decisions by people (Slack) and by the sweep ---------------------------------------
+
+    def approve(self, incident_id: str, who: str) -> Incident:
+        return self._remediate(self._claim(incident_id, "approve", who))
+
+    def retry(self, incident_id: str, who: str) -> Incident:
+        incident = self._load(incident_id)
+        if not incident.plan:
+            raise IllegalTransition(
+                f"cannot retry incident {incident_id}: it has no plan ({incident.error}); fix the playbook, then acknowledge"
+            )
+        return self._remediate(self._claim(incident_id, "retry", who))
+
+    def undo(self, incident_id: str, who: str) -> Incident:
+        return self._undo(self._claim(incident_id, "undo", who))
+
+    def deny(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
+        return self._claim(incident_id, "deny", who, detail)
+
+    def acknowledge(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
+        return self._claim(incident_id, "acknowledge", who, detail)
+
+    def expire(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
+        return self._claim(incident_id, "expire", who, detail)
+
+    def resume(self, incident: Incident, who: str) -> Incident:
+        """Finish a busy incident whose worker died (its lease ran out); else leave it."""
+        if incident.state not in BUSY_STATES or not incident.lease_expired(self.clock()):
+            return incident
+        incident.record(who, "resume", f"the worker's lease ran out at {incident.lease_until}", self.clock())
+        self._save(incident)
+        return self._remediate(incident) if incident.state is State.REMEDIATING else self._undo(incident)
+
+    # -- used by the responder for a new auto-mode incident ----------------------------------
+
+    def open(self, incident: Incident, who: str, detail: str | None = None) -> bool:
+        """Record a new incident (False if one with its id exists: a duplicate delivery)."""
+        incident.record(who, "open", detail, self.clock())
+        if incident.state in BUSY_STATES:
+            incident.lease_until = timestamp(self.clock() + self.lease)
+        return self.store.create(incident)
+
+    def remediate(self, incident: Incident) -> Incident:
+        """Run the steps of an incident just opened in `remediating`."""
+        return self._remediate(incident)
+
+    # -- the work ---------------------------------------------------------------------------
+
+    def _remediate(self, incident: Incident) -> Incident:
+        account, region = incident.event.get("account"), incident.event["region"]
+        for index, planned in enumerate(incident.plan):
+            result = incident.steps[index] if index < len(incident.steps) else None
+            if result is not None and result.status in _DONE:
+                continue
+            try:
+                if self.actions is None:
+                    raise RuntimeError("a simulated lifecycle cannot remediate")
+                action = self.actions.bind(planned["action"], planned["params"], account, region)
+                current = action.snapshot()
+                if result is not None and result.status is StepStatus.APPLYING and result.before is not None:
+                    before = result.before  # recorded by a worker that died: what undo needs
+                else:
+                    before = current
+                    result = StepResult(planned["action"], planned["params"], StepStatus.APPLYING, before=before)
+                    _put_step(incident, index, result)
+                    self._save(incident)  # written before any change: undo needs it if we die now
+                if action.check(current):
+                    # Already safe now; if it was not at the snapshot, a dead worker applied it.
+                    result.status = StepStatus.ALREADY_SAFE if action.check(before) else StepStatus.APPLIED
+                    result.after = current
+                else:
+                    action.apply(current)
+                    result.after = action.snapshot()
+                    result.status = StepStatus.APPLIED
+                result.error, result.note = None, action.note
+            except StaleIncident:
+                raise
+            except Exception as error:  # noqa: BLE001 - recorded in the incident, never lost
+                return self._fail_step(incident, index, planned, result, error)
+        incident.error = None
+        incident.move("finish", TRAILGUARD, now=self.clock())
+        self._save(incident)
+        return incident
+
+    def _fail_step(
+        self, incident: Incident, index: int, planned: Mapping[str, Any], result: StepResult | None, error: Exception
+    ) -> Incident:
+        if not hasattr(error, "response") and not isinstance(error, ActionError):
+            log.exception("unexpected error in %s for incident %s", planned["action"], incident.id)
+        result = result or StepResult(planned["action"], planned["params"], StepStatus.FAILED)
+        result.status = StepStatus.FAILED
+        result.error = describe_error(error)
+        _put_step(incident, index, result)
+        for later, rest in enumerate(incident.plan[index + 1 :], index + 1):
+            if later >= len(incident.steps) or incident.steps[later].status not in _DONE:
+                _put_step(incident, later, StepResult(rest["action"], rest["params"], StepStatus.NOT_RUN))
+        incident.error = f"step {index + 1} ({planned['action']}): {result.error}"
+        incident.move("fail", TRAILGUARD, incident.error, self.clock())
+        self._save(incident)
+        return incident
+
+    def _undo(self, incident: Incident) -> Incident:
+        account, region = incident.event.get("account"), incident.event["region"]
+        restored = 0
+        for index in reversed(range(len(incident.steps))):
+            result = incident.steps[index]
+            if result.status is not StepStatus.APPLIED or result.before is None or result.after is None:
+                continue
+            try:
+                if self.actions is None:
+                    raise RuntimeError("a simulated lifecycle cannot undo")
+                action = self.actions.bind(result.action, result.params, account, region)
+                action.undo(result.before, result.after)
+            except Exception as error:  # noqa: BLE001 - recorded in the incident, never lost
+                detail = f"undo of step {index + 1} ({result.action}): {describe_error(error)}"
+                if restored:
+                    incident.error = f"{detail}; {restored} later step(s) were already put back"
+                    incident.move("fail", TRAILGUARD, incident.error, self.clock())
+                else:
+                    incident.move("refuse_undo", TRAILGUARD, f"{detail}; nothing was changed", self.clock())
+                self._save(incident)
+                return incident
+            result.status = StepStatus.UNDONE
+            restored += 1
+            self._save(incident)  # so that a resumed undo does not try to put it back twice
+        incident.move("finish_undo", TRAILGUARD, now=self.clock())
+        self._save(incident)
+        return incident
+
+    # -- the store --------------------------------------------------------------------------
+
+    def _load(self, incident_id: str) -> Incident:
+        incident = self.store.get(incident_id)
+        if incident is None:
+            raise UnknownIncident(f"no incident {incident_id} (it may have expired)")
+        return incident
+
+    def _claim(self, incident_id: str, transition: str, who: str, detail: str | None = None) -> Incident:
+        """Move the stored incident; if someone moved it first, judge again on what they left."""
+        for attempt in range(2):
+            incident = self._load(incident_id)
+            incident.move(transition, who, detail, self.clock())
+            try:
+                self._save(incident)
+                return incident
+            except StaleIncident:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _save(self, incident: Incident) -> None:
+        incident.lease_until = timestamp(self.clock() + self.lease) if incident.state in BUSY_STATES else None
+        self.store.save(incident)
+
+
+def _put_step(incident: Incident, index: int, result: StepResult) -> None:
+    while len(incident.steps) <= index:
+        planned = incident.plan[len(incident.steps)]
+        incident.steps.append(StepResult(planned["action"], planned["params"], StepStatus.NOT_RUN))
+    incident.steps[index] = result

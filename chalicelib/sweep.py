@@ -1,0 +1,226 @@
+"""The posture sweep: what events cannot tell us, checked on a schedule.
+
+CloudTrail events stop reaching EventBridge once the last trail stops logging, so an
+attacker who stops or deletes it first is never seen by the event handlers. The sweep
+looks instead: trails that should be logging, keys that should be enabled. What it finds
+becomes a synthetic CloudTrail record (eventType `TrailguardSweep`, its own eventID per
+finding and day) that goes through the same playbooks as a real event, and it says
+plainly in the incident that no event was received.
+
+It also keeps the trails' last known configurations fresh (for `cloudtrail.restore_trail`),
+expires proposals nobody answered in time, and resumes incidents whose worker died.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from chalicelib import trails
+from chalicelib.actions.base import describe_error
+from chalicelib.catalog import Catalog
+from chalicelib.events import CloudTrailEvent
+from chalicelib.incidents import BUSY_STATES, IllegalTransition, State
+from chalicelib.lifecycle import Lifecycle
+from chalicelib.responder import Responder
+from chalicelib.store import StaleIncident
+
+log = logging.getLogger("trailguard")
+
+SWEEPER = "trailguard-sweep"
+SWEEP_EVENT_TYPE = "TrailguardSweep"
+DEFAULT_APPROVAL_TIMEOUT = dt.timedelta(hours=24)
+
+
+@dataclass
+class SweepReport:
+    trails_checked: int = 0
+    keys_checked: int = 0
+    opened: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trailsChecked": self.trails_checked,
+            "keysChecked": self.keys_checked,
+            "opened": self.opened,
+            "expired": self.expired,
+            "resumed": self.resumed,
+            "errors": self.errors,
+        }
+
+
+def sweep_record(
+    account: str, region: str, source: str, name: str, request: dict[str, Any], finding: str, occurrence: str, now: dt.datetime
+) -> dict[str, Any]:
+    """A CloudTrail-shaped record of what the sweep found, clearly not from CloudTrail.
+
+    Its eventID is stable for one finding (resource and occurrence), so the next sweep
+    finding the same thing opens no second incident.
+    """
+    digest = hashlib.sha256(f"{account}\n{region}\n{name}\n{occurrence}".encode()).hexdigest()[:32]
+    return {
+        "eventVersion": "1.08",
+        "eventID": f"{SWEEPER}-{digest}",
+        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": source,
+        "eventName": name,
+        "eventType": SWEEP_EVENT_TYPE,
+        "awsRegion": region,
+        "recipientAccountId": account,
+        "readOnly": False,
+        "sourceIPAddress": SWEEPER,
+        "userAgent": SWEEPER,
+        "userIdentity": {"type": "Unknown", "principalId": SWEEPER, "accountId": account, "invokedBy": SWEEPER},
+        "requestParameters": request,
+        "responseElements": None,
+        "additionalEventData": {"trailguardSweep": f"no CloudTrail event was received; the posture sweep found {finding}"},
+    }
+
+
+class Sweep:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        responder: Responder,
+        lifecycle: Lifecycle,
+        clients: Any,
+        account: str,
+        regions: Iterable[str],
+        trail_names: Iterable[str] = ("*",),
+        key_ids: Iterable[str] = (),
+        allowed_keys: Iterable[str] = (),
+    ) -> None:
+        self.catalog = catalog
+        self.responder = responder
+        self.lifecycle = lifecycle
+        self.clients = clients
+        self.account = account
+        self.regions = sorted(regions)
+        self.trail_names = frozenset(trail_names)
+        self.key_ids = frozenset(key_ids)
+        self.allowed_keys = frozenset(allowed_keys)
+
+    def run(self) -> SweepReport:
+        report = SweepReport()
+        for region in self.regions:
+            for check in (self._check_trails, self._check_keys):
+                try:
+                    check(region, report)
+                except Exception as error:  # noqa: BLE001 - one failing check must not stop the others
+                    report.errors.append(f"{region}: {check.__name__.strip('_')}: {describe_error(error)}")
+        self._expire_proposals(report)
+        self._resume_busy(report)
+        return report
+
+    # -- trails ------------------------------------------------------------------------------
+
+    def _check_trails(self, region: str, report: SweepReport) -> None:
+        client = self.clients.client("cloudtrail", self.account, region)
+        present = client.describe_trails(includeShadowTrails=False)["trailList"]
+        every = "*" in self.trail_names
+        seen: set[str] = set()
+        for trail in present:
+            if not (every or trail["Name"] in self.trail_names or trail["TrailARN"] in self.trail_names):
+                continue
+            seen.update((trail["Name"], trail["TrailARN"]))
+            report.trails_checked += 1
+            status = client.get_trail_status(Name=trail["TrailARN"])
+            if status.get("IsLogging"):
+                trails.remember(self.lifecycle.store, client, trail["TrailARN"], self.account, region)
+                continue
+            stopped = status.get("StopLoggingTime") or self._today()
+            finding = f"trail {trail['Name']} not logging"
+            self._open(region, "StopLogging", {"name": trail["TrailARN"]}, finding, f"{trail['TrailARN']}@{stopped}", report)
+        for name in sorted(self.trail_names - seen - {"*"}):
+            account, trail_region, trail_name = trails.locate(name, self.account, region)
+            if trail_region != region or self.lifecycle.store.recall(trails.memory_key(account, region, trail_name)) is None:
+                continue
+            report.trails_checked += 1
+            finding = f"trail {trail_name} missing"
+            self._open(region, "DeleteTrail", {"name": trail_name}, finding, f"{name}@{self._today()}", report)
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def _check_keys(self, region: str, report: SweepReport) -> None:
+        if not self.key_ids:
+            return
+        client = self.clients.client("kms", self.account, region)
+        aliases: dict[str, set[str]] = {}
+        for page in client.get_paginator("list_aliases").paginate():
+            for alias in page["Aliases"]:
+                if alias.get("TargetKeyId"):
+                    aliases.setdefault(alias["TargetKeyId"], set()).add(alias["AliasName"])
+        for page in client.get_paginator("list_keys").paginate():
+            for key in page["Keys"]:
+                names = {key["KeyId"], key["KeyArn"], *aliases.get(key["KeyId"], set())}
+                if not ("*" in self.key_ids or names & self.key_ids) or names & self.allowed_keys:
+                    continue
+                metadata = client.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+                if metadata.get("KeyManager") != "CUSTOMER":
+                    continue
+                report.keys_checked += 1
+                state, request = metadata.get("KeyState"), {"keyId": key["KeyArn"]}
+                if state == "Disabled":
+                    occurrence = f"{key['KeyArn']}@disabled@{self._today()}"
+                    finding = f"key {key['KeyId']} disabled"
+                    self._open(region, "DisableKey", request, finding, occurrence, report, "kms.amazonaws.com")
+                elif state == "PendingDeletion":
+                    occurrence = f"{key['KeyArn']}@{metadata.get('DeletionDate') or self._today()}"
+                    finding = f"key {key['KeyId']} pending deletion"
+                    self._open(region, "ScheduleKeyDeletion", request, finding, occurrence, report, "kms.amazonaws.com")
+
+    # -- proposals and stuck work ------------------------------------------------------------
+
+    def _expire_proposals(self, report: SweepReport) -> None:
+        now = self.lifecycle.clock()
+        for incident in self.lifecycle.store.open_incidents([State.PROPOSED]):
+            playbook = self.catalog.get(incident.playbook_id)
+            timeout = playbook.approval_timeout if playbook else DEFAULT_APPROVAL_TIMEOUT
+            if dt.datetime.fromisoformat(incident.created_at) + timeout > now:
+                continue
+            try:
+                expired = self.lifecycle.expire(incident.id, SWEEPER, f"nobody answered within {_hours(timeout)}")
+            except (IllegalTransition, StaleIncident):
+                continue  # answered meanwhile
+            report.expired.append(expired.id)
+            self.responder.notify(expired)
+
+    def _resume_busy(self, report: SweepReport) -> None:
+        now = self.lifecycle.clock()
+        for incident in self.lifecycle.store.open_incidents(BUSY_STATES):
+            if not incident.lease_expired(now):
+                continue
+            try:
+                resumed = self.lifecycle.resume(incident, SWEEPER)
+            except StaleIncident:
+                continue  # another worker took it
+            report.resumed.append(resumed.id)
+            self.responder.notify(resumed)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _open(
+        self, region: str, name: str, request: dict[str, Any], finding: str, occurrence: str, report: SweepReport,
+        source: str = "cloudtrail.amazonaws.com",
+    ) -> None:
+        now = self.lifecycle.clock()
+        record = sweep_record(self.account, region, source, name, request, finding, occurrence, now)
+        _, outcomes = self.responder.respond(CloudTrailEvent.from_record(record, "the posture sweep"))
+        report.opened += [outcome.incident.id for outcome in outcomes if not outcome.duplicate]
+        if not outcomes:
+            log.warning("the sweep found %s in %s, but no playbook answers %s", finding, region, name)
+
+    def _today(self) -> str:
+        return self.lifecycle.clock().date().isoformat()
+
+
+def _hours(timeout: dt.timedelta) -> str:
+    hours = timeout.total_seconds() / 3600
+    return f"{hours:g} hours" if hours >= 1 else f"{timeout.total_seconds() / 60:g} minutes"

@@ -1,0 +1,120 @@
+"""Remediating in the event's own account and region, through the member role (moto)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from chalicelib.aws import AwsActions
+from chalicelib.catalog import Catalog
+from chalicelib.events import CloudTrailEvent
+from chalicelib.incidents import State
+from chalicelib.lifecycle import Lifecycle
+from chalicelib.notify import NullNotifier
+from chalicelib.responder import Responder
+from chalicelib.settings import Settings
+from chalicelib.store import MemoryStore
+from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, record, recording_clients
+
+MEMBER = "210987654321"
+
+
+def _member_session(account=MEMBER):
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/admin", RoleSessionName="setup")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                 aws_secret_access_key=credentials["SecretAccessKey"],
+                                 aws_session_token=credentials["SessionToken"], region_name=REGION)
+
+
+@pytest.fixture
+def member_trail(aws):
+    """A stopped trail in the member account (moto keeps accounts apart by credentials)."""
+    session = _member_session()
+    session.client("s3").create_bucket(Bucket="member-trail-logs")
+    cloudtrail = session.client("cloudtrail")
+    cloudtrail.create_trail(Name="main", S3BucketName="member-trail-logs")
+    return cloudtrail
+
+
+@pytest.fixture
+def assumed(calls):
+    """The AssumeRole requests trailguard sends."""
+    requests = []
+
+    def capture(params, **_):
+        requests.append(dict(params))
+
+    clients = recording_clients(calls, external_id="org-7f3a")
+    clients._home_session().events.register("before-parameter-build.sts.AssumeRole", capture)
+    return clients, requests
+
+
+def _responder(clients):
+    return Responder(Catalog.load([PLAYBOOKS]), own_role_names=Settings().own_role_names,
+                     lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)), notifier=NullNotifier())
+
+
+def _stop_logging_in(account, **fields):
+    return CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"},
+                                              recipientAccountId=account, **fields))
+
+
+def test_an_event_in_a_member_account_is_remediated_there_through_the_member_role(member_trail, assumed):
+    clients, requests = assumed
+    _, [outcome] = _responder(clients).respond(_stop_logging_in(MEMBER))
+    assert outcome.incident.state is State.REMEDIATED
+    assert member_trail.get_trail_status(Name="main")["IsLogging"] is True
+    assert requests == [{"RoleArn": f"arn:aws:iam::{MEMBER}:role/trailguard-remediator",
+                         "RoleSessionName": "trailguard", "ExternalId": "org-7f3a"}]
+
+
+def test_clients_are_cached_per_account_region_and_service(member_trail, assumed):
+    clients, requests = assumed
+    first = clients.client("cloudtrail", MEMBER, REGION)
+    assert clients.client("cloudtrail", MEMBER, REGION) is first
+    assert clients.client("cloudtrail", MEMBER, "eu-west-1") is not first
+    assert clients.client("kms", MEMBER, REGION) is not first
+    assert clients.client("cloudtrail", ACCOUNT, REGION) is not first
+    assert len(requests) == 1  # one member session per account, refreshed by botocore when it expires
+
+
+def test_calls_made_through_the_member_role_are_never_answered(member_trail, assumed):
+    clients, requests = assumed
+    own = {"type": "AssumedRole", "accountId": MEMBER,
+           "arn": f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediator/trailguard",
+           "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "trailguard-remediator",
+                                                "arn": f"arn:aws:iam::{MEMBER}:role/trailguard-remediator"}}}
+    decision, outcomes = _responder(clients).respond(_stop_logging_in(MEMBER, userIdentity=own))
+    assert decision.skip.code == "own-identity" and outcomes == [] and requests == []
+
+
+def test_a_member_role_that_cannot_be_assumed_fails_the_step_clearly(aws, assumed):
+    clients, _ = assumed
+
+    def deny(request, **_):
+        request.url = "https://denied.invalid/"
+        body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+                b"<Message>not authorized to perform sts:AssumeRole</Message></Error></ErrorResponse>")
+        return AWSResponse(request.url, 403, {}, _Body(body))
+
+    clients._home_session().events.register_first("before-send.sts.AssumeRole", deny)
+    _, [outcome] = _responder(clients).respond(_stop_logging_in(MEMBER))
+    assert outcome.incident.state is State.FAILED
+    assert outcome.incident.steps[0].error == (
+        f"cannot assume arn:aws:iam::{MEMBER}:role/trailguard-remediator: "
+        "AccessDenied: not authorized to perform sts:AssumeRole")
+
+
+class _Body:
+    def __init__(self, data):
+        self.data = data
+
+    def stream(self, **_):
+        yield self.data
+
+
+def test_the_member_role_is_always_one_of_our_own_roles():
+    settings = Settings.from_environment({"TRAILGUARD_MEMBER_ROLE": "sec-auto", "TRAILGUARD_OWN_ROLES": "sec-bot"})
+    assert settings.own_role_names == {"sec-bot", "sec-auto"}

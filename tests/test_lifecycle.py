@@ -1,0 +1,246 @@
+"""People's decisions and AWS's failures, against moto: nothing runs twice, nothing is lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+import threading
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from chalicelib.aws import AwsActions
+from chalicelib.catalog import Catalog
+from chalicelib.events import CloudTrailEvent
+from chalicelib.incidents import IllegalTransition, Incident, State, StepResult, StepStatus, incident_id, timestamp
+from chalicelib.lifecycle import Lifecycle, UnknownIncident
+from chalicelib.notify import NullNotifier
+from chalicelib.responder import Responder
+from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, record, recording_clients
+
+
+class Clock:
+    def __init__(self):
+        self.now = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request, aws):
+    if request.param == "memory":
+        from chalicelib.store import MemoryStore
+
+        return MemoryStore()
+    return request.getfixturevalue("dynamo_store")
+
+
+@pytest.fixture
+def clients(calls):
+    return recording_clients(calls)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def lifecycle(store, clients, clock):
+    return Lifecycle(store, AwsActions(clients, store), clock=clock)
+
+
+def _responder(lifecycle, catalog):
+    return Responder(catalog, own_role_names={"trailguard-remediator"}, lifecycle=lifecycle, notifier=NullNotifier())
+
+
+def _approve_catalog(tmp_path):
+    (tmp_path / "approve.yaml").write_text(textwrap.dedent("""\
+        id: trail-approve
+        title: Trail stopped
+        severity: high
+        when: {source: cloudtrail.amazonaws.com, events: [StopLogging]}
+        mode: approve
+        approval: {timeout: 2h}
+        steps:
+          - action: cloudtrail.start_logging
+            with: {trail: requestParameters.name}
+        """))
+    return Catalog.load([tmp_path])
+
+
+def _stop_logging(event_id="evt-stop-1"):
+    return CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, eventID=event_id))
+
+
+def _logging(cloudtrail):
+    return cloudtrail.get_trail_status(Name="main")["IsLogging"]
+
+
+def test_two_concurrent_approvals_run_the_action_once(tmp_path, lifecycle, make_trail, calls):
+    cloudtrail = make_trail("main")
+    _, [outcome] = _responder(lifecycle, _approve_catalog(tmp_path)).respond(_stop_logging())
+    assert outcome.incident.state is State.PROPOSED and calls.writes() == []
+    results, barrier = [], threading.Barrier(2)
+
+    def approve(user):
+        barrier.wait()
+        try:
+            results.append(lifecycle.approve(outcome.incident.id, f"slack:{user}").state)
+        except IllegalTransition as refused:
+            results.append(str(refused))
+
+    threads = [threading.Thread(target=approve, args=(user,)) for user in ("U1", "U2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert State.REMEDIATED in results
+    assert any(isinstance(r, str) and "approve needs proposed" in r for r in results)
+    assert calls.writes() == ["StartLogging"] and _logging(cloudtrail)
+    stored = lifecycle.store.get(outcome.incident.id)
+    assert [(e.what, e.state) for e in stored.history] == [
+        ("open", State.PROPOSED), ("approve", State.REMEDIATING), ("finish", State.REMEDIATED)]
+    assert stored.history[1].who in ("slack:U1", "slack:U2")
+
+
+def test_deny_then_approve_is_refused_and_nothing_runs(tmp_path, lifecycle, make_trail, calls):
+    make_trail("main")
+    _, [outcome] = _responder(lifecycle, _approve_catalog(tmp_path)).respond(_stop_logging())
+    assert lifecycle.deny(outcome.incident.id, "slack:U1", "planned maintenance").state is State.DENIED
+    with pytest.raises(IllegalTransition, match="it is denied, and approve needs proposed"):
+        lifecycle.approve(outcome.incident.id, "slack:U2")
+    assert calls.writes() == []
+    with pytest.raises(UnknownIncident):
+        lifecycle.approve("inc-nope", "slack:U2")
+
+
+def test_undo_puts_back_the_snapshot_once(lifecycle, make_trail, calls):
+    cloudtrail = make_trail("main")
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
+    assert outcome.incident.state is State.REMEDIATED and _logging(cloudtrail)
+    undone = lifecycle.undo(outcome.incident.id, "slack:U1")
+    assert undone.state is State.UNDONE and undone.steps[0].status is StepStatus.UNDONE
+    assert not _logging(cloudtrail)
+    with pytest.raises(IllegalTransition, match="it is undone, and undo needs remediated"):
+        lifecycle.undo(outcome.incident.id, "slack:U1")
+    assert calls.writes() == ["StartLogging", "StopLogging"]
+
+
+def test_undo_is_refused_when_the_resource_changed_since(lifecycle, make_trail, calls):
+    cloudtrail = make_trail("main")
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
+    cloudtrail.stop_logging(Name="main")  # someone else acted after trailguard
+    refused = lifecycle.undo(outcome.incident.id, "slack:U1")
+    assert refused.state is State.REMEDIATED
+    assert "IsLogging: True -> False" in refused.history[-1].detail and "nothing was changed" in refused.history[-1].detail
+    assert calls.writes() == ["StartLogging"]
+
+
+def test_a_failed_remediation_can_be_retried_and_finishes(lifecycle, aws, make_trail, calls):
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
+    assert outcome.incident.state is State.FAILED
+    assert outcome.incident.error.startswith("step 1 (cloudtrail.start_logging): TrailNotFoundException")
+    cloudtrail = make_trail("main")
+    retried = lifecycle.retry(outcome.incident.id, "slack:U1")
+    assert retried.state is State.REMEDIATED and retried.error is None and _logging(cloudtrail)
+    assert [e.what for e in retried.history] == ["open", "fail", "retry", "finish"]
+
+
+def test_an_incident_without_a_plan_cannot_be_retried(lifecycle, aws):
+    event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {}))
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(event)
+    with pytest.raises(IllegalTransition, match="has no plan"):
+        lifecycle.retry(outcome.incident.id, "slack:U1")
+
+
+def _crashed_incident(lifecycle, clock, event):
+    """What a worker leaves when the Lambda dies after recording the snapshot."""
+    incident = Incident(
+        id=incident_id(event.event_id, "cloudtrail-stop-logging"), playbook_id="cloudtrail-stop-logging",
+        playbook_version=1, title="CloudTrail logging stopped", severity="critical", mode="auto",
+        event=event.summary(), state=State.REMEDIATING,
+        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+        steps=[StepResult("cloudtrail.start_logging", {"trail": "main"}, StepStatus.APPLYING,
+                          before={"Trail": "main", "IsLogging": False})],
+        lease_until=timestamp(clock.now + dt.timedelta(seconds=120)),
+    )
+    assert lifecycle.store.create(incident)
+    return incident
+
+
+@pytest.mark.parametrize("applied_before_crash", [True, False])
+def test_a_redelivery_after_the_lease_resumes_with_the_recorded_snapshot(lifecycle, clock, make_trail, calls,
+                                                                          applied_before_crash):
+    cloudtrail = make_trail("main")
+    event = _stop_logging()
+    _crashed_incident(lifecycle, clock, event)
+    if applied_before_crash:
+        cloudtrail.start_logging(Name="main")
+    responder = _responder(lifecycle, Catalog.load([PLAYBOOKS]))
+    _, [early] = responder.respond(event)  # inside the lease: the worker may still be running
+    assert early.duplicate and early.incident.state is State.REMEDIATING and calls.writes() == []
+    clock.now += dt.timedelta(seconds=121)
+    _, [late] = responder.respond(event)
+    incident = late.incident
+    assert incident.state is State.REMEDIATED and _logging(cloudtrail)
+    assert incident.steps[0].status is StepStatus.APPLIED
+    assert incident.steps[0].before == {"Trail": "main", "IsLogging": False}  # what undo needs, not what it found
+    assert calls.writes() == ([] if applied_before_crash else ["StartLogging"])
+    assert "resume" in [entry.what for entry in incident.history]
+
+
+@pytest.fixture
+def instant_backoff(monkeypatch):
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
+class _Body:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def stream(self, **_):
+        yield self.data
+
+
+def _throttle(client, operation, times):
+    """Answer `operation` with ThrottlingException `times` times, as AWS does under load.
+
+    botocore calls every before-send handler; moto's would still carry out the call, so a
+    throttled request is pointed at a host moto does not serve and only this answer counts.
+    """
+    sent = []
+
+    def answer(request, **_):
+        sent.append(request)
+        if len(sent) <= times:
+            request.url = "https://throttled.invalid/"
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Body(body))
+        return None
+
+    client.meta.events.register_first(f"before-send.cloudtrail.{operation}", answer)
+    return sent
+
+
+def test_throttling_is_retried_then_succeeds(lifecycle, clients, make_trail, instant_backoff):
+    cloudtrail = make_trail("main")
+    sent = _throttle(clients.client("cloudtrail", ACCOUNT, REGION), "StartLogging", times=2)
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
+    assert outcome.incident.state is State.REMEDIATED and _logging(cloudtrail)
+    assert len(sent) == 3
+
+
+def test_throttling_that_persists_is_recorded_as_failed_not_retried_forever(lifecycle, clients, make_trail,
+                                                                            instant_backoff):
+    cloudtrail = make_trail("main")
+    sent = _throttle(clients.client("cloudtrail", ACCOUNT, REGION), "StartLogging", times=100)
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
+    assert outcome.incident.state is State.FAILED
+    assert outcome.incident.steps[0].error == "ThrottlingException: Rate exceeded"
+    assert outcome.incident.steps[0].before == {"Trail": "main", "IsLogging": False}
+    assert len(sent) == 5 and not _logging(cloudtrail)

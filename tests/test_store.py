@@ -1,0 +1,110 @@
+"""Both stores keep the same promises: one create per id, writes conditional on the version."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import boto3
+import pytest
+
+from chalicelib.incidents import Incident, State, incident_id
+from chalicelib.store import TTL_ATTRIBUTE, MemoryStore, StaleIncident, ensure_table
+from tests.conftest import REGION, TABLE
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request):
+    if request.param == "memory":
+        return MemoryStore()
+    return request.getfixturevalue("dynamo_store")
+
+
+def _incident(event_id="evt-1", state=State.PROPOSED, created="2026-11-26T03:00:00+00:00") -> Incident:
+    return Incident(id=incident_id(event_id, "pb"), playbook_id="pb", playbook_version=1, title="t", severity="high",
+                    mode="approve", event={"eventID": event_id}, state=state, created_at=created)
+
+
+def test_create_succeeds_once_per_id(store):
+    assert store.create(_incident()) is True
+    assert store.create(_incident()) is False
+    assert store.get(_incident().id).version == 1
+
+
+def test_create_is_atomic_under_concurrency(store):
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def create():
+        barrier.wait()
+        results.append(store.create(_incident()))
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_save_is_conditional_on_the_version_read(store):
+    store.create(_incident())
+    first, second = store.get(_incident().id), store.get(_incident().id)
+    first.move("approve", "slack:U1")
+    store.save(first)
+    second.move("deny", "slack:U2")
+    with pytest.raises(StaleIncident):
+        store.save(second)
+    stored = store.get(first.id)
+    assert stored.state is State.REMEDIATING and stored.version == 2
+    assert [entry.who for entry in stored.history] == ["slack:U1"]
+
+
+def test_open_incidents_lists_open_states_oldest_first(store):
+    store.create(_incident("b", State.FAILED, "2026-11-26T04:00:00+00:00"))
+    store.create(_incident("a", State.PROPOSED, "2026-11-26T03:00:00+00:00"))
+    store.create(_incident("c", State.REMEDIATED, "2026-11-26T05:00:00+00:00"))
+    store.create(_incident("d", State.DENIED))
+    store.create(_incident("e", State.SIMULATED))
+    assert [i.event["eventID"] for i in store.open_incidents()] == ["a", "b", "c"]
+    assert [i.event["eventID"] for i in store.open_incidents([State.FAILED])] == ["b"]
+
+
+def test_remembered_documents(store):
+    assert store.recall("trail#1#r#t") is None
+    store.remember("trail#1#r#t", {"Name": "t", "IsMultiRegionTrail": True})
+    assert store.recall("trail#1#r#t") == {"Name": "t", "IsMultiRegionTrail": True}
+    assert store.open_incidents() == []
+
+
+def test_finished_incidents_get_a_ttl_and_leave_the_open_index(dynamo_store):
+    dynamo_store.create(_incident())
+    client = dynamo_store.client
+    key = {"pk": {"S": _incident().id}}
+    item = client.get_item(TableName=TABLE, Key=key)["Item"]
+    assert item["openState"] == {"S": "proposed"} and TTL_ATTRIBUTE not in item
+    incident = dynamo_store.get(_incident().id)
+    incident.move("deny", "slack:U1")
+    dynamo_store.save(incident)
+    item = client.get_item(TableName=TABLE, Key=key)["Item"]
+    assert "openState" not in item
+    assert abs(int(item[TTL_ATTRIBUTE]["N"]) - (time.time() + 90 * 86400)) < 60
+
+
+def test_ensure_table_is_idempotent_and_turns_ttl_on(aws):
+    client = boto3.client("dynamodb", region_name=REGION)
+    assert ensure_table(client, "t1") == ["created table t1", "turned on TTL (expiresAt) on t1"]
+    assert ensure_table(client, "t1") == []
+    ttl = client.describe_time_to_live(TableName="t1")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": TTL_ATTRIBUTE}
+    table = client.describe_table(TableName="t1")["Table"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["open"]
+
+
+def test_ensure_table_refuses_a_foreign_table_of_the_same_name(aws):
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(TableName="t2", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    with pytest.raises(ValueError, match="t2 exists but is not a trailguard table"):
+        ensure_table(client, "t2")

@@ -1,0 +1,136 @@
+"""A deleted trail comes back exactly as it was; removed selectors come back; nothing is guessed."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from chalicelib import trails
+from chalicelib.actions import registered_actions
+from chalicelib.actions.base import ActionContext, UndoRefused
+from chalicelib.store import MemoryStore
+from tests.conftest import ACCOUNT, REGION
+
+SELECTORS = [{
+    "ReadWriteType": "WriteOnly", "IncludeManagementEvents": True, "ExcludeManagementEventSources": [],
+    "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::payroll/"]}],
+}]
+
+
+@pytest.fixture
+def cloudtrail(aws):
+    return boto3.client("cloudtrail", region_name=REGION)
+
+
+@pytest.fixture
+def org_trail(cloudtrail):
+    """A trail with every setting a re-creation must keep."""
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="org-trail-logs")
+    key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    arn = cloudtrail.create_trail(
+        Name="org-trail", S3BucketName="org-trail-logs", S3KeyPrefix="audit", IsMultiRegionTrail=True,
+        IncludeGlobalServiceEvents=True, EnableLogFileValidation=True, KmsKeyId=key,
+        TagsList=[{"Key": "owner", "Value": "security"}],
+    )["TrailARN"]
+    cloudtrail.put_event_selectors(TrailName=arn, EventSelectors=SELECTORS)
+    cloudtrail.start_logging(Name=arn)
+    return arn
+
+
+def _observable(cloudtrail, name):
+    """What a person would compare: describe_trails, selectors, tags, status."""
+    [trail] = cloudtrail.describe_trails(trailNameList=[name])["trailList"]
+    return {
+        "trail": trail,
+        "selectors": cloudtrail.get_event_selectors(TrailName=name)["EventSelectors"],
+        "tags": cloudtrail.list_tags(ResourceIdList=[trail["TrailARN"]])["ResourceTagList"][0]["TagsList"],
+        "logging": cloudtrail.get_trail_status(Name=name)["IsLogging"],
+    }
+
+
+def _action(name, client, params, memory):
+    return registered_actions()[name](client, params, ActionContext(ACCOUNT, REGION, memory))
+
+
+def test_a_deleted_trail_is_recreated_with_the_same_configuration(cloudtrail, org_trail):
+    memory = MemoryStore()
+    trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
+    before_delete = _observable(cloudtrail, "org-trail")
+    cloudtrail.delete_trail(Name="org-trail")
+
+    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "org-trail"}, memory)
+    before = action.snapshot()
+    assert before == {"Trail": "org-trail", "Exists": False, "Config": None} and not action.check(before)
+    action.apply(before)
+    assert _observable(cloudtrail, "org-trail") == before_delete
+    assert action.note.startswith("re-created from the configuration remembered at ")
+
+    after = action.snapshot()
+    assert action.check(after)  # re-apply would find it safe and change nothing
+    action.undo(before, after)
+    assert cloudtrail.describe_trails(trailNameList=["org-trail"])["trailList"] == []
+
+
+def test_undo_refuses_when_the_recreated_trail_changed(cloudtrail, org_trail):
+    memory = MemoryStore()
+    trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
+    cloudtrail.delete_trail(Name="org-trail")
+    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "org-trail"}, memory)
+    before = action.snapshot()
+    action.apply(before)
+    after = action.snapshot()
+    cloudtrail.update_trail(Name="org-trail", S3KeyPrefix="elsewhere")
+    with pytest.raises(UndoRefused, match="changed since trailguard acted"):
+        action.undo(before, after)
+    assert cloudtrail.describe_trails(trailNameList=["org-trail"])["trailList"]
+
+
+def test_without_a_remembered_configuration_or_fallback_the_step_fails_and_says_so(cloudtrail, aws):
+    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "ghost"}, MemoryStore())
+    with pytest.raises(Exception, match="no configuration of trail ghost was ever remembered.*fallback"):
+        action.apply(action.snapshot())
+
+
+def test_without_a_remembered_configuration_the_playbook_fallback_is_used(cloudtrail, aws):
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="fallback-logs")
+    fallback = {"S3BucketName": "fallback-logs", "IsMultiRegionTrail": True}
+    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "ghost", "fallback": fallback}, MemoryStore())
+    action.apply(action.snapshot())
+    [trail] = cloudtrail.describe_trails(trailNameList=["ghost"])["trailList"]
+    assert (trail["S3BucketName"], trail["IsMultiRegionTrail"]) == ("fallback-logs", True)
+    assert cloudtrail.get_trail_status(Name="ghost")["IsLogging"] is True
+    assert "fallback" in action.note
+
+
+def test_removed_event_selectors_are_put_back_from_memory(cloudtrail, org_trail):
+    memory = MemoryStore()
+    trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
+    narrowed = [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": False}]
+    cloudtrail.put_event_selectors(TrailName=org_trail, EventSelectors=narrowed)
+    action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, memory)
+    before = action.snapshot()
+    assert not action.check(before)
+    action.apply(before)
+    assert cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"] == SELECTORS
+    after = action.snapshot()
+    assert action.check(after)
+    action.undo(before, after)
+    assert trails.selectors_of(cloudtrail.get_event_selectors(TrailName=org_trail)) == trails.selectors_of(
+        {"EventSelectors": narrowed})
+
+
+def test_without_memory_selectors_default_to_all_management_events(cloudtrail, org_trail):
+    cloudtrail.put_event_selectors(TrailName=org_trail, EventSelectors=[{"IncludeManagementEvents": False}])
+    action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, MemoryStore())
+    action.apply(action.snapshot())
+    [selector] = cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"]
+    assert (selector["ReadWriteType"], selector["IncludeManagementEvents"]) == ("All", True)
+    assert action.check(action.snapshot())
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("main", (ACCOUNT, REGION, "main")),
+    ("arn:aws:cloudtrail:eu-west-1:210987654321:trail/org", ("210987654321", "eu-west-1", "org")),
+])
+def test_trails_are_located_by_name_or_arn(given, expected):
+    assert trails.locate(given, ACCOUNT, REGION) == expected
