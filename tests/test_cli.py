@@ -142,3 +142,43 @@ def test_policy_files_are_generated_from_the_playbooks(run, stage):
 def test_python_m_chalicelib_runs():
     result = subprocess.run([sys.executable, "-m", "chalicelib", "validate"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("ok: ")
+
+
+def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws):
+    import boto3
+
+    first = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines() == [
+        "created table trailguard-dev", "turned on TTL (expiresAt) on trailguard-dev", "next: chalice deploy --stage dev"]
+    again = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
+    assert again.exit_code == 0 and again.output.startswith("table trailguard-dev is ready")
+    assert boto3.client("dynamodb").describe_table(TableName="trailguard-dev")["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_bootstrap_refuses_an_unknown_stage_clearly():
+    result = CliRunner().invoke(main, ["bootstrap", "--stage", "qa"])
+    assert result.exit_code == 2 and "no stage 'qa' (stages: dev, prod)" in result.output
+
+
+def test_incidents_lists_open_ones_and_shows_one_with_its_history(aws):
+    import boto3
+
+    from chalicelib.incidents import Incident, State
+    from chalicelib.store import DynamoStore
+
+    CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
+    store = DynamoStore(boto3.client("dynamodb"), "trailguard-dev")
+    incident = Incident(id="inc-1", playbook_id="cloudtrail-stop-logging", playbook_version=1, title="CloudTrail logging stopped",
+                        severity="critical", mode="approve", state=State.PROPOSED,
+                        event={"eventID": "e1", "eventName": "StopLogging", "account": "123456789012", "region": "us-east-1",
+                               "actor": "IAMUser mallory", "eventTime": "t", "sourceIPAddress": "203.0.113.7"})
+    incident.record("trailguard", "open", "StopLogging by IAMUser mallory")
+    store.create(incident)
+    listed = CliRunner().invoke(main, ["incidents", "--stage", "dev"])
+    assert listed.exit_code == 0
+    assert "proposed" in listed.stdout and "inc-1" in listed.stdout and "StopLogging by IAMUser mallory" in listed.stdout
+    shown = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-1"])
+    assert "waiting for approval" in shown.output and "trailguard" in shown.output and "open" in shown.output
+    missing = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-2"])
+    assert missing.exit_code == 1 and "no incident inc-2 in trailguard-dev" in missing.output
