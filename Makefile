@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test demo validate clean
+.PHONY: test demo validate bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ test: $(INSTALLED)
 
 demo: $(INSTALLED)
 	$(BIN)/python -m chalicelib demo
+
+# The benchmarks (bench/), rewriting docs/benchmarks.md; needs gzip and jq.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.run
 
 validate: $(INSTALLED)
 	$(BIN)/python -m chalicelib validate

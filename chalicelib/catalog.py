@@ -61,6 +61,10 @@ class Catalog:
         """The playbooks that name this event; their `if`/`unless` are not evaluated yet."""
         return self._index.get((source, name), ())
 
+    def answered(self) -> frozenset[tuple[str, str]]:
+        """Every (eventSource, eventName) some playbook names."""
+        return frozenset(self._index)
+
     def get(self, playbook_id: str) -> Playbook | None:
         return next((p for p in self.playbooks if p.id == playbook_id), None)
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Iterator
 
@@ -22,6 +23,7 @@ from chalicelib.catalog import Catalog, CatalogError
 from chalicelib.settings import Settings
 
 _SHOWN_MALFORMED = 20
+_MAX_WORKERS = 8
 
 
 def _load(paths: tuple[str, ...]) -> Catalog:
@@ -62,7 +64,8 @@ def test_command(paths: tuple[str, ...]) -> None:
     untested = [p.id for p in catalog.playbooks if not p.tests]
     if untested:
         click.echo(f"note: no tests in {', '.join(untested)}")
-    click.echo(f"{len(catalog.playbooks)} playbooks, {len(results)} tests: {len(results) - len(failed)} passed, {len(failed)} failed")
+    passed = len(results) - len(failed)
+    click.echo(f"{len(catalog.playbooks)} playbooks, {len(results)} tests: {passed} passed, {len(failed)} failed")
     if failed:
         files = sorted({str(result.playbook.path) for result in failed})
         click.echo(f"rerun: python -m chalicelib test {' '.join(files)}")
@@ -80,11 +83,12 @@ def test_command(paths: tuple[str, ...]) -> None:
 def replay(paths: tuple[str, ...], output_format: str, include_skipped: bool, own_roles: tuple[str, ...],
            playbook_paths: tuple[str, ...]) -> None:
     from chalicelib import replay as replaying
-    from chalicelib.eventfiles import iter_event_files, read_event_file
+    from chalicelib.eventfiles import iter_event_files, read_events
 
     catalog = _load(playbook_paths)
     settings = Settings.from_environment()
     files = list(iter_event_files(paths))
+    wanted = catalog.answered()
     out = sys.stdout
     malformed_shown = 0
 
@@ -95,13 +99,12 @@ def replay(paths: tuple[str, ...], output_format: str, include_skipped: bool, ow
             click.echo(f"malformed: {error}", err=True)
 
     def events() -> Iterator:
+        workers = min(os.cpu_count() or 1, len(files), _MAX_WORKERS)
         if sys.stderr.isatty() and len(files) > 1:
-            with click.progressbar(files, label="replaying", file=sys.stderr) as bar:
-                for path in bar:
-                    yield from read_event_file(path)
+            with click.progressbar(length=len(files), label="replaying", file=sys.stderr) as bar:
+                yield from read_events(files, wanted, workers, on_file=lambda path: bar.update(1))
         else:
-            for path in files:
-                yield from read_event_file(path)
+            yield from read_events(files, wanted, workers)
 
     if output_format == "table":
         replaying.write_table_header(out)

@@ -7,24 +7,44 @@ file of the S3 kind at a time and one line of JSON Lines, never the whole corpus
 
 A bad file or record does not stop a read: it is yielded as an `EventError` that names
 the file and the record (or line), so that callers can report it and go on.
+
+Given `wanted` (the (eventSource, eventName) pairs some playbook answers), a record that
+names another call is yielded as `None`, counted but neither checked nor wrapped: that is
+what EventBridge's rules do for the Lambda, and most of a month of logs is such records.
+JSON is parsed with orjson when it is installed (the CLI's environment has it; the
+Lambda never reads files), else with the standard library.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import io
 import itertools
 import json
 import os
 import zlib
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, AbstractSet, Any, Callable, Iterable, Iterator
 
 from chalicelib.events import CloudTrailEvent, EventError
 
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 _GZIP_MAGIC = b"\x1f\x8b"
 
-loads = json.loads
+Wanted = AbstractSet[tuple[str, str]]
+Item = CloudTrailEvent | EventError | None
+
+
+def _json_loads() -> Callable[[bytes], Any]:
+    try:
+        import orjson
+    except ImportError:
+        return json.loads
+    return orjson.loads  # its JSONDecodeError is json's: errors read the same
+
+
+loads = _json_loads()
 
 
 def iter_event_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -54,62 +74,118 @@ def _looks_like_event_file(name: str) -> bool:
 
 def read_events(
     paths: Iterable[str | os.PathLike[str]],
-) -> Iterator[CloudTrailEvent | EventError]:
-    """Every event under `paths`, in file order; problems come out as `EventError`s."""
-    for path in iter_event_files(paths):
-        yield from read_event_file(path)
+    wanted: Wanted | None = None,
+    workers: int = 1,
+    on_file: Callable[[Path], None] = lambda path: None,
+) -> Iterator[Item]:
+    """Every event under `paths`, in file order; problems come out as `EventError`s.
+
+    With `workers` > 1, files are decompressed and parsed in that many processes (parsing
+    JSON is most of a replay's time, and files are independent); the order is kept, and
+    files too large to hold whole are still streamed here, in their turn. `on_file` is
+    called after each file (a progress bar).
+    """
+    files = iter_event_files(paths)
+    if workers <= 1:
+        for path in files:
+            yield from read_event_file(path, wanted)
+            on_file(path)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for path, items in pool.imap(functools.partial(_read_small_file, wanted=wanted), files):
+            yield from read_event_file(path, wanted) if items is None else items
+            on_file(path)
 
 
-def read_event_file(path: Path) -> Iterator[CloudTrailEvent | EventError]:
+def _read_small_file(path: Path, wanted: Wanted | None) -> tuple[Path, list[Item] | None]:
+    """A worker's part: the items of a file small enough to hold, or None to stream it."""
+    try:
+        if path.stat().st_size > _WHOLE_FILE_LIMIT:
+            return path, None
+    except OSError:
+        pass  # read_event_file reports it
+    return path, list(read_event_file(path, wanted))
+
+
+def read_event_file(path: Path, wanted: Wanted | None = None) -> Iterator[Item]:
     """The events of one file, whichever of the supported layouts it uses."""
     name = str(path)
     try:
-        stream = _open(path)
+        stream, problem = _open(path)
     except OSError as error:
         yield EventError(f"cannot read file: {error.strerror or error}", name)
         return
     try:
         with stream:
-            yield from _read_stream(stream, name)
+            yield from _read_stream(stream, name, wanted)
     except (OSError, EOFError, zlib.error) as error:
-        # A truncated or corrupt gzip file: what was read before is kept.
-        yield EventError(f"cannot read file: {error}", name)
+        # A truncated or corrupt gzip file read as a stream: what was read before is kept.
+        problem = f"cannot read file: {error}"
+    if problem:
+        yield EventError(problem, name)
 
 
-def _open(path: Path) -> IO[bytes]:
+_WHOLE_FILE_LIMIT = 16 * 1024 * 1024
+"""Gzip files up to this size (CloudTrail's own are a few MB) are decompressed in one call,
+several times faster than a stream; larger ones (exports) are streamed line by line."""
+
+
+def _open(path: Path) -> tuple[IO[bytes], str | None]:
+    """The file's bytes as a stream, and a problem found while decompressing it whole."""
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's `with`
-    if raw.peek(2)[:2] == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
+    if raw.peek(2)[:2] != _GZIP_MAGIC:
+        return raw, None
+    if os.fstat(raw.fileno()).st_size > _WHOLE_FILE_LIMIT:
+        return gzip.GzipFile(fileobj=raw, mode="rb"), None  # type: ignore[return-value]
+    with raw:
+        data, problem = _gunzip(raw.read())
+    return io.BytesIO(data), problem
 
 
-def _read_stream(stream: IO[bytes], name: str) -> Iterator[CloudTrailEvent | EventError]:
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
+    """Every member of a gzip file; when it is cut short or corrupt, what came before and why."""
+    parts: list[bytes] = []
+    while data:
+        decompressor = zlib.decompressobj(31)
+        try:
+            parts.append(decompressor.decompress(data))
+        except zlib.error as error:
+            return b"".join(parts), f"cannot read file: {error}"
+        if not decompressor.eof:
+            return b"".join(parts), "cannot read file: Compressed file ended before the end-of-stream marker was reached"
+        data = decompressor.unused_data
+    return b"".join(parts), None
+
+
+def _read_stream(stream: IO[bytes], name: str, wanted: Wanted | None) -> Iterator[Item]:
     lines = _numbered_lines(stream)
     number, first = next(lines, (0, b""))
     if not first:
         return
     if first.lstrip().startswith(b"["):
-        yield from _from_text(first + stream.read(), name)
+        yield from _from_text(first + stream.read(), name, wanted)
         return
     try:
         document = loads(first)
     except ValueError:
         # Not one object per line: a pretty-printed document spanning several lines.
-        yield from _from_text(first + stream.read(), name)
+        yield from _from_text(first + stream.read(), name, wanted)
         return
     following = next(lines, None)
     if following is None:
         # One line, one document: the layout of CloudTrail's own S3 files.
-        yield from _from_document(document, name)
+        yield from _from_document(document, name, wanted)
         return
-    yield from _from_document(document, f"{name} line {number}")
+    yield from _from_document(document, f"{name} line {number}", wanted)
     for number, line in itertools.chain([following], lines):
         try:
             document = loads(line)
         except ValueError as error:
             yield EventError(f"not JSON: {_json_problem(error)}", f"{name} line {number}")
             continue
-        yield from _from_document(document, f"{name} line {number}")
+        yield from _from_document(document, f"{name} line {number}", wanted)
 
 
 def _numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -118,31 +194,44 @@ def _numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             yield number, line
 
 
-def _from_text(text: bytes, name: str) -> Iterator[CloudTrailEvent | EventError]:
+def _from_text(text: bytes, name: str, wanted: Wanted | None) -> Iterator[Item]:
     try:
         document = loads(text)
     except ValueError as error:
         yield EventError(f"not JSON: {_json_problem(error)}", name)
         return
-    yield from _from_document(document, name)
+    yield from _from_document(document, name, wanted)
 
 
-def _from_document(document: Any, name: str) -> Iterator[CloudTrailEvent | EventError]:
+def _from_document(document: Any, name: str, wanted: Wanted | None) -> list[Item]:
+    """The items of one parsed document, as a list: the document is in memory already,
+    and one list is much cheaper than a generator per record."""
     if isinstance(document, list):
-        yield from _from_items(document, name)
-    elif isinstance(document, dict) and "Records" in document:
+        return _from_items(document, name, wanted)
+    if isinstance(document, dict) and "Records" in document:
         records = document["Records"]
         if not isinstance(records, list):
-            yield EventError("'Records' must be an array of CloudTrail records", name)
-            return
-        yield from _from_items(records, name)
-    else:
-        yield _event(document, name)
+            return [EventError("'Records' must be an array of CloudTrail records", name)]
+        return _from_items(records, name, wanted)
+    return [None if _unwanted(document, wanted) else _event(document, name)]
 
 
-def _from_items(items: list[Any], name: str) -> Iterator[CloudTrailEvent | EventError]:
-    for number, item in enumerate(items, start=1):
-        yield _event(item, f"{name} record {number}")
+def _from_items(items: list[Any], name: str, wanted: Wanted | None) -> list[Item]:
+    return [
+        None if _unwanted(item, wanted) else _event(item, f"{name} record {number}")
+        for number, item in enumerate(items, start=1)
+    ]
+
+
+def _unwanted(item: Any, wanted: Wanted | None) -> bool:
+    """A well-formed-enough record (or envelope) naming a call no playbook answers."""
+    if wanted is None or type(item) is not dict:
+        return False
+    if "detail-type" in item:
+        item = item.get("detail")
+        if type(item) is not dict:
+            return False
+    return (item.get("eventSource"), item.get("eventName")) not in wanted
 
 
 def _event(item: Any, where: str) -> CloudTrailEvent | EventError:

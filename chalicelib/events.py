@@ -40,6 +40,10 @@ class EventError(ValueError):
         self.where = where
         super().__init__(f"{where}: {problem}" if where else problem)
 
+    def __reduce__(self) -> tuple[type[EventError], tuple[str, str | None]]:
+        # Readers in other processes (parallel replay) send errors back pickled.
+        return (EventError, (self.problem, self.where))
+
     def located(self, where: str) -> EventError:
         """The same problem, placed (used by readers that know the file and record)."""
         return EventError(self.problem, where)

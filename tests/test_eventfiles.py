@@ -106,8 +106,8 @@ def test_files_that_are_not_event_files_are_reported(tmp_path):
     empty.write_text("\n\n")
     missing = tmp_path / "gone.json"
     items = list(read_events([not_json, records_not_list, empty, missing]))
-    assert [str(item) for item in items] == [
-        f"{not_json}: not JSON: Expecting value at line 1 column 1",
+    assert str(items[0]).startswith(f"{not_json}: not JSON: ") and str(items[0]).endswith(" at line 1 column 1")
+    assert [str(item) for item in items[1:]] == [
         f"{records_not_list}: 'Records' must be an array of CloudTrail records",
         f"{missing}: cannot read file: No such file or directory",
     ]
@@ -124,3 +124,30 @@ def test_a_truncated_gzip_file_is_reported_after_what_could_be_read(tmp_path):
     assert 0 < len(events) < 200
     assert len(errors) >= 1 and errors[-1].where == str(path)
     assert errors[-1].problem.startswith("cannot read file: ")
+
+
+def _shape(items):
+    return [item.event_id if isinstance(item, CloudTrailEvent) else (str(item) if item is not None else None)
+            for item in items]
+
+
+def test_parallel_reading_yields_the_same_items_in_the_same_order(datasets):
+    serial = _shape(read_events([datasets]))
+    assert _shape(read_events([datasets], workers=2)) == serial
+    assert len(serial) > 3000 and any(isinstance(s, str) and "missing field" in s for s in serial)
+
+
+def test_records_of_calls_nobody_wants_are_counted_not_checked(tmp_path):
+    wanted = {("cloudtrail.amazonaws.com", "StopLogging")}
+    unwanted_but_broken = record("DescribeTrails", "cloudtrail.amazonaws.com")
+    del unwanted_but_broken["eventID"]
+    wanted_but_broken = record("StopLogging", "cloudtrail.amazonaws.com")
+    del wanted_but_broken["eventTime"]
+    good = record("StopLogging", "cloudtrail.amazonaws.com")
+    wrapped = envelope(record("StopLogging", "cloudtrail.amazonaws.com"))
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [unwanted_but_broken, wanted_but_broken, good, wrapped]))
+    items = list(read_events([path], wanted))
+    assert items[0] is None
+    assert isinstance(items[1], EventError) and "missing field 'eventTime'" in str(items[1])
+    assert [item.event_id for item in items[2:]] == [good["eventID"], wrapped["detail"]["eventID"]]

@@ -113,7 +113,8 @@ class Action:
         """Restore `before`, but only if nobody changed the resource since trailguard left it."""
         now = self.snapshot()
         if now != after:
-            raise UndoRefused(f"{self.name}: the resource changed since trailguard acted ({describe_change(after, now)}); nothing was touched")
+            change = describe_change(after, now)
+            raise UndoRefused(f"{self.name}: the resource changed since trailguard acted ({change}); nothing was touched")
         self.restore(before)
 
     @classmethod

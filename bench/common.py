@@ -1,0 +1,61 @@
+"""Shared by the benchmarks: where things are, how to time a command, how to summarise."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CORPUS_TOOL = Path(os.environ.get("TRAILGUARD_SHARED", ROOT.parent / "shared")) / "tools" / "make_bulk_corpus.py"
+
+
+def environment() -> dict[str, str]:
+    """A clean environment for child processes: fake AWS credentials, no real endpoints."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+               PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def timed(command: list[str] | str, **options) -> float:
+    """Wall seconds of one run of `command` (output discarded); raises if it fails."""
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment(), cwd=ROOT, **options)
+    return time.perf_counter() - started
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+
+
+def ensure_corpus(folder: Path, records: int) -> Path:
+    """The deterministic bulk corpus of `records` records (built once, then reused)."""
+    marker = folder / f".complete-{records}"
+    if not marker.exists():
+        subprocess.run([PYTHON, str(CORPUS_TOOL), str(folder), "--records", str(records)], check=True,
+                       stdout=subprocess.DEVNULL)
+        marker.touch()
+    return folder

@@ -1,0 +1,98 @@
+"""Per-event latency through the Chalice handler, in-process, against moto (also in-process).
+
+A matched StopLogging goes the whole way: envelope check, guards, index, plan, the
+incident opened in DynamoDB, the snapshot, StartLogging, the result written. Time spent
+inside moto (AWS's stand-in: STS, CloudTrail, DynamoDB) is measured separately by timing
+moto's request handler, so "ours" is trailguard's own share. A call no playbook names and
+a call skipped by a guard show the cost of the fast paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import uuid
+
+from bench.common import median, p99
+
+EVENTS = 300
+
+
+def run(events: int = EVENTS) -> dict:
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+                      TRAILGUARD_LOG_LEVEL="WARNING")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    import boto3
+    from chalice.test import Client
+    from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    import app as chalice_app
+    from chalicelib.events import eventbridge_envelope
+    from chalicelib.store import ensure_table
+
+    in_moto = [0.0]
+    original = BotocoreStubber.__call__
+
+    def timed_stub(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            in_moto[0] += time.perf_counter() - started
+
+    BotocoreStubber.__call__ = timed_stub
+    try:
+        with mock_aws():
+            ensure_table(boto3.client("dynamodb"), "trailguard-bench")
+            runtime = chalice_app.runtime
+            runtime.settings = dataclasses.replace(runtime.settings, table="trailguard-bench")
+            runtime.reset()
+            boto3.client("s3").create_bucket(Bucket="bench-trail-logs")
+            cloudtrail = boto3.client("cloudtrail")
+            cloudtrail.create_trail(Name="bench", S3BucketName="bench-trail-logs")
+            with Client(chalice_app.app) as client:
+                matched = _measure(client, cloudtrail, events, in_moto, "StopLogging", eventbridge_envelope)
+                unknown = _measure(client, None, events, in_moto, "DescribeTrails", eventbridge_envelope)
+                failed = _measure(client, None, events, in_moto, "StopLogging", eventbridge_envelope,
+                                  errorCode="AccessDenied")
+            runtime.reset()
+    finally:
+        BotocoreStubber.__call__ = original
+    return {"events": events, "matched": matched, "not_named": unknown, "guard_skipped": failed}
+
+
+def _measure(client, cloudtrail, count, in_moto, name, wrap, **fields) -> dict:
+    totals, ours = [], []
+    for number in range(count + 5):
+        if cloudtrail is not None:
+            cloudtrail.stop_logging(Name="bench")
+        event = wrap(_record(name, **fields), str(uuid.uuid4()))
+        in_moto[0] = 0.0
+        started = time.perf_counter()
+        result = client.lambda_.invoke("respond_to_cloudtrail", event).payload
+        elapsed = time.perf_counter() - started
+        if number < 5:
+            continue  # the first calls create clients: that is cold start, measured elsewhere
+        if cloudtrail is not None:
+            assert result["incidents"][0]["state"] == "remediated", result
+        totals.append(elapsed)
+        ours.append(elapsed - in_moto[0])
+    return {"median_ms": round(median(totals) * 1000, 2), "p99_ms": round(p99(totals) * 1000, 2),
+            "ours_median_ms": round(median(ours) * 1000, 2), "ours_p99_ms": round(p99(ours) * 1000, 2)}
+
+
+def _record(name: str, **fields) -> dict:
+    record = {
+        "eventVersion": "1.09", "eventID": str(uuid.uuid4()), "eventTime": "2026-11-26T03:12:45Z",
+        "eventSource": "cloudtrail.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
+        "recipientAccountId": "123456789012", "readOnly": False, "eventType": "AwsApiCall",
+        "sourceIPAddress": "203.0.113.7", "userAgent": "aws-cli/2.15.0",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/mallory",
+                         "accountId": "123456789012", "userName": "mallory"},
+        "requestParameters": {"name": "bench"}, "responseElements": None,
+    }
+    record.update(fields)
+    return record

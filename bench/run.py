@@ -1,0 +1,133 @@
+"""`make bench`: every benchmark, then docs/benchmarks.md rewritten with the results.
+
+    .venv/bin/python -m bench.run [--quick]
+
+Each figure is a ratio against a baseline run in the same command, because these machines
+are noisy; absolute times are given for scale. --quick runs fewer repetitions (a smoke
+run; its file is not meant to be committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench import coldstart, handler, replay, scaling
+from bench.common import ROOT, ensure_corpus, machine
+
+CORPUS = ROOT / "bench" / ".corpus"
+RECORDS = 200_000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    corpus = ensure_corpus(CORPUS / str(RECORDS), RECORDS)
+    quarter = ensure_corpus(CORPUS / str(RECORDS // 4), RECORDS // 4)
+    runs = 1 if args.quick else None
+    results = {
+        "coldstart": coldstart.run(5 if args.quick else coldstart.RUNS),
+        "replay": replay.run(corpus, quarter, runs or replay.RUNS),
+        "scaling": scaling.run(corpus, runs or scaling.RUNS),
+        "handler": handler.run(50 if args.quick else handler.EVENTS),
+    }
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(results, indent=2))
+    Path(args.out).write_text(render(results, quick=args.quick))
+    print(f"wrote {args.out} in {results['seconds']} s", file=sys.stderr)
+    return 0
+
+
+def _mark(met: bool) -> str:
+    return "met" if met else "**not met**"
+
+
+def render(results: dict, quick: bool = False) -> str:
+    cold, rep, scale, hand = results["coldstart"], results["replay"], results["scaling"], results["handler"]
+    top = "\n".join(f"| `{module}` | {depth} | {ms:.1f} |" for module, ms, depth in cold["top_imports"])
+    rows = "\n".join(
+        f"| {label} | {hand[key]['median_ms']} | {hand[key]['p99_ms']} | {hand[key]['ours_median_ms']} | {hand[key]['ours_p99_ms']} |"
+        for key, label in (("matched", "StopLogging, remediated (incident in DynamoDB)"),
+                           ("not_named", "a call no playbook names"),
+                           ("guard_skipped", "a failed call (guard)"))
+    )
+    return f"""# Benchmarks
+
+Produced by `make bench` (`.venv/bin/python -m bench.run{' --quick' if quick else ''}`) on
+{dt.date.today().isoformat()}, on {machine()}; the whole run took {results['seconds']} s.
+Every speed is a ratio against a baseline measured in the same run. The scripts are in
+`bench/`; the corpus is built by `../shared/tools/make_bulk_corpus.py` (deterministic) into
+`bench/.corpus/`.
+
+| benchmark | result | target | |
+|---|---|---|---|
+| cold start: `import app` / `import boto3` | {cold['ratio']}x ({cold['app_median_ms']} ms / {cold['boto3_median_ms']} ms) | at most {cold['target']}x | {_mark(cold['met'])} |
+| replay / stdlib gzip+json loop | {rep['vs_stdlib']}x ({rep['trailguard_s']} s / {rep['stdlib_s']} s) | at most {replay.TARGET_VS_STDLIB}x | {_mark(rep['met_stdlib'])} |
+| jq / replay | {rep['vs_jq']}x faster ({rep['jq_s']} s / {rep['trailguard_s']} s) | at least {replay.TARGET_VS_JQ}x | {_mark(rep['met_jq'])} |
+| replay with +200 playbooks / built-ins only | {scale['ratio']}x ({scale['with_200_s']} s / {scale['builtin_s']} s) | at most {scale['target']}x | {_mark(scale['met'])} |
+| matched event through the handler, median | {hand['matched']['median_ms']} ms ({hand['matched']['ours_median_ms']} ms ours) | | |
+| Slack interaction answer | not measured yet: the Slack route comes with its issue | median under 50 ms | pending |
+
+## Cold start
+
+Wall time of `python -c "import app"` (the Chalice app with every playbook loaded,
+schema-checked and compiled; no boto3 client is created) against `python -c "import
+boto3"`, alternating, {cold['runs']} fresh interpreters each, medians. boto3 itself is
+not imported by `app` at all: clients are created on the first event.
+
+Largest imports under `app` (`python -X importtime -c "import app"`, cumulative ms; depth 1
+is imported by `app.py`, depth 2 by those modules):
+
+| module | depth | ms |
+|---|---|---|
+{top}
+
+## Replay throughput
+
+`python -m chalicelib replay CORPUS --format jsonl` over {rep['records']:,} records
+(100 `.json.gz` files in CloudTrail's S3 layout), against the same files in the same run:
+
+- (a) `gzip -dc FILES | jq -c '.Records[] | select(.eventName | IN(...))'` with the event
+  names the playbooks answer: {rep['jq_s']} s;
+- (b) a Python loop that only decompresses (`gzip`) and parses (`json`) each file: {rep['stdlib_s']} s;
+- trailguard: {rep['trailguard_s']} s, **{rep['events_per_s']:,} events/s**.
+
+Medians of {rep['runs']} alternating runs. Peak memory (maximum resident set, workers
+included): {rep['peak_mb']} MB for the whole corpus, {rep['peak_mb_quarter_corpus']} MB for a
+quarter of it (the stdlib loop: {rep['stdlib_peak_mb']} MB): memory does not grow with the
+corpus, because files are streamed one at a time (and gzip files over 16 MB line by line).
+
+What makes it fast: files are decompressed in one zlib call (not a stream of 32 KB reads),
+parsed with orjson, in one process per CPU (files are independent; order is kept), and a
+record whose (eventSource, eventName) no playbook names is counted without being checked
+or wrapped, as EventBridge's rules would drop it before the Lambda.
+
+## Scaling with playbooks
+
+The same replay with the built-in playbooks and with {scale['playbooks_added']} generated
+playbooks added (on event names that do not occur in the corpus, each with an `if`):
+{scale['builtin_s']} s against {scale['with_200_s']} s. Playbooks are indexed by
+(eventSource, eventName): a record costs one set lookup however many there are.
+
+## Per-event latency in the handler
+
+`chalice.test.Client` invoking `respond_to_cloudtrail` in-process, against moto in-process,
+{hand['events']} events each (after 5 warm-up events: the first creates the clients). "Ours"
+subtracts the time spent inside moto's request handler (STS, CloudTrail, DynamoDB), so it
+includes botocore's own work of building and parsing requests, which is real in Lambda too.
+
+| event | median ms | p99 ms | ours median ms | ours p99 ms |
+|---|---|---|---|---|
+{rows}
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
