@@ -157,7 +157,15 @@ class AwsActions:
         self.clients = clients
         self.memory = memory
 
-    def bind(self, name: str, params: Mapping[str, Any], account: str | None, region: str) -> Action:
+    def bind(
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        account: str | None,
+        region: str,
+        remembered: dict[str, Any] | None = None,
+        incident_id: str | None = None,
+    ) -> Action:
         action_class = registered_actions()[name]
-        client = self.clients.client(action_class.service, account, region)
-        return action_class(client, params, ActionContext(account, region, self.memory))
+        client = self.clients.client(action_class.service, account, region) if action_class.service else None
+        return action_class(client, params, ActionContext(account, region, self.memory, remembered, incident_id))

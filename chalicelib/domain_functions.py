@@ -20,6 +20,17 @@ docs/playbooks.md.
   `"*"`, unless a condition restricts the caller to fixed values of `aws:SourceVpce`,
   `aws:SourceVpc`, `aws:SourceIp`, `aws:PrincipalOrgID`, `aws:PrincipalAccount`,
   `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner` or `aws:PrincipalArn`.
+- `open_to_ports(rules, ports)`: of `public_cidrs()` entries, those that reach any of
+  `ports` (a port range covering one, or every protocol: `-1`).
+- `shared_with(requestParameters)`: whom an EC2 ModifySnapshotAttribute /
+  ModifyImageAttribute request adds: account ids, and `all` for everyone, from
+  `createVolumePermission.add.items` or `launchPermission.add.items` (`userId`, `group`).
+- `external_principals(policy, trusted_accounts)`: the AWS principals of a trust or
+  resource policy's Allow statements that are `*` or in an account not in
+  `trusted_accounts` (service and federated principals are not external).
+- `flow_log_ids(requestParameters)`: the flow log ids of a DeleteFlowLogs request, from
+  `flowLogIds` or from the XML-shaped `DeleteFlowLogsRequest.FlowLogId` CloudTrail writes
+  (`{"content": "fl-...", "tag": 1}`, one or a list).
 - `management_event_gaps(requestParameters)`: what a PutEventSelectors request stops a
   trail from recording among management events (none recorded, only read-only or only
   write, sources excluded), one sentence each, from basic `eventSelectors` or
@@ -274,3 +285,89 @@ def management_event_gaps(request: Any) -> list[str]:
     if isinstance(basic, list):
         return _basic_gaps(basic)
     return []
+
+
+def _covers(rule: Mapping[str, Any], port: int) -> bool:
+    if str(rule.get("ipProtocol")) in ("-1", "all"):
+        return True
+    low, high = rule.get("fromPort"), rule.get("toPort")
+    if low is None or high is None:
+        return False
+    if low == -1 and high == -1:  # icmp "all types": no port
+        return False
+    return low <= port <= high
+
+
+def open_to_ports(rules: Any, ports: Any) -> list[Any]:
+    """See the module docstring."""
+    wanted = [p for p in (_port(port) for port in _as_list(ports)) if p is not None]
+    return [rule for rule in _as_list(rules) if isinstance(rule, Mapping) and any(_covers(rule, p) for p in wanted)]
+
+
+def shared_with(request: Any) -> list[str]:
+    """See the module docstring."""
+    if not isinstance(request, Mapping):
+        return []
+    found: list[str] = []
+    for attribute in ("createVolumePermission", "launchPermission"):
+        permission = request.get(attribute)
+        added = permission.get("add") if isinstance(permission, Mapping) else None
+        items = added.get("items") if isinstance(added, Mapping) else added
+        for item in _as_list(items):
+            if not isinstance(item, Mapping):
+                continue
+            if item.get("group") == "all":
+                found.append("all")
+            elif isinstance(item.get("userId"), str):
+                found.append(item["userId"])
+    return list(dict.fromkeys(found))
+
+
+def _principal_accounts(principal: Any) -> list[str]:
+    """The AWS principals of a Principal element, as written ("*", account ids, ARNs)."""
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        return [str(p) for p in _as_list(principal.get("AWS"))]
+    return [str(p) for p in _as_list(principal) if isinstance(p, str)]
+
+
+def _account_of(principal: str) -> str | None:
+    if principal.isdigit():
+        return principal
+    if principal.startswith("arn:"):
+        parts = principal.split(":")
+        return parts[4] if len(parts) > 4 else None
+    return None
+
+
+def external_principals(policy: Any, trusted_accounts: Any) -> list[str]:
+    """See the module docstring."""
+    document = _parse_policy(policy)
+    if not isinstance(document, Mapping):
+        return []
+    trusted = {str(account) for account in _as_list(trusted_accounts)}
+    found = []
+    for statement in _as_list(document.get("Statement")):
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        for principal in _principal_accounts(statement.get("Principal")):
+            if principal == "*" or _account_of(principal) not in trusted:
+                found.append(principal)
+    return list(dict.fromkeys(found))
+
+
+def flow_log_ids(request: Any) -> list[str]:
+    """See the module docstring."""
+    if not isinstance(request, Mapping):
+        return []
+    ids = request.get("flowLogIds") or request.get("FlowLogIds")
+    if ids is None:
+        wrapped = request.get("DeleteFlowLogsRequest")
+        ids = wrapped.get("FlowLogId") if isinstance(wrapped, Mapping) else None
+    found = []
+    for item in _as_list(ids.get("items") if isinstance(ids, Mapping) and "items" in ids else ids):
+        value = item.get("content") if isinstance(item, Mapping) else item
+        if isinstance(value, str) and value:
+            found.append(value)
+    return found

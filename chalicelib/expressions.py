@@ -15,7 +15,16 @@ import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath import functions
 
-from chalicelib.domain_functions import management_event_gaps, public_acl_grants, public_cidrs, public_statements
+from chalicelib.domain_functions import (
+    external_principals,
+    flow_log_ids,
+    management_event_gaps,
+    open_to_ports,
+    public_acl_grants,
+    public_cidrs,
+    public_statements,
+    shared_with,
+)
 
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
 CLOUDTRAIL_FIELDS = frozenset(
@@ -57,6 +66,22 @@ class DomainFunctions(functions.Functions):
     @functions.signature({"types": ["object", "null"]})
     def _func_management_event_gaps(self, request: Any) -> list[str]:
         return management_event_gaps(request)
+
+    @functions.signature({"types": ["array", "null"]}, {"types": ["array"]})
+    def _func_open_to_ports(self, rules: Any, ports: list[Any]) -> list[Any]:
+        return open_to_ports(rules, ports)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_shared_with(self, request: Any) -> list[str]:
+        return shared_with(request)
+
+    @functions.signature({"types": ["object", "string", "null"]}, {"types": ["array"]})
+    def _func_external_principals(self, policy: Any, trusted: list[Any]) -> list[str]:
+        return external_principals(policy, trusted)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_flow_log_ids(self, request: Any) -> list[str]:
+        return flow_log_ids(request)
 
 
 _FUNCTIONS = DomainFunctions()

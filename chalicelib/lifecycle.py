@@ -16,8 +16,8 @@ import datetime as dt
 import logging
 from typing import Any, Callable, Mapping, Protocol
 
-from chalicelib.actions import Action, ActionError
-from chalicelib.actions.base import describe_error
+from chalicelib.actions import Action, ActionError, registered_actions
+from chalicelib.actions.base import ActionContext, describe_error
 from chalicelib.incidents import (
     BUSY_STATES,
     IllegalTransition,
@@ -42,7 +42,15 @@ _DONE = (StepStatus.APPLIED, StepStatus.ALREADY_SAFE)
 
 
 class ActionBinder(Protocol):
-    def bind(self, name: str, params: Mapping[str, Any], account: str | None, region: str) -> Action:
+    def bind(
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        account: str | None,
+        region: str,
+        remembered: dict[str, Any] | None = None,
+        incident_id: str | None = None,
+    ) -> Action:
         """The action `name`, ready to act in `account` and `region`."""
 
 
@@ -106,9 +114,19 @@ class Lifecycle:
     def open(self, incident: Incident, who: str, detail: str | None = None) -> bool:
         """Record a new incident (False if one with its id exists: a duplicate delivery)."""
         incident.record(who, "open", detail, self.clock())
+        self._recall(incident)
         if incident.state in BUSY_STATES:
             incident.lease_until = timestamp(self.clock() + self.lease)
         return self.store.create(incident)
+
+    def _recall(self, incident: Incident) -> None:
+        """Keep in the plan the configurations its steps will restore, as known now."""
+        context = ActionContext(incident.event.get("account"), incident.event.get("region"), self.store)
+        for step in incident.plan:
+            action_class = registered_actions().get(step["action"])
+            remembered = action_class.recall(step["params"], context) if action_class else None
+            if remembered is not None:
+                step["remembered"] = remembered
 
     def remediate(self, incident: Incident) -> Incident:
         """Run the steps of an incident just opened in `remediating`."""
@@ -125,7 +143,9 @@ class Lifecycle:
             try:
                 if self.actions is None:
                     raise RuntimeError("a simulated lifecycle cannot remediate")
-                action = self.actions.bind(planned["action"], planned["params"], account, region)
+                action = self.actions.bind(
+                    planned["action"], planned["params"], account, region, planned.get("remembered"), incident.id
+                )
                 current = action.snapshot()
                 if result is not None and result.status is StepStatus.APPLYING and result.before is not None:
                     before = result.before  # recorded by a worker that died: what undo needs
@@ -179,7 +199,10 @@ class Lifecycle:
             try:
                 if self.actions is None:
                     raise RuntimeError("a simulated lifecycle cannot undo")
-                action = self.actions.bind(result.action, result.params, account, region)
+                planned = incident.plan[index] if index < len(incident.plan) else {}
+                action = self.actions.bind(
+                    result.action, result.params, account, region, planned.get("remembered"), incident.id
+                )
                 action.undo(result.before, result.after)
             except Exception as error:  # noqa: BLE001 - recorded in the incident, never lost
                 detail = f"undo of step {index + 1} ({result.action}): {describe_error(error)}"

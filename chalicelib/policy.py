@@ -31,14 +31,14 @@ def remediation_permissions(catalog: Catalog) -> list[str]:
 
 
 def _pass_role_services(catalog: Catalog) -> list[str]:
-    return sorted(
-        {
-            f"{step.action.service}.amazonaws.com"
-            for playbook in catalog.playbooks
-            for step in playbook.steps
-            if PASS_ROLE in step.action.permissions
-        }
-    )
+    services = set()
+    for playbook in catalog.playbooks:
+        for step in playbook.steps:
+            if PASS_ROLE in step.action.permissions:
+                if not step.action.passes_role_to:
+                    raise ValueError(f"{step.action.name} needs iam:PassRole but names no service to pass roles to")
+                services.add(step.action.passes_role_to)
+    return sorted(services)
 
 
 def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import json
 import logging
 from typing import Any
 
-from chalicelib import trails
+from chalicelib import remembered
 from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events import CloudTrailEvent, EventError
@@ -49,8 +49,8 @@ class Runtime:
             self.__dict__.pop(name, None)
 
     def eventbridge_rules(self) -> list[EventRule]:
-        """The playbooks' events, and the trail changes that keep trail configurations fresh."""
-        return self.catalog.eventbridge_rules(also=trails.CONFIGURATION_EVENTS)
+        """The playbooks' events, and the changes that keep remembered configurations fresh."""
+        return self.catalog.eventbridge_rules(also=remembered.watched_events())
 
     @functools.cached_property
     def clients(self) -> AwsClients:
@@ -85,7 +85,7 @@ class Runtime:
             log.warning(json.dumps({"message": "event rejected", "reason": str(error)}))
             return {"status": "rejected", "reason": str(error)}
         decision, outcomes = self.responder.respond(event)
-        self._remember_trail(event, outcomes)
+        self._remember(event, outcomes)
         result: dict[str, Any] = {"status": "handled", "eventID": event.event_id, "eventName": event.name}
         if decision.skip is not None:
             result.update(status="skipped", skipped=decision.skip.code, reason=decision.skip.reason)
@@ -115,19 +115,18 @@ class Runtime:
         log.info(json.dumps({"message": "sweep done", **report.to_dict()}))
         return report.to_dict()
 
-    def _remember_trail(self, event: CloudTrailEvent, outcomes: list[Outcome]) -> None:
-        """Keep a trail's configuration after a change no playbook objected to.
+    def _remember(self, event: CloudTrailEvent, outcomes: list[Outcome]) -> None:
+        """Keep a configuration after a change no playbook objected to.
 
         A change a playbook answered is not remembered: the configuration before it is
         the one to restore.
         """
-        if outcomes or event.name not in trails.CONFIGURATION_EVENTS.get(event.source, ()):
-            return
-        trail = trails.trail_named_in(event.record)
-        if trail is None:
+        kind = remembered.kind_for(event.source, event.name)
+        if outcomes or kind is None:
             return
         try:
-            client = self.clients.client("cloudtrail", event.account, event.region)
-            trails.remember(self.store, client, trail, event.account or self.clients.home_account(), event.region)
+            client = self.clients.client(kind.service, event.account, event.region)
+            kind.from_event(self.store, client, event.record, event.account or self.clients.home_account(), event.region)
         except Exception as error:  # noqa: BLE001 - remembering is best effort; the sweep refreshes it
-            log.warning(json.dumps({"message": "could not remember trail", "trail": trail, "reason": str(error)}))
+            log.warning(json.dumps({"message": f"could not remember the {kind.name}", "eventID": event.event_id,
+                                    "reason": str(error)}))

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from chalicelib import trails
+from chalicelib import remembered, trails
 from chalicelib.actions.base import describe_error
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
@@ -110,7 +110,7 @@ class Sweep:
     def run(self) -> SweepReport:
         report = SweepReport()
         for region in self.regions:
-            for check in (self._check_trails, self._check_keys):
+            for check in (self._check_trails, self._check_keys, self._remember):
                 try:
                     check(region, report)
                 except Exception as error:  # noqa: BLE001 - one failing check must not stop the others
@@ -133,7 +133,6 @@ class Sweep:
             report.trails_checked += 1
             status = client.get_trail_status(Name=trail["TrailARN"])
             if status.get("IsLogging"):
-                trails.remember(self.lifecycle.store, client, trail["TrailARN"], self.account, region)
                 continue
             stopped = status.get("StopLoggingTime") or self._today()
             finding = f"trail {trail['Name']} not logging"
@@ -145,6 +144,16 @@ class Sweep:
             report.trails_checked += 1
             finding = f"trail {trail_name} missing"
             self._open(region, "DeleteTrail", {"name": trail_name}, finding, f"{name}@{self._today()}", report)
+
+    # -- what is remembered ------------------------------------------------------------------
+
+    def _remember(self, region: str, report: SweepReport) -> None:
+        """Refresh what can be put back after a deletion: trails, flow logs, delivery channels."""
+        for kind in remembered.KINDS:
+            try:
+                kind.sweep(self.lifecycle.store, self.clients.client(kind.service, self.account, region), self.account, region)
+            except Exception as error:  # noqa: BLE001 - one kind failing must not stop the others
+                report.errors.append(f"{region}: remember {kind.name}s: {describe_error(error)}")
 
     # -- keys --------------------------------------------------------------------------------
 

@@ -30,12 +30,31 @@ def _remediate(action):
     return before, after
 
 
-def test_every_action_declares_its_contract():
-    for name, action in registered_actions().items():
-        assert name == action.name and "." in name
-        assert action.permissions and all(":" in p for p in action.permissions)
-        assert action.parameters
-        assert "Example:" in (action.__doc__ or "") and f"action: {name}" in action.__doc__
+@pytest.mark.parametrize("name", sorted(registered_actions()))
+def test_every_action_declares_its_contract(name):
+    action = registered_actions()[name]
+    assert name == action.name and "." in name
+    assert all(":" in p for p in action.permissions)
+    assert bool(action.permissions) == bool(action.service)  # only an action that calls nothing needs nothing
+    assert ("iam:PassRole" in action.permissions) == bool(action.passes_role_to)
+    assert "Example:" in (action.__doc__ or "") and f"action: {name}" in action.__doc__
+
+
+@pytest.mark.parametrize("name", sorted(registered_actions()))
+def test_every_docstring_example_is_a_valid_playbook_step(name, tmp_path):
+    """The examples become the reference documentation: each must load as written."""
+    import textwrap
+
+    from chalicelib.playbook_loader import load_playbook
+
+    action = registered_actions()[name]
+    example = textwrap.dedent(action.__doc__.split("Example:", 1)[1]).strip()
+    path = tmp_path / "example.yaml"
+    path.write_text(
+        "id: example\ntitle: Example\nseverity: low\nmode: dry-run\n"
+        "when: {source: example.amazonaws.com, events: [Example]}\n" + example + "\n")
+    [step] = load_playbook(path).steps
+    assert step.action is action
 
 
 # -- cloudtrail.start_logging ----------------------------------------------------------------

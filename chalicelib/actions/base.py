@@ -64,12 +64,15 @@ class Parameter:
 
 @dataclass(frozen=True)
 class ActionContext:
-    """Where the action runs, and what trailguard remembers (last known configurations),
-    for actions that re-create what was deleted. Empty in unit tests and replay."""
+    """Where the action runs, and what it may need besides its client: trailguard's memory
+    of last known configurations, the configuration recalled when the incident was opened,
+    and the incident's id. Empty in unit tests and replay."""
 
     account: str | None = None
     region: str | None = None
     memory: Any = None
+    remembered: dict[str, Any] | None = None
+    incident_id: str | None = None
 
 
 class Action:
@@ -77,9 +80,12 @@ class Action:
 
     name: ClassVar[str]
     service: ClassVar[str]
-    """The boto3 client the action needs, created in the event's account and region."""
+    """The boto3 client the action needs, created in the event's account and region
+    ("" for an action that calls no AWS service)."""
     permissions: ClassVar[tuple[str, ...]]
     """Every IAM action that snapshot, apply and undo call."""
+    passes_role_to: ClassVar[str | None] = None
+    """With iam:PassRole among the permissions: the only service it may pass roles to."""
     parameters: ClassVar[tuple[Parameter, ...]]
 
     def __init__(self, client: Any, params: Mapping[str, Any], context: ActionContext | None = None) -> None:
@@ -120,6 +126,28 @@ class Action:
     @classmethod
     def parameter(cls, name: str) -> Parameter | None:
         return next((p for p in cls.parameters if p.name == name), None)
+
+    @classmethod
+    def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:
+        """For actions that put back a remembered configuration: where it is remembered.
+
+        The configuration is recalled when the incident is opened and kept in its plan, so
+        that an approval hours later restores what was known at the time of the event,
+        not what trailguard saw since (the change itself, perhaps)."""
+        return None
+
+    @classmethod
+    def recall(cls, params: Mapping[str, Any], context: ActionContext) -> dict[str, Any] | None:
+        key = cls.memory_key(params, context)
+        if key is None or context.memory is None:
+            return None
+        return context.memory.recall(key)
+
+    def remembered(self) -> dict[str, Any] | None:
+        """The configuration recalled for this step (at opening, else now), if any."""
+        if self.context.remembered is not None:
+            return self.context.remembered
+        return type(self).recall(self.params, self.context)
 
 
 def describe_change(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> str:

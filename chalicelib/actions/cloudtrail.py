@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from chalicelib import trails
-from chalicelib.actions.base import Action, ActionError, Parameter, register
+from chalicelib.actions.base import Action, ActionContext, ActionError, Parameter, register
 
 
 @register
@@ -42,12 +42,11 @@ class StartLogging(Action):
             self.client.stop_logging(Name=state["Trail"])
 
 
-def _remembered(action: Action, trail: str) -> dict[str, Any] | None:
-    context = action.context
-    if context.memory is None or context.region is None:
+def _trail_key(params: Mapping[str, Any], context: ActionContext) -> str | None:
+    if context.region is None:
         return None
-    account, region, name = trails.locate(trail, context.account or "", context.region)
-    return context.memory.recall(trails.memory_key(account, region, name))
+    account, region, name = trails.locate(params["trail"], context.account or "", context.region)
+    return trails.memory_key(account, region, name)
 
 
 @register
@@ -84,6 +83,7 @@ class RestoreTrail(Action):
         "cloudtrail:DeleteTrail",
         "iam:PassRole",
     )
+    passes_role_to = "cloudtrail.amazonaws.com"
     parameters = (
         Parameter("trail", "string", "Name or ARN of the deleted trail."),
         Parameter(
@@ -95,6 +95,10 @@ class RestoreTrail(Action):
         ),
     )
 
+    @classmethod
+    def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:
+        return _trail_key(params, context)
+
     def snapshot(self) -> dict[str, Any]:
         config = trails.describe(self.client, self.params["trail"])
         return {"Trail": self.params["trail"], "Exists": config is not None, "Config": config}
@@ -104,7 +108,7 @@ class RestoreTrail(Action):
 
     def apply(self, state: Mapping[str, Any]) -> None:
         trail = self.params["trail"]
-        config = _remembered(self, trail)
+        config = self.remembered()
         if config is not None:
             self.note = f"re-created from the configuration remembered at {config.get('RememberedAt', 'an unknown time')}"
         else:
@@ -153,12 +157,16 @@ class RestoreEventSelectors(Action):
         ),
     )
 
+    @classmethod
+    def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:
+        return _trail_key(params, context)
+
     def snapshot(self) -> dict[str, Any]:
         current = self.client.get_event_selectors(TrailName=self.params["trail"])
         return {"Trail": self.params["trail"], **trails.selectors_of(current)}
 
     def _wanted(self) -> dict[str, Any]:
-        remembered = _remembered(self, self.params["trail"])
+        remembered = self.remembered()
         if remembered is not None:
             self.note = f"selectors remembered at {remembered.get('RememberedAt', 'an unknown time')}"
             return trails.selectors_of(remembered)
@@ -174,3 +182,79 @@ class RestoreEventSelectors(Action):
 
     def restore(self, state: Mapping[str, Any]) -> None:
         trails.put_selectors(self.client, state["Trail"], dict(state))
+
+
+# describe_trails field -> update_trail parameter, and the value that clears it.
+_UPDATABLE = {
+    "S3BucketName": ("S3BucketName", None),
+    "S3KeyPrefix": ("S3KeyPrefix", ""),
+    "SnsTopicName": ("SnsTopicName", ""),
+    "IncludeGlobalServiceEvents": ("IncludeGlobalServiceEvents", False),
+    "IsMultiRegionTrail": ("IsMultiRegionTrail", False),
+    "LogFileValidationEnabled": ("EnableLogFileValidation", False),
+    "CloudWatchLogsLogGroupArn": ("CloudWatchLogsLogGroupArn", ""),
+    "CloudWatchLogsRoleArn": ("CloudWatchLogsRoleArn", ""),
+    "KmsKeyId": ("KmsKeyId", ""),
+}
+
+
+@register
+class RestoreTrailSettings(Action):
+    """Put a trail's settings back as trailguard last saw them, after an UpdateTrail that
+    weakened it (multi-region off, log file validation off, KMS encryption removed, the
+    bucket or prefix changed, CloudWatch Logs delivery removed).
+
+    The settings are those remembered when the incident was opened; with none, the step
+    fails and says so. Undo puts back the settings it replaced.
+
+    Example:
+
+        steps:
+          - action: cloudtrail.restore_trail_settings
+            with: {trail: requestParameters.name}
+    """
+
+    name = "cloudtrail.restore_trail_settings"
+    service = "cloudtrail"
+    permissions = ("cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:ListTags",
+                   "cloudtrail:GetTrailStatus", "cloudtrail:UpdateTrail", "iam:PassRole")
+    passes_role_to = "cloudtrail.amazonaws.com"
+    parameters = (Parameter("trail", "string", "Name or ARN of the trail."),)
+
+    @classmethod
+    def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:
+        return _trail_key(params, context)
+
+    def _wanted(self) -> dict[str, Any]:
+        remembered = self.remembered()
+        if remembered is None:
+            raise ActionError(f"trailguard never saw trail {self.params['trail']} before this change: "
+                              "its previous settings are unknown; check them by hand")
+        return {field: remembered.get(field) for field in _UPDATABLE}
+
+    def snapshot(self) -> dict[str, Any]:
+        config = trails.describe(self.client, self.params["trail"])
+        if config is None:
+            raise ActionError(f"trail {self.params['trail']} does not exist")
+        return {"Trail": self.params["trail"], "Settings": {field: config.get(field) for field in _UPDATABLE}}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return state["Settings"] == self._wanted()
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        self._update(self._wanted(), state["Settings"])
+        self.note = "settings remembered at " + str((self.remembered() or {}).get("RememberedAt", "?"))
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._update(state["Settings"], self.snapshot()["Settings"])
+
+    def _update(self, settings: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        """Change only the settings that differ (an empty value clears one, as UpdateTrail documents)."""
+        parameters = {}
+        for field, (parameter, cleared) in _UPDATABLE.items():
+            value = settings.get(field)
+            if value == current.get(field) or (value is None and cleared is None):
+                continue
+            parameters[parameter] = cleared if value is None else value
+        if parameters:
+            self.client.update_trail(Name=self.params["trail"], **parameters)

@@ -8,10 +8,12 @@ where a local emulator is more lenient.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any, Mapping
 
 from chalicelib.actions.base import Action, ActionError, Parameter, register
+from chalicelib.domain_functions import public_statements
 
 _KEY = Parameter("key", "string", "Key id or key ARN (as in the event's requestParameters.keyId).")
 _MIN_WINDOW_DAYS, _MAX_WINDOW_DAYS = 7, 30
@@ -131,3 +133,46 @@ class CancelKeyDeletion(Action):
             )
         elif state["KeyState"] == "Disabled":
             self.client.disable_key(KeyId=state["KeyId"])
+
+
+@register
+class RestoreKeyPolicy(Action):
+    """Take out of a key policy the statements that let any principal use the key (Principal
+    `*` without a condition that pins the caller), and keep every other statement.
+
+    The event says what the policy became, not what it was, so "restore" means: what the
+    policy was before the public statements were added, as far as the policy itself shows.
+    If nothing would be left, the step fails (KMS refuses an empty policy, and a key nobody
+    can administer is worse). Undo puts the previous policy back exactly.
+
+    Example:
+
+        steps:
+          - action: kms.restore_key_policy
+            with: {key: requestParameters.keyId}
+    """
+
+    name = "kms.restore_key_policy"
+    service = "kms"
+    permissions = ("kms:GetKeyPolicy", "kms:PutKeyPolicy")
+    parameters = (_KEY,)
+
+    def snapshot(self) -> dict[str, Any]:
+        policy = self.client.get_key_policy(KeyId=self.params["key"], PolicyName="default")["Policy"]
+        return {"Key": self.params["key"], "Policy": policy}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return not public_statements(state["Policy"])
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        document = json.loads(state["Policy"])
+        public = public_statements(document)
+        statements = document.get("Statement")
+        kept = [s for s in (statements if isinstance(statements, list) else [statements]) if s not in public]
+        if not kept:
+            raise ActionError(f"every statement of the policy of key {state['Key']} is public: fix it by hand")
+        self.client.put_key_policy(KeyId=state["Key"], PolicyName="default",
+                                   Policy=json.dumps({**document, "Statement": kept}))
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.client.put_key_policy(KeyId=state["Key"], PolicyName="default", Policy=state["Policy"])

@@ -1,11 +1,12 @@
-"""S3 remediations: take away what a bucket gives to the whole internet."""
+"""S3 remediations: take away what a bucket or an object gives to the whole internet."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
-from chalicelib.actions.base import Action, Parameter, register
-from chalicelib.domain_functions import PUBLIC_GROUPS
+from chalicelib.actions.base import Action, ActionError, Parameter, register
+from chalicelib.domain_functions import PUBLIC_GROUPS, public_statements
 
 _GRANTEE_KEYS = ("Type", "ID", "URI", "EmailAddress")
 
@@ -21,6 +22,27 @@ def _grant(grant: Mapping[str, Any]) -> dict[str, Any]:
 
 def _is_public(grant: Mapping[str, Any]) -> bool:
     return grant["Grantee"].get("URI") in PUBLIC_GROUPS
+
+
+_HEADER_OF_PERMISSION = {
+    "FULL_CONTROL": "GrantFullControl",
+    "READ": "GrantRead",
+    "READ_ACP": "GrantReadACP",
+    "WRITE": "GrantWrite",
+    "WRITE_ACP": "GrantWriteACP",
+}
+_HEADER_KEY_OF_GRANTEE = {"ID": "id", "URI": "uri", "EmailAddress": "emailAddress"}
+
+
+def _grant_headers(grants: list[dict[str, Any]]) -> dict[str, str]:
+    """Grants as put_*_acl's Grant* arguments: `id="..."`, `uri="..."`, comma-separated."""
+    headers: dict[str, list[str]] = {}
+    for grant in grants:
+        grantee = grant["Grantee"]
+        key = next(key for key in ("ID", "URI", "EmailAddress") if grantee.get(key))
+        headers.setdefault(_HEADER_OF_PERMISSION[grant["Permission"]], []).append(
+            f'{_HEADER_KEY_OF_GRANTEE[key]}="{grantee[key]}"')
+    return {header: ", ".join(values) for header, values in headers.items()}
 
 
 def _sort_key(grant: Mapping[str, Any]) -> tuple[str, ...]:
@@ -68,3 +90,228 @@ class RemovePublicAcl(Action):
             Bucket=state["Bucket"],
             AccessControlPolicy={"Owner": dict(state["Owner"]), "Grants": list(grants)},
         )
+
+
+@register
+class RemovePublicObjectAcl(Action):
+    """Remove the grants an object ACL gives to everyone (AllUsers) or to any AWS account.
+
+    PutObjectAcl is a data event: the trail must record S3 data events for the bucket for
+    this to be seen. Every other grant stays. Undo puts the previous ACL back.
+
+    Example:
+
+        steps:
+          - action: s3.remove_public_object_acl
+            with: {bucket: requestParameters.bucketName, key: requestParameters.key}
+    """
+
+    name = "s3.remove_public_object_acl"
+    service = "s3"
+    permissions = ("s3:GetObjectAcl", "s3:PutObjectAcl")
+    parameters = (
+        Parameter("bucket", "string", "Name of the bucket."),
+        Parameter("key", "string", "Key of the object."),
+    )
+
+    def snapshot(self) -> dict[str, Any]:
+        acl = self.client.get_object_acl(Bucket=self.params["bucket"], Key=self.params["key"])
+        grants = sorted((_grant(grant) for grant in acl.get("Grants", [])), key=_sort_key)
+        return {"Bucket": self.params["bucket"], "Key": self.params["key"], "Owner": {"ID": acl["Owner"]["ID"]},
+                "Grants": grants}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return not any(_is_public(grant) for grant in state["Grants"])
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        self._put(state, [grant for grant in state["Grants"] if not _is_public(grant)])
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._put(state, state["Grants"])
+
+    def _put(self, state: Mapping[str, Any], grants: list[dict[str, Any]]) -> None:
+        # The grant headers (x-amz-grant-*), which S3 documents as equivalent to an
+        # AccessControlPolicy body and which every S3 implementation we test with honours.
+        self.client.put_object_acl(Bucket=state["Bucket"], Key=state["Key"], **_grant_headers(grants))
+
+
+def _error_code(error: Exception) -> str | None:
+    response = getattr(error, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+@register
+class RemovePublicPolicyStatements(Action):
+    """Remove the statements of a bucket policy that any principal may use, and keep every
+    other statement exactly as written.
+
+    "Public" is `public_statements()`: Principal `*` (or `{"AWS": "*"}`) without a
+    condition that pins the caller (source VPC or endpoint, organization, account, IP
+    range...). When no statement is left, the policy is deleted. Undo puts the previous
+    policy back, byte for byte.
+
+    Example:
+
+        steps:
+          - action: s3.remove_public_policy_statements
+            with: {bucket: requestParameters.bucketName}
+    """
+
+    name = "s3.remove_public_policy_statements"
+    service = "s3"
+    permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
+    parameters = (Parameter("bucket", "string", "Name of the bucket."),)
+
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            policy = self.client.get_bucket_policy(Bucket=self.params["bucket"])["Policy"]
+        except Exception as error:
+            if _error_code(error) != "NoSuchBucketPolicy":
+                raise
+            policy = None
+        return {"Bucket": self.params["bucket"], "Policy": policy}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return state["Policy"] is None or not public_statements(state["Policy"])
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        document = json.loads(state["Policy"])
+        public = public_statements(document)
+        statements = document.get("Statement")
+        kept = [s for s in (statements if isinstance(statements, list) else [statements]) if s not in public]
+        if kept:
+            self.client.put_bucket_policy(Bucket=state["Bucket"], Policy=json.dumps({**document, "Statement": kept}))
+        else:
+            self.client.delete_bucket_policy(Bucket=state["Bucket"])
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state["Policy"] is None:
+            self.client.delete_bucket_policy(Bucket=state["Bucket"])
+        else:
+            self.client.put_bucket_policy(Bucket=state["Bucket"], Policy=state["Policy"])
+
+
+_BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+_ALL_ON = {setting: True for setting in _BLOCK_SETTINGS}
+
+
+def _settings(value: Any) -> dict[str, bool]:
+    """Block Public Access settings from a playbook value, every missing one on."""
+    if value is None:
+        return dict(_ALL_ON)
+    if not isinstance(value, Mapping) or set(value) - set(_BLOCK_SETTINGS):
+        raise ActionError(f"settings must be an object of {', '.join(_BLOCK_SETTINGS)}, got {value!r}")
+    return {setting: bool(value.get(setting, True)) for setting in _BLOCK_SETTINGS}
+
+
+class _PublicAccessBlock(Action):
+    """Shared by the bucket and account forms: same settings, different API."""
+
+    def _get(self) -> dict[str, bool] | None:
+        raise NotImplementedError
+
+    def _put(self, settings: Mapping[str, bool]) -> None:
+        raise NotImplementedError
+
+    def _delete(self) -> None:
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            current = self._get()
+        except Exception as error:
+            if _error_code(error) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            current = None
+        return {"Settings": current}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        wanted = _settings(self.params.get("settings"))
+        current = state["Settings"] or {}
+        return all(current.get(setting, False) or not on for setting, on in wanted.items())
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        wanted = _settings(self.params.get("settings"))
+        current = state["Settings"] or {}
+        # Never weaker than now: a setting already on stays on.
+        self._put({setting: wanted[setting] or bool(current.get(setting)) for setting in _BLOCK_SETTINGS})
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state["Settings"] is None:
+            self._delete()
+        else:
+            self._put(state["Settings"])
+
+
+_SETTINGS_PARAMETER = Parameter(
+    "settings",
+    "object",
+    "The settings to turn on, e.g. {BlockPublicPolicy: true, RestrictPublicBuckets: true}; "
+    "default: all four. A setting already on is never turned off.",
+    required=False,
+)
+
+
+@register
+class BlockPublicAccess(_PublicAccessBlock):
+    """Turn a bucket's Block Public Access settings back on after they were deleted or weakened.
+
+    The event says what the settings became, not what they were, so the action turns on
+    the settings the playbook names (all four by default) and leaves on whatever already
+    is. Undo puts back the settings it found (or deletes the configuration if there was none).
+
+    Example:
+
+        steps:
+          - action: s3.block_public_access
+            with: {bucket: requestParameters.bucketName}
+    """
+
+    name = "s3.block_public_access"
+    service = "s3"
+    permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
+    parameters = (Parameter("bucket", "string", "Name of the bucket."), _SETTINGS_PARAMETER)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"Bucket": self.params["bucket"], **super().snapshot()}
+
+    def _get(self) -> dict[str, bool] | None:
+        response = self.client.get_public_access_block(Bucket=self.params["bucket"])
+        return {key: bool(response["PublicAccessBlockConfiguration"].get(key)) for key in _BLOCK_SETTINGS}
+
+    def _put(self, settings: Mapping[str, bool]) -> None:
+        self.client.put_public_access_block(Bucket=self.params["bucket"], PublicAccessBlockConfiguration=dict(settings))
+
+    def _delete(self) -> None:
+        self.client.delete_public_access_block(Bucket=self.params["bucket"])
+
+
+@register
+class BlockAccountPublicAccess(_PublicAccessBlock):
+    """Turn the account's S3 Block Public Access settings back on (they override every
+    bucket's), after they were deleted or weakened.
+
+    Example:
+
+        steps:
+          - action: s3.block_account_public_access
+            with: {account: recipientAccountId}
+    """
+
+    name = "s3.block_account_public_access"
+    service = "s3control"
+    permissions = ("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock")
+    parameters = (Parameter("account", "string", "The AWS account id."), _SETTINGS_PARAMETER)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"Account": self.params["account"], **super().snapshot()}
+
+    def _get(self) -> dict[str, bool] | None:
+        response = self.client.get_public_access_block(AccountId=self.params["account"])
+        return {key: bool(response["PublicAccessBlockConfiguration"].get(key)) for key in _BLOCK_SETTINGS}
+
+    def _put(self, settings: Mapping[str, bool]) -> None:
+        self.client.put_public_access_block(AccountId=self.params["account"], PublicAccessBlockConfiguration=dict(settings))
+
+    def _delete(self) -> None:
+        self.client.delete_public_access_block(AccountId=self.params["account"])

@@ -1,0 +1,53 @@
+"""GuardDuty remediations: keep threat detection on."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from chalicelib.actions.base import Action, register
+
+
+@register
+class RestoreDetector(Action):
+    """Turn GuardDuty back on in the region: enable a disabled detector, or create one
+    after DeleteDetector.
+
+    A deleted detector's findings are gone for good; a new detector starts watching from
+    now. Undo disables what it enabled, or deletes the detector it created.
+
+    Example:
+
+        steps:
+          - action: guardduty.restore_detector
+    """
+
+    name = "guardduty.restore_detector"
+    service = "guardduty"
+    permissions = ("guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:CreateDetector",
+                   "guardduty:UpdateDetector", "guardduty:DeleteDetector", "iam:CreateServiceLinkedRole")
+    parameters = ()
+
+    def snapshot(self) -> dict[str, Any]:
+        detectors = {}
+        for page in self.client.get_paginator("list_detectors").paginate():
+            for detector in page["DetectorIds"]:
+                detectors[detector] = self.client.get_detector(DetectorId=detector)["Status"]
+        return {"Detectors": detectors}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return "ENABLED" in state["Detectors"].values()
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        if state["Detectors"]:
+            for detector in state["Detectors"]:
+                self.client.update_detector(DetectorId=detector, Enable=True)
+        else:
+            self.client.create_detector(Enable=True)
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        now = self.snapshot()["Detectors"]
+        for detector in now:
+            if detector not in state["Detectors"]:
+                self.client.delete_detector(DetectorId=detector)
+            elif state["Detectors"][detector] != "ENABLED":
+                self.client.update_detector(DetectorId=detector, Enable=False)

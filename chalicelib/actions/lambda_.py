@@ -1,0 +1,76 @@
+"""Lambda remediations: close a function to the world. (`lambda` is a Python keyword,
+hence the module's name; the actions are `lambda.*`.)"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from chalicelib.actions.base import Action, Parameter, register
+
+
+def _add_permission_arguments(statement: Mapping[str, Any]) -> dict[str, Any]:
+    """AddPermission's arguments that re-create a statement of a function's policy."""
+    principal = statement["Principal"]
+    if isinstance(principal, Mapping):
+        principal = principal.get("Service") or principal.get("AWS")
+    arguments: dict[str, Any] = {"StatementId": statement["Sid"], "Action": statement["Action"], "Principal": principal}
+    for conditions in (statement.get("Condition") or {}).values():
+        for key, value in conditions.items():
+            lowered = key.lower()
+            if lowered == "aws:sourcearn":
+                arguments["SourceArn"] = value
+            elif lowered == "aws:sourceaccount":
+                arguments["SourceAccount"] = value
+            elif lowered == "aws:principalorgid":
+                arguments["PrincipalOrgID"] = value
+            elif lowered == "lambda:functionurlauthtype":
+                arguments["FunctionUrlAuthType"] = value
+    return arguments
+
+
+@register
+class RemovePermission(Action):
+    """Remove one statement from a function's resource policy (the one AddPermission added).
+
+    A statement with Principal `*` and no source condition lets anyone invoke the function:
+    a backdoor. Undo adds the same statement back.
+
+    Example:
+
+        steps:
+          - action: lambda.remove_permission
+            with: {function: requestParameters.functionName, statement: requestParameters.statementId}
+    """
+
+    name = "lambda.remove_permission"
+    service = "lambda"
+    permissions = ("lambda:GetPolicy", "lambda:RemovePermission", "lambda:AddPermission")
+    parameters = (
+        Parameter("function", "string", "Name or ARN of the function."),
+        Parameter("statement", "string", "The statement id (Sid)."),
+        Parameter("qualifier", "string", "Version or alias the permission was added to.", required=False),
+    )
+
+    def _qualifier(self) -> dict[str, str]:
+        return {"Qualifier": self.params["qualifier"]} if self.params.get("qualifier") else {}
+
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            policy = json.loads(self.client.get_policy(FunctionName=self.params["function"], **self._qualifier())["Policy"])
+        except self.client.exceptions.ResourceNotFoundException:
+            policy = {"Statement": []}
+        statement = next((s for s in policy.get("Statement", []) if s.get("Sid") == self.params["statement"]), None)
+        return {"Function": self.params["function"], "Statement": statement}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return state["Statement"] is None
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        self.client.remove_permission(FunctionName=state["Function"], StatementId=self.params["statement"],
+                                      **self._qualifier())
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state["Statement"] is not None:
+            self.client.add_permission(FunctionName=state["Function"], **_add_permission_arguments(state["Statement"]),
+                                       **self._qualifier())
