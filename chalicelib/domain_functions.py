@@ -22,6 +22,10 @@ docs/playbooks.md.
   `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner` or `aws:PrincipalArn`.
 - `open_to_ports(rules, ports)`: of `public_cidrs()` entries, those that reach any of
   `ports` (a port range covering one, or every protocol: `-1`).
+- `admin_and_database_ports()`: the ports of remote administration and databases
+  (22, 3389, 3306, 5432, 6379, 9200, 27017, ...) that nothing should open to the internet.
+- `acting_user(userIdentity)`: the name of who made the call: an IAM user's name, an
+  assumed-role session's name (for SSO, the person), `root` for the root user.
 - `shared_with(requestParameters)`: whom an EC2 ModifySnapshotAttribute /
   ModifyImageAttribute request adds: account ids, and `all` for everyone, from
   `createVolumePermission.add.items` or `launchPermission.add.items` (`userId`, `group`).
@@ -371,3 +375,25 @@ def flow_log_ids(request: Any) -> list[str]:
         if isinstance(value, str) and value:
             found.append(value)
     return found
+
+
+ADMIN_AND_DATABASE_PORTS = (
+    22, 23, 135, 139, 445, 1433, 1521, 2049, 2375, 2376, 3306, 3389, 5432, 5601, 5900, 5984, 6379, 7000, 7001,
+    8020, 9042, 9200, 9300, 11211, 27017, 50070,
+)
+
+
+def acting_user(identity: Any) -> str | None:
+    """See the module docstring."""
+    if not isinstance(identity, Mapping):
+        return None
+    kind = identity.get("type")
+    if kind == "Root":
+        return "root"
+    if kind == "IAMUser" and isinstance(identity.get("userName"), str):
+        return identity["userName"]
+    arn = identity.get("arn")
+    if isinstance(arn, str) and "/" in arn:
+        return arn.rsplit("/", 1)[1]
+    name = identity.get("userName")
+    return name if isinstance(name, str) else None

@@ -16,6 +16,8 @@ from jmespath import exceptions as jmespath_errors
 from jmespath import functions
 
 from chalicelib.domain_functions import (
+    ADMIN_AND_DATABASE_PORTS,
+    acting_user,
     external_principals,
     flow_log_ids,
     management_event_gaps,
@@ -79,6 +81,14 @@ class DomainFunctions(functions.Functions):
     def _func_external_principals(self, policy: Any, trusted: list[Any]) -> list[str]:
         return external_principals(policy, trusted)
 
+    @functions.signature()
+    def _func_admin_and_database_ports(self) -> list[int]:
+        return list(ADMIN_AND_DATABASE_PORTS)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_acting_user(self, identity: Any) -> str | None:
+        return acting_user(identity)
+
     @functions.signature({"types": ["object", "null"]})
     def _func_flow_log_ids(self, request: Any) -> list[str]:
         return flow_log_ids(request)
@@ -136,6 +146,12 @@ def _check_tree(node: Mapping[str, Any], at_root: bool = True) -> None:
         return
     if kind in ("subexpression", "index_expression", "projection", "value_projection",
                 "filter_projection", "pipe"):
+        if kind in ("subexpression", "index_expression") and children[0]["type"] == "not_expression":
+            # `!a.b` parses as `(!a).b`: a boolean's field, always null, so never true.
+            raise ExpressionError(
+                "JMESPath reads '!' before a path as applying to its first name only "
+                "(`!a.b` is `(!a).b`, always null); write the negation around the whole path: `!(a.b)`"
+            )
         # The left side is evaluated where the expression stands; the rest on its result.
         _check_tree(children[0], at_root)
         for child in children[1:]:

@@ -18,6 +18,8 @@ SWEEP_PERMISSIONS = (
     "cloudtrail:GetEventSelectors",
     "cloudtrail:GetTrailStatus",
     "cloudtrail:ListTags",
+    "config:DescribeDeliveryChannels",
+    "ec2:DescribeFlowLogs",
     "kms:DescribeKey",
     "kms:ListAliases",
     "kms:ListKeys",

@@ -252,3 +252,15 @@ def test_an_expression_that_fails_on_one_record_raises_expression_error():
 ])
 def test_management_event_gaps(request_parameters, gaps):
     assert Expression("management_event_gaps(requestParameters)").search({"requestParameters": request_parameters}) == gaps
+
+
+@pytest.mark.parametrize("text", ["!requestParameters.userName", "a == 'b' && !requestParameters.sourceArn",
+                                  "!requestParameters.items[0]"])
+def test_a_negated_path_without_parentheses_is_refused_with_the_fix(text):
+    with pytest.raises(ExpressionError, match=r"write the negation around the whole path: `!\(a.b\)`"):
+        Expression(text.replace("a == 'b'", "eventName == 'b'"))
+
+
+def test_a_negated_path_in_parentheses_means_what_it_says():
+    assert Expression("!(requestParameters.userName)").search({"requestParameters": None}) is True
+    assert Expression("!(requestParameters.userName)").search({"requestParameters": {"userName": "bob"}}) is False

@@ -8,14 +8,7 @@ from typing import Any, Mapping
 
 from chalicelib import flowlogs
 from chalicelib.actions.base import Action, ActionContext, ActionError, Parameter, register
-from chalicelib.domain_functions import open_to_ports, public_cidrs
-
-ADMIN_AND_DATABASE_PORTS = (
-    22, 23, 135, 139, 445, 1433, 1521, 2049, 2375, 2376, 3306, 3389, 5432, 5601, 5900, 5984, 6379, 7000, 7001,
-    8020, 9042, 9200, 9300, 11211, 27017, 50070,
-)
-"""Ports of remote administration and of databases, which nothing should offer to the
-whole internet; a playbook can name others."""
+from chalicelib.domain_functions import ADMIN_AND_DATABASE_PORTS, open_to_ports, public_cidrs
 
 
 def _network(cidr: Any) -> str | None:
