@@ -5,6 +5,7 @@
     replay PATH...          what the playbooks would have done about these logs
     schema                  print the playbook JSON Schema (for editors)
     policy                  print or write the Lambda role's IAM policy
+    docs                    write docs/playbooks.md from the code's declarations
     bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
     incidents --stage S     list open incidents, or show one with its history
     demo                    the end-to-end story on a local AWS (moto)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import click
@@ -221,6 +223,31 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
                        f"{event.get('eventName')} by {event.get('actor')} in {event.get('account')}/{event.get('region')}")
     if not as_json:
         click.echo(f"{len(found)} open incident{'s' if len(found) != 1 else ''}", err=True)
+
+
+@main.command(help="Write docs/playbooks.md from the code's declarations (or --check that it is current).")
+@click.option("--datasets", type=click.Path(exists=True, file_okay=False),
+              help="The datasets folder (default: ../shared/datasets, or TRAILGUARD_DATASETS).")
+@click.option("--check", is_flag=True, help="Exit 1 if docs/playbooks.md differs from what would be written.")
+def docs(datasets: str | None, check: bool) -> None:
+    from chalicelib.reference import DOCS_FILE, default_datasets, render, stratus_coverage
+
+    catalog = _load(())
+    folder = Path(datasets) if datasets else default_datasets()
+    stratus = folder / "stratus-detonation-logs"
+    if not stratus.is_dir():
+        click.echo(f"error: no Stratus detonation logs at {stratus} (give --datasets)", err=True)
+        sys.exit(2)
+    text = render(catalog, stratus_coverage(catalog, stratus))
+    if check:
+        current = DOCS_FILE.read_text() if DOCS_FILE.exists() else ""
+        if current != text:
+            click.echo(f"{DOCS_FILE} is stale: run python -m chalicelib docs", err=True)
+            sys.exit(1)
+        click.echo(f"ok: {DOCS_FILE} is current")
+        return
+    DOCS_FILE.write_text(text)
+    click.echo(f"wrote {DOCS_FILE}")
 
 
 @main.command(help="Play an attacker against a local AWS (moto) and show what trailguard does.")

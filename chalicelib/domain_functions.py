@@ -1,44 +1,8 @@
 """The AWS quirks playbooks should never have to know, handled once.
 
 AWS writes the same thing in several shapes, and these functions read them all. They are
-available in every playbook expression (see `expressions`) and documented in
-docs/playbooks.md.
-
-- `public_acl_grants(requestParameters)`: the grants an S3 PutBucketAcl/PutObjectAcl
-  request gives to everyone (AllUsers) or any AWS account (AuthenticatedUsers), whether
-  through a canned ACL (`x-amz-acl`, a string or a one-item list), grant headers
-  (`x-amz-grant-read: uri="..."`), or an AccessControlPolicy whose `Grant` is an object
-  (one grant) or a list.
-- `public_cidrs(requestParameters)`: the ranges an EC2 ingress request opens to the
-  whole internet (prefix length 0: `0.0.0.0/0`, `::/0`, whatever the base address),
-  from `ipPermissions.items[].ipRanges/ipv6Ranges` and from the legacy top-level
-  `cidrIp`, with ports as numbers even where the record has them as strings.
-- `wide_cidrs(requestParameters, prefix_length)`: the same for ranges at least as wide
-  as `/prefix_length` (catches `0.0.0.0/1` + `128.0.0.0/1` and other splits).
-- `public_statements(policy)`: the Allow statements of a resource policy (object or JSON
-  text) that any principal may use: Principal `"*"`, `{"AWS": "*"}` or a list holding
-  `"*"`, unless a condition restricts the caller to fixed values of `aws:SourceVpce`,
-  `aws:SourceVpc`, `aws:SourceIp`, `aws:PrincipalOrgID`, `aws:PrincipalAccount`,
-  `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner` or `aws:PrincipalArn`.
-- `open_to_ports(rules, ports)`: of `public_cidrs()` entries, those that reach any of
-  `ports` (a port range covering one, or every protocol: `-1`).
-- `admin_and_database_ports()`: the ports of remote administration and databases
-  (22, 3389, 3306, 5432, 6379, 9200, 27017, ...) that nothing should open to the internet.
-- `acting_user(userIdentity)`: the name of who made the call: an IAM user's name, an
-  assumed-role session's name (for SSO, the person), `root` for the root user.
-- `shared_with(requestParameters)`: whom an EC2 ModifySnapshotAttribute /
-  ModifyImageAttribute request adds: account ids, and `all` for everyone, from
-  `createVolumePermission.add.items` or `launchPermission.add.items` (`userId`, `group`).
-- `external_principals(policy, trusted_accounts)`: the AWS principals of a trust or
-  resource policy's Allow statements that are `*` or in an account not in
-  `trusted_accounts` (service and federated principals are not external).
-- `flow_log_ids(requestParameters)`: the flow log ids of a DeleteFlowLogs request, from
-  `flowLogIds` or from the XML-shaped `DeleteFlowLogsRequest.FlowLogId` CloudTrail writes
-  (`{"content": "fl-...", "tag": 1}`, one or a list).
-- `management_event_gaps(requestParameters)`: what a PutEventSelectors request stops a
-  trail from recording among management events (none recorded, only read-only or only
-  write, sources excluded), one sentence each, from basic `eventSelectors` or
-  `advancedEventSelectors`; empty when all management events are still recorded.
+available in every playbook expression (registered in `expressions`); each function's
+docstring is its documentation, and docs/playbooks.md is generated from them.
 """
 
 from __future__ import annotations
@@ -103,7 +67,12 @@ def _first_text(value: Any) -> str | None:
 
 
 def public_acl_grants(request: Any) -> list[dict[str, str]]:
-    """See the module docstring; each grant is `{"grantee": ..., "permission": ...}`."""
+    """The grants an S3 PutBucketAcl/PutObjectAcl request gives to everyone (AllUsers) or
+    any AWS account (AuthenticatedUsers), whether through a canned ACL (`x-amz-acl`, a
+    string or a one-item list), grant headers (`x-amz-grant-read: uri="..."`), or an
+    AccessControlPolicy whose `Grant` is an object (one grant) or a list. Each grant is
+    `{"grantee": ..., "permission": ...}`.
+    """
     if not isinstance(request, Mapping):
         return []
     grants: list[tuple[str, str]] = []
@@ -176,7 +145,12 @@ def _ingress_ranges(request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def public_cidrs(request: Any, max_prefix: int = 0) -> list[dict[str, Any]]:
-    """See the module docstring; each entry is `{cidr, ipProtocol, fromPort, toPort}`."""
+    """The ranges an EC2 ingress request opens to the whole internet (prefix length 0:
+    `0.0.0.0/0`, `::/0`, whatever the base address), from
+    `ipPermissions.items[].ipRanges/ipv6Ranges` and from the legacy top-level `cidrIp`,
+    with ports as numbers even where the record has them as strings. Each entry is
+    `{cidr, ipProtocol, fromPort, toPort}`.
+    """
     if not isinstance(request, Mapping):
         return []
     return [rule for rule in _ingress_ranges(request) if _is_public_cidr(rule["cidr"], max_prefix)]
@@ -221,7 +195,13 @@ def _condition_restricts_caller(condition: Any) -> bool:
 
 
 def public_statements(policy: Any) -> list[Any]:
-    """See the module docstring; returns the statements as written in the policy."""
+    """The Allow statements of a resource policy (object or JSON text) that any principal
+    may use: Principal `"*"`, `{"AWS": "*"}` or a list holding `"*"`, unless a condition
+    restricts the caller to fixed values of `aws:SourceVpce`, `aws:SourceVpc`,
+    `aws:SourceIp`, `aws:PrincipalOrgID`, `aws:PrincipalAccount`, `aws:SourceAccount`,
+    `aws:SourceArn`, `aws:SourceOwner` or `aws:PrincipalArn`. The statements are
+    returned as written in the policy.
+    """
     document = _parse_policy(policy)
     if not isinstance(document, Mapping):
         return []
@@ -279,7 +259,11 @@ def _advanced_gaps(selectors: list[Any]) -> list[str]:
 
 
 def management_event_gaps(request: Any) -> list[str]:
-    """See the module docstring."""
+    """What a PutEventSelectors request stops a trail from recording among management
+    events (none recorded, only read-only or only write, sources excluded), one sentence
+    each, from basic `eventSelectors` or `advancedEventSelectors`; empty when all
+    management events are still recorded.
+    """
     if not isinstance(request, dict):
         return []
     advanced = _field(request, "advancedEventSelectors")
@@ -303,13 +287,18 @@ def _covers(rule: Mapping[str, Any], port: int) -> bool:
 
 
 def open_to_ports(rules: Any, ports: Any) -> list[Any]:
-    """See the module docstring."""
+    """Of `public_cidrs()` entries, those that reach any of `ports` (a port range covering
+    one, or every protocol: `-1`).
+    """
     wanted = [p for p in (_port(port) for port in _as_list(ports)) if p is not None]
     return [rule for rule in _as_list(rules) if isinstance(rule, Mapping) and any(_covers(rule, p) for p in wanted)]
 
 
 def shared_with(request: Any) -> list[str]:
-    """See the module docstring."""
+    """Whom an EC2 ModifySnapshotAttribute / ModifyImageAttribute request adds: account
+    ids, and `all` for everyone, from `createVolumePermission.add.items` or
+    `launchPermission.add.items` (`userId`, `group`).
+    """
     if not isinstance(request, Mapping):
         return []
     found: list[str] = []
@@ -346,7 +335,10 @@ def _account_of(principal: str) -> str | None:
 
 
 def external_principals(policy: Any, trusted_accounts: Any) -> list[str]:
-    """See the module docstring."""
+    """The AWS principals of a trust or resource policy's Allow statements that are `*` or
+    in an account not in `trusted_accounts` (service and federated principals are not
+    external).
+    """
     document = _parse_policy(policy)
     if not isinstance(document, Mapping):
         return []
@@ -362,7 +354,10 @@ def external_principals(policy: Any, trusted_accounts: Any) -> list[str]:
 
 
 def flow_log_ids(request: Any) -> list[str]:
-    """See the module docstring."""
+    """The flow log ids of a DeleteFlowLogs request, from `flowLogIds` or from the
+    XML-shaped `DeleteFlowLogsRequest.FlowLogId` CloudTrail writes
+    (`{"content": "fl-...", "tag": 1}`, one or a list).
+    """
     if not isinstance(request, Mapping):
         return []
     ids = request.get("flowLogIds") or request.get("FlowLogIds")
@@ -384,7 +379,9 @@ ADMIN_AND_DATABASE_PORTS = (
 
 
 def acting_user(identity: Any) -> str | None:
-    """See the module docstring."""
+    """The name of who made the call: an IAM user's name, an assumed-role session's name
+    (for SSO, the person), `root` for the root user.
+    """
     if not isinstance(identity, Mapping):
         return None
     kind = identity.get("type")
@@ -397,3 +394,17 @@ def acting_user(identity: Any) -> str | None:
         return arn.rsplit("/", 1)[1]
     name = identity.get("userName")
     return name if isinstance(name, str) else None
+
+
+def wide_cidrs(request: Any, prefix_length: int) -> list[dict[str, Any]]:
+    """Like `public_cidrs()`, for ranges at least as wide as `/prefix_length`: catches
+    `0.0.0.0/1` + `128.0.0.0/1` and other ways of splitting the internet in parts.
+    """
+    return public_cidrs(request, prefix_length)
+
+
+def admin_and_database_ports() -> list[int]:
+    """The ports of remote administration and databases (22, 3389, 3306, 5432, 6379, 9200,
+    27017, ...) that nothing should open to the internet.
+    """
+    return list(ADMIN_AND_DATABASE_PORTS)

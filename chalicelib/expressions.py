@@ -16,8 +16,8 @@ from jmespath import exceptions as jmespath_errors
 from jmespath import functions
 
 from chalicelib.domain_functions import (
-    ADMIN_AND_DATABASE_PORTS,
     acting_user,
+    admin_and_database_ports,
     external_principals,
     flow_log_ids,
     management_event_gaps,
@@ -26,6 +26,7 @@ from chalicelib.domain_functions import (
     public_cidrs,
     public_statements,
     shared_with,
+    wide_cidrs,
 )
 
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
@@ -59,7 +60,7 @@ class DomainFunctions(functions.Functions):
 
     @functions.signature({"types": ["object", "null"]}, {"types": ["number"]})
     def _func_wide_cidrs(self, request: Any, max_prefix: float) -> list[dict[str, Any]]:
-        return public_cidrs(request, int(max_prefix))
+        return wide_cidrs(request, int(max_prefix))
 
     @functions.signature({"types": ["object", "string", "null"]})
     def _func_public_statements(self, policy: Any) -> list[Any]:
@@ -83,7 +84,7 @@ class DomainFunctions(functions.Functions):
 
     @functions.signature()
     def _func_admin_and_database_ports(self) -> list[int]:
-        return list(ADMIN_AND_DATABASE_PORTS)
+        return admin_and_database_ports()
 
     @functions.signature({"types": ["object", "null"]})
     def _func_acting_user(self, identity: Any) -> str | None:

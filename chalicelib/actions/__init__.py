@@ -3,7 +3,18 @@
 Importing this package registers every built-in action; `registered_actions()` lists them.
 """
 
-from chalicelib.actions import annotate, cloudtrail, config, ec2, guardduty, iam, kms, lambda_, rds, s3  # noqa: F401 - imported to register
+from chalicelib.actions import (  # noqa: F401 - imported to register
+    annotate,
+    cloudtrail,
+    config,
+    ec2,
+    guardduty,
+    iam,
+    kms,
+    lambda_,
+    rds,
+    s3,
+)
 from chalicelib.actions.base import (
     Action,
     ActionError,

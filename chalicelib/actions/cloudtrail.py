@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from chalicelib import trails
-from chalicelib.actions.base import Action, ActionContext, ActionError, Parameter, register
+from chalicelib.actions.base import (
+    Action,
+    ActionContext,
+    ActionError,
+    Parameter,
+    register,
+)
 
 
 @register

@@ -7,8 +7,18 @@ import ipaddress
 from typing import Any, Mapping
 
 from chalicelib import flowlogs
-from chalicelib.actions.base import Action, ActionContext, ActionError, Parameter, register
-from chalicelib.domain_functions import ADMIN_AND_DATABASE_PORTS, open_to_ports, public_cidrs
+from chalicelib.actions.base import (
+    Action,
+    ActionContext,
+    ActionError,
+    Parameter,
+    register,
+)
+from chalicelib.domain_functions import (
+    ADMIN_AND_DATABASE_PORTS,
+    open_to_ports,
+    public_cidrs,
+)
 
 
 def _network(cidr: Any) -> str | None:

@@ -1,0 +1,31 @@
+"""docs/playbooks.md is generated from the code, and says why where trailguard does not act."""
+
+from __future__ import annotations
+
+from chalicelib.actions import registered_actions
+from chalicelib.catalog import Catalog
+from chalicelib.reference import DOCS_FILE, NOT_ANSWERED, render, stratus_coverage
+from tests.conftest import PLAYBOOKS
+
+
+def test_the_committed_reference_is_current(datasets):
+    catalog = Catalog.load([PLAYBOOKS])
+    expected = render(catalog, stratus_coverage(catalog, datasets / "stratus-detonation-logs"))
+    assert DOCS_FILE.read_text() == expected, "docs/playbooks.md is stale: run python -m chalicelib docs"
+
+
+def test_every_technique_is_answered_or_says_why_not(datasets):
+    coverage = stratus_coverage(Catalog.load([PLAYBOOKS]), datasets / "stratus-detonation-logs")
+    techniques = {row.technique for row in coverage}
+    assert len(techniques) == 35 and set(NOT_ANSWERED) <= techniques
+    for row in coverage:
+        if row.answered:
+            assert row.technique not in NOT_ANSWERED, f"{row.technique} is answered; drop its reason"
+        else:
+            assert row.note, f"{row.technique} is not answered and no reason says why"
+
+
+def test_the_reference_names_every_action_and_playbook():
+    text = DOCS_FILE.read_text()
+    assert all(f"### `{name}`" in text for name in registered_actions())
+    assert all(f"| `{path.stem}` |" in text for path in PLAYBOOKS.glob("*.yaml"))
