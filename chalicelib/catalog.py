@@ -50,9 +50,9 @@ class Catalog:
         self._index = {key: tuple(value) for key, value in index.items()}
 
     @classmethod
-    def load(cls, paths: Iterable[str | os.PathLike[str]]) -> Catalog:
+    def load(cls, paths: Iterable[str | os.PathLike[str]], with_tests: bool = True) -> Catalog:
         """The playbooks under `paths`; CatalogError if any of them has a mistake."""
-        playbooks, errors = load_playbooks(paths)
+        playbooks, errors = load_playbooks(paths, with_tests)
         if errors:
             raise CatalogError(errors)
         return cls(playbooks)

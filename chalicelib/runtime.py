@@ -41,7 +41,7 @@ class Runtime:
     @classmethod
     def from_environment(cls) -> Runtime:
         settings = Settings.from_environment()
-        return cls(settings, Catalog.load(settings.playbooks))
+        return cls(settings, Catalog.load(settings.playbooks, with_tests=False))
 
     def reset(self) -> None:
         """Forget clients, store and responder, as a new Lambda container would."""

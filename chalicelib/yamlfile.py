@@ -86,10 +86,20 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_list)
 
 
-def load_yaml(text: str) -> Any:
-    """Parse one YAML document into plain data whose maps and lists know their lines."""
+def load_yaml(text: str, skip: frozenset[str] = frozenset()) -> Any:
+    """Parse one YAML document into plain data whose maps and lists know their lines.
+
+    Top-level keys in `skip` are parsed (by the C parser, fast) but not turned into Python
+    objects: the Lambda has no use for a playbook's inline tests, the bulk of a file.
+    """
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if skip and isinstance(node, yaml.MappingNode):
+            node.value = [(k, v) for k, v in node.value if not (isinstance(k, yaml.ScalarNode) and k.value in skip)]
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
@@ -97,6 +107,8 @@ def load_yaml(text: str) -> Any:
         raise YamlSyntaxError(f"YAML syntax error: {problem}", line) from None
     except yaml.YAMLError as error:
         raise YamlSyntaxError(f"YAML error: {error}", None) from None
+    finally:
+        loader.dispose()
 
 
 def line_of(document: Any, path: Sequence[str | int]) -> int | None:

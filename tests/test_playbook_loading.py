@@ -190,3 +190,15 @@ def test_catalog_lists_every_mistake_of_every_file(tmp_path):
     assert message.startswith("2 mistakes in the playbooks:")
     assert "a.yaml:7: mode: 'sometimes' is not allowed" in message
     assert "b.yaml:1: id: 'Trail Stopped' is not in the expected form" in message
+
+
+def test_the_lambda_loads_playbooks_without_their_tests(tmp_path):
+    """Inline tests are most of a playbook file and the Lambda never runs them."""
+    from chalicelib.catalog import Catalog
+
+    (tmp_path / "p.yaml").write_text(
+        "id: pb\ntitle: T\nseverity: low\nmode: notify\n"
+        "when: {source: cloudtrail.amazonaws.com, events: [StopLogging]}\n"
+        "tests:\n  - name: t\n    event: {eventName: StopLogging}\n    expect: ignore\n")
+    assert len(Catalog.load([tmp_path]).playbooks[0].tests) == 1
+    assert Catalog.load([tmp_path], with_tests=False).playbooks[0].tests == ()
