@@ -157,15 +157,8 @@ class AwsActions:
         self.clients = clients
         self.memory = memory
 
-    def bind(
-        self,
-        name: str,
-        params: Mapping[str, Any],
-        account: str | None,
-        region: str,
-        remembered: dict[str, Any] | None = None,
-        incident_id: str | None = None,
-    ) -> Action:
-        action_class = registered_actions()[name]
+    def bind(self, step: Mapping[str, Any], account: str | None, region: str, incident_id: str | None = None) -> Action:
+        action_class = registered_actions()[step["action"]]
         client = self.clients.client(action_class.service, account, region) if action_class.service else None
-        return action_class(client, params, ActionContext(account, region, self.memory, remembered, incident_id))
+        context = ActionContext(account, region, self.memory, step.get("remembered"), incident_id)
+        return action_class(client, step["params"], context)

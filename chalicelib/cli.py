@@ -230,7 +230,12 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
               help="The datasets folder (default: ../shared/datasets, or TRAILGUARD_DATASETS).")
 @click.option("--check", is_flag=True, help="Exit 1 if docs/playbooks.md differs from what would be written.")
 def docs(datasets: str | None, check: bool) -> None:
-    from chalicelib.reference import DOCS_FILE, default_datasets, render, stratus_coverage
+    from chalicelib.reference import (
+        DOCS_FILE,
+        default_datasets,
+        render,
+        stratus_coverage,
+    )
 
     catalog = _load(())
     folder = Path(datasets) if datasets else default_datasets()

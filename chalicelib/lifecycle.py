@@ -42,16 +42,9 @@ _DONE = (StepStatus.APPLIED, StepStatus.ALREADY_SAFE)
 
 
 class ActionBinder(Protocol):
-    def bind(
-        self,
-        name: str,
-        params: Mapping[str, Any],
-        account: str | None,
-        region: str,
-        remembered: dict[str, Any] | None = None,
-        incident_id: str | None = None,
-    ) -> Action:
-        """The action `name`, ready to act in `account` and `region`."""
+    def bind(self, step: Mapping[str, Any], account: str | None, region: str, incident_id: str | None = None) -> Action:
+        """The action of a planned step ({action, params, remembered}), ready to act in
+        `account` and `region`."""
 
 
 class UnknownIncident(LookupError):
@@ -143,9 +136,7 @@ class Lifecycle:
             try:
                 if self.actions is None:
                     raise RuntimeError("a simulated lifecycle cannot remediate")
-                action = self.actions.bind(
-                    planned["action"], planned["params"], account, region, planned.get("remembered"), incident.id
-                )
+                action = self.actions.bind(planned, account, region, incident.id)
                 current = action.snapshot()
                 if result is not None and result.status is StepStatus.APPLYING and result.before is not None:
                     before = result.before  # recorded by a worker that died: what undo needs
@@ -200,9 +191,8 @@ class Lifecycle:
                 if self.actions is None:
                     raise RuntimeError("a simulated lifecycle cannot undo")
                 planned = incident.plan[index] if index < len(incident.plan) else {}
-                action = self.actions.bind(
-                    result.action, result.params, account, region, planned.get("remembered"), incident.id
-                )
+                step = {**planned, "action": result.action, "params": result.params}
+                action = self.actions.bind(step, account, region, incident.id)
                 action.undo(result.before, result.after)
             except Exception as error:  # noqa: BLE001 - recorded in the incident, never lost
                 detail = f"undo of step {index + 1} ({result.action}): {describe_error(error)}"

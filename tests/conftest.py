@@ -148,3 +148,15 @@ def recording_clients(recorder: CallRecorder, **options: Any) -> Any:
             return recorder.attach(super()._new_client(session, service, region))
 
     return RecordingClients(**options)
+
+
+class Clock:
+    """A clock the test moves by hand (leases, approval timeouts)."""
+
+    def __init__(self, now: Any = None) -> None:
+        import datetime as dt
+
+        self.now = now or dt.datetime.now(dt.timezone.utc)
+
+    def __call__(self) -> Any:
+        return self.now

@@ -13,19 +13,19 @@ from botocore.awsrequest import AWSResponse
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
-from chalicelib.incidents import IllegalTransition, Incident, State, StepResult, StepStatus, incident_id, timestamp
+from chalicelib.incidents import (
+    IllegalTransition,
+    Incident,
+    State,
+    StepResult,
+    StepStatus,
+    incident_id,
+    timestamp,
+)
 from chalicelib.lifecycle import Lifecycle, UnknownIncident
 from chalicelib.notify import NullNotifier
 from chalicelib.responder import Responder
-from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, record, recording_clients
-
-
-class Clock:
-    def __init__(self):
-        self.now = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.timezone.utc)
-
-    def __call__(self):
-        return self.now
+from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, Clock, record, recording_clients
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -44,7 +44,7 @@ def clients(calls):
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.timezone.utc))
 
 
 @pytest.fixture

@@ -20,7 +20,15 @@ from chalicelib.notify import NullNotifier
 from chalicelib.responder import Responder
 from chalicelib.store import MemoryStore
 from chalicelib.sweep import SWEEPER, Sweep
-from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, TABLE, record, recording_clients
+from tests.conftest import (
+    ACCOUNT,
+    PLAYBOOKS,
+    REGION,
+    TABLE,
+    Clock,
+    record,
+    recording_clients,
+)
 
 APPROVE_PLAYBOOK = textwrap.dedent("""\
     id: trail-approve
@@ -33,14 +41,6 @@ APPROVE_PLAYBOOK = textwrap.dedent("""\
       - action: cloudtrail.start_logging
         with: {trail: requestParameters.name}
     """)
-
-
-class Clock:
-    def __init__(self):
-        self.now = dt.datetime.now(dt.timezone.utc)
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
