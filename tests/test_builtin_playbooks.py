@@ -48,3 +48,13 @@ def test_a_broken_expectation_is_caught():
     altered = type(playbook)(**{**playbook.__dict__, "tests": (broken,)})
     [result] = run_tests([altered], DEFAULT_OWN_ROLES)
     assert not result.passed and "expected the event to be ignored, got a plan (mode auto)" in result.problem
+
+
+def test_every_builtin_playbook_has_a_positive_and_a_negative_case():
+    from chalicelib.catalog import Catalog
+    from tests.conftest import PLAYBOOKS
+
+    for playbook in Catalog.load([PLAYBOOKS]).playbooks:
+        expectations = [test.expect for test in playbook.tests]
+        assert "ignore" in expectations, f"{playbook.id} has no negative case"
+        assert any(expect != "ignore" for expect in expectations), f"{playbook.id} has no positive case"
