@@ -72,7 +72,7 @@ class Lifecycle:
     # -- decisions by people (Slack) and by the sweep ---------------------------------------
 
     def approve(self, incident_id: str, who: str) -> Incident:
-        return self._remediate(self._claim(incident_id, "approve", who))
+        return self.remediate(self._claim(incident_id, "approve", who))
 
     def retry(self, incident_id: str, who: str) -> Incident:
         incident = self._load(incident_id)
@@ -80,7 +80,7 @@ class Lifecycle:
             raise IllegalTransition(
                 f"cannot retry incident {incident_id}: it has no plan ({incident.error}); fix the playbook, then acknowledge"
             )
-        return self._remediate(self._claim(incident_id, "retry", who))
+        return self.remediate(self._claim(incident_id, "retry", who))
 
     def undo(self, incident_id: str, who: str) -> Incident:
         return self._undo(self._claim(incident_id, "undo", who))
@@ -100,7 +100,7 @@ class Lifecycle:
             return incident
         incident.record(who, "resume", f"the worker's lease ran out at {incident.lease_until}", self.clock())
         self._save(incident)
-        return self._remediate(incident) if incident.state is State.REMEDIATING else self._undo(incident)
+        return self.remediate(incident) if incident.state is State.REMEDIATING else self._undo(incident)
 
     # -- used by the responder for a new auto-mode incident ----------------------------------
 
@@ -121,13 +121,10 @@ class Lifecycle:
             if remembered is not None:
                 step["remembered"] = remembered
 
-    def remediate(self, incident: Incident) -> Incident:
-        """Run the steps of an incident just opened in `remediating`."""
-        return self._remediate(incident)
-
     # -- the work ---------------------------------------------------------------------------
 
-    def _remediate(self, incident: Incident) -> Incident:
+    def remediate(self, incident: Incident) -> Incident:
+        """Run (or go on running) the steps of an incident in `remediating`."""
         account, region = incident.event.get("account"), incident.event["region"]
         for index, planned in enumerate(incident.plan):
             result = incident.steps[index] if index < len(incident.steps) else None

@@ -93,7 +93,7 @@ class Responder:
         return decision, outcomes
 
     def _open(self, event: CloudTrailEvent, playbook: Playbook, plan: Plan | None, error: str | None) -> Outcome:
-        simulate = playbook.mode == "dry-run" or (self.lifecycle.simulated and playbook.mode == "auto")
+        simulate = plan is not None and (playbook.mode == "dry-run" or (self.lifecycle.simulated and playbook.mode == "auto"))
         incident = Incident(
             id=incident_id(event.event_id, playbook.id),
             playbook_id=playbook.id,
@@ -106,8 +106,8 @@ class Responder:
             plan=[step.to_dict() for step in plan.steps] if plan else [],
             error=error,
         )
-        if simulate:
-            incident.steps = [StepResult(s.action, s.params, StepStatus.SIMULATED) for s in plan.steps]  # type: ignore[union-attr]
+        if simulate and plan is not None:
+            incident.steps = [StepResult(s.action, s.params, StepStatus.SIMULATED) for s in plan.steps]
         if not self.lifecycle.open(incident, TRAILGUARD, f"{event.name} by {event.actor.label}"):
             return self._duplicate(playbook, incident.id)
         if incident.state is State.REMEDIATING:

@@ -156,3 +156,11 @@ def test_a_condition_that_breaks_on_an_odd_record_is_reported_not_dropped(tmp_pa
     _, [outcome] = responder.respond(event)
     assert outcome.incident.state is State.FAILED
     assert "cannot be evaluated on this event" in outcome.incident.error
+
+
+def test_a_dry_run_playbook_that_cannot_be_planned_is_recorded_as_failed(tmp_path, aws):
+    responder = _responder(_catalog_with(tmp_path, "dry-run"), AwsClients())
+    event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {}))
+    _, [outcome] = responder.respond(event)
+    assert outcome.incident.state is State.FAILED and outcome.incident.steps == []
+    assert "parameter 'trail' from 'requestParameters.name' is null" in outcome.incident.error
