@@ -244,3 +244,24 @@ def test_throttling_that_persists_is_recorded_as_failed_not_retried_forever(life
     assert outcome.incident.steps[0].error == "ThrottlingException: Rate exceeded"
     assert outcome.incident.steps[0].before == {"Trail": "main", "IsLogging": False}
     assert len(sent) == 5 and not _logging(cloudtrail)
+
+
+def test_an_approval_restores_what_was_remembered_when_the_incident_opened(lifecycle, make_trail, store):
+    """Between the proposal and the click, the sweep remembers the weakened trail: the
+    approval must still put back the configuration known at the time of the event."""
+    from chalicelib import trails
+
+    cloudtrail = make_trail("main")
+    cloudtrail.update_trail(Name="main", IsMultiRegionTrail=True, EnableLogFileValidation=True)
+    trails.remember(store, cloudtrail, "main", ACCOUNT, REGION)
+    cloudtrail.update_trail(Name="main", IsMultiRegionTrail=False)  # the attacker's UpdateTrail
+    event = CloudTrailEvent.from_record(record("UpdateTrail", "cloudtrail.amazonaws.com",
+                                               {"name": "main", "isMultiRegionTrail": False}))
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(event)
+    assert (outcome.playbook.id, outcome.incident.state) == ("cloudtrail-trail-weakened", State.PROPOSED)
+    assert outcome.incident.plan[0]["remembered"]["IsMultiRegionTrail"] is True
+    trails.remember(store, cloudtrail, "main", ACCOUNT, REGION)  # the sweep, an hour later
+    approved = lifecycle.approve(outcome.incident.id, "slack:U1")
+    assert approved.state is State.REMEDIATED
+    [trail] = cloudtrail.describe_trails(trailNameList=["main"])["trailList"]
+    assert (trail["IsMultiRegionTrail"], trail["LogFileValidationEnabled"]) == (True, True)
