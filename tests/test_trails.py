@@ -134,3 +134,19 @@ def test_without_memory_selectors_default_to_all_management_events(cloudtrail, o
 ])
 def test_trails_are_located_by_name_or_arn(given, expected):
     assert trails.locate(given, ACCOUNT, REGION) == expected
+
+
+def test_advanced_event_selectors_are_remembered_and_put_back(cloudtrail, org_trail):
+    advanced = [{"Name": "management and payroll objects", "FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Management"]}]}]
+    cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=advanced)
+    memory = MemoryStore()
+    assert trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)["AdvancedEventSelectors"] == advanced
+    cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=[
+        {"Name": "data only", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                                                 {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}])
+    action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, memory)
+    before = action.snapshot()
+    assert not action.check(before)
+    action.apply(before)
+    assert cloudtrail.get_event_selectors(TrailName=org_trail)["AdvancedEventSelectors"] == advanced
