@@ -54,6 +54,8 @@ def machine() -> str:
 def ensure_corpus(folder: Path, records: int) -> Path:
     """The deterministic bulk corpus of `records` records (built once, then reused)."""
     marker = folder / f".complete-{records}"
+    if not marker.exists() and not CORPUS_TOOL.exists():
+        raise SystemExit(f"bench: {CORPUS_TOOL} builds the corpus and is missing (set TRAILGUARD_SHARED to the shared folder)")
     if not marker.exists():
         subprocess.run([PYTHON, str(CORPUS_TOOL), str(folder), "--records", str(records)], check=True,
                        stdout=subprocess.DEVNULL)

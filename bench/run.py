@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
+    missing = [tool for tool in ("gzip", "jq") if shutil.which(tool) is None]
+    if missing:
+        print(f"bench: the replay baseline needs {' and '.join(missing)} on the PATH (apt-get install jq)", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     corpus = ensure_corpus(CORPUS / str(RECORDS), RECORDS)
     quarter = ensure_corpus(CORPUS / str(RECORDS // 4), RECORDS // 4)
