@@ -170,6 +170,9 @@ class Incident:
     """While busy: until when the worker that claimed it may run; after that, another may resume."""
     version: int = 0
     """How many times the store has written it; every write is conditional on this."""
+    stored_state: State | None = field(default=None, compare=False, repr=False)
+    """The state as last read from or written to the store (not serialized): a write is
+    also conditional on the store still holding it."""
 
     def move(self, transition: str, who: str, detail: str | None = None, now: dt.datetime | None = None) -> None:
         """Change state by a named transition, or raise IllegalTransition saying why not."""

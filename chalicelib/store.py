@@ -5,8 +5,8 @@ at-least-once delivery and double clicks harmless:
 
 - `create` succeeds once per incident id, atomically: the same event delivered twice, or
   to two Lambdas at once, opens one incident;
-- `save` writes only if the stored version is still the one the caller read, so of two
-  workers moving the same incident, one wins and the other gets `StaleIncident`.
+- `save` writes only if the stored version and state are still the ones the caller read,
+  so of two workers moving the same incident, one wins and the other gets `StaleIncident`.
 
 `MemoryStore` serves replay, the CLI and tests; `DynamoStore` serves deployed stages,
 one table, with a sparse index of open incidents and a TTL on finished ones.
@@ -65,31 +65,33 @@ class MemoryStore:
             if incident.id in self._incidents:
                 return False
             incident.version = 1
+            incident.stored_state = incident.state
             self._incidents[incident.id] = incident.to_dict()
             return True
 
     def save(self, incident: Incident) -> None:
         with self._lock:
             stored = self._incidents.get(incident.id)
-            if stored is None or stored["version"] != incident.version:
+            if stored is None or stored["version"] != incident.version or stored["state"] != _value(incident.stored_state):
                 raise StaleIncident(incident.id)
             incident.version += 1
+            incident.stored_state = incident.state
             self._incidents[incident.id] = incident.to_dict()
 
     def get(self, incident_id: str) -> Incident | None:
         with self._lock:
             stored = self._incidents.get(incident_id)
-        return Incident.from_dict(stored) if stored else None
+        return _loaded(stored) if stored else None
 
     def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
         wanted = {State(state).value for state in states}
         with self._lock:
-            found = [Incident.from_dict(data) for data in self._incidents.values() if data["state"] in wanted]
+            found = [_loaded(data) for data in self._incidents.values() if data["state"] in wanted]
         return sorted(found, key=lambda incident: incident.created_at)
 
     def all(self) -> list[Incident]:
         with self._lock:
-            return [Incident.from_dict(data) for data in self._incidents.values()]
+            return [_loaded(data) for data in self._incidents.values()]
 
     def remember(self, key: str, value: dict[str, Any]) -> None:
         with self._lock:
@@ -98,6 +100,16 @@ class MemoryStore:
     def recall(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             return self._documents.get(key)
+
+
+def _loaded(data: dict[str, Any]) -> Incident:
+    incident = Incident.from_dict(data)
+    incident.stored_state = incident.state
+    return incident
+
+
+def _value(state: State | None) -> str | None:
+    return state.value if state is not None else None
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -149,6 +161,7 @@ class DynamoStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             incident.version = 0
             return False
+        incident.stored_state = incident.state
         return True
 
     def save(self, incident: Incident) -> None:
@@ -158,17 +171,21 @@ class DynamoStore:
             self.client.put_item(
                 TableName=self.table,
                 Item=self._item(incident),
-                ConditionExpression="#version = :read",
-                ExpressionAttributeNames={"#version": "version"},
-                ExpressionAttributeValues={":read": {"N": str(read_version)}},
+                ConditionExpression="#version = :read AND #state = :state",
+                ExpressionAttributeNames={"#version": "version", "#state": "state"},
+                ExpressionAttributeValues={
+                    ":read": {"N": str(read_version)},
+                    ":state": {"S": _value(incident.stored_state) or ""},
+                },
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             incident.version = read_version
             raise StaleIncident(incident.id) from None
+        incident.stored_state = incident.state
 
     def get(self, incident_id: str) -> Incident | None:
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": incident_id}}, ConsistentRead=True).get("Item")
-        return Incident.from_dict(json.loads(item["body"]["S"])) if item else None
+        return _loaded(json.loads(item["body"]["S"])) if item else None
 
     def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
         found: list[Incident] = []
@@ -180,7 +197,7 @@ class DynamoStore:
                 KeyConditionExpression="openState = :state",
                 ExpressionAttributeValues={":state": {"S": State(state).value}},
             )
-            found += [Incident.from_dict(json.loads(item["body"]["S"])) for page in pages for item in page["Items"]]
+            found += [_loaded(json.loads(item["body"]["S"])) for page in pages for item in page["Items"]]
         return sorted(found, key=lambda incident: incident.created_at)
 
     def remember(self, key: str, value: dict[str, Any]) -> None:

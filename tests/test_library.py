@@ -39,6 +39,10 @@ class Setup:
     remember: Callable[[], Any] = field(default=lambda: None)
 
 
+def _policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
 def _client(service):
     return boto3.client(service, region_name=REGION)
 
@@ -56,7 +60,8 @@ def _object_acl():
     return Setup(
         s3, {"bucket": "data-bucket", "key": "report.csv"},
         unsafe=lambda: s3.put_object_acl(Bucket="data-bucket", Key="report.csv", ACL="public-read"),
-        observe=lambda: sorted(json.dumps(g, sort_keys=True) for g in s3.get_object_acl(Bucket="data-bucket", Key="report.csv")["Grants"]),
+        observe=lambda: sorted(json.dumps(g, sort_keys=True)
+                               for g in s3.get_object_acl(Bucket="data-bucket", Key="report.csv")["Grants"]),
         tamper=tamper,
     )
 
@@ -117,7 +122,7 @@ def _key_policy():
     public = {"Sid": "Anyone", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}
 
     def put(*statements):
-        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=_policy(*statements))
 
     return Setup(kms, {"key": key}, unsafe=lambda: put(admin, public),
                  observe=lambda: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"],
@@ -161,7 +166,8 @@ def _snapshot_share():
                                       GroupNames=list(groups), UserIds=list(users))
 
     return Setup(ec2, {"snapshot": snapshot}, unsafe=lambda: modify(["all"], [OTHER_ACCOUNT]),
-                 observe=lambda: ec2.describe_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"],
+                 observe=lambda: ec2.describe_snapshot_attribute(
+                     SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"],
                  tamper=lambda: modify([], ["444455556666"]))
 
 
@@ -175,7 +181,8 @@ def _image_share():
 
     return Setup(ec2, {"image": image, "accounts": [OTHER_ACCOUNT]},
                  unsafe=lambda: add({"Group": "all"}, {"UserId": OTHER_ACCOUNT}, {"UserId": "444455556666"}),
-                 observe=lambda: sorted(json.dumps(p) for p in ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"]),
+                 observe=lambda: sorted(json.dumps(p) for p in ec2.describe_image_attribute(
+                     ImageId=image, Attribute="launchPermission")["LaunchPermissions"]),
                  tamper=lambda: add({"UserId": "777788889999"}))
 
 
@@ -283,7 +290,7 @@ def _trust_policy():
                 "Action": "sts:AssumeRole"}
 
     def put(*statements):
-        iam.update_assume_role_policy(RoleName="app", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+        iam.update_assume_role_policy(RoleName="app", PolicyDocument=_policy(*statements))
 
     return Setup(iam, {"role": "app", "trusted_accounts": []}, unsafe=lambda: put(TRUST_EC2, backdoor),
                  observe=lambda: iam.get_role(RoleName="app")["Role"]["AssumeRolePolicyDocument"],

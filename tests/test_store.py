@@ -108,3 +108,13 @@ def test_ensure_table_refuses_a_foreign_table_of_the_same_name(aws):
                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
     with pytest.raises(ValueError, match="t2 exists but is not a trailguard table"):
         ensure_table(client, "t2")
+
+
+def test_save_is_also_conditional_on_the_state_read(store):
+    store.create(_incident())
+    incident = store.get(_incident().id)
+    incident.stored_state = State.DENIED  # as if it had been read in another state
+    incident.move("approve", "slack:U1")
+    with pytest.raises(StaleIncident):
+        store.save(incident)
+    assert store.get(incident.id).state is State.PROPOSED
