@@ -89,10 +89,6 @@ class MemoryStore:
             found = [_loaded(data) for data in self._incidents.values() if data["state"] in wanted]
         return sorted(found, key=lambda incident: incident.created_at)
 
-    def all(self) -> list[Incident]:
-        with self._lock:
-            return [_loaded(data) for data in self._incidents.values()]
-
     def remember(self, key: str, value: dict[str, Any]) -> None:
         with self._lock:
             self._documents[key] = json.loads(json.dumps(value, default=str))

@@ -160,3 +160,17 @@ class Clock:
 
     def __call__(self) -> Any:
         return self.now
+
+
+APPROVE_PLAYBOOK = """\
+id: trail-approve
+title: Trail stopped
+severity: high
+when: {source: cloudtrail.amazonaws.com, events: [StopLogging]}
+mode: approve
+approval: {timeout: 2h}
+steps:
+  - action: cloudtrail.start_logging
+    with: {trail: requestParameters.name}
+"""
+"""A playbook that waits for a person, for tests of approvals and their expiry."""

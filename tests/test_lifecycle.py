@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import textwrap
 import threading
 
 import pytest
@@ -25,7 +24,15 @@ from chalicelib.incidents import (
 from chalicelib.lifecycle import Lifecycle, UnknownIncident
 from chalicelib.notify import NullNotifier
 from chalicelib.responder import Responder
-from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, Clock, record, recording_clients
+from tests.conftest import (
+    ACCOUNT,
+    APPROVE_PLAYBOOK,
+    PLAYBOOKS,
+    REGION,
+    Clock,
+    record,
+    recording_clients,
+)
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -57,17 +64,7 @@ def _responder(lifecycle, catalog):
 
 
 def _approve_catalog(tmp_path):
-    (tmp_path / "approve.yaml").write_text(textwrap.dedent("""\
-        id: trail-approve
-        title: Trail stopped
-        severity: high
-        when: {source: cloudtrail.amazonaws.com, events: [StopLogging]}
-        mode: approve
-        approval: {timeout: 2h}
-        steps:
-          - action: cloudtrail.start_logging
-            with: {trail: requestParameters.name}
-        """))
+    (tmp_path / "approve.yaml").write_text(APPROVE_PLAYBOOK)
     return Catalog.load([tmp_path])
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import textwrap
 
 import boto3
 import pytest
@@ -22,6 +21,7 @@ from chalicelib.store import MemoryStore
 from chalicelib.sweep import SWEEPER, Sweep
 from tests.conftest import (
     ACCOUNT,
+    APPROVE_PLAYBOOK,
     PLAYBOOKS,
     REGION,
     TABLE,
@@ -29,18 +29,6 @@ from tests.conftest import (
     record,
     recording_clients,
 )
-
-APPROVE_PLAYBOOK = textwrap.dedent("""\
-    id: trail-approve
-    title: Trail stopped
-    severity: high
-    when: {source: cloudtrail.amazonaws.com, events: [StopLogging]}
-    mode: approve
-    approval: {timeout: 2h}
-    steps:
-      - action: cloudtrail.start_logging
-        with: {trail: requestParameters.name}
-    """)
 
 
 @pytest.fixture

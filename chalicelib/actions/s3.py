@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from chalicelib.actions.base import Action, ActionError, Parameter, register
 from chalicelib.domain_functions import PUBLIC_GROUPS, public_statements
+from chalicelib.retrying import error_code
 
 _GRANTEE_KEYS = ("Type", "ID", "URI", "EmailAddress")
 
@@ -135,11 +136,6 @@ class RemovePublicObjectAcl(Action):
         self.client.put_object_acl(Bucket=state["Bucket"], Key=state["Key"], **_grant_headers(grants))
 
 
-def _error_code(error: Exception) -> str | None:
-    response = getattr(error, "response", None)
-    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-
-
 @register
 class RemovePublicPolicyStatements(Action):
     """Remove the statements of a bucket policy that any principal may use, and keep every
@@ -166,7 +162,7 @@ class RemovePublicPolicyStatements(Action):
         try:
             policy = self.client.get_bucket_policy(Bucket=self.params["bucket"])["Policy"]
         except Exception as error:
-            if _error_code(error) != "NoSuchBucketPolicy":
+            if error_code(error) != "NoSuchBucketPolicy":
                 raise
             policy = None
         return {"Bucket": self.params["bucket"], "Policy": policy}
@@ -220,7 +216,7 @@ class _PublicAccessBlock(Action):
         try:
             current = self._get()
         except Exception as error:
-            if _error_code(error) != "NoSuchPublicAccessBlockConfiguration":
+            if error_code(error) != "NoSuchPublicAccessBlockConfiguration":
                 raise
             current = None
         return {"Settings": current}
