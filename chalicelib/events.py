@@ -226,6 +226,20 @@ class CloudTrailEvent:
     def response_elements(self) -> Mapping[str, Any]:
         return self.record.get("responseElements") or {}
 
+    @property
+    def resource(self) -> str | None:
+        """The name of what the call acted on, for a person reading a message.
+
+        CloudTrail has no one field for it: this is the first request parameter among the
+        names AWS APIs give their target (a trail's `name`, a `bucketName`, a `keyId`...).
+        """
+        request = self.request_parameters
+        for key in _RESOURCE_PARAMETERS:
+            value = request.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
     def summary(self) -> dict[str, Any]:
         """The few fields an incident keeps and a message shows, whatever the record's size."""
         actor = self.actor
@@ -233,14 +247,24 @@ class CloudTrailEvent:
             "eventID": self.event_id,
             "eventName": self.name,
             "eventSource": self.source,
+            "eventType": self.record.get("eventType"),
             "eventTime": self.record["eventTime"],
             "account": self.account,
             "region": self.region,
             "actor": actor.label,
             "actorArn": actor.arn,
+            "session": actor.session_name,
+            "resource": self.resource,
             "sourceIPAddress": self.source_ip,
             "userAgent": self.user_agent,
         }
+
+
+_RESOURCE_PARAMETERS = (
+    "name", "trailName", "bucketName", "keyId", "groupId", "snapshotId", "imageId", "dBSnapshotIdentifier",
+    "dBClusterSnapshotIdentifier", "detectorId", "configurationRecorderName", "deliveryChannelName", "userName",
+    "roleName", "functionName", "accessKeyId", "flowLogIds", "resourceArn", "policyArn",
+)
 
 
 def eventbridge_envelope(record: Mapping[str, Any], event_id: str, source: str | None = None) -> dict[str, Any]:

@@ -56,6 +56,10 @@ class Playbook:
     version: int = 1
     approval_timeout: dt.timedelta = dt.timedelta(hours=24)
     """How long a proposal waits for a person before the sweep expires it."""
+    slack_channel: str | None = None
+    """Where its messages go; None: the default channel."""
+    approvers: tuple[str, ...] = ()
+    """Slack user and user-group ids that may press its buttons; empty: the global approvers."""
     path: Path | None = field(default=None, compare=False)
     line: int | None = field(default=None, compare=False)
 

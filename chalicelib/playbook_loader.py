@@ -253,6 +253,8 @@ class _Compiler:
             tests=tests,
             version=doc.get("version", 1),
             approval_timeout=_duration(doc.get("approval", {}).get("timeout", DEFAULT_APPROVAL_TIMEOUT)),
+            slack_channel=doc.get("slack", {}).get("channel"),
+            approvers=tuple(doc.get("slack", {}).get("approvers", ())),
             path=self.path,
             line=line_of(doc, ["id"]),
         )

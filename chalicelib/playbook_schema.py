@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 MODES = ("auto", "approve", "notify", "dry-run")
 SEVERITIES = ("low", "medium", "high", "critical")
+SLACK_CHANNEL = "^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$"
+SLACK_APPROVER = "^[UWS][A-Z0-9]{6,}$"
 
 _EXPRESSION = {
     "type": "string",
@@ -97,6 +99,30 @@ SCHEMA: dict[str, Any] = {
                     "type": "string",
                     "pattern": "^[1-9][0-9]*[mhd]$",
                     "description": "how long a proposal waits before it expires, such as 30m, 4h or 2d (default 24h)",
+                },
+            },
+        },
+        "slack": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "where this playbook's messages go and who may press their buttons",
+            "properties": {
+                "channel": {
+                    "type": "string",
+                    "pattern": SLACK_CHANNEL,
+                    "description": "a channel id (C0123ABCD) or #name (default TRAILGUARD_SLACK_CHANNEL)",
+                },
+                "approvers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {
+                        "type": "string",
+                        "pattern": SLACK_APPROVER,
+                        "description": "a Slack user id (U0123ABCD) or user-group id (S0123ABCD)",
+                    },
+                    "description": "Slack user and user-group ids that may approve, deny, undo, retry and "
+                    "acknowledge (default TRAILGUARD_SLACK_APPROVERS)",
                 },
             },
         },

@@ -21,14 +21,28 @@
 |                              | customer-managed key. Off by default: many accounts keep keys   |                        |
 |                              | disabled on purpose, and the KMS playbooks re-enable in auto    |                        |
 | TRAILGUARD_SWEEP_ALLOWED_KEYS| keys the sweep leaves alone even when TRAILGUARD_SWEEP_KEYS=*   | (none)                 |
+| TRAILGUARD_SLACK_TOKEN       | the bot token (xoxb-...), or where to read it: `ssm:NAME` (a     | (unset: no Slack;      |
+|                              | SecureString parameter) or `secretsmanager:NAME`. Deployed      | incidents are logged)  |
+|                              | stages use a reference, never the token itself                  |                        |
+| TRAILGUARD_SLACK_SIGNING_SECRET | the app's signing secret, or `ssm:NAME` / `secretsmanager:NAME` | (unset: every click  |
+|                              |                                                                 | is refused)            |
+| TRAILGUARD_SLACK_CHANNEL     | channel id or #name for playbooks that name none                | (required with a token)|
+| TRAILGUARD_SLACK_APPROVERS   | comma-separated Slack user ids (U...) and user-group ids (S...) | (none: nobody may press|
+|                              | that may press buttons of playbooks that name none              | a button)              |
+| TRAILGUARD_SLACK_BASE_URL    | the Slack Web API's address (the local stub in tests and demo)  | https://slack.com/api/ |
+| TRAILGUARD_SLACK_WORKER      | the Lambda function that carries out clicks asynchronously      | (unset: in-process)    |
+| TRAILGUARD_ACCOUNT_NAMES     | names messages show for accounts: `111122223333=prod,...`       | (ids only)             |
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+
+from chalicelib.playbook_schema import SLACK_APPROVER, SLACK_CHANNEL
 
 PROJECT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
@@ -53,6 +67,34 @@ def _whole_number(environ: Mapping[str, str], name: str, default: int, least: in
     return value
 
 
+def _approvers(text: str) -> frozenset[str]:
+    ids = _names(text)
+    wrong = sorted(i for i in ids if not re.match(SLACK_APPROVER, i))
+    if wrong:
+        raise ValueError(
+            f"TRAILGUARD_SLACK_APPROVERS has {', '.join(wrong)}; expected Slack user ids (U0123ABCD) "
+            "or user-group ids (S0123ABCD), not names"
+        )
+    return ids
+
+
+def _channel(text: str) -> str | None:
+    channel = text.strip() or None
+    if channel is not None and not re.match(SLACK_CHANNEL, channel):
+        raise ValueError(f"TRAILGUARD_SLACK_CHANNEL is {channel!r}; expected a channel id (C0123ABCD) or #name")
+    return channel
+
+
+def _account_names(text: str) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for pair in _names(text):
+        account, _, name = pair.partition("=")
+        if not re.fullmatch(r"\d{12}", account.strip()) or not name.strip():
+            raise ValueError(f"TRAILGUARD_ACCOUNT_NAMES has {pair!r}; expected ACCOUNT_ID=name, such as 111122223333=prod")
+        names[account.strip()] = name.strip()
+    return names
+
+
 @dataclass(frozen=True)
 class Settings:
     playbooks: tuple[Path, ...] = (PROJECT_PLAYBOOKS,)
@@ -68,6 +110,19 @@ class Settings:
     sweep_trails: frozenset[str] = frozenset({"*"})
     sweep_keys: frozenset[str] = frozenset()
     sweep_allowed_keys: frozenset[str] = frozenset()
+    slack_token: str | None = field(default=None, repr=False)
+    """The bot token, or `ssm:NAME` / `secretsmanager:NAME` (see `slack.secrets`)."""
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_channel: str | None = None
+    slack_approvers: frozenset[str] = frozenset()
+    slack_base_url: str | None = None
+    slack_worker: str | None = None
+    account_names: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def slack(self) -> bool:
+        """Whether incidents go to Slack (else they are only logged)."""
+        return self.slack_token is not None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -76,7 +131,7 @@ class Settings:
             raise ValueError(f"TRAILGUARD_LOG_LEVEL is {log_level!r}; expected one of {', '.join(LOG_LEVELS)}")
         member_role = environ.get("TRAILGUARD_MEMBER_ROLE", "").strip() or DEFAULT_MEMBER_ROLE
         playbooks = environ.get("TRAILGUARD_PLAYBOOKS", "")
-        return cls(
+        settings = cls(
             playbooks=tuple(Path(p) for p in playbooks.split(os.pathsep) if p) or (PROJECT_PLAYBOOKS,),
             own_role_names=(_names(environ.get("TRAILGUARD_OWN_ROLES", "")) or DEFAULT_OWN_ROLES) | {member_role},
             log_level=log_level,
@@ -90,4 +145,14 @@ class Settings:
             sweep_trails=_names(environ.get("TRAILGUARD_SWEEP_TRAILS", "*")) or frozenset({"*"}),
             sweep_keys=_names(environ.get("TRAILGUARD_SWEEP_KEYS", "")),
             sweep_allowed_keys=_names(environ.get("TRAILGUARD_SWEEP_ALLOWED_KEYS", "")),
+            slack_token=environ.get("TRAILGUARD_SLACK_TOKEN", "").strip() or None,
+            slack_signing_secret=environ.get("TRAILGUARD_SLACK_SIGNING_SECRET", "").strip() or None,
+            slack_channel=_channel(environ.get("TRAILGUARD_SLACK_CHANNEL", "")),
+            slack_approvers=_approvers(environ.get("TRAILGUARD_SLACK_APPROVERS", "")),
+            slack_base_url=environ.get("TRAILGUARD_SLACK_BASE_URL", "").strip() or None,
+            slack_worker=environ.get("TRAILGUARD_SLACK_WORKER", "").strip() or None,
+            account_names=_account_names(environ.get("TRAILGUARD_ACCOUNT_NAMES", "")),
         )
+        if settings.slack and settings.slack_channel is None:
+            raise ValueError("TRAILGUARD_SLACK_TOKEN is set but TRAILGUARD_SLACK_CHANNEL is not; name the default channel")
+        return settings

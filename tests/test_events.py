@@ -167,7 +167,19 @@ def test_summary_keeps_what_messages_need():
     summary = CloudTrailEvent.from_record(raw).summary()
     assert summary == {
         "eventID": raw["eventID"], "eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",
-        "eventTime": "2026-11-26T03:12:45Z", "account": "123456789012", "region": "us-east-1",
-        "actor": "IAMUser mallory", "actorArn": "arn:aws:iam::123456789012:user/mallory",
-        "sourceIPAddress": "203.0.113.7", "userAgent": "aws-cli/2.15.0",
+        "eventType": "AwsApiCall", "eventTime": "2026-11-26T03:12:45Z", "account": "123456789012",
+        "region": "us-east-1", "actor": "IAMUser mallory", "actorArn": "arn:aws:iam::123456789012:user/mallory",
+        "session": None, "resource": "main", "sourceIPAddress": "203.0.113.7", "userAgent": "aws-cli/2.15.0",
     }
+
+
+@pytest.mark.parametrize("request_parameters,resource", [
+    ({"bucketName": "logs", "acl": [""]}, "logs"),
+    ({"keyId": "arn:aws:kms:us-east-1:123456789012:key/k1"}, "arn:aws:kms:us-east-1:123456789012:key/k1"),
+    ({"groupId": "sg-1", "ipPermissions": {}}, "sg-1"),
+    ({"somethingElse": "x"}, None),
+    (None, None),
+])
+def test_the_resource_a_message_names_is_the_target_parameter(request_parameters, resource):
+    raw = record("AnyCall", "s3.amazonaws.com", request_parameters)
+    assert CloudTrailEvent.from_record(raw).resource == resource

@@ -202,3 +202,14 @@ def test_the_lambda_loads_playbooks_without_their_tests(tmp_path):
         "tests:\n  - name: t\n    event: {eventName: StopLogging}\n    expect: ignore\n")
     assert len(Catalog.load([tmp_path]).playbooks[0].tests) == 1
     assert Catalog.load([tmp_path], with_tests=False).playbooks[0].tests == ()
+
+
+def test_slack_channel_and_approvers(tmp_path):
+    playbook = load_playbook(_write(tmp_path, VALID + "slack: {channel: '#trail-owners', approvers: [U0123ABCD, S0SECURITY]}\n"))
+    assert playbook.slack_channel == "#trail-owners" and playbook.approvers == ("U0123ABCD", "S0SECURITY")
+    assert load_playbook(_write(tmp_path, VALID)).approvers == ()
+
+
+def test_an_approver_named_by_name_is_refused(tmp_path):
+    _, error = _one_error(tmp_path, VALID + "slack:\n  approvers: [alice]\n")
+    assert error.line == 13 and error.key == "slack.approvers[0]" and "Slack user id" in str(error)

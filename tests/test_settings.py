@@ -53,3 +53,35 @@ def test_incident_and_sweep_settings():
 def test_bad_numbers_are_refused_clearly(name, value, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_environment({name: value})
+
+
+def test_slack_settings():
+    settings = Settings.from_environment({
+        "TRAILGUARD_SLACK_TOKEN": "ssm:/trailguard/prod/slack-token",
+        "TRAILGUARD_SLACK_SIGNING_SECRET": "secretsmanager:trailguard/prod/signing-secret",
+        "TRAILGUARD_SLACK_CHANNEL": "#security-alerts",
+        "TRAILGUARD_SLACK_APPROVERS": "U0123ABCD, S0SECURITY",
+        "TRAILGUARD_SLACK_WORKER": "trailguard-prod-slack_worker",
+        "TRAILGUARD_ACCOUNT_NAMES": "111122223333=prod, 444455556666=staging",
+    })
+    assert settings.slack and settings.slack_channel == "#security-alerts"
+    assert settings.slack_approvers == {"U0123ABCD", "S0SECURITY"}
+    assert settings.slack_worker == "trailguard-prod-slack_worker"
+    assert settings.account_names == {"111122223333": "prod", "444455556666": "staging"}
+    assert "ssm:" not in repr(settings) and "secretsmanager:" not in repr(settings)
+
+
+def test_without_a_token_incidents_are_only_logged():
+    assert not Settings.from_environment({}).slack
+
+
+@pytest.mark.parametrize("environment,message", [
+    ({"TRAILGUARD_SLACK_TOKEN": "xoxb-1"}, "TRAILGUARD_SLACK_CHANNEL is not"),
+    ({"TRAILGUARD_SLACK_APPROVERS": "alice,U0123ABCD"}, "has alice; expected Slack user ids"),
+    ({"TRAILGUARD_SLACK_CHANNEL": "security alerts"}, "expected a channel id (C0123ABCD) or #name"),
+    ({"TRAILGUARD_ACCOUNT_NAMES": "prod=111122223333"}, "expected ACCOUNT_ID=name"),
+])
+def test_bad_slack_settings_are_refused_clearly(environment, message):
+    with pytest.raises(ValueError) as raised:
+        Settings.from_environment(environment)
+    assert message in str(raised.value)
