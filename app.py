@@ -2,13 +2,15 @@
 
 - One EventBridge rule (more if the playbooks' patterns outgrow EventBridge's size limit)
   delivers the CloudTrail calls the playbooks answer to `respond_to_cloudtrail`.
+- `POST /slack/interactions` answers button presses within Slack's 3 seconds; the AWS
+  work they ask for runs in `slack_worker`, invoked asynchronously.
 - `posture_sweep` runs on a schedule: trails still logging, keys still enabled, stale
-  proposals expired, stuck incidents resumed.
+  proposals expired, stuck incidents resumed, undelivered messages delivered.
 """
 
 from typing import Any
 
-from chalice import Chalice, Rate
+from chalice import Chalice, Rate, Response
 
 from chalicelib.runtime import Runtime
 
@@ -33,3 +35,16 @@ for _rule in runtime.eventbridge_rules():
 @app.schedule(Rate(runtime.settings.sweep_minutes, unit=Rate.MINUTES), name="posture_sweep")
 def posture_sweep(event: Any) -> dict:
     return runtime.sweep()
+
+
+@app.route("/slack/interactions", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+def slack_interactions() -> Response:
+    request = app.current_request
+    assert request is not None  # Chalice sets it for every route call
+    answer = runtime.answer_slack(request.raw_body, request.headers)
+    return Response(body=answer.body, status_code=answer.status, headers={"Content-Type": "application/json"})
+
+
+@app.lambda_function(name="slack_worker")
+def slack_worker(event: Any, context: Any) -> dict:
+    return runtime.run_click_job(event)

@@ -165,7 +165,8 @@ class Incident:
     created_at: str = field(default_factory=lambda: timestamp(utc_now()))
     history: list[HistoryEntry] = field(default_factory=list)
     notification: dict[str, Any] | None = None
-    """Where the notification lives (Slack channel and message ts), so later changes update it."""
+    """Where its message lives (Slack `channel` and `ts`), so later changes update it; how many
+    history entries it `shown`; the last delivery `error`. None: no message to keep."""
     lease_until: str | None = None
     """While busy: until when the worker that claimed it may run; after that, another may resume."""
     version: int = 0
@@ -190,6 +191,12 @@ class Incident:
     def record(self, who: str, what: str, detail: str | None = None, now: dt.datetime | None = None) -> None:
         """Add a decision to the history without changing state (opening, resuming)."""
         self.history.append(HistoryEntry(timestamp(now or utc_now()), who, what, self.state, detail))
+
+    @property
+    def notification_due(self) -> bool:
+        """Whether its message does not show its latest change yet (not delivered, or Slack
+        failed): the message records how many history entries it shows."""
+        return self.notification is not None and self.notification.get("shown") != len(self.history)
 
     def lease_expired(self, now: dt.datetime) -> bool:
         return self.lease_until is None or dt.datetime.fromisoformat(self.lease_until) <= now

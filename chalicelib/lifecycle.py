@@ -72,27 +72,53 @@ class Lifecycle:
     # -- decisions by people (Slack) and by the sweep ---------------------------------------
 
     def approve(self, incident_id: str, who: str) -> Incident:
-        return self.remediate(self._claim(incident_id, "approve", who))
+        return self.carry_out(self.claim(incident_id, "approve", who))
 
     def retry(self, incident_id: str, who: str) -> Incident:
-        incident = self._load(incident_id)
-        if not incident.plan:
-            raise IllegalTransition(
-                f"cannot retry incident {incident_id}: it has no plan ({incident.error}); fix the playbook, then acknowledge"
-            )
-        return self.remediate(self._claim(incident_id, "retry", who))
+        return self.carry_out(self.claim(incident_id, "retry", who))
 
     def undo(self, incident_id: str, who: str) -> Incident:
-        return self._undo(self._claim(incident_id, "undo", who))
+        return self.carry_out(self.claim(incident_id, "undo", who))
 
     def deny(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
-        return self._claim(incident_id, "deny", who, detail)
+        return self.claim(incident_id, "deny", who, detail)
 
     def acknowledge(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
-        return self._claim(incident_id, "acknowledge", who, detail)
+        return self.claim(incident_id, "acknowledge", who, detail)
 
     def expire(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
-        return self._claim(incident_id, "expire", who, detail)
+        return self.claim(incident_id, "expire", who, detail)
+
+    def claim(self, incident_id: str, transition: str, who: str, detail: str | None = None) -> Incident:
+        """Make a decision on the stored incident: move it by `transition`, written only if
+        nobody moved it first (else it is judged again on what they left, once).
+
+        A click does this while Slack waits; the AWS work it leads to is `carry_out`, which
+        may run elsewhere (the async worker).
+        """
+        for attempt in range(2):
+            incident = self._load(incident_id)
+            if transition == "retry" and not incident.plan:
+                raise IllegalTransition(
+                    f"cannot retry incident {incident_id}: it has no plan ({incident.error}); fix the playbook, "
+                    "then acknowledge"
+                )
+            incident.move(transition, who, detail, self.clock())
+            try:
+                self._save(incident)
+                return incident
+            except StaleIncident:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def carry_out(self, incident: Incident) -> Incident:
+        """The work a claimed incident waits for: its steps (remediating) or their undo."""
+        if incident.state is State.REMEDIATING:
+            return self.remediate(incident)
+        if incident.state is State.UNDOING:
+            return self._undo(incident)
+        return incident
 
     def resume(self, incident: Incident, who: str) -> Incident:
         """Finish a busy incident whose worker died (its lease ran out); else leave it."""
@@ -100,7 +126,7 @@ class Lifecycle:
             return incident
         incident.record(who, "resume", f"the worker's lease ran out at {incident.lease_until}", self.clock())
         self._save(incident)
-        return self.remediate(incident) if incident.state is State.REMEDIATING else self._undo(incident)
+        return self.carry_out(incident)
 
     # -- used by the responder for a new auto-mode incident ----------------------------------
 
@@ -214,19 +240,6 @@ class Lifecycle:
         if incident is None:
             raise UnknownIncident(f"no incident {incident_id} (it may have expired)")
         return incident
-
-    def _claim(self, incident_id: str, transition: str, who: str, detail: str | None = None) -> Incident:
-        """Move the stored incident; if someone moved it first, judge again on what they left."""
-        for attempt in range(2):
-            incident = self._load(incident_id)
-            incident.move(transition, who, detail, self.clock())
-            try:
-                self._save(incident)
-                return incident
-            except StaleIncident:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
 
     def _save(self, incident: Incident) -> None:
         incident.lease_until = timestamp(self.clock() + self.lease) if incident.state in BUSY_STATES else None

@@ -1,14 +1,14 @@
 """Telling people what happened. The responder only knows the `Notifier` interface.
 
 The text form here is what the CLI, the demo and the Lambda logs show; Slack messages
-are built from the same incident.
+(`slack.delivery`) are built from the same incident.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Callable, Protocol
+from typing import Any, Callable
 
 from chalicelib.incidents import Incident, State
 
@@ -29,8 +29,32 @@ _HEADLINES = {
 }
 
 
-class Notifier(Protocol):
-    def notify(self, incident: Incident) -> None: ...
+class Notifier:
+    def address(self, incident: Incident) -> dict[str, Any] | None:
+        """Where a new incident's message will go, recorded with the incident when it opens,
+        so that a message not yet delivered is known to be due (None: nothing to deliver)."""
+        return None
+
+    def notify(self, incident: Incident) -> None:
+        """Tell people about the incident as it is now; may raise (the caller logs it)."""
+        raise NotImplementedError
+
+
+class Fanout(Notifier):
+    """Several notifiers, each told in turn; one failing does not silence the others."""
+
+    def __init__(self, *notifiers: Notifier) -> None:
+        self.notifiers = notifiers
+
+    def address(self, incident: Incident) -> dict[str, Any] | None:
+        return next((a for a in (n.address(incident) for n in self.notifiers) if a is not None), None)
+
+    def notify(self, incident: Incident) -> None:
+        for notifier in self.notifiers:
+            try:
+                notifier.notify(incident)
+            except Exception:  # noqa: BLE001 - the incident is recorded; telling people can be retried
+                log.exception("%s could not notify about incident %s", type(notifier).__name__, incident.id)
 
 
 def describe(incident: Incident) -> str:
@@ -57,7 +81,7 @@ def describe(incident: Incident) -> str:
     return "\n".join(lines)
 
 
-class TextNotifier:
+class TextNotifier(Notifier):
     def __init__(self, write: Callable[[str], None] = print) -> None:
         self.write = write
 
@@ -65,13 +89,13 @@ class TextNotifier:
         self.write(describe(incident))
 
 
-class LogNotifier:
+class LogNotifier(Notifier):
     """One JSON line per incident, for CloudWatch Logs Insights."""
 
     def notify(self, incident: Incident) -> None:
         log.info(json.dumps({"message": "incident", **incident.to_dict()}, default=str))
 
 
-class NullNotifier:
+class NullNotifier(Notifier):
     def notify(self, incident: Incident) -> None:
         return None

@@ -106,6 +106,7 @@ class Responder:
             plan=[step.to_dict() for step in plan.steps] if plan else [],
             error=error,
         )
+        incident.notification = self.notifier.address(incident)
         if simulate and plan is not None:
             incident.steps = [StepResult(s.action, s.params, StepStatus.SIMULATED) for s in plan.steps]
         if not self.lifecycle.open(incident, TRAILGUARD, f"{event.name} by {event.actor.label}"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import urllib.parse
 from typing import Any
 
 from chalicelib import remembered
@@ -24,7 +25,7 @@ from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events import CloudTrailEvent, EventError
 from chalicelib.lifecycle import Lifecycle
-from chalicelib.notify import LogNotifier
+from chalicelib.notify import Fanout, LogNotifier, Notifier
 from chalicelib.responder import Outcome, Responder
 from chalicelib.settings import Settings
 from chalicelib.store import DynamoStore, IncidentStore, MemoryStore
@@ -45,7 +46,8 @@ class Runtime:
 
     def reset(self) -> None:
         """Forget clients, store and responder, as a new Lambda container would."""
-        for name in ("clients", "store", "lifecycle", "responder"):
+        for name in ("clients", "store", "lifecycle", "responder", "notifier", "slack_web", "signature_verifier",
+                     "interactions", "click_worker"):
             self.__dict__.pop(name, None)
 
     def eventbridge_rules(self) -> list[EventRule]:
@@ -74,8 +76,94 @@ class Runtime:
             self.catalog,
             own_role_names=self.settings.own_role_names | ({own_role} if own_role else set()),
             lifecycle=self.lifecycle,
-            notifier=LogNotifier(),
+            notifier=self.notifier,
         )
+
+    # -- Slack (imported only when configured or clicked: slack_sdk costs cold start) -------
+
+    @functools.cached_property
+    def notifier(self) -> Notifier:
+        settings = self.settings
+        if not settings.slack or settings.slack_channel is None:
+            return LogNotifier()
+        from chalicelib.slack.delivery import SlackNotifier
+
+        slack = SlackNotifier(
+            lambda: self.slack_web,
+            self.store,
+            default_channel=settings.slack_channel,
+            channels={p.id: p.slack_channel for p in self.catalog.playbooks if p.slack_channel},
+            account_names=settings.account_names,
+        )
+        return Fanout(LogNotifier(), slack)
+
+    @functools.cached_property
+    def slack_web(self) -> Any:
+        """The WebClient, with the bot token read once per container."""
+        from chalicelib.slack.client import web_client
+        from chalicelib.slack.secrets import read_secret
+
+        if self.settings.slack_token is None:
+            raise LookupError("TRAILGUARD_SLACK_TOKEN is not set")
+        return web_client(read_secret(self.settings.slack_token, self.clients.home_client), self.settings.slack_base_url)
+
+    @functools.cached_property
+    def signature_verifier(self) -> Any:
+        from slack_sdk.signature import SignatureVerifier
+
+        from chalicelib.slack.secrets import read_secret
+
+        if self.settings.slack_signing_secret is None:
+            raise LookupError("TRAILGUARD_SLACK_SIGNING_SECRET is not set: every Slack request is refused")
+        return SignatureVerifier(read_secret(self.settings.slack_signing_secret, self.clients.home_client))
+
+    def _verify_slack(self, body: bytes | str, headers: Any) -> bool:
+        try:
+            verifier = self.signature_verifier
+        except Exception as error:  # noqa: BLE001 - refused, and the reason logged (never the secret)
+            log.error(json.dumps({"message": "cannot check Slack signatures", "reason": str(error)}))
+            return False
+        return bool(verifier.is_valid_request(body, headers))
+
+    @functools.cached_property
+    def interactions(self) -> Any:
+        from chalicelib.slack.approvers import Approvers, slack_group_members
+        from chalicelib.slack.interactions import Interactions
+        from chalicelib.slack.worker import lambda_dispatch
+
+        settings = self.settings
+        worker = settings.slack_worker
+        prefixes: tuple[str, ...] = ("https://hooks.slack.com/",)
+        if settings.slack_base_url:
+            parts = urllib.parse.urlsplit(settings.slack_base_url)
+            prefixes += (f"{parts.scheme}://{parts.netloc}/",)
+        return Interactions(
+            verify=self._verify_slack,
+            lifecycle=self.lifecycle,
+            approvers=Approvers(
+                settings.slack_approvers,
+                {p.id: p.approvers for p in self.catalog.playbooks},
+                lambda group: slack_group_members(self.slack_web)(group),
+            ),
+            dispatch=lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.run_click_job,
+            response_url_prefixes=prefixes,
+        )
+
+    @functools.cached_property
+    def click_worker(self) -> Any:
+        from chalicelib.slack.worker import ClickWorker, send_ephemeral
+
+        return ClickWorker(self.lifecycle, self.notifier, send_ephemeral)
+
+    def answer_slack(self, raw_body: bytes | str, headers: Any) -> Any:
+        """`POST /slack/interactions` (see `slack.interactions`): an `Answer` within 3 s."""
+        return self.interactions.answer(raw_body, headers)
+
+    def run_click_job(self, job: Any) -> dict[str, Any]:
+        """The worker Lambda: the AWS work and the message update a click asked for."""
+        result = self.click_worker.run(job)
+        log.info(json.dumps({"message": "click job", **result}))
+        return result
 
     def handle_eventbridge(self, raw: Any) -> dict[str, Any]:
         """Answer one EventBridge delivery; the result is also what the logs show."""

@@ -23,6 +23,8 @@ from chalicelib.incidents import OPEN_STATES, Incident, State
 
 DEFAULT_RETENTION_DAYS = 90
 OPEN_INDEX = "open"
+UNANNOUNCED = "unannounced"
+"""The open index's key for a finished incident whose message is still due."""
 TTL_ATTRIBUTE = "expiresAt"
 
 
@@ -41,6 +43,9 @@ class IncidentStore(Protocol):
 
     def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
         """Incidents in `states` (all of them open states), oldest first."""
+
+    def unannounced(self) -> list[Incident]:
+        """Incidents whose message does not show their latest change (`notification_due`)."""
 
     def remember(self, key: str, value: dict[str, Any]) -> None:
         """Keep a small document (a trail's last known configuration) under `key`."""
@@ -89,6 +94,11 @@ class MemoryStore:
             found = [_loaded(data) for data in self._incidents.values() if data["state"] in wanted]
         return sorted(found, key=lambda incident: incident.created_at)
 
+    def unannounced(self) -> list[Incident]:
+        with self._lock:
+            found = [_loaded(data) for data in self._incidents.values()]
+        return sorted((i for i in found if i.notification_due), key=lambda incident: incident.created_at)
+
     def remember(self, key: str, value: dict[str, Any]) -> None:
         with self._lock:
             self._documents[key] = json.loads(json.dumps(value, default=str))
@@ -136,9 +146,10 @@ class DynamoStore:
     """Incidents in DynamoDB. Each item holds the incident as JSON (`body`) plus the
     attributes the conditions, the open-incident index and TTL need.
 
-    `openState` is set only while an incident is open, so the index holds open incidents
-    only (a sparse index); `expiresAt` is set once it is finished, so DynamoDB deletes it
-    `retention_days` later.
+    `openState` is set only while an incident is open (to its state), or finished with its
+    message still due (to `unannounced`), so the index holds only what the sweep may have
+    to act on (a sparse index); `expiresAt` is set once it is finished, so DynamoDB
+    deletes it `retention_days` later.
     """
 
     def __init__(self, client: Any, table: str, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
@@ -184,17 +195,21 @@ class DynamoStore:
         return _loaded(json.loads(item["body"]["S"])) if item else None
 
     def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
-        found: list[Incident] = []
-        paginator = self.client.get_paginator("query")
-        for state in states:
-            pages = paginator.paginate(
-                TableName=self.table,
-                IndexName=OPEN_INDEX,
-                KeyConditionExpression="openState = :state",
-                ExpressionAttributeValues={":state": {"S": State(state).value}},
-            )
-            found += [_loaded(json.loads(item["body"]["S"])) for page in pages for item in page["Items"]]
+        found = [incident for state in states for incident in self._query_open(State(state).value)]
         return sorted(found, key=lambda incident: incident.created_at)
+
+    def _query_open(self, key: str) -> list[Incident]:
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table,
+            IndexName=OPEN_INDEX,
+            KeyConditionExpression="openState = :key",
+            ExpressionAttributeValues={":key": {"S": key}},
+        )
+        return [_loaded(json.loads(item["body"]["S"])) for page in pages for item in page["Items"]]
+
+    def unannounced(self) -> list[Incident]:
+        candidates = self.open_incidents() + self._query_open(UNANNOUNCED)
+        return sorted((i for i in candidates if i.notification_due), key=lambda incident: incident.created_at)
 
     def remember(self, key: str, value: dict[str, Any]) -> None:
         self.client.put_item(TableName=self.table, Item={"pk": {"S": key}, "body": {"S": json.dumps(value, default=str)}})
@@ -213,7 +228,9 @@ class DynamoStore:
         }
         if incident.state in OPEN_STATES:
             item["openState"] = {"S": incident.state.value}
-        else:
+        elif incident.notification_due:
+            item["openState"] = {"S": UNANNOUNCED}
+        if incident.state not in OPEN_STATES:
             item[TTL_ATTRIBUTE] = {"N": str(int(time.time()) + self.retention_seconds)}
         return item
 

@@ -8,7 +8,8 @@ finding and day) that goes through the same playbooks as a real event, and it sa
 plainly in the incident that no event was received.
 
 It also keeps the trails' last known configurations fresh (for `cloudtrail.restore_trail`),
-expires proposals nobody answered in time, and resumes incidents whose worker died.
+expires proposals nobody answered in time, resumes incidents whose worker died, and
+delivers the Slack messages Slack did not take.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class SweepReport:
     opened: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,6 +53,7 @@ class SweepReport:
             "opened": self.opened,
             "expired": self.expired,
             "resumed": self.resumed,
+            "delivered": self.delivered,
             "errors": self.errors,
         }
 
@@ -117,6 +120,7 @@ class Sweep:
                     report.errors.append(f"{region}: {check.__name__.strip('_')}: {describe_error(error)}")
         self._expire_proposals(report)
         self._resume_busy(report)
+        self._deliver_messages(report)
         return report
 
     # -- trails ------------------------------------------------------------------------------
@@ -212,6 +216,23 @@ class Sweep:
                 continue  # another worker took it
             report.resumed.append(resumed.id)
             self.responder.notify(resumed)
+
+    def _deliver_messages(self, report: SweepReport) -> None:
+        """Messages Slack did not take (or a worker died before sending): send them now.
+
+        A busy incident is left to its worker, which sends its message when done.
+        """
+        try:
+            due = self.lifecycle.store.unannounced()
+        except Exception as error:  # noqa: BLE001 - reported; the next sweep tries again
+            report.errors.append(f"undelivered messages: {describe_error(error)}")
+            return
+        for incident in due:
+            if incident.state in BUSY_STATES:
+                continue
+            self.responder.notify(incident)
+            if not incident.notification_due:
+                report.delivered.append(incident.id)
 
     # -- helpers -----------------------------------------------------------------------------
 

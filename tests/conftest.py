@@ -107,13 +107,18 @@ class CallRecorder:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.params: list[tuple[str, dict[str, Any]]] = []
 
     def attach(self, client: Any) -> Any:
         client.meta.events.register("before-call.*.*", self._record)
+        client.meta.events.register("provide-client-params.*.*", self._record_params)
         return client
 
     def _record(self, model: Any, **_: Any) -> None:
         self.calls.append(model.name)
+
+    def _record_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.params.append((model.name, dict(params)))
 
     def writes(self) -> list[str]:
         return [c for c in self.calls if not c.startswith(("Describe", "Get", "List"))]
@@ -174,3 +179,48 @@ steps:
     with: {trail: requestParameters.name}
 """
 """A playbook that waits for a person, for tests of approvals and their expiry."""
+
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+"""The test Slack app's signing secret (Slack's own docs use a value of this shape)."""
+APPROVER = "U0APPROVER"
+STRANGER = "U0STRANGER"
+
+
+@pytest.fixture
+def slack_stub() -> Iterator[Any]:
+    from chalicelib.slack.stub import SlackStub
+
+    with SlackStub(groups={"S0SECURITY": ["U0ALICE", "U0BOB"]}) as stub:
+        yield stub
+
+
+def signed_click(transition: str, incident_id: str, *, user: str = APPROVER, response_url: str | None = None,
+                 secret: str = SIGNING_SECRET, age_seconds: int = 0) -> tuple[str, dict[str, str]]:
+    """The form body and headers Slack sends when `user` presses a trailguard button,
+    signed with slack_sdk's own SignatureVerifier."""
+    import time
+    import urllib.parse
+
+    from slack_sdk.signature import SignatureVerifier
+
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": "T0STUB"},
+        "api_app_id": "A0TRAILGUARD",
+        "team": {"id": "T0STUB", "domain": "stub"},
+        "container": {"type": "message", "message_ts": "1764126000.000001", "channel_id": "C0ALERTS",
+                      "is_ephemeral": False},
+        "trigger_id": "1.2.3",
+        "channel": {"id": "C0ALERTS", "name": "alerts"},
+        "response_url": response_url,
+        "actions": [{"action_id": f"trailguard:{transition}", "block_id": f"incident:{incident_id}",
+                     "text": {"type": "plain_text", "text": transition.title()}, "value": incident_id,
+                     "type": "button", "action_ts": "1764126001.000002"}],
+    }
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    timestamp = str(int(time.time()) - age_seconds)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
+               "X-Slack-Signature": signature or ""}
+    return body, headers

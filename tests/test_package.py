@@ -34,7 +34,7 @@ def test_zip_holds_the_app_the_library_and_every_playbook(package):
     playbooks = {f"playbooks/{p.name}" for p in PLAYBOOKS.glob("*.yaml")}
     assert len(playbooks) >= 4
     assert playbooks <= names
-    assert {"yaml/__init__.py", "fastjsonschema/__init__.py", "jmespath/__init__.py"} <= names
+    assert {"yaml/__init__.py", "fastjsonschema/__init__.py", "jmespath/__init__.py", "slack_sdk/__init__.py"} <= names
 
 
 def test_template_rules_are_the_catalogs_patterns(package):
@@ -45,7 +45,8 @@ def test_template_rules_are_the_catalogs_patterns(package):
     expected = [rule.pattern for rule in Runtime(Settings(), Catalog.load([PLAYBOOKS])).eventbridge_rules()]
     assert patterns == expected
     handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
-    assert handlers == {"app.respond_to_cloudtrail", "app.posture_sweep"}
+    # the rules' handler, the sweep, the Slack route (the API's handler) and the click worker
+    assert handlers == {"app.respond_to_cloudtrail", "app.posture_sweep", "app.app", "app.slack_worker"}
     assert all(fn["Properties"]["Runtime"] == "python3.11" for fn in functions.values())
 
 

@@ -11,7 +11,7 @@ from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
 from chalicelib.incidents import State, StepStatus, incident_id
 from chalicelib.lifecycle import Lifecycle
-from chalicelib.notify import TextNotifier, describe
+from chalicelib.notify import Notifier, TextNotifier, describe
 from chalicelib.responder import Responder
 from chalicelib.store import MemoryStore
 from tests.conftest import PLAYBOOKS, record, recording_clients
@@ -133,7 +133,7 @@ def test_a_plan_that_cannot_be_resolved_is_recorded_as_failed(builtin, aws, call
 
 
 def test_a_notifier_that_fails_loses_no_incident(builtin, stopped_trail):
-    class BrokenNotifier:
+    class BrokenNotifier(Notifier):
         def notify(self, incident):
             raise ConnectionError("chat is down")
 

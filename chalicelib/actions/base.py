@@ -120,7 +120,7 @@ class Action:
         now = self.snapshot()
         if now != after:
             change = describe_change(after, now)
-            raise UndoRefused(f"{self.name}: the resource changed since trailguard acted ({change}); nothing was touched")
+            raise UndoRefused(f"{self.name}: the resource changed since trailguard acted ({change})")
         self.restore(before)
 
     @classmethod

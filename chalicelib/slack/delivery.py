@@ -1,0 +1,135 @@
+"""Posting an incident's message to Slack, and keeping that one message up to date.
+
+The first delivery posts to the playbook's channel (or the default) and records where the
+message lives on the incident; every later change updates the same message and adds a
+line to its thread (who approved, what failed). The incident records how much of its
+history the message shows, so a message Slack did not take (down, rate limited past
+slack_sdk's retries, a bad token) stays due, and the posture sweep delivers it later.
+Nothing here can lose an incident: the incident was written before anyone is told.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Mapping
+
+from slack_sdk.errors import SlackApiError
+
+from chalicelib.incidents import BUSY_STATES, Incident
+from chalicelib.notify import Notifier
+from chalicelib.slack.messages import render, thread_reply
+from chalicelib.store import IncidentStore, StaleIncident
+
+log = logging.getLogger("trailguard")
+
+_GONE = ("message_not_found", "cant_update_message")
+"""chat.update errors after which a new message is posted instead."""
+
+
+class SlackNotifier(Notifier):
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        store: IncidentStore,
+        *,
+        default_channel: str,
+        channels: Mapping[str, str] | None = None,
+        account_names: Mapping[str, str] | None = None,
+    ) -> None:
+        """`connect()` gives the WebClient; it is called on first delivery, so that a token
+        that cannot be read is recorded as a delivery error, not raised at import."""
+        self._connect = connect
+        self._web: Any = None
+        self.store = store
+        self.default_channel = default_channel
+        self.channels = dict(channels or {})
+        self.account_names = dict(account_names or {})
+
+    def address(self, incident: Incident) -> dict[str, Any]:
+        return {"channel": self.channels.get(incident.playbook_id) or self.default_channel}
+
+    def notify(self, incident: Incident) -> None:
+        """Bring the incident's message up to date, and record where it is and what it shows."""
+        if incident.notification is None:
+            incident.notification = self.address(incident)
+        changed = False
+        for _ in range(3):
+            if incident.notification_due:
+                self._deliver(incident)
+                changed = True
+            if not changed:
+                return
+            try:
+                self.store.save(incident)
+                return
+            except StaleIncident:
+                fresh = self._merged(incident)
+                if fresh is None:
+                    return
+                incident, changed = fresh, True
+
+    def _merged(self, incident: Incident) -> Incident | None:
+        """The stored incident, moved on by someone else meanwhile, with where our message is.
+
+        A busy incident is left to its worker (it notifies when done): writing to it now
+        would make the worker's next conditional write fail.
+        """
+        fresh = self.store.get(incident.id)
+        if fresh is None or fresh.state in BUSY_STATES:
+            return None
+        ours, theirs = incident.notification or {}, dict(fresh.notification or {})
+        if ours.get("ts") and not theirs.get("ts"):
+            theirs.update(channel=ours["channel"], ts=ours["ts"])
+        if ours.get("ts") == theirs.get("ts") and ours.get("shown") == len(fresh.history):
+            theirs["shown"] = ours["shown"]
+        fresh.notification = theirs
+        return fresh
+
+    def _deliver(self, incident: Incident) -> None:
+        reference = dict(incident.notification or {})
+        shown = reference.get("shown") or 0
+        try:
+            web = self._web or self._connect()
+            self._web = web
+            message = render(incident, self.account_names)
+            if reference.get("ts"):
+                try:
+                    web.chat_update(channel=reference["channel"], ts=reference["ts"], text=message.text,
+                                    blocks=message.blocks)
+                except SlackApiError as error:
+                    if error.response.get("error") not in _GONE:
+                        raise
+                    log.warning(json.dumps({"message": "the incident's Slack message is gone; posting a new one",
+                                            "incident": incident.id}))
+                    reference.pop("ts")
+                else:
+                    self._reply_in_thread(web, incident, reference, shown)
+            if not reference.get("ts"):
+                posted = web.chat_postMessage(channel=reference["channel"], text=message.text, blocks=message.blocks)
+                reference.update(channel=posted["channel"], ts=posted["ts"])
+            reference["shown"] = len(incident.history)
+            reference.pop("error", None)
+        except Exception as error:  # noqa: BLE001 - kept as due; the sweep delivers it later
+            reference["error"] = _describe(error)
+            log.warning(json.dumps({"message": "could not deliver the incident's Slack message; the sweep will retry",
+                                    "incident": incident.id, "error": reference["error"]}))
+        incident.notification = reference
+
+    def _reply_in_thread(self, web: Any, incident: Incident, reference: Mapping[str, Any], shown: int) -> None:
+        """The decisions since the message last changed, one line each (best effort)."""
+        entries = [entry for entry in incident.history[shown:] if entry.what not in ("open", "resume")]
+        if not entries:
+            return
+        try:
+            web.chat_postMessage(channel=reference["channel"], thread_ts=reference["ts"],
+                                 text="\n".join(thread_reply(entry) for entry in entries))
+        except Exception as error:  # noqa: BLE001 - the message itself is up to date
+            log.warning(json.dumps({"message": "could not add to the message's thread", "incident": incident.id,
+                                    "error": _describe(error)}))
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return f"Slack answered {error.response.status_code}: {error.response.get('error')}"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,186 @@
+"""`POST /slack/interactions`: a button press, checked and decided within Slack's 3 seconds.
+
+In order, each refusal answered and logged, none changing anything:
+
+1. the signature (slack_sdk's SignatureVerifier over the raw body; at most 5 minutes
+   old): 401;
+2. the payload (form-encoded `payload=`, a `block_actions` on one of our buttons): 400;
+3. the incident (it may have expired), the clicking user (an approver of its playbook),
+   the transition (legal from the incident's state, written conditionally, so a double
+   click or two approvers at once decide once): 200, and an ephemeral message to the
+   user saying why nothing happened.
+
+Then the decision is recorded and the slow part (the AWS calls, the message update) is
+handed to the worker, so the answer never waits for AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from chalicelib.incidents import IllegalTransition
+from chalicelib.lifecycle import Lifecycle
+from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
+from chalicelib.slack.messages import ACTION_PREFIX, SLACK_USER_PREFIX
+from chalicelib.store import StaleIncident
+
+log = logging.getLogger("trailguard")
+
+TRANSITIONS = ("approve", "deny", "undo", "retry", "acknowledge")
+"""What a button may ask for; the incident's state machine decides whether it may happen."""
+
+_INCIDENT_ID = re.compile(r"^inc-[0-9a-f]{20}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BadInteraction(ValueError):
+    """The request is not a block_actions payload on a trailguard button; says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Click:
+    transition: str
+    incident_id: str
+    user_id: str
+    response_url: str | None
+
+    @property
+    def who(self) -> str:
+        return f"{SLACK_USER_PREFIX}{self.user_id}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP answer to Slack."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def parse_click(raw_body: bytes | str) -> Click:
+    """The button press in a Slack interaction request, or BadInteraction saying why not."""
+    if raw_body is None or len(raw_body) == 0:
+        raise BadInteraction("empty body; expected payload=<JSON>")
+    if len(raw_body) > MAX_BODY_BYTES:
+        raise BadInteraction(f"body of {len(raw_body)} bytes; expected at most {MAX_BODY_BYTES}")
+    try:
+        text = raw_body.decode("utf-8") if isinstance(raw_body, bytes) else raw_body
+        form = urllib.parse.parse_qs(text, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadInteraction(f"body is not form-encoded: {error}") from None
+    payloads = form.get("payload")
+    if not payloads or len(payloads) != 1:
+        raise BadInteraction("expected exactly one form field `payload`")
+    try:
+        payload = json.loads(payloads[0])
+    except ValueError as error:
+        raise BadInteraction(f"payload is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise BadInteraction("payload: expected a JSON object")
+    if payload.get("type") != "block_actions":
+        raise BadInteraction(f"payload.type is {payload.get('type')!r}; trailguard only answers block_actions")
+    user = payload.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(user_id, str) or not _USER_ID.match(user_id):
+        raise BadInteraction(f"payload.user.id is {user_id!r}; expected a Slack user id")
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
+        raise BadInteraction("payload.actions: expected one action")
+    action_id, value = actions[0].get("action_id"), actions[0].get("value")
+    transition = action_id[len(ACTION_PREFIX):] if isinstance(action_id, str) and action_id.startswith(ACTION_PREFIX) else None
+    if transition not in TRANSITIONS:
+        raise BadInteraction(
+            f"payload.actions[0].action_id is {action_id!r}; expected one of "
+            + ", ".join(ACTION_PREFIX + name for name in TRANSITIONS)
+        )
+    if not isinstance(value, str) or not _INCIDENT_ID.match(value):
+        raise BadInteraction(f"payload.actions[0].value is {value!r}; expected an incident id")
+    response_url = payload.get("response_url")
+    if response_url is not None and not isinstance(response_url, str):
+        raise BadInteraction("payload.response_url: expected a URL")
+    return Click(transition, value, user_id, response_url)
+
+
+class Interactions:
+    def __init__(
+        self,
+        *,
+        verify: Callable[[bytes | str, Mapping[str, str]], bool],
+        lifecycle: Lifecycle,
+        approvers: Approvers,
+        dispatch: Callable[[dict[str, Any]], Any],
+        response_url_prefixes: tuple[str, ...] = ("https://hooks.slack.com/",),
+    ) -> None:
+        """`dispatch(job)` hands a job to the worker (`slack.worker`): to a Lambda invoked
+        asynchronously when deployed, in-process locally."""
+        self.verify = verify
+        self.lifecycle = lifecycle
+        self.approvers = approvers
+        self.dispatch = dispatch
+        self.response_url_prefixes = response_url_prefixes
+
+    def answer(self, raw_body: bytes | str, headers: Mapping[str, str]) -> Answer:
+        if not self._signed(raw_body, headers):
+            return self._refuse(401, "invalid or expired signature", headers)
+        try:
+            click = parse_click(raw_body)
+        except BadInteraction as error:
+            return self._refuse(400, str(error), headers)
+        response_url = click.response_url if click.response_url and click.response_url.startswith(
+            self.response_url_prefixes) else None
+        incident = self.lifecycle.store.get(click.incident_id)
+        if incident is None:
+            return self._tell(click, response_url, f"Incident {click.incident_id} no longer exists (it may have expired).")
+        try:
+            allowed = self.approvers.allows(click.user_id, incident.playbook_id)
+        except ApproverLookupFailed as error:
+            log.warning(json.dumps({"message": "click refused", "reason": str(error), "user": click.user_id}))
+            return self._tell(click, response_url, f"Could not check that you are an approver ({error}); try again.")
+        if not allowed:
+            log.warning(json.dumps({"message": "click refused: not an approver", "user": click.user_id,
+                                    "incident": incident.id, "playbook": incident.playbook_id,
+                                    "transition": click.transition}))
+            return self._tell(click, response_url,
+                              f"You are not an approver for playbook {incident.playbook_id}, so nothing was done. "
+                              "Approvers are set in the playbook's `slack.approvers` or TRAILGUARD_SLACK_APPROVERS.")
+        try:
+            decided = self.lifecycle.claim(click.incident_id, click.transition, click.who)
+        except (IllegalTransition, StaleIncident) as error:
+            reason = str(error) if isinstance(error, IllegalTransition) else "someone else changed it at the same moment"
+            log.info(json.dumps({"message": "click refused", "reason": reason, "user": click.user_id}))
+            return self._tell(click, response_url, f"Nothing was done: {reason}.")
+        log.info(json.dumps({"message": "click accepted", "incident": decided.id, "transition": click.transition,
+                             "user": click.user_id, "state": decided.state.value}))
+        self._hand_over({"incident": decided.id, "version": decided.version})
+        return Answer(200, {})
+
+    def _signed(self, raw_body: bytes | str, headers: Mapping[str, str]) -> bool:
+        try:
+            return bool(self.verify(raw_body, headers))
+        except Exception:  # noqa: BLE001 - any malformed signature or timestamp is a refusal
+            return False
+
+    def _tell(self, click: Click, response_url: str | None, text: str) -> Answer:
+        """Answer 200 (Slack shows no error) and tell the user, and only them, why."""
+        if response_url:
+            self._hand_over({"tell": text, "response_url": response_url})
+        return Answer(200, {"text": text})
+
+    def _hand_over(self, job: dict[str, Any]) -> None:
+        try:
+            self.dispatch(job)
+        except Exception as error:  # noqa: BLE001 - the decision is recorded; the sweep finishes the work
+            log.error(json.dumps({"message": "could not hand the click to the worker; the sweep will finish it",
+                                  "job": job.get("incident"), "error": f"{type(error).__name__}: {error}"}))
+
+    def _refuse(self, status: int, reason: str, headers: Mapping[str, str]) -> Answer:
+        lowered = {key.lower(): value for key, value in headers.items()}
+        log.warning(json.dumps({"message": "Slack request refused", "status": status, "reason": reason,
+                                "timestamp": lowered.get("x-slack-request-timestamp")}))
+        return Answer(status, {"error": reason})

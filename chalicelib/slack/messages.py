@@ -1,0 +1,289 @@
+"""The Slack message of an incident: what happened, who did it, what trailguard did, and
+the buttons that are safe to press now.
+
+Built with `slack_sdk.models.blocks`, whose `to_dict()` checks Slack's limits; every
+value is cut to fit before that (marked with an ellipsis), so a long user agent or a
+hundred-step plan shortens the message instead of having Slack reject it.
+
+Everything shown from the event is attacker-controlled (a trail name, a user agent, a
+session name). It is escaped, so it can neither mention `<!channel>` nor hide a link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from chalicelib.incidents import HistoryEntry, Incident, State, StepResult, StepStatus
+
+ACTION_PREFIX = "trailguard:"
+"""Prefix of every button's action_id; the rest is the transition it asks for."""
+
+SLACK_USER_PREFIX = "slack:"
+"""How the history names a Slack user: `slack:U0123ABCD`."""
+
+CONSOLE_EVENT_URL = "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{event_id}"
+
+_SEVERITY_MARKS = {"critical": ":red_circle:", "high": ":large_orange_circle:", "medium": ":large_yellow_circle:",
+                   "low": ":white_circle:"}
+_STEP_MARKS = {
+    StepStatus.APPLIED: ":white_check_mark:",
+    StepStatus.ALREADY_SAFE: ":white_check_mark:",
+    StepStatus.APPLYING: ":hourglass_flowing_sand:",
+    StepStatus.FAILED: ":x:",
+    StepStatus.NOT_RUN: ":black_square_for_stop:",
+    StepStatus.SIMULATED: ":grey_question:",
+    StepStatus.UNDONE: ":leftwards_arrow_with_hook:",
+}
+_HEADLINES = {
+    State.PROPOSED: "trailguard proposes the steps below and waits for an approver.",
+    State.REMEDIATING: "trailguard is putting things back.",
+    State.REMEDIATED: "trailguard put things back. Undo if the change was meant.",
+    State.FAILED: "trailguard could not finish. Retry once the cause is fixed, or acknowledge.",
+    State.DENIED: "Denied: nothing was changed.",
+    State.EXPIRED: "Expired: nobody answered in time; nothing was changed.",
+    State.UNDOING: "trailguard is undoing its remediation.",
+    State.UNDONE: "Undone: everything trailguard changed is as it was before.",
+    State.ACKNOWLEDGED: "Acknowledged: nothing more to do.",
+    State.NOTIFIED: "No automatic fix for this one: please look at it.",
+    State.SIMULATED: "Dry run: trailguard would have run the steps below; nothing was changed.",
+}
+_DECISIONS = {
+    "approve": "Approved", "deny": "Denied", "undo": "Undo asked", "retry": "Retried", "acknowledge": "Acknowledged",
+    "expire": "Expired", "refuse_undo": "Undo refused", "finish_undo": "Undone", "fail": "Failed",
+    "finish": "Remediated", "resume": "Resumed",
+}
+_BUTTONS: Mapping[State, tuple[str, ...]] = {
+    State.PROPOSED: ("approve", "deny"),
+    State.REMEDIATED: ("undo", "acknowledge"),
+    State.FAILED: ("retry", "acknowledge"),
+    State.NOTIFIED: ("acknowledge",),
+}
+_LABELS = {"approve": "Approve", "deny": "Deny", "undo": "Undo", "acknowledge": "Acknowledge", "retry": "Retry"}
+_STYLES = {"approve": "primary", "deny": "danger", "undo": "danger", "retry": "primary"}
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    """The notification text (what a phone's lock screen shows)."""
+    blocks: list[dict[str, Any]]
+
+
+def render(incident: Incident, account_names: Mapping[str, str] | None = None) -> Message:
+    names = account_names or {}
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_fit(_header(incident), HeaderBlock.text_max_length), emoji=True)),
+        _section(f"{_what_happened(incident, names)}\n{_HEADLINES[incident.state]}"),
+        SectionBlock(fields=_details(incident)),
+    ]
+    work = _work(incident)
+    if work:
+        blocks.append(_section(work))
+    if incident.error:
+        blocks.append(_section(f":warning: *Error:* {escape(incident.error)}"))
+    last = incident.history[-1] if incident.history else None
+    if last is not None and last.what == "refuse_undo" and last.detail:
+        blocks.append(_section(f":no_entry: *Undo refused:* {escape(last.detail)}"))
+    buttons = _buttons(incident)
+    if buttons:
+        blocks.append(ActionsBlock(block_id=f"incident:{incident.id}", elements=buttons))
+    decisions = _decisions(incident.history)
+    if decisions:
+        blocks.append(_context(decisions))
+    blocks.append(_context(_footer(incident)))
+    text = _fit(f"{_header(incident)}: {_HEADLINES[incident.state]}", SectionBlock.text_max_length)
+    return Message(text=text, blocks=[block.to_dict() for block in blocks])
+
+
+def thread_reply(entry: HistoryEntry) -> str:
+    """One line for the message's thread: a decision or an outcome, as it happened."""
+    detail = f": {escape(entry.detail)}" if entry.detail else ""
+    what = _DECISIONS.get(entry.what, entry.what)
+    return _fit(f"{what} by {who(entry.who)} ({entry.state.value}){detail}", SectionBlock.text_max_length)
+
+
+def block_kit_builder_url(message: Message) -> str:
+    """A link that opens the message in Slack's Block Kit Builder (for docs and reviews)."""
+    return "https://app.slack.com/block-kit-builder/#" + urllib.parse.quote(json.dumps({"blocks": message.blocks}))
+
+
+def escape(text: Any) -> str:
+    """Slack's mrkdwn escaping: `&`, `<` and `>` only (what Slack's docs require)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def who(name: str) -> str:
+    """A history name for a message: a Slack user becomes a mention Slack resolves."""
+    if name.startswith(SLACK_USER_PREFIX):
+        return f"<@{name[len(SLACK_USER_PREFIX):]}>"
+    return escape(name)
+
+
+# -- the parts ---------------------------------------------------------------------------
+
+
+def _header(incident: Incident) -> str:
+    return f"{incident.severity.upper()} · {incident.title}"
+
+
+def _what_happened(incident: Incident, names: Mapping[str, str]) -> str:
+    event = incident.event
+    account = event.get("account") or "an unknown account"
+    where = f"{escape(names[account])} ({account})" if account in names else escape(account)
+    resource = f" on `{_code(event['resource'])}`" if event.get("resource") else ""
+    mark = _SEVERITY_MARKS.get(incident.severity, "")
+    if event.get("eventType") == "TrailguardSweep":
+        return (f"{mark} The posture sweep found `{_code(event['eventName'])}`{resource} in *{where}*, "
+                f"{escape(event['region'])}, at {_when(event['eventTime'])}; no CloudTrail event was received.")
+    return (f"{mark} *{escape(event['actor'])}* called `{_code(event['eventName'])}`{resource} in *{where}*, "
+            f"{escape(event['region'])}, at {_when(event['eventTime'])}.")
+
+
+def _details(incident: Incident) -> list[MarkdownTextObject]:
+    event = incident.event
+    details = [
+        ("Source IP", event.get("sourceIPAddress")),
+        ("User agent", event.get("userAgent")),
+        ("Session", event.get("session")),
+        ("Principal", event.get("actorArn")),
+        ("Event", f"{event['eventSource'].split('.')[0]}:{event['eventName']} {event['eventID']}"),
+        ("Playbook", f"{incident.playbook_id} v{incident.playbook_version} ({incident.mode})"),
+    ]
+    return [
+        MarkdownTextObject(text=_fit(f"*{label}*\n{escape(value)}", 2000))
+        for label, value in details if value
+    ][: SectionBlock.fields_max_length]
+
+
+def _work(incident: Incident) -> str:
+    """The plan, or each step's outcome, one line each, cut to fit one section."""
+    if incident.steps:
+        title = "*Would run:*" if incident.state is State.SIMULATED else "*Steps:*"
+        lines = [_step_line(index, step) for index, step in enumerate(incident.steps, 1)]
+    elif incident.plan:
+        title = "*Proposed steps:*" if incident.state is State.PROPOSED else "*Planned steps:*"
+        lines = [f"{index}. {_call(step['action'], step['params'])}" for index, step in enumerate(incident.plan, 1)]
+    else:
+        return ""
+    return _lines_that_fit(title, lines, SectionBlock.text_max_length)
+
+
+def _step_line(index: int, step: StepResult) -> str:
+    line = f"{_STEP_MARKS.get(step.status, '')} {index}. {_call(step.action, step.params)}: {step.status.value}"
+    if step.error:
+        line += f" — {escape(step.error)}"
+    if step.note:
+        line += f" ({escape(step.note)})"
+    return line
+
+
+def _call(action: str, params: Mapping[str, Any]) -> str:
+    args = ", ".join(f"{name}={_short(value)}" for name, value in params.items())
+    return f"`{_code(action)}` {escape(args)}".rstrip()
+
+
+def _buttons(incident: Incident) -> list[ButtonElement]:
+    names = list(_BUTTONS.get(incident.state, ()))
+    if incident.state is State.FAILED and not incident.plan:
+        names.remove("retry")  # nothing to run again: the playbook needs fixing
+    return [
+        ButtonElement(
+            text=_LABELS[name],
+            action_id=f"{ACTION_PREFIX}{name}",
+            value=incident.id,
+            style=_STYLES.get(name),
+            confirm=_confirmation(incident, name),
+        )
+        for name in names
+    ]
+
+
+def _confirmation(incident: Incident, name: str) -> ConfirmObject | None:
+    """A second question before a button that calls AWS."""
+    account = incident.event.get("account") or "the account"
+    count = len(incident.plan)
+    questions = {
+        "approve": f"Run {count} step(s) in {account}, {incident.event['region']}?",
+        "retry": f"Run the steps that did not finish again in {account}?",
+        "undo": "Put back what trailguard changed? Steps whose resource changed since are left alone.",
+    }
+    if name not in questions:
+        return None
+    return ConfirmObject(title=_LABELS[name] + "?", text=questions[name], confirm=_LABELS[name], deny="Cancel")
+
+
+def _decisions(history: list[HistoryEntry]) -> str:
+    shown = [entry for entry in history if entry.what in _DECISIONS and entry.what != "finish"]
+    lines = [f"{_DECISIONS[entry.what]} by {who(entry.who)} at {_when(entry.at)}" for entry in shown]
+    return _lines_that_fit("", lines[-8:], 2000).strip()
+
+
+def _footer(incident: Incident) -> str:
+    event = incident.event
+    parts = [f"Incident `{incident.id}`"]
+    if event.get("eventType") != "TrailguardSweep":
+        url = CONSOLE_EVENT_URL.format(
+            region=urllib.parse.quote(event["region"], safe=""), event_id=urllib.parse.quote(event["eventID"], safe="")
+        )
+        parts.append(f"<{url}|Open the event in CloudTrail>")
+    return " · ".join(parts)
+
+
+# -- fitting text in Slack's limits ------------------------------------------------------
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=_fit(text, SectionBlock.text_max_length)))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=_fit(text, 2000))])
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    return _fit(value if isinstance(value, str) else str(value), limit)
+
+
+def _code(value: Any) -> str:
+    """A value inside `code`: backticks would end it early."""
+    return escape(_short(value)).replace("`", "'")
+
+
+def _lines_that_fit(title: str, lines: list[str], limit: int) -> str:
+    """The title and as many whole lines as fit, then how many were left out."""
+    text = title
+    for index, line in enumerate(lines):
+        rest = len(lines) - index
+        candidate = f"{text}\n{line}" if text else line
+        if len(candidate) + len(f"\n… and {rest} more") > limit:
+            return _fit(f"{text}\n… and {rest} more", limit)
+        text = candidate
+    return text
+
+
+def _when(moment: str) -> str:
+    try:
+        parsed = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return escape(moment)
+    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

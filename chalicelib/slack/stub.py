@@ -1,0 +1,253 @@
+"""A local Slack Web API, for the tests and the demo: no workspace, no network.
+
+It answers the calls trailguard makes (`auth.test`, `chat.postMessage`, `chat.update`,
+`chat.postEphemeral`, `usergroups.users.list`) and interaction `response_url`s, checks
+the bot token and the Block Kit limits Slack enforces (so a message Slack would refuse is
+refused here too), records every request, and keeps each message as Slack would show it.
+`fail(method, status)` makes the next calls answer 429 (with Retry-After) or 5xx, the way
+slack_sdk's own tests drive its mock server.
+
+    with SlackStub() as slack:
+        client = WebClient(token=slack.token, base_url=slack.base_url)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+import urllib.parse
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+API = "/api/"
+RESPONSE = "/response/"
+
+
+@dataclass
+class Request:
+    method: str
+    """The Web API method (`chat.update`), or `response` for a response_url."""
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Posted:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread: list[str] = field(default_factory=list)
+    updates: int = 0
+
+
+class SlackStub:
+    def __init__(self, token: str = "xoxb-trailguard-stub", groups: dict[str, list[str]] | None = None) -> None:
+        self.token = token
+        self.groups = dict(groups or {})
+        self.requests: list[Request] = []
+        self.messages: dict[tuple[str, str], Posted] = {}
+        self.ephemeral: list[dict[str, Any]] = []
+        self._failures: dict[str, deque[tuple[int, int]]] = {}
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start(self) -> SlackStub:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                stub._handle(self)
+
+            def do_GET(self) -> None:  # noqa: N802
+                stub._handle(self)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> SlackStub:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def origin(self) -> str:
+        assert self._server is not None, "start the stub first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + API
+
+    def response_url(self, name: str = "1") -> str:
+        return f"{self.origin}{RESPONSE}{name}"
+
+    # -- what tests ask for ------------------------------------------------------------------
+
+    def fail(self, method: str, status: int = 429, times: int = 1, retry_after: int = 0) -> None:
+        """Answer the next `times` calls of `method` with `status` (429 carries Retry-After)."""
+        with self._lock:
+            queue = self._failures.setdefault(method, deque())
+            queue.extend([(status, retry_after)] * times)
+
+    def calls(self, method: str) -> list[Request]:
+        with self._lock:
+            return [request for request in self.requests if request.method == method]
+
+    def only_message(self) -> Posted:
+        with self._lock:
+            [message] = self.messages.values()
+            return message
+
+    def channel_id(self, channel: str) -> str:
+        """The id a channel name stands for (as Slack answers chat.postMessage with the id)."""
+        if channel.startswith("#"):
+            return "C" + hashlib.sha256(channel.encode()).hexdigest()[:10].upper()
+        return channel
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def _handle(self, http: BaseHTTPRequestHandler) -> None:
+        path, _, query = http.path.partition("?")
+        length = int(http.headers.get("Content-Length") or 0)
+        raw = http.rfile.read(length).decode("utf-8") if length else ""
+        body = _decode(raw, http.headers.get("Content-Type", ""), query)
+        if path.startswith(RESPONSE):
+            method = "response"
+        elif path.startswith(API):
+            method = path[len(API):]
+        else:
+            return _send(http, 404, {"ok": False, "error": "unknown_path"})
+        with self._lock:
+            self.requests.append(Request(method, body, {k.lower(): v for k, v in http.headers.items()}))
+            failures = self._failures.get(method)
+            failure = failures.popleft() if failures else None
+        if failure is not None:
+            status, retry_after = failure
+            headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+            return _send(http, status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers)
+        if method == "response":
+            with self._lock:
+                self.ephemeral.append(body)
+            return _send(http, 200, "ok")
+        if http.headers.get("Authorization") != f"Bearer {self.token}":
+            return _send(http, 200, {"ok": False, "error": "invalid_auth"})
+        answer = getattr(self, "_" + method.replace(".", "_"), None)
+        if answer is None:
+            return _send(http, 200, {"ok": False, "error": "unknown_method"})
+        with self._lock:
+            return _send(http, 200, answer(body))
+
+    def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://trailguard-stub.slack.com/", "team": "stub", "user": "trailguard",
+                "team_id": "T0STUB", "user_id": "U0TRAILGUARD", "bot_id": "B0TRAILGUARD"}
+
+    def _chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - Slack's method name
+        problem = _message_problem(body)
+        if problem:
+            return {"ok": False, "error": problem}
+        channel = self.channel_id(str(body["channel"]))
+        ts = f"1764126000.{next(self._ts):06d}"
+        if body.get("thread_ts"):
+            parent = self.messages.get((channel, str(body["thread_ts"])))
+            if parent is None:
+                return {"ok": False, "error": "thread_not_found"}
+            parent.thread.append(str(body.get("text", "")))
+        else:
+            self.messages[(channel, ts)] = Posted(channel, ts, str(body.get("text", "")), list(body.get("blocks") or []))
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
+
+    def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        problem = _message_problem(body)
+        if problem:
+            return {"ok": False, "error": problem}
+        message = self.messages.get((str(body.get("channel")), str(body.get("ts"))))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.text, message.blocks = str(body.get("text", "")), list(body.get("blocks") or [])
+        message.updates += 1
+        return {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
+
+    def _chat_postEphemeral(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - Slack's method name
+        if not body.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        self.ephemeral.append(body)
+        return {"ok": True, "message_ts": f"1764126000.{next(self._ts):06d}"}
+
+    def _usergroups_users_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = body.get("usergroup")
+        if group not in self.groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.groups[group])}
+
+
+def _decode(raw: str, content_type: str, query: str) -> dict[str, Any]:
+    if "json" in content_type and raw:
+        data = json.loads(raw)
+        return data if isinstance(data, dict) else {"_": data}
+    fields = urllib.parse.parse_qs(query) | urllib.parse.parse_qs(raw)
+    decoded: dict[str, Any] = {key: values[-1] for key, values in fields.items()}
+    if isinstance(decoded.get("blocks"), str):
+        decoded["blocks"] = json.loads(decoded["blocks"])
+    return decoded
+
+
+def _send(http: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    http.send_response(status)
+    http.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json; charset=utf-8")
+    http.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        http.send_header(name, value)
+    http.end_headers()
+    http.wfile.write(data)
+
+
+_LIMITS = {"header": 150, "section": 3000, "field": 2000, "button": 75, "value": 2000}
+
+
+def _message_problem(body: dict[str, Any]) -> str | None:
+    """What Slack would refuse in a message: the limits of its Block Kit reference."""
+    if not body.get("channel"):
+        return "channel_not_found"
+    text, blocks = body.get("text"), body.get("blocks") or []
+    if not text and not blocks:
+        return "no_text"
+    if text and len(str(text)) > 40000:
+        return "msg_too_long"
+    if len(blocks) > 50:
+        return "invalid_blocks"
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header" and len(block["text"]["text"]) > _LIMITS["header"]:
+            return "invalid_blocks"
+        if kind == "section":
+            if block.get("text") and len(block["text"]["text"]) > _LIMITS["section"]:
+                return "invalid_blocks"
+            fields = block.get("fields") or []
+            if len(fields) > 10 or any(len(f["text"]) > _LIMITS["field"] for f in fields):
+                return "invalid_blocks"
+        if kind == "actions":
+            for element in block.get("elements", []):
+                if len(element["text"]["text"]) > _LIMITS["button"] or len(element.get("value", "")) > _LIMITS["value"]:
+                    return "invalid_blocks"
+    return None

@@ -1,0 +1,69 @@
+"""The slow half of a click, run after Slack has had its answer.
+
+A job either carries out a decision already recorded by `interactions` (the AWS calls of
+an approve, an undo or a retry; then the message update), or tells one user, through the
+interaction's `response_url`, why their click did nothing. A job names the incident
+version its decision wrote: if the incident has moved on since (another worker took it,
+the event was delivered again), the work is not run a second time; the message is still
+brought up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Mapping
+
+from chalicelib.incidents import BUSY_STATES
+from chalicelib.lifecycle import Lifecycle
+from chalicelib.notify import Notifier
+from chalicelib.store import StaleIncident
+
+log = logging.getLogger("trailguard")
+
+
+class ClickWorker:
+    def __init__(self, lifecycle: Lifecycle, notifier: Notifier, respond: Callable[[str, str], None]) -> None:
+        """`respond(response_url, text)` sends an ephemeral answer to the user who clicked."""
+        self.lifecycle = lifecycle
+        self.notifier = notifier
+        self.respond = respond
+
+    def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(job, Mapping) or not ({"tell", "incident"} & set(job)):
+            log.warning(json.dumps({"message": "worker job rejected", "job": repr(job)[:200]}))
+            return {"status": "rejected", "reason": "expected {incident, version} or {tell, response_url}"}
+        if "tell" in job:
+            try:
+                self.respond(str(job["response_url"]), str(job["tell"]))
+            except Exception as error:  # noqa: BLE001 - the user sees no answer; nothing else depends on it
+                log.warning(json.dumps({"message": "could not answer the user", "error": f"{type(error).__name__}"}))
+            return {"status": "told"}
+        incident = self.lifecycle.store.get(str(job["incident"]))
+        if incident is None:
+            return {"status": "gone", "incident": job["incident"]}
+        if incident.state in BUSY_STATES:
+            if incident.version != job.get("version"):
+                log.info(json.dumps({"message": "another worker has the incident", "incident": incident.id}))
+                return {"status": "taken", "incident": incident.id, "state": incident.state.value}
+            try:
+                incident = self.lifecycle.carry_out(incident)
+            except StaleIncident:
+                return {"status": "taken", "incident": incident.id}
+        self.notifier.notify(incident)
+        return {"status": "done", "incident": incident.id, "state": incident.state.value}
+
+
+def lambda_dispatch(lambda_client: Any, function_name: str) -> Callable[[dict[str, Any]], None]:
+    """Hand jobs to the worker Lambda, invoked asynchronously (Lambda queues them)."""
+
+    def dispatch(job: dict[str, Any]) -> None:
+        lambda_client.invoke(FunctionName=function_name, InvocationType="Event", Payload=json.dumps(job).encode())
+
+    return dispatch
+
+
+def send_ephemeral(response_url: str, text: str) -> None:
+    from chalicelib.slack.client import response_client
+
+    response_client(response_url).send(text=text, response_type="ephemeral", replace_original=False)

@@ -1,0 +1,334 @@
+"""Slack end to end, through chalice.test.Client: an event, the message in the local Slack
+stub, a signed click on the app's own route, AWS (moto) and the message afterwards."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import pytest
+from chalice.test import Client
+
+import app as chalice_app
+from chalicelib.catalog import Catalog
+from chalicelib.incidents import State
+from chalicelib.settings import Settings
+from tests.conftest import (
+    APPROVE_PLAYBOOK,
+    APPROVER,
+    SIGNING_SECRET,
+    STRANGER,
+    CallRecorder,
+    envelope,
+    record,
+    recording_clients,
+    signed_click,
+)
+
+TRAIL = "main"
+
+
+@pytest.fixture
+def runtime(aws, slack_stub, monkeypatch):
+    runtime = chalice_app.runtime
+    settings = dataclasses.replace(
+        Settings(),
+        slack_token=slack_stub.token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_channel="#security-alerts",
+        slack_approvers=frozenset({APPROVER, "S0SECURITY"}),
+        slack_base_url=slack_stub.base_url,
+        account_names={"123456789012": "sandbox"},
+    )
+    monkeypatch.setattr(runtime, "settings", settings)
+    runtime.reset()
+    yield runtime
+    runtime.reset()
+
+
+@pytest.fixture
+def client(runtime):
+    with Client(chalice_app.app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def approve_mode(runtime, tmp_path, monkeypatch):
+    (tmp_path / "trail-approve.yaml").write_text(APPROVE_PLAYBOOK)
+    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
+
+
+@pytest.fixture
+def trail(make_trail):
+    return make_trail(TRAIL)
+
+
+def stop_logging(client):
+    event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": TRAIL}))
+    response = client.lambda_.invoke("respond_to_cloudtrail", event)
+    [incident] = response.payload["incidents"]
+    return incident["id"]
+
+
+def click(client, transition, incident_id, **options):
+    body, headers = signed_click(transition, incident_id, **options)
+    return client.http.post("/slack/interactions", headers=headers, body=body)
+
+
+def buttons(message):
+    return [e["action_id"].split(":")[1] for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def text_of(message):
+    return json.dumps(message.blocks)
+
+
+def logging_now(trail):
+    return trail.get_trail_status(Name=TRAIL)["IsLogging"]
+
+
+# -- auto mode: remediated, then Undo ----------------------------------------------------
+
+
+def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(client, runtime, slack_stub, trail):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    assert logging_now(trail) is True
+    message = slack_stub.only_message()
+    assert message.channel == slack_stub.channel_id("#security-alerts")
+    assert buttons(message) == ["undo", "acknowledge"]
+    assert "IAMUser mallory" in text_of(message) and "sandbox (123456789012)" in text_of(message)
+    stored = runtime.store.get(incident_id)
+    assert stored.notification["ts"] == message.ts and not stored.notification_due
+
+    response = click(client, "undo", incident_id, response_url=slack_stub.response_url())
+    assert response.status_code == 200
+    assert logging_now(trail) is False  # back to what the attacker left: the undo was asked for
+    assert runtime.store.get(incident_id).state is State.UNDONE
+    assert buttons(message) == [] and message.updates == 1
+    assert "Undone" in text_of(message) and f"<@{APPROVER}>" in text_of(message)
+    assert message.thread and "Undo asked by" in message.thread[0]
+
+
+def test_undo_is_refused_and_says_so_when_the_trail_changed_since(client, runtime, slack_stub, trail):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    trail.stop_logging(Name=TRAIL)  # someone changed it after trailguard: undo must not touch it
+
+    click(client, "undo", incident_id)
+
+    incident = runtime.store.get(incident_id)
+    assert incident.state is State.REMEDIATED and incident.history[-1].what == "refuse_undo"
+    assert logging_now(trail) is False
+    message = slack_stub.only_message()
+    assert "Undo refused" in text_of(message) and "IsLogging" in text_of(message)
+    assert buttons(message) == ["undo", "acknowledge"]
+
+
+def test_acknowledge_closes_the_incident_and_removes_undo(client, runtime, slack_stub, trail):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    click(client, "acknowledge", incident_id)
+    assert runtime.store.get(incident_id).state is State.ACKNOWLEDGED
+    message = slack_stub.only_message()
+    assert buttons(message) == [] and "Acknowledged by" in text_of(message)
+    assert logging_now(trail) is True
+
+
+def test_retry_runs_the_failed_step_again(client, runtime, slack_stub, make_trail):
+    incident_id = stop_logging(client)  # no trail yet: the step fails
+    assert runtime.store.get(incident_id).state is State.FAILED
+    assert buttons(slack_stub.only_message()) == ["retry", "acknowledge"]
+    trail = make_trail(TRAIL)
+    trail.stop_logging(Name=TRAIL)
+
+    click(client, "retry", incident_id)
+
+    assert runtime.store.get(incident_id).state is State.REMEDIATED and logging_now(trail) is True
+    assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]
+
+
+# -- approve mode ------------------------------------------------------------------------
+
+
+def test_approve_runs_the_proposal(client, runtime, slack_stub, trail, approve_mode):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    assert logging_now(trail) is False  # nothing runs before a person approves
+    message = slack_stub.only_message()
+    assert buttons(message) == ["approve", "deny"]
+    assert "Proposed steps" in text_of(message)
+
+    assert click(client, "approve", incident_id).status_code == 200
+
+    assert logging_now(trail) is True
+    assert runtime.store.get(incident_id).state is State.REMEDIATED
+    assert buttons(message) == ["undo", "acknowledge"] and "Approved by" in text_of(message)
+
+
+def test_deny_closes_the_proposal_and_changes_nothing(client, runtime, slack_stub, trail, approve_mode):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    click(client, "deny", incident_id)
+    assert logging_now(trail) is False
+    assert runtime.store.get(incident_id).state is State.DENIED
+    message = slack_stub.only_message()
+    assert buttons(message) == [] and "Denied by" in text_of(message)
+
+
+def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, approve_mode):
+    recorder = CallRecorder()
+    runtime.__dict__["clients"] = recording_clients(recorder)
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    url = slack_stub.response_url("double")
+    first = click(client, "approve", incident_id, response_url=url)
+    second = click(client, "approve", incident_id, response_url=url)
+    assert first.status_code == second.status_code == 200
+    assert recorder.writes().count("StartLogging") == 1
+    [told] = slack_stub.ephemeral
+    assert told["response_type"] == "ephemeral" and "it is remediated, and approve needs proposed" in told["text"]
+    assert [h.what for h in runtime.store.get(incident_id).history].count("approve") == 1
+
+
+def test_a_user_group_member_may_approve(client, runtime, slack_stub, trail, approve_mode):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    click(client, "approve", incident_id, user="U0ALICE")
+    assert runtime.store.get(incident_id).state is State.REMEDIATED
+    assert len(slack_stub.calls("usergroups.users.list")) == 1
+
+
+def test_an_unauthorized_user_changes_nothing_and_is_told_why(client, runtime, slack_stub, trail, approve_mode,
+                                                              caplog):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    version = runtime.store.get(incident_id).version
+    with caplog.at_level(logging.WARNING, logger="trailguard"):
+        response = click(client, "approve", incident_id, user=STRANGER, response_url=slack_stub.response_url())
+    assert response.status_code == 200
+    assert logging_now(trail) is False
+    assert runtime.store.get(incident_id).version == version
+    [told] = slack_stub.ephemeral
+    assert "You are not an approver for playbook trail-approve" in told["text"]
+    assert "not an approver" in caplog.text and STRANGER in caplog.text
+
+
+def test_approvers_named_by_the_playbook_replace_the_global_ones(client, runtime, slack_stub, trail, tmp_path,
+                                                                 monkeypatch):
+    (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK + "slack: {channel: '#trail-owners', approvers: [U0OWNER]}\n")
+    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    assert slack_stub.only_message().channel == slack_stub.channel_id("#trail-owners")
+    click(client, "approve", incident_id, user=APPROVER)
+    assert runtime.store.get(incident_id).state is State.PROPOSED
+    click(client, "approve", incident_id, user="U0OWNER")
+    assert runtime.store.get(incident_id).state is State.REMEDIATED
+
+
+# -- refused requests --------------------------------------------------------------------
+
+
+def _proposal(client, trail):
+    trail.stop_logging(Name=TRAIL)
+    return stop_logging(client)
+
+
+@pytest.mark.parametrize("tamper,status", [
+    (lambda body, headers: (body, {**headers, "X-Slack-Signature": "v0=" + "0" * 64}), 401),
+    (lambda body, headers: (body.replace("approve", "deny"), headers), 401),  # signed body changed
+    (lambda body, headers: (body, {k: v for k, v in headers.items() if k != "X-Slack-Signature"}), 401),
+    (lambda body, headers: (body, {**headers, "X-Slack-Request-Timestamp": "yesterday"}), 401),
+])
+def test_forged_requests_are_refused(client, runtime, trail, approve_mode, tamper, status):
+    incident_id = _proposal(client, trail)
+    body, headers = tamper(*signed_click("approve", incident_id))
+    response = client.http.post("/slack/interactions", headers=headers, body=body)
+    assert response.status_code == status
+    assert runtime.store.get(incident_id).state is State.PROPOSED and logging_now(trail) is False
+
+
+def test_a_request_signed_with_another_secret_is_refused(client, runtime, trail, approve_mode):
+    incident_id = _proposal(client, trail)
+    response = click(client, "approve", incident_id, secret="not-the-apps-secret")
+    assert response.status_code == 401
+    assert runtime.store.get(incident_id).state is State.PROPOSED
+
+
+def test_a_replayed_request_older_than_five_minutes_is_refused(client, runtime, trail, approve_mode):
+    incident_id = _proposal(client, trail)
+    response = click(client, "approve", incident_id, age_seconds=301)
+    assert response.status_code == 401
+    assert json.loads(response.body)["error"] == "invalid or expired signature"
+    assert runtime.store.get(incident_id).state is State.PROPOSED
+
+
+@pytest.mark.parametrize("payload,problem", [
+    ("not json", "payload is not JSON"),
+    (json.dumps({"type": "view_submission"}), "only answers block_actions"),
+    (json.dumps({"type": "block_actions", "user": {"id": APPROVER}, "actions": []}), "expected one action"),
+    (json.dumps({"type": "block_actions", "user": {"id": APPROVER},
+                 "actions": [{"action_id": "trailguard:delete_everything", "value": "inc-0"}]}), "action_id"),
+    (json.dumps({"type": "block_actions", "user": {"id": APPROVER},
+                 "actions": [{"action_id": "trailguard:approve", "value": "../../etc"}]}), "expected an incident id"),
+    (json.dumps({"type": "block_actions", "actions": [{"action_id": "trailguard:approve"}]}), "user.id"),
+])
+def test_malformed_payloads_are_refused_with_400(client, payload, problem):
+    import time
+    import urllib.parse
+
+    from slack_sdk.signature import SignatureVerifier
+
+    body = urllib.parse.urlencode({"payload": payload})
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
+               "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)}
+    response = client.http.post("/slack/interactions", headers=headers, body=body)
+    assert response.status_code == 400
+    assert problem in json.loads(response.body)["error"]
+
+
+def test_a_body_that_is_not_a_form_is_refused_not_crashed(client):
+    response = client.http.post("/slack/interactions", headers={"Content-Type": "application/json"}, body="{}")
+    assert response.status_code == 415  # Chalice refuses the content type before our code runs
+
+
+def test_without_a_signing_secret_every_click_is_refused(client, runtime, trail, approve_mode, monkeypatch):
+    incident_id = _proposal(client, trail)
+    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, slack_signing_secret=None))
+    runtime.reset()
+    assert click(client, "approve", incident_id).status_code == 401
+
+
+# -- Slack failing -----------------------------------------------------------------------
+
+
+def test_a_rate_limited_post_is_retried_after_retry_after(client, runtime, slack_stub, trail):
+    slack_stub.fail("chat.postMessage", 429, times=1, retry_after=0)
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    assert len(slack_stub.calls("chat.postMessage")) == 2
+    assert slack_stub.only_message().ts == runtime.store.get(incident_id).notification["ts"]
+
+
+def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runtime, slack_stub, trail):
+    slack_stub.fail("chat.postMessage", 503, times=20)
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    kept = runtime.store.get(incident_id)
+    assert kept.state is State.REMEDIATED and logging_now(trail) is True
+    assert kept.notification_due and "503" in kept.notification["error"]
+    assert slack_stub.messages == {}
+
+    slack_stub.fail("chat.postMessage", 503, times=0)
+    slack_stub._failures.clear()
+    scheduled = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                resources=[])
+    report = client.lambda_.invoke("posture_sweep", scheduled).payload
+
+    assert report["delivered"] == [incident_id]
+    delivered = runtime.store.get(incident_id)
+    assert not delivered.notification_due and delivered.notification["ts"] == slack_stub.only_message().ts
+    assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]

@@ -1,0 +1,379 @@
+"""Slack's parts one by one: messages and their limits, delivery and its failures, approvers,
+secrets, the worker and its asynchronous hand-over."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import zipfile
+
+import pytest
+from chalice.test import Client
+
+import app as chalice_app
+from chalicelib.catalog import Catalog
+from chalicelib.events import CloudTrailEvent
+from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.settings import Settings
+from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
+from chalicelib.slack.client import web_client
+from chalicelib.slack.delivery import SlackNotifier
+from chalicelib.slack.messages import block_kit_builder_url, render
+from chalicelib.slack.secrets import SecretError, read_secret
+from chalicelib.store import MemoryStore
+from tests.conftest import (
+    APPROVE_PLAYBOOK,
+    APPROVER,
+    SIGNING_SECRET,
+    CallRecorder,
+    envelope,
+    record,
+    recording_clients,
+    signed_click,
+)
+
+
+def _incident(state: State = State.REMEDIATED, **event_fields) -> Incident:
+    raw = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, **event_fields)
+    incident = Incident(
+        id=incident_id(raw["eventID"], "cloudtrail-stop-logging"), playbook_id="cloudtrail-stop-logging",
+        playbook_version=1, title="CloudTrail logging stopped", severity="critical", mode="auto",
+        event=CloudTrailEvent.from_record(raw).summary(), state=state,
+        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+    )
+    if state is not State.PROPOSED:
+        incident.steps = [StepResult("cloudtrail.start_logging", {"trail": "main"}, StepStatus.APPLIED,
+                                     {"IsLogging": False}, {"IsLogging": True})]
+    incident.record("trailguard", "open")
+    return incident
+
+
+def _buttons(message) -> list[str]:
+    return [e["action_id"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def _all_text(message) -> str:
+    return json.dumps(message.blocks, ensure_ascii=False)
+
+
+# -- messages ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state,expected", [
+    (State.PROPOSED, ["trailguard:approve", "trailguard:deny"]),
+    (State.REMEDIATED, ["trailguard:undo", "trailguard:acknowledge"]),
+    (State.FAILED, ["trailguard:retry", "trailguard:acknowledge"]),
+    (State.NOTIFIED, ["trailguard:acknowledge"]),
+    (State.REMEDIATING, []), (State.UNDOING, []),
+    (State.DENIED, []), (State.EXPIRED, []), (State.UNDONE, []), (State.ACKNOWLEDGED, []), (State.SIMULATED, []),
+])
+def test_buttons_follow_the_state(state, expected):
+    incident = _incident(state)
+    message = render(incident)
+    assert _buttons(message) == expected
+    values = {e["value"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]}
+    assert values == ({incident.id} if expected else set())
+
+
+def test_a_failed_incident_without_a_plan_offers_no_retry():
+    incident = _incident(State.FAILED)
+    incident.plan, incident.steps, incident.error = [], [], "playbook x: keyId is null"
+    assert _buttons(render(incident)) == ["trailguard:acknowledge"]
+
+
+def test_buttons_that_call_aws_ask_for_confirmation():
+    blocks = render(_incident(State.PROPOSED)).blocks
+    [approve, deny] = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert "Run 1 step(s) in 123456789012, us-east-1?" in approve["confirm"]["text"]["text"]
+    assert "confirm" not in deny
+
+
+def test_the_message_says_who_did_what_where_and_links_the_event():
+    incident = _incident(userAgent="Boto3/1.34 md/Botocore", sourceIPAddress="198.51.100.9")
+    text = _all_text(render(incident, {"123456789012": "sandbox"}))
+    assert "*IAMUser mallory* called `StopLogging` on `main` in *sandbox (123456789012)*, us-east-1" in text
+    assert "198.51.100.9" in text and "Boto3/1.34 md/Botocore" in text
+    assert incident.event["eventID"] in text and incident.id in text
+    assert (f"https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/"
+            f"{incident.event['eventID']}") in text
+    assert ":white_check_mark: 1. `cloudtrail.start_logging` trail=main: applied" in text
+
+
+def test_an_assumed_role_session_is_shown():
+    identity = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/ops/alice@example.com",
+                "accountId": "123456789012",
+                "sessionContext": {"sessionIssuer": {"userName": "ops", "arn": "arn:aws:iam::123456789012:role/ops"}}}
+    text = _all_text(render(_incident(userIdentity=identity)))
+    assert "*role ops/alice@example.com* called" in text and "*Session*\\nalice@example.com" in text
+
+
+def test_attacker_controlled_text_cannot_mention_or_link():
+    incident = _incident(userAgent="<!channel> <https://evil.example|click me> & more")
+    text = _all_text(render(incident))
+    assert "<!channel>" not in text and "<https://evil.example" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example|click me&gt; &amp; more" in text
+
+
+def test_long_values_are_cut_to_slacks_limits_and_slack_takes_the_message(slack_stub):
+    incident = _incident(userAgent="x" * 10_000, sourceIPAddress="1" * 5000)
+    incident.title = "T" * 400
+    incident.plan = [{"action": "s3.remove_public_acl", "params": {"bucket": f"bucket-{i:03d}-" + "y" * 200}}
+                     for i in range(200)]
+    incident.steps = [StepResult(p["action"], p["params"], StepStatus.FAILED, error="AccessDenied " * 50)
+                      for p in incident.plan]
+    incident.error = "E" * 10_000
+    message = render(incident)  # slack_sdk's models check the limits in to_dict()
+    header = message.blocks[0]["text"]["text"]
+    assert len(header) == 150 and header.endswith("…")
+    assert "… and " in _all_text(message) and "more" in _all_text(message)
+    client = web_client(slack_stub.token, slack_stub.base_url)
+    assert client.chat_postMessage(channel="#x", text=message.text, blocks=message.blocks)["ok"]
+
+
+def test_the_stub_refuses_what_slack_would_refuse(slack_stub):
+    client = web_client(slack_stub.token, slack_stub.base_url)
+    too_long = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    with pytest.raises(Exception, match="invalid_blocks"):
+        client.chat_postMessage(channel="#x", text="t", blocks=too_long)
+    with pytest.raises(Exception, match="invalid_auth"):
+        web_client("xoxb-wrong", slack_stub.base_url).auth_test()
+
+
+def test_a_sweep_finding_says_no_event_was_received_and_links_nothing():
+    incident = _incident(eventType="TrailguardSweep")
+    text = _all_text(render(incident))
+    assert "The posture sweep found `StopLogging` on `main`" in text and "no CloudTrail event was received" in text
+    assert "console.aws.amazon.com" not in text
+
+
+def test_the_block_kit_builder_link_carries_the_blocks():
+    message = render(_incident())
+    url = block_kit_builder_url(message)
+    assert url.startswith("https://app.slack.com/block-kit-builder/#%7B%22blocks%22")
+
+
+# -- delivery ----------------------------------------------------------------------------
+
+
+def _notifier(slack_stub, store) -> SlackNotifier:
+    return SlackNotifier(lambda: web_client(slack_stub.token, slack_stub.base_url), store, default_channel="#alerts")
+
+
+def test_a_message_deleted_in_slack_is_posted_again(slack_stub):
+    store = MemoryStore()
+    incident = _incident()
+    store.create(incident)
+    notifier = _notifier(slack_stub, store)
+    notifier.notify(incident)
+    first_ts = incident.notification["ts"]
+    slack_stub.messages.clear()  # someone deleted it
+    incident.record("slack:U0X", "acknowledge")
+    notifier.notify(incident)
+    assert incident.notification["ts"] != first_ts
+    assert slack_stub.only_message().ts == incident.notification["ts"]
+
+
+def test_a_message_already_up_to_date_is_not_sent_again(slack_stub):
+    store = MemoryStore()
+    incident = _incident()
+    store.create(incident)
+    notifier = _notifier(slack_stub, store)
+    notifier.notify(incident)
+    notifier.notify(incident)
+    assert len(slack_stub.calls("chat.postMessage")) == 1 and not slack_stub.calls("chat.update")
+
+
+def test_a_token_that_cannot_be_read_is_a_delivery_error_not_a_crash(aws, caplog):
+    store = MemoryStore()
+    incident = _incident()
+    store.create(incident)
+    import boto3
+
+    def connect():
+        return web_client(read_secret("ssm:/trailguard/missing", lambda s: boto3.client(s, region_name="us-east-1")))
+
+    SlackNotifier(connect, store, default_channel="#alerts").notify(incident)
+    kept = store.get(incident.id)
+    assert kept.notification_due and "/trailguard/missing does not exist" in kept.notification["error"]
+
+
+def test_the_sweep_expiry_updates_the_proposal_message(aws, slack_stub, tmp_path, make_trail):
+    from chalicelib.aws import AwsActions, AwsClients
+    from chalicelib.lifecycle import Lifecycle
+    from chalicelib.responder import Responder
+    from chalicelib.sweep import Sweep
+    from tests.conftest import Clock
+
+    (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
+    catalog = Catalog.load([tmp_path])
+    clock, store, clients = Clock(), MemoryStore(), AwsClients()
+    lifecycle = Lifecycle(store, AwsActions(clients, store), clock=clock)
+    responder = Responder(catalog, own_role_names=set(), lifecycle=lifecycle, notifier=_notifier(slack_stub, store))
+    make_trail("main")
+    responder.respond(CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
+    import datetime as dt
+
+    clock.now += dt.timedelta(hours=3)
+    report = Sweep(catalog=catalog, responder=responder, lifecycle=lifecycle, clients=clients,
+                   account="123456789012", regions=["us-east-1"], trail_names=["not-checked-here"]).run()
+    assert len(report.expired) == 1
+    message = slack_stub.only_message()
+    assert _buttons(message) == [] and "Expired" in message.text and "nobody answered within 2 hours" in message.thread[0]
+
+
+# -- approvers ---------------------------------------------------------------------------
+
+
+def test_group_members_are_cached_briefly():
+    lookups: list[str] = []
+    now = [0.0]
+
+    def members(group):
+        lookups.append(group)
+        return ["U0ALICE"]
+
+    approvers = Approvers(frozenset({"S0SEC"}), {}, members, cache_seconds=60, clock=lambda: now[0])
+    assert approvers.allows("U0ALICE", "any") and approvers.allows("U0ALICE", "any")
+    assert not approvers.allows("U0MALLORY", "any")
+    assert lookups == ["S0SEC"]
+    now[0] = 61
+    approvers.allows("U0ALICE", "any")
+    assert lookups == ["S0SEC", "S0SEC"]
+
+
+def test_nobody_is_an_approver_until_someone_is_named():
+    approvers = Approvers(frozenset(), {}, lambda group: [])
+    assert not approvers.allows(APPROVER, "any")
+
+
+def test_a_failed_group_lookup_refuses_with_the_reason():
+    def broken(group):
+        raise ConnectionError("slack unreachable")
+
+    with pytest.raises(ApproverLookupFailed, match="S0SEC: slack unreachable"):
+        Approvers(frozenset({"S0SEC"}), {}, broken).allows("U0ALICE", "any")
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+
+def test_secrets_come_from_ssm_or_secrets_manager_or_the_value(aws):
+    import boto3
+
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/trailguard/dev/slack-token", Value="xoxb-from-ssm", Type="SecureString")
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="trailguard/dev/signing", SecretString="from-secrets-manager")
+    clients = {}
+
+    def home_client(service):
+        return clients.setdefault(service, boto3.client(service, region_name="us-east-1"))
+
+    assert read_secret("ssm:/trailguard/dev/slack-token", home_client) == "xoxb-from-ssm"
+    assert read_secret("secretsmanager:trailguard/dev/signing", home_client) == "from-secrets-manager"
+    assert read_secret("xoxb-literal", home_client) == "xoxb-literal"
+    with pytest.raises(SecretError, match="the secret trailguard/nope does not exist"):
+        read_secret("secretsmanager:trailguard/nope", home_client)
+
+
+def test_secrets_are_read_once_and_never_logged(aws, slack_stub, monkeypatch, caplog, make_trail):
+    import boto3
+
+    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/tg/token", Value=slack_stub.token,
+                                                               Type="SecureString")
+    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/tg/signing", Value=SIGNING_SECRET,
+                                                               Type="SecureString")
+    runtime = chalice_app.runtime
+    settings = dataclasses.replace(Settings(), slack_token="ssm:/tg/token", slack_signing_secret="ssm:/tg/signing",
+                                   slack_channel="#alerts", slack_approvers=frozenset({APPROVER}),
+                                   slack_base_url=slack_stub.base_url)
+    monkeypatch.setattr(runtime, "settings", settings)
+    runtime.reset()
+    recorder = CallRecorder()
+    runtime.__dict__["clients"] = recording_clients(recorder)
+    trail = make_trail("main")
+    trail.stop_logging(Name="main")
+    try:
+        # trailguard's and slack_sdk's own logs, at their most talkative (botocore's DEBUG
+        # log prints API responses, GetParameter's included: never turn it on in a stage)
+        caplog.set_level(logging.DEBUG, logger="trailguard")
+        caplog.set_level(logging.DEBUG, logger="slack_sdk")
+        with Client(chalice_app.app) as client:
+            event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+            [incident] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
+            body, headers = signed_click("undo", incident["id"])
+            assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
+    finally:
+        runtime.reset()
+    assert recorder.calls.count("GetParameter") == 2  # token and signing secret, once each
+    assert slack_stub.only_message().updates == 1
+    assert slack_stub.token not in caplog.text and SIGNING_SECRET not in caplog.text
+    assert slack_stub.token not in repr(settings) and SIGNING_SECRET not in repr(settings)
+
+
+# -- the worker and the asynchronous hand-over -------------------------------------------
+
+
+def _worker_function(name: str) -> None:
+    import boto3
+
+    role = boto3.client("iam").create_role(RoleName="worker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def slack_worker(event, context):\n    return event\n")
+    boto3.client("lambda").create_function(FunctionName=name, Runtime="python3.12", Role=role,
+                                           Handler="app.slack_worker", Code={"ZipFile": code.getvalue()})
+
+
+def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(aws, slack_stub, monkeypatch, tmp_path,
+                                                                         make_trail):
+    worker = "trailguard-dev-slack_worker"
+    _worker_function(worker)
+    runtime = chalice_app.runtime
+    settings = dataclasses.replace(Settings(), slack_token=slack_stub.token, slack_signing_secret=SIGNING_SECRET,
+                                   slack_channel="#alerts", slack_approvers=frozenset({APPROVER}),
+                                   slack_base_url=slack_stub.base_url, slack_worker=worker)
+    monkeypatch.setattr(runtime, "settings", settings)
+    (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
+    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
+    runtime.reset()
+    recorder = CallRecorder()
+    runtime.__dict__["clients"] = recording_clients(recorder)
+    trail = make_trail("main")
+    trail.stop_logging(Name="main")
+    try:
+        with Client(chalice_app.app) as client:
+            event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+            [opened] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
+            body, headers = signed_click("approve", opened["id"])
+            assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
+
+            # Answered: the decision is recorded, AWS is not touched yet, the worker is invoked.
+            assert runtime.store.get(opened["id"]).state is State.REMEDIATING
+            assert trail.get_trail_status(Name="main")["IsLogging"] is False
+            [(_, invoke)] = [(n, p) for n, p in recorder.params if n == "Invoke"]
+            assert invoke["FunctionName"] == worker and invoke["InvocationType"] == "Event"
+            job = json.loads(invoke["Payload"])
+
+            result = client.lambda_.invoke("slack_worker", job).payload
+            assert result == {"status": "done", "incident": opened["id"], "state": "remediated"}
+            assert trail.get_trail_status(Name="main")["IsLogging"] is True
+            assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
+
+            # Lambda delivers async invocations at least once: a second delivery runs nothing.
+            again = client.lambda_.invoke("slack_worker", job).payload
+            assert again["status"] == "done" and recorder.writes().count("StartLogging") == 1
+    finally:
+        runtime.reset()
+
+
+@pytest.mark.parametrize("job", [None, [], {"what": 1}, "text"])
+def test_a_malformed_job_is_rejected_not_retried(job):
+    from chalicelib.lifecycle import Lifecycle
+    from chalicelib.notify import NullNotifier
+    from chalicelib.slack.worker import ClickWorker
+
+    worker = ClickWorker(Lifecycle(MemoryStore(), None), NullNotifier(), lambda url, text: None)
+    assert worker.run(job)["status"] == "rejected"
