@@ -5,7 +5,7 @@
     replay PATH...          what the playbooks would have done about these logs
     schema                  print the playbook JSON Schema (for editors)
     policy                  print or write the Lambda role's IAM policy
-    docs                    write docs/playbooks.md from the code's declarations
+    docs                    write docs/playbooks.md and docs/slack-messages.md from the code
     bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
     incidents --stage S     list open incidents, or show one with its history
     demo                    the end-to-end story on a local AWS (moto)
@@ -161,7 +161,8 @@ def policy(stage: str | None, write: bool) -> None:
     click.echo(f"wrote {target}")
 
 
-@main.command(help="Create what chalice deploy does not: the stage's DynamoDB table, with TTL. Safe to rerun.")
+@main.command(help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL) and its Slack "
+                   "secrets' placeholders. Safe to rerun; never overwrites a secret.")
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
 def bootstrap(stage: str) -> None:
     import boto3
@@ -181,7 +182,32 @@ def bootstrap(stage: str) -> None:
         sys.exit(1)
     for line in done or [f"table {settings.table} is ready (already existed, TTL on)"]:
         click.echo(line)
+    _bootstrap_secrets(settings)
     click.echo(f"next: chalice deploy --stage {stage}")
+
+
+def _bootstrap_secrets(settings: Settings) -> None:
+    import boto3
+
+    from chalicelib.slack.secrets import SecretError, ensure_placeholder, how_to_set, is_reference, read_secret
+
+    for name, setting in (("bot token", settings.slack_token), ("signing secret", settings.slack_signing_secret)):
+        if setting is None or not is_reference(setting):
+            continue
+        try:
+            created = ensure_placeholder(setting, boto3.client)
+            if created:
+                click.echo(created)
+            read_secret(setting, boto3.client)
+        except SecretError:
+            click.echo(f"the Slack {name} ({setting}) is a placeholder; set it: {how_to_set(setting)}")
+            continue
+        except Exception as error:  # noqa: BLE001 - an operator's command: say what AWS said
+            from chalicelib.actions.base import describe_error
+
+            click.echo(f"error: the Slack {name} ({setting}): {describe_error(error)}", err=True)
+            sys.exit(1)
+        click.echo(f"the Slack {name} ({setting}) is set")
 
 
 @main.command(help="List open incidents, or show one incident with its history.")
@@ -225,10 +251,10 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
         click.echo(f"{len(found)} open incident{'s' if len(found) != 1 else ''}", err=True)
 
 
-@main.command(help="Write docs/playbooks.md from the code's declarations (or --check that it is current).")
+@main.command(help="Write docs/playbooks.md and docs/slack-messages.md from the code (or --check they are current).")
 @click.option("--datasets", type=click.Path(exists=True, file_okay=False),
               help="The datasets folder (default: ../shared/datasets, or TRAILGUARD_DATASETS).")
-@click.option("--check", is_flag=True, help="Exit 1 if docs/playbooks.md differs from what would be written.")
+@click.option("--check", is_flag=True, help="Exit 1 if a file differs from what would be written.")
 def docs(datasets: str | None, check: bool) -> None:
     from chalicelib.reference import (
         DOCS_FILE,
@@ -243,16 +269,20 @@ def docs(datasets: str | None, check: bool) -> None:
     if not stratus.is_dir():
         click.echo(f"error: no Stratus detonation logs at {stratus} (give --datasets)", err=True)
         sys.exit(2)
-    text = render(catalog, stratus_coverage(catalog, stratus))
+    from chalicelib.slack.examples import EXAMPLES_FILE, render_examples
+
+    generated = {DOCS_FILE: render(catalog, stratus_coverage(catalog, stratus)), EXAMPLES_FILE: render_examples(catalog)}
+    stale = [path for path, text in generated.items() if (path.read_text() if path.exists() else "") != text]
     if check:
-        current = DOCS_FILE.read_text() if DOCS_FILE.exists() else ""
-        if current != text:
-            click.echo(f"{DOCS_FILE} is stale: run python -m chalicelib docs", err=True)
+        for path in stale:
+            click.echo(f"{path} is stale: run python -m chalicelib docs", err=True)
+        if stale:
             sys.exit(1)
-        click.echo(f"ok: {DOCS_FILE} is current")
+        click.echo("ok: " + ", ".join(str(path) for path in generated) + " are current")
         return
-    DOCS_FILE.write_text(text)
-    click.echo(f"wrote {DOCS_FILE}")
+    for path, text in generated.items():
+        path.write_text(text)
+        click.echo(f"wrote {path}")
 
 
 @main.command(help="Play an attacker against a local AWS (moto) and show what trailguard does.")

@@ -1,9 +1,10 @@
 """The Lambda role's IAM policy, generated from what the loaded playbooks' actions declare.
 
 Least privilege: the role holds the permissions of the actions some playbook uses, read
-access for the posture sweep, its own table, assuming the member role in other accounts,
-and writing its own logs; nothing else. `iam:PassRole` (a trail's CloudWatch Logs role)
-is granted only for passing to the service of the action that needs it.
+access for the posture sweep, its own table, the stage's Slack secrets and its own click
+worker, assuming the member role in other accounts, and writing its own logs; nothing
+else. `iam:PassRole` (a trail's CloudWatch Logs role) is granted only for passing to the
+service of the action that needs it.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
         statements.append(
             {"Sid": "Incidents", "Effect": "Allow", "Action": list(TABLE_PERMISSIONS), "Resource": [table, f"{table}/index/*"]}
         )
+    statements += _slack_statements(settings)
     statements.append(
         {
             "Sid": "AssumeMemberRole",
@@ -81,3 +83,30 @@ def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
         }
     )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _slack_statements(settings: Settings) -> list[dict[str, Any]]:
+    """Reading the Slack secrets the stage names, and handing clicks to its own worker.
+
+    SecureString parameters encrypted with the AWS managed key `aws/ssm` need no
+    kms:Decrypt here: that key's policy lets every principal of the account decrypt
+    through Parameter Store. A customer managed key must allow the role in its key policy.
+    """
+    from chalicelib.slack.secrets import SECRETS_MANAGER, SSM
+
+    references = [value for value in (settings.slack_token, settings.slack_signing_secret) if value]
+    parameters = sorted(f"arn:*:ssm:*:*:parameter/{ref[len(SSM):].lstrip('/')}" for ref in references
+                        if ref.startswith(SSM))
+    secrets = sorted(f"arn:*:secretsmanager:*:*:secret:{ref[len(SECRETS_MANAGER):]}-??????" for ref in references
+                     if ref.startswith(SECRETS_MANAGER))
+    statements: list[dict[str, Any]] = []
+    if parameters:
+        statements.append({"Sid": "ReadSlackParameters", "Effect": "Allow", "Action": "ssm:GetParameter",
+                           "Resource": parameters})
+    if secrets:
+        statements.append({"Sid": "ReadSlackSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                           "Resource": secrets})
+    if settings.slack_worker:
+        statements.append({"Sid": "HandClicksToTheWorker", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+                           "Resource": f"arn:*:lambda:*:*:function:{settings.slack_worker}"})
+    return statements

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib.cli import main
+from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record
 from tests.test_playbook_loading import VALID
 
@@ -170,10 +171,22 @@ def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws):
 
     first = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     assert first.exit_code == 0, first.output
+    token = "aws ssm put-parameter --overwrite --type SecureString --name /trailguard/dev/slack-bot-token --value VALUE"
     assert first.output.splitlines() == [
-        "created table trailguard-dev", "turned on TTL (expiresAt) on trailguard-dev", "next: chalice deploy --stage dev"]
+        "created table trailguard-dev", "turned on TTL (expiresAt) on trailguard-dev",
+        "created the SSM parameter /trailguard/dev/slack-bot-token (SecureString) with a placeholder",
+        f"the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is a placeholder; set it: {token}",
+        "created the SSM parameter /trailguard/dev/slack-signing-secret (SecureString) with a placeholder",
+        "the Slack signing secret (ssm:/trailguard/dev/slack-signing-secret) is a placeholder; set it: "
+        + token.replace("slack-bot-token", "slack-signing-secret"),
+        "next: chalice deploy --stage dev"]
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name="/trailguard/dev/slack-bot-token", Value="xoxb-real", Type="SecureString", Overwrite=True)
     again = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     assert again.exit_code == 0 and again.output.startswith("table trailguard-dev is ready")
+    assert "the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is set" in again.output
+    # never overwritten
+    assert ssm.get_parameter(Name="/trailguard/dev/slack-bot-token", WithDecryption=True)["Parameter"]["Value"] == "xoxb-real"
     assert boto3.client("dynamodb").describe_table(TableName="trailguard-dev")["Table"]["TableStatus"] == "ACTIVE"
 
 
@@ -203,3 +216,22 @@ def test_incidents_lists_open_ones_and_shows_one_with_its_history(aws):
     assert "waiting for approval" in shown.output and "trailguard" in shown.output and "open" in shown.output
     missing = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-2"])
     assert missing.exit_code == 1 and "no incident inc-2 in trailguard-dev" in missing.output
+
+
+def test_the_policy_reads_only_the_stages_slack_secrets_and_invokes_only_its_worker():
+    import dataclasses
+
+    from chalicelib.catalog import Catalog
+    from chalicelib.policy import lambda_policy
+
+    settings = dataclasses.replace(Settings(), slack_token="ssm:/tg/prod/token",
+                                   slack_signing_secret="secretsmanager:tg/prod/signing", slack_worker="tg-prod-slack_worker")
+    statements = {s["Sid"]: s for s in lambda_policy(Catalog.load([PLAYBOOKS]), settings)["Statement"]}
+    assert statements["ReadSlackParameters"]["Action"] == "ssm:GetParameter"
+    assert statements["ReadSlackParameters"]["Resource"] == ["arn:*:ssm:*:*:parameter/tg/prod/token"]
+    assert statements["ReadSlackSecrets"]["Resource"] == ["arn:*:secretsmanager:*:*:secret:tg/prod/signing-??????"]
+    assert statements["HandClicksToTheWorker"] == {
+        "Sid": "HandClicksToTheWorker", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+        "Resource": "arn:*:lambda:*:*:function:tg-prod-slack_worker"}
+    local = {s["Sid"] for s in lambda_policy(Catalog.load([PLAYBOOKS]), Settings(slack_token="xoxb-1"))["Statement"]}
+    assert not local & {"ReadSlackParameters", "ReadSlackSecrets", "HandClicksToTheWorker"}

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 SSM = "ssm:"
 SECRETS_MANAGER = "secretsmanager:"
+PLACEHOLDER = "trailguard-placeholder: put the real value here"
+"""What `bootstrap` stores in a secret it creates; refused when read, with what to do."""
 
 
 class SecretError(Exception):
@@ -47,7 +49,39 @@ def read_secret(setting: str, home_client: Callable[[str], Any]) -> str:
         value = setting
     if not value or not value.strip():
         raise SecretError(f"{_where(setting)} is empty")
+    if value.strip() == PLACEHOLDER:
+        raise SecretError(f"{setting} still holds bootstrap's placeholder: {how_to_set(setting)}")
     return value.strip()
+
+
+def how_to_set(setting: str) -> str:
+    """The command that puts a real value into a referenced secret."""
+    if setting.startswith(SSM):
+        return (f"aws ssm put-parameter --overwrite --type SecureString --name {setting[len(SSM):]} "
+                "--value VALUE")
+    return f"aws secretsmanager put-secret-value --secret-id {setting[len(SECRETS_MANAGER):]} --secret-string VALUE"
+
+
+def ensure_placeholder(setting: str, home_client: Callable[[str], Any]) -> str | None:
+    """Create a referenced secret holding the placeholder, unless it exists (never overwrites).
+    Returns what was done, or None."""
+    if setting.startswith(SSM):
+        name, client = setting[len(SSM):], home_client("ssm")
+        try:
+            client.put_parameter(Name=name, Value=PLACEHOLDER, Type="SecureString", Overwrite=False,
+                                 Description="trailguard: Slack secret (replace the placeholder)")
+        except client.exceptions.ParameterAlreadyExists:
+            return None
+        return f"created the SSM parameter {name} (SecureString) with a placeholder"
+    if setting.startswith(SECRETS_MANAGER):
+        name, client = setting[len(SECRETS_MANAGER):], home_client("secretsmanager")
+        try:
+            client.create_secret(Name=name, SecretString=PLACEHOLDER,
+                                 Description="trailguard: Slack secret (replace the placeholder)")
+        except client.exceptions.ResourceExistsException:
+            return None
+        return f"created the secret {name} with a placeholder"
+    return None
 
 
 def _where(setting: str) -> str:
