@@ -29,3 +29,24 @@ def test_the_reference_names_every_action_and_playbook():
     text = DOCS_FILE.read_text()
     assert all(f"### `{name}`" in text for name in registered_actions())
     assert all(f"| `{path.stem}` |" in text for path in PLAYBOOKS.glob("*.yaml"))
+
+
+def test_the_committed_slack_examples_are_current():
+    from chalicelib.slack.examples import EXAMPLES_FILE, render_examples
+
+    expected = render_examples(Catalog.load([PLAYBOOKS]))
+    assert EXAMPLES_FILE.read_text() == expected, "docs/slack-messages.md is stale: run python -m chalicelib docs"
+
+
+def test_every_message_kind_has_an_example_slack_would_take(slack_stub):
+    from chalicelib.incidents import State
+    from chalicelib.slack.client import web_client
+    from chalicelib.slack.examples import ACCOUNT_NAMES, examples
+    from chalicelib.slack.messages import render
+
+    shown = examples(Catalog.load([PLAYBOOKS]))
+    assert {incident.state for _, _, incident in shown} == set(State) - {State.REMEDIATING, State.UNDOING}
+    client = web_client(slack_stub.token, slack_stub.base_url)
+    for _, _, incident in shown:
+        message = render(incident, ACCOUNT_NAMES)
+        assert client.chat_postMessage(channel="#docs", text=message.text, blocks=message.blocks)["ok"]

@@ -120,7 +120,8 @@ def thread_reply(entry: HistoryEntry) -> str:
 
 def block_kit_builder_url(message: Message) -> str:
     """A link that opens the message in Slack's Block Kit Builder (for docs and reviews)."""
-    return "https://app.slack.com/block-kit-builder/#" + urllib.parse.quote(json.dumps({"blocks": message.blocks}))
+    compact = json.dumps({"blocks": message.blocks}, separators=(",", ":"), ensure_ascii=False)
+    return "https://app.slack.com/block-kit-builder/#" + urllib.parse.quote(compact)
 
 
 def escape(text: Any) -> str:
