@@ -377,3 +377,23 @@ def test_a_malformed_job_is_rejected_not_retried(job):
 
     worker = ClickWorker(Lifecycle(MemoryStore(), None), NullNotifier(), lambda url, text: None)
     assert worker.run(job)["status"] == "rejected"
+
+
+def test_slack_costs_one_write_per_message_change(dynamo_store, slack_stub, make_trail):
+    from chalicelib.aws import AwsActions, AwsClients
+    from chalicelib.lifecycle import Lifecycle
+    from chalicelib.responder import Responder
+    from tests.conftest import PLAYBOOKS
+
+    recorder = CallRecorder()
+    recorder.attach(dynamo_store.client)
+    clients = AwsClients()
+    lifecycle = Lifecycle(dynamo_store, AwsActions(clients, dynamo_store))
+    responder = Responder(Catalog.load([PLAYBOOKS], with_tests=False), own_role_names=set(), lifecycle=lifecycle,
+                          notifier=_notifier(slack_stub, dynamo_store))
+    make_trail("main").stop_logging(Name="main")
+    _, [outcome] = responder.respond(
+        CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
+    assert outcome.incident.state is State.REMEDIATED
+    assert recorder.writes() == ["PutItem"] * 4  # open, snapshot, result, where the message is
+    assert dynamo_store.get(outcome.incident.id).notification["ts"] == slack_stub.only_message().ts

@@ -118,3 +118,20 @@ def test_save_is_also_conditional_on_the_state_read(store):
     with pytest.raises(StaleIncident):
         store.save(incident)
     assert store.get(incident.id).state is State.PROPOSED
+
+
+def test_incidents_whose_message_is_due_are_found_open_or_finished(store):
+    finished = _incident("evt-notified", State.NOTIFIED)
+    finished.notification = {"channel": "C1"}
+    finished.record("trailguard", "open")
+    quiet = _incident("evt-logged-only", State.NOTIFIED)  # no Slack: nothing to deliver
+    open_due = _incident("evt-proposed", State.PROPOSED, created="2026-11-26T04:00:00+00:00")
+    open_due.notification = {"channel": "C1"}
+    for incident in (finished, quiet, open_due):
+        store.create(incident)
+    assert [i.id for i in store.unannounced()] == [finished.id, open_due.id]
+
+    delivered = store.get(finished.id)
+    delivered.notification = {"channel": "C1", "ts": "1.2", "shown": len(delivered.history)}
+    store.save(delivered)
+    assert [i.id for i in store.unannounced()] == [open_due.id]
