@@ -46,8 +46,8 @@ class Runtime:
 
     def reset(self) -> None:
         """Forget clients, store and responder, as a new Lambda container would."""
-        for name in ("clients", "store", "lifecycle", "responder", "notifier", "slack_web", "signature_verifier",
-                     "interactions", "click_worker"):
+        for name in ("clients", "store", "lifecycle", "responder", "notifier", "slack_token", "slack_web",
+                     "signature_verifier", "interactions", "click_worker"):
             self.__dict__.pop(name, None)
 
     def eventbridge_rules(self) -> list[EventRule]:
@@ -98,14 +98,19 @@ class Runtime:
         return Fanout(LogNotifier(), slack)
 
     @functools.cached_property
-    def slack_web(self) -> Any:
-        """The WebClient, with the bot token read once per container."""
-        from chalicelib.slack.client import web_client
+    def slack_token(self) -> str:
+        """The bot token, read once per container."""
         from chalicelib.slack.secrets import read_secret
 
         if self.settings.slack_token is None:
             raise LookupError("TRAILGUARD_SLACK_TOKEN is not set")
-        return web_client(read_secret(self.settings.slack_token, self.clients.home_client), self.settings.slack_base_url)
+        return read_secret(self.settings.slack_token, self.clients.home_client)
+
+    @functools.cached_property
+    def slack_web(self) -> Any:
+        from chalicelib.slack.client import web_client
+
+        return web_client(self.slack_token, self.settings.slack_base_url)
 
     @functools.cached_property
     def signature_verifier(self) -> Any:
@@ -128,6 +133,7 @@ class Runtime:
     @functools.cached_property
     def interactions(self) -> Any:
         from chalicelib.slack.approvers import Approvers, slack_group_members
+        from chalicelib.slack.client import web_client
         from chalicelib.slack.interactions import Interactions
         from chalicelib.slack.worker import lambda_dispatch
 
@@ -143,7 +149,8 @@ class Runtime:
             approvers=Approvers(
                 settings.slack_approvers,
                 {p.id: p.approvers for p in self.catalog.playbooks},
-                lambda group: slack_group_members(self.slack_web)(group),
+                slack_group_members(functools.cache(lambda: web_client(self.slack_token, settings.slack_base_url,
+                                                                       quick=True))),
             ),
             dispatch=lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.run_click_job,
             response_url_prefixes=prefixes,
@@ -156,8 +163,19 @@ class Runtime:
         return ClickWorker(self.lifecycle, self.notifier, send_ephemeral)
 
     def answer_slack(self, raw_body: bytes | str, headers: Any) -> Any:
-        """`POST /slack/interactions` (see `slack.interactions`): an `Answer` within 3 s."""
-        return self.interactions.answer(raw_body, headers)
+        """`POST /slack/interactions` (see `slack.interactions`): an `Answer` within 3 s.
+
+        A failure of trailguard or of its table is answered 503, never 500 with a stack
+        trace: nothing was decided (a decision is one conditional write, the last step
+        before the hand-over), so the person can press again.
+        """
+        from chalicelib.slack.interactions import Answer
+
+        try:
+            return self.interactions.answer(raw_body, headers)
+        except Exception:  # noqa: BLE001 - logged with its trace; Slack gets a clean answer
+            log.exception("could not handle a Slack interaction")
+            return Answer(503, {"error": "trailguard could not handle the click; nothing was changed; try again"})
 
     def run_click_job(self, job: Any) -> dict[str, Any]:
         """The worker Lambda: the AWS work and the message update a click asked for."""

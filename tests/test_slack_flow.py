@@ -332,3 +332,27 @@ def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runt
     delivered = runtime.store.get(incident_id)
     assert not delivered.notification_due and delivered.notification["ts"] == slack_stub.only_message().ts
     assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]
+
+
+def test_a_table_that_fails_gets_503_not_a_stack_trace(client, runtime, trail, approve_mode):
+    import boto3
+
+    from chalicelib.store import DynamoStore
+
+    incident_id = _proposal(client, trail)
+    runtime.lifecycle.store = DynamoStore(boto3.client("dynamodb"), "a-table-that-is-not-there")
+    response = click(client, "approve", incident_id)
+    assert response.status_code == 503
+    assert json.loads(response.body)["error"].startswith("trailguard could not handle the click; nothing was changed")
+
+
+def test_a_rate_limited_group_lookup_refuses_at_once_instead_of_waiting(client, runtime, slack_stub, trail,
+                                                                       approve_mode):
+    incident_id = _proposal(client, trail)
+    slack_stub.fail("usergroups.users.list", 429, retry_after=30)  # waiting would outlast Slack's 3 s
+    response = click(client, "approve", incident_id, user="U0ALICE", response_url=slack_stub.response_url())
+    assert response.status_code == 200
+    assert len(slack_stub.calls("usergroups.users.list")) == 1  # no retry inside the answer
+    assert runtime.store.get(incident_id).state is State.PROPOSED
+    [told] = slack_stub.ephemeral
+    assert told["text"].startswith("Could not check that you are an approver")

@@ -59,10 +59,11 @@ class Approvers:
         return members
 
 
-def slack_group_members(web: Any) -> Callable[[str], list[str]]:
-    """`group_members` through the Slack Web API (scope usergroups:read)."""
+def slack_group_members(web: Callable[[], Any]) -> Callable[[str], list[str]]:
+    """`group_members` through the Slack Web API (scope usergroups:read); `web()` gives the
+    client, made on the first lookup."""
 
     def members(group: str) -> list[str]:
-        return list(web.usergroups_users_list(usergroup=group)["users"])
+        return list(web().usergroups_users_list(usergroup=group)["users"])
 
     return members

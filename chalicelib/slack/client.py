@@ -30,13 +30,19 @@ def retry_handlers() -> list[RetryHandler]:
     ]
 
 
-def web_client(token: str, base_url: str | None = None) -> WebClient:
+QUICK_TIMEOUT_SECONDS = 2
+"""For calls made while Slack waits for our answer (approver lookups): no retries, no waits."""
+
+
+def web_client(token: str, base_url: str | None = None, *, quick: bool = False) -> WebClient:
+    """A Web API client; `quick` for calls inside the 3-second answer to a click, where a
+    Retry-After wait would make Slack give up: such a call fails fast instead."""
     base = base_url or SLACK_API
     return WebClient(
         token=token,
         base_url=base if base.endswith("/") else base + "/",
-        timeout=TIMEOUT_SECONDS,
-        retry_handlers=retry_handlers(),
+        timeout=QUICK_TIMEOUT_SECONDS if quick else TIMEOUT_SECONDS,
+        retry_handlers=[] if quick else retry_handlers(),
     )
 
 
