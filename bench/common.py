@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -61,3 +63,33 @@ def ensure_corpus(folder: Path, records: int) -> Path:
                        stdout=subprocess.DEVNULL)
         marker.touch()
     return folder
+
+
+@contextlib.contextmanager
+def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float]]:
+    """moto in-process, with fake credentials and trailguard's log quiet. Yields a one-item
+    list holding the seconds spent inside moto's request handler (AWS's stand-in) since
+    the caller last set it to 0, so that a benchmark can give trailguard's own share."""
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+                      TRAILGUARD_LOG_LEVEL="WARNING")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    in_moto = [0.0]
+    original = BotocoreStubber.__call__
+
+    def timed_stub(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            in_moto[0] += time.perf_counter() - started
+
+    BotocoreStubber.__call__ = timed_stub
+    try:
+        with mock_aws(config=config):
+            yield in_moto
+    finally:
+        BotocoreStubber.__call__ = original

@@ -10,46 +10,29 @@ a call skipped by a guard show the cost of the fast paths.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import uuid
 
-from bench.common import median, p99
+from bench.common import median, moto_in_process, p99
 
 EVENTS = 300
 
 
 def run(events: int = EVENTS) -> dict:
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                      TRAILGUARD_LOG_LEVEL="WARNING")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        os.environ.pop(name, None)
     import boto3
     from chalice.test import Client
-    from moto import mock_aws
-    from moto.core.botocore_stubber import BotocoreStubber
 
     import app as chalice_app
     from chalicelib.events import eventbridge_envelope
     from chalicelib.store import ensure_table
 
-    in_moto = [0.0]
-    original = BotocoreStubber.__call__
-
-    def timed_stub(self, *args, **kwargs):
-        started = time.perf_counter()
+    runtime = chalice_app.runtime
+    saved = runtime.settings
+    with moto_in_process() as in_moto:
+        ensure_table(boto3.client("dynamodb"), "trailguard-bench")
+        runtime.settings = dataclasses.replace(runtime.settings, table="trailguard-bench")
+        runtime.reset()
         try:
-            return original(self, *args, **kwargs)
-        finally:
-            in_moto[0] += time.perf_counter() - started
-
-    BotocoreStubber.__call__ = timed_stub
-    try:
-        with mock_aws():
-            ensure_table(boto3.client("dynamodb"), "trailguard-bench")
-            runtime = chalice_app.runtime
-            runtime.settings = dataclasses.replace(runtime.settings, table="trailguard-bench")
-            runtime.reset()
             boto3.client("s3").create_bucket(Bucket="bench-trail-logs")
             cloudtrail = boto3.client("cloudtrail")
             cloudtrail.create_trail(Name="bench", S3BucketName="bench-trail-logs")
@@ -58,9 +41,9 @@ def run(events: int = EVENTS) -> dict:
                 unknown = _measure(client, None, events, in_moto, "DescribeTrails", eventbridge_envelope)
                 failed = _measure(client, None, events, in_moto, "StopLogging", eventbridge_envelope,
                                   errorCode="AccessDenied")
+        finally:
+            runtime.settings = saved
             runtime.reset()
-    finally:
-        BotocoreStubber.__call__ = original
     return {"events": events, "matched": matched, "not_named": unknown, "guard_skipped": failed}
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
 import tempfile
 import time
 import uuid
 import zipfile
 from pathlib import Path
 
-from bench.common import median
+from bench.common import median, moto_in_process
 
 CLICKS = 300
 TARGET_MEDIAN_MS = 50.0
@@ -45,15 +44,11 @@ steps:
 
 
 def run(clicks: int = CLICKS) -> dict:
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                      TRAILGUARD_LOG_LEVEL="WARNING")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        os.environ.pop(name, None)
+    import logging
+
     import boto3
     from chalice import Chalice
     from chalice.test import Client
-    from moto import mock_aws
-    from moto.core.botocore_stubber import BotocoreStubber
 
     import app as chalice_app
     from chalicelib.catalog import Catalog
@@ -61,30 +56,17 @@ def run(clicks: int = CLICKS) -> dict:
     from chalicelib.slack.stub import SlackStub
     from chalicelib.store import ensure_table
 
-    in_moto = [0.0]
-    original = BotocoreStubber.__call__
-
-    def timed_stub(self, *args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            in_moto[0] += time.perf_counter() - started
-
     floor_app = Chalice(app_name="floor")
 
     @floor_app.route("/slack/interactions", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
     def floor() -> dict:
         return {}
 
-    BotocoreStubber.__call__ = timed_stub
-    import logging
-
     logging.getLogger("trailguard").setLevel(logging.ERROR)  # refusals log a line each: not what is measured
     runtime = chalice_app.runtime
     saved = runtime.settings, runtime.catalog
     try:
-        with mock_aws(config={"lambda": {"use_docker": False}}), SlackStub() as slack, \
+        with moto_in_process({"lambda": {"use_docker": False}}) as in_moto, SlackStub() as slack, \
                 tempfile.TemporaryDirectory() as playbooks:
             ensure_table(boto3.client("dynamodb"), "trailguard-bench")
             _worker_function(boto3)
@@ -105,7 +87,6 @@ def run(clicks: int = CLICKS) -> dict:
             states = {runtime.store.get(p).state.value for p in proposals}
             assert states == {"remediating"}, states  # decided, and handed to the worker
     finally:
-        BotocoreStubber.__call__ = original
         runtime.settings, runtime.catalog = saved
         runtime.reset()
     return {
