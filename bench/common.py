@@ -74,9 +74,12 @@ def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float
                       TRAILGUARD_LOG_LEVEL="WARNING")
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
+    import logging
+
     from moto import mock_aws
     from moto.core.botocore_stubber import BotocoreStubber
 
+    logging.getLogger("trailguard").setLevel(logging.WARNING)  # a line per event is not what is measured
     in_moto = [0.0]
     original = BotocoreStubber.__call__
 

@@ -62,12 +62,12 @@ def run(clicks: int = CLICKS) -> dict:
     def floor() -> dict:
         return {}
 
-    logging.getLogger("trailguard").setLevel(logging.ERROR)  # refusals log a line each: not what is measured
     runtime = chalice_app.runtime
     saved = runtime.settings, runtime.catalog
     try:
         with moto_in_process({"lambda": {"use_docker": False}}) as in_moto, SlackStub() as slack, \
                 tempfile.TemporaryDirectory() as playbooks:
+            logging.getLogger("trailguard").setLevel(logging.ERROR)  # each refusal logs a warning: not measured
             ensure_table(boto3.client("dynamodb"), "trailguard-bench")
             _worker_function(boto3)
             (Path(playbooks) / "bench.yaml").write_text(PLAYBOOK)

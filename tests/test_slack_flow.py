@@ -27,13 +27,21 @@ from tests.conftest import (
 )
 
 TRAIL = "main"
+TABLE = "trailguard-slack-test"
 
 
 @pytest.fixture
 def runtime(aws, slack_stub, monkeypatch):
+    """The app's runtime as deployed (incidents in DynamoDB), Slack pointed at the stub."""
+    import boto3
+
+    from chalicelib.store import ensure_table
+
+    ensure_table(boto3.client("dynamodb"), TABLE)
     runtime = chalice_app.runtime
     settings = dataclasses.replace(
         Settings(),
+        table=TABLE,
         slack_token=slack_stub.token,
         slack_signing_secret=SIGNING_SECRET,
         slack_channel="#security-alerts",
@@ -190,6 +198,31 @@ def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, 
     [told] = slack_stub.ephemeral
     assert told["response_type"] == "ephemeral" and "it is remediated, and approve needs proposed" in told["text"]
     assert [h.what for h in runtime.store.get(incident_id).history].count("approve") == 1
+
+
+def test_approvers_pressing_at_the_same_moment_decide_once(client, runtime, slack_stub, trail, approve_mode):
+    import threading
+
+    recorder = CallRecorder()
+    runtime.__dict__["clients"] = recording_clients(recorder)
+    incident_id = _proposal(client, trail)
+    requests = [signed_click("approve", incident_id, user=user) for user in (APPROVER, "U0ALICE", "U0BOB") * 3]
+    start = threading.Barrier(len(requests))
+    answers = []
+
+    def press(body, headers):
+        start.wait()
+        answers.append(runtime.answer_slack(body, headers).status)
+
+    threads = [threading.Thread(target=press, args=request) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * len(requests)
+    incident = runtime.store.get(incident_id)
+    assert incident.state is State.REMEDIATED and [h.what for h in incident.history].count("approve") == 1
+    assert recorder.writes().count("StartLogging") == 1 and logging_now(trail) is True
 
 
 def test_a_user_group_member_may_approve(client, runtime, slack_stub, trail, approve_mode):
