@@ -164,8 +164,8 @@ the answer: it runs in the worker, after Slack has its 200. "Ours" subtracts mot
 {click_rows}
 
 Slack gives up after 3,000 ms; the slowest answer here is {click['approve']['max_ms']} ms. The
-first Approve, in a container whose clients are not made yet (DynamoDB, Lambda; the signing
-secret read), took {click['approve']['first_ms']} ms. In Lambda, add the network round trips to
+first Approve after the container had handled its first event (the interaction handler
+and the Lambda client not made yet) took {click['approve']['first_ms']} ms. In Lambda, add the network round trips to
 DynamoDB and Lambda (a few ms each in one region) and, on a cold container, its start (see
 cold start).
 """
