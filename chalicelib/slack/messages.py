@@ -68,6 +68,7 @@ _DECISIONS = {
     "expire": "Expired", "refuse_undo": "Undo refused", "finish_undo": "Undone", "fail": "Failed",
     "finish": "Remediated", "resume": "Resumed",
 }
+_PEOPLES_DECISIONS = frozenset({"approve", "deny", "undo", "retry", "acknowledge", "expire"})
 _BUTTONS: Mapping[State, tuple[str, ...]] = {
     State.PROPOSED: ("approve", "deny"),
     State.REMEDIATED: ("undo", "acknowledge"),
@@ -95,7 +96,7 @@ def render(incident: Incident, account_names: Mapping[str, str] | None = None) -
     work = _work(incident)
     if work:
         blocks.append(_section(work))
-    if incident.error:
+    if incident.error and not any(step.error for step in incident.steps):  # else its step line says it
         blocks.append(_section(f":warning: *Error:* {escape(incident.error)}"))
     last = incident.history[-1] if incident.history else None
     if last is not None and last.what == "refuse_undo" and last.detail:
@@ -230,7 +231,8 @@ def _confirmation(incident: Incident, name: str) -> ConfirmObject | None:
 
 
 def _decisions(history: list[HistoryEntry]) -> str:
-    shown = [entry for entry in history if entry.what in _DECISIONS and entry.what != "finish"]
+    """What people decided (and the sweep's expiry); outcomes are in the steps and the thread."""
+    shown = [entry for entry in history if entry.what in _PEOPLES_DECISIONS]
     lines = [f"{_DECISIONS[entry.what]} by {who(entry.who)} at {_when(entry.at)}" for entry in shown]
     return _lines_that_fit("", lines[-8:], 2000).strip()
 
