@@ -161,6 +161,18 @@ def _notifier(slack_stub, store) -> SlackNotifier:
     return SlackNotifier(lambda: web_client(slack_stub.token, slack_stub.base_url), store, default_channel="#alerts")
 
 
+def _slack_responder(catalog, store, slack_stub, clock=None):
+    """A responder acting in moto and telling the Slack stub, as the runtime wires one."""
+    from chalicelib.aws import AwsActions, AwsClients
+    from chalicelib.incidents import utc_now
+    from chalicelib.lifecycle import Lifecycle
+    from chalicelib.responder import Responder
+
+    clients = AwsClients()
+    lifecycle = Lifecycle(store, AwsActions(clients, store), clock=clock or utc_now)
+    return Responder(catalog, own_role_names=set(), lifecycle=lifecycle, notifier=_notifier(slack_stub, store)), clients
+
+
 def test_a_message_deleted_in_slack_is_posted_again(slack_stub):
     store = MemoryStore()
     incident = _incident()
@@ -200,17 +212,13 @@ def test_a_token_that_cannot_be_read_is_a_delivery_error_not_a_crash(aws, caplog
 
 
 def test_the_sweep_expiry_updates_the_proposal_message(aws, slack_stub, tmp_path, make_trail):
-    from chalicelib.aws import AwsActions, AwsClients
-    from chalicelib.lifecycle import Lifecycle
-    from chalicelib.responder import Responder
     from chalicelib.sweep import Sweep
     from tests.conftest import Clock
 
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
-    catalog = Catalog.load([tmp_path])
-    clock, store, clients = Clock(), MemoryStore(), AwsClients()
-    lifecycle = Lifecycle(store, AwsActions(clients, store), clock=clock)
-    responder = Responder(catalog, own_role_names=set(), lifecycle=lifecycle, notifier=_notifier(slack_stub, store))
+    catalog, clock = Catalog.load([tmp_path]), Clock()
+    responder, clients = _slack_responder(catalog, MemoryStore(), slack_stub, clock)
+    lifecycle = responder.lifecycle
     make_trail("main")
     responder.respond(CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
     import datetime as dt
@@ -380,20 +388,49 @@ def test_a_malformed_job_is_rejected_not_retried(job):
 
 
 def test_slack_costs_one_write_per_message_change(dynamo_store, slack_stub, make_trail):
-    from chalicelib.aws import AwsActions, AwsClients
-    from chalicelib.lifecycle import Lifecycle
-    from chalicelib.responder import Responder
     from tests.conftest import PLAYBOOKS
 
     recorder = CallRecorder()
     recorder.attach(dynamo_store.client)
-    clients = AwsClients()
-    lifecycle = Lifecycle(dynamo_store, AwsActions(clients, dynamo_store))
-    responder = Responder(Catalog.load([PLAYBOOKS], with_tests=False), own_role_names=set(), lifecycle=lifecycle,
-                          notifier=_notifier(slack_stub, dynamo_store))
+    responder, _ = _slack_responder(Catalog.load([PLAYBOOKS], with_tests=False), dynamo_store, slack_stub)
     make_trail("main").stop_logging(Name="main")
     _, [outcome] = responder.respond(
         CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
     assert outcome.incident.state is State.REMEDIATED
     assert recorder.writes() == ["PutItem"] * 4  # open, snapshot, result, where the message is
     assert dynamo_store.get(outcome.incident.id).notification["ts"] == slack_stub.only_message().ts
+
+
+def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stub, tmp_path, make_trail):
+    import datetime as dt
+
+    from slack_sdk.signature import SignatureVerifier
+
+    from chalicelib.slack.interactions import Interactions
+    from chalicelib.sweep import Sweep
+    from tests.conftest import Clock
+
+    (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
+    catalog, clock, store = Catalog.load([tmp_path]), Clock(), MemoryStore()
+    responder, clients = _slack_responder(catalog, store, slack_stub, clock)
+    lifecycle = responder.lifecycle
+    lost_jobs: list[dict] = []  # the asynchronous invoke that never arrives
+    interactions = Interactions(verify=SignatureVerifier(SIGNING_SECRET).is_valid_request, lifecycle=lifecycle,
+                                approvers=Approvers(frozenset({APPROVER}), {}, lambda group: []),
+                                dispatch=lost_jobs.append)
+    trail = make_trail("main")
+    trail.stop_logging(Name="main")
+    _, [outcome] = responder.respond(
+        CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
+
+    assert interactions.answer(*signed_click("approve", outcome.incident.id)).status == 200
+    assert len(lost_jobs) == 1 and store.get(outcome.incident.id).state is State.REMEDIATING
+
+    sweep = Sweep(catalog=catalog, responder=responder, lifecycle=lifecycle, clients=clients,
+                  account="123456789012", regions=["us-east-1"], trail_names=["not-checked-here"])
+    assert sweep.run().resumed == []  # the lease still runs: the worker may yet come
+    clock.now += dt.timedelta(seconds=lifecycle.lease.total_seconds() + 1)
+    assert sweep.run().resumed == [outcome.incident.id]
+    assert store.get(outcome.incident.id).state is State.REMEDIATED
+    assert trail.get_trail_status(Name="main")["IsLogging"] is True
+    assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
