@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from bench.common import median, moto_in_process
+from chalicelib.slack.stub import signed_click
 
 CLICKS = 300
 TARGET_MEDIAN_MS = 50.0
@@ -118,7 +119,7 @@ def _propose(runtime, event_class) -> str:
 def _measure(client, in_moto, clicks, expected_status, secret=SECRET) -> dict:
     totals, ours, first = [], [], 0.0
     for number, (transition, incident, user) in enumerate(clicks):
-        body, headers = _signed(transition, incident, user, secret)
+        body, headers = signed_click(transition, incident, user=user, secret=secret)
         in_moto[0] = 0.0
         started = time.perf_counter()
         response = client.http.post("/slack/interactions", headers=headers, body=body)
@@ -132,20 +133,6 @@ def _measure(client, in_moto, clicks, expected_status, secret=SECRET) -> dict:
         ours.append(elapsed - in_moto[0])
     return {"median_ms": round(median(totals) * 1000, 2), "max_ms": round(max(totals) * 1000, 2),
             "ours_median_ms": round(median(ours) * 1000, 2), "first_ms": round(first * 1000, 2)}
-
-
-def _signed(transition: str, incident: str, user: str, secret: str) -> tuple[str, dict[str, str]]:
-    import urllib.parse
-
-    from slack_sdk.signature import SignatureVerifier
-
-    payload = {"type": "block_actions", "user": {"id": user}, "response_url": None,
-               "actions": [{"action_id": f"trailguard:{transition}", "value": incident, "type": "button"}]}
-    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body) or ""
-    return body, {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-                  "X-Slack-Signature": signature}
 
 
 def _worker_function(boto3) -> None:

@@ -197,30 +197,8 @@ def slack_stub() -> Iterator[Any]:
 
 def signed_click(transition: str, incident_id: str, *, user: str = APPROVER, response_url: str | None = None,
                  secret: str = SIGNING_SECRET, age_seconds: int = 0) -> tuple[str, dict[str, str]]:
-    """The form body and headers Slack sends when `user` presses a trailguard button,
-    signed with slack_sdk's own SignatureVerifier."""
-    import time
-    import urllib.parse
+    """What Slack sends when `user` presses a trailguard button, signed with the test app's secret."""
+    from chalicelib.slack.stub import signed_click as slack_click
 
-    from slack_sdk.signature import SignatureVerifier
-
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": "T0STUB"},
-        "api_app_id": "A0TRAILGUARD",
-        "team": {"id": "T0STUB", "domain": "stub"},
-        "container": {"type": "message", "message_ts": "1764126000.000001", "channel_id": "C0ALERTS",
-                      "is_ephemeral": False},
-        "trigger_id": "1.2.3",
-        "channel": {"id": "C0ALERTS", "name": "alerts"},
-        "response_url": response_url,
-        "actions": [{"action_id": f"trailguard:{transition}", "block_id": f"incident:{incident_id}",
-                     "text": {"type": "plain_text", "text": transition.title()}, "value": incident_id,
-                     "type": "button", "action_ts": "1764126001.000002"}],
-    }
-    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-    timestamp = str(int(time.time()) - age_seconds)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": signature or ""}
-    return body, headers
+    return slack_click(transition, incident_id, user=user, secret=secret, response_url=response_url,
+                       age_seconds=age_seconds)

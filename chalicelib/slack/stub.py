@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,6 +26,34 @@ from typing import Any
 
 API = "/api/"
 RESPONSE = "/response/"
+
+
+def signed_click(transition: str, incident_id: str, *, user: str, secret: str, response_url: str | None = None,
+                 age_seconds: int = 0) -> tuple[str, dict[str, str]]:
+    """The form body and headers Slack sends to the app when `user` presses a trailguard
+    button (a block_actions payload), signed with slack_sdk's own SignatureVerifier."""
+    from slack_sdk.signature import SignatureVerifier
+
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": "T0STUB"},
+        "api_app_id": "A0TRAILGUARD",
+        "team": {"id": "T0STUB", "domain": "stub"},
+        "container": {"type": "message", "message_ts": "1764126000.000001", "channel_id": "C0ALERTS",
+                      "is_ephemeral": False},
+        "trigger_id": "1.2.3",
+        "channel": {"id": "C0ALERTS", "name": "alerts"},
+        "response_url": response_url,
+        "actions": [{"action_id": f"trailguard:{transition}", "block_id": f"incident:{incident_id}",
+                     "text": {"type": "plain_text", "text": transition.title()}, "value": incident_id,
+                     "type": "button", "action_ts": "1764126001.000002"}],
+    }
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    timestamp = str(int(time.time()) - age_seconds)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body) or ""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
+               "X-Slack-Signature": signature}
+    return body, headers
 
 
 @dataclass
