@@ -132,6 +132,7 @@ class Lifecycle:
 
     def open(self, incident: Incident, who: str, detail: str | None = None) -> bool:
         """Record a new incident (False if one with its id exists: a duplicate delivery)."""
+        incident.created_at = timestamp(self.clock())  # approval timeouts are measured on this clock
         incident.record(who, "open", detail, self.clock())
         self._recall(incident)
         if incident.state in BUSY_STATES:

@@ -262,3 +262,10 @@ def test_an_approval_restores_what_was_remembered_when_the_incident_opened(lifec
     assert approved.state is State.REMEDIATED
     [trail] = cloudtrail.describe_trails(trailNameList=["main"])["trailList"]
     assert (trail["IsMultiRegionTrail"], trail["LogFileValidationEnabled"]) == (True, True)
+
+
+def test_an_incident_is_created_at_the_lifecycles_time(tmp_path, lifecycle, make_trail, clock):
+    make_trail("main")
+    _, [outcome] = _responder(lifecycle, _approve_catalog(tmp_path)).respond(_stop_logging())
+    stored = lifecycle.store.get(outcome.incident.id)
+    assert stored.created_at == stored.history[0].at == "2026-11-26T03:00:00+00:00"
