@@ -135,7 +135,7 @@ class Runtime:
         from chalicelib.slack.approvers import Approvers, slack_group_members
         from chalicelib.slack.client import web_client
         from chalicelib.slack.interactions import Interactions
-        from chalicelib.slack.worker import lambda_dispatch
+        from chalicelib.slack.worker import lambda_dispatch, send_ephemeral
 
         settings = self.settings
         worker = settings.slack_worker
@@ -153,6 +153,7 @@ class Runtime:
                                                                        quick=True))),
             ),
             dispatch=lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.run_click_job,
+            respond=send_ephemeral,
             response_url_prefixes=prefixes,
         )
 

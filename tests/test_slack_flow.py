@@ -389,3 +389,16 @@ def test_a_rate_limited_group_lookup_refuses_at_once_instead_of_waiting(client, 
     assert runtime.store.get(incident_id).state is State.PROPOSED
     [told] = slack_stub.ephemeral
     assert told["text"].startswith("Could not check that you are an approver")
+
+
+def test_a_worker_that_cannot_be_invoked_leaves_the_decision_to_the_sweep_and_says_so(client, runtime, slack_stub,
+                                                                                      trail, approve_mode, monkeypatch):
+    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, slack_worker="no-such-function"))
+    runtime.__dict__.pop("interactions", None)
+    incident_id = _proposal(client, trail)
+    response = click(client, "approve", incident_id, response_url=slack_stub.response_url())
+    assert response.status_code == 200
+    assert runtime.store.get(incident_id).state is State.REMEDIATING  # decided; the sweep resumes it after the lease
+    assert logging_now(trail) is False
+    [told] = slack_stub.ephemeral
+    assert "is recorded, but trailguard's worker could not be started" in told["text"]

@@ -434,3 +434,12 @@ def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stu
     assert store.get(outcome.incident.id).state is State.REMEDIATED
     assert trail.get_trail_status(Name="main")["IsLogging"] is True
     assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
+
+
+def test_messages_do_not_unfurl_the_console_link(slack_stub):
+    store = MemoryStore()
+    incident = _incident()
+    store.create(incident)
+    _notifier(slack_stub, store).notify(incident)
+    [posted] = slack_stub.calls("chat.postMessage")
+    assert posted.body["unfurl_links"] is False and posted.body["unfurl_media"] is False

@@ -106,7 +106,8 @@ class SlackNotifier(Notifier):
                 else:
                     self._reply_in_thread(web, incident, reference, shown)
             if not reference.get("ts"):
-                posted = web.chat_postMessage(channel=reference["channel"], text=message.text, blocks=message.blocks)
+                posted = web.chat_postMessage(channel=reference["channel"], text=message.text, blocks=message.blocks,
+                                              unfurl_links=False, unfurl_media=False)  # no preview of the console
                 reference.update(channel=posted["channel"], ts=posted["ts"])
             reference["shown"] = len(incident.history)
             reference.pop("error", None)

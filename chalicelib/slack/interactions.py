@@ -115,14 +115,17 @@ class Interactions:
         lifecycle: Lifecycle,
         approvers: Approvers,
         dispatch: Callable[[dict[str, Any]], Any],
+        respond: Callable[[str, str], Any] | None = None,
         response_url_prefixes: tuple[str, ...] = ("https://hooks.slack.com/",),
     ) -> None:
         """`dispatch(job)` hands a job to the worker (`slack.worker`): to a Lambda invoked
-        asynchronously when deployed, in-process locally."""
+        asynchronously when deployed, in-process locally. `respond(response_url, text)`
+        answers the user at once, for when the worker cannot be reached."""
         self.verify = verify
         self.lifecycle = lifecycle
         self.approvers = approvers
         self.dispatch = dispatch
+        self.respond = respond
         self.response_url_prefixes = response_url_prefixes
 
     def answer(self, raw_body: bytes | str, headers: Mapping[str, str]) -> Answer:
@@ -157,7 +160,13 @@ class Interactions:
             return self._tell(click, response_url, f"Nothing was done: {reason}.")
         log.info(json.dumps({"message": "click accepted", "incident": decided.id, "transition": click.transition,
                              "user": click.user_id, "state": decided.state.value}))
-        self._hand_over({"incident": decided.id, "version": decided.version})
+        if not self._hand_over({"incident": decided.id, "version": decided.version}) and response_url and self.respond:
+            text = (f"Your {click.transition} of incident {decided.id} is recorded, but trailguard's worker could not "
+                    "be started; the posture sweep will carry it out on its next run.")
+            try:
+                self.respond(response_url, text)
+            except Exception:  # noqa: BLE001 - the decision stands; the message is updated when the work is done
+                log.warning(json.dumps({"message": "could not tell the user about the delay", "incident": decided.id}))
         return Answer(200, {})
 
     def _signed(self, raw_body: bytes | str, headers: Mapping[str, str]) -> bool:
@@ -172,12 +181,14 @@ class Interactions:
             self._hand_over({"tell": text, "response_url": response_url})
         return Answer(200, {"text": text})
 
-    def _hand_over(self, job: dict[str, Any]) -> None:
+    def _hand_over(self, job: dict[str, Any]) -> bool:
         try:
             self.dispatch(job)
         except Exception as error:  # noqa: BLE001 - the decision is recorded; the sweep finishes the work
             log.error(json.dumps({"message": "could not hand the click to the worker; the sweep will finish it",
                                   "job": job.get("incident"), "error": f"{type(error).__name__}: {error}"}))
+            return False
+        return True
 
     def _refuse(self, status: int, reason: str, headers: Mapping[str, str]) -> Answer:
         lowered = {key.lower(): value for key, value in headers.items()}
