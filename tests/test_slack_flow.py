@@ -307,6 +307,7 @@ def test_a_replayed_request_older_than_five_minutes_is_refused(client, runtime, 
     (json.dumps({"type": "block_actions", "user": {"id": APPROVER},
                  "actions": [{"action_id": "trailguard:approve", "value": "../../etc"}]}), "expected an incident id"),
     (json.dumps({"type": "block_actions", "actions": [{"action_id": "trailguard:approve"}]}), "user.id"),
+    (json.dumps({"type": "block_actions", "padding": "x" * 70_000}), "expected at most 65536"),
 ])
 def test_malformed_payloads_are_refused_with_400(client, payload, problem):
     import time
@@ -402,3 +403,11 @@ def test_a_worker_that_cannot_be_invoked_leaves_the_decision_to_the_sweep_and_sa
     assert logging_now(trail) is False
     [told] = slack_stub.ephemeral
     assert "is recorded, but trailguard's worker could not be started" in told["text"]
+
+
+def test_a_form_content_type_with_a_charset_is_accepted(client, runtime, trail, approve_mode):
+    incident_id = _proposal(client, trail)
+    body, headers = signed_click("approve", incident_id)
+    headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+    assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
+    assert runtime.store.get(incident_id).state is State.REMEDIATED
