@@ -235,6 +235,11 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
         from chalicelib.notify import describe
 
         click.echo(describe(incident))
+        if incident.notification is not None:
+            where = incident.notification
+            status = "waiting for delivery" + (f" (last error: {where['error']})" if where.get("error") else "") \
+                if incident.notification_due else "up to date"
+            click.echo(f"  Slack message {where.get('channel')} {where.get('ts') or '(not posted)'}: {status}")
         for entry in incident.history:
             detail = f": {entry.detail}" if entry.detail else ""
             click.echo(f"  {entry.at}  {entry.who:<28} {entry.what:<12} -> {entry.state.value}{detail}")

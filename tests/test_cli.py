@@ -208,12 +208,15 @@ def test_incidents_lists_open_ones_and_shows_one_with_its_history(aws):
                         event={"eventID": "e1", "eventName": "StopLogging", "account": "123456789012", "region": "us-east-1",
                                "actor": "IAMUser mallory", "eventTime": "t", "sourceIPAddress": "203.0.113.7"})
     incident.record("trailguard", "open", "StopLogging by IAMUser mallory")
+    incident.notification = {"channel": "C0ALERTS", "error": "Slack answered 503: fatal_error"}
     store.create(incident)
     listed = CliRunner().invoke(main, ["incidents", "--stage", "dev"])
     assert listed.exit_code == 0
     assert "proposed" in listed.stdout and "inc-1" in listed.stdout and "StopLogging by IAMUser mallory" in listed.stdout
     shown = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-1"])
     assert "waiting for approval" in shown.output and "trailguard" in shown.output and "open" in shown.output
+    assert ("Slack message C0ALERTS (not posted): waiting for delivery (last error: Slack answered 503: fatal_error)"
+            in shown.output)
     missing = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-2"])
     assert missing.exit_code == 1 and "no incident inc-2 in trailguard-dev" in missing.output
 
