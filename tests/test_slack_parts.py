@@ -173,10 +173,16 @@ def _slack_responder(catalog, store, slack_stub, clock=None):
     return Responder(catalog, own_role_names=set(), lifecycle=lifecycle, notifier=_notifier(slack_stub, store)), clients
 
 
-def test_a_message_deleted_in_slack_is_posted_again(slack_stub):
-    store = MemoryStore()
-    incident = _incident()
+@pytest.fixture
+def stored() -> tuple[MemoryStore, Incident]:
+    """A remediated incident, recorded and not yet told."""
+    store, incident = MemoryStore(), _incident()
     store.create(incident)
+    return store, incident
+
+
+def test_a_message_deleted_in_slack_is_posted_again(slack_stub, stored):
+    store, incident = stored
     notifier = _notifier(slack_stub, store)
     notifier.notify(incident)
     first_ts = incident.notification["ts"]
@@ -187,20 +193,16 @@ def test_a_message_deleted_in_slack_is_posted_again(slack_stub):
     assert slack_stub.only_message().ts == incident.notification["ts"]
 
 
-def test_a_message_already_up_to_date_is_not_sent_again(slack_stub):
-    store = MemoryStore()
-    incident = _incident()
-    store.create(incident)
+def test_a_message_already_up_to_date_is_not_sent_again(slack_stub, stored):
+    store, incident = stored
     notifier = _notifier(slack_stub, store)
     notifier.notify(incident)
     notifier.notify(incident)
     assert len(slack_stub.calls("chat.postMessage")) == 1 and not slack_stub.calls("chat.update")
 
 
-def test_a_token_that_cannot_be_read_is_a_delivery_error_not_a_crash(aws, caplog):
-    store = MemoryStore()
-    incident = _incident()
-    store.create(incident)
+def test_a_token_that_cannot_be_read_is_a_delivery_error_not_a_crash(aws, stored):
+    store, incident = stored
     import boto3
 
     def connect():
@@ -436,10 +438,8 @@ def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stu
     assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
 
 
-def test_messages_do_not_unfurl_the_console_link(slack_stub):
-    store = MemoryStore()
-    incident = _incident()
-    store.create(incident)
+def test_messages_do_not_unfurl_the_console_link(slack_stub, stored):
+    store, incident = stored
     _notifier(slack_stub, store).notify(incident)
     [posted] = slack_stub.calls("chat.postMessage")
     assert posted.body["unfurl_links"] is False and posted.body["unfurl_media"] is False
