@@ -266,6 +266,20 @@ def test_a_failed_group_lookup_refuses_with_the_reason():
         Approvers(frozenset({"S0SEC"}), {}, broken).allows("U0ALICE", "any")
 
 
+def _app_runtime(monkeypatch, catalog=None, **slack_settings):
+    """The app's runtime as a new container with these Slack settings, its AWS calls recorded."""
+    runtime = chalice_app.runtime
+    settings = dataclasses.replace(Settings(), slack_channel="#alerts", slack_approvers=frozenset({APPROVER}),
+                                   **slack_settings)
+    monkeypatch.setattr(runtime, "settings", settings)
+    if catalog is not None:
+        monkeypatch.setattr(runtime, "catalog", catalog)
+    runtime.reset()
+    recorder = CallRecorder()
+    runtime.__dict__["clients"] = recording_clients(recorder)
+    return runtime, recorder
+
+
 # -- secrets -----------------------------------------------------------------------------
 
 
@@ -295,14 +309,9 @@ def test_secrets_are_read_once_and_never_logged(aws, slack_stub, monkeypatch, ca
                                                                Type="SecureString")
     boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/tg/signing", Value=SIGNING_SECRET,
                                                                Type="SecureString")
-    runtime = chalice_app.runtime
-    settings = dataclasses.replace(Settings(), slack_token="ssm:/tg/token", slack_signing_secret="ssm:/tg/signing",
-                                   slack_channel="#alerts", slack_approvers=frozenset({APPROVER}),
-                                   slack_base_url=slack_stub.base_url)
-    monkeypatch.setattr(runtime, "settings", settings)
-    runtime.reset()
-    recorder = CallRecorder()
-    runtime.__dict__["clients"] = recording_clients(recorder)
+    runtime, recorder = _app_runtime(monkeypatch, slack_token="ssm:/tg/token", slack_signing_secret="ssm:/tg/signing",
+                                     slack_base_url=slack_stub.base_url)
+    settings = runtime.settings
     trail = make_trail("main")
     trail.stop_logging(Name="main")
     try:
@@ -341,16 +350,10 @@ def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(aws, sl
                                                                          make_trail):
     worker = "trailguard-dev-slack_worker"
     _worker_function(worker)
-    runtime = chalice_app.runtime
-    settings = dataclasses.replace(Settings(), slack_token=slack_stub.token, slack_signing_secret=SIGNING_SECRET,
-                                   slack_channel="#alerts", slack_approvers=frozenset({APPROVER}),
-                                   slack_base_url=slack_stub.base_url, slack_worker=worker)
-    monkeypatch.setattr(runtime, "settings", settings)
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
-    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
-    runtime.reset()
-    recorder = CallRecorder()
-    runtime.__dict__["clients"] = recording_clients(recorder)
+    runtime, recorder = _app_runtime(monkeypatch, Catalog.load([tmp_path]), slack_token=slack_stub.token,
+                                     slack_signing_secret=SIGNING_SECRET, slack_base_url=slack_stub.base_url,
+                                     slack_worker=worker)
     trail = make_trail("main")
     trail.stop_logging(Name="main")
     try:
