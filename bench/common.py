@@ -96,3 +96,13 @@ def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float
             yield in_moto
     finally:
         BotocoreStubber.__call__ = original
+
+
+def bench_record(event_name: str, **fields: Any) -> dict[str, Any]:
+    """A CloudTrail record of `event_name` on the trail `bench`, by an IAM user in moto's account."""
+    from chalicelib.events import api_call_record
+
+    identity = {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/mallory", "accountId": "123456789012",
+                "userName": "mallory"}
+    return api_call_record(event_name, "cloudtrail.amazonaws.com", {"name": "bench"}, identity=identity,
+                           region="us-east-1", event_time="2026-11-26T03:12:45Z", **fields)

@@ -13,7 +13,7 @@ import dataclasses
 import time
 import uuid
 
-from bench.common import median, moto_in_process, p99
+from bench.common import bench_record, median, moto_in_process, p99
 
 EVENTS = 300
 
@@ -52,7 +52,7 @@ def _measure(client, cloudtrail, count, in_moto, name, wrap, **fields) -> dict:
     for number in range(count + 5):
         if cloudtrail is not None:
             cloudtrail.stop_logging(Name="bench")
-        event = wrap(_record(name, **fields), str(uuid.uuid4()))
+        event = wrap(bench_record(name, **fields), str(uuid.uuid4()))
         in_moto[0] = 0.0
         started = time.perf_counter()
         result = client.lambda_.invoke("respond_to_cloudtrail", event).payload
@@ -65,17 +65,3 @@ def _measure(client, cloudtrail, count, in_moto, name, wrap, **fields) -> dict:
         ours.append(elapsed - in_moto[0])
     return {"median_ms": round(median(totals) * 1000, 2), "p99_ms": round(p99(totals) * 1000, 2),
             "ours_median_ms": round(median(ours) * 1000, 2), "ours_p99_ms": round(p99(ours) * 1000, 2)}
-
-
-def _record(name: str, **fields) -> dict:
-    record = {
-        "eventVersion": "1.09", "eventID": str(uuid.uuid4()), "eventTime": "2026-11-26T03:12:45Z",
-        "eventSource": "cloudtrail.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
-        "recipientAccountId": "123456789012", "readOnly": False, "eventType": "AwsApiCall",
-        "sourceIPAddress": "203.0.113.7", "userAgent": "aws-cli/2.15.0",
-        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/mallory",
-                         "accountId": "123456789012", "userName": "mallory"},
-        "requestParameters": {"name": "bench"}, "responseElements": None,
-    }
-    record.update(fields)
-    return record

@@ -19,11 +19,10 @@ import io
 import json
 import tempfile
 import time
-import uuid
 import zipfile
 from pathlib import Path
 
-from bench.common import median, moto_in_process
+from bench.common import bench_record, median, moto_in_process
 from chalicelib.slack.stub import signed_click
 
 CLICKS = 300
@@ -103,16 +102,7 @@ def run(clicks: int = CLICKS) -> dict:
 
 
 def _propose(runtime, event_class) -> str:
-    record = {
-        "eventVersion": "1.09", "eventID": str(uuid.uuid4()), "eventTime": "2026-11-26T03:12:45Z",
-        "eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "awsRegion": "us-east-1",
-        "recipientAccountId": "123456789012", "readOnly": False, "eventType": "AwsApiCall",
-        "sourceIPAddress": "203.0.113.7", "userAgent": "aws-cli/2.15.0",
-        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/mallory",
-                         "accountId": "123456789012", "userName": "mallory"},
-        "requestParameters": {"name": "bench"}, "responseElements": None,
-    }
-    _, [outcome] = runtime.responder.respond(event_class.from_record(record))
+    _, [outcome] = runtime.responder.respond(event_class.from_record(bench_record("StopLogging")))
     return outcome.incident.id
 
 

@@ -12,7 +12,6 @@ on-call engineer presses Undo, with a request signed as Slack signs it, on the a
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 import os
 import sys
@@ -23,7 +22,7 @@ from typing import Any, Callable
 
 import click
 
-from chalicelib.events import eventbridge_envelope
+from chalicelib.events import api_call_record, eventbridge_envelope
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
@@ -48,29 +47,6 @@ class Scene:
     attack: Callable[[dict[str, Any]], tuple[str, str, dict[str, Any], dict[str, Any] | None]]
     read_state: Callable[[dict[str, Any]], str]
     expected_after: str
-
-
-def _cloudtrail_record(event_name: str, source: str, request: dict[str, Any], response: dict[str, Any] | None) -> dict[str, Any]:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "eventVersion": "1.09",
-        "userIdentity": ATTACKER,
-        "eventTime": now,
-        "eventSource": source,
-        "eventName": event_name,
-        "awsRegion": REGION,
-        "sourceIPAddress": "198.51.100.23",
-        "userAgent": "aws-cli/2.15.0 md/demo",
-        "requestParameters": request,
-        "responseElements": response,
-        "requestID": str(uuid.uuid4()),
-        "eventID": str(uuid.uuid4()),
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": ACCOUNT,
-        "eventCategory": "Management",
-    }
 
 
 def _set_up(clients: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +184,10 @@ class _Story:
         click.echo(self.style(f"{number}. mallory: {scene.title}", fg="red", bold=True)
                    + f"  ({source.split('.')[0]}:{event_name})")
         click.echo(f"   state after the attack: {scene.read_state(self.clients)}")
-        envelope = eventbridge_envelope(_cloudtrail_record(event_name, source, request, response), str(uuid.uuid4()))
+        record = api_call_record(event_name, source, request, response=response, identity=ATTACKER, region=REGION,
+                                 source_ip="198.51.100.23", user_agent="aws-cli/2.15.0 md/demo",
+                                 eventCategory="Management")
+        envelope = eventbridge_envelope(record, str(uuid.uuid4()))
         result = client.lambda_.invoke("respond_to_cloudtrail", envelope).payload
         incidents = [summary["id"] for summary in result.get("incidents", [])]
         if not incidents:

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from chalicelib.events import eventbridge_envelope
+from chalicelib.events import api_call_record, eventbridge_envelope
 
 # No test may reach real AWS: fake credentials and a fixed region before boto3 is used.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
@@ -42,34 +42,19 @@ def aws() -> Iterator[None]:
         yield
 
 
+MALLORY = {
+    "type": "IAMUser",
+    "principalId": "AIDAEXAMPLE",
+    "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory",
+    "accountId": ACCOUNT,
+    "userName": "mallory",
+}
+
+
 def record(event_name: str, source: str, request: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
     """A complete CloudTrail record made by an IAM user, in moto's account and region."""
-    base: dict[str, Any] = {
-        "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "IAMUser",
-            "principalId": "AIDAEXAMPLE",
-            "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory",
-            "accountId": ACCOUNT,
-            "userName": "mallory",
-        },
-        "eventTime": "2026-11-26T03:12:45Z",
-        "eventSource": source,
-        "eventName": event_name,
-        "awsRegion": REGION,
-        "sourceIPAddress": "203.0.113.7",
-        "userAgent": "aws-cli/2.15.0",
-        "requestParameters": request,
-        "responseElements": None,
-        "requestID": str(uuid.uuid4()),
-        "eventID": str(uuid.uuid4()),
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": ACCOUNT,
-    }
-    base.update(fields)
-    return base
+    return api_call_record(event_name, source, request, identity=MALLORY, region=REGION,
+                           event_time="2026-11-26T03:12:45Z", **fields)
 
 
 def envelope(detail: dict[str, Any], source: str | None = None) -> dict[str, Any]:
