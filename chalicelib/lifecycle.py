@@ -89,15 +89,18 @@ class Lifecycle:
     def expire(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
         return self.claim(incident_id, "expire", who, detail)
 
-    def claim(self, incident_id: str, transition: str, who: str, detail: str | None = None) -> Incident:
+    def claim(
+        self, incident_id: str, transition: str, who: str, detail: str | None = None, *, read: Incident | None = None
+    ) -> Incident:
         """Make a decision on the stored incident: move it by `transition`, written only if
         nobody moved it first (else it is judged again on what they left, once).
 
         A click does this while Slack waits; the AWS work it leads to is `carry_out`, which
-        may run elsewhere (the async worker).
+        may run elsewhere (the async worker). `read` is the incident as its caller just read
+        it from the store, saving a second read; the write is conditional on it all the same.
         """
         for attempt in range(2):
-            incident = self._load(incident_id)
+            incident = read if attempt == 0 and read is not None else self._load(incident_id)
             if transition == "retry" and not incident.plan:
                 raise IllegalTransition(
                     f"cannot retry incident {incident_id}: it has no plan ({incident.error}); fix the playbook, "

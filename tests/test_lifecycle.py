@@ -114,6 +114,16 @@ def test_deny_then_approve_is_refused_and_nothing_runs(tmp_path, lifecycle, make
         lifecycle.approve("inc-nope", "slack:U2")
 
 
+def test_a_claim_on_an_incident_read_before_someone_else_moved_it_is_judged_again(tmp_path, lifecycle, make_trail):
+    make_trail("main")
+    _, [outcome] = _responder(lifecycle, _approve_catalog(tmp_path)).respond(_stop_logging())
+    read_by_the_click = lifecycle.store.get(outcome.incident.id)
+    lifecycle.deny(outcome.incident.id, "slack:U1")  # another approver, meanwhile
+    with pytest.raises(IllegalTransition, match="it is denied, and approve needs proposed"):
+        lifecycle.claim(outcome.incident.id, "approve", "slack:U2", read=read_by_the_click)
+    assert lifecycle.store.get(outcome.incident.id).state is State.DENIED
+
+
 def test_undo_puts_back_the_snapshot_once(lifecycle, make_trail, calls):
     cloudtrail = make_trail("main")
     _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())

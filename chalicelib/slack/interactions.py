@@ -153,7 +153,7 @@ class Interactions:
                               f"You are not an approver for playbook {incident.playbook_id}, so nothing was done. "
                               "Approvers are set in the playbook's `slack.approvers` or TRAILGUARD_SLACK_APPROVERS.")
         try:
-            decided = self.lifecycle.claim(click.incident_id, click.transition, click.who)
+            decided = self.lifecycle.claim(click.incident_id, click.transition, click.who, read=incident)
         except (IllegalTransition, StaleIncident) as error:
             reason = str(error) if isinstance(error, IllegalTransition) else "someone else changed it at the same moment"
             log.info(json.dumps({"message": "click refused", "reason": reason, "user": click.user_id}))
