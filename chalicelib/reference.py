@@ -154,7 +154,7 @@ tests:
 def _flatten(properties: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, dict[str, Any]]]:
     for key, spec in properties.items():
         name = f"{prefix}{key}"
-        if spec.get("type") == "object" and "properties" in spec and key in ("when", "approval"):
+        if spec.get("type") == "object" and "properties" in spec:
             yield from _flatten(spec["properties"], f"{name}.")
         else:
             yield name, spec

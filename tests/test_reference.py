@@ -50,3 +50,13 @@ def test_every_message_kind_has_an_example_slack_would_take(slack_stub):
     for _, _, incident in shown:
         message = render(incident, ACCOUNT_NAMES)
         assert client.chat_postMessage(channel="#docs", text=message.text, blocks=message.blocks)["ok"]
+
+
+def test_the_reference_names_every_nested_playbook_key():
+    from chalicelib.playbook_schema import SCHEMA
+
+    text = DOCS_FILE.read_text()
+    nested = [f"{parent}.{child}" for parent, spec in SCHEMA["properties"].items()
+              for child in spec.get("properties", {})]
+    assert "slack.approvers" in nested
+    assert all(f"| `{key}` |" in text for key in nested)
