@@ -1,5 +1,12 @@
 # The two commands: `make demo` and `make test`. Both create .venv when it is missing.
-PYTHON ?= python3
+# Lambda runs what Chalice packages for the interpreter that runs it, and Lambda no longer
+# creates python3.11 functions (deprecated 2026-06-30): use 3.13 (or 3.12) when it is there,
+# on the PATH or under pyenv; `make PYTHON=...` picks another.
+PYTHON ?= $(shell for v in 3.13 3.12; do \
+	  if python$$v -c '' 2>/dev/null; then echo python$$v; exit; fi; \
+	  p=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
+	  if [ -n "$$p" ]; then echo $$p; exit; fi; \
+	done; echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
@@ -7,7 +14,11 @@ INSTALLED := $(VENV)/.installed
 .PHONY: test demo validate bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@want=$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])'); \
+	have=$$($(BIN)/python -c 'import sys; print(sys.version_info[:2])' 2>/dev/null); \
+	if [ "$$want" != "$$have" ]; then rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
+	  echo "warning: $$($(BIN)/python -V): chalice deploy would ask Lambda for a runtime it no longer creates; install Python 3.13"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 

@@ -1,4 +1,6 @@
-"""`chalice package`: the deployment package holds every playbook, and the rules are the catalog's."""
+"""`chalice package` with the stage's merge template: the deployment package holds every
+playbook, the rules are the catalog's, the table and the names are there, and cfn-lint
+passes on it and on every other template trailguard generates."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ def package(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("package") / "out"
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    result = subprocess.run([str(chalice), "package", "--stage", "dev", str(out)], cwd=ROOT, env=env,
+    merge = ROOT / "deploy" / "merge-dev.json"
+    result = subprocess.run([str(chalice), "package", "--stage", "dev", "--merge-template", str(merge), str(out)],
+                            cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return out
@@ -47,16 +51,46 @@ def test_template_rules_are_the_catalogs_patterns(package):
     handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
     # the rules' handler, the sweep, the Slack route (the API's handler) and the click worker
     assert handlers == {"app.respond_to_cloudtrail", "app.posture_sweep", "app.app", "app.slack_worker"}
-    assert all(fn["Properties"]["Runtime"] == "python3.11" for fn in functions.values())
+    assert all(fn["Properties"]["Runtime"] == f"python{sys.version_info[0]}.{sys.version_info[1]}" for fn in functions.values())
 
 
-def test_the_role_policy_is_the_committed_least_privilege_file(package):
+def test_each_role_holds_its_committed_least_privilege_file(package):
     template = json.loads((package / "sam.json").read_text())
-    roles = [res for res in template["Resources"].values() if res["Type"] == "AWS::IAM::Role"]
-    committed = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
-    assert roles and all(role["Properties"]["Policies"][0]["PolicyDocument"] == committed for role in roles)
-    for statement in committed["Statement"]:
+    roles = {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::IAM::Role"}
+    acting = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
+    api = json.loads((ROOT / ".chalice" / "policy-dev-api.json").read_text())
+    assert set(roles) == {"RespondToCloudtrailRole", "PostureSweepRole", "SlackWorkerRole", "ApiHandlerRole"}
+    for name, role in roles.items():
+        assert role["Properties"]["Policies"][0]["PolicyDocument"] == (api if name == "ApiHandlerRole" else acting)
+    for statement in acting["Statement"] + api["Statement"]:
         actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         assert not any(a == "*" or a.endswith(":*") for a in actions)
         if "iam:PassRole" in actions:  # passing a role only, and only to the services named
             assert actions == ["iam:PassRole"] and "iam:PassedToService" in statement["Condition"]["StringEquals"]
+
+
+def test_the_merge_template_adds_the_table_and_chalice_deploys_names(package):
+    from chalicelib.store import table_definition
+
+    resources = json.loads((package / "sam.json").read_text())["Resources"]
+    table = resources["IncidentTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table" and table["DeletionPolicy"] == "Retain"
+    assert {k: v for k, v in table["Properties"].items() if k in table_definition("x")} == table_definition("trailguard-dev")
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    names = {res["Properties"]["FunctionName"]: res["Properties"]["Environment"]["Variables"]
+             for res in resources.values() if res["Type"] == "AWS::Serverless::Function"}
+    # the worker the settings and the policy name is the one CloudFormation creates
+    assert set(names) == {"trailguard-dev", "trailguard-dev-respond_to_cloudtrail", "trailguard-dev-posture_sweep",
+                          "trailguard-dev-slack_worker"}
+    assert all(env["TRAILGUARD_SLACK_WORKER"] == "trailguard-dev-slack_worker" for env in names.values())
+    roles = {res["Properties"]["RoleName"] for res in resources.values() if res["Type"] == "AWS::IAM::Role"}
+    own = set(next(iter(names.values()))["TRAILGUARD_OWN_ROLES"].split(","))
+    assert roles <= own  # no role of trailguard's is ever answered (no remediation loop)
+
+
+def test_cfn_lint_passes_on_the_package_and_every_generated_template(package):
+    templates = [package / "sam.json", *sorted((ROOT / "deploy").glob("member-*.json")),
+                 *sorted((ROOT / "deploy").glob("central-bus-*.json"))]
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), *map(str, templates)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
