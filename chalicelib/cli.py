@@ -4,7 +4,7 @@
     test [PATH...]          run the playbooks' inline tests
     replay PATH...          what the playbooks would have done about these logs
     schema                  print the playbook JSON Schema (for editors)
-    policy                  print or write the Lambda role's IAM policy
+    policy                  print the roles' IAM policies, the member template; --write a stage's files
     docs                    write docs/playbooks.md and docs/slack-messages.md from the code
     bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
     incidents --stage S     list open incidents, or show one with its history
@@ -141,24 +141,64 @@ def _stage_settings(stage: str) -> Settings:
         sys.exit(2)
 
 
-@main.command(help="Print the Lambda role's IAM policy generated from the playbooks (for a stage, or write it).")
-@click.option("--stage", help="The stage of .chalice/config.json whose table the policy names.")
-@click.option("--write", is_flag=True, help="Write .chalice/policy-STAGE.json instead of printing.")
-def policy(stage: str | None, write: bool) -> None:
-    from chalicelib.deployment import CHALICE_DIR
-    from chalicelib.policy import lambda_policy
+@main.command(help="Print the IAM policy of trailguard's Lambda roles, generated from the playbooks; or, with --write, "
+                   "write every generated deployment file of a stage: .chalice/policy-STAGE.json (the acting "
+                   "functions), .chalice/policy-STAGE-api.json (the Slack endpoint) and deploy/*-STAGE.json (the "
+                   "merge, member and central-bus CloudFormation templates).")
+@click.option("--stage", help="The stage of .chalice/config.json whose table, secrets and roles the policy names.")
+@click.option("--api", is_flag=True, help="The Slack endpoint's policy (no remediation permission) instead.")
+@click.option("--member", is_flag=True, help="The member-account CloudFormation template (StackSet) instead "
+                                              "(for --stage, default prod).")
+@click.option("--write", is_flag=True, help="Write the stage's files instead of printing.")
+def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
+    from chalicelib.policy import api_policy, lambda_policy
+    from chalicelib.runtime import Runtime
 
     if write and not stage:
         click.echo("error: --write needs --stage", err=True)
         sys.exit(2)
+    if member and not stage:
+        stage = "prod"
     settings = _stage_settings(stage) if stage else Settings.from_environment()
-    text = json.dumps(lambda_policy(_load(()), settings), indent=2) + "\n"
-    if not write:
-        click.echo(text, nl=False)
+    catalog = _load(())
+    if write:
+        assert stage is not None
+        for path in _write_deployment_files(stage, settings, catalog):
+            click.echo(f"wrote {path}")
         return
-    target = CHALICE_DIR / f"policy-{stage}.json"
-    target.write_text(text)
-    click.echo(f"wrote {target}")
+    if member:
+        from chalicelib.templates import member_template
+
+        document = member_template(stage or "prod", settings, catalog, Runtime(settings, catalog).eventbridge_rules())
+    else:
+        document = api_policy(settings) if api else lambda_policy(catalog, settings)
+    click.echo(json.dumps(document, indent=2))
+
+
+def deployment_files(stage: str, settings: Settings, catalog: Catalog) -> dict[Path, str]:
+    """Every file `policy --stage STAGE --write` writes, by path, with its text."""
+    from chalicelib.deployment import CHALICE_DIR, TEMPLATES_DIR
+    from chalicelib.policy import api_policy, lambda_policy
+    from chalicelib.runtime import Runtime
+    from chalicelib.templates import central_bus_template, member_template, merge_template
+
+    rules = Runtime(settings, catalog).eventbridge_rules()
+    documents = {
+        CHALICE_DIR / f"policy-{stage}.json": lambda_policy(catalog, settings),
+        CHALICE_DIR / f"policy-{stage}-api.json": api_policy(settings),
+        TEMPLATES_DIR / f"merge-{stage}.json": merge_template(stage, settings, rules),
+        TEMPLATES_DIR / f"member-{stage}.json": member_template(stage, settings, catalog, rules),
+        TEMPLATES_DIR / f"central-bus-{stage}.json": central_bus_template(stage),
+    }
+    return {path: json.dumps(document, indent=2) + "\n" for path, document in documents.items()}
+
+
+def _write_deployment_files(stage: str, settings: Settings, catalog: Catalog) -> list[Path]:
+    files = deployment_files(stage, settings, catalog)
+    for path, text in files.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    return list(files)
 
 
 @main.command(help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL) and its Slack "

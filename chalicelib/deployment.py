@@ -1,34 +1,63 @@
-"""A stage's settings as deployed: the environment `.chalice/config.json` gives its Lambdas.
+"""A stage as deployed: the environment `.chalice/config.json` gives its Lambdas, and the
+names Chalice gives its functions and roles.
 
-The policy and bootstrap commands read them here, so that the table they create and the
-table the policy names are the ones the deployed functions will use.
+The policy, template and bootstrap commands read them here, so that the table they create,
+the roles the member accounts trust and the roles trailguard never answers are the ones
+`chalice deploy` creates.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from chalicelib.settings import Settings
 
-CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
+PROJECT = Path(__file__).resolve().parent.parent
+CHALICE_DIR = PROJECT / ".chalice"
+TEMPLATES_DIR = PROJECT / "deploy"
+APP_NAME = "trailguard"
+API_FUNCTION = "api_handler"
+"""Chalice's name for the function behind the routes (`/slack/interactions`)."""
+SCHEDULED_FUNCTIONS = ("posture_sweep", "slack_worker")
 
 
 class StageError(ValueError):
     """The stage is not in .chalice/config.json (or the file cannot be read)."""
 
 
-def stage_environment(stage: str, chalice_dir: Path = CHALICE_DIR) -> dict[str, str]:
+def chalice_config(chalice_dir: Path = CHALICE_DIR) -> dict[str, Any]:
     path = chalice_dir / "config.json"
     try:
-        config = json.loads(path.read_text())
+        config: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise StageError(f"{path}: {error}") from None
+    return config
+
+
+def stage_environment(stage: str, chalice_dir: Path = CHALICE_DIR) -> dict[str, str]:
+    config = chalice_config(chalice_dir)
     stages = config.get("stages", {})
     if stage not in stages:
-        raise StageError(f"{path}: no stage {stage!r} (stages: {', '.join(sorted(stages)) or 'none'})")
+        raise StageError(f"{chalice_dir / 'config.json'}: no stage {stage!r} (stages: {', '.join(sorted(stages)) or 'none'})")
     return {**config.get("environment_variables", {}), **stages[stage].get("environment_variables", {})}
 
 
 def stage_settings(stage: str, chalice_dir: Path = CHALICE_DIR) -> Settings:
     return Settings.from_environment(stage_environment(stage, chalice_dir))
+
+
+def acting_functions(rule_names: list[str]) -> list[str]:
+    """The functions that change AWS: one per EventBridge rule, the sweep and the click worker."""
+    return [*rule_names, *SCHEDULED_FUNCTIONS]
+
+
+def role_name(stage: str, function: str) -> str:
+    """What `chalice deploy` calls a function's role (`trailguard-prod-slack_worker`)."""
+    return f"{APP_NAME}-{stage}-{function}"
+
+
+def function_name(stage: str, function: str) -> str:
+    """What `chalice deploy` calls a function: its role's name, but `trailguard-prod` for the API's."""
+    return f"{APP_NAME}-{stage}" if function == API_FUNCTION else role_name(stage, function)

@@ -1,14 +1,24 @@
-"""The Lambda role's IAM policy, generated from what the loaded playbooks' actions declare.
+"""The IAM policies trailguard's roles hold, generated from what the loaded playbooks' actions declare.
 
-Least privilege: the role holds the permissions of the actions some playbook uses, read
-access for the posture sweep, its own table, the stage's Slack secrets and its own click
-worker, assuming the member role in other accounts, and writing its own logs; nothing
-else. `iam:PassRole` (a trail's CloudWatch Logs role) is granted only for passing to the
-service of the action that needs it.
+Least privilege, in three shapes:
+
+- `lambda_policy`: the functions that change AWS (the rules' handler, the sweep, the click
+  worker): the permissions of the actions some playbook uses, narrowed to the resource
+  type where the service allows it, read access for the posture sweep, the stage's table,
+  its Slack secrets, its own click worker, assuming the member role, writing its logs.
+- `api_policy`: the public Slack endpoint's function: the table, the Slack secrets and the
+  worker, and no remediation permission at all: a bug behind the public URL cannot touch
+  a trail or a key.
+- `member_policy`: the role trailguard assumes in member accounts: the remediation
+  permissions only.
+
+`iam:PassRole` (a trail's CloudWatch Logs role) is granted only for passing to the service
+of the action that needs it.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from chalicelib.catalog import Catalog
@@ -28,6 +38,53 @@ SWEEP_PERMISSIONS = (
 TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
 PASS_ROLE = "iam:PassRole"
 
+RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
+    # What a permission can be narrowed to, by the name its statement's Sid carries.
+    "Trail": ("arn:*:cloudtrail:*:*:trail/*",),
+    "Key": ("arn:*:kms:*:*:key/*",),
+    "Bucket": ("arn:*:s3:::*",),
+    "Object": ("arn:*:s3:::*/*",),
+    "SecurityGroup": ("arn:*:ec2:*:*:security-group/*", "arn:*:ec2:*:*:security-group-rule/*"),
+    "EbsSnapshot": ("arn:*:ec2:*::snapshot/*",),
+    "Image": ("arn:*:ec2:*::image/*",),
+    "User": ("arn:*:iam::*:user/*",),
+    "Role": ("arn:*:iam::*:role/*",),
+    "ServiceLinkedRole": ("arn:*:iam::*:role/aws-service-role/*",),
+    "Function": ("arn:*:lambda:*:*:function:*",),
+    "DbSnapshot": ("arn:*:rds:*:*:snapshot:*",),
+    "Detector": ("arn:*:guardduty:*:*:detector/*",),
+    "AnyResource": ("*",),
+}
+RESOURCES: dict[str, str] = {
+    # The resource type each permission can be narrowed to, from the IAM Service
+    # Authorization Reference. A permission not listed here takes "*": the service has no
+    # resource-level permission for it (DescribeTrails, ListDetectors, CreateFlowLogs...).
+    **{f"cloudtrail:{verb}": "Trail" for verb in (
+        "AddTags", "CreateTrail", "DeleteTrail", "GetEventSelectors", "GetTrailStatus", "ListTags",
+        "PutEventSelectors", "StartLogging", "StopLogging", "UpdateTrail")},
+    **{f"kms:{verb}": "Key" for verb in (
+        "CancelKeyDeletion", "DescribeKey", "DisableKey", "EnableKey", "GetKeyPolicy", "PutKeyPolicy",
+        "ScheduleKeyDeletion")},
+    **{f"s3:{verb}": "Bucket" for verb in (
+        "DeleteBucketPolicy", "GetBucketAcl", "GetBucketPolicy", "GetBucketPublicAccessBlock", "PutBucketAcl",
+        "PutBucketPolicy", "PutBucketPublicAccessBlock")},
+    "s3:GetObjectAcl": "Object",
+    "s3:PutObjectAcl": "Object",
+    "ec2:AuthorizeSecurityGroupIngress": "SecurityGroup",
+    "ec2:RevokeSecurityGroupIngress": "SecurityGroup",
+    "ec2:DescribeSnapshotAttribute": "EbsSnapshot",
+    "ec2:ModifySnapshotAttribute": "EbsSnapshot",
+    "ec2:DescribeImageAttribute": "Image",
+    "ec2:ModifyImageAttribute": "Image",
+    **{f"iam:{verb}": "User" for verb in ("DeleteLoginProfile", "GetLoginProfile", "ListAccessKeys", "UpdateAccessKey")},
+    "iam:GetRole": "Role",
+    "iam:UpdateAssumeRolePolicy": "Role",
+    "iam:CreateServiceLinkedRole": "ServiceLinkedRole",
+    **{f"lambda:{verb}": "Function" for verb in ("AddPermission", "GetPolicy", "RemovePermission")},
+    **{f"rds:{verb}": "DbSnapshot" for verb in ("DescribeDBSnapshotAttributes", "ModifyDBSnapshotAttribute")},
+    **{f"guardduty:{verb}": "Detector" for verb in ("DeleteDetector", "GetDetector", "UpdateDetector")},
+}
+
 
 def remediation_permissions(catalog: Catalog) -> list[str]:
     return sorted({p for playbook in catalog.playbooks for step in playbook.steps for p in step.action.permissions})
@@ -44,18 +101,17 @@ def _pass_role_services(catalog: Catalog) -> list[str]:
     return sorted(services)
 
 
-def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": "arn:*:logs:*:*:*",
-        }
-    ]
-    remediate = sorted(set(remediation_permissions(catalog)) - {PASS_ROLE})
-    if remediate:
-        statements.append({"Sid": "Remediate", "Effect": "Allow", "Action": remediate, "Resource": "*"})
+def remediation_statements(catalog: Catalog) -> list[dict[str, Any]]:
+    """The actions' permissions, one statement per resource type they can be narrowed to."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for permission in remediation_permissions(catalog):
+        if permission != PASS_ROLE:
+            by_type[RESOURCES.get(permission, "AnyResource")].append(permission)
+    statements: list[dict[str, Any]] = []
+    for kind in sorted(by_type):
+        resources = RESOURCE_TYPES[kind]
+        statements.append({"Sid": f"Remediate{kind}", "Effect": "Allow", "Action": by_type[kind],
+                           "Resource": resources[0] if len(resources) == 1 else list(resources)})
     services = _pass_role_services(catalog)
     if services:
         statements.append(
@@ -67,22 +123,49 @@ def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
                 "Condition": {"StringEquals": {"iam:PassedToService": services}},
             }
         )
-    statements.append({"Sid": "Sweep", "Effect": "Allow", "Action": list(SWEEP_PERMISSIONS), "Resource": "*"})
-    if settings.table:
-        table = f"arn:*:dynamodb:*:*:table/{settings.table}"
-        statements.append(
-            {"Sid": "Incidents", "Effect": "Allow", "Action": list(TABLE_PERMISSIONS), "Resource": [table, f"{table}/index/*"]}
-        )
-    statements += _slack_statements(settings)
-    statements.append(
+    return statements
+
+
+def _logs() -> dict[str, Any]:
+    return {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": "arn:*:logs:*:*:*",
+    }
+
+
+def _table(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.table:
+        return []
+    table = f"arn:*:dynamodb:*:*:table/{settings.table}"
+    return [{"Sid": "Incidents", "Effect": "Allow", "Action": list(TABLE_PERMISSIONS), "Resource": [table, f"{table}/index/*"]}]
+
+
+def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
+    statements = [
+        _logs(),
+        *remediation_statements(catalog),
+        {"Sid": "Sweep", "Effect": "Allow", "Action": list(SWEEP_PERMISSIONS), "Resource": "*"},
+        *_table(settings),
+        *_slack_statements(settings),
         {
             "Sid": "AssumeMemberRole",
             "Effect": "Allow",
             "Action": "sts:AssumeRole",
             "Resource": f"arn:*:iam::*:role/{settings.member_role}",
-        }
-    )
+        },
+    ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def api_policy(settings: Settings) -> dict[str, Any]:
+    """The Slack endpoint records decisions and hands the work to the worker: nothing more."""
+    return {"Version": "2012-10-17", "Statement": [_logs(), *_table(settings), *_slack_statements(settings)]}
+
+
+def member_policy(catalog: Catalog) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": remediation_statements(catalog)}
 
 
 def _slack_statements(settings: Settings) -> list[dict[str, Any]]:

@@ -1,0 +1,195 @@
+"""The CloudFormation templates a deployment needs beyond what Chalice creates.
+
+- `merge_template`: for `chalice package --merge-template`. It adds the incident table,
+  and gives every function and role the name `chalice deploy` would give it, so the
+  worker's name in the settings, the policy's ARNs and the member roles' trust hold
+  whichever way a team deploys.
+- `member_template`: one StackSet for every member account and region. It creates the
+  role trailguard assumes (trusting only the central account's acting roles, with the
+  external id, holding only the remediation permissions) and forwards the CloudTrail
+  calls the playbooks answer to the central account's default bus.
+- `central_bus_template`: the central account's bus policy, letting the organization's
+  accounts put events on its default bus.
+
+All are generated from the playbooks and the stage's settings, and committed under
+`deploy/` (a test fails when they are stale; cfn-lint checks them in CI).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.catalog import Catalog, EventRule
+from chalicelib.deployment import API_FUNCTION, acting_functions, function_name, role_name
+from chalicelib.policy import member_policy
+from chalicelib.settings import Settings
+from chalicelib.store import TTL_ATTRIBUTE, table_definition
+
+FORWARDER_ROLE = "{app}-{stage}-forward-events"
+CENTRAL_BUS = "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
+
+
+def _logical_id(function: str) -> str:
+    """Chalice's CloudFormation resource name for a function (`slack_worker` -> `SlackWorker`)."""
+    if function == API_FUNCTION:
+        return "APIHandler"
+    return "".join(part.capitalize() for part in function.replace("-", "_").split("_"))
+
+
+def _role_logical_id(function: str) -> str:
+    return ("ApiHandler" if function == API_FUNCTION else _logical_id(function)) + "Role"
+
+
+def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> dict[str, Any]:
+    if not settings.table:
+        raise ValueError(f"stage {stage} sets no TRAILGUARD_TABLE; the merge template would have no table to create")
+    definition = table_definition(settings.table)
+    resources: dict[str, Any] = {
+        "IncidentTable": {
+            "Type": "AWS::DynamoDB::Table",
+            # Incidents are the audit trail of what trailguard changed: removing the stack keeps them.
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                **definition,
+                "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            },
+        }
+    }
+    for function in [*acting_functions([rule.name for rule in rules]), API_FUNCTION]:
+        resources[_logical_id(function)] = {"Properties": {"FunctionName": function_name(stage, function)}}
+        resources[_role_logical_id(function)] = {"Properties": {"RoleName": role_name(stage, function)}}
+    return {
+        "Resources": resources,
+        "Outputs": {"IncidentTableName": {"Value": {"Ref": "IncidentTable"}}},
+    }
+
+
+def member_template(stage: str, settings: Settings, catalog: Catalog, rules: list[EventRule]) -> dict[str, Any]:
+    trusted = [f"arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{role_name(stage, function)}"
+               for function in acting_functions([rule.name for rule in rules])]
+    forwarder = FORWARDER_ROLE.format(app="trailguard", stage=stage)
+    external_id: dict[str, Any] = {
+        "Type": "String",
+        "MinLength": 2,
+        "MaxLength": 1224,
+        "AllowedPattern": "[\\w+=,.@:/-]+",
+        "Description": "The external id trailguard passes when it assumes the member role (TRAILGUARD_EXTERNAL_ID)",
+    }
+    if settings.external_id:
+        external_id["Default"] = settings.external_id
+    resources: dict[str, Any] = {
+        "MemberRole": {
+            "Type": "AWS::IAM::Role",
+            "Condition": "InGlobalResourcesRegion",
+            "Properties": {
+                "RoleName": settings.member_role,
+                "Description": f"Assumed by trailguard ({stage}) to remediate; trusts only its acting roles",
+                "MaxSessionDuration": 3600,
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}},
+                            "ArnEquals": {"aws:PrincipalArn": [{"Fn::Sub": arn} for arn in trusted]},
+                        },
+                    }],
+                },
+                "Policies": [{"PolicyName": "remediate", "PolicyDocument": member_policy(catalog)}],
+            },
+        },
+        "ForwarderRole": {
+            "Type": "AWS::IAM::Role",
+            "Condition": "InGlobalResourcesRegion",
+            "Properties": {
+                "RoleName": forwarder,
+                "Description": f"Lets EventBridge forward CloudTrail calls to trailguard's ({stage}) central bus",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                                   "Action": "sts:AssumeRole"}],
+                },
+                "Policies": [{
+                    "PolicyName": "put-events-on-the-central-bus",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "events:PutEvents",
+                                       "Resource": {"Fn::Sub": CENTRAL_BUS}}],
+                    },
+                }],
+            },
+        },
+    }
+    for number, rule in enumerate(rules, 1):
+        resources[f"ForwardCloudTrailCalls{number}"] = {
+            "Type": "AWS::Events::Rule",
+            "Condition": "ForwardsEvents",
+            "Properties": {
+                "Description": f"CloudTrail calls trailguard ({stage}) answers, forwarded to its central account",
+                "EventPattern": rule.pattern,
+                "State": "ENABLED",
+                "Targets": [{
+                    "Id": "trailguard-central-bus",
+                    "Arn": {"Fn::Sub": CENTRAL_BUS},
+                    "RoleArn": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{forwarder}"},
+                }],
+            },
+        }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": (f"trailguard ({stage}) in a member account: the role it assumes to remediate, and the rules "
+                        "forwarding CloudTrail calls to the central account. StackSet-ready: deploy to every account "
+                        "and region, with GlobalResourcesRegion first."),
+        "Parameters": {
+            "CentralAccountId": {"Type": "String", "AllowedPattern": "\\d{12}",
+                                 "Description": "The account trailguard is deployed in"},
+            "CentralRegion": {"Type": "String", "Default": "us-east-1",
+                              "Description": "The region trailguard is deployed in"},
+            "ExternalId": external_id,
+            "GlobalResourcesRegion": {"Type": "String", "Default": "us-east-1",
+                                      "Description": "The one region that creates the IAM roles (IAM is global)"},
+        },
+        "Conditions": {
+            "InGlobalResourcesRegion": {"Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "GlobalResourcesRegion"}]},
+            # The central account's own calls in its own region are on its bus already.
+            "ForwardsEvents": {"Fn::Not": [{"Fn::And": [
+                {"Fn::Equals": [{"Ref": "AWS::AccountId"}, {"Ref": "CentralAccountId"}]},
+                {"Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "CentralRegion"}]},
+            ]}]},
+        },
+        "Resources": resources,
+        "Outputs": {
+            "MemberRoleArn": {"Condition": "InGlobalResourcesRegion", "Value": {"Fn::GetAtt": ["MemberRole", "Arn"]}},
+        },
+    }
+
+
+def central_bus_template(stage: str) -> dict[str, Any]:
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"trailguard ({stage}): the organization's accounts may put events on this account's default bus",
+        "Parameters": {
+            "OrganizationId": {"Type": "String", "AllowedPattern": "o-[a-z0-9]{10,32}",
+                               "Description": "Your AWS Organization's id (aws organizations describe-organization)"},
+        },
+        "Resources": {
+            "OrganizationMayPutEvents": {
+                "Type": "AWS::Events::EventBusPolicy",
+                "Properties": {
+                    "EventBusName": "default",
+                    "StatementId": f"trailguard-{stage}-organization",
+                    "Statement": {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "events:PutEvents",
+                        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"},
+                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}},
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,148 @@
+"""The generated deployment files: the roles' policies, the merge, member and central-bus
+templates. They are committed, so a reviewer sees what a playbook change grants; these
+tests fail when they are stale or grant more than the actions need."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import boto3
+import pytest
+from click.testing import CliRunner
+
+from chalicelib.actions.base import registered_actions
+from chalicelib.catalog import Catalog
+from chalicelib.cli import deployment_files, main
+from chalicelib.deployment import acting_functions, role_name, stage_settings
+from chalicelib.events import CloudTrailEvent
+from chalicelib.guards import skip_reason
+from chalicelib.policy import RESOURCE_TYPES, RESOURCES, SWEEP_PERMISSIONS, lambda_policy, member_policy
+from chalicelib.runtime import Runtime
+from chalicelib.settings import Settings
+from tests.conftest import PLAYBOOKS, record
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.load([PLAYBOOKS])
+
+
+def _actions(statement):
+    return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_committed_files_are_what_the_playbooks_and_the_stage_need(catalog, stage):
+    for path, text in deployment_files(stage, stage_settings(stage), catalog).items():
+        assert path.exists(), f"{path} is missing: run python -m chalicelib policy --stage {stage} --write"
+        assert json.loads(path.read_text()) == json.loads(text), \
+            f"{path} is stale: run python -m chalicelib policy --stage {stage} --write"
+
+
+def test_every_remediation_permission_is_declared_by_an_action_some_playbook_uses(catalog):
+    used = {p for playbook in catalog.playbooks for step in playbook.steps for p in step.action.permissions}
+    policy = lambda_policy(catalog, stage_settings("prod"))
+    granted = {a for s in policy["Statement"] if s["Sid"].startswith("Remediate") or s["Sid"] == "PassRolesToRemediatedServices"
+               for a in _actions(s)}
+    assert granted == used
+    sweep = next(s for s in policy["Statement"] if s["Sid"] == "Sweep")
+    assert set(_actions(sweep)) == set(SWEEP_PERMISSIONS)
+    for statement in policy["Statement"]:
+        assert not any(a == "*" or a.endswith(":*") or a.startswith("iam:*") for a in _actions(statement))
+
+
+def test_a_playbook_set_without_an_action_grants_none_of_its_permissions(catalog):
+    only_trails = Catalog([p for p in catalog.playbooks if p.source == "cloudtrail.amazonaws.com"])
+    granted = {a for s in member_policy(only_trails)["Statement"] for a in _actions(s)}
+    assert granted and all(a.startswith(("cloudtrail:", "iam:PassRole", "logs:", "s3:", "kms:", "sns:")) for a in granted)
+    assert not any(a.startswith(("ec2:", "guardduty:", "lambda:", "rds:")) for a in granted)
+
+
+def test_every_narrowed_permission_names_a_real_action_permission_and_resource_type():
+    declared = {p for action in registered_actions().values() for p in action.permissions}
+    assert set(RESOURCES) <= declared, sorted(set(RESOURCES) - declared)
+    assert set(RESOURCES.values()) <= set(RESOURCE_TYPES)
+
+
+def test_the_api_handler_holds_no_permission_to_change_aws():
+    api = json.loads((PLAYBOOKS.parent / ".chalice" / "policy-prod-api.json").read_text())
+    actions = {a for s in api["Statement"] for a in _actions(s)}
+    assert actions == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:GetItem",
+                       "dynamodb:PutItem", "dynamodb:Query", "ssm:GetParameter", "lambda:InvokeFunction"}
+
+
+def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_id(catalog):
+    settings = stage_settings("prod")
+    rules = Runtime(settings, catalog).eventbridge_rules()
+    template = json.loads(CliRunner().invoke(main, ["policy", "--member"]).output)  # --stage defaults to prod
+    role = template["Resources"]["MemberRole"]["Properties"]
+    assert role["RoleName"] == settings.member_role == "trailguard-prod-remediator"
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}}
+    assert trust["Condition"]["StringEquals"] == {"sts:ExternalId": {"Ref": "ExternalId"}}
+    trusted = [item["Fn::Sub"].rsplit("/", 1)[1] for item in trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]]
+    assert trusted == [role_name("prod", f) for f in acting_functions([r.name for r in rules])]
+    assert "trailguard-prod-api_handler" not in trusted  # the public endpoint cannot reach member accounts
+    assert template["Parameters"]["ExternalId"]["Default"] == settings.external_id
+    assert role["Policies"][0]["PolicyDocument"] == member_policy(catalog)
+    forwarded = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    assert [r["EventPattern"] for r in forwarded] == [rule.pattern for rule in rules]
+    for rule in forwarded:
+        (target,) = rule["Targets"]
+        assert target["Arn"] == {"Fn::Sub": "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"}
+        assert target["RoleArn"]["Fn::Sub"].endswith(":role/trailguard-prod-forward-events")
+
+
+def test_calls_by_any_of_the_stages_roles_are_never_answered(catalog):
+    """An undo by the click worker in the central account (StopLogging again) must not be
+    remediated by the rules' handler, whose own role is another one."""
+    settings = stage_settings("dev")
+    rules = Runtime(settings, catalog).eventbridge_rules()
+    for function in [*acting_functions([r.name for r in rules]), "api_handler"]:
+        role = role_name("dev", function)
+        identity = {"type": "AssumedRole", "principalId": "AROAEXAMPLE:session", "accountId": "123456789012",
+                    "arn": f"arn:aws:sts::123456789012:assumed-role/{role}/{role}",
+                    "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role,
+                                                         "arn": f"arn:aws:iam::123456789012:role/{role}"}}}
+        event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"},
+                                                   userIdentity=identity))
+        skip = skip_reason(event, settings.own_role_names)
+        assert skip is not None and skip.code == "own-identity", role
+
+
+def test_the_member_template_deploys_with_its_conditions(aws, catalog):
+    """CloudFormation (moto) takes the template: roles in the global-resources region only,
+    the forwarding rules in every other region and account."""
+    template = json.dumps(json.loads((PLAYBOOKS.parent / "deploy" / "member-dev.json").read_text()))
+    parameters = [{"ParameterKey": "CentralAccountId", "ParameterValue": "210987654321"},
+                  {"ParameterKey": "CentralRegion", "ParameterValue": "eu-west-1"}]
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName="trailguard-member", TemplateBody=template, Parameters=parameters, Capabilities=["CAPABILITY_NAMED_IAM"])
+    boto3.client("cloudformation", region_name="eu-central-1").create_stack(
+        StackName="trailguard-member", TemplateBody=template, Parameters=parameters, Capabilities=["CAPABILITY_NAMED_IAM"])
+    roles = {r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]}
+    assert {"trailguard-dev-remediator", "trailguard-dev-forward-events"} <= roles
+    for region in ("us-east-1", "eu-central-1"):
+        events = boto3.client("events", region_name=region)
+        (rule,) = [r for r in events.list_rules()["Rules"] if "ForwardCloudTrailCalls" in r["Name"]]
+        (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert target["Arn"] == "arn:aws:events:eu-west-1:210987654321:event-bus/default"
+
+
+def test_policy_without_a_stage_reads_the_environment_and_write_needs_a_stage(monkeypatch):
+    monkeypatch.setenv("TRAILGUARD_TABLE", "my-table")
+    printed = json.loads(CliRunner().invoke(main, ["policy"]).output)
+    incidents = next(s for s in printed["Statement"] if s["Sid"] == "Incidents")
+    assert incidents["Resource"][0] == "arn:*:dynamodb:*:*:table/my-table"
+    refused = CliRunner().invoke(main, ["policy", "--write"])
+    assert refused.exit_code == 2 and "--write needs --stage" in refused.output
+    api = json.loads(CliRunner().invoke(main, ["policy", "--api"]).output)
+    assert [s["Sid"] for s in api["Statement"]] == ["WriteOwnLogs", "Incidents"]
+
+
+def test_a_stage_without_a_table_has_no_merge_template(catalog):
+    from chalicelib.templates import merge_template
+
+    with pytest.raises(ValueError, match="sets no TRAILGUARD_TABLE"):
+        merge_template("qa", dataclasses.replace(Settings(), table=None), [])
