@@ -1,0 +1,155 @@
+"""The real `chalice deploy` and `chalice delete`, against moto's server on 127.0.0.1.
+
+The project is copied to a temporary folder (deploy writes `.chalice/deployed/`), the
+Chalice CLI runs in its own process with the local AWS's endpoint and fake credentials,
+and what it created is read back through boto3. moto's API Gateway import needs a
+test-only shim (tests/deploy_aws.py), which this test uses and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from moto.events.models import EventPattern
+
+from chalicelib.catalog import Catalog
+from chalicelib.deployment import function_name, role_name, stage_environment
+from chalicelib.events import api_call_record
+from chalicelib.localaws import LocalAws
+from chalicelib.runtime import Runtime
+from chalicelib.settings import Settings
+from tests.conftest import MALLORY, PLAYBOOKS, ROOT
+from tests.deploy_aws import deploy_aws
+
+STAGE = "dev"
+FUNCTIONS = ("respond_to_cloudtrail", "posture_sweep", "slack_worker", "api_handler")
+
+
+def _copy_project(to: Path) -> Path:
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, to / name)
+    for name in ("chalicelib", "playbooks"):
+        shutil.copytree(ROOT / name, to / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "vendor", to / "vendor", symlinks=True)
+    (to / ".chalice").mkdir()
+    for path in (ROOT / ".chalice").glob("*.json"):
+        shutil.copy(path, to / ".chalice" / path.name)
+    return to
+
+
+def _chalice(project: Path, local: LocalAws, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(local.environment())
+    chalice = Path(sys.executable).parent / "chalice"
+    result = subprocess.run([str(chalice), *args, "--stage", STAGE], cwd=project, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory) -> Iterator[tuple[LocalAws, Path, str]]:
+    project = _copy_project(tmp_path_factory.mktemp("project"))
+    with deploy_aws() as local:
+        result = _chalice(project, local, "deploy")
+        yield local, project, result.stdout
+
+
+@pytest.fixture(scope="module")
+def rules() -> list[Any]:
+    return Runtime(Settings(), Catalog.load([PLAYBOOKS])).eventbridge_rules()
+
+
+def test_deploy_creates_the_four_functions_on_a_current_runtime_with_the_stage_settings(deployed):
+    local, _, output = deployed
+    functions = {f["FunctionName"]: f for f in local.client("lambda").list_functions()["Functions"]}
+    assert set(functions) == {function_name(STAGE, name) for name in FUNCTIONS}
+    for name in FUNCTIONS:
+        function = functions[function_name(STAGE, name)]
+        assert function["Runtime"] in ("python3.12", "python3.13", "python3.14"), function["Runtime"]
+        assert function["Environment"]["Variables"] == stage_environment(STAGE)
+        assert function["Role"].endswith(f":role/{role_name(STAGE, name)}")  # one role per function
+    assert "Rest API URL: " in output
+
+
+def test_each_function_role_holds_its_committed_policy(deployed):
+    local, _, _ = deployed
+    iam = local.client("iam")
+    acting = json.loads((ROOT / ".chalice" / f"policy-{STAGE}.json").read_text())
+    api = json.loads((ROOT / ".chalice" / f"policy-{STAGE}-api.json").read_text())
+    for function in FUNCTIONS:
+        role = role_name(STAGE, function)
+        (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+        assert document == (api if function == "api_handler" else acting), role
+    assert not any(s["Sid"].startswith("Remediate") for s in api["Statement"])
+
+
+def test_rules_carry_the_generated_patterns_and_target_the_handler(deployed, rules):
+    local, _, _ = deployed
+    events = local.client("events")
+    deployed_rules = {rule["Name"]: rule for rule in events.list_rules()["Rules"]}
+    handler = function_name(STAGE, "respond_to_cloudtrail")
+    for rule in rules:
+        name = function_name(STAGE, rule.name) + "-event"  # Chalice's name for a function's rule
+        assert json.loads(deployed_rules[name]["EventPattern"]) == rule.pattern
+        (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
+        assert target["Arn"].endswith(f":function:{handler}")
+    sweep = function_name(STAGE, "posture_sweep")
+    assert deployed_rules[f"{sweep}-event"]["ScheduleExpression"] == "rate(15 minutes)"
+    (target,) = events.list_targets_by_rule(Rule=f"{sweep}-event")["Targets"]
+    assert target["Arn"].endswith(f":function:{sweep}")
+
+
+def test_a_sample_event_matches_each_deployed_pattern_and_a_failed_call_does_not(deployed, rules):
+    local, _, _ = deployed
+    events = local.client("events")
+    for rule in rules:
+        stored = json.loads(events.describe_rule(Name=function_name(STAGE, rule.name) + "-event")["EventPattern"])
+        pattern = EventPattern.load(json.dumps(stored))
+        selections = stored["detail"].get("$or", [stored["detail"]])
+        for selection in selections:
+            source, name = selection["eventSource"][0], selection["eventName"][0]
+            detail = api_call_record(name, source, {}, identity=MALLORY, region="us-east-1")
+            event = {"source": "aws." + source.split(".")[0], "detail-type": "AWS API Call via CloudTrail",
+                     "detail": detail, "account": detail["recipientAccountId"], "region": "us-east-1"}
+            assert pattern.matches_event(event), (rule.name, source, name)
+            failed = {**event, "detail": {**detail, "errorCode": "AccessDenied"}}
+            assert not pattern.matches_event(failed), (rule.name, source, name)
+        read = api_call_record("DescribeTrails", "cloudtrail.amazonaws.com", {}, identity=MALLORY, region="us-east-1")
+        assert not pattern.matches_event({"source": "aws.cloudtrail", "detail-type": "AWS API Call via CloudTrail",
+                                          "detail": read})
+
+
+def test_the_slack_route_is_a_post_to_the_api_handler(deployed):
+    # moto's API Gateway import is reached through the test-only shim in tests/deploy_aws.py
+    local, _, _ = deployed
+    apigateway = local.client("apigateway")
+    (api,) = apigateway.get_rest_apis()["items"]
+    assert api["name"] == "trailguard"
+    resources = {r["path"]: r for r in apigateway.get_resources(restApiId=api["id"])["items"]}
+    route = resources["/slack/interactions"]
+    assert set(route["resourceMethods"]) == {"POST"}
+    integration = apigateway.get_integration(restApiId=api["id"], resourceId=route["id"], httpMethod="POST")
+    assert function_name(STAGE, "api_handler") in integration["uri"]
+
+
+def test_redeploy_changes_nothing_and_delete_removes_everything(deployed):
+    local, project, _ = deployed
+    before = sorted(f["FunctionName"] for f in local.client("lambda").list_functions()["Functions"])
+    _chalice(project, local, "deploy")
+    assert sorted(f["FunctionName"] for f in local.client("lambda").list_functions()["Functions"]) == before
+    _chalice(project, local, "delete")
+    assert local.client("lambda").list_functions()["Functions"] == []
+    remaining = [r["Name"] for r in local.client("events").list_rules()["Rules"] if r["Name"].startswith("trailguard-")]
+    assert remaining == []
+    roles = [r["RoleName"] for r in local.client("iam").list_roles()["Roles"] if r["RoleName"].startswith("trailguard-")]
+    assert roles == []
+    assert local.client("apigateway").get_rest_apis()["items"] == []
