@@ -27,6 +27,7 @@ from chalicelib.store import TTL_ATTRIBUTE, table_definition
 
 FORWARDER_ROLE = "{app}-{stage}-forward-events"
 CENTRAL_BUS = "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
+OWN_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
 
 
 def _logical_id(function: str) -> str:
@@ -186,7 +187,7 @@ def central_bus_template(stage: str) -> dict[str, Any]:
                         "Effect": "Allow",
                         "Principal": "*",
                         "Action": "events:PutEvents",
-                        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"},
+                        "Resource": {"Fn::Sub": OWN_BUS},
                         "Condition": {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}},
                     },
                 },
