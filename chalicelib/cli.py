@@ -330,8 +330,12 @@ def docs(datasets: str | None, check: bool) -> None:
         click.echo(f"wrote {path}")
 
 
-@main.command(help="Play an attacker against a local AWS (moto) and show what trailguard does.")
-def demo() -> None:
-    from chalicelib.demo import run_demo
+@main.command(help="Play an attacker against a local AWS (moto on 127.0.0.1) and show what trailguard does.")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="Where to write each Slack message's Block Kit JSON (default: demo-output/).")
+@click.option("--keep-running", is_flag=True,
+              help="Afterwards, leave the local AWS, the Slack stub and `chalice local` up, and print how to play.")
+def demo(output: str | None, keep_running: bool) -> None:
+    from chalicelib.demo import DEFAULT_OUTPUT, run_demo
 
-    sys.exit(run_demo())
+    sys.exit(run_demo(Path(output) if output else DEFAULT_OUTPUT, keep_running))

@@ -75,8 +75,10 @@ class Posted:
 
 
 class SlackStub:
-    def __init__(self, token: str = "xoxb-trailguard-stub", groups: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, token: str = "xoxb-trailguard-stub", groups: dict[str, list[str]] | None = None,
+                 port: int = 0) -> None:
         self.token = token
+        self.port = port
         self.groups = dict(groups or {})
         self.requests: list[Request] = []
         self.messages: dict[tuple[str, str], Posted] = {}
@@ -101,7 +103,7 @@ class SlackStub:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self

@@ -1,0 +1,216 @@
+"""Playing the scenario through the real app, and telling it in the terminal.
+
+Every call of the scenario (the platform team's set-up and the attacker's moves) is made
+against the local AWS; its CloudTrail record is built from what botocore sent and got
+back, wrapped as EventBridge delivers it, and handed to the app's own Lambda handler
+through Chalice's test client. Clicks are signed as Slack signs them and posted to the
+app's own `/slack/interactions` route. What the story shows is read back from the local
+AWS and from the Slack stub.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chalicelib.demo import scenario
+from chalicelib.demo.records import CallRecorder, cloudtrail_record
+from chalicelib.events import eventbridge_envelope
+
+SERVICES = ("cloudtrail", "kms", "s3", "ec2")
+
+
+@dataclass
+class Row:
+    incident: str
+    playbook: str
+    mode: str
+    state: str
+    resource: str
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    rows: list[Row] = field(default_factory=list)
+    messages: list[Path] = field(default_factory=list)
+
+
+class Story:
+    """One run of the scenario against a running app (`app` is the imported app module)."""
+
+    def __init__(self, app: Any, local_aws: Any, slack: Any, signing_secret: str, output: Path,
+                 color: bool = False) -> None:
+        self.app = app
+        self.slack = slack
+        self.secret = signing_secret
+        self.output = output
+        self.color = color
+        self.recorder = CallRecorder()
+        self.c: scenario.Clients = {s: self.recorder.attach(local_aws.client(s)) for s in SERVICES}
+        self.outcome = Outcome(ok=True)
+        self.incidents: list[tuple[scenario.Attack, str]] = []
+
+    # -- output -----------------------------------------------------------------------------------
+
+    def style(self, text: str, **kwargs: Any) -> str:
+        return click.style(text, **kwargs) if self.color else text
+
+    def check(self, good: bool, what: str = "") -> str:
+        self.outcome.ok = self.outcome.ok and good
+        if good:
+            return self.style("ok", fg="green")
+        return self.style("UNEXPECTED" + (f": {what}" if what else ""), fg="red", bold=True)
+
+    # -- the story --------------------------------------------------------------------------------
+
+    def play(self) -> Outcome:
+        from chalice.test import Client
+
+        self.output.mkdir(parents=True, exist_ok=True)
+        with Client(self.app.app) as client:
+            self.set_up(client)
+            for number, attack in enumerate(scenario.ATTACKS, 1):
+                self.attack(client, number, attack)
+            for number, press in enumerate(scenario.PRESSES, len(scenario.ATTACKS) + 1):
+                self.press(client, number, press)
+        for attack, incident_id in self.incidents:
+            incident = self.app.runtime.store.get(incident_id)
+            self.outcome.rows.append(Row(incident.id, incident.playbook_id, incident.mode, incident.state.value,
+                                         attack.read(self.c)))
+        return self.outcome
+
+    def set_up(self, client: Any) -> None:
+        scenario.set_up(self.c)
+        answered = remembered = 0
+        for call in self.recorder.calls:
+            result = self.deliver(client, call, scenario.ADMIN)
+            answered += len(result.get("incidents", []))
+            remembered += call.operation.name == "CreateTrail"
+        self.recorder.calls.clear()
+        click.echo(self.style("the account", bold=True) + f" {scenario.ACCOUNT} (demo), set up by platform-admin:")
+        for line in scenario.describe_account(self.c):
+            click.echo("  " + line)
+        good = answered == 0
+        click.echo(f"  trailguard saw the set-up's calls: no playbook objected [{self.check(good, 'a playbook answered')}]; "
+                   f"it remembered trail {scenario.TRAIL}'s configuration")
+        click.echo(f"  incidents go to {scenario.CHANNEL}; {scenario.ON_CALL} is the on-call approver\n")
+
+    def deliver(self, client: Any, call: Any, identity: dict[str, Any]) -> dict[str, Any]:
+        record = cloudtrail_record(call, identity=identity, region=scenario.REGION, source_ip="198.51.100.23",
+                                   user_agent="aws-cli/2.15.0 md/demo", eventCategory="Management")
+        payload: dict[str, Any] = client.lambda_.invoke("respond_to_cloudtrail",
+                                                        eventbridge_envelope(record, str(uuid.uuid4()))).payload
+        return payload
+
+    def attack(self, client: Any, number: int, attack: scenario.Attack) -> None:
+        before = attack.read(self.c)
+        attack.call(self.c)
+        call = self.recorder.last
+        click.echo(self.style(f"{number}. mallory {attack.title}", fg="red", bold=True)
+                   + self.style(f"  {call.service}:{call.operation.name}", dim=True))
+        click.echo(f"   before: {before}    after the call: {attack.read(self.c)}")
+        result = self.deliver(client, call, scenario.ATTACKER)
+        incidents = [summary["id"] for summary in result.get("incidents", [])]
+        if not incidents:
+            click.echo(f"   no playbook answered [{self.check(False, str(result))}]\n")
+            return
+        for incident_id in incidents:
+            incident = self.app.runtime.store.get(incident_id)
+            self.incidents.append((attack, incident_id))
+            click.echo(f"   playbook {self.style(incident.playbook_id, bold=True)} ({incident.mode}, {incident.severity})")
+            for step in incident.steps:
+                detail = ", ".join(f"{k}={_short(v)}" for k, v in step.params.items() if v is not None)
+                click.echo(f"   trailguard: {step.action} {detail}: {step.status.value}"
+                           + (f" ({step.error})" if step.error else ""))
+            if not incident.steps and incident.plan:
+                click.echo(f"   trailguard proposes: {', '.join(s['action'] for s in incident.plan)}; waits for an approver")
+            now = attack.read(self.c)
+            good = now == attack.expected and incident.state.value == attack.expected_incident
+            click.echo(f"   now: {now}, incident {incident.state.value}  "
+                       f"[{self.check(good, f'expected {attack.expected}, {attack.expected_incident}')}]")
+            self.show_message(incident, f"{number:02d}-{incident.playbook_id}")
+        click.echo()
+
+    def press(self, client: Any, number: int, press: scenario.Press) -> None:
+        from chalicelib.slack.stub import signed_click
+
+        attack, incident_id = self.incidents[press.attack]
+        click.echo(self.style(f"{number}. {press.title}", fg="cyan", bold=True))
+        told = len(self.slack.ephemeral)
+        body, headers = signed_click(press.transition, incident_id, user=press.user,
+                                     secret="a-guessed-secret" if press.forged else self.secret,
+                                     response_url=self.slack.response_url(str(number)))
+        response = client.http.post("/slack/interactions", headers=headers, body=body)
+        click.echo(f"   POST /slack/interactions ({press.transition}, by {press.user}, "
+                   f"{'forged' if press.forged else 'signed'}) -> {response.status_code}")
+        for answer in self.slack.ephemeral[told:]:
+            click.echo(f"   Slack, only to {press.user}: {answer['text']}")
+        incident = self.app.runtime.store.get(incident_id)
+        now = attack.read(self.c)
+        good = (response.status_code == press.expected_status and now == press.expected
+                and incident.state.value == press.expected_incident)
+        click.echo(f"   now: {now}, incident {incident.state.value}  "
+                   f"[{self.check(good, f'expected {press.expected_status}, {press.expected}, {press.expected_incident}')}]")
+        if response.status_code == 200 and incident.state.value == press.expected_incident != "remediated" or \
+                press.transition == "approve":
+            self.show_message(incident, f"{number:02d}-{incident.playbook_id}-{incident.state.value}")
+        click.echo()
+
+    def show_message(self, incident: Any, name: str) -> None:
+        """The incident's Slack message as the stub holds it, in plain lines; its Block Kit JSON to a file."""
+        reference = incident.notification or {}
+        message = self.slack.messages.get((reference.get("channel"), reference.get("ts")))
+        if message is None:
+            click.echo(f"   no Slack message [{self.check(False, str(reference.get('error')))}]")
+            return
+        path = self.output / f"{name}.json"
+        path.write_text(json.dumps({"blocks": message.blocks}, indent=2) + "\n")
+        self.outcome.messages.append(path)
+        click.echo(f"   Slack, {scenario.CHANNEL}" + self.style(f"  ({path})", dim=True))
+        for line in slack_text(message.blocks):
+            click.echo("     " + self.style("|", dim=True) + " " + line)
+
+    def summary(self, seconds: float) -> None:
+        click.echo(self.style("summary", bold=True))
+        header = Row("INCIDENT", "PLAYBOOK", "MODE", "STATE", "RESOURCE NOW")
+        rows = [header, *self.outcome.rows]
+        cells = [[row.incident, row.playbook, row.mode, row.state, row.resource] for row in rows]
+        widths = [max(len(line[i]) for line in cells) for i in range(5)]
+        for line in cells:
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        click.echo(f"\nthe Block Kit JSON of the {len(self.outcome.messages)} messages shown is in {self.output}/ "
+                   "(paste one into https://app.slack.com/block-kit-builder)")
+        verdict = ("every resource and incident is as the story says" if self.outcome.ok
+                   else "SOMETHING IS NOT AS EXPECTED")
+        click.echo(self.style(verdict, fg="green" if self.outcome.ok else "red", bold=True) + f" ({seconds:.1f} s)")
+
+
+def _short(value: Any) -> str:
+    """A parameter as the terminal shows it: lists of more than a few items by their count."""
+    if isinstance(value, list) and len(str(value)) > 40:
+        return f"[{len(value)} item{'s' if len(value) != 1 else ''}]"
+    return str(value)
+
+
+def slack_text(blocks: list[dict[str, Any]]) -> list[str]:
+    """A Block Kit message as plain lines: what a person reads in Slack, without the styling."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block["type"]
+        if kind == "header":
+            lines.append(block["text"]["text"])
+        elif kind == "section" and block.get("text"):
+            lines += block["text"]["text"].splitlines()
+        elif kind == "section":
+            lines.append("   ".join(item["text"].replace("\n", ": ") for item in block.get("fields", [])))
+        elif kind == "actions":
+            lines.append("  ".join(f"[ {element['text']['text']} ]" for element in block["elements"]))
+        elif kind == "context":
+            lines += [element["text"] for element in block["elements"]]
+    return [line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") for line in lines]
