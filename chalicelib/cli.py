@@ -1,7 +1,8 @@
 """`python -m chalicelib`: the commands playbook authors and operators run.
 
     validate [PATH...]      check playbooks; exit 1 listing every mistake
-    test [PATH...]          run the playbooks' inline tests
+    test [PATH...]          run the playbooks' inline tests (--watch: again on every change)
+    new ID --from FILE      a playbook skeleton, with tests, from a real CloudTrail record
     replay PATH...          what the playbooks would have done about these logs
     schema                  print the playbook JSON Schema (for editors)
     policy                  print the roles' IAM policies, the member template; --write a stage's files
@@ -52,11 +53,42 @@ def validate(paths: tuple[str, ...]) -> None:
 
 @main.command("test", help="Run the inline tests of playbooks (default: the bundled playbooks/).")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-def test_command(paths: tuple[str, ...]) -> None:
+@click.option("--watch", is_flag=True, help="Run them again whenever a playbook file changes (Ctrl-C stops).")
+def test_command(paths: tuple[str, ...], watch: bool) -> None:
+    if not watch:
+        sys.exit(_run_tests(paths))
+    import time
+
+    from chalicelib.authoring import watched_files
+
+    roots = [Path(p) for p in paths] or list(Settings.from_environment().playbooks)
+    seen: dict[Path, float] = {}
+    try:
+        while True:
+            current = watched_files(roots)
+            if current != seen:
+                if seen:
+                    changed = sorted(str(f) for f in set(current) | set(seen) if current.get(f) != seen.get(f))
+                    click.echo(f"\nchanged: {', '.join(changed)}")
+                seen = current
+                _run_tests(paths)
+                click.echo("watching for changes (Ctrl-C stops)")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
+
+
+def _run_tests(paths: tuple[str, ...]) -> int:
+    """Run the tests once and report them; 0 when all pass, 1 otherwise (a load error included)."""
     from chalicelib.playbook_tests import run_tests
 
-    catalog = _load(paths)
-    results = run_tests(catalog.playbooks, Settings.from_environment().own_role_names)
+    settings = Settings.from_environment()
+    try:
+        catalog = Catalog.load(paths or settings.playbooks)
+    except CatalogError as error:
+        click.echo(str(error), err=True)
+        return 1
+    results = run_tests(catalog.playbooks, settings.own_role_names)
     failed = [result for result in results if not result.passed]
     for result in results:
         mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
@@ -70,8 +102,36 @@ def test_command(paths: tuple[str, ...]) -> None:
     click.echo(f"{len(catalog.playbooks)} playbooks, {len(results)} tests: {passed} passed, {len(failed)} failed")
     if failed:
         files = sorted({str(result.playbook.path) for result in failed})
-        click.echo(f"rerun: python -m chalicelib test {' '.join(files)}")
-        sys.exit(1)
+        click.echo(f"rerun: python -m chalicelib test {' '.join(files)}   (or add --watch)")
+        return 1
+    return 0
+
+
+@main.command(help="Write a playbook skeleton answering the call in EVENT_FILE (a CloudTrail record, an "
+                   "EventBridge event or a CloudTrail log file), with its first tests taken from that record.")
+@click.argument("playbook_id")
+@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The event file.")
+@click.option("--event-name", help="Which record of the file (default: its first successful write call).")
+@click.option("--event-id", help="Which record of the file, by eventID.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write PLAYBOOK_ID.yaml (default: the bundled playbooks/).")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def new(playbook_id: str, source: str, event_name: str | None, event_id: str | None, out_dir: str | None,
+        force: bool) -> None:
+    from chalicelib.authoring import AuthoringError, write_skeleton
+    from chalicelib.settings import PROJECT_PLAYBOOKS
+
+    folder = Path(out_dir) if out_dir else PROJECT_PLAYBOOKS
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        target, event = write_skeleton(playbook_id, Path(source), folder, event_name=event_name, event_id=event_id,
+                                       force=force)
+    except AuthoringError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"wrote {target}: {event.source} {event.name}, notify mode, 2 tests from event {event.event_id}")
+    click.echo(f"next: edit it, then python -m chalicelib test --watch {target}")
 
 
 @main.command(help="Run CloudTrail logs through the playbooks, as the Lambda would, without calling AWS or Slack.")
@@ -82,12 +142,20 @@ def test_command(paths: tuple[str, ...]) -> None:
               help="A role of trailguard's own, whose calls are skipped (repeatable; adds to TRAILGUARD_OWN_ROLES).")
 @click.option("--playbooks", "playbook_paths", multiple=True, type=click.Path(exists=True),
               help="Playbook files or folders (default: the bundled playbooks/).")
+@click.option("--playbook", "only", multiple=True, metavar="ID",
+              help="Replay only this playbook (repeatable): what would it have done?")
 def replay(paths: tuple[str, ...], output_format: str, include_skipped: bool, own_roles: tuple[str, ...],
-           playbook_paths: tuple[str, ...]) -> None:
+           playbook_paths: tuple[str, ...], only: tuple[str, ...]) -> None:
     from chalicelib import replay as replaying
     from chalicelib.eventfiles import iter_event_files, read_events
 
     catalog = _load(playbook_paths)
+    if only:
+        unknown = sorted(set(only) - {p.id for p in catalog.playbooks})
+        if unknown:
+            click.echo(f"error: no playbook {', '.join(unknown)} (see python -m chalicelib validate)", err=True)
+            sys.exit(2)
+        catalog = Catalog([p for p in catalog.playbooks if p.id in only])
     settings = Settings.from_environment()
     files = list(iter_event_files(paths))
     wanted = catalog.answered()

@@ -229,6 +229,22 @@ tests:
 
 `python -m chalicelib test` runs every playbook's tests through the same decision path
 the Lambda uses (guards, conditions, plan) and prints PASS/FAIL with the file and line.
+
+## Writing a playbook
+
+```
+python -m chalicelib new my-playbook --from event.json [--event-name NAME | --event-id ID]
+python -m chalicelib test --watch playbooks/my-playbook.yaml     # reruns on every save
+python -m chalicelib replay ~/cloudtrail-logs/ --playbook my-playbook   # what would it have done?
+```
+
+`new` starts from a real record (a CloudTrail record, an EventBridge event or a CloudTrail
+log file): `when` answers exactly that call, `mode` is notify (it tells and changes
+nothing), and two tests come from the record: the call, which it must answer, and the same
+call failed, which it must ignore. The actions of the record's service are listed as
+comments. Every playbook's first line names the JSON Schema, so editors with the YAML
+language server complete and check its keys. `replay --playbook ID` over a month of logs
+prints each match, then the count per playbook with a few examples.
 """
 
 

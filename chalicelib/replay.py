@@ -24,6 +24,8 @@ from chalicelib.notify import NullNotifier
 from chalicelib.responder import Outcome, Responder
 from chalicelib.store import MemoryStore
 
+EXAMPLES = 3
+
 
 @dataclass
 class ReplayCounts:
@@ -32,6 +34,8 @@ class ReplayCounts:
     skipped: int = 0
     malformed: int = 0
     per_playbook: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    """Up to EXAMPLES matches per playbook, one line each: when, what, where, who."""
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -106,6 +110,11 @@ def replay(
         if fresh:
             counts.matched += 1
             counts.per_playbook.update(outcome.playbook.id for outcome in fresh)
+            for outcome in fresh:
+                kept = counts.examples.setdefault(outcome.playbook.id, [])
+                if len(kept) < EXAMPLES:
+                    kept.append(f"{item.record['eventTime']} {item.name} in {item.account}/{item.region} "
+                                f"by {item.actor.label} ({item.event_id})")
             yield ReplayLine(item, fresh)
         elif decision.skip or outcomes:
             counts.skipped += 1
@@ -150,6 +159,8 @@ def write_table_footer(counts: ReplayCounts, out: TextIO) -> None:
     width = max((len(name) for name in counts.per_playbook), default=10)
     for playbook_id, count in sorted(counts.per_playbook.items()):
         out.write(f"  {playbook_id:<{width}}  {count}\n")
+        for example in counts.examples.get(playbook_id, []):
+            out.write(f"  {'':<{width}}    e.g. {example}\n")
 
 
 def write_table_header(out: TextIO) -> None:

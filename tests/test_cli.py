@@ -145,7 +145,8 @@ def test_replay_table_has_rows_and_counts_per_playbook(datasets):
     out = result.stdout
     assert out.startswith("TIME")
     assert "cloudtrail-stop-logging (auto): cloudtrail.start_logging(trail=stratus-red-team-ct-stop-trail-buykxbqejv)" in out
-    counts = dict(line.split() for line in out.split("matches per playbook:\n")[1].strip().splitlines())
+    footer = out.split("matches per playbook:\n")[1].strip().splitlines()
+    counts = dict(line.split() for line in footer if "e.g. " not in line)
     assert set(counts) == {path.stem for path in PLAYBOOKS.glob("*.yaml")}
     assert counts["cloudtrail-stop-logging"] == "2" and counts["s3-bucket-acl-public"] == "0"
     assert sum(int(count) for count in counts.values()) >= 64  # a record can match several playbooks

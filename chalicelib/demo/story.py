@@ -21,6 +21,7 @@ import click
 from chalicelib.demo import scenario
 from chalicelib.demo.records import CallRecorder, cloudtrail_record
 from chalicelib.events import eventbridge_envelope
+from chalicelib.slack.messages import describe_params
 
 SERVICES = ("cloudtrail", "kms", "s3", "ec2")
 
@@ -125,8 +126,7 @@ class Story:
             self.incidents.append((attack, incident_id))
             click.echo(f"   playbook {self.style(incident.playbook_id, bold=True)} ({incident.mode}, {incident.severity})")
             for step in incident.steps:
-                detail = ", ".join(f"{k}={_short(v)}" for k, v in step.params.items() if v is not None)
-                click.echo(f"   trailguard: {step.action} {detail}: {step.status.value}"
+                click.echo(f"   trailguard: {step.action} {describe_params(step.params)}: {step.status.value}"
                            + (f" ({step.error})" if step.error else ""))
             if not incident.steps and incident.plan:
                 click.echo(f"   trailguard proposes: {', '.join(s['action'] for s in incident.plan)}; waits for an approver")
@@ -189,13 +189,6 @@ class Story:
         verdict = ("every resource and incident is as the story says" if self.outcome.ok
                    else "SOMETHING IS NOT AS EXPECTED")
         click.echo(self.style(verdict, fg="green" if self.outcome.ok else "red", bold=True) + f" ({seconds:.1f} s)")
-
-
-def _short(value: Any) -> str:
-    """A parameter as the terminal shows it: lists of more than a few items by their count."""
-    if isinstance(value, list) and len(str(value)) > 40:
-        return f"[{len(value)} item{'s' if len(value) != 1 else ''}]"
-    return str(value)
 
 
 def slack_text(blocks: list[dict[str, Any]]) -> list[str]:

@@ -196,8 +196,22 @@ def _step_line(index: int, step: StepResult) -> str:
 
 
 def _call(action: str, params: Mapping[str, Any]) -> str:
-    args = ", ".join(f"{name}={_short(value)}" for name, value in params.items())
-    return f"`{_code(action)}` {escape(args)}".rstrip()
+    return f"`{_code(action)}` {escape(describe_params(params))}".rstrip()
+
+
+def describe_params(params: Mapping[str, Any]) -> str:
+    """A step's parameters as a person reads them: unset ones left out, long lists summed up
+    (`ports=22, 23, 135… (26)`, `rules=(1 item)`), nothing over 120 characters."""
+    return ", ".join(f"{name}={_param(value)}" for name, value in params.items() if value is not None)
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(item, (str, int, float)) for item in value):
+        text = ", ".join(map(str, value))
+        return text if len(text) <= 40 else f"{_fit(text, 30)} ({len(value)})"
+    if isinstance(value, (list, dict)) and len(str(value)) > 40:
+        return f"({len(value)} item{'s' if len(value) != 1 else ''})"
+    return _short(value)
 
 
 def _buttons(incident: Incident) -> list[ButtonElement]:
