@@ -17,10 +17,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 import urllib.parse
 from typing import Any
 
-from chalicelib import remembered
+from chalicelib import logs, remembered
 from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events import CloudTrailEvent, EventError
@@ -38,6 +39,7 @@ class Runtime:
         self.settings = settings
         self.catalog = catalog
         log.setLevel(settings.log_level)
+        logs.configure()
 
     @classmethod
     def from_environment(cls) -> Runtime:
@@ -180,27 +182,45 @@ class Runtime:
 
     def run_click_job(self, job: Any) -> dict[str, Any]:
         """The worker Lambda: the AWS work and the message update a click asked for."""
+        started = time.perf_counter()
         result = self.click_worker.run(job)
-        log.info(json.dumps({"message": "click job", **result}))
+        log.info(json.dumps({"message": "click job", **result, "duration_ms": logs.milliseconds(time.perf_counter() - started)}))
         return result
 
     def handle_eventbridge(self, raw: Any) -> dict[str, Any]:
-        """Answer one EventBridge delivery; the result is also what the logs show."""
+        """Answer one EventBridge delivery; the result is also what the logs show: one line
+        per decision (an incident opened or found again), or one saying why none was made."""
+        started = time.perf_counter()
         try:
             event = CloudTrailEvent.from_eventbridge(raw)
         except EventError as error:
-            log.warning(json.dumps({"message": "event rejected", "reason": str(error)}))
+            log.warning(json.dumps({"message": "event rejected", "reason": str(error),
+                                    "duration_ms": logs.milliseconds(time.perf_counter() - started)}))
             return {"status": "rejected", "reason": str(error)}
         decision, outcomes = self.responder.respond(event)
         self._remember(event, outcomes)
+        elapsed = logs.milliseconds(time.perf_counter() - started)
         result: dict[str, Any] = {"status": "handled", "eventID": event.event_id, "eventName": event.name}
+        where = {"eventID": event.event_id, "eventSource": event.source, "eventName": event.name,
+                 "account": event.account, "region": event.region, "actor": event.actor.label}
         if decision.skip is not None:
             result.update(status="skipped", skipped=decision.skip.code, reason=decision.skip.reason)
+            log.info(json.dumps({"message": "event skipped", **where, "skipped": decision.skip.code,
+                                 "reason": decision.skip.reason, "duration_ms": elapsed}))
         result["incidents"] = [
             {"id": o.incident.id, "playbook": o.playbook.id, "state": o.incident.state.value, "duplicate": o.duplicate}
             for o in outcomes
         ]
-        log.info(json.dumps({"message": "event handled", **result}))
+        for outcome in outcomes:
+            incident = outcome.incident
+            line = {"message": "decision", "incident": incident.id, **where, "playbook": outcome.playbook.id,
+                    "mode": incident.mode, "severity": incident.severity, "state": incident.state.value,
+                    "duplicate": outcome.duplicate, "duration_ms": elapsed}
+            if incident.error:
+                line["error"] = incident.error
+            log.info(json.dumps(line))
+        if decision.skip is None and not outcomes:
+            log.debug(json.dumps({"message": "no playbook answered", **where, "duration_ms": elapsed}))
         return result
 
     def sweep(self) -> dict[str, Any]:

@@ -187,3 +187,57 @@ def signed_click(transition: str, incident_id: str, *, user: str = APPROVER, res
 
     return slack_click(transition, incident_id, user=user, secret=secret, response_url=response_url,
                        age_seconds=age_seconds)
+
+
+DEPLOYED_TABLE = "trailguard-slack-test"
+
+
+@pytest.fixture
+def runtime(aws, slack_stub, monkeypatch):
+    """The app's runtime as deployed (incidents in DynamoDB), Slack pointed at the stub."""
+    import dataclasses
+
+    import boto3
+
+    import app as chalice_app
+    from chalicelib.settings import Settings
+    from chalicelib.store import ensure_table
+
+    ensure_table(boto3.client("dynamodb"), DEPLOYED_TABLE)
+    runtime = chalice_app.runtime
+    settings = dataclasses.replace(
+        Settings(),
+        table=DEPLOYED_TABLE,
+        slack_token=slack_stub.token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_channel="#security-alerts",
+        slack_approvers=frozenset({APPROVER, "S0SECURITY"}),
+        slack_base_url=slack_stub.base_url,
+        account_names={"123456789012": "sandbox"},
+    )
+    monkeypatch.setattr(runtime, "settings", settings)
+    runtime.reset()
+    yield runtime
+    runtime.reset()
+
+
+@pytest.fixture
+def client(runtime):
+    """chalice.test.Client on the app, with the deployed `runtime`."""
+    from chalice.test import Client
+
+    import app as chalice_app
+
+    with Client(chalice_app.app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def approve_mode(runtime, tmp_path, monkeypatch):
+    """The runtime's only playbook: APPROVE_PLAYBOOK (StopLogging, approve mode)."""
+    from chalicelib.catalog import Catalog
+
+    (tmp_path / "trail-approve.yaml").write_text(APPROVE_PLAYBOOK)
+    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
+
+

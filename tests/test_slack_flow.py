@@ -8,12 +8,9 @@ import json
 import logging
 
 import pytest
-from chalice.test import Client
 
-import app as chalice_app
 from chalicelib.catalog import Catalog
 from chalicelib.incidents import State
-from chalicelib.settings import Settings
 from tests.conftest import (
     APPROVE_PLAYBOOK,
     APPROVER,
@@ -27,44 +24,6 @@ from tests.conftest import (
 )
 
 TRAIL = "main"
-TABLE = "trailguard-slack-test"
-
-
-@pytest.fixture
-def runtime(aws, slack_stub, monkeypatch):
-    """The app's runtime as deployed (incidents in DynamoDB), Slack pointed at the stub."""
-    import boto3
-
-    from chalicelib.store import ensure_table
-
-    ensure_table(boto3.client("dynamodb"), TABLE)
-    runtime = chalice_app.runtime
-    settings = dataclasses.replace(
-        Settings(),
-        table=TABLE,
-        slack_token=slack_stub.token,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_channel="#security-alerts",
-        slack_approvers=frozenset({APPROVER, "S0SECURITY"}),
-        slack_base_url=slack_stub.base_url,
-        account_names={"123456789012": "sandbox"},
-    )
-    monkeypatch.setattr(runtime, "settings", settings)
-    runtime.reset()
-    yield runtime
-    runtime.reset()
-
-
-@pytest.fixture
-def client(runtime):
-    with Client(chalice_app.app) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def approve_mode(runtime, tmp_path, monkeypatch):
-    (tmp_path / "trail-approve.yaml").write_text(APPROVE_PLAYBOOK)
-    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
 
 
 @pytest.fixture

@@ -371,7 +371,7 @@ def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(aws, sl
             job = json.loads(invoke["Payload"])
 
             result = client.lambda_.invoke("slack_worker", job).payload
-            assert result == {"status": "done", "incident": opened["id"], "state": "remediated"}
+            assert result == {"status": "done", "incident": opened["id"], "playbook": "trail-approve", "state": "remediated"}
             assert trail.get_trail_status(Name="main")["IsLogging"] is True
             assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
 

@@ -51,7 +51,7 @@ class ClickWorker:
             except StaleIncident:
                 return {"status": "taken", "incident": incident.id}
         self.notifier.notify(incident)
-        return {"status": "done", "incident": incident.id, "state": incident.state.value}
+        return {"status": "done", "incident": incident.id, "playbook": incident.playbook_id, "state": incident.state.value}
 
 
 def lambda_dispatch(lambda_client: Any, function_name: str) -> Callable[[dict[str, Any]], None]:
