@@ -11,7 +11,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test demo validate bench clean
+.PHONY: test demo validate bench fuzz clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@want=$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])'); \
@@ -32,9 +32,15 @@ demo: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m bench.run
 
+# The property-based tests at a larger size (CI runs 150 cases per target), and the load
+# test at its full size: 10,000 distinct events and 1,000 duplicates.
+fuzz: $(INSTALLED)
+	TRAILGUARD_FUZZ_EXAMPLES=$${TRAILGUARD_FUZZ_EXAMPLES:-3000} TRAILGUARD_LOAD_EVENTS=$${TRAILGUARD_LOAD_EVENTS:-10000} \
+	  $(BIN)/python -m pytest tests/test_fuzz.py tests/test_load.py -p no:cacheprovider
+
 validate: $(INSTALLED)
 	$(BIN)/python -m chalicelib validate
 	$(BIN)/python -m chalicelib test
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .hypothesis

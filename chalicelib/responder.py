@@ -8,6 +8,7 @@ and actions: real or simulated) and the notifier they give it.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import AbstractSet
@@ -112,7 +113,15 @@ class Responder:
         if not self.lifecycle.open(incident, TRAILGUARD, f"{event.name} by {event.actor.label}"):
             return self._duplicate(playbook, incident.id)
         if incident.state is State.REMEDIATING:
-            incident = self.lifecycle.remediate(incident)
+            try:
+                incident = self.lifecycle.remediate(incident)
+            except StaleIncident:
+                # Someone else changed the incident between two of our writes (a second
+                # delivery of the event, a click): they carry it on, and if they die, the
+                # sweep resumes it when the lease runs out. Nothing is run twice.
+                log.info(json.dumps({"message": "another worker moved the incident; leaving it to them",
+                                     "incident": incident.id}))
+                return self._duplicate(playbook, incident.id)
         self.notify(incident)
         return Outcome(playbook, incident)
 

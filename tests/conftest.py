@@ -6,9 +6,11 @@ import copy
 import json
 import os
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
+import hypothesis
 import pytest
 
 from chalicelib.events import api_call_record, eventbridge_envelope
@@ -21,6 +23,27 @@ os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property-based tests (tests/test_fuzz.py): cases per target; `make fuzz` raises it.
+FUZZ_EXAMPLES = int(os.environ.get("TRAILGUARD_FUZZ_EXAMPLES", "150"))
+hypothesis.settings.register_profile("trailguard", max_examples=FUZZ_EXAMPLES, deadline=None, print_blob=True)
+hypothesis.settings.load_profile("trailguard")
+FUZZ_CASES: Counter[str] = Counter()
+FAULTS_SURVIVED: Counter[str] = Counter()
+"""Faults tests/test_faults.py injected and trailguard survived, by kind."""
+
+
+def count_fuzz_case(target: str) -> None:
+    FUZZ_CASES[target] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FUZZ_CASES:
+        cases = ", ".join(f"{target} {count}" for target, count in FUZZ_CASES.items())
+        terminalreporter.write_line(f"fuzz cases run: {cases} ({sum(FUZZ_CASES.values())} in all)")
+    if FAULTS_SURVIVED:
+        faults = ", ".join(f"{kind} {count}" for kind, count in FAULTS_SURVIVED.items())
+        terminalreporter.write_line(f"faults injected and survived: {faults}")
 PLAYBOOKS = ROOT / "playbooks"
 DATASETS = Path(os.environ.get("TRAILGUARD_DATASETS", ROOT.parent / "shared" / "datasets"))
 ACCOUNT = "123456789012"  # moto's default account

@@ -84,6 +84,7 @@ class SlackStub:
         self.messages: dict[tuple[str, str], Posted] = {}
         self.ephemeral: list[dict[str, Any]] = []
         self._failures: dict[str, deque[tuple[int, int]]] = {}
+        self._stalls: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -140,6 +141,11 @@ class SlackStub:
             queue = self._failures.setdefault(method, deque())
             queue.extend([(status, retry_after)] * times)
 
+    def stall(self, method: str, seconds: float, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` only after `seconds` (a client's timeout)."""
+        with self._lock:
+            self._stalls.setdefault(method, deque()).extend([seconds] * times)
+
     def calls(self, method: str) -> list[Request]:
         with self._lock:
             return [request for request in self.requests if request.method == method]
@@ -172,6 +178,11 @@ class SlackStub:
             self.requests.append(Request(method, body, {k.lower(): v for k, v in http.headers.items()}))
             failures = self._failures.get(method)
             failure = failures.popleft() if failures else None
+            stalls = self._stalls.get(method)
+            stall = stalls.popleft() if stalls else 0.0
+        if stall:
+            time.sleep(stall)
+            return _send(http, 200, {"ok": False, "error": "request_timeout"})
         if failure is not None:
             status, retry_after = failure
             headers = {"Retry-After": str(retry_after)} if status == 429 else {}
