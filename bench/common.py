@@ -69,12 +69,19 @@ def ensure_corpus(folder: Path, records: int) -> Path:
 def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float]]:
     """moto in-process, with fake credentials and trailguard's log quiet. Yields a one-item
     list holding the seconds spent inside moto's request handler (AWS's stand-in) since
-    the caller last set it to 0, so that a benchmark can give trailguard's own share."""
+    the caller last set it to 0, so that a benchmark can give trailguard's own share.
+    The environment and the log level are put back afterwards (the load test runs this
+    inside the test suite)."""
+    import logging
+
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "TRAILGUARD_LOG_LEVEL", "AWS_PROFILE",
+             "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
+    saved_environment = {name: os.environ.get(name) for name in names}
+    saved_level = logging.getLogger("trailguard").level
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
                       TRAILGUARD_LOG_LEVEL="WARNING")
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
-    import logging
 
     from moto import mock_aws
     from moto.core.botocore_stubber import BotocoreStubber
@@ -96,6 +103,12 @@ def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float
             yield in_moto
     finally:
         BotocoreStubber.__call__ = original
+        logging.getLogger("trailguard").setLevel(saved_level)
+        for name, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def bench_record(event_name: str, **fields: Any) -> dict[str, Any]:

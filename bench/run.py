@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import coldstart, handler, interaction, replay, scaling
+from bench import coldstart, handler, interaction, load, replay, scaling
 from bench.common import ROOT, ensure_corpus, machine
 
 CORPUS = ROOT / "bench" / ".corpus"
@@ -43,12 +43,24 @@ def main() -> int:
         "scaling": scaling.run(corpus, runs or scaling.RUNS),
         "handler": handler.run(50 if args.quick else handler.EVENTS),
         "interaction": interaction.run(50 if args.quick else interaction.CLICKS),
+        "load": _load(1_000 if args.quick else 10_000),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(results, indent=2))
     Path(args.out).write_text(render(results, quick=args.quick))
     print(f"wrote {args.out} in {results['seconds']} s", file=sys.stderr)
     return 0
+
+
+def _load(events: int) -> dict:
+    """The burst in 8 threads, and the same handler in one thread on a fifth of it (the baseline)."""
+    from dataclasses import asdict
+
+    burst = asdict(load.burst(events, events // 10, threads=8))
+    single = asdict(load.burst(events // 5, events // 50, threads=1))
+    burst["ratio_to_one_thread"] = round(burst["deliveries_per_second"] / single["deliveries_per_second"], 2)
+    burst["one_thread_per_second"] = single["deliveries_per_second"]
+    return burst
 
 
 def _mark(met: bool) -> str:
@@ -168,6 +180,30 @@ first Approve after the container had handled its first event (the interaction h
 and the Lambda client not made yet) took {click['approve']['first_ms']} ms. In Lambda, add the network round trips to
 DynamoDB and Lambda (a few ms each in one region) and, on a cold container, its start (see
 cold start).
+
+## A burst of events with duplicates
+
+`bench/load.py` (`.venv/bin/python -m bench.load`; `tests/test_load.py` runs it at a fifth of
+the size on every `make test`): {results['load']['distinct']:,} distinct events and
+{results['load']['duplicates']:,} duplicate deliveries of random ones, shuffled, through the
+rules' handler in {results['load']['threads']} threads, with the incidents in DynamoDB (moto
+in-process, its item writes made atomic as DynamoDB's are). Nine in ten are console
+sign-ins without MFA (an incident, no AWS call), one in ten a StopLogging (a remediation).
+
+| figure | value |
+|---|---|
+| wall time | {results['load']['seconds']} s |
+| deliveries per second, {results['load']['threads']} threads | {results['load']['deliveries_per_second']} |
+| deliveries per second, 1 thread (baseline, same run) | {results['load']['one_thread_per_second']} |
+| ratio | {results['load']['ratio_to_one_thread']}x |
+| incidents opened | {results['load']['opened']:,} (one per distinct event) |
+| duplicates collapsed | {results['load']['duplicates_collapsed']:,} |
+| lost / extra / errors | {len(results['load']['lost'])} / {results['load']['extra']} / {len(results['load']['errors'])} |
+| final states | {', '.join(f"{k} {v:,}" for k, v in sorted(results['load']['states'].items()))} |
+
+Threads do not make this faster (the ratio above): moto and the handler share one
+interpreter and its lock, so this measures correctness under concurrency, not speed. In Lambda each delivery has its
+own container, and DynamoDB's conditional writes decide which one opens the incident.
 """
 
 

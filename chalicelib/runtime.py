@@ -211,7 +211,7 @@ class Runtime:
             {"id": o.incident.id, "playbook": o.playbook.id, "state": o.incident.state.value, "duplicate": o.duplicate}
             for o in outcomes
         ]
-        for outcome in outcomes:
+        for outcome in outcomes if log.isEnabledFor(logging.INFO) else ():
             incident = outcome.incident
             line = {"message": "decision", "incident": incident.id, **where, "playbook": outcome.playbook.id,
                     "mode": incident.mode, "severity": incident.severity, "state": incident.state.value,
