@@ -5,8 +5,9 @@ trailguard's log lines are JSON objects already (`{"message": "decision", "incid
 into fields: Chalice gives the app's logger (named `trailguard`, as the app) a stdout
 handler writing `trailguard - INFO - ...`, and the runtime's root handler adds its own
 tab-separated prefix. `configure` gives both handlers this formatter instead: the
-line's own fields, plus `time`, `level`, `logger` and the Lambda request id. Any other line (botocore's, a traceback) becomes `{"message": ...}`
-with `error` holding the trace on one line. Queries are in docs/security.md.
+line's own fields, plus `time`, `level`, `logger` and the Lambda request id. Any other
+line (botocore's, a traceback) becomes `{"message": ...}` with `error` holding the trace
+on one line. Queries are in docs/security.md.
 """
 
 from __future__ import annotations
