@@ -65,3 +65,15 @@ def test_the_playgrounds_event_endpoint_runs_a_record_through_the_handler(capsys
                 assert error.code == 400 and "not JSON" in json.load(error)["reason"]
         finally:
             server.shutdown()
+
+
+def test_the_demo_exits_non_zero_when_something_ends_otherwise_than_the_story_says(capsys, tmp_path, monkeypatch):
+    import dataclasses
+
+    from chalicelib.demo import run_demo, scenario
+
+    wrong = (dataclasses.replace(scenario.ATTACKS[0], expected="NOT logging"), *scenario.ATTACKS[1:])
+    monkeypatch.setattr(scenario, "ATTACKS", wrong)
+    assert run_demo(tmp_path / "messages") == 1
+    out = capsys.readouterr().out
+    assert "[UNEXPECTED: expected NOT logging, remediated]" in out and "SOMETHING IS NOT AS EXPECTED" in out
