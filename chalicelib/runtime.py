@@ -211,14 +211,9 @@ class Runtime:
             {"id": o.incident.id, "playbook": o.playbook.id, "state": o.incident.state.value, "duplicate": o.duplicate}
             for o in outcomes
         ]
-        for outcome in outcomes if log.isEnabledFor(logging.INFO) else ():
-            incident = outcome.incident
-            line = {"message": "decision", "incident": incident.id, **where, "playbook": outcome.playbook.id,
-                    "mode": incident.mode, "severity": incident.severity, "state": incident.state.value,
-                    "duplicate": outcome.duplicate, "duration_ms": elapsed}
-            if incident.error:
-                line["error"] = incident.error
-            log.info(json.dumps(line))
+        if log.isEnabledFor(logging.INFO):
+            for outcome in outcomes:
+                log.info(json.dumps(_decision_line(outcome, where, elapsed)))
         if decision.skip is None and not outcomes:
             log.debug(json.dumps({"message": "no playbook answered", **where, "duration_ms": elapsed}))
         return result
@@ -257,3 +252,14 @@ class Runtime:
         except Exception as error:  # noqa: BLE001 - remembering is best effort; the sweep refreshes it
             log.warning(json.dumps({"message": f"could not remember the {kind.name}", "eventID": event.event_id,
                                     "reason": str(error)}))
+
+
+def _decision_line(outcome: Outcome, where: dict[str, Any], elapsed_ms: float) -> dict[str, Any]:
+    """The log line of one decision: which incident, for which event, by which playbook, how it ended."""
+    incident = outcome.incident
+    line = {"message": "decision", "incident": incident.id, **where, "playbook": outcome.playbook.id,
+            "mode": incident.mode, "severity": incident.severity, "state": incident.state.value,
+            "duplicate": outcome.duplicate, "duration_ms": elapsed_ms}
+    if incident.error:
+        line["error"] = incident.error
+    return line
