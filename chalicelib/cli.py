@@ -9,7 +9,7 @@
     docs                    write docs/playbooks.md and docs/slack-messages.md from the code
     bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
     incidents --stage S     list open incidents, or show one with its history
-    demo                    the end-to-end story on a local AWS (moto)
+    demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stub
 """
 
 from __future__ import annotations
