@@ -74,18 +74,12 @@ def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float
     inside the test suite)."""
     import logging
 
-    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "TRAILGUARD_LOG_LEVEL", "AWS_PROFILE",
-             "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
-    saved_environment = {name: os.environ.get(name) for name in names}
-    saved_level = logging.getLogger("trailguard").level
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                      TRAILGUARD_LOG_LEVEL="WARNING")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        os.environ.pop(name, None)
-
     from moto import mock_aws
     from moto.core.botocore_stubber import BotocoreStubber
 
+    from chalicelib.localaws import process_environment
+
+    saved_level = logging.getLogger("trailguard").level
     logging.getLogger("trailguard").setLevel(logging.WARNING)  # a line per event is not what is measured
     in_moto = [0.0]
     original = BotocoreStubber.__call__
@@ -98,17 +92,14 @@ def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float
             in_moto[0] += time.perf_counter() - started
 
     BotocoreStubber.__call__ = timed_stub
+    environment = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+                   "TRAILGUARD_LOG_LEVEL": "WARNING"}
     try:
-        with mock_aws(config=config):
+        with process_environment(environment), mock_aws(config=config):
             yield in_moto
     finally:
         BotocoreStubber.__call__ = original
         logging.getLogger("trailguard").setLevel(saved_level)
-        for name, value in saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def bench_record(event_name: str, **fields: Any) -> dict[str, Any]:

@@ -7,15 +7,38 @@ variables `environment()` gives). No AWS account and no network beyond loopback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Mapping
 
+ELSEWHERE = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN",
+             "AWS_ENDPOINT_URL")
+"""Variables that would point boto3 at other credentials or another endpoint."""
 ACCOUNT = "123456789012"
 """moto's account id."""
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 WsgiApp = Callable[..., Any]
+
+
+@contextlib.contextmanager
+def process_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `values` set and nothing else pointing boto3 elsewhere
+    (`ELSEWHERE`); everything is put back afterwards."""
+    saved = {name: os.environ.get(name) for name in (*ELSEWHERE, *values)}
+    for name in ELSEWHERE:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class LocalAws:

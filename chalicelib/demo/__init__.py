@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,32 +27,14 @@ DEFAULT_OUTPUT = PROJECT / "demo-output"
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Point every AWS client of this process at the local AWS, and put things back after."""
-    names = [*values, "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"]
-    saved = {name: os.environ.get(name) for name in names}
-    for name in names[len(values):]:
-        os.environ.pop(name, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextlib.contextmanager
 def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, Any, Any]]:
     """The local AWS and Slack, and the app configured as a deployed stage would be against them."""
-    from chalicelib.localaws import LocalAws
+    from chalicelib.localaws import LocalAws, process_environment
     from chalicelib.slack.stub import SlackStub
     from chalicelib.store import ensure_table
 
     with LocalAws(port=aws_port, region=scenario.REGION) as local, SlackStub(port=slack_port) as slack, \
-            _environment(local.environment()):
+            process_environment(local.environment()):
         ensure_table(local.client("dynamodb"), TABLE)
         if str(PROJECT) not in sys.path:
             sys.path.insert(0, str(PROJECT))
