@@ -152,15 +152,115 @@ def dynamo_store(aws):
     return DynamoStore(client, TABLE)
 
 
-def recording_clients(recorder: CallRecorder, **options: Any) -> Any:
-    """Real moto-backed AwsClients whose every call is recorded."""
+def recording_clients(*attachers: Any, **options: Any) -> Any:
+    """Real moto-backed AwsClients, each client they make given to every attacher's
+    `attach` (a CallRecorder records its calls; Faults injects errors)."""
     from chalicelib.aws import AwsClients
 
     class RecordingClients(AwsClients):
         def _new_client(self, session: Any, service: str, region: str | None) -> Any:
-            return recorder.attach(super()._new_client(session, service, region))
+            client = super()._new_client(session, service, region)
+            for attacher in attachers:
+                attacher.attach(client)
+            return client
 
     return RecordingClients(**options)
+
+
+def member_session(account: str) -> Any:
+    """A boto3 session acting as another account (moto keeps accounts apart by credentials)."""
+    import boto3
+
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/admin", RoleSessionName="setup")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                 aws_secret_access_key=credentials["SecretAccessKey"],
+                                 aws_session_token=credentials["SessionToken"], region_name=REGION)
+
+
+@pytest.fixture
+def instant_backoff(monkeypatch):
+    """botocore's retries without their waits."""
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
+
+
+class Faults:
+    """Planned AWS errors by (service, operation), and what was sent and answered.
+
+    Attach it to clients (`recording_clients(faults)` does, for every client trailguard
+    makes); an error is answered at botocore's `before-send`, with the request pointed at
+    a host moto does not serve, because botocore calls every before-send handler and
+    moto's would still carry the call out."""
+
+    def __init__(self) -> None:
+        self.plans: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.succeeded: Counter[tuple[str, str]] = Counter()
+        self.injected: Counter[tuple[str, str]] = Counter()
+
+    def add(self, service: str, operation: str, code: str, *, status: int = 400, times: int = 1, after: int = 0,
+            error: type[BaseException] | None = None, message: str | None = None) -> None:
+        """Answer `times` calls of the operation with `code` (or raise `error`), after `after` good ones."""
+        self.plans.setdefault((service, operation), []).append(
+            {"code": code, "status": status, "times": times, "after": after, "error": error,
+             "message": message or f"injected {code}"})
+
+    def sent(self, service: str, operation: str) -> int:
+        """How many calls of the operation were sent, answered by a fault or not."""
+        return self.injected[(service, operation)] + self.succeeded[(service, operation)]
+
+    def clear(self) -> None:
+        self.plans.clear()
+
+    def attach(self, client: Any) -> Any:
+        protocol = client.meta.service_model.protocol
+        prefix = client.meta.service_model.endpoint_prefix
+
+        def answer(request: Any, event_name: str, **_: Any) -> Any:
+            operation = event_name.rsplit(".", 1)[1]
+            key = (prefix, operation)
+            for plan in self.plans.get(key, []):
+                if plan["after"] > 0:
+                    plan["after"] -= 1
+                    continue
+                if plan["times"] > 0:
+                    plan["times"] -= 1
+                    self.injected[key] += 1
+                    if plan["error"] is not None:
+                        raise plan["error"]()
+                    request.url = "https://injected-fault.invalid/"  # moto must not carry the call out
+                    return _error_response(request.url, protocol, plan["code"], plan["status"], plan["message"])
+            self.succeeded[key] += 1
+            return None
+
+        client.meta.events.register_first("before-send", answer)
+        return client
+
+
+def _error_response(url: str, protocol: str, code: str, status: int, message: str) -> Any:
+    from botocore.awsrequest import AWSResponse
+
+    if protocol in ("json", "rest-json"):
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
+    elif protocol == "ec2":
+        body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors></Response>".encode()
+        headers = {}
+    else:
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+                "</ErrorResponse>").encode()
+        headers = {"Content-Type": "text/xml"}
+    return AWSResponse(url, status, headers, _Body(body))
+
 
 
 class Clock:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
@@ -15,23 +13,15 @@ from chalicelib.notify import NullNotifier
 from chalicelib.responder import Responder
 from chalicelib.settings import Settings
 from chalicelib.store import MemoryStore
-from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, record, recording_clients
+from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, Faults, member_session, record, recording_clients
 
 MEMBER = "210987654321"
-
-
-def _member_session(account=MEMBER):
-    credentials = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/admin", RoleSessionName="setup")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                 aws_session_token=credentials["SessionToken"], region_name=REGION)
 
 
 @pytest.fixture
 def member_trail(aws):
     """A stopped trail in the member account (moto keeps accounts apart by credentials)."""
-    session = _member_session()
+    session = member_session(MEMBER)
     session.client("s3").create_bucket(Bucket="member-trail-logs")
     cloudtrail = session.client("cloudtrail")
     cloudtrail.create_trail(Name="main", S3BucketName="member-trail-logs")
@@ -39,14 +29,19 @@ def member_trail(aws):
 
 
 @pytest.fixture
-def assumed(calls):
+def faults():
+    return Faults()
+
+
+@pytest.fixture
+def assumed(calls, faults):
     """The AssumeRole requests trailguard sends."""
     requests = []
 
     def capture(params, **_):
         requests.append(dict(params))
 
-    clients = recording_clients(calls, external_id="org-7f3a")
+    clients = recording_clients(calls, faults, external_id="org-7f3a")
     clients._home_session().events.register("before-parameter-build.sts.AssumeRole", capture)
     return clients, requests
 
@@ -90,29 +85,15 @@ def test_calls_made_through_the_member_role_are_never_answered(member_trail, ass
     assert decision.skip.code == "own-identity" and outcomes == [] and requests == []
 
 
-def test_a_member_role_that_cannot_be_assumed_fails_the_step_clearly(aws, assumed):
+def test_a_member_role_that_cannot_be_assumed_fails_the_step_clearly(aws, assumed, faults):
     clients, _ = assumed
-
-    def deny(request, **_):
-        request.url = "https://denied.invalid/"
-        body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
-                b"<Message>not authorized to perform sts:AssumeRole</Message></Error></ErrorResponse>")
-        return AWSResponse(request.url, 403, {}, _Body(body))
-
-    clients._home_session().events.register_first("before-send.sts.AssumeRole", deny)
+    faults.add("sts", "AssumeRole", "AccessDenied", status=403, times=10,
+               message="not authorized to perform sts:AssumeRole")
     _, [outcome] = _responder(clients).respond(_stop_logging_in(MEMBER))
     assert outcome.incident.state is State.FAILED
     assert outcome.incident.steps[0].error == (
         f"cannot assume arn:aws:iam::{MEMBER}:role/trailguard-remediator: "
         "AccessDenied: not authorized to perform sts:AssumeRole")
-
-
-class _Body:
-    def __init__(self, data):
-        self.data = data
-
-    def stream(self, **_):
-        yield self.data
 
 
 def test_the_member_role_is_always_one_of_our_own_roles():

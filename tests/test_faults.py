@@ -5,91 +5,34 @@ timeouts, and a Lambda killed in the middle of a plan.
 
 For each: the incident's final state says what happened, a later retry (Lambda's, the
 sweep's, or a person's click) finishes the job, nothing is lost and nothing runs twice.
-Errors are injected at botocore's `before-send`, so moto never sees an injected call.
+Errors are injected at botocore's `before-send` (conftest's `Faults`), so moto never
+sees an injected call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections import Counter
 from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 
-from chalicelib.aws import AwsClients
 from chalicelib.catalog import Catalog
 from chalicelib.incidents import State
-from tests.conftest import ACCOUNT, FAULTS_SURVIVED, REGION, Clock, envelope, record, signed_click
+from tests.conftest import (
+    ACCOUNT,
+    FAULTS_SURVIVED,
+    REGION,
+    Clock,
+    Faults,
+    envelope,
+    member_session,
+    record,
+    recording_clients,
+    signed_click,
+)
 
 MEMBER = "111122223333"
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Any:
-        yield self.data
-
-
-class Faults:
-    """Planned AWS errors by (service, operation), and what was sent and answered."""
-
-    def __init__(self) -> None:
-        self.plans: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self.succeeded: Counter[tuple[str, str]] = Counter()
-        self.injected: Counter[tuple[str, str]] = Counter()
-
-    def add(self, service: str, operation: str, code: str, *, status: int = 400, times: int = 1, after: int = 0,
-            error: type[BaseException] | None = None) -> None:
-        """Answer `times` calls of the operation with `code` (or raise `error`), after `after` good ones."""
-        self.plans.setdefault((service, operation), []).append(
-            {"code": code, "status": status, "times": times, "after": after, "error": error})
-
-    def clear(self) -> None:
-        self.plans.clear()
-
-    def attach(self, client: Any) -> Any:
-        protocol = client.meta.service_model.protocol
-        prefix = client.meta.service_model.endpoint_prefix
-
-        def answer(request: Any, event_name: str, **_: Any) -> Any:
-            operation = event_name.rsplit(".", 1)[1]
-            key = (prefix, operation)
-            for plan in self.plans.get(key, []):
-                if plan["after"] > 0:
-                    plan["after"] -= 1
-                    continue
-                if plan["times"] > 0:
-                    plan["times"] -= 1
-                    self.injected[key] += 1
-                    if plan["error"] is not None:
-                        raise plan["error"]()
-                    request.url = "https://injected-fault.invalid/"  # moto must not carry the call out
-                    return _error_response(request.url, protocol, plan["code"], plan["status"])
-            self.succeeded[key] += 1
-            return None
-
-        client.meta.events.register_first("before-send", answer)
-        return client
-
-
-def _error_response(url: str, protocol: str, code: str, status: int) -> AWSResponse:
-    message = f"injected {code}"
-    if protocol in ("json", "rest-json"):
-        body = json.dumps({"__type": code, "message": message}).encode()
-        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
-    elif protocol == "ec2":
-        body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors></Response>".encode()
-        headers = {}
-    else:
-        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-                "</ErrorResponse>").encode()
-        headers = {"Content-Type": "text/xml"}
-    return AWSResponse(url, status, headers, _Body(body))
 
 
 class LambdaKilled(BaseException):
@@ -97,21 +40,9 @@ class LambdaKilled(BaseException):
 
 
 @pytest.fixture
-def instant_backoff(monkeypatch):
-    from botocore.retries import standard
-
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
-
-
-@pytest.fixture
 def faults(runtime, instant_backoff) -> Faults:
     injected = Faults()
-
-    class FaultyClients(AwsClients):
-        def _new_client(self, session: Any, service: str, region: str | None) -> Any:
-            return injected.attach(super()._new_client(session, service, region))
-
-    runtime.__dict__["clients"] = FaultyClients(member_role=runtime.settings.member_role)
+    runtime.__dict__["clients"] = recording_clients(injected, member_role=runtime.settings.member_role)
     return injected
 
 
@@ -193,11 +124,7 @@ def test_persistent_aws_errors_fail_the_incident_and_a_retry_click_finishes_it(c
 @pytest.fixture
 def member_trail(aws):
     """A trail in a member account, made through moto's STS as that account."""
-    credentials = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{MEMBER}:role/trailguard-remediator", RoleSessionName="setup")["Credentials"]
-    session = boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                    aws_secret_access_key=credentials["SecretAccessKey"],
-                                    aws_session_token=credentials["SessionToken"], region_name=REGION)
+    session = member_session(MEMBER)
     session.client("s3").create_bucket(Bucket="member-trail-logs")
     session.client("cloudtrail").create_trail(Name="member", S3BucketName="member-trail-logs")
     return session

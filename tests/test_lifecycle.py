@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
@@ -30,6 +28,7 @@ from tests.conftest import (
     PLAYBOOKS,
     REGION,
     Clock,
+    Faults,
     record,
     recording_clients,
 )
@@ -199,58 +198,31 @@ def test_a_redelivery_after_the_lease_resumes_with_the_recorded_snapshot(lifecyc
     assert "resume" in [entry.what for entry in incident.history]
 
 
-@pytest.fixture
-def instant_backoff(monkeypatch):
-    from botocore.retries import standard
-
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
-
-
-class _Body:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def stream(self, **_):
-        yield self.data
-
-
 def _throttle(client, operation, times):
-    """Answer `operation` with ThrottlingException `times` times, as AWS does under load.
-
-    botocore calls every before-send handler; moto's would still carry out the call, so a
-    throttled request is pointed at a host moto does not serve and only this answer counts.
-    """
-    sent = []
-
-    def answer(request, **_):
-        sent.append(request)
-        if len(sent) <= times:
-            request.url = "https://throttled.invalid/"
-            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
-            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Body(body))
-        return None
-
-    client.meta.events.register_first(f"before-send.cloudtrail.{operation}", answer)
-    return sent
+    """Answer `operation` with ThrottlingException `times` times, as AWS does under load."""
+    faults = Faults()
+    faults.add("cloudtrail", operation, "ThrottlingException", times=times, message="Rate exceeded")
+    faults.attach(client)
+    return faults
 
 
 def test_throttling_is_retried_then_succeeds(lifecycle, clients, make_trail, instant_backoff):
     cloudtrail = make_trail("main")
-    sent = _throttle(clients.client("cloudtrail", ACCOUNT, REGION), "StartLogging", times=2)
+    faults = _throttle(clients.client("cloudtrail", ACCOUNT, REGION), "StartLogging", times=2)
     _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
     assert outcome.incident.state is State.REMEDIATED and _logging(cloudtrail)
-    assert len(sent) == 3
+    assert faults.sent("cloudtrail", "StartLogging") == 3
 
 
 def test_throttling_that_persists_is_recorded_as_failed_not_retried_forever(lifecycle, clients, make_trail,
                                                                             instant_backoff):
     cloudtrail = make_trail("main")
-    sent = _throttle(clients.client("cloudtrail", ACCOUNT, REGION), "StartLogging", times=100)
+    faults = _throttle(clients.client("cloudtrail", ACCOUNT, REGION), "StartLogging", times=100)
     _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
     assert outcome.incident.state is State.FAILED
     assert outcome.incident.steps[0].error == "ThrottlingException: Rate exceeded"
     assert outcome.incident.steps[0].before == {"Trail": "main", "IsLogging": False}
-    assert len(sent) == 5 and not _logging(cloudtrail)
+    assert faults.sent("cloudtrail", "StartLogging") == 5 and not _logging(cloudtrail)
 
 
 def test_an_approval_restores_what_was_remembered_when_the_incident_opened(lifecycle, make_trail, store):
