@@ -82,4 +82,4 @@ def run_demo(output: Path = DEFAULT_OUTPUT, keep_running: bool = False) -> int:
 
     with local_world() as (chalice_app, local, slack):
         outcome = _tell(chalice_app, local, slack, output, color)
-        return serve(chalice_app, local, slack, SIGNING_SECRET, TABLE, outcome)
+        return serve(chalice_app, local, slack, SIGNING_SECRET, TABLE, outcome, output)

@@ -113,8 +113,8 @@ def _sample_event(output: Path) -> Path:
     return path
 
 
-def keep_running(chalice_app: Any, local: Any, slack: Any, secret: str, table: str, outcome: Outcome) -> int:
-    output = outcome.messages[0].parent if outcome.messages else PROJECT / "demo-output"
+def keep_running(chalice_app: Any, local: Any, slack: Any, secret: str, table: str, outcome: Outcome,
+                 output: Path) -> int:
     events = event_endpoint(chalice_app)
     process, api_port = _start_chalice_local(local, slack, secret, table)
     sample = _sample_event(output)
