@@ -30,15 +30,14 @@ CENTRAL_BUS = "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}
 OWN_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
 
 
-def _logical_id(function: str) -> str:
-    """Chalice's CloudFormation resource name for a function (`slack_worker` -> `SlackWorker`)."""
-    if function == API_FUNCTION:
-        return "APIHandler"
-    return "".join(part.capitalize() for part in function.replace("-", "_").split("_"))
+def _logical_ids(function: str) -> tuple[str, str]:
+    """The CloudFormation names `chalice package` gives a function and its role, by Chalice's
+    own rule (`slack_worker` -> `SlackWorker`, `SlackWorkerRole`); the API's function is
+    always `APIHandler`. Chalice is a development dependency: this runs from the CLI only."""
+    from chalice.utils import to_cfn_resource_name
 
-
-def _role_logical_id(function: str) -> str:
-    return ("ApiHandler" if function == API_FUNCTION else _logical_id(function)) + "Role"
+    name = "APIHandler" if function == API_FUNCTION else to_cfn_resource_name(function)
+    return name, to_cfn_resource_name(f"{function}_role")
 
 
 def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> dict[str, Any]:
@@ -59,8 +58,9 @@ def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> di
         }
     }
     for function in [*acting_functions([rule.name for rule in rules]), API_FUNCTION]:
-        resources[_logical_id(function)] = {"Properties": {"FunctionName": function_name(stage, function)}}
-        resources[_role_logical_id(function)] = {"Properties": {"RoleName": role_name(stage, function)}}
+        function_id, role_id = _logical_ids(function)
+        resources[function_id] = {"Properties": {"FunctionName": function_name(stage, function)}}
+        resources[role_id] = {"Properties": {"RoleName": role_name(stage, function)}}
     return {
         "Resources": resources,
         "Outputs": {"IncidentTableName": {"Value": {"Ref": "IncidentTable"}}},
