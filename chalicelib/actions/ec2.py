@@ -141,10 +141,14 @@ class _SharedPermission(Action):
     """Shared by snapshots and images: who may use it is a list of groups and account ids."""
 
     resource_param: str
-    attribute: str
+
+    def _entries(self) -> list[dict[str, str]]:
+        """The resource's permission entries, each `{"Group": ...}` or `{"UserId": ...}`."""
+        raise NotImplementedError
 
     def _describe(self) -> tuple[list[str], list[str]]:
-        raise NotImplementedError
+        entries = self._entries()
+        return [e["Group"] for e in entries if "Group" in e], [e["UserId"] for e in entries if "UserId" in e]
 
     def _modify(self, operation: str, groups: list[str], users: list[str]) -> None:
         raise NotImplementedError
@@ -189,11 +193,11 @@ class RemovePublicSnapshotPermission(_SharedPermission):
     parameters = (Parameter("snapshot", "string", "Id of the EBS snapshot."), _ACCOUNTS)
     resource_param = "snapshot"
 
-    def _describe(self) -> tuple[list[str], list[str]]:
+    def _entries(self) -> list[dict[str, str]]:
         response = self.client.describe_snapshot_attribute(SnapshotId=self.params["snapshot"],
                                                            Attribute="createVolumePermission")
-        entries = response.get("CreateVolumePermissions", [])
-        return [e["Group"] for e in entries if "Group" in e], [e["UserId"] for e in entries if "UserId" in e]
+        entries: list[dict[str, str]] = response.get("CreateVolumePermissions", [])
+        return entries
 
     def _modify(self, operation: str, groups: list[str], users: list[str]) -> None:
         if groups or users:
@@ -221,10 +225,10 @@ class RemovePublicImagePermission(_SharedPermission):
     parameters = (Parameter("image", "string", "Id of the AMI."), _ACCOUNTS)
     resource_param = "image"
 
-    def _describe(self) -> tuple[list[str], list[str]]:
+    def _entries(self) -> list[dict[str, str]]:
         response = self.client.describe_image_attribute(ImageId=self.params["image"], Attribute="launchPermission")
-        entries = response.get("LaunchPermissions", [])
-        return [e["Group"] for e in entries if "Group" in e], [e["UserId"] for e in entries if "UserId" in e]
+        entries: list[dict[str, str]] = response.get("LaunchPermissions", [])
+        return entries
 
     def _modify(self, operation: str, groups: list[str], users: list[str]) -> None:
         entries = [{"Group": g} for g in groups] + [{"UserId": u} for u in users]
