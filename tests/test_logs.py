@@ -100,3 +100,11 @@ def test_clicks_and_skips_are_logged_as_json_without_secrets(lambda_log, client,
     (job,) = [line for line in lines if line["message"] == "click job"]
     assert (job["incident"], job["state"], job["playbook"]) == (incident, "remediated", "trail-approve")
     assert slack_stub.token not in text and SIGNING_SECRET not in text
+
+
+def test_a_refused_request_logs_only_the_start_of_the_timestamp_its_sender_chose(runtime, caplog):
+    caplog.set_level(logging.WARNING, logger="trailguard")
+    answer = runtime.answer_slack("payload=%7B%7D", {"X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=0"})
+    assert answer.status == 401
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if "Slack request refused" in r.getMessage()]
+    assert line["timestamp"] == "9" * 20

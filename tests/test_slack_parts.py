@@ -446,3 +446,12 @@ def test_messages_do_not_unfurl_the_console_link(slack_stub, stored):
     _notifier(slack_stub, store).notify(incident)
     [posted] = slack_stub.calls("chat.postMessage")
     assert posted.body["unfurl_links"] is False and posted.body["unfurl_media"] is False
+
+
+def test_step_parameters_are_summed_up_for_people():
+    from chalicelib.slack.messages import describe_params
+
+    ports = [22, 23, 135, 139, 445, 1433, 1521, 2049, 2375, 2376, 3306, 3389]
+    rule = {"securityGroupRuleId": "sgr-0123456789abcdef0", "groupId": "sg-0123456789abcdef0", "fromPort": 22}
+    text = describe_params({"group": "sg-1", "rules": [rule], "ports": ports, "fallback": None, "few": [22, 3389]})
+    assert text == "group=sg-1, rules=(1 item), ports=22, 23, 135, 139, 445, 1433, … (12), few=22, 3389"
