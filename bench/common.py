@@ -14,7 +14,6 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-CORPUS_TOOL = Path(os.environ.get("TRAILGUARD_SHARED", ROOT.parent / "shared")) / "tools" / "make_bulk_corpus.py"
 
 
 def environment() -> dict[str, str]:
@@ -54,13 +53,12 @@ def machine() -> str:
 
 
 def ensure_corpus(folder: Path, records: int) -> Path:
-    """The deterministic bulk corpus of `records` records (built once, then reused)."""
+    """The deterministic bulk corpus of `records` records (built once by bench.corpus, then reused)."""
+    from bench import corpus
+
     marker = folder / f".complete-{records}"
-    if not marker.exists() and not CORPUS_TOOL.exists():
-        raise SystemExit(f"bench: {CORPUS_TOOL} builds the corpus and is missing (set TRAILGUARD_SHARED to the shared folder)")
     if not marker.exists():
-        subprocess.run([PYTHON, str(CORPUS_TOOL), str(folder), "--records", str(records)], check=True,
-                       stdout=subprocess.DEVNULL)
+        corpus.build(folder, records)
         marker.touch()
     return folder
 

@@ -90,8 +90,8 @@ def render(results: dict, quick: bool = False) -> str:
 Produced by `make bench` (`.venv/bin/python -m bench.run{' --quick' if quick else ''}`) on
 {dt.date.today().isoformat()}, on {machine()}; the whole run took {results['seconds']} s.
 Every speed is a ratio against a baseline measured in the same run. The scripts are in
-`bench/`; the corpus is built by `../shared/tools/make_bulk_corpus.py` (deterministic) into
-`bench/.corpus/`.
+`bench/`; the corpus is built by `python -m bench.corpus` (deterministic, from the invictus
+records in `tests/data/`) into `bench/.corpus/`.
 
 | benchmark | result | target | |
 |---|---|---|---|

@@ -366,7 +366,7 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
 
 @main.command(help="Write docs/playbooks.md and docs/slack-messages.md from the code (or --check they are current).")
 @click.option("--datasets", type=click.Path(exists=True, file_okay=False),
-              help="The datasets folder (default: ../shared/datasets, or TRAILGUARD_DATASETS).")
+              help="The datasets folder (default: tests/data, or TRAILGUARD_DATASETS).")
 @click.option("--check", is_flag=True, help="Exit 1 if a file differs from what would be written.")
 def docs(datasets: str | None, check: bool) -> None:
     from chalicelib.reference import (

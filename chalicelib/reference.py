@@ -29,9 +29,10 @@ DOCS_FILE = PROJECT / "docs" / "playbooks.md"
 
 
 def default_datasets() -> Path:
+    """The real CloudTrail records the repository carries (tests/data), or TRAILGUARD_DATASETS."""
     import os
 
-    return Path(os.environ.get("TRAILGUARD_DATASETS", PROJECT.parent / "shared" / "datasets"))
+    return Path(os.environ.get("TRAILGUARD_DATASETS", PROJECT / "tests" / "data"))
 
 
 NOT_ANSWERED = {
@@ -329,7 +330,7 @@ def _coverage(coverage: list[Coverage]) -> str:
     return f"""## Stratus Red Team coverage
 
 How the built-in playbooks answer each [Stratus Red Team](https://stratus-red-team.cloud/)
-AWS technique, computed from its detonation log (`../shared/datasets/stratus-detonation-logs/`)
+AWS technique, computed from its detonation log (`tests/data/stratus-detonation-logs/`)
 by the same decision path the Lambda uses. {answered_count} of {len(coverage)} techniques
 are answered.
 

@@ -14,6 +14,7 @@ import hypothesis
 import pytest
 
 from chalicelib.events import api_call_record, eventbridge_envelope
+from chalicelib.reference import default_datasets
 
 # No test may reach real AWS: fake credentials and a fixed region before boto3 is used.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
@@ -45,7 +46,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         faults = ", ".join(f"{kind} {count}" for kind, count in FAULTS_SURVIVED.items())
         terminalreporter.write_line(f"faults injected and survived: {faults}")
 PLAYBOOKS = ROOT / "playbooks"
-DATASETS = Path(os.environ.get("TRAILGUARD_DATASETS", ROOT.parent / "shared" / "datasets"))
+DATASETS = default_datasets()  # tests/data, or TRAILGUARD_DATASETS
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 
