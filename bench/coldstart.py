@@ -36,8 +36,14 @@ def run(runs: int = RUNS) -> dict:
 def top_imports(count: int = 10) -> list[tuple[str, float, int]]:
     """`python -X importtime -c 'import app'`: the modules `app` imports, one and two levels
     down, with the largest cumulative time."""
-    result = subprocess.run([PYTHON, "-X", "importtime", "-c", "import app"], capture_output=True, text=True,
-                            env=environment(), cwd=ROOT, check=True)
+    result = subprocess.run(
+        [PYTHON, "-X", "importtime", "-c", "import app"],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        cwd=ROOT,
+        check=True,
+    )
     rows = []
     for line in result.stderr.splitlines():
         match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)

@@ -9,8 +9,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -19,8 +20,12 @@ PYTHON = sys.executable
 def environment() -> dict[str, str]:
     """A clean environment for child processes: fake AWS credentials, no real endpoints."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-               PYTHONDONTWRITEBYTECODE="1")
+    env.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     return env
 
 
@@ -37,7 +42,7 @@ def median(values: list[float]) -> float:
 
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def machine() -> str:
@@ -49,7 +54,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    )
 
 
 def ensure_corpus(folder: Path, records: int) -> Path:
@@ -90,8 +97,12 @@ def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float
             in_moto[0] += time.perf_counter() - started
 
     BotocoreStubber.__call__ = timed_stub
-    environment = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                   "TRAILGUARD_LOG_LEVEL": "WARNING"}
+    environment = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRAILGUARD_LOG_LEVEL": "WARNING",
+    }
     try:
         with process_environment(environment), mock_aws(config=config):
             yield in_moto
@@ -104,7 +115,18 @@ def bench_record(event_name: str, **fields: Any) -> dict[str, Any]:
     """A CloudTrail record of `event_name` on the trail `bench`, by an IAM user in moto's account."""
     from chalicelib.events import api_call_record
 
-    identity = {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/mallory", "accountId": "123456789012",
-                "userName": "mallory"}
-    return api_call_record(event_name, "cloudtrail.amazonaws.com", {"name": "bench"}, identity=identity,
-                           region="us-east-1", event_time="2026-11-26T03:12:45Z", **fields)
+    identity = {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::123456789012:user/mallory",
+        "accountId": "123456789012",
+        "userName": "mallory",
+    }
+    return api_call_record(
+        event_name,
+        "cloudtrail.amazonaws.com",
+        {"name": "bench"},
+        identity=identity,
+        region="us-east-1",
+        event_time="2026-11-26T03:12:45Z",
+        **fields,
+    )

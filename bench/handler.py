@@ -39,8 +39,9 @@ def run(events: int = EVENTS) -> dict:
             with Client(chalice_app.app) as client:
                 matched = _measure(client, cloudtrail, events, in_moto, "StopLogging", eventbridge_envelope)
                 unknown = _measure(client, None, events, in_moto, "DescribeTrails", eventbridge_envelope)
-                failed = _measure(client, None, events, in_moto, "StopLogging", eventbridge_envelope,
-                                  errorCode="AccessDenied")
+                failed = _measure(
+                    client, None, events, in_moto, "StopLogging", eventbridge_envelope, errorCode="AccessDenied"
+                )
         finally:
             runtime.settings = saved
             runtime.reset()
@@ -63,5 +64,9 @@ def _measure(client, cloudtrail, count, in_moto, name, wrap, **fields) -> dict:
             assert result["incidents"][0]["state"] == "remediated", result
         totals.append(elapsed)
         ours.append(elapsed - in_moto[0])
-    return {"median_ms": round(median(totals) * 1000, 2), "p99_ms": round(p99(totals) * 1000, 2),
-            "ours_median_ms": round(median(ours) * 1000, 2), "ours_p99_ms": round(p99(ours) * 1000, 2)}
+    return {
+        "median_ms": round(median(totals) * 1000, 2),
+        "p99_ms": round(p99(totals) * 1000, 2),
+        "ours_median_ms": round(median(ours) * 1000, 2),
+        "ours_p99_ms": round(p99(ours) * 1000, 2),
+    }

@@ -65,24 +65,34 @@ def run(clicks: int = CLICKS) -> dict:
     runtime = chalice_app.runtime
     saved = runtime.settings, runtime.catalog
     try:
-        with moto_in_process({"lambda": {"use_docker": False}}) as in_moto, SlackStub() as slack, \
-                tempfile.TemporaryDirectory() as playbooks:
+        with (
+            moto_in_process({"lambda": {"use_docker": False}}) as in_moto,
+            SlackStub() as slack,
+            tempfile.TemporaryDirectory() as playbooks,
+        ):
             logging.getLogger("trailguard").setLevel(logging.ERROR)  # each refusal logs a warning: not measured
             ensure_table(boto3.client("dynamodb"), "trailguard-bench")
             _worker_function(boto3)
             (Path(playbooks) / "bench.yaml").write_text(PLAYBOOK)
             runtime.catalog = Catalog.load([Path(playbooks)])
             runtime.settings = dataclasses.replace(
-                runtime.settings, table="trailguard-bench", slack_token=slack.token, slack_signing_secret=SECRET,
-                slack_channel="#bench", slack_approvers=frozenset({APPROVER}), slack_base_url=slack.base_url,
-                slack_worker=WORKER)
+                runtime.settings,
+                table="trailguard-bench",
+                slack_token=slack.token,
+                slack_signing_secret=SECRET,
+                slack_channel="#bench",
+                slack_approvers=frozenset({APPROVER}),
+                slack_base_url=slack.base_url,
+                slack_worker=WORKER,
+            )
             runtime.reset()
             proposals = [_propose(runtime, CloudTrailEvent) for _ in range(clicks + 5)]
             with Client(chalice_app.app) as client, Client(floor_app) as floor_client:
                 approve = _measure(client, in_moto, [("approve", p, APPROVER) for p in proposals], 200)
                 stranger = _measure(client, in_moto, [("approve", proposals[0], "U0STRANGER")] * (clicks + 5), 200)
-                forged = _measure(client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 401,
-                                  secret="forged")
+                forged = _measure(
+                    client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 401, secret="forged"
+                )
                 baseline = _measure(floor_client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 200)
             states = {runtime.store.get(p).state.value for p in proposals}
             assert states == {"remediating"}, states  # decided, and handed to the worker
@@ -121,8 +131,12 @@ def _measure(client, in_moto, clicks, expected_status, secret=SECRET) -> dict:
             continue  # the first call creates clients and reads the signing secret: a new container's cost
         totals.append(elapsed)
         ours.append(elapsed - in_moto[0])
-    return {"median_ms": round(median(totals) * 1000, 2), "max_ms": round(max(totals) * 1000, 2),
-            "ours_median_ms": round(median(ours) * 1000, 2), "first_ms": round(first * 1000, 2)}
+    return {
+        "median_ms": round(median(totals) * 1000, 2),
+        "max_ms": round(max(totals) * 1000, 2),
+        "ours_median_ms": round(median(ours) * 1000, 2),
+        "first_ms": round(first * 1000, 2),
+    }
 
 
 def _worker_function(boto3) -> None:
@@ -130,8 +144,13 @@ def _worker_function(boto3) -> None:
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("app.py", "def slack_worker(event, context):\n    return event\n")
-    boto3.client("lambda").create_function(FunctionName=WORKER, Runtime="python3.12", Role=role,
-                                           Handler="app.slack_worker", Code={"ZipFile": code.getvalue()})
+    boto3.client("lambda").create_function(
+        FunctionName=WORKER,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.slack_worker",
+        Code={"ZipFile": code.getvalue()},
+    )
 
 
 if __name__ == "__main__":

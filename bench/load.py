@@ -24,17 +24,23 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from bench.common import ROOT, moto_in_process
 
 TABLE = "trailguard-load"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-USER = {"type": "IAMUser", "principalId": "AIDALOAD", "arn": f"arn:aws:iam::{ACCOUNT}:user/load",
-        "accountId": ACCOUNT, "userName": "load"}
+USER = {
+    "type": "IAMUser",
+    "principalId": "AIDALOAD",
+    "arn": f"arn:aws:iam::{ACCOUNT}:user/load",
+    "accountId": ACCOUNT,
+    "userName": "load",
+}
 
 
 @dataclass
@@ -60,12 +66,20 @@ def _events(distinct: int) -> list[dict[str, Any]]:
     events = []
     for number in range(distinct):
         if number % 10 == 0:
-            record = api_call_record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, identity=USER,
-                                     region=REGION)
+            record = api_call_record(
+                "StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, identity=USER, region=REGION
+            )
         else:
-            record = api_call_record("ConsoleLogin", "signin.amazonaws.com", None, identity=USER, region=REGION,
-                                     eventType="AwsConsoleSignIn", responseElements={"ConsoleLogin": "Success"},
-                                     additionalEventData={"MFAUsed": "No", "LoginTo": "https://console.aws.amazon.com"})
+            record = api_call_record(
+                "ConsoleLogin",
+                "signin.amazonaws.com",
+                None,
+                identity=USER,
+                region=REGION,
+                eventType="AwsConsoleSignIn",
+                responseElements={"ConsoleLogin": "Success"},
+                additionalEventData={"MFAUsed": "No", "LoginTo": "https://console.aws.amazon.com"},
+            )
         events.append(eventbridge_envelope(record, str(uuid.uuid4())))
     return events
 
@@ -82,6 +96,7 @@ def atomic_dynamodb_writes() -> Iterator[None]:
         def write(*args: Any, **kwargs: Any) -> Any:
             with lock:
                 return original(*args, **kwargs)
+
         return write
 
     for name, original in originals.items():
@@ -107,8 +122,10 @@ def burst(distinct: int, duplicates: int, threads: int = 8, seed: int = 7) -> Lo
         ensure_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         boto3.client("s3", region_name=REGION).create_bucket(Bucket="load-trail-logs")
         boto3.client("cloudtrail", region_name=REGION).create_trail(Name="main", S3BucketName="load-trail-logs")
-        runtime = Runtime(Settings(table=TABLE, log_level="ERROR", sweep_regions=frozenset({REGION})),
-                          Catalog.load([ROOT / "playbooks"], with_tests=False))
+        runtime = Runtime(
+            Settings(table=TABLE, log_level="ERROR", sweep_regions=frozenset({REGION})),
+            Catalog.load([ROOT / "playbooks"], with_tests=False),
+        )
         events = _events(distinct)
         rng = random.Random(seed)
         deliveries = events + [rng.choice(events) for _ in range(duplicates)]
@@ -141,8 +158,9 @@ def _deliver(runtime: Any) -> Any:
         try:
             answer: dict[str, Any] = runtime.handle_eventbridge(event)
             return answer
-        except Exception as error:  # noqa: BLE001 - counted and reported: the burst must not stop
+        except Exception as error:
             return f"{type(error).__name__}: {error}"
+
     return deliver
 
 

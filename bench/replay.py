@@ -36,8 +36,10 @@ def files(corpus: Path) -> list[str]:
 
 def jq_command(corpus: Path, names: list[str]) -> str:
     wanted = ",".join(f'"{name}"' for name in names)
-    return (f"gzip -dc {' '.join(shlex.quote(f) for f in files(corpus))} "
-            f"| jq -c '.Records[] | select(.eventName | IN({wanted}))'")
+    return (
+        f"gzip -dc {' '.join(shlex.quote(f) for f in files(corpus))} "
+        f"| jq -c '.Records[] | select(.eventName | IN({wanted}))'"
+    )
 
 
 def replay_command(corpus: Path, playbooks: list[str] | None = None) -> list[str]:
@@ -49,10 +51,12 @@ def replay_command(corpus: Path, playbooks: list[str] | None = None) -> list[str
 
 def peak_rss_mb(command: list[str] | str) -> float:
     """The peak resident memory of `command`, measured by a parent that only waits for it."""
-    probe = ("import resource, subprocess, sys; "
-             "subprocess.run(sys.argv[1:] if len(sys.argv) > 2 else sys.argv[1], shell=len(sys.argv) == 2, "
-             "check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    probe = (
+        "import resource, subprocess, sys; "
+        "subprocess.run(sys.argv[1:] if len(sys.argv) > 2 else sys.argv[1], shell=len(sys.argv) == 2, "
+        "check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     argv = [PYTHON, "-c", probe] + ([command] if isinstance(command, str) else command)
     out = subprocess.run(argv, check=True, capture_output=True, text=True, env=environment(), cwd=ROOT).stdout
     return int(out.strip()) / 1024

@@ -31,7 +31,10 @@ def main() -> int:
     args = parser.parse_args()
     missing = [tool for tool in ("gzip", "jq") if shutil.which(tool) is None]
     if missing:
-        print(f"bench: the replay baseline needs {' and '.join(missing)} on the PATH (apt-get install jq)", file=sys.stderr)
+        print(
+            f"bench: the replay baseline needs {' and '.join(missing)} on the PATH (apt-get install jq)",
+            file=sys.stderr,
+        )
         return 2
     started = time.perf_counter()
     corpus = ensure_corpus(CORPUS / str(RECORDS), RECORDS)
@@ -69,51 +72,55 @@ def _mark(met: bool) -> str:
 
 def render(results: dict, quick: bool = False) -> str:
     cold, rep, scale, hand = results["coldstart"], results["replay"], results["scaling"], results["handler"]
-    click = results["interaction"]
+    click, load = results["interaction"], results["load"]
     top = "\n".join(f"| `{module}` | {depth} | {ms:.1f} |" for module, ms, depth in cold["top_imports"])
     rows = "\n".join(
         f"| {label} | {hand[key]['median_ms']} | {hand[key]['p99_ms']} | {hand[key]['ours_median_ms']} "
         f"| {hand[key]['ours_p99_ms']} |"
-        for key, label in (("matched", "StopLogging, remediated (incident in DynamoDB)"),
-                           ("not_named", "a call no playbook names"),
-                           ("guard_skipped", "a failed call (guard)"))
+        for key, label in (
+            ("matched", "StopLogging, remediated (incident in DynamoDB)"),
+            ("not_named", "a call no playbook names"),
+            ("guard_skipped", "a failed call (guard)"),
+        )
     )
     click_rows = "\n".join(
         f"| {label} | {click[key]['median_ms']} | {click[key]['max_ms']} | {click[key]['ours_median_ms']} |"
-        for key, label in (("approve", "Approve on a proposal: decided, handed to the worker"),
-                           ("not_approver", "a click by someone who is not an approver"),
-                           ("forged", "a forged signature (401)"),
-                           ("empty_route", "baseline: a Chalice route that only returns 200"))
+        for key, label in (
+            ("approve", "Approve on a proposal: decided, handed to the worker"),
+            ("not_approver", "a click by someone who is not an approver"),
+            ("forged", "a forged signature (401)"),
+            ("empty_route", "baseline: a Chalice route that only returns 200"),
+        )
     )
     return f"""# Benchmarks
 
-Produced by `make bench` (`.venv/bin/python -m bench.run{' --quick' if quick else ''}`) on
-{dt.date.today().isoformat()}, on {machine()}; the whole run took {results['seconds']} s.
+Produced by `make bench` (`.venv/bin/python -m bench.run{" --quick" if quick else ""}`) on
+{dt.date.today().isoformat()}, on {machine()}; the whole run took {results["seconds"]} s.
 Every speed is a ratio against a baseline measured in the same run. The scripts are in
 `bench/`; the corpus is built by `python -m bench.corpus` (deterministic, from the invictus
 records in `tests/data/`) into `bench/.corpus/`.
 
 | benchmark | result | target | |
 |---|---|---|---|
-| cold start: `import app` / `import boto3` | {cold['ratio']}x ({cold['app_median_ms']} ms / \
-{cold['boto3_median_ms']} ms) | at most {cold['target']}x | {_mark(cold['met'])} |
-| replay / stdlib gzip+json loop | {rep['vs_stdlib']}x ({rep['trailguard_s']} s / {rep['stdlib_s']} s) \
-| at most {replay.TARGET_VS_STDLIB}x | {_mark(rep['met_stdlib'])} |
-| jq / replay | {rep['vs_jq']}x faster ({rep['jq_s']} s / {rep['trailguard_s']} s) \
-| at least {replay.TARGET_VS_JQ}x | {_mark(rep['met_jq'])} |
-| replay with +200 playbooks / built-ins only | {scale['ratio']}x ({scale['with_200_s']} s / \
-{scale['builtin_s']} s) | at most {scale['target']}x | {_mark(scale['met'])} |
-| matched event through the handler, median | {hand['matched']['median_ms']} ms \
-({hand['matched']['ours_median_ms']} ms ours) | | |
-| Slack click answered (Approve), median / max | {click['approve']['median_ms']} ms / {click['approve']['max_ms']} ms \
-({click['ratio_to_empty_route']}x an empty route) | median under {click['target_median_ms']:g} ms, max under 3 s \
-| {_mark(click['met'])} |
+| cold start: `import app` / `import boto3` | {cold["ratio"]}x ({cold["app_median_ms"]} ms / \
+{cold["boto3_median_ms"]} ms) | at most {cold["target"]}x | {_mark(cold["met"])} |
+| replay / stdlib gzip+json loop | {rep["vs_stdlib"]}x ({rep["trailguard_s"]} s / {rep["stdlib_s"]} s) \
+| at most {replay.TARGET_VS_STDLIB}x | {_mark(rep["met_stdlib"])} |
+| jq / replay | {rep["vs_jq"]}x faster ({rep["jq_s"]} s / {rep["trailguard_s"]} s) \
+| at least {replay.TARGET_VS_JQ}x | {_mark(rep["met_jq"])} |
+| replay with +200 playbooks / built-ins only | {scale["ratio"]}x ({scale["with_200_s"]} s / \
+{scale["builtin_s"]} s) | at most {scale["target"]}x | {_mark(scale["met"])} |
+| matched event through the handler, median | {hand["matched"]["median_ms"]} ms \
+({hand["matched"]["ours_median_ms"]} ms ours) | | |
+| Slack click answered (Approve), median / max | {click["approve"]["median_ms"]} ms / {click["approve"]["max_ms"]} ms \
+({click["ratio_to_empty_route"]}x an empty route) | median under {click["target_median_ms"]:g} ms, max under 3 s \
+| {_mark(click["met"])} |
 
 ## Cold start
 
 Wall time of `python -c "import app"` (the Chalice app with every playbook loaded,
 schema-checked and compiled; no boto3 client is created) against `python -c "import
-boto3"`, alternating, {cold['runs']} fresh interpreters each, medians. boto3 itself is
+boto3"`, alternating, {cold["runs"]} fresh interpreters each, medians. boto3 itself is
 not imported by `app` at all: clients are created on the first event.
 
 Largest imports under `app` (`python -X importtime -c "import app"`, cumulative ms; depth 1
@@ -125,17 +132,17 @@ is imported by `app.py`, depth 2 by those modules):
 
 ## Replay throughput
 
-`python -m chalicelib replay CORPUS --format jsonl` over {rep['records']:,} records
+`python -m chalicelib replay CORPUS --format jsonl` over {rep["records"]:,} records
 (100 `.json.gz` files in CloudTrail's S3 layout), against the same files in the same run:
 
 - (a) `gzip -dc FILES | jq -c '.Records[] | select(.eventName | IN(...))'` with the event
-  names the playbooks answer: {rep['jq_s']} s;
-- (b) a Python loop that only decompresses (`gzip`) and parses (`json`) each file: {rep['stdlib_s']} s;
-- trailguard: {rep['trailguard_s']} s, **{rep['events_per_s']:,} events/s**.
+  names the playbooks answer: {rep["jq_s"]} s;
+- (b) a Python loop that only decompresses (`gzip`) and parses (`json`) each file: {rep["stdlib_s"]} s;
+- trailguard: {rep["trailguard_s"]} s, **{rep["events_per_s"]:,} events/s**.
 
-Medians of {rep['runs']} alternating runs. Peak memory (maximum resident set, workers
-included): {rep['peak_mb']} MB for the whole corpus, {rep['peak_mb_quarter_corpus']} MB for a
-quarter of it (the stdlib loop: {rep['stdlib_peak_mb']} MB): memory does not grow with the
+Medians of {rep["runs"]} alternating runs. Peak memory (maximum resident set, workers
+included): {rep["peak_mb"]} MB for the whole corpus, {rep["peak_mb_quarter_corpus"]} MB for a
+quarter of it (the stdlib loop: {rep["stdlib_peak_mb"]} MB): memory does not grow with the
 corpus, because files are streamed one at a time (and gzip files over 16 MB line by line).
 
 What makes it fast: files are decompressed in one zlib call (not a stream of 32 KB reads),
@@ -145,15 +152,15 @@ or wrapped, as EventBridge's rules would drop it before the Lambda.
 
 ## Scaling with playbooks
 
-The same replay with the built-in playbooks and with {scale['playbooks_added']} generated
+The same replay with the built-in playbooks and with {scale["playbooks_added"]} generated
 playbooks added (on event names that do not occur in the corpus, each with an `if`):
-{scale['builtin_s']} s against {scale['with_200_s']} s. Playbooks are indexed by
+{scale["builtin_s"]} s against {scale["with_200_s"]} s. Playbooks are indexed by
 (eventSource, eventName): a record costs one set lookup however many there are.
 
 ## Per-event latency in the handler
 
 `chalice.test.Client` invoking `respond_to_cloudtrail` in-process, against moto in-process,
-{hand['events']} events each (after 5 warm-up events: the first creates the clients). "Ours"
+{hand["events"]} events each (after 5 warm-up events: the first creates the clients). "Ours"
 subtracts the time spent inside moto's request handler (STS, CloudTrail, DynamoDB), so it
 includes botocore's own work of building and parsing requests, which is real in Lambda too.
 
@@ -164,7 +171,7 @@ includes botocore's own work of building and parsing requests, which is real in 
 ## Slack interaction answer time
 
 Signed requests (slack_sdk's `SignatureVerifier`, as Slack signs them) posted through
-`chalice.test.Client` to `POST /slack/interactions`, in-process, {click['clicks']} each after 5
+`chalice.test.Client` to `POST /slack/interactions`, in-process, {click["clicks"]} each after 5
 warm-up requests, with the deployed wiring: incidents in DynamoDB and the work handed to the
 `slack_worker` Lambda by an asynchronous invoke (both moto, in-process). Each Approve lands
 on a fresh proposal, so each answer holds the whole decision: signature, payload, incident
@@ -175,31 +182,31 @@ the answer: it runs in the worker, after Slack has its 200. "Ours" subtracts mot
 |---|---|---|---|
 {click_rows}
 
-Slack gives up after 3,000 ms; the slowest answer here is {click['approve']['max_ms']} ms. The
+Slack gives up after 3,000 ms; the slowest answer here is {click["approve"]["max_ms"]} ms. The
 first Approve after the container had handled its first event (the interaction handler
-and the Lambda client not made yet) took {click['approve']['first_ms']} ms. In Lambda, add the network round trips to
+and the Lambda client not made yet) took {click["approve"]["first_ms"]} ms. In Lambda, add the network round trips to
 DynamoDB and Lambda (a few ms each in one region) and, on a cold container, its start (see
 cold start).
 
 ## A burst of events with duplicates
 
 `bench/load.py` (`.venv/bin/python -m bench.load`; `tests/test_load.py` runs it at a fifth of
-the size on every `make test`): {results['load']['distinct']:,} distinct events and
-{results['load']['duplicates']:,} duplicate deliveries of random ones, shuffled, through the
-rules' handler in {results['load']['threads']} threads, with the incidents in DynamoDB (moto
+the size on every `make test`): {results["load"]["distinct"]:,} distinct events and
+{results["load"]["duplicates"]:,} duplicate deliveries of random ones, shuffled, through the
+rules' handler in {results["load"]["threads"]} threads, with the incidents in DynamoDB (moto
 in-process, its item writes made atomic as DynamoDB's are). Nine in ten are console
 sign-ins without MFA (an incident, no AWS call), one in ten a StopLogging (a remediation).
 
 | figure | value |
 |---|---|
-| wall time | {results['load']['seconds']} s |
-| deliveries per second, {results['load']['threads']} threads | {results['load']['deliveries_per_second']} |
-| deliveries per second, 1 thread (baseline, same run) | {results['load']['one_thread_per_second']} |
-| ratio | {results['load']['ratio_to_one_thread']}x |
-| incidents opened | {results['load']['opened']:,} (one per distinct event) |
-| duplicates collapsed | {results['load']['duplicates_collapsed']:,} |
-| lost / extra / errors | {len(results['load']['lost'])} / {results['load']['extra']} / {len(results['load']['errors'])} |
-| final states | {', '.join(f"{k} {v:,}" for k, v in sorted(results['load']['states'].items()))} |
+| wall time | {results["load"]["seconds"]} s |
+| deliveries per second, {results["load"]["threads"]} threads | {results["load"]["deliveries_per_second"]} |
+| deliveries per second, 1 thread (baseline, same run) | {results["load"]["one_thread_per_second"]} |
+| ratio | {results["load"]["ratio_to_one_thread"]}x |
+| incidents opened | {results["load"]["opened"]:,} (one per distinct event) |
+| duplicates collapsed | {results["load"]["duplicates_collapsed"]:,} |
+| lost / extra / errors | {len(load["lost"])} / {load["extra"]} / {len(load["errors"])} |
+| final states | {", ".join(f"{k} {v:,}" for k, v in sorted(results["load"]["states"].items()))} |
 
 Threads do not make this faster (the ratio above): moto and the handler share one
 interpreter and its lock, so this measures correctness under concurrency, not speed. In Lambda each delivery has its

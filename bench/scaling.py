@@ -49,5 +49,11 @@ def run(corpus: Path, runs: int = RUNS) -> dict:
             builtin.append(timed(builtin_command, stderr=subprocess.DEVNULL))
             many.append(timed(many_command, stderr=subprocess.DEVNULL))
     ratio = median(many) / median(builtin)
-    return {"playbooks_added": GENERATED, "builtin_s": round(median(builtin), 2), "with_200_s": round(median(many), 2),
-            "ratio": round(ratio, 2), "target": TARGET, "met": ratio <= TARGET}
+    return {
+        "playbooks_added": GENERATED,
+        "builtin_s": round(median(builtin), 2),
+        "with_200_s": round(median(many), 2),
+        "ratio": round(ratio, 2),
+        "target": TARGET,
+        "met": ratio <= TARGET,
+    }

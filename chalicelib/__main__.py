@@ -2,4 +2,5 @@
 
 from chalicelib.cli import main
 
-main()
+if __name__ == "__main__":  # replay's worker processes import this module again under another name
+    main()

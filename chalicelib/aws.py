@@ -16,7 +16,8 @@ number of times.
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from chalicelib.actions import Action, ActionError, registered_actions
 from chalicelib.actions.base import ActionContext, describe_error
@@ -129,7 +130,7 @@ class AwsClients:
         def assume() -> dict[str, str]:
             try:
                 credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME, **extra)["Credentials"]
-            except Exception as error:  # noqa: BLE001 - said once, clearly, in the incident
+            except Exception as error:
                 raise ActionError(f"cannot assume {role_arn}: {describe_error(error)}") from error
             return {
                 "access_key": credentials["AccessKeyId"],

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from chalicelib.events import CLOUDTRAIL_DETAIL_TYPE
 from chalicelib.playbook import Playbook

@@ -1,15 +1,15 @@
 """`python -m chalicelib`: the commands playbook authors and operators run.
 
-    validate [PATH...]      check playbooks; exit 1 listing every mistake
-    test [PATH...]          run the playbooks' inline tests (--watch: again on every change)
-    new ID --from FILE      a playbook skeleton, with tests, from a real CloudTrail record
-    replay PATH...          what the playbooks would have done about these logs
-    schema                  print the playbook JSON Schema (for editors)
-    policy                  print the roles' IAM policies, the member template; --write a stage's files
-    docs                    write docs/playbooks.md and docs/slack-messages.md from the code
-    bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
-    incidents --stage S     list open incidents, or show one with its history
-    demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stub
+validate [PATH...]      check playbooks; exit 1 listing every mistake
+test [PATH...]          run the playbooks' inline tests (--watch: again on every change)
+new ID --from FILE      a playbook skeleton, with tests, from a real CloudTrail record
+replay PATH...          what the playbooks would have done about these logs
+schema                  print the playbook JSON Schema (for editors)
+policy                  print the roles' IAM policies, the member template; --write a stage's files
+docs                    write docs/playbooks.md and docs/slack-messages.md from the code
+bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
+incidents --stage S     list open incidents, or show one with its history
+demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stub
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import click
 
+from chalicelib import __version__
 from chalicelib.catalog import Catalog, CatalogError
 from chalicelib.settings import Settings
 
@@ -39,6 +40,7 @@ def _load(paths: tuple[str, ...]) -> Catalog:
 
 
 @click.group(help="trailguard: automated response to dangerous AWS API calls.")
+@click.version_option(__version__, prog_name="trailguard")
 def main() -> None:
     pass
 
@@ -107,26 +109,34 @@ def _run_tests(paths: tuple[str, ...]) -> int:
     return 0
 
 
-@main.command(help="Write a playbook skeleton answering the call in EVENT_FILE (a CloudTrail record, an "
-                   "EventBridge event or a CloudTrail log file), with its first tests taken from that record.")
+@main.command(
+    help="Write a playbook skeleton answering the call in EVENT_FILE (a CloudTrail record, an "
+    "EventBridge event or a CloudTrail log file), with its first tests taken from that record."
+)
 @click.argument("playbook_id")
-@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The event file.")
+@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False), help="The event file.")
 @click.option("--event-name", help="Which record of the file (default: its first successful write call).")
 @click.option("--event-id", help="Which record of the file, by eventID.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Where to write PLAYBOOK_ID.yaml (default: the bundled playbooks/).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to write PLAYBOOK_ID.yaml (default: the bundled playbooks/).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
-def new(playbook_id: str, source: str, event_name: str | None, event_id: str | None, out_dir: str | None,
-        force: bool) -> None:
+def new(
+    playbook_id: str, source: str, event_name: str | None, event_id: str | None, out_dir: str | None, force: bool
+) -> None:
     from chalicelib.authoring import AuthoringError, write_skeleton
     from chalicelib.settings import PROJECT_PLAYBOOKS
 
     folder = Path(out_dir) if out_dir else PROJECT_PLAYBOOKS
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        target, event = write_skeleton(playbook_id, Path(source), folder, event_name=event_name, event_id=event_id,
-                                       force=force)
+        target, event = write_skeleton(
+            playbook_id, Path(source), folder, event_name=event_name, event_id=event_id, force=force
+        )
     except AuthoringError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
@@ -138,14 +148,35 @@ def new(playbook_id: str, source: str, event_name: str | None, event_id: str | N
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "output_format", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
 @click.option("--all", "include_skipped", is_flag=True, help="Also report the events a guard skipped.")
-@click.option("--own-role", "own_roles", multiple=True, metavar="NAME",
-              help="A role of trailguard's own, whose calls are skipped (repeatable; adds to TRAILGUARD_OWN_ROLES).")
-@click.option("--playbooks", "playbook_paths", multiple=True, type=click.Path(exists=True),
-              help="Playbook files or folders (default: the bundled playbooks/).")
-@click.option("--playbook", "only", multiple=True, metavar="ID",
-              help="Replay only this playbook (repeatable): what would it have done?")
-def replay(paths: tuple[str, ...], output_format: str, include_skipped: bool, own_roles: tuple[str, ...],
-           playbook_paths: tuple[str, ...], only: tuple[str, ...]) -> None:
+@click.option(
+    "--own-role",
+    "own_roles",
+    multiple=True,
+    metavar="NAME",
+    help="A role of trailguard's own, whose calls are skipped (repeatable; adds to TRAILGUARD_OWN_ROLES).",
+)
+@click.option(
+    "--playbooks",
+    "playbook_paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Playbook files or folders (default: the bundled playbooks/).",
+)
+@click.option(
+    "--playbook",
+    "only",
+    multiple=True,
+    metavar="ID",
+    help="Replay only this playbook (repeatable): what would it have done?",
+)
+def replay(
+    paths: tuple[str, ...],
+    output_format: str,
+    include_skipped: bool,
+    own_roles: tuple[str, ...],
+    playbook_paths: tuple[str, ...],
+    only: tuple[str, ...],
+) -> None:
     from chalicelib import replay as replaying
     from chalicelib.eventfiles import iter_event_files, read_events
 
@@ -178,8 +209,13 @@ def replay(paths: tuple[str, ...], output_format: str, include_skipped: bool, ow
 
     if output_format == "table":
         replaying.write_table_header(out)
-    for item in replaying.replay(events(), catalog, settings.own_role_names | set(own_roles),
-                                 include_skipped=include_skipped, on_malformed=report_malformed):
+    for item in replaying.replay(
+        events(),
+        catalog,
+        settings.own_role_names | set(own_roles),
+        include_skipped=include_skipped,
+        on_malformed=report_malformed,
+    ):
         if isinstance(item, replaying.ReplayCounts):
             if output_format == "table":
                 replaying.write_table_footer(item, out)
@@ -209,14 +245,19 @@ def _stage_settings(stage: str) -> Settings:
         sys.exit(2)
 
 
-@main.command(help="Print the IAM policy of trailguard's Lambda roles, generated from the playbooks; or, with --write, "
-                   "write every generated deployment file of a stage: .chalice/policy-STAGE.json (the acting "
-                   "functions), .chalice/policy-STAGE-api.json (the Slack endpoint) and deploy/*-STAGE.json (the "
-                   "merge, member and central-bus CloudFormation templates).")
+@main.command(
+    help="Print the IAM policy of trailguard's Lambda roles, generated from the playbooks; or, with --write, "
+    "write every generated deployment file of a stage: .chalice/policy-STAGE.json (the acting "
+    "functions), .chalice/policy-STAGE-api.json (the Slack endpoint) and deploy/*-STAGE.json (the "
+    "merge, member and central-bus CloudFormation templates)."
+)
 @click.option("--stage", help="The stage of .chalice/config.json whose table, secrets and roles the policy names.")
 @click.option("--api", is_flag=True, help="The Slack endpoint's policy (no remediation permission) instead.")
-@click.option("--member", is_flag=True, help="The member-account CloudFormation template (StackSet) instead "
-                                              "(for --stage, default prod).")
+@click.option(
+    "--member",
+    is_flag=True,
+    help="The member-account CloudFormation template (StackSet) instead (for --stage, default prod).",
+)
 @click.option("--write", is_flag=True, help="Write the stage's files instead of printing.")
 def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
     from chalicelib.policy import api_policy, lambda_policy
@@ -269,8 +310,10 @@ def _write_deployment_files(stage: str, settings: Settings, catalog: Catalog) ->
     return list(files)
 
 
-@main.command(help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL) and its Slack "
-                   "secrets' placeholders. Safe to rerun; never overwrites a secret.")
+@main.command(
+    help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL) and its Slack "
+    "secrets' placeholders. Safe to rerun; never overwrites a secret."
+)
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
 def bootstrap(stage: str) -> None:
     import boto3
@@ -283,7 +326,7 @@ def bootstrap(stage: str) -> None:
         sys.exit(2)
     try:
         done = ensure_table(boto3.client("dynamodb"), settings.table)
-    except Exception as error:  # noqa: BLE001 - an operator's command: say what AWS said
+    except Exception as error:
         from chalicelib.actions.base import describe_error
 
         click.echo(f"error: table {settings.table}: {describe_error(error)}", err=True)
@@ -310,7 +353,7 @@ def _bootstrap_secrets(settings: Settings) -> None:
         except SecretError:
             click.echo(f"the Slack {name} ({setting}) is a placeholder; set it: {how_to_set(setting)}")
             continue
-        except Exception as error:  # noqa: BLE001 - an operator's command: say what AWS said
+        except Exception as error:
             from chalicelib.actions.base import describe_error
 
             click.echo(f"error: the Slack {name} ({setting}): {describe_error(error)}", err=True)
@@ -345,8 +388,11 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
         click.echo(describe(incident))
         if incident.notification is not None:
             where = incident.notification
-            status = "waiting for delivery" + (f" (last error: {where['error']})" if where.get("error") else "") \
-                if incident.notification_due else "up to date"
+            status = (
+                "waiting for delivery" + (f" (last error: {where['error']})" if where.get("error") else "")
+                if incident.notification_due
+                else "up to date"
+            )
             click.echo(f"  Slack message {where.get('channel')} {where.get('ts') or '(not posted)'}: {status}")
         for entry in incident.history:
             detail = f": {entry.detail}" if entry.detail else ""
@@ -358,15 +404,20 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
             click.echo(json.dumps(incident.to_dict(), default=str))
         else:
             event = incident.event
-            click.echo(f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<32} "
-                       f"{event.get('eventName')} by {event.get('actor')} in {event.get('account')}/{event.get('region')}")
+            click.echo(
+                f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<32} "
+                f"{event.get('eventName')} by {event.get('actor')} in {event.get('account')}/{event.get('region')}"
+            )
     if not as_json:
         click.echo(f"{len(found)} open incident{'s' if len(found) != 1 else ''}", err=True)
 
 
 @main.command(help="Write docs/playbooks.md and docs/slack-messages.md from the code (or --check they are current).")
-@click.option("--datasets", type=click.Path(exists=True, file_okay=False),
-              help="The datasets folder (default: tests/data, or TRAILGUARD_DATASETS).")
+@click.option(
+    "--datasets",
+    type=click.Path(exists=True, file_okay=False),
+    help="The datasets folder (default: tests/data, or TRAILGUARD_DATASETS).",
+)
 @click.option("--check", is_flag=True, help="Exit 1 if a file differs from what would be written.")
 def docs(datasets: str | None, check: bool) -> None:
     from chalicelib.reference import (
@@ -384,7 +435,10 @@ def docs(datasets: str | None, check: bool) -> None:
         sys.exit(2)
     from chalicelib.slack.examples import EXAMPLES_FILE, render_examples
 
-    generated = {DOCS_FILE: render(catalog, stratus_coverage(catalog, stratus)), EXAMPLES_FILE: render_examples(catalog)}
+    generated = {
+        DOCS_FILE: render(catalog, stratus_coverage(catalog, stratus)),
+        EXAMPLES_FILE: render_examples(catalog),
+    }
     stale = [path for path, text in generated.items() if (path.read_text() if path.exists() else "") != text]
     if check:
         for path in stale:
@@ -399,10 +453,17 @@ def docs(datasets: str | None, check: bool) -> None:
 
 
 @main.command(help="Play an attacker against a local AWS (moto on 127.0.0.1) and show what trailguard does.")
-@click.option("--output", type=click.Path(file_okay=False), default=None,
-              help="Where to write each Slack message's Block Kit JSON (default: demo-output/).")
-@click.option("--keep-running", is_flag=True,
-              help="Afterwards, leave the local AWS, the Slack stub and `chalice local` up, and print how to play.")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to write each Slack message's Block Kit JSON (default: demo-output/).",
+)
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Afterwards, leave the local AWS, the Slack stub and `chalice local` up, and print how to play.",
+)
 def demo(output: str | None, keep_running: bool) -> None:
     from chalicelib.demo import DEFAULT_OUTPUT, run_demo
 

@@ -3,7 +3,8 @@ before the recorder can start again."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.incidents import timestamp, utc_now
 

@@ -40,7 +40,9 @@ def stage_environment(stage: str, chalice_dir: Path = CHALICE_DIR) -> dict[str, 
     config = chalice_config(chalice_dir)
     stages = config.get("stages", {})
     if stage not in stages:
-        raise StageError(f"{chalice_dir / 'config.json'}: no stage {stage!r} (stages: {', '.join(sorted(stages)) or 'none'})")
+        raise StageError(
+            f"{chalice_dir / 'config.json'}: no stage {stage!r} (stages: {', '.join(sorted(stages)) or 'none'})"
+        )
     return {**config.get("environment_variables", {}), **stages[stage].get("environment_variables", {})}
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -52,6 +53,7 @@ _RESTRICTING_OPERATORS = {
     "forallvalues:stringlike",
 }
 
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -81,9 +83,7 @@ def public_acl_grants(request: Any) -> list[dict[str, str]]:
     for header, permission in _GRANT_HEADERS.items():
         for value in _as_list(request.get(header)):
             if isinstance(value, str):
-                grants.extend(
-                    (group, permission) for uri, group in PUBLIC_GROUPS.items() if uri in value
-                )
+                grants.extend((group, permission) for uri, group in PUBLIC_GROUPS.items() if uri in value)
     policy = request.get("AccessControlPolicy")
     acl = policy.get("AccessControlList") if isinstance(policy, Mapping) else None
     for grant in _as_list(acl.get("Grant") if isinstance(acl, Mapping) else None):
@@ -224,14 +224,18 @@ def _field(mapping: Mapping[str, Any], name: str, default: Any = None) -> Any:
 
 
 def _basic_gaps(selectors: list[Any]) -> list[str]:
-    management = [s for s in selectors if isinstance(s, dict) and _field(s, "includeManagementEvents", True) is not False]
+    management = [
+        s for s in selectors if isinstance(s, dict) and _field(s, "includeManagementEvents", True) is not False
+    ]
     if not management:
         return ["management events are not recorded"]
     gaps: list[str] = []
     kinds = {str(_field(s, "readWriteType", "All")) for s in management}
     if "All" not in kinds and kinds != {"ReadOnly", "WriteOnly"}:
         gaps.append(f"only {'/'.join(sorted(kinds))} management events are recorded")
-    excluded = sorted({str(source) for s in management for source in _as_list(_field(s, "excludeManagementEventSources"))})
+    excluded = sorted(
+        {str(source) for s in management for source in _as_list(_field(s, "excludeManagementEventSources"))}
+    )
     if excluded:
         gaps.append("management events from " + ", ".join(excluded) + " are not recorded")
     return gaps
@@ -240,7 +244,9 @@ def _basic_gaps(selectors: list[Any]) -> list[str]:
 def _advanced_gaps(selectors: list[Any]) -> list[str]:
     management = []
     for selector in selectors:
-        fields = {str(_field(f, "field")): f for f in _as_list(_field(selector, "fieldSelectors")) if isinstance(f, dict)}
+        fields = {
+            str(_field(f, "field")): f for f in _as_list(_field(selector, "fieldSelectors")) if isinstance(f, dict)
+        }
         category = fields.get("eventCategory")
         if category is not None and "Management" in _as_list(_field(category, "equals")):
             management.append(fields)
@@ -251,7 +257,12 @@ def _advanced_gaps(selectors: list[Any]) -> list[str]:
         kinds = sorted({str(v) for fields in management for v in _as_list(_field(fields["readOnly"], "equals"))})
         gaps.append(f"only management events with readOnly={'/'.join(kinds) or '?'} are recorded")
     excluded = sorted(
-        {str(v) for fields in management if "eventSource" in fields for v in _as_list(_field(fields["eventSource"], "notEquals"))}
+        {
+            str(v)
+            for fields in management
+            if "eventSource" in fields
+            for v in _as_list(_field(fields["eventSource"], "notEquals"))
+        }
     )
     if excluded:
         gaps.append("management events from " + ", ".join(excluded) + " are not recorded")
@@ -373,8 +384,32 @@ def flow_log_ids(request: Any) -> list[str]:
 
 
 ADMIN_AND_DATABASE_PORTS = (
-    22, 23, 135, 139, 445, 1433, 1521, 2049, 2375, 2376, 3306, 3389, 5432, 5601, 5900, 5984, 6379, 7000, 7001,
-    8020, 9042, 9200, 9300, 11211, 27017, 50070,
+    22,
+    23,
+    135,
+    139,
+    445,
+    1433,
+    1521,
+    2049,
+    2375,
+    2376,
+    3306,
+    3389,
+    5432,
+    5601,
+    5900,
+    5984,
+    6379,
+    7000,
+    7001,
+    8020,
+    9042,
+    9200,
+    9300,
+    11211,
+    27017,
+    50070,
 )
 
 

@@ -24,8 +24,10 @@ import itertools
 import json
 import os
 import zlib
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import IO, AbstractSet, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 from chalicelib.events import CloudTrailEvent, EventError
 
@@ -93,7 +95,9 @@ def read_events(
         return
     import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # forkserver, not fork: forking a process that runs threads (a test runner's, a
+    # progress bar's) can copy a held lock into the child and hang it.
+    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
         for path, items in pool.imap(functools.partial(_read_small_file, wanted=wanted), files):
             yield from read_event_file(path, wanted) if items is None else items
             on_file(path)
@@ -134,7 +138,7 @@ several times faster than a stream; larger ones (exports) are streamed line by l
 
 def _open(path: Path) -> tuple[IO[bytes], str | None]:
     """The file's bytes as a stream, and a problem found while decompressing it whole."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's `with`
+    raw = open(path, "rb")
     if raw.peek(2)[:2] != _GZIP_MAGIC:
         return raw, None
     if os.fstat(raw.fileno()).st_size > _WHOLE_FILE_LIMIT:
@@ -154,7 +158,9 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
         except zlib.error as error:
             return b"".join(parts), f"cannot read file: {error}"
         if not decompressor.eof:
-            return b"".join(parts), "cannot read file: Compressed file ended before the end-of-stream marker was reached"
+            return b"".join(
+                parts
+            ), "cannot read file: Compressed file ended before the end-of-stream marker was reached"
         data = decompressor.unused_data
     return b"".join(parts), None
 

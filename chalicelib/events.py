@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 
@@ -53,9 +54,7 @@ class EventError(ValueError):
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +146,10 @@ class CloudTrailEvent:
         where = where or f"EventBridge event {envelope.get('id', '(no id)')}"
         detail_type = envelope.get("detail-type")
         if detail_type != CLOUDTRAIL_DETAIL_TYPE:
-            raise EventError(
-                f"detail-type is {detail_type!r}, expected {CLOUDTRAIL_DETAIL_TYPE!r}", where
-            )
+            raise EventError(f"detail-type is {detail_type!r}, expected {CLOUDTRAIL_DETAIL_TYPE!r}", where)
         source = envelope.get("source")
         if not isinstance(source, str) or not source.startswith("aws."):
-            raise EventError(
-                f"source is {source!r}; CloudTrail events come from an 'aws.*' source", where
-            )
+            raise EventError(f"source is {source!r}; CloudTrail events come from an 'aws.*' source", where)
         if "detail" not in envelope:
             raise EventError("missing field 'detail'", where)
         return cls(envelope["detail"], where)
@@ -262,9 +257,25 @@ class CloudTrailEvent:
 
 
 _RESOURCE_PARAMETERS = (
-    "name", "trailName", "bucketName", "keyId", "groupId", "snapshotId", "imageId", "dBSnapshotIdentifier",
-    "dBClusterSnapshotIdentifier", "detectorId", "configurationRecorderName", "deliveryChannelName", "userName",
-    "roleName", "functionName", "accessKeyId", "flowLogIds", "resourceArn", "policyArn",
+    "name",
+    "trailName",
+    "bucketName",
+    "keyId",
+    "groupId",
+    "snapshotId",
+    "imageId",
+    "dBSnapshotIdentifier",
+    "dBClusterSnapshotIdentifier",
+    "detectorId",
+    "configurationRecorderName",
+    "deliveryChannelName",
+    "userName",
+    "roleName",
+    "functionName",
+    "accessKeyId",
+    "flowLogIds",
+    "resourceArn",
+    "policyArn",
 )
 
 
@@ -287,7 +298,7 @@ def api_call_record(
     record: dict[str, Any] = {
         "eventVersion": "1.09",
         "userIdentity": dict(identity),
-        "eventTime": event_time or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": event_time or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": source,
         "eventName": event_name,
         "awsRegion": region,
@@ -355,4 +366,4 @@ def _parse_time(text: str, where: str | None) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         raise EventError(f"eventTime {text!r} is not an ISO 8601 time", where) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -9,7 +9,8 @@ bare word `true`, which JMESPath reads as a field, would otherwise quietly be nu
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jmespath
 from jmespath import exceptions as jmespath_errors
@@ -32,13 +33,38 @@ from chalicelib.domain_functions import (
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
 CLOUDTRAIL_FIELDS = frozenset(
     {
-        "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName",
-        "awsRegion", "sourceIPAddress", "userAgent", "errorCode", "errorMessage",
-        "requestParameters", "responseElements", "additionalEventData", "requestID",
-        "eventID", "readOnly", "resources", "eventType", "apiVersion", "managementEvent",
-        "recipientAccountId", "sharedEventID", "vpcEndpointId", "vpcEndpointAccountId",
-        "eventCategory", "tlsDetails", "sessionCredentialFromConsole", "edgeDeviceDetails",
-        "serviceEventDetails", "insightDetails", "addendum", "annotation",
+        "eventVersion",
+        "userIdentity",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "errorCode",
+        "errorMessage",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "requestID",
+        "eventID",
+        "readOnly",
+        "resources",
+        "eventType",
+        "apiVersion",
+        "managementEvent",
+        "recipientAccountId",
+        "sharedEventID",
+        "vpcEndpointId",
+        "vpcEndpointAccountId",
+        "eventCategory",
+        "tlsDetails",
+        "sessionCredentialFromConsole",
+        "edgeDeviceDetails",
+        "serviceEventDetails",
+        "insightDetails",
+        "addendum",
+        "annotation",
     }
 )
 
@@ -102,7 +128,7 @@ _OPTIONS = jmespath.Options(custom_functions=_FUNCTIONS)
 class Expression:
     """A compiled JMESPath expression, evaluated with the domain functions available."""
 
-    __slots__ = ("text", "_parsed")
+    __slots__ = ("_parsed", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -145,8 +171,7 @@ def _check_tree(node: Mapping[str, Any], at_root: bool = True) -> None:
         for child in children:
             _check_tree(child, at_root and child["type"] != "expref")
         return
-    if kind in ("subexpression", "index_expression", "projection", "value_projection",
-                "filter_projection", "pipe"):
+    if kind in ("subexpression", "index_expression", "projection", "value_projection", "filter_projection", "pipe"):
         if kind in ("subexpression", "index_expression") and children[0]["type"] == "not_expression":
             # `!a.b` parses as `(!a).b`: a boolean's field, always null, so never true.
             raise ExpressionError(
@@ -170,8 +195,7 @@ def _check_root_field(name: str) -> None:
         return
     if name in ("true", "false", "null"):
         raise ExpressionError(
-            f"'{name}' is read by JMESPath as a field name, not a value; "
-            f"write the literal as `{name}` (with backticks)"
+            f"'{name}' is read by JMESPath as a field name, not a value; write the literal as `{name}` (with backticks)"
         )
     close = difflib.get_close_matches(name, CLOUDTRAIL_FIELDS, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""

@@ -6,13 +6,21 @@ sees (on CreateFlowLogs events and in the sweep) in its store, like trails.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 CONFIGURATION_EVENTS = {"ec2.amazonaws.com": ("CreateFlowLogs",)}
 
 _FIELDS = (
-    "ResourceId", "TrafficType", "LogDestinationType", "LogDestination", "LogGroupName", "DeliverLogsPermissionArn",
-    "LogFormat", "MaxAggregationInterval", "DestinationOptions",
+    "ResourceId",
+    "TrafficType",
+    "LogDestinationType",
+    "LogDestination",
+    "LogGroupName",
+    "DeliverLogsPermissionArn",
+    "LogFormat",
+    "MaxAggregationInterval",
+    "DestinationOptions",
 )
 
 
@@ -29,8 +37,10 @@ def _config(flow_log: Mapping[str, Any]) -> dict[str, Any]:
 
 def identity(config: Mapping[str, Any]) -> tuple[Any, ...]:
     """What makes two flow logs the same (their ids differ once one is re-created)."""
-    return tuple(str(config.get(field)) for field in ("ResourceId", "TrafficType", "LogDestinationType",
-                                                      "LogDestination", "LogGroupName"))
+    return tuple(
+        str(config.get(field))
+        for field in ("ResourceId", "TrafficType", "LogDestinationType", "LogDestination", "LogGroupName")
+    )
 
 
 def describe_all(client: Any, ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -53,8 +63,15 @@ def create(client: Any, config: Mapping[str, Any]) -> str:
         "ResourceType": _resource_type(config["ResourceId"]),
         "TrafficType": config.get("TrafficType", "ALL"),
     }
-    for field in ("LogDestinationType", "LogDestination", "LogGroupName", "DeliverLogsPermissionArn", "LogFormat",
-                  "MaxAggregationInterval", "DestinationOptions"):
+    for field in (
+        "LogDestinationType",
+        "LogDestination",
+        "LogGroupName",
+        "DeliverLogsPermissionArn",
+        "LogFormat",
+        "MaxAggregationInterval",
+        "DestinationOptions",
+    ):
         if field in config:
             parameters[field] = config[field]
     if config.get("Tags"):

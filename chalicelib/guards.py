@@ -8,8 +8,8 @@ only the store knows what was already seen.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import AbstractSet
 
 from chalicelib.events import CloudTrailEvent
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Mapping
+from enum import StrEnum
+from typing import Any
 
 
-class State(str, Enum):
+class State(StrEnum):
     PROPOSED = "proposed"  # approve mode: waiting for a person
     REMEDIATING = "remediating"  # steps running (auto, or approved, or retried)
     REMEDIATED = "remediated"  # every step applied or already safe; undoable
@@ -70,7 +71,7 @@ class IllegalTransition(Exception):
     """The incident is not in a state that allows this; the message says which would."""
 
 
-class StepStatus(str, Enum):
+class StepStatus(StrEnum):
     APPLYING = "applying"  # snapshot recorded, change under way (a crash leaves this)
     APPLIED = "applied"
     ALREADY_SAFE = "already-safe"
@@ -137,11 +138,11 @@ class HistoryEntry:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def incident_id(event_id: str, playbook_id: str) -> str:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from chalicelib.actions import Action, ActionError, registered_actions
 from chalicelib.actions.base import ActionContext, describe_error
@@ -183,7 +184,7 @@ class Lifecycle:
                 result.error, result.note = None, action.note
             except StaleIncident:
                 raise
-            except Exception as error:  # noqa: BLE001 - recorded in the incident, never lost
+            except Exception as error:
                 return self._fail_step(incident, index, planned, result, error)
         incident.error = None
         incident.move("finish", TRAILGUARD, now=self.clock())
@@ -221,7 +222,7 @@ class Lifecycle:
                 step = {**planned, "action": result.action, "params": result.params}
                 action = self.actions.bind(step, account, region, incident.id)
                 action.undo(result.before, result.after)
-            except Exception as error:  # noqa: BLE001 - recorded in the incident, never lost
+            except Exception as error:
                 detail = f"undo of step {index + 1} ({result.action}): {describe_error(error)}"
                 if restored:
                     incident.error = f"{detail}; {restored} later step(s) were already put back"

@@ -11,10 +11,17 @@ import contextlib
 import logging
 import os
 import threading
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
-ELSEWHERE = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN",
-             "AWS_ENDPOINT_URL")
+ELSEWHERE = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+)
 """Variables that would point boto3 at other credentials or another endpoint."""
 ACCOUNT = "123456789012"
 """moto's account id."""
@@ -62,8 +69,12 @@ class LocalAws:
 
     def environment(self) -> dict[str, str]:
         """What a process needs to use this AWS instead of the real one."""
-        return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.url, "AWS_DEFAULT_REGION": self.region,
-                "AWS_REGION": self.region}
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
 
     def start(self) -> LocalAws:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -91,7 +102,9 @@ class LocalAws:
         import boto3
 
         return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_session_token="testing",
             region_name=self.region,
         ).client(service, endpoint_url=self.url, **options)
 

@@ -33,7 +33,7 @@ class JsonLines(logging.Formatter):
         if not fields:
             fields = {"message": text}
         line: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             **fields,

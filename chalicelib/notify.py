@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.incidents import Incident, State
 
@@ -53,7 +54,7 @@ class Fanout(Notifier):
         for notifier in self.notifiers:
             try:
                 notifier.notify(incident)
-            except Exception:  # noqa: BLE001 - the incident is recorded; telling people can be retried
+            except Exception:
                 log.exception("%s could not notify about incident %s", type(notifier).__name__, incident.id)
 
 

@@ -7,9 +7,10 @@ deciding about an event only evaluates precompiled expressions.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.actions import Action
 from chalicelib.events import CloudTrailEvent

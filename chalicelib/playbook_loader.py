@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from chalicelib.actions import registered_actions
 from chalicelib.expressions import Expression, ExpressionError
@@ -70,7 +71,9 @@ def load_playbooks(
         if playbook.id in seen:
             errors.append(
                 PlaybookError(
-                    str(path), playbook.line, "id",
+                    str(path),
+                    playbook.line,
+                    "id",
                     f"the id {playbook.id!r} is already used by {seen[playbook.id].location}",
                     "an id no other playbook uses",
                 )
@@ -136,8 +139,14 @@ def _document_path(document: Any, raw: Sequence[str]) -> list[str | int]:
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing (null)"
-    for kind, name in ((bool, "true/false"), (dict, "a mapping"), (list, "a list"), (str, "text"),
-                       (int, "a number"), (float, "a number")):
+    for kind, name in (
+        (bool, "true/false"),
+        (dict, "a mapping"),
+        (list, "a list"),
+        (str, "text"),
+        (int, "a number"),
+        (float, "a number"),
+    ):
         if isinstance(value, kind):
             return name
     return type(value).__name__
@@ -163,27 +172,39 @@ def _explain(name: str, document: Any, error: Any) -> PlaybookError:
     value = error.value
     rule = error.rule
     if not path and not isinstance(document, dict):
-        return PlaybookError(name, 1, None, f"a playbook is a mapping of keys, got {_type_name(document)}",
-                             "keys id, title, severity, when, mode, steps")
+        return PlaybookError(
+            name,
+            1,
+            None,
+            f"a playbook is a mapping of keys, got {_type_name(document)}",
+            "keys id, title, severity, when, mode, steps",
+        )
     unknown = _unknown_key(definition, value) if rule in ("additionalProperties", "required") else None
     if unknown is not None:
         # Checked before `required`: a misspelt key is also a missing one, and the typo is the news.
         allowed = list(definition.get("properties", {}))
         path = [*path, unknown]
-        return PlaybookError(name, line_of(document, path), format_path(path),
-                             f"unknown key {unknown!r}{_did_you_mean(unknown, allowed)}",
-                             "one of: " + ", ".join(allowed))
+        return PlaybookError(
+            name,
+            line_of(document, path),
+            format_path(path),
+            f"unknown key {unknown!r}{_did_you_mean(unknown, allowed)}",
+            "one of: " + ", ".join(allowed),
+        )
     if rule == "required" and isinstance(value, dict):
         missing = next(key for key in definition["required"] if key not in value)
         described = definition.get("properties", {}).get(missing, {}).get("description")
-        return PlaybookError(name, line_of(document, path), format_path([*path, missing]) ,
-                             f"missing key {missing!r}", described)
+        return PlaybookError(
+            name, line_of(document, path), format_path([*path, missing]), f"missing key {missing!r}", described
+        )
     problems = {
         "type": f"is {_type_name(value)}",
         "enum": f"{value!r} is not allowed",
         "const": f"{value!r} is not allowed",
         "pattern": f"{value!r} is not in the expected form",
-        "anyOf": f"{value!r} is not allowed here" if not isinstance(value, (dict, list)) else f"{_type_name(value)} is not allowed here",
+        "anyOf": f"{value!r} is not allowed here"
+        if not isinstance(value, (dict, list))
+        else f"{_type_name(value)} is not allowed here",
         "minItems": "must not be empty",
         "minLength": "must not be empty",
         "uniqueItems": "lists the same item twice",
@@ -264,8 +285,9 @@ class _Compiler:
         if mode in ("auto", "approve") and not steps:
             self.error(["mode"], f"mode {mode} needs at least one step", "a `steps:` list")
         if mode == "notify" and steps:
-            self.error(["steps"], "mode notify runs no steps",
-                       "no `steps:` (or mode dry-run to show what they would do)")
+            self.error(
+                ["steps"], "mode notify runs no steps", "no `steps:` (or mode dry-run to show what they would do)"
+            )
 
     def step(self, index: int, raw: Mapping[str, Any]) -> Step | None:
         at: list[str | int] = ["steps", index]
@@ -273,8 +295,9 @@ class _Compiler:
         action = actions.get(raw["action"])
         if action is None:
             hint = _did_you_mean(raw["action"], list(actions))
-            self.error([*at, "action"], f"unknown action {raw['action']!r}{hint}",
-                       "one of: " + ", ".join(sorted(actions)))
+            self.error(
+                [*at, "action"], f"unknown action {raw['action']!r}{hint}", "one of: " + ", ".join(sorted(actions))
+            )
             return None
         given = raw.get("with", {})
         known = [parameter.name for parameter in action.parameters]
@@ -282,14 +305,20 @@ class _Compiler:
         for name, text in given.items():
             if name not in known:
                 hint = _did_you_mean(name, known)
-                self.error([*at, "with", name], f"unknown parameter {name!r} for {action.name}{hint}",
-                           "one of: " + ", ".join(known))
+                self.error(
+                    [*at, "with", name],
+                    f"unknown parameter {name!r} for {action.name}{hint}",
+                    "one of: " + ", ".join(known),
+                )
                 continue
             expression = self.expression([*at, "with", name], text)
             if expression is not None:
                 params[name] = expression
         for parameter in action.parameters:
             if parameter.required and parameter.name not in given:
-                self.error([*at, "with"] if "with" in raw else at,
-                           f"{action.name} needs the parameter {parameter.name!r}", parameter.description)
+                self.error(
+                    [*at, "with"] if "with" in raw else at,
+                    f"{action.name} needs the parameter {parameter.name!r}",
+                    parameter.description,
+                )
         return Step(action, params)

@@ -7,7 +7,8 @@ Descriptions double as the "expected" part of error messages, so they say what t
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MODES = ("auto", "approve", "notify", "dry-run")
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -135,7 +136,10 @@ SCHEMA: dict[str, Any] = {
                 "required": ["action"],
                 "description": "a step: {action: NAME, with: {PARAMETER: EXPRESSION}}",
                 "properties": {
-                    "action": {"type": "string", "description": "a registered action, such as cloudtrail.start_logging"},
+                    "action": {
+                        "type": "string",
+                        "description": "a registered action, such as cloudtrail.start_logging",
+                    },
                     "with": {
                         "type": "object",
                         "additionalProperties": _EXPRESSION,

@@ -8,9 +8,11 @@ production, so "a failed call is ignored" is a test like any other.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Any, Iterable
+from typing import Any
 
 from chalicelib.catalog import Catalog
 from chalicelib.eventfiles import read_event_file
@@ -81,7 +83,7 @@ def as_json(value: Any) -> Any:
     if isinstance(value, list):
         return [as_json(item) for item in value]
     if isinstance(value, dt.datetime):
-        utc = value.astimezone(dt.timezone.utc) if value.tzinfo else value
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value
         return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -127,8 +129,5 @@ def _expect_plan(decision: Decision, expect: dict[str, Any]) -> str | None:
     for number, (wanted, step) in enumerate(zip(expected_steps, plan.steps, strict=True), 1):
         for key, value in wanted.get("params", {}).items():
             if step.params.get(key) != value:
-                return (
-                    f"step {number} ({step.action}): expected {key}={value!r}, "
-                    f"got {key}={step.params.get(key)!r}"
-                )
+                return f"step {number} ({step.action}): expected {key}={value!r}, got {key}={step.params.get(key)!r}"
     return None

@@ -59,15 +59,45 @@ RESOURCES: dict[str, str] = {
     # The resource type each permission can be narrowed to, from the IAM Service
     # Authorization Reference. A permission not listed here takes "*": the service has no
     # resource-level permission for it (DescribeTrails, ListDetectors, CreateFlowLogs...).
-    **{f"cloudtrail:{verb}": "Trail" for verb in (
-        "AddTags", "CreateTrail", "DeleteTrail", "GetEventSelectors", "GetTrailStatus", "ListTags",
-        "PutEventSelectors", "StartLogging", "StopLogging", "UpdateTrail")},
-    **{f"kms:{verb}": "Key" for verb in (
-        "CancelKeyDeletion", "DescribeKey", "DisableKey", "EnableKey", "GetKeyPolicy", "PutKeyPolicy",
-        "ScheduleKeyDeletion")},
-    **{f"s3:{verb}": "Bucket" for verb in (
-        "DeleteBucketPolicy", "GetBucketAcl", "GetBucketPolicy", "GetBucketPublicAccessBlock", "PutBucketAcl",
-        "PutBucketPolicy", "PutBucketPublicAccessBlock")},
+    **{
+        f"cloudtrail:{verb}": "Trail"
+        for verb in (
+            "AddTags",
+            "CreateTrail",
+            "DeleteTrail",
+            "GetEventSelectors",
+            "GetTrailStatus",
+            "ListTags",
+            "PutEventSelectors",
+            "StartLogging",
+            "StopLogging",
+            "UpdateTrail",
+        )
+    },
+    **{
+        f"kms:{verb}": "Key"
+        for verb in (
+            "CancelKeyDeletion",
+            "DescribeKey",
+            "DisableKey",
+            "EnableKey",
+            "GetKeyPolicy",
+            "PutKeyPolicy",
+            "ScheduleKeyDeletion",
+        )
+    },
+    **{
+        f"s3:{verb}": "Bucket"
+        for verb in (
+            "DeleteBucketPolicy",
+            "GetBucketAcl",
+            "GetBucketPolicy",
+            "GetBucketPublicAccessBlock",
+            "PutBucketAcl",
+            "PutBucketPolicy",
+            "PutBucketPublicAccessBlock",
+        )
+    },
     "s3:GetObjectAcl": "Object",
     "s3:PutObjectAcl": "Object",
     "ec2:AuthorizeSecurityGroupIngress": "SecurityGroup",
@@ -76,7 +106,9 @@ RESOURCES: dict[str, str] = {
     "ec2:ModifySnapshotAttribute": "EbsSnapshot",
     "ec2:DescribeImageAttribute": "Image",
     "ec2:ModifyImageAttribute": "Image",
-    **{f"iam:{verb}": "User" for verb in ("DeleteLoginProfile", "GetLoginProfile", "ListAccessKeys", "UpdateAccessKey")},
+    **{
+        f"iam:{verb}": "User" for verb in ("DeleteLoginProfile", "GetLoginProfile", "ListAccessKeys", "UpdateAccessKey")
+    },
     "iam:GetRole": "Role",
     "iam:UpdateAssumeRolePolicy": "Role",
     "iam:CreateServiceLinkedRole": "ServiceLinkedRole",
@@ -110,8 +142,14 @@ def remediation_statements(catalog: Catalog) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = []
     for kind in sorted(by_type):
         resources = RESOURCE_TYPES[kind]
-        statements.append({"Sid": f"Remediate{kind}", "Effect": "Allow", "Action": by_type[kind],
-                           "Resource": resources[0] if len(resources) == 1 else list(resources)})
+        statements.append(
+            {
+                "Sid": f"Remediate{kind}",
+                "Effect": "Allow",
+                "Action": by_type[kind],
+                "Resource": resources[0] if len(resources) == 1 else list(resources),
+            }
+        )
     services = _pass_role_services(catalog)
     if services:
         statements.append(
@@ -139,7 +177,14 @@ def _table(settings: Settings) -> list[dict[str, Any]]:
     if not settings.table:
         return []
     table = f"arn:*:dynamodb:*:*:table/{settings.table}"
-    return [{"Sid": "Incidents", "Effect": "Allow", "Action": list(TABLE_PERMISSIONS), "Resource": [table, f"{table}/index/*"]}]
+    return [
+        {
+            "Sid": "Incidents",
+            "Effect": "Allow",
+            "Action": list(TABLE_PERMISSIONS),
+            "Resource": [table, f"{table}/index/*"],
+        }
+    ]
 
 
 def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
@@ -178,18 +223,35 @@ def _slack_statements(settings: Settings) -> list[dict[str, Any]]:
     from chalicelib.slack.secrets import SECRETS_MANAGER, SSM
 
     references = [value for value in (settings.slack_token, settings.slack_signing_secret) if value]
-    parameters = sorted(f"arn:*:ssm:*:*:parameter/{ref[len(SSM):].lstrip('/')}" for ref in references
-                        if ref.startswith(SSM))
-    secrets = sorted(f"arn:*:secretsmanager:*:*:secret:{ref[len(SECRETS_MANAGER):]}-??????" for ref in references
-                     if ref.startswith(SECRETS_MANAGER))
+    parameters = sorted(
+        f"arn:*:ssm:*:*:parameter/{ref[len(SSM) :].lstrip('/')}" for ref in references if ref.startswith(SSM)
+    )
+    secrets = sorted(
+        f"arn:*:secretsmanager:*:*:secret:{ref[len(SECRETS_MANAGER) :]}-??????"
+        for ref in references
+        if ref.startswith(SECRETS_MANAGER)
+    )
     statements: list[dict[str, Any]] = []
     if parameters:
-        statements.append({"Sid": "ReadSlackParameters", "Effect": "Allow", "Action": "ssm:GetParameter",
-                           "Resource": parameters})
+        statements.append(
+            {"Sid": "ReadSlackParameters", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameters}
+        )
     if secrets:
-        statements.append({"Sid": "ReadSlackSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-                           "Resource": secrets})
+        statements.append(
+            {
+                "Sid": "ReadSlackSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secrets,
+            }
+        )
     if settings.slack_worker:
-        statements.append({"Sid": "HandClicksToTheWorker", "Effect": "Allow", "Action": "lambda:InvokeFunction",
-                           "Resource": f"arn:*:lambda:*:*:function:{settings.slack_worker}"})
+        statements.append(
+            {
+                "Sid": "HandClicksToTheWorker",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": f"arn:*:lambda:*:*:function:{settings.slack_worker}",
+            }
+        )
     return statements

@@ -11,9 +11,10 @@ from __future__ import annotations
 import inspect
 import json
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from chalicelib import domain_functions
 from chalicelib.actions import Action, registered_actions
@@ -36,40 +37,52 @@ def default_datasets() -> Path:
 
 
 NOT_ANSWERED = {
-    "aws.credential-access.ec2-get-password-data":
-        "Read-only call (GetPasswordData): nothing changed that could be put back. A detection tool should alert on it.",
-    "aws.credential-access.ec2-steal-instance-credentials":
-        "The credentials are used from outside AWS (GuardDuty's InstanceCredentialExfiltration finding). Its only "
-        "write, ssm:SendCommand, is routine administration, and revoking the role's sessions would stop the workload.",
-    "aws.credential-access.secretsmanager-batch-retrieve-secrets":
-        "Read-only calls (BatchGetSecretValue): nothing changed that could be put back.",
-    "aws.credential-access.secretsmanager-retrieve-secrets":
-        "Read-only calls (GetSecretValue): nothing changed that could be put back.",
-    "aws.credential-access.ssm-retrieve-securestring-parameters":
-        "Read-only calls (GetParameters with decryption): nothing changed that could be put back.",
-    "aws.discovery.ec2-download-user-data":
-        "Read-only calls (DescribeInstanceAttribute): nothing changed that could be put back.",
-    "aws.execution.ec2-launch-unusual-instances":
-        "RunInstances is routine (and was refused in this detonation); an unusual instance type is a matter for "
-        "detection and cost alerts, not for automatic undo.",
-    "aws.execution.ec2-user-data":
-        "ModifyInstanceAttribute records the new user data, not the old, so it cannot be put back; applying it "
-        "needs the instance stopped and started. A notify playbook on it is easy to add.",
-    "aws.execution.ssm-send-command":
-        "Routine administration through SSM; what the command ran is not in the event.",
-    "aws.execution.ssm-start-session":
-        "Routine administration through SSM; a session ends by itself.",
-    "aws.impact.bedrock-invoke-model":
-        "Model access agreements are business decisions; InvokeModel itself is a data-plane call.",
-    "aws.lateral-movement.ec2-instance-connect":
-        "SendSSHPublicKey pushes a key valid for 60 seconds: over before anyone could act. Restrict it with IAM.",
-    "aws.persistence.lambda-layer-extension":
-        "UpdateFunctionConfiguration records the new layers only, and deployments change them all day: use Lambda "
-        "code signing to refuse unsigned layers.",
-    "aws.persistence.lambda-overwrite-code":
-        "UpdateFunctionCode is every deployment, and the previous code is not in the event: use Lambda code signing.",
-    "aws.persistence.sts-federation-token":
-        "A federation token cannot be revoked by deleting anything; deny sts:GetFederationToken with an SCP.",
+    "aws.credential-access.ec2-get-password-data": (
+        "Read-only call (GetPasswordData): nothing changed that could be put back. A detection tool should alert on it."
+    ),
+    "aws.credential-access.ec2-steal-instance-credentials": (
+        "The credentials are used from outside AWS (GuardDuty's InstanceCredentialExfiltration finding). Its "
+        "only write, ssm:SendCommand, is routine administration, and revoking the role's sessions would stop "
+        "the workload."
+    ),
+    "aws.credential-access.secretsmanager-batch-retrieve-secrets": (
+        "Read-only calls (BatchGetSecretValue): nothing changed that could be put back."
+    ),
+    "aws.credential-access.secretsmanager-retrieve-secrets": (
+        "Read-only calls (GetSecretValue): nothing changed that could be put back."
+    ),
+    "aws.credential-access.ssm-retrieve-securestring-parameters": (
+        "Read-only calls (GetParameters with decryption): nothing changed that could be put back."
+    ),
+    "aws.discovery.ec2-download-user-data": (
+        "Read-only calls (DescribeInstanceAttribute): nothing changed that could be put back."
+    ),
+    "aws.execution.ec2-launch-unusual-instances": (
+        "RunInstances is routine (and was refused in this detonation); an unusual instance type is a matter "
+        "for detection and cost alerts, not for automatic undo."
+    ),
+    "aws.execution.ec2-user-data": (
+        "ModifyInstanceAttribute records the new user data, not the old, so it cannot be put back; applying "
+        "it needs the instance stopped and started. A notify playbook on it is easy to add."
+    ),
+    "aws.execution.ssm-send-command": ("Routine administration through SSM; what the command ran is not in the event."),
+    "aws.execution.ssm-start-session": ("Routine administration through SSM; a session ends by itself."),
+    "aws.impact.bedrock-invoke-model": (
+        "Model access agreements are business decisions; InvokeModel itself is a data-plane call."
+    ),
+    "aws.lateral-movement.ec2-instance-connect": (
+        "SendSSHPublicKey pushes a key valid for 60 seconds: over before anyone could act. Restrict it with IAM."
+    ),
+    "aws.persistence.lambda-layer-extension": (
+        "UpdateFunctionConfiguration records the new layers only, and deployments change them all day: use "
+        "Lambda code signing to refuse unsigned layers."
+    ),
+    "aws.persistence.lambda-overwrite-code": (
+        "UpdateFunctionCode is every deployment, and the previous code is not in the event: use Lambda code signing."
+    ),
+    "aws.persistence.sts-federation-token": (
+        "A federation token cannot be revoked by deleting anything; deny sts:GetFederationToken with an SCP."
+    ),
 }
 """Why no playbook answers these techniques: a test requires a reason for every technique
 no playbook answers, and none for one that is answered."""
@@ -115,8 +128,16 @@ def stratus_coverage(catalog: Catalog, folder: Path) -> list[Coverage]:
 
 
 def render(catalog: Catalog, coverage: list[Coverage]) -> str:
-    parts = [HEADER, _keys(), LANGUAGE, _domain_functions(), _actions(), _playbooks(catalog), _coverage(coverage),
-             FOOTER]
+    parts = [
+        HEADER,
+        _keys(),
+        LANGUAGE,
+        _domain_functions(),
+        _actions(),
+        _playbooks(catalog),
+        _coverage(coverage),
+        FOOTER,
+    ]
     return "\n".join(part.strip("\n") + "\n" for part in parts)
 
 
@@ -187,7 +208,7 @@ LANGUAGE = """
 | mode | what happens |
 |---|---|
 | `auto` | snapshot the resource, apply the steps, record before/after (what undo needs), notify |
-| `approve` | record the plan as a proposal and notify; a person approves or denies; unanswered, it expires after `approval.timeout` |
+| `approve` | propose the plan and notify; a person approves or denies; unanswered, expires after `approval.timeout` |
 | `notify` | record and notify; no steps |
 | `dry-run` | record what the steps would do and notify that nothing was changed |
 
@@ -256,14 +277,18 @@ def _domain_functions() -> str:
         function = getattr(domain_functions, name)
         arguments = ", ".join(inspect.signature(function).parameters)
         rows.append(f"| `{name}({arguments})` | {' '.join((inspect.getdoc(function) or '').split())} |")
-    return """## Domain functions
+    return (
+        """## Domain functions
 
 AWS writes the same thing in several shapes; these functions read them all, so that a
 playbook never has to. They are available in every expression.
 
 | function | returns |
 |---|---|
-""" + "\n".join(rows) + "\n\nExample: `` if: length(public_acl_grants(requestParameters)) > `0` ``.\n"
+"""
+        + "\n".join(rows)
+        + "\n\nExample: `` if: length(public_acl_grants(requestParameters)) > `0` ``.\n"
+    )
 
 
 def _description(action: type[Action]) -> tuple[str, str]:
@@ -273,14 +298,16 @@ def _description(action: type[Action]) -> tuple[str, str]:
 
 
 def _actions() -> str:
-    out = ["""## Actions
+    out = [
+        """## Actions
 
 Each action reads the state it may need to undo (snapshot), does nothing when the
 resource is already safe (check), applies the change (running it again changes nothing),
 and undoes it only if the resource is still exactly as trailguard left it; otherwise the
 undo is refused and says which fields changed. The deploy policy is generated from the
 permissions listed here.
-"""]
+"""
+    ]
     for name in sorted(registered_actions()):
         action = registered_actions()[name]
         text, example = _description(action)
@@ -304,13 +331,18 @@ def _playbooks(catalog: Catalog) -> str:
     for playbook in sorted(catalog.playbooks, key=lambda p: p.id):
         actions = ", ".join(f"`{step.action.name}`" for step in playbook.steps) or "(tells only)"
         events = ", ".join(playbook.events)
-        rows.append(f"| `{playbook.id}` | {playbook.title} | {playbook.severity} | {playbook.mode} | "
-                    f"{playbook.source.split('.')[0]}: {events} | {actions} |")
-    return """## Built-in playbooks
+        rows.append(
+            f"| `{playbook.id}` | {playbook.title} | {playbook.severity} | {playbook.mode} | "
+            f"{playbook.source.split('.')[0]}: {events} | {actions} |"
+        )
+    return (
+        """## Built-in playbooks
 
 | playbook | title | severity | mode | events | actions |
 |---|---|---|---|---|---|
-""" + "\n".join(rows) + """
+"""
+        + "\n".join(rows)
+        + """
 
 Modes follow one rule: `auto` where the fix is safe and can be undone without breaking a
 legitimate workload (turning logging, encryption keys and protections back on; closing
@@ -318,6 +350,7 @@ what was opened to everyone), `approve` where a fix could break one (a share wit
 account, a trust policy, a key policy, an access key), `notify` where no fix is safe or
 possible.
 """
+    )
 
 
 def _coverage(coverage: list[Coverage]) -> str:
@@ -327,7 +360,8 @@ def _coverage(coverage: list[Coverage]) -> str:
         calls = ", ".join(row.calls) or "(read-only calls only)"
         rows.append(f"| `{row.technique}` | {calls} | {answered} | {row.note} |")
     answered_count = sum(1 for row in coverage if row.answered)
-    return f"""## Stratus Red Team coverage
+    return (
+        f"""## Stratus Red Team coverage
 
 How the built-in playbooks answer each [Stratus Red Team](https://stratus-red-team.cloud/)
 AWS technique, computed from its detonation log (`tests/data/stratus-detonation-logs/`)
@@ -336,7 +370,10 @@ are answered.
 
 | technique | write calls in the log | answered by | note |
 |---|---|---|---|
-""" + "\n".join(rows) + "\n"
+"""
+        + "\n".join(rows)
+        + "\n"
+    )
 
 
 FOOTER = """

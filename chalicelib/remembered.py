@@ -8,8 +8,9 @@ the posture sweep, in the account and region concerned.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from chalicelib import configservice, flowlogs, trails
 
@@ -39,8 +40,13 @@ def _all_trails(memory: Any, client: Any, account: str, region: str) -> int:
 KINDS = (
     Kind("trail", "cloudtrail", trails.CONFIGURATION_EVENTS, _trail_from_event, _all_trails),
     Kind("flow log", "ec2", flowlogs.CONFIGURATION_EVENTS, flowlogs.remember_from_event, flowlogs.remember_all),
-    Kind("Config delivery channel", "config", configservice.CONFIGURATION_EVENTS, configservice.remember_from_event,
-         configservice.remember_all),
+    Kind(
+        "Config delivery channel",
+        "config",
+        configservice.CONFIGURATION_EVENTS,
+        configservice.remember_from_event,
+        configservice.remember_all,
+    ),
 )
 
 

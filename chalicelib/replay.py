@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, EventError
@@ -113,8 +114,10 @@ def replay(
             for outcome in fresh:
                 kept = counts.examples.setdefault(outcome.playbook.id, [])
                 if len(kept) < EXAMPLES:
-                    kept.append(f"{item.record['eventTime']} {item.name} in {item.account}/{item.region} "
-                                f"by {item.actor.label} ({item.event_id})")
+                    kept.append(
+                        f"{item.record['eventTime']} {item.name} in {item.account}/{item.region} "
+                        f"by {item.actor.label} ({item.event_id})"
+                    )
             yield ReplayLine(item, fresh)
         elif decision.skip or outcomes:
             counts.skipped += 1

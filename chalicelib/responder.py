@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import AbstractSet
 
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
@@ -94,7 +94,9 @@ class Responder:
         return decision, outcomes
 
     def _open(self, event: CloudTrailEvent, playbook: Playbook, plan: Plan | None, error: str | None) -> Outcome:
-        simulate = plan is not None and (playbook.mode == "dry-run" or (self.lifecycle.simulated and playbook.mode == "auto"))
+        simulate = plan is not None and (
+            playbook.mode == "dry-run" or (self.lifecycle.simulated and playbook.mode == "auto")
+        )
         incident = Incident(
             id=incident_id(event.event_id, playbook.id),
             playbook_id=playbook.id,
@@ -119,8 +121,11 @@ class Responder:
                 # Someone else changed the incident between two of our writes (a second
                 # delivery of the event, a click): they carry it on, and if they die, the
                 # sweep resumes it when the lease runs out. Nothing is run twice.
-                log.info(json.dumps({"message": "another worker moved the incident; leaving it to them",
-                                     "incident": incident.id}))
+                log.info(
+                    json.dumps(
+                        {"message": "another worker moved the incident; leaving it to them", "incident": incident.id}
+                    )
+                )
                 return self._duplicate(playbook, incident.id)
         self.notify(incident)
         return Outcome(playbook, incident)
@@ -140,7 +145,7 @@ class Responder:
         """Tell people; a failure is logged, never raised: the incident is already recorded."""
         try:
             self.notifier.notify(incident)
-        except Exception:  # noqa: BLE001 - the incident is recorded; telling people can be retried
+        except Exception:
             log.exception("could not notify about incident %s", incident.id)
 
 

@@ -8,7 +8,8 @@ seconds, then the error is raised and recorded in the incident.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -21,7 +22,7 @@ def error_code(error: BaseException) -> str | None:
     return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
 
 
-def eventually(call: Callable[[], T], *, codes: tuple[str, ...], attempts: int = ATTEMPTS) -> T:
+def eventually[T](call: Callable[[], T], *, codes: tuple[str, ...], attempts: int = ATTEMPTS) -> T:
     """`call()`, again while it fails with one of `codes`, at most `attempts` times."""
     import tenacity  # imported here: 30 ms that only a re-creating action needs
 

@@ -48,8 +48,18 @@ class Runtime:
 
     def reset(self) -> None:
         """Forget clients, store and responder, as a new Lambda container would."""
-        for name in ("clients", "store", "lifecycle", "responder", "notifier", "slack_token", "slack_web",
-                     "signature_verifier", "interactions", "click_worker"):
+        for name in (
+            "clients",
+            "store",
+            "lifecycle",
+            "responder",
+            "notifier",
+            "slack_token",
+            "slack_web",
+            "signature_verifier",
+            "interactions",
+            "click_worker",
+        ):
             self.__dict__.pop(name, None)
 
     def eventbridge_rules(self) -> list[EventRule]:
@@ -127,7 +137,7 @@ class Runtime:
     def _verify_slack(self, body: bytes | str, headers: Any) -> bool:
         try:
             verifier = self.signature_verifier
-        except Exception as error:  # noqa: BLE001 - refused, and the reason logged (never the secret)
+        except Exception as error:
             log.error(json.dumps({"message": "cannot check Slack signatures", "reason": str(error)}))
             return False
         return bool(verifier.is_valid_request(body, headers))
@@ -151,8 +161,9 @@ class Runtime:
             approvers=Approvers(
                 settings.slack_approvers,
                 {p.id: p.approvers for p in self.catalog.playbooks},
-                slack_group_members(functools.cache(lambda: web_client(self.slack_token, settings.slack_base_url,
-                                                                       quick=True))),
+                slack_group_members(
+                    functools.cache(lambda: web_client(self.slack_token, settings.slack_base_url, quick=True))
+                ),
             ),
             dispatch=lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.run_click_job,
             respond=send_ephemeral,
@@ -176,7 +187,7 @@ class Runtime:
 
         try:
             return self.interactions.answer(raw_body, headers)
-        except Exception:  # noqa: BLE001 - logged with its trace; Slack gets a clean answer
+        except Exception:
             log.exception("could not handle a Slack interaction")
             return Answer(503, {"error": "trailguard could not handle the click; nothing was changed; try again"})
 
@@ -184,7 +195,11 @@ class Runtime:
         """The worker Lambda: the AWS work and the message update a click asked for."""
         started = time.perf_counter()
         result = self.click_worker.run(job)
-        log.info(json.dumps({"message": "click job", **result, "duration_ms": logs.milliseconds(time.perf_counter() - started)}))
+        log.info(
+            json.dumps(
+                {"message": "click job", **result, "duration_ms": logs.milliseconds(time.perf_counter() - started)}
+            )
+        )
         return result
 
     def handle_eventbridge(self, raw: Any) -> dict[str, Any]:
@@ -194,19 +209,41 @@ class Runtime:
         try:
             event = CloudTrailEvent.from_eventbridge(raw)
         except EventError as error:
-            log.warning(json.dumps({"message": "event rejected", "reason": str(error),
-                                    "duration_ms": logs.milliseconds(time.perf_counter() - started)}))
+            log.warning(
+                json.dumps(
+                    {
+                        "message": "event rejected",
+                        "reason": str(error),
+                        "duration_ms": logs.milliseconds(time.perf_counter() - started),
+                    }
+                )
+            )
             return {"status": "rejected", "reason": str(error)}
         decision, outcomes = self.responder.respond(event)
         self._remember(event, outcomes)
         elapsed = logs.milliseconds(time.perf_counter() - started)
         result: dict[str, Any] = {"status": "handled", "eventID": event.event_id, "eventName": event.name}
-        where = {"eventID": event.event_id, "eventSource": event.source, "eventName": event.name,
-                 "account": event.account, "region": event.region, "actor": event.actor.label}
+        where = {
+            "eventID": event.event_id,
+            "eventSource": event.source,
+            "eventName": event.name,
+            "account": event.account,
+            "region": event.region,
+            "actor": event.actor.label,
+        }
         if decision.skip is not None:
             result.update(status="skipped", skipped=decision.skip.code, reason=decision.skip.reason)
-            log.info(json.dumps({"message": "event skipped", **where, "skipped": decision.skip.code,
-                                 "reason": decision.skip.reason, "duration_ms": elapsed}))
+            log.info(
+                json.dumps(
+                    {
+                        "message": "event skipped",
+                        **where,
+                        "skipped": decision.skip.code,
+                        "reason": decision.skip.reason,
+                        "duration_ms": elapsed,
+                    }
+                )
+            )
         result["incidents"] = [
             {"id": o.incident.id, "playbook": o.playbook.id, "state": o.incident.state.value, "duplicate": o.duplicate}
             for o in outcomes
@@ -248,18 +285,31 @@ class Runtime:
             return
         try:
             client = self.clients.client(kind.service, event.account, event.region)
-            kind.from_event(self.store, client, event.record, event.account or self.clients.home_account(), event.region)
-        except Exception as error:  # noqa: BLE001 - remembering is best effort; the sweep refreshes it
-            log.warning(json.dumps({"message": f"could not remember the {kind.name}", "eventID": event.event_id,
-                                    "reason": str(error)}))
+            kind.from_event(
+                self.store, client, event.record, event.account or self.clients.home_account(), event.region
+            )
+        except Exception as error:
+            log.warning(
+                json.dumps(
+                    {"message": f"could not remember the {kind.name}", "eventID": event.event_id, "reason": str(error)}
+                )
+            )
 
 
 def _decision_line(outcome: Outcome, where: dict[str, Any], elapsed_ms: float) -> dict[str, Any]:
     """The log line of one decision: which incident, for which event, by which playbook, how it ended."""
     incident = outcome.incident
-    line = {"message": "decision", "incident": incident.id, **where, "playbook": outcome.playbook.id,
-            "mode": incident.mode, "severity": incident.severity, "state": incident.state.value,
-            "duplicate": outcome.duplicate, "duration_ms": elapsed_ms}
+    line = {
+        "message": "decision",
+        "incident": incident.id,
+        **where,
+        "playbook": outcome.playbook.id,
+        "mode": incident.mode,
+        "severity": incident.severity,
+        "state": incident.state.value,
+        "duplicate": outcome.duplicate,
+        "duration_ms": elapsed_ms,
+    }
     if incident.error:
         line["error"] = incident.error
     return line

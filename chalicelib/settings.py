@@ -1,46 +1,53 @@
 """Configuration, read once from environment variables (set per stage in .chalice/config.json).
 
-| variable                     | meaning                                                         | default                |
-|------------------------------|-----------------------------------------------------------------|------------------------|
-| TRAILGUARD_PLAYBOOKS         | playbook files or folders, separated by `:`                     | the bundled playbooks/ |
-| TRAILGUARD_OWN_ROLES         | comma-separated names of trailguard's own IAM roles; calls made | trailguard-remediator  |
-|                              | through them are never acted on (no remediation loop). The      |                        |
-|                              | member role and the Lambda's own role are always added          |                        |
-| TRAILGUARD_LOG_LEVEL         | level of trailguard's log lines                                 | INFO                   |
-| TRAILGUARD_TABLE             | the DynamoDB table of incidents; unset: kept in memory only     | (unset)                |
-|                              | (one container; for local runs, never for a deployed stage)     |                        |
-| TRAILGUARD_RETENTION_DAYS    | how long finished incidents are kept (DynamoDB TTL)             | 90                     |
-| TRAILGUARD_MEMBER_ROLE       | role assumed in other accounts of the organization              | trailguard-remediator  |
-| TRAILGUARD_EXTERNAL_ID       | external id the member role's trust policy requires             | (none)                 |
-| TRAILGUARD_LEASE_SECONDS     | how long a worker owns a running incident before another may    | 120                    |
-|                              | resume it; must exceed the Lambda timeout                       |                        |
-| TRAILGUARD_SWEEP_MINUTES     | how often the posture sweep runs (read when deploying)          | 15                     |
-| TRAILGUARD_SWEEP_REGIONS     | comma-separated regions the sweep checks                        | the Lambda's region    |
-| TRAILGUARD_SWEEP_TRAILS      | trail names or ARNs that must be logging; `*` for all           | *                      |
-| TRAILGUARD_SWEEP_KEYS        | KMS key ids/ARNs/aliases that must stay enabled; `*` for every  | (none)                 |
-|                              | customer-managed key. Off by default: many accounts keep keys   |                        |
-|                              | disabled on purpose, and the KMS playbooks re-enable in auto    |                        |
-| TRAILGUARD_SWEEP_ALLOWED_KEYS| keys the sweep leaves alone even when TRAILGUARD_SWEEP_KEYS=*   | (none)                 |
-| TRAILGUARD_SLACK_TOKEN       | the bot token (xoxb-...), or where to read it: `ssm:NAME` (a     | (unset: no Slack;      |
-|                              | SecureString parameter) or `secretsmanager:NAME`. Deployed      | incidents are logged)  |
-|                              | stages use a reference, never the token itself                  |                        |
-| TRAILGUARD_SLACK_SIGNING_SECRET | the app's signing secret, or `ssm:NAME` / `secretsmanager:NAME` | (unset: every click  |
-|                              |                                                                 | is refused)            |
-| TRAILGUARD_SLACK_CHANNEL     | channel id or #name for playbooks that name none                | (required with a token)|
-| TRAILGUARD_SLACK_APPROVERS   | comma-separated Slack user ids (U...) and user-group ids (S...) | (none: nobody may press|
-|                              | that may press buttons of playbooks that name none              | a button)              |
-| TRAILGUARD_SLACK_BASE_URL    | the Slack Web API's address (the local stub in tests and demo)  | https://slack.com/api/ |
-| TRAILGUARD_SLACK_WORKER      | the Lambda function that carries out clicks asynchronously      | (unset: in-process)    |
-| TRAILGUARD_ACCOUNT_NAMES     | names messages show for accounts: `111122223333=prod,...`       | (ids only)             |
+Every variable, its meaning and its default (docs/deploy.md lists each stage's values):
+
+- TRAILGUARD_PLAYBOOKS (default: the bundled playbooks/): playbook files or folders, separated by
+  `:`
+- TRAILGUARD_OWN_ROLES (default: trailguard-remediator): comma-separated names of trailguard's own
+  IAM roles; calls made through them are never acted on (no remediation loop). The member role and
+  the Lambda's own role are always added
+- TRAILGUARD_LOG_LEVEL (default: INFO): level of trailguard's log lines
+- TRAILGUARD_TABLE (default: (unset)): the DynamoDB table of incidents; unset: kept in memory only
+  (one container; for local runs, never for a deployed stage)
+- TRAILGUARD_RETENTION_DAYS (default: 90): how long finished incidents are kept (DynamoDB TTL)
+- TRAILGUARD_MEMBER_ROLE (default: trailguard-remediator): role assumed in other accounts of the
+  organization
+- TRAILGUARD_EXTERNAL_ID (default: (none)): external id the member role's trust policy requires
+- TRAILGUARD_LEASE_SECONDS (default: 120): how long a worker owns a running incident before another
+  may resume it; must exceed the Lambda timeout
+- TRAILGUARD_SWEEP_MINUTES (default: 15): how often the posture sweep runs (read when deploying)
+- TRAILGUARD_SWEEP_REGIONS (default: the Lambda's region): comma-separated regions the sweep checks
+- TRAILGUARD_SWEEP_TRAILS (default: *): trail names or ARNs that must be logging; `*` for all
+- TRAILGUARD_SWEEP_KEYS (default: (none)): KMS key ids/ARNs/aliases that must stay enabled; `*` for
+  every customer-managed key. Off by default: many accounts keep keys disabled on purpose, and the
+  KMS playbooks re-enable in auto
+- TRAILGUARD_SWEEP_ALLOWED_KEYS (default: (none)): keys the sweep leaves alone even when
+  TRAILGUARD_SWEEP_KEYS=*
+- TRAILGUARD_SLACK_TOKEN (default: (unset: no Slack; incidents are logged)): the bot token
+  (xoxb-...), or where to read it: `ssm:NAME` (a SecureString parameter) or `secretsmanager:NAME`.
+  Deployed stages use a reference, never the token itself
+- TRAILGUARD_SLACK_SIGNING_SECRET (default: (unset: every click is refused)): the app's signing
+  secret, or `ssm:NAME` / `secretsmanager:NAME`
+- TRAILGUARD_SLACK_CHANNEL (default: (required with a token)): channel id or #name for playbooks
+  that name none
+- TRAILGUARD_SLACK_APPROVERS (default: (none: nobody may press a button)): comma-separated Slack
+  user ids (U...) and user-group ids (S...) that may press buttons of playbooks that name none
+- TRAILGUARD_SLACK_BASE_URL (default: https://slack.com/api/): the Slack Web API's address (the
+  local stub in tests and demo)
+- TRAILGUARD_SLACK_WORKER (default: (unset: in-process)): the Lambda function that carries out
+  clicks asynchronously
+- TRAILGUARD_ACCOUNT_NAMES (default: (ids only)): names messages show for accounts:
+  `111122223333=prod,...`
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from chalicelib.playbook_schema import SLACK_APPROVER, SLACK_CHANNEL
 
@@ -90,7 +97,9 @@ def _account_names(text: str) -> dict[str, str]:
     for pair in _names(text):
         account, _, name = pair.partition("=")
         if not re.fullmatch(r"\d{12}", account.strip()) or not name.strip():
-            raise ValueError(f"TRAILGUARD_ACCOUNT_NAMES has {pair!r}; expected ACCOUNT_ID=name, such as 111122223333=prod")
+            raise ValueError(
+                f"TRAILGUARD_ACCOUNT_NAMES has {pair!r}; expected ACCOUNT_ID=name, such as 111122223333=prod"
+            )
         names[account.strip()] = name.strip()
     return names
 
@@ -154,5 +163,7 @@ class Settings:
             account_names=_account_names(environ.get("TRAILGUARD_ACCOUNT_NAMES", "")),
         )
         if settings.slack and settings.slack_channel is None:
-            raise ValueError("TRAILGUARD_SLACK_TOKEN is set but TRAILGUARD_SLACK_CHANNEL is not; name the default channel")
+            raise ValueError(
+                "TRAILGUARD_SLACK_TOKEN is set but TRAILGUARD_SLACK_CHANNEL is not; name the default channel"
+            )
         return settings

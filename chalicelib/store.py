@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from chalicelib.incidents import OPEN_STATES, Incident, State
 
@@ -77,7 +78,11 @@ class MemoryStore:
     def save(self, incident: Incident) -> None:
         with self._lock:
             stored = self._incidents.get(incident.id)
-            if stored is None or stored["version"] != incident.version or stored["state"] != _value(incident.stored_state):
+            if (
+                stored is None
+                or stored["version"] != incident.version
+                or stored["state"] != _value(incident.stored_state)
+            ):
                 raise StaleIncident(incident.id)
             incident.version += 1
             incident.stored_state = incident.state
@@ -191,7 +196,9 @@ class DynamoStore:
         incident.stored_state = incident.state
 
     def get(self, incident_id: str) -> Incident | None:
-        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": incident_id}}, ConsistentRead=True).get("Item")
+        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": incident_id}}, ConsistentRead=True).get(
+            "Item"
+        )
         return _loaded(json.loads(item["body"]["S"])) if item else None
 
     def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
@@ -212,7 +219,9 @@ class DynamoStore:
         return sorted((i for i in candidates if i.notification_due), key=lambda incident: incident.created_at)
 
     def remember(self, key: str, value: dict[str, Any]) -> None:
-        self.client.put_item(TableName=self.table, Item={"pk": {"S": key}, "body": {"S": json.dumps(value, default=str)}})
+        self.client.put_item(
+            TableName=self.table, Item={"pk": {"S": key}, "body": {"S": json.dumps(value, default=str)}}
+        )
 
     def recall(self, key: str) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")

@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from chalicelib import remembered, trails
 from chalicelib.actions.base import describe_error
@@ -59,7 +60,14 @@ class SweepReport:
 
 
 def sweep_record(
-    account: str, region: str, source: str, name: str, request: dict[str, Any], finding: str, occurrence: str, now: dt.datetime
+    account: str,
+    region: str,
+    source: str,
+    name: str,
+    request: dict[str, Any],
+    finding: str,
+    occurrence: str,
+    now: dt.datetime,
 ) -> dict[str, Any]:
     """A CloudTrail-shaped record of what the sweep found, clearly not from CloudTrail.
 
@@ -82,7 +90,9 @@ def sweep_record(
         "userIdentity": {"type": "Unknown", "principalId": SWEEPER, "accountId": account, "invokedBy": SWEEPER},
         "requestParameters": request,
         "responseElements": None,
-        "additionalEventData": {"trailguardSweep": f"no CloudTrail event was received; the posture sweep found {finding}"},
+        "additionalEventData": {
+            "trailguardSweep": f"no CloudTrail event was received; the posture sweep found {finding}"
+        },
     }
 
 
@@ -116,7 +126,7 @@ class Sweep:
             for check in (self._check_trails, self._check_keys, self._remember):
                 try:
                     check(region, report)
-                except Exception as error:  # noqa: BLE001 - one failing check must not stop the others
+                except Exception as error:
                     report.errors.append(f"{region}: {check.__name__.strip('_')}: {describe_error(error)}")
         self._expire_proposals(report)
         self._resume_busy(report)
@@ -140,10 +150,15 @@ class Sweep:
                 continue
             stopped = status.get("StopLoggingTime") or self._today()
             finding = f"trail {trail['Name']} not logging"
-            self._open(region, "StopLogging", {"name": trail["TrailARN"]}, finding, f"{trail['TrailARN']}@{stopped}", report)
+            self._open(
+                region, "StopLogging", {"name": trail["TrailARN"]}, finding, f"{trail['TrailARN']}@{stopped}", report
+            )
         for name in sorted(self.trail_names - seen - {"*"}):
             account, trail_region, trail_name = trails.locate(name, self.account, region)
-            if trail_region != region or self.lifecycle.store.recall(trails.memory_key(account, region, trail_name)) is None:
+            if (
+                trail_region != region
+                or self.lifecycle.store.recall(trails.memory_key(account, region, trail_name)) is None
+            ):
                 continue
             report.trails_checked += 1
             finding = f"trail {trail_name} missing"
@@ -155,8 +170,10 @@ class Sweep:
         """Refresh what can be put back after a deletion: trails, flow logs, delivery channels."""
         for kind in remembered.KINDS:
             try:
-                kind.sweep(self.lifecycle.store, self.clients.client(kind.service, self.account, region), self.account, region)
-            except Exception as error:  # noqa: BLE001 - one kind failing must not stop the others
+                kind.sweep(
+                    self.lifecycle.store, self.clients.client(kind.service, self.account, region), self.account, region
+                )
+            except Exception as error:
                 report.errors.append(f"{region}: remember {kind.name}s: {describe_error(error)}")
 
     # -- keys --------------------------------------------------------------------------------
@@ -224,7 +241,7 @@ class Sweep:
         """
         try:
             due = self.lifecycle.store.unannounced()
-        except Exception as error:  # noqa: BLE001 - reported; the next sweep tries again
+        except Exception as error:
             report.errors.append(f"undelivered messages: {describe_error(error)}")
             return
         for incident in due:
@@ -237,7 +254,13 @@ class Sweep:
     # -- helpers -----------------------------------------------------------------------------
 
     def _open(
-        self, region: str, name: str, request: dict[str, Any], finding: str, occurrence: str, report: SweepReport,
+        self,
+        region: str,
+        name: str,
+        request: dict[str, Any],
+        finding: str,
+        occurrence: str,
+        report: SweepReport,
         source: str = "cloudtrail.amazonaws.com",
     ) -> None:
         now = self.lifecycle.clock()

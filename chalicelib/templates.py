@@ -68,8 +68,10 @@ def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> di
 
 
 def member_template(stage: str, settings: Settings, catalog: Catalog, rules: list[EventRule]) -> dict[str, Any]:
-    trusted = [f"arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{role_name(stage, function)}"
-               for function in acting_functions([rule.name for rule in rules])]
+    trusted = [
+        f"arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{role_name(stage, function)}"
+        for function in acting_functions([rule.name for rule in rules])
+    ]
     forwarder = FORWARDER_ROLE.format(app="trailguard", stage=stage)
     external_id: dict[str, Any] = {
         "Type": "String",
@@ -90,15 +92,17 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
                 "MaxSessionDuration": 3600,
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
-                    "Statement": [{
-                        "Effect": "Allow",
-                        "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {
-                            "StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}},
-                            "ArnEquals": {"aws:PrincipalArn": [{"Fn::Sub": arn} for arn in trusted]},
-                        },
-                    }],
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}},
+                                "ArnEquals": {"aws:PrincipalArn": [{"Fn::Sub": arn} for arn in trusted]},
+                            },
+                        }
+                    ],
                 },
                 "Policies": [{"PolicyName": "remediate", "PolicyDocument": member_policy(catalog)}],
             },
@@ -111,17 +115,25 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
                 "Description": f"Lets EventBridge forward CloudTrail calls to trailguard's ({stage}) central bus",
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-                                   "Action": "sts:AssumeRole"}],
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
                 },
-                "Policies": [{
-                    "PolicyName": "put-events-on-the-central-bus",
-                    "PolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [{"Effect": "Allow", "Action": "events:PutEvents",
-                                       "Resource": {"Fn::Sub": CENTRAL_BUS}}],
-                    },
-                }],
+                "Policies": [
+                    {
+                        "PolicyName": "put-events-on-the-central-bus",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Fn::Sub": CENTRAL_BUS}}
+                            ],
+                        },
+                    }
+                ],
             },
         },
     }
@@ -133,34 +145,53 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
                 "Description": f"CloudTrail calls trailguard ({stage}) answers, forwarded to its central account",
                 "EventPattern": rule.pattern,
                 "State": "ENABLED",
-                "Targets": [{
-                    "Id": "trailguard-central-bus",
-                    "Arn": {"Fn::Sub": CENTRAL_BUS},
-                    "RoleArn": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{forwarder}"},
-                }],
+                "Targets": [
+                    {
+                        "Id": "trailguard-central-bus",
+                        "Arn": {"Fn::Sub": CENTRAL_BUS},
+                        "RoleArn": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{forwarder}"},
+                    }
+                ],
             },
         }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": (f"trailguard ({stage}) in a member account: the role it assumes to remediate, and the rules "
-                        "forwarding CloudTrail calls to the central account. StackSet-ready: deploy to every account "
-                        "and region, with GlobalResourcesRegion first."),
+        "Description": (
+            f"trailguard ({stage}) in a member account: the role it assumes to remediate, and the rules "
+            "forwarding CloudTrail calls to the central account. StackSet-ready: deploy to every account "
+            "and region, with GlobalResourcesRegion first."
+        ),
         "Parameters": {
-            "CentralAccountId": {"Type": "String", "AllowedPattern": "\\d{12}",
-                                 "Description": "The account trailguard is deployed in"},
-            "CentralRegion": {"Type": "String", "Default": "us-east-1",
-                              "Description": "The region trailguard is deployed in"},
+            "CentralAccountId": {
+                "Type": "String",
+                "AllowedPattern": "\\d{12}",
+                "Description": "The account trailguard is deployed in",
+            },
+            "CentralRegion": {
+                "Type": "String",
+                "Default": "us-east-1",
+                "Description": "The region trailguard is deployed in",
+            },
             "ExternalId": external_id,
-            "GlobalResourcesRegion": {"Type": "String", "Default": "us-east-1",
-                                      "Description": "The one region that creates the IAM roles (IAM is global)"},
+            "GlobalResourcesRegion": {
+                "Type": "String",
+                "Default": "us-east-1",
+                "Description": "The one region that creates the IAM roles (IAM is global)",
+            },
         },
         "Conditions": {
             "InGlobalResourcesRegion": {"Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "GlobalResourcesRegion"}]},
             # The central account's own calls in its own region are on its bus already.
-            "ForwardsEvents": {"Fn::Not": [{"Fn::And": [
-                {"Fn::Equals": [{"Ref": "AWS::AccountId"}, {"Ref": "CentralAccountId"}]},
-                {"Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "CentralRegion"}]},
-            ]}]},
+            "ForwardsEvents": {
+                "Fn::Not": [
+                    {
+                        "Fn::And": [
+                            {"Fn::Equals": [{"Ref": "AWS::AccountId"}, {"Ref": "CentralAccountId"}]},
+                            {"Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "CentralRegion"}]},
+                        ]
+                    }
+                ]
+            },
         },
         "Resources": resources,
         "Outputs": {
@@ -172,10 +203,15 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
 def central_bus_template(stage: str) -> dict[str, Any]:
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"trailguard ({stage}): the organization's accounts may put events on this account's default bus",
+        "Description": (
+            f"trailguard ({stage}): the organization's accounts may put events on this account's default bus"
+        ),
         "Parameters": {
-            "OrganizationId": {"Type": "String", "AllowedPattern": "o-[a-z0-9]{10,32}",
-                               "Description": "Your AWS Organization's id (aws organizations describe-organization)"},
+            "OrganizationId": {
+                "Type": "String",
+                "AllowedPattern": "o-[a-z0-9]{10,32}",
+                "Description": "Your AWS Organization's id (aws organizations describe-organization)",
+            },
         },
         "Resources": {
             "OrganizationMayPutEvents": {

@@ -8,7 +8,8 @@ re-creates a deleted trail from it.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from chalicelib.incidents import timestamp, utc_now
 from chalicelib.retrying import eventually

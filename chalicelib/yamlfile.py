@@ -9,7 +9,8 @@ the line of every key and item. Two YAML traps are refused outright: a key writt
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -26,14 +27,14 @@ class YamlSyntaxError(ValueError):
         super().__init__(problem)
 
 
-class YamlMap(dict):  # type: ignore[type-arg]
+class YamlMap(dict[str, Any]):
     """A mapping that knows the line of each of its keys."""
 
     line: int
     key_lines: dict[str, int]
 
 
-class YamlList(list):  # type: ignore[type-arg]
+class YamlList(list[Any]):
     """A sequence that knows the line of each of its items."""
 
     line: int

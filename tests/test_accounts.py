@@ -15,6 +15,8 @@ from chalicelib.settings import Settings
 from chalicelib.store import MemoryStore
 from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, Faults, member_session, record, recording_clients
 
+pytestmark = pytest.mark.integration
+
 MEMBER = "210987654321"
 
 
@@ -47,13 +49,18 @@ def assumed(calls, faults):
 
 
 def _responder(clients):
-    return Responder(Catalog.load([PLAYBOOKS]), own_role_names=Settings().own_role_names,
-                     lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)), notifier=NullNotifier())
+    return Responder(
+        Catalog.load([PLAYBOOKS]),
+        own_role_names=Settings().own_role_names,
+        lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)),
+        notifier=NullNotifier(),
+    )
 
 
 def _stop_logging_in(account, **fields):
-    return CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"},
-                                              recipientAccountId=account, **fields))
+    return CloudTrailEvent.from_record(
+        record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, recipientAccountId=account, **fields)
+    )
 
 
 def test_an_event_in_a_member_account_is_remediated_there_through_the_member_role(member_trail, assumed):
@@ -61,8 +68,13 @@ def test_an_event_in_a_member_account_is_remediated_there_through_the_member_rol
     _, [outcome] = _responder(clients).respond(_stop_logging_in(MEMBER))
     assert outcome.incident.state is State.REMEDIATED
     assert member_trail.get_trail_status(Name="main")["IsLogging"] is True
-    assert requests == [{"RoleArn": f"arn:aws:iam::{MEMBER}:role/trailguard-remediator",
-                         "RoleSessionName": "trailguard", "ExternalId": "org-7f3a"}]
+    assert requests == [
+        {
+            "RoleArn": f"arn:aws:iam::{MEMBER}:role/trailguard-remediator",
+            "RoleSessionName": "trailguard",
+            "ExternalId": "org-7f3a",
+        }
+    ]
 
 
 def test_clients_are_cached_per_account_region_and_service(member_trail, assumed):
@@ -77,23 +89,33 @@ def test_clients_are_cached_per_account_region_and_service(member_trail, assumed
 
 def test_calls_made_through_the_member_role_are_never_answered(member_trail, assumed):
     clients, requests = assumed
-    own = {"type": "AssumedRole", "accountId": MEMBER,
-           "arn": f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediator/trailguard",
-           "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "trailguard-remediator",
-                                                "arn": f"arn:aws:iam::{MEMBER}:role/trailguard-remediator"}}}
+    own = {
+        "type": "AssumedRole",
+        "accountId": MEMBER,
+        "arn": f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediator/trailguard",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "userName": "trailguard-remediator",
+                "arn": f"arn:aws:iam::{MEMBER}:role/trailguard-remediator",
+            }
+        },
+    }
     decision, outcomes = _responder(clients).respond(_stop_logging_in(MEMBER, userIdentity=own))
     assert decision.skip.code == "own-identity" and outcomes == [] and requests == []
 
 
 def test_a_member_role_that_cannot_be_assumed_fails_the_step_clearly(aws, assumed, faults):
     clients, _ = assumed
-    faults.add("sts", "AssumeRole", "AccessDenied", status=403, times=10,
-               message="not authorized to perform sts:AssumeRole")
+    faults.add(
+        "sts", "AssumeRole", "AccessDenied", status=403, times=10, message="not authorized to perform sts:AssumeRole"
+    )
     _, [outcome] = _responder(clients).respond(_stop_logging_in(MEMBER))
     assert outcome.incident.state is State.FAILED
     assert outcome.incident.steps[0].error == (
         f"cannot assume arn:aws:iam::{MEMBER}:role/trailguard-remediator: "
-        "AccessDenied: not authorized to perform sts:AssumeRole")
+        "AccessDenied: not authorized to perform sts:AssumeRole"
+    )
 
 
 def test_the_member_role_is_always_one_of_our_own_roles():

@@ -13,6 +13,8 @@ from chalicelib.actions import ActionError, UndoRefused, registered_actions
 from chalicelib.domain_functions import ALL_USERS, AUTHENTICATED_USERS
 from tests.conftest import REGION
 
+pytestmark = pytest.mark.unit
+
 
 def _action(name, client, **params):
     action_class = registered_actions()[name]
@@ -52,7 +54,8 @@ def test_every_docstring_example_is_a_valid_playbook_step(name, tmp_path):
     path = tmp_path / "example.yaml"
     path.write_text(
         "id: example\ntitle: Example\nseverity: low\nmode: dry-run\n"
-        "when: {source: example.amazonaws.com, events: [Example]}\n" + example + "\n")
+        "when: {source: example.amazonaws.com, events: [Example]}\n" + example + "\n"
+    )
     [step] = load_playbook(path).steps
     assert step.action is action
 
@@ -178,7 +181,7 @@ def test_cancel_key_deletion_can_leave_the_key_disabled(kms, calls):
     kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
     calls.attach(kms)
     action = _action("kms.cancel_key_deletion", kms, key=key, enable=False)
-    before, after = _remediate(action)
+    _before, after = _remediate(action)
     assert after["KeyState"] == "Disabled"
     assert calls.writes() == ["CancelKeyDeletion"]
 
@@ -212,7 +215,7 @@ def test_remaining_window_stays_within_what_kms_accepts():
 
     from chalicelib.actions.kms import _remaining_window
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     assert _remaining_window((now + dt.timedelta(days=20, hours=1)).isoformat()) == 21
     assert _remaining_window((now + dt.timedelta(days=2)).isoformat()) == 7
     assert _remaining_window((now + dt.timedelta(days=90)).isoformat()) == 30
@@ -230,18 +233,26 @@ def public_bucket(aws):
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="exposed")
     owner = s3.get_bucket_acl(Bucket="exposed")["Owner"]
-    s3.put_bucket_acl(Bucket="exposed", AccessControlPolicy={"Owner": owner, "Grants": [
-        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
-        {"Grantee": {"Type": "CanonicalUser", "ID": OTHER_ACCOUNT}, "Permission": "READ"},
-        {"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"},
-        {"Grantee": {"Type": "Group", "URI": AUTHENTICATED_USERS}, "Permission": "WRITE"},
-    ]})
+    s3.put_bucket_acl(
+        Bucket="exposed",
+        AccessControlPolicy={
+            "Owner": owner,
+            "Grants": [
+                {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+                {"Grantee": {"Type": "CanonicalUser", "ID": OTHER_ACCOUNT}, "Permission": "READ"},
+                {"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"},
+                {"Grantee": {"Type": "Group", "URI": AUTHENTICATED_USERS}, "Permission": "WRITE"},
+            ],
+        },
+    )
     return s3
 
 
 def _grantees(s3, bucket="exposed"):
-    return sorted((g["Grantee"].get("URI") or g["Grantee"].get("ID"), g["Permission"])
-                  for g in s3.get_bucket_acl(Bucket=bucket)["Grants"])
+    return sorted(
+        (g["Grantee"].get("URI") or g["Grantee"].get("ID"), g["Permission"])
+        for g in s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    )
 
 
 def test_remove_public_acl_keeps_every_other_grant(public_bucket, calls):

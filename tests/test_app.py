@@ -8,6 +8,8 @@ from chalice.test import Client
 import app as chalice_app
 from tests.conftest import envelope, record, stratus_record
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def client(aws):
@@ -57,14 +59,28 @@ def test_a_failed_call_is_skipped(client, stopped_trail):
     assert response.payload["incidents"] == []
 
 
-@pytest.mark.parametrize("event,reason", [
-    ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail", "detail": {"eventName": "StopLogging"}},
-     "missing field 'eventID'"),
-    (envelope(record("StopLogging", "cloudtrail.amazonaws.com"), source="attacker.custom"), "source is 'attacker.custom'"),
-    ({"hello": "world"}, "detail-type is None"),
-    ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.s3", "detail": "not a record"},
-     "expected a CloudTrail record object, got string"),
-])
+@pytest.mark.parametrize(
+    "event,reason",
+    [
+        (
+            {
+                "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws.cloudtrail",
+                "detail": {"eventName": "StopLogging"},
+            },
+            "missing field 'eventID'",
+        ),
+        (
+            envelope(record("StopLogging", "cloudtrail.amazonaws.com"), source="attacker.custom"),
+            "source is 'attacker.custom'",
+        ),
+        ({"hello": "world"}, "detail-type is None"),
+        (
+            {"detail-type": "AWS API Call via CloudTrail", "source": "aws.s3", "detail": "not a record"},
+            "expected a CloudTrail record object, got string",
+        ),
+    ],
+)
 def test_malformed_or_spoofed_events_are_rejected_without_an_exception(client, event, reason):
     response = client.lambda_.invoke("respond_to_cloudtrail", event)
     assert response.payload["status"] == "rejected"

@@ -18,6 +18,8 @@ from chalicelib.cli import main
 from chalicelib.playbook_tests import run_tests
 from tests.conftest import PLAYBOOKS, ROOT
 
+pytestmark = pytest.mark.integration
+
 STRATUS = "stratus-detonation-logs"
 
 
@@ -25,11 +27,14 @@ def _new(*args: str):
     return CliRunner().invoke(main, ["new", *args], catch_exceptions=False)
 
 
-@pytest.mark.parametrize("technique, event_name", [
-    ("aws.defense-evasion.dns-delete-logs", None),  # a call no bundled playbook answers
-    ("aws.defense-evasion.cloudtrail-stop", "StopLogging"),
-    ("aws.persistence.iam-create-admin-user", "CreateUser"),
-])
+@pytest.mark.parametrize(
+    "technique, event_name",
+    [
+        ("aws.defense-evasion.dns-delete-logs", None),  # a call no bundled playbook answers
+        ("aws.defense-evasion.cloudtrail-stop", "StopLogging"),
+        ("aws.persistence.iam-create-admin-user", "CreateUser"),
+    ],
+)
 def test_new_from_a_dataset_record_writes_a_valid_playbook_whose_tests_pass(datasets, tmp_path, technique, event_name):
     source = datasets / STRATUS / f"{technique}.json"
     args = ["draft-playbook", "--from", str(source), "--out", str(tmp_path)]
@@ -49,8 +54,15 @@ def test_new_from_a_dataset_record_writes_a_valid_playbook_whose_tests_pass(data
 
 
 def test_new_lists_the_actions_of_the_service_as_the_next_step(datasets, tmp_path):
-    _new("stopped", "--from", str(datasets / STRATUS / "aws.defense-evasion.cloudtrail-stop.json"), "--out", str(tmp_path),
-         "--event-name", "StopLogging")
+    _new(
+        "stopped",
+        "--from",
+        str(datasets / STRATUS / "aws.defense-evasion.cloudtrail-stop.json"),
+        "--out",
+        str(tmp_path),
+        "--event-name",
+        "StopLogging",
+    )
     text = (tmp_path / "stopped.yaml").read_text()
     assert "#   - action: cloudtrail.start_logging\n#     with: {trail: ...}" in text
     assert text.startswith(f"# yaml-language-server: $schema={PLAYBOOKS / 'playbook.schema.json'}\n")
@@ -60,8 +72,10 @@ def test_new_refuses_clearly(datasets, tmp_path):
     leave = datasets / STRATUS / "aws.defense-evasion.organizations-leave.json"
     failed = _new("leave", "--from", str(leave), "--out", str(tmp_path))
     assert failed.exit_code == 2
-    assert "no successful write call to start from: AssumeRole (read-only), LeaveOrganization (errorCode AccessDenied)" \
+    assert (
+        "no successful write call to start from: AssumeRole (read-only), LeaveOrganization (errorCode AccessDenied)"
         in failed.output
+    )
     stop = datasets / STRATUS / "aws.defense-evasion.cloudtrail-stop.json"
     missing = _new("stop", "--from", str(stop), "--out", str(tmp_path), "--event-name", "DeleteTrail")
     assert missing.exit_code == 2 and "no record with an event named DeleteTrail (it has: " in missing.output
@@ -72,7 +86,7 @@ def test_new_refuses_clearly(datasets, tmp_path):
     assert again.exit_code == 2 and "exists; choose another id, or --force" in again.output
     not_json = tmp_path / "notes.json"
     not_json.write_text("{oops")
-    with pytest.raises(AuthoringError, match="notes.json"):
+    with pytest.raises(AuthoringError, match=r"notes\.json"):
         pick_record(not_json)
 
 
@@ -84,8 +98,11 @@ def test_every_bundled_playbook_names_the_json_schema_for_editors():
 
 
 def test_failing_tests_print_a_one_line_rerun_hint(tmp_path):
-    text = (PLAYBOOKS / "cloudtrail-stop-logging.yaml").read_text().replace("    expect:\n      mode: auto\n",
-                                                                             "    expect:\n      mode: approve\n", 1)
+    text = (
+        (PLAYBOOKS / "cloudtrail-stop-logging.yaml")
+        .read_text()
+        .replace("    expect:\n      mode: auto\n", "    expect:\n      mode: approve\n", 1)
+    )
     broken = tmp_path / "broken.yaml"
     broken.write_text(text)
     result = CliRunner().invoke(main, ["test", str(broken)])
@@ -111,12 +128,23 @@ def _read_until(process: subprocess.Popen[bytes], text: str, seconds: float = 60
 
 
 def test_watch_runs_the_tests_again_when_a_playbook_changes(datasets, tmp_path):
-    _new("watched", "--from", str(datasets / STRATUS / "aws.defense-evasion.cloudtrail-stop.json"), "--out",
-         str(tmp_path), "--event-name", "StopLogging")
+    _new(
+        "watched",
+        "--from",
+        str(datasets / STRATUS / "aws.defense-evasion.cloudtrail-stop.json"),
+        "--out",
+        str(tmp_path),
+        "--event-name",
+        "StopLogging",
+    )
     target = tmp_path / "watched.yaml"
-    process = subprocess.Popen([sys.executable, "-m", "chalicelib", "test", "--watch", str(tmp_path)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib", "test", "--watch", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         assert "1 playbooks, 2 tests: 2 passed, 0 failed" in _read_until(process, "watching for changes")
         time.sleep(0.1)
@@ -129,8 +157,9 @@ def test_watch_runs_the_tests_again_when_a_playbook_changes(datasets, tmp_path):
 
 
 def test_replay_one_playbook_counts_and_shows_examples(datasets):
-    result = CliRunner().invoke(main, ["replay", str(datasets), "--playbook", "cloudtrail-stop-logging"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["replay", str(datasets), "--playbook", "cloudtrail-stop-logging"], catch_exceptions=False
+    )
     footer = result.stdout.split("matches per playbook:\n")[1]
     lines = footer.splitlines()
     assert lines[0].split() == ["cloudtrail-stop-logging", "2"]

@@ -9,12 +9,14 @@ import re
 import pytest
 
 from bench.corpus import build, invictus_records
-from chalicelib.events import CloudTrailEvent
 from chalicelib.eventfiles import read_events
+from chalicelib.events import CloudTrailEvent
 
 pytestmark = pytest.mark.unit
 
-LAYOUT = re.compile(r"AWSLogs/(\d{12})/CloudTrail/([a-z0-9-]+)/\d{4}/\d{2}/\d{2}/\1_CloudTrail_\2_\d{8}T\d{4}Z_\d{6}\.json\.gz")
+LAYOUT = re.compile(
+    r"AWSLogs/(\d{12})/CloudTrail/([a-z0-9-]+)/\d{4}/\d{2}/\d{2}/\1_CloudTrail_\2_\d{8}T\d{4}Z_\d{6}\.json\.gz"
+)
 
 
 def test_the_same_arguments_give_the_same_bytes(tmp_path, datasets):

@@ -9,6 +9,8 @@ from chalicelib.playbook_tests import run_tests
 from chalicelib.settings import DEFAULT_OWN_ROLES
 from tests.conftest import PLAYBOOKS
 
+pytestmark = pytest.mark.unit
+
 CATALOG = Catalog.load([PLAYBOOKS])
 RESULTS = run_tests(CATALOG.playbooks, DEFAULT_OWN_ROLES)
 

@@ -15,6 +15,8 @@ from chalicelib.catalog import PATTERN_SIZE_LIMIT, Catalog
 from chalicelib.playbook import Playbook
 from tests.conftest import PLAYBOOKS, envelope, record, stratus_record
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
@@ -62,19 +64,30 @@ def test_rule_ignores_failed_calls_other_events_and_spoofed_sources(catalog, dat
         assert _matching_rules(rules, event) == []
 
 
-@pytest.mark.parametrize("name,source,request_parameters", [
-    ("DisableKey", "kms.amazonaws.com", {"keyId": "k"}),
-    ("ScheduleKeyDeletion", "kms.amazonaws.com", {"keyId": "k", "pendingWindowInDays": 7}),
-    ("PutBucketAcl", "s3.amazonaws.com", {"bucketName": "b", "x-amz-acl": ["public-read"]}),
-])
+@pytest.mark.parametrize(
+    "name,source,request_parameters",
+    [
+        ("DisableKey", "kms.amazonaws.com", {"keyId": "k"}),
+        ("ScheduleKeyDeletion", "kms.amazonaws.com", {"keyId": "k", "pendingWindowInDays": 7}),
+        ("PutBucketAcl", "s3.amazonaws.com", {"bucketName": "b", "x-amz-acl": ["public-read"]}),
+    ],
+)
 def test_rule_matches_every_event_a_playbook_names(catalog, name, source, request_parameters):
     event = envelope(record(name, source, request_parameters))
     assert _matching_rules(catalog.eventbridge_rules(), event) == ["respond_to_cloudtrail"]
 
 
 def _playbook(number: int, source: str, names: list[str]) -> Playbook:
-    return Playbook(id=f"generated-{number}", title="t", severity="low", description="", source=source,
-                    events=tuple(names), mode="notify", steps=())
+    return Playbook(
+        id=f"generated-{number}",
+        title="t",
+        severity="low",
+        description="",
+        source=source,
+        events=tuple(names),
+        mode="notify",
+        steps=(),
+    )
 
 
 def test_many_playbooks_are_split_into_rules_within_the_size_limit():
@@ -86,8 +99,11 @@ def test_many_playbooks_are_split_into_rules_within_the_size_limit():
     catalog = Catalog(playbooks)
     rules = catalog.eventbridge_rules()
     assert len(rules) > 1
-    assert [rule.name for rule in rules[:3]] == ["respond_to_cloudtrail", "respond_to_cloudtrail_2",
-                                                  "respond_to_cloudtrail_3"]
+    assert [rule.name for rule in rules[:3]] == [
+        "respond_to_cloudtrail",
+        "respond_to_cloudtrail_2",
+        "respond_to_cloudtrail_3",
+    ]
     assert all(len(json.dumps(rule.pattern)) <= PATTERN_SIZE_LIMIT for rule in rules)
     # Every event some playbook names is delivered by exactly one rule, and nothing else is.
     for playbook in playbooks:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from chalicelib import __version__
 from chalicelib.cli import main
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record
 from tests.test_playbook_loading import VALID
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -50,8 +54,12 @@ def test_test_command_passes_the_bundled_playbooks(run):
 def test_test_command_reports_a_failing_test_with_a_rerun_hint(run, tmp_path):
     event = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})
     path = tmp_path / "p.yaml"
-    path.write_text(VALID + "tests:\n  - name: wrong expectation\n    event: " + json.dumps(event)
-                    + "\n    expect: {mode: auto, steps: [{action: cloudtrail.start_logging, params: {trail: other}}]}\n")
+    path.write_text(
+        VALID
+        + "tests:\n  - name: wrong expectation\n    event: "
+        + json.dumps(event)
+        + "\n    expect: {mode: auto, steps: [{action: cloudtrail.start_logging, params: {trail: other}}]}\n"
+    )
     result = run("test", path)
     assert result.exit_code == 1
     assert "FAIL trail-stopped: wrong expectation" in result.output
@@ -79,17 +87,26 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
     # Each Stratus Red Team detonation that changes something trailguard watches, and the
     # playbook that answers it (docs/playbooks.md has the full coverage table).
     assert answered == {
-        ("StopLogging", "cloudtrail-stop-logging"), ("DeleteTrail", "cloudtrail-trail-deleted"),
-        ("PutEventSelectors", "cloudtrail-event-selectors-changed"), ("DeleteFlowLogs", "ec2-flow-logs-deleted"),
+        ("StopLogging", "cloudtrail-stop-logging"),
+        ("DeleteTrail", "cloudtrail-trail-deleted"),
+        ("PutEventSelectors", "cloudtrail-event-selectors-changed"),
+        ("DeleteFlowLogs", "ec2-flow-logs-deleted"),
         ("DeleteResolverQueryLogConfig", "route53-resolver-query-logging-deleted"),
         ("AuthorizeSecurityGroupIngress", "ec2-security-group-public-admin-ingress"),
-        ("ModifyImageAttribute", "ec2-image-shared"), ("ModifySnapshotAttribute", "ec2-snapshot-shared"),
-        ("ModifyDBSnapshotAttribute", "rds-snapshot-shared"), ("UpdateAssumeRolePolicy", "iam-role-trust-external"),
-        ("CreateAccessKey", "iam-access-key-for-another-user"), ("AttachUserPolicy", "iam-admin-policy-attached"),
-        ("AttachRolePolicy", "iam-admin-policy-attached"), ("CreateLoginProfile", "iam-login-profile-for-another-user"),
-        ("UpdateLoginProfile", "iam-login-profile-for-another-user"), ("AddPermission20150331v2", "lambda-permission-public"),
-        ("CreateTrustAnchor", "rolesanywhere-trust-anchor-created"), ("ConsoleLogin", "console-login-without-mfa"),
-        ("EnableSerialConsoleAccess", "ec2-serial-console-enabled"), ("CreateRole", "iam-role-created-with-external-trust"),
+        ("ModifyImageAttribute", "ec2-image-shared"),
+        ("ModifySnapshotAttribute", "ec2-snapshot-shared"),
+        ("ModifyDBSnapshotAttribute", "rds-snapshot-shared"),
+        ("UpdateAssumeRolePolicy", "iam-role-trust-external"),
+        ("CreateAccessKey", "iam-access-key-for-another-user"),
+        ("AttachUserPolicy", "iam-admin-policy-attached"),
+        ("AttachRolePolicy", "iam-admin-policy-attached"),
+        ("CreateLoginProfile", "iam-login-profile-for-another-user"),
+        ("UpdateLoginProfile", "iam-login-profile-for-another-user"),
+        ("AddPermission20150331v2", "lambda-permission-public"),
+        ("CreateTrustAnchor", "rolesanywhere-trust-anchor-created"),
+        ("ConsoleLogin", "console-login-without-mfa"),
+        ("EnableSerialConsoleAccess", "ec2-serial-console-enabled"),
+        ("CreateRole", "iam-role-created-with-external-trust"),
     }
     for line in lines:
         for match in line["matches"]:
@@ -101,8 +118,11 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
 
 
 def _stratus_ids(datasets):
-    return {record["eventID"] for path in (datasets / "stratus-detonation-logs").glob("*.json")
-            for record in json.loads(path.read_text())}
+    return {
+        record["eventID"]
+        for path in (datasets / "stratus-detonation-logs").glob("*.json")
+        for record in json.loads(path.read_text())
+    }
 
 
 def test_replay_reports_malformed_records_of_the_calls_it_answers(tmp_path):
@@ -125,13 +145,19 @@ def test_replay_all_reports_guard_skips(datasets):
     assert {line["skipped"] for line in skipped} == {"failed-call", "duplicate"}
     failed = [line for line in skipped if line["skipped"] == "failed-call"]
     assert failed and all("the call failed" in line["reason"] for line in failed)
-    assert all(set(line) == {"eventID", "eventName", "eventSource", "eventTime", "account", "region", "skipped",
-                             "reason"} for line in skipped)
+    assert all(
+        set(line) == {"eventID", "eventName", "eventSource", "eventTime", "account", "region", "skipped", "reason"}
+        for line in skipped
+    )
 
 
 def test_replay_own_role_option(tmp_path):
-    own = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/sec-bot/x", "accountId": "123456789012",
-           "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "sec-bot"}}}
+    own = {
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::123456789012:assumed-role/sec-bot/x",
+        "accountId": "123456789012",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "sec-bot"}},
+    }
     path = tmp_path / "e.jsonl"
     path.write_text(json.dumps(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"}, userIdentity=own)))
     plain = CliRunner().invoke(main, ["replay", str(path), "--format", "jsonl", "--all"])
@@ -144,7 +170,10 @@ def test_replay_table_has_rows_and_counts_per_playbook(datasets):
     result = CliRunner().invoke(main, ["replay", str(datasets)], catch_exceptions=False)
     out = result.stdout
     assert out.startswith("TIME")
-    assert "cloudtrail-stop-logging (auto): cloudtrail.start_logging(trail=stratus-red-team-ct-stop-trail-buykxbqejv)" in out
+    assert (
+        "cloudtrail-stop-logging (auto): cloudtrail.start_logging(trail=stratus-red-team-ct-stop-trail-buykxbqejv)"
+        in out
+    )
     footer = out.split("matches per playbook:\n")[1].strip().splitlines()
     counts = dict(line.split() for line in footer if "e.g. " not in line)
     assert set(counts) == {path.stem for path in PLAYBOOKS.glob("*.yaml")}
@@ -161,6 +190,20 @@ def test_python_m_chalicelib_runs():
     assert result.returncode == 0 and result.stdout.startswith("ok: ")
 
 
+def test_the_trailguard_command_works_from_any_directory(tmp_path, datasets):
+    """`make` installs trailguard editable: its console script finds the bundled playbooks
+    wherever it is run from, and says its version."""
+    command = Path(sys.executable).with_name("trailguard")
+    version = subprocess.run([command, "--version"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == f"trailguard, version {__version__}"
+    stratus = datasets / "stratus-detonation-logs" / "aws.defense-evasion.cloudtrail-stop.json"
+    replay = subprocess.run(
+        [command, "replay", str(stratus), "--format", "jsonl"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    [line] = replay.stdout.splitlines()
+    assert [match["playbook"] for match in json.loads(line)["matches"]] == ["cloudtrail-stop-logging"]
+
+
 def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws):
     import boto3
 
@@ -168,20 +211,25 @@ def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws):
     assert first.exit_code == 0, first.output
     token = "aws ssm put-parameter --overwrite --type SecureString --name /trailguard/dev/slack-bot-token --value VALUE"
     assert first.output.splitlines() == [
-        "created table trailguard-dev", "turned on TTL (expiresAt) on trailguard-dev",
+        "created table trailguard-dev",
+        "turned on TTL (expiresAt) on trailguard-dev",
         "created the SSM parameter /trailguard/dev/slack-bot-token (SecureString) with a placeholder",
         f"the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is a placeholder; set it: {token}",
         "created the SSM parameter /trailguard/dev/slack-signing-secret (SecureString) with a placeholder",
         "the Slack signing secret (ssm:/trailguard/dev/slack-signing-secret) is a placeholder; set it: "
         + token.replace("slack-bot-token", "slack-signing-secret"),
-        "next: chalice deploy --stage dev"]
+        "next: chalice deploy --stage dev",
+    ]
     ssm = boto3.client("ssm")
     ssm.put_parameter(Name="/trailguard/dev/slack-bot-token", Value="xoxb-real", Type="SecureString", Overwrite=True)
     again = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     assert again.exit_code == 0 and again.output.startswith("table trailguard-dev is ready")
     assert "the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is set" in again.output
     # never overwritten
-    assert ssm.get_parameter(Name="/trailguard/dev/slack-bot-token", WithDecryption=True)["Parameter"]["Value"] == "xoxb-real"
+    assert (
+        ssm.get_parameter(Name="/trailguard/dev/slack-bot-token", WithDecryption=True)["Parameter"]["Value"]
+        == "xoxb-real"
+    )
     assert boto3.client("dynamodb").describe_table(TableName="trailguard-dev")["Table"]["TableStatus"] == "ACTIVE"
 
 
@@ -198,20 +246,38 @@ def test_incidents_lists_open_ones_and_shows_one_with_its_history(aws):
 
     CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     store = DynamoStore(boto3.client("dynamodb"), "trailguard-dev")
-    incident = Incident(id="inc-1", playbook_id="cloudtrail-stop-logging", playbook_version=1, title="CloudTrail logging stopped",
-                        severity="critical", mode="approve", state=State.PROPOSED,
-                        event={"eventID": "e1", "eventName": "StopLogging", "account": "123456789012", "region": "us-east-1",
-                               "actor": "IAMUser mallory", "eventTime": "t", "sourceIPAddress": "203.0.113.7"})
+    incident = Incident(
+        id="inc-1",
+        playbook_id="cloudtrail-stop-logging",
+        playbook_version=1,
+        title="CloudTrail logging stopped",
+        severity="critical",
+        mode="approve",
+        state=State.PROPOSED,
+        event={
+            "eventID": "e1",
+            "eventName": "StopLogging",
+            "account": "123456789012",
+            "region": "us-east-1",
+            "actor": "IAMUser mallory",
+            "eventTime": "t",
+            "sourceIPAddress": "203.0.113.7",
+        },
+    )
     incident.record("trailguard", "open", "StopLogging by IAMUser mallory")
     incident.notification = {"channel": "C0ALERTS", "error": "Slack answered 503: fatal_error"}
     store.create(incident)
     listed = CliRunner().invoke(main, ["incidents", "--stage", "dev"])
     assert listed.exit_code == 0
-    assert "proposed" in listed.stdout and "inc-1" in listed.stdout and "StopLogging by IAMUser mallory" in listed.stdout
+    assert (
+        "proposed" in listed.stdout and "inc-1" in listed.stdout and "StopLogging by IAMUser mallory" in listed.stdout
+    )
     shown = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-1"])
     assert "waiting for approval" in shown.output and "trailguard" in shown.output and "open" in shown.output
-    assert ("Slack message C0ALERTS (not posted): waiting for delivery (last error: Slack answered 503: fatal_error)"
-            in shown.output)
+    assert (
+        "Slack message C0ALERTS (not posted): waiting for delivery (last error: Slack answered 503: fatal_error)"
+        in shown.output
+    )
     missing = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-2"])
     assert missing.exit_code == 1 and "no incident inc-2 in trailguard-dev" in missing.output
 
@@ -222,14 +288,21 @@ def test_the_policy_reads_only_the_stages_slack_secrets_and_invokes_only_its_wor
     from chalicelib.catalog import Catalog
     from chalicelib.policy import lambda_policy
 
-    settings = dataclasses.replace(Settings(), slack_token="ssm:/tg/prod/token",
-                                   slack_signing_secret="secretsmanager:tg/prod/signing", slack_worker="tg-prod-slack_worker")
+    settings = dataclasses.replace(
+        Settings(),
+        slack_token="ssm:/tg/prod/token",
+        slack_signing_secret="secretsmanager:tg/prod/signing",
+        slack_worker="tg-prod-slack_worker",
+    )
     statements = {s["Sid"]: s for s in lambda_policy(Catalog.load([PLAYBOOKS]), settings)["Statement"]}
     assert statements["ReadSlackParameters"]["Action"] == "ssm:GetParameter"
     assert statements["ReadSlackParameters"]["Resource"] == ["arn:*:ssm:*:*:parameter/tg/prod/token"]
     assert statements["ReadSlackSecrets"]["Resource"] == ["arn:*:secretsmanager:*:*:secret:tg/prod/signing-??????"]
     assert statements["HandClicksToTheWorker"] == {
-        "Sid": "HandClicksToTheWorker", "Effect": "Allow", "Action": "lambda:InvokeFunction",
-        "Resource": "arn:*:lambda:*:*:function:tg-prod-slack_worker"}
+        "Sid": "HandClicksToTheWorker",
+        "Effect": "Allow",
+        "Action": "lambda:InvokeFunction",
+        "Resource": "arn:*:lambda:*:*:function:tg-prod-slack_worker",
+    }
     local = {s["Sid"] for s in lambda_policy(Catalog.load([PLAYBOOKS]), Settings(slack_token="xoxb-1"))["Statement"]}
     assert not local & {"ReadSlackParameters", "ReadSlackSecrets", "HandClicksToTheWorker"}

@@ -15,6 +15,8 @@ import app as chalice_app
 from chalicelib.incidents import State
 from tests.conftest import REGION, TABLE, envelope, record, stratus_record
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def client(dynamo_store, calls, monkeypatch):
@@ -79,13 +81,27 @@ def _trail(cloudtrail, name):
 
 def test_a_deleted_trail_is_restored_from_what_the_handler_remembered(client, make_trail, datasets):
     cloudtrail = make_trail("audit")
-    cloudtrail.put_event_selectors(TrailName="audit", EventSelectors=[
-        {"ReadWriteType": "All", "IncludeManagementEvents": True, "ExcludeManagementEventSources": [],
-         "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::payroll/"]}]}])
+    cloudtrail.put_event_selectors(
+        TrailName="audit",
+        EventSelectors=[
+            {
+                "ReadWriteType": "All",
+                "IncludeManagementEvents": True,
+                "ExcludeManagementEventSources": [],
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::payroll/"]}],
+            }
+        ],
+    )
     cloudtrail.start_logging(Name="audit")
     # The selectors change arrives as an event; nothing is wrong with it, so it is remembered.
-    change = record("PutEventSelectors", "cloudtrail.amazonaws.com", {"trailName": "audit", "eventSelectors": [
-        {"readWriteType": "All", "includeManagementEvents": True, "dataResources": []}]})
+    change = record(
+        "PutEventSelectors",
+        "cloudtrail.amazonaws.com",
+        {
+            "trailName": "audit",
+            "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": True, "dataResources": []}],
+        },
+    )
     assert client.lambda_.invoke("respond_to_cloudtrail", envelope(change)).payload["incidents"] == []
     before = _trail(cloudtrail, "audit")
     cloudtrail.delete_trail(Name="audit")

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import pytest
+
 from chalicelib.demo import local_world, play
 from chalicelib.demo.playground import event_endpoint
 from chalicelib.demo.scenario import ATTACKER, REGION, TRAIL
 from chalicelib.events import api_call_record
+
+pytestmark = pytest.mark.e2e
 
 
 def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tmp_path):
@@ -22,13 +26,21 @@ def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tm
         ("kms-key-disabled", "auto", "undone", "Disabled"),  # the on-call engineer's Undo
         ("kms-key-deletion-scheduled", "auto", "remediated", "Enabled"),
         ("s3-bucket-acl-public", "auto", "remediated", "private"),
-        ("ec2-security-group-public-admin-ingress", "auto", "remediated", "no SSH from the internet"),  # a stranger's Undo
+        (
+            "ec2-security-group-public-admin-ingress",
+            "auto",
+            "remediated",
+            "no SSH from the internet",
+        ),  # a stranger's Undo
         ("cloudtrail-trail-deleted", "auto", "remediated", "logging"),  # re-created from what the set-up showed
         ("s3-bucket-policy-public", "approve", "remediated", "private (1 statement kept)"),  # Approved
     ]
     assert "after the call: SSH OPEN to 0.0.0.0/0" in out and "after the call: DELETED" in out
     assert "POST /slack/interactions (approve, by U0ONCALL, signed) -> 200" in out
-    assert "Slack, only to U0DEVELOPER: You are not an approver for playbook ec2-security-group-public-admin-ingress" in out
+    assert (
+        "Slack, only to U0DEVELOPER: You are not an approver for playbook ec2-security-group-public-admin-ingress"
+        in out
+    )
     assert "POST /slack/interactions (undo, by U0ONCALL, forged) -> 401" in out
     assert out.count("[ Undo ]  [ Acknowledge ]") == 7  # six remediations, and the approved proposal
     assert "[ Approve ]  [ Deny ]" in out
@@ -42,22 +54,25 @@ def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tm
 
 
 def test_the_playgrounds_event_endpoint_runs_a_record_through_the_handler(capsys):
-    with local_world() as (chalice_app, local, slack):
+    with local_world() as (chalice_app, local, _slack):
         local.client("s3").create_bucket(Bucket="trail-logs-bucket")
         local.client("cloudtrail").create_trail(Name=TRAIL, S3BucketName="trail-logs-bucket")
         server = event_endpoint(chalice_app)
         try:
-            record = api_call_record("StopLogging", "cloudtrail.amazonaws.com", {"name": TRAIL}, identity=ATTACKER,
-                                     region=REGION)
-            request = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/events",
-                                             data=json.dumps(record).encode(), method="POST")
+            record = api_call_record(
+                "StopLogging", "cloudtrail.amazonaws.com", {"name": TRAIL}, identity=ATTACKER, region=REGION
+            )
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{server.server_address[1]}/events", data=json.dumps(record).encode(), method="POST"
+            )
             with urllib.request.urlopen(request, timeout=30) as response:
                 answer = json.load(response)
             (incident,) = answer["incidents"]
             assert incident["playbook"] == "cloudtrail-stop-logging" and incident["state"] == "remediated"
             assert local.client("cloudtrail").get_trail_status(Name=TRAIL)["IsLogging"]
-            bad = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/events", data=b"{not json",
-                                         method="POST")
+            bad = urllib.request.Request(
+                f"http://127.0.0.1:{server.server_address[1]}/events", data=b"{not json", method="POST"
+            )
             try:
                 urllib.request.urlopen(bad, timeout=30)
                 raise AssertionError("a malformed event was accepted")

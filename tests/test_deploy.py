@@ -13,8 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from moto.events.models import EventPattern
@@ -27,6 +28,8 @@ from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import MALLORY, PLAYBOOKS, ROOT
 from tests.deploy_aws import deploy_aws
+
+pytestmark = pytest.mark.e2e
 
 STAGE = "dev"
 FUNCTIONS = ("respond_to_cloudtrail", "posture_sweep", "slack_worker", "api_handler")
@@ -48,8 +51,9 @@ def _chalice(project: Path, local: LocalAws, *args: str) -> subprocess.Completed
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(local.environment())
     chalice = Path(sys.executable).parent / "chalice"
-    result = subprocess.run([str(chalice), *args, "--stage", STAGE], cwd=project, env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [str(chalice), *args, "--stage", STAGE], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -118,14 +122,20 @@ def test_a_sample_event_matches_each_deployed_pattern_and_a_failed_call_does_not
         for selection in selections:
             source, name = selection["eventSource"][0], selection["eventName"][0]
             detail = api_call_record(name, source, {}, identity=MALLORY, region="us-east-1")
-            event = {"source": "aws." + source.split(".")[0], "detail-type": "AWS API Call via CloudTrail",
-                     "detail": detail, "account": detail["recipientAccountId"], "region": "us-east-1"}
+            event = {
+                "source": "aws." + source.split(".")[0],
+                "detail-type": "AWS API Call via CloudTrail",
+                "detail": detail,
+                "account": detail["recipientAccountId"],
+                "region": "us-east-1",
+            }
             assert pattern.matches_event(event), (rule.name, source, name)
             failed = {**event, "detail": {**detail, "errorCode": "AccessDenied"}}
             assert not pattern.matches_event(failed), (rule.name, source, name)
         read = api_call_record("DescribeTrails", "cloudtrail.amazonaws.com", {}, identity=MALLORY, region="us-east-1")
-        assert not pattern.matches_event({"source": "aws.cloudtrail", "detail-type": "AWS API Call via CloudTrail",
-                                          "detail": read})
+        assert not pattern.matches_event(
+            {"source": "aws.cloudtrail", "detail-type": "AWS API Call via CloudTrail", "detail": read}
+        )
 
 
 def test_the_slack_route_is_a_post_to_the_api_handler(deployed):
@@ -150,6 +160,8 @@ def test_redeploy_changes_nothing_and_delete_removes_everything(deployed):
     assert local.client("lambda").list_functions()["Functions"] == []
     remaining = [r["Name"] for r in local.client("events").list_rules()["Rules"] if r["Name"].startswith("trailguard-")]
     assert remaining == []
-    roles = [r["RoleName"] for r in local.client("iam").list_roles()["Roles"] if r["RoleName"].startswith("trailguard-")]
+    roles = [
+        r["RoleName"] for r in local.client("iam").list_roles()["Roles"] if r["RoleName"].startswith("trailguard-")
+    ]
     assert roles == []
     assert local.client("apigateway").get_rest_apis()["items"] == []

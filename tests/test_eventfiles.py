@@ -6,9 +6,13 @@ import gzip
 import json
 import shutil
 
+import pytest
+
 from chalicelib.eventfiles import iter_event_files, read_events
 from chalicelib.events import CloudTrailEvent, EventError
 from tests.conftest import envelope, record
+
+pytestmark = pytest.mark.unit
 
 
 def _ids(items):
@@ -127,8 +131,10 @@ def test_a_truncated_gzip_file_is_reported_after_what_could_be_read(tmp_path):
 
 
 def _shape(items):
-    return [item.event_id if isinstance(item, CloudTrailEvent) else (str(item) if item is not None else None)
-            for item in items]
+    return [
+        item.event_id if isinstance(item, CloudTrailEvent) else (str(item) if item is not None else None)
+        for item in items
+    ]
 
 
 def test_parallel_reading_yields_the_same_items_in_the_same_order(datasets):

@@ -11,6 +11,8 @@ from chalicelib.eventfiles import read_events
 from chalicelib.events import CloudTrailEvent, EventError
 from tests.conftest import envelope, record
 
+pytestmark = pytest.mark.unit
+
 
 def _real_records(datasets, folder):
     return list(read_events([datasets / folder]))
@@ -47,18 +49,21 @@ def test_panther_fixtures_are_parsed_or_refused_naming_the_field(datasets):
     assert len(missing_id) == 54  # the README counts 54 records without eventID
     for error in errors:
         assert error.where.startswith(str(datasets / "panther-fixtures" / "records.json") + " record ")
-        assert error.problem.startswith(("missing field '", "readOnly must", "requestParameters must",
-                                         "responseElements must", "eventTime"))
+        assert error.problem.startswith(
+            ("missing field '", "readOnly must", "requestParameters must", "responseElements must", "eventTime")
+        )
 
 
 def test_accessors_of_a_real_stop_logging_record(datasets):
-    records = json.loads((datasets / "stratus-detonation-logs" / "aws.defense-evasion.cloudtrail-stop.json").read_text())
+    records = json.loads(
+        (datasets / "stratus-detonation-logs" / "aws.defense-evasion.cloudtrail-stop.json").read_text()
+    )
     event = CloudTrailEvent.from_record(records[0])
     assert event.event_id == "10163ed2-2253-469d-a5ee-cbc6651f8934"
     assert event.name == "StopLogging"
     assert event.source == "cloudtrail.amazonaws.com"
     assert event.account == "143434273843"
-    assert event.time == dt.datetime(2024, 7, 31, 13, 6, 24, tzinfo=dt.timezone.utc)
+    assert event.time == dt.datetime(2024, 7, 31, 13, 6, 24, tzinfo=dt.UTC)
     assert event.actor.type == "IAMUser" and event.actor.name == "christophe"
     assert event.actor.label == "IAMUser christophe"
     assert event.source_ip == "86.245.153.234"
@@ -69,31 +74,62 @@ def test_accessors_of_a_real_stop_logging_record(datasets):
 
 
 def test_assumed_role_actor_names_the_role_behind_the_session():
-    event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", userIdentity={
-        "type": "AssumedRole",
-        "arn": "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com",
-        "accountId": "123456789012",
-        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::123456789012:role/ops/Admin",
-                                             "userName": "Admin"}},
-    }))
+    event = CloudTrailEvent.from_record(
+        record(
+            "StopLogging",
+            "cloudtrail.amazonaws.com",
+            userIdentity={
+                "type": "AssumedRole",
+                "arn": "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com",
+                "accountId": "123456789012",
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "arn": "arn:aws:iam::123456789012:role/ops/Admin",
+                        "userName": "Admin",
+                    }
+                },
+            },
+        )
+    )
     actor = event.actor
-    assert (actor.role_name, actor.session_name, actor.role_arn) == ("Admin", "alice@example.com",
-                                                                     "arn:aws:iam::123456789012:role/ops/Admin")
+    assert (actor.role_name, actor.session_name, actor.role_arn) == (
+        "Admin",
+        "alice@example.com",
+        "arn:aws:iam::123456789012:role/ops/Admin",
+    )
     assert actor.label == "role Admin/alice@example.com"
 
 
 def test_assumed_role_without_issuer_takes_the_role_from_the_arn():
-    event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", userIdentity={
-        "type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/tester", "accountId": "123456789012"}))
+    event = CloudTrailEvent.from_record(
+        record(
+            "StopLogging",
+            "cloudtrail.amazonaws.com",
+            userIdentity={
+                "type": "AssumedRole",
+                "arn": "arn:aws:sts::123456789012:assumed-role/tester",
+                "accountId": "123456789012",
+            },
+        )
+    )
     assert event.actor.role_name == "tester" and event.actor.session_name is None
 
 
 def test_root_and_service_actors():
-    root = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", userIdentity={
-        "type": "Root", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012"}))
+    root = CloudTrailEvent.from_record(
+        record(
+            "StopLogging",
+            "cloudtrail.amazonaws.com",
+            userIdentity={"type": "Root", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012"},
+        )
+    )
     assert root.actor.label == "root user"
-    service = CloudTrailEvent.from_record(record("Decrypt", "kms.amazonaws.com", userIdentity={
-        "type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}))
+    service = CloudTrailEvent.from_record(
+        record(
+            "Decrypt", "kms.amazonaws.com", userIdentity={"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}
+        )
+    )
     assert service.actor.name == "cloudtrail.amazonaws.com"
 
 
@@ -166,20 +202,32 @@ def test_summary_keeps_what_messages_need():
     raw = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})
     summary = CloudTrailEvent.from_record(raw).summary()
     assert summary == {
-        "eventID": raw["eventID"], "eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",
-        "eventType": "AwsApiCall", "eventTime": "2026-11-26T03:12:45Z", "account": "123456789012",
-        "region": "us-east-1", "actor": "IAMUser mallory", "actorArn": "arn:aws:iam::123456789012:user/mallory",
-        "session": None, "resource": "main", "sourceIPAddress": "203.0.113.7", "userAgent": "aws-cli/2.15.0",
+        "eventID": raw["eventID"],
+        "eventName": "StopLogging",
+        "eventSource": "cloudtrail.amazonaws.com",
+        "eventType": "AwsApiCall",
+        "eventTime": "2026-11-26T03:12:45Z",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "actor": "IAMUser mallory",
+        "actorArn": "arn:aws:iam::123456789012:user/mallory",
+        "session": None,
+        "resource": "main",
+        "sourceIPAddress": "203.0.113.7",
+        "userAgent": "aws-cli/2.15.0",
     }
 
 
-@pytest.mark.parametrize("request_parameters,resource", [
-    ({"bucketName": "logs", "acl": [""]}, "logs"),
-    ({"keyId": "arn:aws:kms:us-east-1:123456789012:key/k1"}, "arn:aws:kms:us-east-1:123456789012:key/k1"),
-    ({"groupId": "sg-1", "ipPermissions": {}}, "sg-1"),
-    ({"somethingElse": "x"}, None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "request_parameters,resource",
+    [
+        ({"bucketName": "logs", "acl": [""]}, "logs"),
+        ({"keyId": "arn:aws:kms:us-east-1:123456789012:key/k1"}, "arn:aws:kms:us-east-1:123456789012:key/k1"),
+        ({"groupId": "sg-1", "ipPermissions": {}}, "sg-1"),
+        ({"somethingElse": "x"}, None),
+        (None, None),
+    ],
+)
 def test_the_resource_a_message_names_is_the_target_parameter(request_parameters, resource):
     raw = record("AnyCall", "s3.amazonaws.com", request_parameters)
     assert CloudTrailEvent.from_record(raw).resource == resource

@@ -15,12 +15,16 @@ from chalicelib.domain_functions import (
 )
 from chalicelib.expressions import Expression, ExpressionError
 
+pytestmark = pytest.mark.unit
+
 # -- public_acl_grants ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("canned", [["public-read"], "public-read", ["PUBLIC-READ"]])
 def test_canned_public_read_acl_as_list_or_string(canned):
-    assert public_acl_grants({"bucketName": "b", "x-amz-acl": canned}) == [{"grantee": "AllUsers", "permission": "READ"}]
+    assert public_acl_grants({"bucketName": "b", "x-amz-acl": canned}) == [
+        {"grantee": "AllUsers", "permission": "READ"}
+    ]
 
 
 def test_canned_public_read_write_and_authenticated_read():
@@ -39,8 +43,11 @@ def test_non_public_canned_acls(canned):
 
 
 def test_grant_headers():
-    request = {"x-amz-grant-read": [f'uri="{ALL_USERS}", id="abc"'], "x-amz-grant-write-acp": f'uri="{AUTHENTICATED_USERS}"',
-               "x-amz-grant-full-control": ['id="owner"']}
+    request = {
+        "x-amz-grant-read": [f'uri="{ALL_USERS}", id="abc"'],
+        "x-amz-grant-write-acp": f'uri="{AUTHENTICATED_USERS}"',
+        "x-amz-grant-full-control": ['id="owner"'],
+    }
     assert public_acl_grants(request) == [
         {"grantee": "AllUsers", "permission": "READ"},
         {"grantee": "AuthenticatedUsers", "permission": "WRITE_ACP"},
@@ -77,45 +84,102 @@ def test_private_access_control_policy_and_odd_shapes():
 
 
 def test_ip_permissions_shape_from_a_real_invictus_record():
-    request = {"groupId": "sg-04cfb7a4712d75b00", "ipPermissions": {"items": [
-        {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "groups": {},
-         "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0", "description": "TLS from Internet"}]},
-         "ipv6Ranges": {}, "prefixListIds": {}}]}}
+    request = {
+        "groupId": "sg-04cfb7a4712d75b00",
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": "tcp",
+                    "fromPort": 443,
+                    "toPort": 443,
+                    "groups": {},
+                    "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0", "description": "TLS from Internet"}]},
+                    "ipv6Ranges": {},
+                    "prefixListIds": {},
+                }
+            ]
+        },
+    }
     assert public_cidrs(request) == [{"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "0.0.0.0/0"}]
 
 
 def test_legacy_top_level_cidr_ip_shape_from_a_real_invictus_record():
-    request = {"groupId": "sg-04cfb7a4712d75b00", "ipPermissions": {}, "ipProtocol": "tcp", "fromPort": 22,
-               "toPort": 22, "cidrIp": "0.0.0.0/0"}
+    request = {
+        "groupId": "sg-04cfb7a4712d75b00",
+        "ipPermissions": {},
+        "ipProtocol": "tcp",
+        "fromPort": 22,
+        "toPort": 22,
+        "cidrIp": "0.0.0.0/0",
+    }
     assert public_cidrs(request) == [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidr": "0.0.0.0/0"}]
 
 
 def test_ipv6_ranges_and_all_traffic():
-    request = {"ipPermissions": {"items": [{"ipProtocol": "-1", "ipRanges": {}, "ipv6Ranges": {"items": [
-        {"cidrIpv6": "::/0"}, {"cidrIpv6": "2001:db8::/32"}]}}]}}
+    request = {
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": "-1",
+                    "ipRanges": {},
+                    "ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}, {"cidrIpv6": "2001:db8::/32"}]},
+                }
+            ]
+        }
+    }
     assert public_cidrs(request) == [{"ipProtocol": "-1", "fromPort": None, "toPort": None, "cidr": "::/0"}]
 
 
 def test_stratus_anonymised_world_range_and_string_ports():
     # Stratus rewrote 0.0.0.0/0 as 208.236.235.254/0; Panther's fixtures write ports as text.
     assert public_cidrs({"cidrIp": "208.236.235.254/0", "fromPort": "22", "toPort": "22", "ipProtocol": "tcp"}) == [
-        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidr": "208.236.235.254/0"}]
+        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidr": "208.236.235.254/0"}
+    ]
 
 
 def test_narrow_and_invalid_ranges_are_not_public():
-    request = {"ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": "443", "toPort": "443",
-                                            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/16"}, {"cidrIp": "10.0.0.0/8"},
-                                                                   {"cidrIp": "not-a-cidr"}, {"cidrIp": None}]}}]}}
+    request = {
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": "tcp",
+                    "fromPort": "443",
+                    "toPort": "443",
+                    "ipRanges": {
+                        "items": [
+                            {"cidrIp": "0.0.0.0/16"},
+                            {"cidrIp": "10.0.0.0/8"},
+                            {"cidrIp": "not-a-cidr"},
+                            {"cidrIp": None},
+                        ]
+                    },
+                }
+            ]
+        }
+    }
     assert public_cidrs(request) == []
     assert public_cidrs(None) == []
 
 
 def test_wide_cidrs_catch_a_split_world_range():
-    request = {"ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {
-        "items": [{"cidrIp": "0.0.0.0/1"}, {"cidrIp": "128.0.0.0/1"}, {"cidrIp": "192.0.2.0/24"}]}}]}}
+    request = {
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": "tcp",
+                    "fromPort": 22,
+                    "toPort": 22,
+                    "ipRanges": {
+                        "items": [{"cidrIp": "0.0.0.0/1"}, {"cidrIp": "128.0.0.0/1"}, {"cidrIp": "192.0.2.0/24"}]
+                    },
+                }
+            ]
+        }
+    }
     assert public_cidrs(request) == []
-    assert [r["cidr"] for r in Expression("wide_cidrs(requestParameters, `8`)").search({"requestParameters": request})] == [
-        "0.0.0.0/1", "128.0.0.0/1"]
+    assert [
+        r["cidr"] for r in Expression("wide_cidrs(requestParameters, `8`)").search({"requestParameters": request})
+    ] == ["0.0.0.0/1", "128.0.0.0/1"]
 
 
 # -- public_statements ----------------------------------------------------------------------
@@ -137,31 +201,39 @@ def test_statements_open_to_everyone(principal):
     assert public_statements(_policy(_allow(principal))) == [_allow(principal)]
 
 
-@pytest.mark.parametrize("principal", [{"Service": "cloudtrail.amazonaws.com"}, {"AWS": "arn:aws:iam::111122223333:root"}])
+@pytest.mark.parametrize(
+    "principal", [{"Service": "cloudtrail.amazonaws.com"}, {"AWS": "arn:aws:iam::111122223333:root"}]
+)
 def test_statements_for_named_principals_are_not_public(principal):
     assert public_statements(_policy(_allow(principal))) == []
 
 
-@pytest.mark.parametrize("condition", [
-    {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
-    {"StringEquals": {"aws:sourcevpc": "vpc-111"}},
-    {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.0/24"]}},
-    {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}},
-    {"StringEquals": {"aws:SourceAccount": "111122223333"}},
-    {"ArnLike": {"aws:SourceArn": "arn:aws:cloudtrail:us-east-1:111122223333:trail/main"}},
-])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
+        {"StringEquals": {"aws:sourcevpc": "vpc-111"}},
+        {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.0/24"]}},
+        {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}},
+        {"StringEquals": {"aws:SourceAccount": "111122223333"}},
+        {"ArnLike": {"aws:SourceArn": "arn:aws:cloudtrail:us-east-1:111122223333:trail/main"}},
+    ],
+)
 def test_conditions_that_restrict_the_caller_make_a_statement_non_public(condition):
     assert public_statements(_policy(_allow("*", condition))) == []
 
 
-@pytest.mark.parametrize("condition", [
-    {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1a2b3c4d"}},  # absent key: no restriction
-    {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
-    {"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}},
-    {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
-    {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
-    {"Bool": {"aws:SecureTransport": "true"}},
-])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1a2b3c4d"}},  # absent key: no restriction
+        {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
+        {"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}},
+        {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+        {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+        {"Bool": {"aws:SecureTransport": "true"}},
+    ],
+)
 def test_conditions_that_do_not_restrict_the_caller(condition):
     assert len(public_statements(_policy(_allow("*", condition)))) == 1
 
@@ -178,18 +250,33 @@ def test_deny_statements_a_single_statement_object_and_json_text():
 def test_real_bucket_policies_from_the_datasets(datasets):
     from chalicelib.eventfiles import read_events
 
-    policies = [e.request_parameters.get("bucketPolicy") for e in read_events([datasets / "invictus-aws-2023"])
-                if not isinstance(e, Exception) and e.name == "PutBucketPolicy" and not e.failed]
+    policies = [
+        e.request_parameters.get("bucketPolicy")
+        for e in read_events([datasets / "invictus-aws-2023"])
+        if not isinstance(e, Exception) and e.name == "PutBucketPolicy" and not e.failed
+    ]
     assert len(policies) == 3
     # CloudTrail's own bucket policy and a cross-account grant: none is public.
     assert [public_statements(policy) for policy in policies] == [[], [], []]
 
 
 def test_panther_fixture_policy_restricted_by_org_vpc_and_ip_is_not_public():
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-              "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-test123456"},
-                                             "StringLike": {"aws:SourceVpc": "vpc-*"},
-                                             "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "172.16.0.0/12"]}}}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:PrincipalOrgID": "o-test123456"},
+                    "StringLike": {"aws:SourceVpc": "vpc-*"},
+                    "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "172.16.0.0/12"]},
+                },
+            }
+        ],
+    }
     assert public_statements(policy) == []
 
 
@@ -202,15 +289,21 @@ def test_expressions_evaluate_with_the_domain_functions():
     assert Expression("requestParameters.bucketName").search(record) == "b"
 
 
-@pytest.mark.parametrize("text,message", [
-    ("requestParameters.[", "JMESPath syntax error at column"),
-    ("requestParameters.name == 'x", "JMESPath syntax error"),
-    ("publc_cidrs(requestParameters)", "unknown function publc_cidrs(); did you mean public_cidrs()?"),
-    ("public_cidrs()", "public_cidrs() takes 1 argument(s), got 0"),
-    ("public_cidrs(requestParameters, `1`)", "public_cidrs() takes 1 argument(s), got 2"),
-    ("requestParamters.name", "'requestParamters' is not a field of a CloudTrail record; did you mean 'requestParameters'?"),
-    ("true", "'true' is read by JMESPath as a field name, not a value; write the literal as `true`"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("requestParameters.[", "JMESPath syntax error at column"),
+        ("requestParameters.name == 'x", "JMESPath syntax error"),
+        ("publc_cidrs(requestParameters)", "unknown function publc_cidrs(); did you mean public_cidrs()?"),
+        ("public_cidrs()", "public_cidrs() takes 1 argument(s), got 0"),
+        ("public_cidrs(requestParameters, `1`)", "public_cidrs() takes 1 argument(s), got 2"),
+        (
+            "requestParamters.name",
+            "'requestParamters' is not a field of a CloudTrail record; did you mean 'requestParameters'?",
+        ),
+        ("true", "'true' is read by JMESPath as a field name, not a value; write the literal as `true`"),
+    ],
+)
 def test_bad_expressions_are_refused_when_compiled(text, message):
     with pytest.raises(ExpressionError) as raised:
         Expression(text)
@@ -229,33 +322,67 @@ def test_an_expression_that_fails_on_one_record_raises_expression_error():
         Expression("length(eventVersion)").search({"eventVersion": 5})
 
 
-@pytest.mark.parametrize("request_parameters,gaps", [
-    ({"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": True}]}, []),
-    ({"EventSelectors": [{"ReadWriteType": "All"}]}, []),  # the API's own casing, defaults
-    ({"eventSelectors": [{"readWriteType": "ReadOnly", "includeManagementEvents": False}]},
-     ["management events are not recorded"]),
-    ({"eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": True}]},
-     ["only WriteOnly management events are recorded"]),
-    ({"eventSelectors": [{"readWriteType": "ReadOnly"}, {"readWriteType": "WriteOnly"}]}, []),
-    ({"eventSelectors": [{"excludeManagementEventSources": ["kms.amazonaws.com", "rdsdata.amazonaws.com"]}]},
-     ["management events from kms.amazonaws.com, rdsdata.amazonaws.com are not recorded"]),
-    ({"advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]}]}]},
-     ["management events are not recorded"]),
-    ({"advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]},
-                                                     {"field": "readOnly", "equals": ["true"]}]}]},
-     ["only management events with readOnly=true are recorded"]),
-    ({"advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]},
-                                                     {"field": "eventSource", "notEquals": ["kms.amazonaws.com"]}]}]},
-     ["management events from kms.amazonaws.com are not recorded"]),
-    ({"trailName": "main"}, []),
-    (None, []),
-])
+@pytest.mark.parametrize(
+    "request_parameters,gaps",
+    [
+        ({"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": True}]}, []),
+        ({"EventSelectors": [{"ReadWriteType": "All"}]}, []),  # the API's own casing, defaults
+        (
+            {"eventSelectors": [{"readWriteType": "ReadOnly", "includeManagementEvents": False}]},
+            ["management events are not recorded"],
+        ),
+        (
+            {"eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": True}]},
+            ["only WriteOnly management events are recorded"],
+        ),
+        ({"eventSelectors": [{"readWriteType": "ReadOnly"}, {"readWriteType": "WriteOnly"}]}, []),
+        (
+            {"eventSelectors": [{"excludeManagementEventSources": ["kms.amazonaws.com", "rdsdata.amazonaws.com"]}]},
+            ["management events from kms.amazonaws.com, rdsdata.amazonaws.com are not recorded"],
+        ),
+        (
+            {"advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]}]}]},
+            ["management events are not recorded"],
+        ),
+        (
+            {
+                "advancedEventSelectors": [
+                    {
+                        "fieldSelectors": [
+                            {"field": "eventCategory", "equals": ["Management"]},
+                            {"field": "readOnly", "equals": ["true"]},
+                        ]
+                    }
+                ]
+            },
+            ["only management events with readOnly=true are recorded"],
+        ),
+        (
+            {
+                "advancedEventSelectors": [
+                    {
+                        "fieldSelectors": [
+                            {"field": "eventCategory", "equals": ["Management"]},
+                            {"field": "eventSource", "notEquals": ["kms.amazonaws.com"]},
+                        ]
+                    }
+                ]
+            },
+            ["management events from kms.amazonaws.com are not recorded"],
+        ),
+        ({"trailName": "main"}, []),
+        (None, []),
+    ],
+)
 def test_management_event_gaps(request_parameters, gaps):
-    assert Expression("management_event_gaps(requestParameters)").search({"requestParameters": request_parameters}) == gaps
+    assert (
+        Expression("management_event_gaps(requestParameters)").search({"requestParameters": request_parameters}) == gaps
+    )
 
 
-@pytest.mark.parametrize("text", ["!requestParameters.userName", "a == 'b' && !requestParameters.sourceArn",
-                                  "!requestParameters.items[0]"])
+@pytest.mark.parametrize(
+    "text", ["!requestParameters.userName", "a == 'b' && !requestParameters.sourceArn", "!requestParameters.items[0]"]
+)
 def test_a_negated_path_without_parentheses_is_refused_with_the_fix(text):
     with pytest.raises(ExpressionError, match=r"write the negation around the whole path: `!\(a.b\)`"):
         Expression(text.replace("a == 'b'", "eventName == 'b'"))

@@ -32,6 +32,8 @@ from tests.conftest import (
     signed_click,
 )
 
+pytestmark = pytest.mark.integration
+
 MEMBER = "111122223333"
 
 
@@ -54,8 +56,9 @@ def clock(runtime) -> Clock:
 
 
 def _stop_logging(client: Any, trail: str = "main", account: str = ACCOUNT, **fields: Any) -> dict[str, Any]:
-    event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": trail}, recipientAccountId=account,
-                            **fields))
+    event = envelope(
+        record("StopLogging", "cloudtrail.amazonaws.com", {"name": trail}, recipientAccountId=account, **fields)
+    )
     payload: dict[str, Any] = client.lambda_.invoke("respond_to_cloudtrail", event).payload
     return payload
 
@@ -67,8 +70,9 @@ def _click(client: Any, transition: str, incident_id: str) -> int:
 
 
 def _sweep(client: Any) -> None:
-    scheduled = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
-                                                 resources=[])
+    scheduled = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
     client.lambda_.invoke("posture_sweep", scheduled)
 
 
@@ -84,13 +88,17 @@ def _survived(name: str) -> None:
 START = ("cloudtrail", "StartLogging")
 
 
-@pytest.mark.parametrize("code, status, name", [
-    ("ThrottlingException", 400, "throttling"),
-    ("InternalFailure", 500, "5xx"),
-    ("ServiceUnavailableException", 503, "5xx"),
-])
-def test_transient_aws_errors_are_retried_by_botocore_and_the_step_runs_once(client, runtime, faults, make_trail,
-                                                                             code, status, name):
+@pytest.mark.parametrize(
+    "code, status, name",
+    [
+        ("ThrottlingException", 400, "throttling"),
+        ("InternalFailure", 500, "5xx"),
+        ("ServiceUnavailableException", 503, "5xx"),
+    ],
+)
+def test_transient_aws_errors_are_retried_by_botocore_and_the_step_runs_once(
+    client, runtime, faults, make_trail, code, status, name
+):
     make_trail("main")
     faults.add(*START, code, status=status, times=2)
     (incident,) = _stop_logging(client)["incidents"]
@@ -99,13 +107,17 @@ def test_transient_aws_errors_are_retried_by_botocore_and_the_step_runs_once(cli
     _survived(f"{name} (retried)")
 
 
-@pytest.mark.parametrize("code, status, name", [
-    ("ThrottlingException", 400, "throttling"),
-    ("InternalFailure", 500, "5xx"),
-    ("ExpiredTokenException", 400, "expired credentials"),
-])
-def test_persistent_aws_errors_fail_the_incident_and_a_retry_click_finishes_it(client, runtime, faults, make_trail,
-                                                                               code, status, name):
+@pytest.mark.parametrize(
+    "code, status, name",
+    [
+        ("ThrottlingException", 400, "throttling"),
+        ("InternalFailure", 500, "5xx"),
+        ("ExpiredTokenException", 400, "expired credentials"),
+    ],
+)
+def test_persistent_aws_errors_fail_the_incident_and_a_retry_click_finishes_it(
+    client, runtime, faults, make_trail, code, status, name
+):
     make_trail("main")
     faults.add(*START, code, status=status, times=50)
     (incident,) = _stop_logging(client)["incidents"]
@@ -131,13 +143,15 @@ def member_trail(aws):
 
 
 def test_access_denied_in_a_member_account_fails_clearly_and_a_retry_finishes_once_the_role_is_fixed(
-        client, runtime, faults, member_trail):
+    client, runtime, faults, member_trail
+):
     faults.add("sts", "AssumeRole", "AccessDenied", times=50)
     (incident,) = _stop_logging(client, "member", account=MEMBER)["incidents"]
     stored = runtime.store.get(incident["id"])
     assert stored.state is State.FAILED
-    assert stored.steps[0].error.startswith(f"cannot assume arn:aws:iam::{MEMBER}:role/trailguard-remediator: "
-                                            "AccessDenied")
+    assert stored.steps[0].error.startswith(
+        f"cannot assume arn:aws:iam::{MEMBER}:role/trailguard-remediator: AccessDenied"
+    )
     assert not _logging("member", member_trail)
     faults.clear()  # the StackSet reached the account
     runtime.clients._sessions.pop(MEMBER, None)  # as a new container would
@@ -157,15 +171,16 @@ def test_a_conditional_check_failure_on_a_state_change_runs_nothing_twice(client
     assert runtime.store.get(incident["id"]).state in (State.REMEDIATED, State.REMEDIATING)
     assert faults.succeeded[START] <= 1
     if runtime.store.get(incident["id"]).state is State.REMEDIATING:
-        runtime.lifecycle.clock = Clock(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5))
+        runtime.lifecycle.clock = Clock(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
         _sweep(client)
     assert runtime.store.get(incident["id"]).state is State.REMEDIATED and _logging()
     assert faults.succeeded[START] == 1
     _survived("DynamoDB conditional-check failure")
 
 
-def test_dynamodb_throttling_is_absorbed_and_a_table_that_stays_throttled_makes_lambda_retry(client, runtime, faults,
-                                                                                            make_trail):
+def test_dynamodb_throttling_is_absorbed_and_a_table_that_stays_throttled_makes_lambda_retry(
+    client, runtime, faults, make_trail
+):
     make_trail("main")
     faults.add("dynamodb", "PutItem", "ProvisionedThroughputExceededException", times=2)
     (first,) = _stop_logging(client, "main")["incidents"]
@@ -202,7 +217,8 @@ steps:
 
 
 def test_a_lambda_killed_between_two_steps_is_resumed_by_the_sweep_without_repeating_the_first(
-        client, runtime, faults, make_trail, tmp_path, monkeypatch, clock):
+    client, runtime, faults, make_trail, tmp_path, monkeypatch, clock
+):
     make_trail("main")
     make_trail("backup")
     boto3.client("cloudtrail", region_name=REGION).stop_logging(Name="backup")
@@ -225,8 +241,9 @@ def test_a_lambda_killed_between_two_steps_is_resumed_by_the_sweep_without_repea
 
 
 @pytest.mark.parametrize("fault", ["429", "503", "timeout"])
-def test_slack_failures_keep_the_incident_and_the_sweep_delivers_it(client, runtime, slack_stub, make_trail, monkeypatch,
-                                                                    fault):
+def test_slack_failures_keep_the_incident_and_the_sweep_delivers_it(
+    client, runtime, slack_stub, make_trail, monkeypatch, fault
+):
     from chalicelib.slack import client as slack_client
 
     make_trail("main")

@@ -27,6 +27,8 @@ from chalicelib.playbook_loader import load_playbooks
 from chalicelib.replay import ReplayCounts, replay
 from tests.conftest import DATASETS, PLAYBOOKS, SIGNING_SECRET, count_fuzz_case, signed_click
 
+pytestmark = pytest.mark.integration
+
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 CATALOG = Catalog.load([PLAYBOOKS])
 
@@ -52,8 +54,22 @@ json_values = st.recursive(
 )
 hostile_text = st.one_of(
     st.text(max_size=200),
-    st.sampled_from(["", " ", "null", "*", "[*]" * 300, "(" * 5000, "a." * 3000 + "b", "\x00", "😀" * 100,
-                     "<!channel>", "${jndi:ldap://x}", "'; DROP TABLE incidents; --"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "null",
+            "*",
+            "[*]" * 300,
+            "(" * 5000,
+            "a." * 3000 + "b",
+            "\x00",
+            "😀" * 100,
+            "<!channel>",
+            "${jndi:ldap://x}",
+            "'; DROP TABLE incidents; --",
+        ]
+    ),
     st.integers(min_value=1, max_value=200_000).map(lambda n: "x" * n),
 )
 
@@ -88,9 +104,12 @@ events = st.one_of(
     json_values,
     mutated_records(),
     mutated_records().map(lambda r: eventbridge_envelope(r, "id-1")),
-    st.builds(lambda r, source, kind: {**eventbridge_envelope(r, "id-2"), "source": source, "detail-type": kind},
-              mutated_records(), st.sampled_from(["aws.cloudtrail", "custom.app", "", None, 7]),
-              st.sampled_from(["AWS API Call via CloudTrail", "Scheduled Event", "", None])),
+    st.builds(
+        lambda r, source, kind: {**eventbridge_envelope(r, "id-2"), "source": source, "detail-type": kind},
+        mutated_records(),
+        st.sampled_from(["aws.cloudtrail", "custom.app", "", None, 7]),
+        st.sampled_from(["AWS API Call via CloudTrail", "Scheduled Event", "", None]),
+    ),
 )
 
 
@@ -111,8 +130,11 @@ def test_the_event_model_reads_anything_or_says_what_is_wrong(data):
 
 
 @settings(suppress_health_check=FIXTURES, max_examples=max(20, settings().max_examples // 10))
-@given(name=st.sampled_from(sorted(p for p in DATASETS.rglob("*.json*") if p.suffix in (".json", ".gz"))),
-       cut=st.floats(min_value=0, max_value=1), flip=st.integers(min_value=0, max_value=255))
+@given(
+    name=st.sampled_from(sorted(p for p in DATASETS.rglob("*.json*") if p.suffix in (".json", ".gz"))),
+    cut=st.floats(min_value=0, max_value=1),
+    flip=st.integers(min_value=0, max_value=255),
+)
 def test_truncated_or_corrupt_files_are_read_up_to_the_damage(tmp_path_factory, name, cut, flip):
     count_fuzz_case("event files")
     data = name.read_bytes()
@@ -139,16 +161,34 @@ def playbook_documents(draw: st.DrawFn) -> str:
         "id": draw(st.sampled_from(["fuzzed", "Fuzzed!", ""]) | playbook_values),
         "title": draw(st.just("t") | playbook_values),
         "severity": draw(st.sampled_from(["high", "urgent"]) | playbook_values),
-        "when": draw(st.fixed_dictionaries({
-            "source": st.sampled_from(["cloudtrail.amazonaws.com", "s3"]) | playbook_values,
-            "events": st.lists(st.sampled_from(["StopLogging", "PutBucketAcl"]) | playbook_values, max_size=3)
-            | playbook_values,
-        }, optional={"if": hostile_text | playbook_values, "unless": hostile_text})),
+        "when": draw(
+            st.fixed_dictionaries(
+                {
+                    "source": st.sampled_from(["cloudtrail.amazonaws.com", "s3"]) | playbook_values,
+                    "events": st.lists(st.sampled_from(["StopLogging", "PutBucketAcl"]) | playbook_values, max_size=3)
+                    | playbook_values,
+                },
+                optional={"if": hostile_text | playbook_values, "unless": hostile_text},
+            )
+        ),
         "mode": draw(st.sampled_from(["auto", "approve", "notify", "dry-run", "yolo"]) | playbook_values),
-        "steps": draw(st.lists(st.fixed_dictionaries(
-            {"action": st.sampled_from(["cloudtrail.start_logging", "s3.remove_public_acl", "iam.*"]) | playbook_values},
-            optional={"with": st.dictionaries(st.sampled_from(["trail", "bucket", "x"]), hostile_text | playbook_values,
-                                              max_size=3)}), max_size=3) | playbook_values),
+        "steps": draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "action": st.sampled_from(["cloudtrail.start_logging", "s3.remove_public_acl", "iam.*"])
+                        | playbook_values
+                    },
+                    optional={
+                        "with": st.dictionaries(
+                            st.sampled_from(["trail", "bucket", "x"]), hostile_text | playbook_values, max_size=3
+                        )
+                    },
+                ),
+                max_size=3,
+            )
+            | playbook_values
+        ),
     }
     for key in draw(st.lists(st.sampled_from(sorted(document)), max_size=3)):
         document.pop(key, None)
@@ -211,19 +251,32 @@ slack_bodies = st.one_of(
     st.binary(max_size=300),
     st.text(max_size=300),
     json_values.map(_form),
-    st.builds(lambda actions, user, kind: _form({"type": kind, "user": user, "actions": actions}),
-              st.lists(st.fixed_dictionaries({"action_id": st.sampled_from(["trailguard:approve", "trailguard:undo",
-                                                                              "other"]) | hostile_text,
-                                               "value": hostile_text | json_values}), max_size=3) | json_values,
-              st.fixed_dictionaries({"id": st.sampled_from(["U0APPROVER", "U0STRANGER"]) | hostile_text}) | json_values,
-              st.sampled_from(["block_actions", "view_submission"]) | hostile_text),
+    st.builds(
+        lambda actions, user, kind: _form({"type": kind, "user": user, "actions": actions}),
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "action_id": st.sampled_from(["trailguard:approve", "trailguard:undo", "other"]) | hostile_text,
+                    "value": hostile_text | json_values,
+                }
+            ),
+            max_size=3,
+        )
+        | json_values,
+        st.fixed_dictionaries({"id": st.sampled_from(["U0APPROVER", "U0STRANGER"]) | hostile_text}) | json_values,
+        st.sampled_from(["block_actions", "view_submission"]) | hostile_text,
+    ),
 )
-slack_headers = st.fixed_dictionaries({}, optional={
-    "X-Slack-Signature": st.sampled_from(["v0=" + "0" * 64, "v1=abc", ""]) | hostile_text,
-    "X-Slack-Request-Timestamp": st.sampled_from(["0", "-1", "99999999999999999999", "", "now"])
-    | st.integers().map(str) | hostile_text,
-    "Content-Type": st.just("application/x-www-form-urlencoded"),
-})
+slack_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "X-Slack-Signature": st.sampled_from(["v0=" + "0" * 64, "v1=abc", ""]) | hostile_text,
+        "X-Slack-Request-Timestamp": st.sampled_from(["0", "-1", "99999999999999999999", "", "now"])
+        | st.integers().map(str)
+        | hostile_text,
+        "Content-Type": st.just("application/x-www-form-urlencoded"),
+    },
+)
 
 
 @settings(suppress_health_check=FIXTURES)
@@ -246,8 +299,10 @@ def test_the_slack_endpoint_answers_any_signed_payload_without_acting(runtime, c
 
     _, headers = signed_click("approve", "inc-0")
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    headers["X-Slack-Signature"] = SignatureVerifier(SIGNING_SECRET).generate_signature(
-        timestamp=headers["X-Slack-Request-Timestamp"], body=text) or ""
+    headers["X-Slack-Signature"] = (
+        SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=headers["X-Slack-Request-Timestamp"], body=text)
+        or ""
+    )
     before = len(calls.calls)
     answer = runtime.answer_slack(text, headers)
     assert answer.status in (200, 400), answer
@@ -262,6 +317,11 @@ def test_fuzz_targets_ran(request):
     selected = {item.name for item in request.session.items if item.module is request.module}
     if len(selected) < 7:
         pytest.skip("only part of this file was selected")
-    assert {"event model", "event files", "playbook loader", "rules handler", "slack endpoint (unsigned)",
-            "slack endpoint (signed)"} <= ran, FUZZ_CASES
-
+    assert {
+        "event model",
+        "event files",
+        "playbook loader",
+        "rules handler",
+        "slack endpoint (unsigned)",
+        "slack endpoint (signed)",
+    } <= ran, FUZZ_CASES

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chalicelib.events import CloudTrailEvent
 from chalicelib.guards import skip_reason
 from tests.conftest import record
+
+pytestmark = pytest.mark.unit
 
 OWN = frozenset({"trailguard-remediator", "trailguard-dev-respond_to_cloudtrail"})
 
@@ -14,11 +18,15 @@ def _event(**fields):
 
 
 def _assumed(role, session="s", with_issuer=True):
-    identity = {"type": "AssumedRole", "arn": f"arn:aws:sts::123456789012:assumed-role/{role}/{session}",
-                "accountId": "123456789012"}
+    identity = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::123456789012:assumed-role/{role}/{session}",
+        "accountId": "123456789012",
+    }
     if with_issuer:
-        identity["sessionContext"] = {"sessionIssuer": {"type": "Role", "userName": role,
-                                                        "arn": f"arn:aws:iam::123456789012:role/{role}"}}
+        identity["sessionContext"] = {
+            "sessionIssuer": {"type": "Role", "userName": role, "arn": f"arn:aws:iam::123456789012:role/{role}"}
+        }
     return identity
 
 
@@ -47,8 +55,12 @@ def test_own_role_is_recognised_from_the_arn_when_the_issuer_is_missing():
 
 def test_other_roles_and_users_named_like_ours_are_not_skipped():
     assert skip_reason(_event(userIdentity=_assumed("trailguard-remediator-evil")), OWN) is None
-    user = {"type": "IAMUser", "userName": "trailguard-remediator", "accountId": "123456789012",
-            "arn": "arn:aws:iam::123456789012:user/trailguard-remediator"}
+    user = {
+        "type": "IAMUser",
+        "userName": "trailguard-remediator",
+        "accountId": "123456789012",
+        "arn": "arn:aws:iam::123456789012:user/trailguard-remediator",
+    }
     assert skip_reason(_event(userIdentity=user), OWN) is None
 
 

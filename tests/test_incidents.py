@@ -16,25 +16,38 @@ from chalicelib.incidents import (
     incident_id,
 )
 
+pytestmark = pytest.mark.unit
+
 ALL_MOVES = [(name, state) for name in TRANSITIONS for state in State]
 
 
 def _incident(state: State) -> Incident:
     return Incident(
-        id=incident_id("evt-1", "pb"), playbook_id="pb", playbook_version=2, title="t", severity="high",
-        mode="approve", event={"eventID": "evt-1", "account": "123456789012", "region": "us-east-1"}, state=state,
+        id=incident_id("evt-1", "pb"),
+        playbook_id="pb",
+        playbook_version=2,
+        title="t",
+        severity="high",
+        mode="approve",
+        event={"eventID": "evt-1", "account": "123456789012", "region": "us-east-1"},
+        state=state,
     )
 
 
 @pytest.mark.parametrize("name,state", [(n, s) for n, s in ALL_MOVES if s in TRANSITIONS[n].sources])
 def test_every_legal_transition_moves_and_is_recorded(name, state):
     incident = _incident(state)
-    when = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
     incident.move(name, "slack:U123", "because", when)
     assert incident.state is TRANSITIONS[name].target
     [entry] = incident.history
     assert (entry.who, entry.what, entry.state, entry.detail, entry.at) == (
-        "slack:U123", name, TRANSITIONS[name].target, "because", "2026-11-26T03:00:00+00:00")
+        "slack:U123",
+        name,
+        TRANSITIONS[name].target,
+        "because",
+        "2026-11-26T03:00:00+00:00",
+    )
 
 
 @pytest.mark.parametrize("name,state", [(n, s) for n, s in ALL_MOVES if s not in TRANSITIONS[n].sources])
@@ -67,7 +80,9 @@ def test_finished_states_allow_nothing_but_what_the_table_says():
 def test_an_incident_survives_a_round_trip_through_its_dict():
     incident = _incident(State.REMEDIATING)
     incident.plan = [{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}]
-    incident.steps = [StepResult("cloudtrail.start_logging", {"trail": "main"}, StepStatus.APPLYING, before={"IsLogging": False})]
+    incident.steps = [
+        StepResult("cloudtrail.start_logging", {"trail": "main"}, StepStatus.APPLYING, before={"IsLogging": False})
+    ]
     incident.record("trailguard", "open", "StopLogging by IAMUser mallory")
     incident.notification = {"channel": "C1", "ts": "1.2"}
     incident.lease_until = "2026-11-26T03:02:00+00:00"
@@ -79,8 +94,8 @@ def test_an_incident_survives_a_round_trip_through_its_dict():
 def test_a_lease_expires_at_its_time():
     incident = _incident(State.REMEDIATING)
     incident.lease_until = "2026-11-26T03:02:00+00:00"
-    assert not incident.lease_expired(dt.datetime(2026, 11, 26, 3, 1, 59, tzinfo=dt.timezone.utc))
-    assert incident.lease_expired(dt.datetime(2026, 11, 26, 3, 2, tzinfo=dt.timezone.utc))
+    assert not incident.lease_expired(dt.datetime(2026, 11, 26, 3, 1, 59, tzinfo=dt.UTC))
+    assert incident.lease_expired(dt.datetime(2026, 11, 26, 3, 2, tzinfo=dt.UTC))
 
 
 def test_every_state_has_a_headline_for_people():

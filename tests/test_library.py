@@ -13,8 +13,9 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import pytest
@@ -24,6 +25,8 @@ from chalicelib.actions import ActionError, UndoRefused, registered_actions
 from chalicelib.actions.base import ActionContext
 from chalicelib.store import MemoryStore
 from tests.conftest import ACCOUNT, REGION
+
+pytestmark = pytest.mark.integration
 
 OTHER_ACCOUNT = "111122223333"
 
@@ -54,22 +57,36 @@ def _object_acl():
     owner = s3.get_object_acl(Bucket="data-bucket", Key="report.csv")["Owner"]
 
     def tamper():
-        s3.put_object_acl(Bucket="data-bucket", Key="report.csv", GrantFullControl=f'id="{owner["ID"]}"',
-                          GrantRead=f'id="{"f" * 64}"')
+        s3.put_object_acl(
+            Bucket="data-bucket", Key="report.csv", GrantFullControl=f'id="{owner["ID"]}"', GrantRead=f'id="{"f" * 64}"'
+        )
 
     return Setup(
-        s3, {"bucket": "data-bucket", "key": "report.csv"},
+        s3,
+        {"bucket": "data-bucket", "key": "report.csv"},
         unsafe=lambda: s3.put_object_acl(Bucket="data-bucket", Key="report.csv", ACL="public-read"),
-        observe=lambda: sorted(json.dumps(g, sort_keys=True)
-                               for g in s3.get_object_acl(Bucket="data-bucket", Key="report.csv")["Grants"]),
+        observe=lambda: sorted(
+            json.dumps(g, sort_keys=True) for g in s3.get_object_acl(Bucket="data-bucket", Key="report.csv")["Grants"]
+        ),
         tamper=tamper,
     )
 
 
-PUBLIC_READ = {"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-               "Resource": "arn:aws:s3:::data-bucket/*"}
-FROM_VPCE = {"Sid": "Vpce", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-             "Resource": "arn:aws:s3:::data-bucket/*", "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}}
+PUBLIC_READ = {
+    "Sid": "Public",
+    "Effect": "Allow",
+    "Principal": "*",
+    "Action": "s3:GetObject",
+    "Resource": "arn:aws:s3:::data-bucket/*",
+}
+FROM_VPCE = {
+    "Sid": "Vpce",
+    "Effect": "Allow",
+    "Principal": "*",
+    "Action": "s3:GetObject",
+    "Resource": "arn:aws:s3:::data-bucket/*",
+    "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
+}
 
 
 def _bucket_policy():
@@ -83,10 +100,17 @@ def _bucket_policy():
             return None
 
     def put(*statements):
-        s3.put_bucket_policy(Bucket="data-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+        s3.put_bucket_policy(
+            Bucket="data-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+        )
 
-    return Setup(s3, {"bucket": "data-bucket"}, unsafe=lambda: put(FROM_VPCE, PUBLIC_READ), observe=policy,
-                 tamper=lambda: put({**FROM_VPCE, "Sid": "Changed"}))
+    return Setup(
+        s3,
+        {"bucket": "data-bucket"},
+        unsafe=lambda: put(FROM_VPCE, PUBLIC_READ),
+        observe=policy,
+        tamper=lambda: put({**FROM_VPCE, "Sid": "Changed"}),
+    )
 
 
 def _public_access_block(account_level: bool):
@@ -104,39 +128,57 @@ def _public_access_block(account_level: bool):
     def observe():
         try:
             return client.get_public_access_block(**target)["PublicAccessBlockConfiguration"]
-        except Exception:  # noqa: BLE001 - no configuration at all
+        except Exception:
             return None
 
     def put(*on):
         client.put_public_access_block(**target, PublicAccessBlockConfiguration={s: s in on for s in settings})
 
-    return Setup(client, params, unsafe=lambda: put("BlockPublicAcls"), observe=observe,
-                 tamper=lambda: put("BlockPublicAcls", "IgnorePublicAcls"))
+    return Setup(
+        client,
+        params,
+        unsafe=lambda: put("BlockPublicAcls"),
+        observe=observe,
+        tamper=lambda: put("BlockPublicAcls", "IgnorePublicAcls"),
+    )
 
 
 def _key_policy():
     kms = _client("kms")
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*",
-             "Resource": "*"}
+    admin = {
+        "Sid": "Admin",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
     public = {"Sid": "Anyone", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}
 
     def put(*statements):
         kms.put_key_policy(KeyId=key, PolicyName="default", Policy=_policy(*statements))
 
-    return Setup(kms, {"key": key}, unsafe=lambda: put(admin, public),
-                 observe=lambda: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"],
-                 tamper=lambda: put({**admin, "Sid": "Changed"}))
+    return Setup(
+        kms,
+        {"key": key},
+        unsafe=lambda: put(admin, public),
+        observe=lambda: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"],
+        tamper=lambda: put({**admin, "Sid": "Changed"}),
+    )
 
 
 def _security_group():
     ec2 = _client("ec2")
     group = ec2.create_security_group(GroupName="web", Description="web")["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
+    )
     params: dict[str, Any] = {"group": group}
-    open_ssh = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
-                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    open_ssh = [
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+    ]
 
     def unsafe():
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=open_ssh)
@@ -144,16 +186,33 @@ def _security_group():
         # (read back: moto's own response lists only the last rule it created).
         described = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
         created = [r for r in described["SecurityGroupRules"] if not r["IsEgress"] and r.get("CidrIpv4") == "0.0.0.0/0"]
-        params["rules"] = [{"securityGroupRuleId": r["SecurityGroupRuleId"], "ipProtocol": r["IpProtocol"],
-                            "fromPort": r["FromPort"], "toPort": r["ToPort"], "cidrIpv4": r["CidrIpv4"], "isEgress": False}
-                           for r in created]
+        params["rules"] = [
+            {
+                "securityGroupRuleId": r["SecurityGroupRuleId"],
+                "ipProtocol": r["IpProtocol"],
+                "fromPort": r["FromPort"],
+                "toPort": r["ToPort"],
+                "cidrIpv4": r["CidrIpv4"],
+                "isEgress": False,
+            }
+            for r in created
+        ]
 
     def observe():
-        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
-        return sorted((r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4")) for r in rules if not r["IsEgress"])
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
+            "SecurityGroupRules"
+        ]
+        return sorted(
+            (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4")) for r in rules if not r["IsEgress"]
+        )
 
-    return Setup(ec2, params, unsafe=unsafe, observe=observe,
-                 tamper=lambda: ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=open_ssh[:1]))
+    return Setup(
+        ec2,
+        params,
+        unsafe=unsafe,
+        observe=observe,
+        tamper=lambda: ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=open_ssh[:1]),
+    )
 
 
 def _snapshot_share():
@@ -162,13 +221,23 @@ def _snapshot_share():
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
 
     def modify(groups=(), users=()):
-        ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add",
-                                      GroupNames=list(groups), UserIds=list(users))
+        ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            GroupNames=list(groups),
+            UserIds=list(users),
+        )
 
-    return Setup(ec2, {"snapshot": snapshot}, unsafe=lambda: modify(["all"], [OTHER_ACCOUNT]),
-                 observe=lambda: ec2.describe_snapshot_attribute(
-                     SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"],
-                 tamper=lambda: modify([], ["444455556666"]))
+    return Setup(
+        ec2,
+        {"snapshot": snapshot},
+        unsafe=lambda: modify(["all"], [OTHER_ACCOUNT]),
+        observe=lambda: ec2.describe_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")[
+            "CreateVolumePermissions"
+        ],
+        tamper=lambda: modify([], ["444455556666"]),
+    )
 
 
 def _image_share():
@@ -179,34 +248,59 @@ def _image_share():
     def add(*entries):
         ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": list(entries)})
 
-    return Setup(ec2, {"image": image, "accounts": [OTHER_ACCOUNT]},
-                 unsafe=lambda: add({"Group": "all"}, {"UserId": OTHER_ACCOUNT}, {"UserId": "444455556666"}),
-                 observe=lambda: sorted(json.dumps(p) for p in ec2.describe_image_attribute(
-                     ImageId=image, Attribute="launchPermission")["LaunchPermissions"]),
-                 tamper=lambda: add({"UserId": "777788889999"}))
+    return Setup(
+        ec2,
+        {"image": image, "accounts": [OTHER_ACCOUNT]},
+        unsafe=lambda: add({"Group": "all"}, {"UserId": OTHER_ACCOUNT}, {"UserId": "444455556666"}),
+        observe=lambda: sorted(
+            json.dumps(p)
+            for p in ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"]
+        ),
+        tamper=lambda: add({"UserId": "777788889999"}),
+    )
 
 
 def _db_snapshot_share():
     rds = _client("rds")
-    rds.create_db_instance(DBInstanceIdentifier="db", DBInstanceClass="db.t3.micro", Engine="postgres",
-                           MasterUsername="admin_user", MasterUserPassword="a-long-password", AllocatedStorage=20)
+    rds.create_db_instance(
+        DBInstanceIdentifier="db",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="admin_user",
+        MasterUserPassword="a-long-password",
+        AllocatedStorage=20,
+    )
     rds.create_db_snapshot(DBSnapshotIdentifier="nightly", DBInstanceIdentifier="db")
 
     def add(*values):
-        rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="nightly", AttributeName="restore", ValuesToAdd=list(values))
+        rds.modify_db_snapshot_attribute(
+            DBSnapshotIdentifier="nightly", AttributeName="restore", ValuesToAdd=list(values)
+        )
 
-    return Setup(rds, {"snapshot": "nightly", "values": ["all"]}, unsafe=lambda: add("all", OTHER_ACCOUNT),
-                 observe=lambda: sorted(rds.describe_db_snapshot_attributes(DBSnapshotIdentifier="nightly")
-                                        ["DBSnapshotAttributesResult"]["DBSnapshotAttributes"][0]["AttributeValues"]),
-                 tamper=lambda: add("444455556666"))
+    return Setup(
+        rds,
+        {"snapshot": "nightly", "values": ["all"]},
+        unsafe=lambda: add("all", OTHER_ACCOUNT),
+        observe=lambda: sorted(
+            rds.describe_db_snapshot_attributes(DBSnapshotIdentifier="nightly")["DBSnapshotAttributesResult"][
+                "DBSnapshotAttributes"
+            ][0]["AttributeValues"]
+        ),
+        tamper=lambda: add("444455556666"),
+    )
 
 
 def _flow_logs():
     ec2, s3 = _client("ec2"), _client("s3")
     s3.create_bucket(Bucket="flow-logs")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    flow_log = ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="REJECT",
-                                    LogDestinationType="s3", LogDestination="arn:aws:s3:::flow-logs")["FlowLogIds"][0]
+    flow_log = ec2.create_flow_logs(
+        ResourceIds=[vpc],
+        ResourceType="VPC",
+        TrafficType="REJECT",
+        LogDestinationType="s3",
+        LogDestination="arn:aws:s3:::flow-logs",
+    )["FlowLogIds"][0]
     memory = MemoryStore()
 
     def observe():
@@ -215,9 +309,15 @@ def _flow_logs():
     def tamper():
         ec2.delete_flow_logs(FlowLogIds=list(flowlogs.describe_all(ec2)))
 
-    return Setup(ec2, {"flow_logs": [flow_log]}, unsafe=lambda: ec2.delete_flow_logs(FlowLogIds=[flow_log]),
-                 observe=observe, tamper=tamper, memory=memory,
-                 remember=lambda: flowlogs.remember_all(memory, ec2, ACCOUNT, REGION))
+    return Setup(
+        ec2,
+        {"flow_logs": [flow_log]},
+        unsafe=lambda: ec2.delete_flow_logs(FlowLogIds=[flow_log]),
+        observe=observe,
+        tamper=tamper,
+        memory=memory,
+        remember=lambda: flowlogs.remember_all(memory, ec2, ACCOUNT, REGION),
+    )
 
 
 def _detector():
@@ -227,15 +327,25 @@ def _detector():
     def observe():
         return {d: guardduty.get_detector(DetectorId=d)["Status"] for d in guardduty.list_detectors()["DetectorIds"]}
 
-    return Setup(guardduty, {}, unsafe=lambda: guardduty.update_detector(DetectorId=detector, Enable=False),
-                 observe=observe, tamper=lambda: guardduty.update_detector(DetectorId=detector, Enable=False))
+    return Setup(
+        guardduty,
+        {},
+        unsafe=lambda: guardduty.update_detector(DetectorId=detector, Enable=False),
+        observe=observe,
+        tamper=lambda: guardduty.update_detector(DetectorId=detector, Enable=False),
+    )
 
 
 def _recorder():
     config, s3 = _client("config"), _client("s3")
     s3.create_bucket(Bucket="config-history")
-    config.put_configuration_recorder(ConfigurationRecorder={
-        "name": "default", "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config", "recordingGroup": {"allSupported": True}})
+    config.put_configuration_recorder(
+        ConfigurationRecorder={
+            "name": "default",
+            "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config",
+            "recordingGroup": {"allSupported": True},
+        }
+    )
     config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-history"})
     config.start_configuration_recorder(ConfigurationRecorderName="default")
     memory = MemoryStore()
@@ -249,35 +359,55 @@ def _recorder():
         statuses = config.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]
         return ({s["name"]: s["recording"] for s in statuses}, config.describe_delivery_channels()["DeliveryChannels"])
 
-    return Setup(config, {}, unsafe=unsafe, observe=observe, memory=memory,
-                 tamper=lambda: config.stop_configuration_recorder(ConfigurationRecorderName="default"),
-                 remember=lambda: configservice.remember_all(memory, config, ACCOUNT, REGION))
+    return Setup(
+        config,
+        {},
+        unsafe=unsafe,
+        observe=observe,
+        memory=memory,
+        tamper=lambda: config.stop_configuration_recorder(ConfigurationRecorderName="default"),
+        remember=lambda: configservice.remember_all(memory, config, ACCOUNT, REGION),
+    )
 
 
 def _trail_settings():
     cloudtrail, s3 = _client("cloudtrail"), _client("s3")
     s3.create_bucket(Bucket="org-trail-logs")
-    cloudtrail.create_trail(Name="org", S3BucketName="org-trail-logs", IsMultiRegionTrail=True,
-                            EnableLogFileValidation=True, S3KeyPrefix="audit")
+    cloudtrail.create_trail(
+        Name="org",
+        S3BucketName="org-trail-logs",
+        IsMultiRegionTrail=True,
+        EnableLogFileValidation=True,
+        S3KeyPrefix="audit",
+    )
     memory = MemoryStore()
 
     def observe():
         [trail] = cloudtrail.describe_trails(trailNameList=["org"])["trailList"]
         return trail
 
-    return Setup(cloudtrail, {"trail": "org"}, memory=memory,
-                 unsafe=lambda: cloudtrail.update_trail(Name="org", IsMultiRegionTrail=False, EnableLogFileValidation=False),
-                 observe=observe, tamper=lambda: cloudtrail.update_trail(Name="org", S3KeyPrefix="elsewhere"),
-                 remember=lambda: trails.remember(memory, cloudtrail, "org", ACCOUNT, REGION))
+    return Setup(
+        cloudtrail,
+        {"trail": "org"},
+        memory=memory,
+        unsafe=lambda: cloudtrail.update_trail(Name="org", IsMultiRegionTrail=False, EnableLogFileValidation=False),
+        observe=observe,
+        tamper=lambda: cloudtrail.update_trail(Name="org", S3KeyPrefix="elsewhere"),
+        remember=lambda: trails.remember(memory, cloudtrail, "org", ACCOUNT, REGION),
+    )
 
 
 def _access_key():
     iam = _client("iam")
     iam.create_user(UserName="payroll-bot")
     key = iam.create_access_key(UserName="payroll-bot")["AccessKey"]["AccessKeyId"]
-    return Setup(iam, {"user": "payroll-bot", "key": key}, unsafe=lambda: None,
-                 observe=lambda: iam.list_access_keys(UserName="payroll-bot")["AccessKeyMetadata"][0]["Status"],
-                 tamper=lambda: iam.update_access_key(UserName="payroll-bot", AccessKeyId=key, Status="Active"))
+    return Setup(
+        iam,
+        {"user": "payroll-bot", "key": key},
+        unsafe=lambda: None,
+        observe=lambda: iam.list_access_keys(UserName="payroll-bot")["AccessKeyMetadata"][0]["Status"],
+        tamper=lambda: iam.update_access_key(UserName="payroll-bot", AccessKeyId=key, Status="Active"),
+    )
 
 
 TRUST_EC2 = {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
@@ -285,38 +415,64 @@ TRUST_EC2 = {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "
 
 def _trust_policy():
     iam = _client("iam")
-    iam.create_role(RoleName="app", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [TRUST_EC2]}))
-    backdoor = {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/ops", "arn:aws:iam::193672423079:root"]},
-                "Action": "sts:AssumeRole"}
+    iam.create_role(
+        RoleName="app", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [TRUST_EC2]})
+    )
+    backdoor = {
+        "Effect": "Allow",
+        "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/ops", "arn:aws:iam::193672423079:root"]},
+        "Action": "sts:AssumeRole",
+    }
 
     def put(*statements):
         iam.update_assume_role_policy(RoleName="app", PolicyDocument=_policy(*statements))
 
-    return Setup(iam, {"role": "app", "trusted_accounts": []}, unsafe=lambda: put(TRUST_EC2, backdoor),
-                 observe=lambda: iam.get_role(RoleName="app")["Role"]["AssumeRolePolicyDocument"],
-                 tamper=lambda: put(TRUST_EC2))
+    return Setup(
+        iam,
+        {"role": "app", "trusted_accounts": []},
+        unsafe=lambda: put(TRUST_EC2, backdoor),
+        observe=lambda: iam.get_role(RoleName="app")["Role"]["AssumeRolePolicyDocument"],
+        tamper=lambda: put(TRUST_EC2),
+    )
 
 
 def _function_permission():
     iam, lam = _client("iam"), _client("lambda")
-    role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{**TRUST_EC2, "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    role = iam.create_role(
+        RoleName="fn-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{**TRUST_EC2, "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        ),
+    )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handle(event, context):\n    return 1\n")
-    lam.create_function(FunctionName="billing", Runtime="python3.11", Role=role, Handler="handler.handle",
-                        Code={"ZipFile": code.getvalue()})
-    lam.add_permission(FunctionName="billing", StatementId="events", Action="lambda:InvokeFunction",
-                       Principal="events.amazonaws.com", SourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/nightly")
+    lam.create_function(
+        FunctionName="billing",
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handle",
+        Code={"ZipFile": code.getvalue()},
+    )
+    lam.add_permission(
+        FunctionName="billing",
+        StatementId="events",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/nightly",
+    )
 
     def observe():
         return sorted(s["Sid"] for s in json.loads(lam.get_policy(FunctionName="billing")["Policy"])["Statement"])
 
     def add_backdoor():
-        lam.add_permission(FunctionName="billing", StatementId="backdoor", Action="lambda:InvokeFunction", Principal="*")
+        lam.add_permission(
+            FunctionName="billing", StatementId="backdoor", Action="lambda:InvokeFunction", Principal="*"
+        )
 
-    return Setup(lam, {"function": "billing", "statement": "backdoor"}, unsafe=add_backdoor, observe=observe,
-                 tamper=add_backdoor)
+    return Setup(
+        lam, {"function": "billing", "statement": "backdoor"}, unsafe=add_backdoor, observe=observe, tamper=add_backdoor
+    )
 
 
 def _tag():
@@ -328,9 +484,15 @@ def _tag():
         found = tagging.get_resources(ResourceARNList=["arn:aws:s3:::data-bucket"])["ResourceTagMappingList"]
         return {t["Key"]: t["Value"] for mapping in found for t in mapping["Tags"]}
 
-    return Setup(tagging, {"arn": "arn:aws:s3:::data-bucket"}, unsafe=lambda: None, observe=observe,
-                 tamper=lambda: tagging.tag_resources(ResourceARNList=["arn:aws:s3:::data-bucket"],
-                                                      Tags={"trailguard:incident": "someone-else"}))
+    return Setup(
+        tagging,
+        {"arn": "arn:aws:s3:::data-bucket"},
+        unsafe=lambda: None,
+        observe=observe,
+        tamper=lambda: tagging.tag_resources(
+            ResourceARNList=["arn:aws:s3:::data-bucket"], Tags={"trailguard:incident": "someone-else"}
+        ),
+    )
 
 
 CASES: dict[str, Callable[[], Setup]] = {
@@ -397,9 +559,16 @@ def test_undo_is_refused_when_the_resource_changed_since(name, aws):
 
 
 def test_every_resource_action_has_a_case():
-    tested_elsewhere = {"cloudtrail.start_logging", "cloudtrail.restore_trail", "cloudtrail.restore_event_selectors",
-                        "kms.enable_key", "kms.cancel_key_deletion", "s3.remove_public_acl", "iam.delete_login_profile",
-                        "notify.note"}
+    tested_elsewhere = {
+        "cloudtrail.start_logging",
+        "cloudtrail.restore_trail",
+        "cloudtrail.restore_event_selectors",
+        "kms.enable_key",
+        "kms.cancel_key_deletion",
+        "s3.remove_public_acl",
+        "iam.delete_login_profile",
+        "notify.note",
+    }
     assert set(registered_actions()) - tested_elsewhere == set(CASES)
 
 
@@ -410,7 +579,9 @@ def test_a_console_password_is_deleted_and_its_undo_refused_with_the_reason(aws)
     iam = _client("iam")
     iam.create_user(UserName="alice")
     iam.create_login_profile(UserName="alice", Password="Sup3r-secret-pass!", PasswordResetRequired=False)
-    action = _action("iam.delete_login_profile", Setup(iam, {"user": "alice"}, lambda: None, lambda: None, lambda: None))
+    action = _action(
+        "iam.delete_login_profile", Setup(iam, {"user": "alice"}, lambda: None, lambda: None, lambda: None)
+    )
     before = action.snapshot()
     assert before == {"User": "alice", "LoginProfile": True, "PasswordResetRequired": False}
     action.apply(before)
@@ -434,9 +605,13 @@ def test_a_deleted_detector_is_created_again_and_undo_deletes_it(aws):
 
 def test_flow_logs_never_seen_fail_the_step_and_say_so(aws):
     ec2 = _client("ec2")
-    action = _action("ec2.restore_flow_logs", Setup(ec2, {"flow_logs": ["fl-0e17aa62a21d4bbfe"]}, lambda: None,
-                                                    lambda: None, lambda: None, memory=MemoryStore()))
-    with pytest.raises(ActionError, match="no configuration was ever remembered for flow log.*fl-0e17aa62a21d4bbfe"):
+    action = _action(
+        "ec2.restore_flow_logs",
+        Setup(
+            ec2, {"flow_logs": ["fl-0e17aa62a21d4bbfe"]}, lambda: None, lambda: None, lambda: None, memory=MemoryStore()
+        ),
+    )
+    with pytest.raises(ActionError, match=r"no configuration was ever remembered for flow log.*fl-0e17aa62a21d4bbfe"):
         action.snapshot()
 
 
@@ -450,7 +625,9 @@ def test_a_trust_policy_keeps_its_trusted_principals(aws):
     setup = _trust_policy()
     _remediated("iam.restore_trust_policy", setup)
     assert setup.observe()["Statement"] == [
-        TRUST_EC2, {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/ops"}, "Action": "sts:AssumeRole"}]
+        TRUST_EC2,
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/ops"}, "Action": "sts:AssumeRole"},
+    ]
 
 
 def test_a_bucket_policy_keeps_its_restricted_statements(aws):

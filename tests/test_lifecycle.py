@@ -33,6 +33,8 @@ from tests.conftest import (
     recording_clients,
 )
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(params=["memory", "dynamodb"])
 def store(request, aws):
@@ -50,7 +52,7 @@ def clients(calls):
 
 @pytest.fixture
 def clock():
-    return Clock(dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.timezone.utc))
+    return Clock(dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC))
 
 
 @pytest.fixture
@@ -68,7 +70,9 @@ def _approve_catalog(tmp_path):
 
 
 def _stop_logging(event_id="evt-stop-1"):
-    return CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, eventID=event_id))
+    return CloudTrailEvent.from_record(
+        record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, eventID=event_id)
+    )
 
 
 def _logging(cloudtrail):
@@ -98,7 +102,10 @@ def test_two_concurrent_approvals_run_the_action_once(tmp_path, lifecycle, make_
     assert calls.writes() == ["StartLogging"] and _logging(cloudtrail)
     stored = lifecycle.store.get(outcome.incident.id)
     assert [(e.what, e.state) for e in stored.history] == [
-        ("open", State.PROPOSED), ("approve", State.REMEDIATING), ("finish", State.REMEDIATED)]
+        ("open", State.PROPOSED),
+        ("approve", State.REMEDIATING),
+        ("finish", State.REMEDIATED),
+    ]
     assert stored.history[1].who in ("slack:U1", "slack:U2")
 
 
@@ -141,7 +148,9 @@ def test_undo_is_refused_when_the_resource_changed_since(lifecycle, make_trail, 
     cloudtrail.stop_logging(Name="main")  # someone else acted after trailguard
     refused = lifecycle.undo(outcome.incident.id, "slack:U1")
     assert refused.state is State.REMEDIATED
-    assert "IsLogging: True -> False" in refused.history[-1].detail and "nothing was changed" in refused.history[-1].detail
+    assert (
+        "IsLogging: True -> False" in refused.history[-1].detail and "nothing was changed" in refused.history[-1].detail
+    )
     assert calls.writes() == ["StartLogging"]
 
 
@@ -165,12 +174,23 @@ def test_an_incident_without_a_plan_cannot_be_retried(lifecycle, aws):
 def _crashed_incident(lifecycle, clock, event):
     """What a worker leaves when the Lambda dies after recording the snapshot."""
     incident = Incident(
-        id=incident_id(event.event_id, "cloudtrail-stop-logging"), playbook_id="cloudtrail-stop-logging",
-        playbook_version=1, title="CloudTrail logging stopped", severity="critical", mode="auto",
-        event=event.summary(), state=State.REMEDIATING,
+        id=incident_id(event.event_id, "cloudtrail-stop-logging"),
+        playbook_id="cloudtrail-stop-logging",
+        playbook_version=1,
+        title="CloudTrail logging stopped",
+        severity="critical",
+        mode="auto",
+        event=event.summary(),
+        state=State.REMEDIATING,
         plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
-        steps=[StepResult("cloudtrail.start_logging", {"trail": "main"}, StepStatus.APPLYING,
-                          before={"Trail": "main", "IsLogging": False})],
+        steps=[
+            StepResult(
+                "cloudtrail.start_logging",
+                {"trail": "main"},
+                StepStatus.APPLYING,
+                before={"Trail": "main", "IsLogging": False},
+            )
+        ],
         lease_until=timestamp(clock.now + dt.timedelta(seconds=120)),
     )
     assert lifecycle.store.create(incident)
@@ -178,8 +198,9 @@ def _crashed_incident(lifecycle, clock, event):
 
 
 @pytest.mark.parametrize("applied_before_crash", [True, False])
-def test_a_redelivery_after_the_lease_resumes_with_the_recorded_snapshot(lifecycle, clock, make_trail, calls,
-                                                                          applied_before_crash):
+def test_a_redelivery_after_the_lease_resumes_with_the_recorded_snapshot(
+    lifecycle, clock, make_trail, calls, applied_before_crash
+):
     cloudtrail = make_trail("main")
     event = _stop_logging()
     _crashed_incident(lifecycle, clock, event)
@@ -214,8 +235,9 @@ def test_throttling_is_retried_then_succeeds(lifecycle, clients, make_trail, ins
     assert faults.sent("cloudtrail", "StartLogging") == 3
 
 
-def test_throttling_that_persists_is_recorded_as_failed_not_retried_forever(lifecycle, clients, make_trail,
-                                                                            instant_backoff):
+def test_throttling_that_persists_is_recorded_as_failed_not_retried_forever(
+    lifecycle, clients, make_trail, instant_backoff
+):
     cloudtrail = make_trail("main")
     faults = _throttle(clients.client("cloudtrail", ACCOUNT, REGION), "StartLogging", times=100)
     _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
@@ -234,8 +256,9 @@ def test_an_approval_restores_what_was_remembered_when_the_incident_opened(lifec
     cloudtrail.update_trail(Name="main", IsMultiRegionTrail=True, EnableLogFileValidation=True)
     trails.remember(store, cloudtrail, "main", ACCOUNT, REGION)
     cloudtrail.update_trail(Name="main", IsMultiRegionTrail=False)  # the attacker's UpdateTrail
-    event = CloudTrailEvent.from_record(record("UpdateTrail", "cloudtrail.amazonaws.com",
-                                               {"name": "main", "isMultiRegionTrail": False}))
+    event = CloudTrailEvent.from_record(
+        record("UpdateTrail", "cloudtrail.amazonaws.com", {"name": "main", "isMultiRegionTrail": False})
+    )
     _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(event)
     assert (outcome.playbook.id, outcome.incident.state) == ("cloudtrail-trail-weakened", State.PROPOSED)
     assert outcome.incident.plan[0]["remembered"]["IsMultiRegionTrail"] is True

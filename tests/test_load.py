@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from bench.load import burst
+
+pytestmark = pytest.mark.e2e
 
 EVENTS = int(os.environ.get("TRAILGUARD_LOAD_EVENTS", "2000"))
 
@@ -18,5 +22,7 @@ def test_a_burst_with_duplicates_opens_one_incident_per_distinct_event():
     assert result.lost == [] and result.extra == 0
     assert result.incidents_in_table == EVENTS + 1  # and the warm-up event's
     assert result.states == {"notified": EVENTS * 9 // 10, "remediated": EVENTS // 10}
-    print(f"load: {EVENTS} events + {EVENTS // 10} duplicates in {result.seconds} s "
-          f"({result.deliveries_per_second} deliveries/s, {result.threads} threads)")
+    print(
+        f"load: {EVENTS} events + {EVENTS // 10} duplicates in {result.seconds} s "
+        f"({result.deliveries_per_second} deliveries/s, {result.threads} threads)"
+    )

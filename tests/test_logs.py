@@ -12,6 +12,8 @@ import pytest
 from chalicelib import logs
 from tests.conftest import SIGNING_SECRET, envelope, record, signed_click
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def lambda_log(monkeypatch):
@@ -44,11 +46,18 @@ def test_outside_lambda_logging_is_left_alone(monkeypatch):
 
 def test_every_line_is_one_json_object_with_its_own_fields():
     formatter = logs.JsonLines()
-    line = logging.LogRecord("trailguard", logging.INFO, __file__, 1, json.dumps({"message": "decision", "state": "x"}),
-                             None, None)
+    line = logging.LogRecord(
+        "trailguard", logging.INFO, __file__, 1, json.dumps({"message": "decision", "state": "x"}), None, None
+    )
     line.aws_request_id = "req-1"
     assert json.loads(formatter.format(line)) | {"time": "t"} == {
-        "time": "t", "level": "INFO", "logger": "trailguard", "message": "decision", "state": "x", "requestId": "req-1"}
+        "time": "t",
+        "level": "INFO",
+        "logger": "trailguard",
+        "message": "decision",
+        "state": "x",
+        "requestId": "req-1",
+    }
     plain = logging.LogRecord("botocore", logging.WARNING, __file__, 1, "retrying %s", ("PutItem",), None)
     assert json.loads(formatter.format(plain))["message"] == "retrying PutItem"
     try:
@@ -73,21 +82,31 @@ def test_an_event_logs_one_decision_line_per_incident(lambda_log, client, runtim
     first, again = decisions
     assert first["incident"] == again["incident"] and first["incident"].startswith("inc-")
     assert {k: first[k] for k in ("eventID", "eventName", "playbook", "mode", "state", "duplicate", "level")} == {
-        "eventID": event["detail"]["eventID"], "eventName": "StopLogging", "playbook": "cloudtrail-stop-logging",
-        "mode": "auto", "state": "remediated", "duplicate": False, "level": "INFO"}
+        "eventID": event["detail"]["eventID"],
+        "eventName": "StopLogging",
+        "playbook": "cloudtrail-stop-logging",
+        "mode": "auto",
+        "state": "remediated",
+        "duplicate": False,
+        "level": "INFO",
+    }
     assert again["duplicate"] is True
     assert all(isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0 for line in decisions)
     (rejected,) = [line for line in lines if line["message"] == "event rejected"]
     assert "detail-type is 'Scheduled Event'" in rejected["reason"]
 
 
-def test_clicks_and_skips_are_logged_as_json_without_secrets(lambda_log, client, runtime, make_trail, approve_mode,
-                                                             slack_stub):
+def test_clicks_and_skips_are_logged_as_json_without_secrets(
+    lambda_log, client, runtime, make_trail, approve_mode, slack_stub
+):
     make_trail("main")
-    client.lambda_.invoke("respond_to_cloudtrail", envelope(record("StopLogging", "cloudtrail.amazonaws.com",
-                                                                   {"name": "main"}, errorCode="AccessDenied")))
-    opened = client.lambda_.invoke("respond_to_cloudtrail",
-                                   envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
+    client.lambda_.invoke(
+        "respond_to_cloudtrail",
+        envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, errorCode="AccessDenied")),
+    )
+    opened = client.lambda_.invoke(
+        "respond_to_cloudtrail", envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+    )
     incident = opened.payload["incidents"][0]["id"]
     body, headers = signed_click("approve", incident)
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
@@ -104,7 +123,9 @@ def test_clicks_and_skips_are_logged_as_json_without_secrets(lambda_log, client,
 
 def test_a_refused_request_logs_only_the_start_of_the_timestamp_its_sender_chose(runtime, caplog):
     caplog.set_level(logging.WARNING, logger="trailguard")
-    answer = runtime.answer_slack("payload=%7B%7D", {"X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=0"})
+    answer = runtime.answer_slack(
+        "payload=%7B%7D", {"X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=0"}
+    )
     assert answer.status == 401
     (line,) = [json.loads(r.getMessage()) for r in caplog.records if "Slack request refused" in r.getMessage()]
     assert line["timestamp"] == "9" * 20

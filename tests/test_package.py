@@ -18,6 +18,8 @@ from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> Path:
@@ -25,9 +27,14 @@ def package(tmp_path_factory) -> Path:
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     merge = ROOT / "deploy" / "merge-dev.json"
-    result = subprocess.run([str(chalice), "package", "--stage", "dev", "--merge-template", str(merge), str(out)],
-                            cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(chalice), "package", "--stage", "dev", "--merge-template", str(merge), str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return out
 
@@ -44,14 +51,20 @@ def test_zip_holds_the_app_the_library_and_every_playbook(package):
 def test_template_rules_are_the_catalogs_patterns(package):
     template = json.loads((package / "sam.json").read_text())
     functions = {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::Serverless::Function"}
-    patterns = [event["Properties"]["Pattern"] for fn in functions.values()
-                for event in fn["Properties"].get("Events", {}).values() if event["Type"] == "CloudWatchEvent"]
+    patterns = [
+        event["Properties"]["Pattern"]
+        for fn in functions.values()
+        for event in fn["Properties"].get("Events", {}).values()
+        if event["Type"] == "CloudWatchEvent"
+    ]
     expected = [rule.pattern for rule in Runtime(Settings(), Catalog.load([PLAYBOOKS])).eventbridge_rules()]
     assert patterns == expected
     handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
     # the rules' handler, the sweep, the Slack route (the API's handler) and the click worker
     assert handlers == {"app.respond_to_cloudtrail", "app.posture_sweep", "app.app", "app.slack_worker"}
-    assert all(fn["Properties"]["Runtime"] == f"python{sys.version_info[0]}.{sys.version_info[1]}" for fn in functions.values())
+    assert all(
+        fn["Properties"]["Runtime"] == f"python{sys.version_info[0]}.{sys.version_info[1]}" for fn in functions.values()
+    )
 
 
 def test_each_role_holds_its_committed_least_privilege_file(package):
@@ -75,13 +88,22 @@ def test_the_merge_template_adds_the_table_and_chalice_deploys_names(package):
     resources = json.loads((package / "sam.json").read_text())["Resources"]
     table = resources["IncidentTable"]
     assert table["Type"] == "AWS::DynamoDB::Table" and table["DeletionPolicy"] == "Retain"
-    assert {k: v for k, v in table["Properties"].items() if k in table_definition("x")} == table_definition("trailguard-dev")
+    assert {k: v for k, v in table["Properties"].items() if k in table_definition("x")} == table_definition(
+        "trailguard-dev"
+    )
     assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
-    names = {res["Properties"]["FunctionName"]: res["Properties"]["Environment"]["Variables"]
-             for res in resources.values() if res["Type"] == "AWS::Serverless::Function"}
+    names = {
+        res["Properties"]["FunctionName"]: res["Properties"]["Environment"]["Variables"]
+        for res in resources.values()
+        if res["Type"] == "AWS::Serverless::Function"
+    }
     # the worker the settings and the policy name is the one CloudFormation creates
-    assert set(names) == {"trailguard-dev", "trailguard-dev-respond_to_cloudtrail", "trailguard-dev-posture_sweep",
-                          "trailguard-dev-slack_worker"}
+    assert set(names) == {
+        "trailguard-dev",
+        "trailguard-dev-respond_to_cloudtrail",
+        "trailguard-dev-posture_sweep",
+        "trailguard-dev-slack_worker",
+    }
     assert all(env["TRAILGUARD_SLACK_WORKER"] == "trailguard-dev-slack_worker" for env in names.values())
     roles = {res["Properties"]["RoleName"] for res in resources.values() if res["Type"] == "AWS::IAM::Role"}
     own = set(next(iter(names.values()))["TRAILGUARD_OWN_ROLES"].split(","))
@@ -89,8 +111,11 @@ def test_the_merge_template_adds_the_table_and_chalice_deploys_names(package):
 
 
 def test_cfn_lint_passes_on_the_package_and_every_generated_template(package):
-    templates = [package / "sam.json", *sorted((ROOT / "deploy").glob("member-*.json")),
-                 *sorted((ROOT / "deploy").glob("central-bus-*.json"))]
+    templates = [
+        package / "sam.json",
+        *sorted((ROOT / "deploy").glob("member-*.json")),
+        *sorted((ROOT / "deploy").glob("central-bus-*.json")),
+    ]
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run([str(cfn_lint), *map(str, templates)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

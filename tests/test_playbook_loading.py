@@ -11,6 +11,8 @@ from chalicelib.events import CloudTrailEvent
 from chalicelib.playbook_loader import PlaybookErrors, load_playbook, load_playbooks
 from tests.conftest import record
 
+pytestmark = pytest.mark.unit
+
 VALID = """\
 id: trail-stopped
 title: Trail stopped
@@ -53,9 +55,14 @@ def _one_error(tmp_path, text):
 def test_a_valid_playbook_loads_and_plans(tmp_path):
     playbook = load_playbook(_write(tmp_path, VALID))
     assert (playbook.id, playbook.mode, playbook.version, playbook.line) == ("trail-stopped", "auto", 1, 1)
-    plan = playbook.plan(CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
-    assert plan.to_dict() == {"playbook": "trail-stopped", "mode": "auto",
-                              "steps": [{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}]}
+    plan = playbook.plan(
+        CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+    )
+    assert plan.to_dict() == {
+        "playbook": "trail-stopped",
+        "mode": "auto",
+        "steps": [{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+    }
 
 
 def test_yaml_syntax_error(tmp_path):
@@ -70,13 +77,13 @@ def test_key_written_twice(tmp_path):
 
 
 def test_on_key_read_as_boolean(tmp_path):
-    path, error = _one_error(tmp_path, VALID.replace("when:", "on:"))
+    _path, error = _one_error(tmp_path, VALID.replace("when:", "on:"))
     assert error.line == 4
     assert "the key 'on' is read by YAML as true, not as text" in str(error)
 
 
 def test_unknown_key_with_suggestion(tmp_path):
-    path, error = _one_error(tmp_path, VALID.replace("severity:", "severty:"))
+    _path, error = _one_error(tmp_path, VALID.replace("severity:", "severty:"))
     assert (error.line, error.key) == (3, "severty")
     assert error.problem == "unknown key 'severty'; did you mean 'severity'?"
     assert error.expected.startswith("one of: id, version, title, severity")
@@ -88,13 +95,13 @@ def test_unknown_key_in_a_step(tmp_path):
 
 
 def test_missing_key(tmp_path):
-    path, error = _one_error(tmp_path, VALID.replace("severity: critical\n", ""))
+    _path, error = _one_error(tmp_path, VALID.replace("severity: critical\n", ""))
     assert (error.line, error.key, error.problem) == (1, "severity", "missing key 'severity'")
     assert error.expected == "one of low, medium, high, critical"
 
 
 def test_wrong_type(tmp_path):
-    path, error = _one_error(tmp_path, VALID.replace("events: [StopLogging]", "events: StopLogging"))
+    _path, error = _one_error(tmp_path, VALID.replace("events: [StopLogging]", "events: StopLogging"))
     assert (error.line, error.key, error.problem) == (6, "when.events", "is text")
     assert error.expected == "a list of eventNames, such as [StopLogging]"
 
@@ -105,49 +112,58 @@ def test_value_not_allowed(tmp_path):
 
 
 def test_parameter_value_that_is_not_an_expression(tmp_path):
-    path, error = _one_error(tmp_path, VALID.replace("trail: requestParameters.name", "trail: 42"))
+    _path, error = _one_error(tmp_path, VALID.replace("trail: requestParameters.name", "trail: 42"))
     assert (error.line, error.key, error.problem) == (11, "steps[0].with.trail", "is a number")
     assert "write a literal as 'text'" in error.expected
 
 
 def test_unknown_action(tmp_path):
-    path, error = _one_error(tmp_path, VALID.replace("cloudtrail.start_logging", "cloudtrail.start_loging"))
+    _path, error = _one_error(tmp_path, VALID.replace("cloudtrail.start_logging", "cloudtrail.start_loging"))
     assert (error.line, error.key) == (9, "steps[0].action")
     assert error.problem == "unknown action 'cloudtrail.start_loging'; did you mean 'cloudtrail.start_logging'?"
     assert "kms.enable_key" in error.expected
 
 
 def test_unknown_parameter(tmp_path):
-    text = VALID.replace("      trail: requestParameters.name", "      trail: requestParameters.name\n      trial: eventName")
+    text = VALID.replace(
+        "      trail: requestParameters.name", "      trail: requestParameters.name\n      trial: eventName"
+    )
     path, error = _one_error(tmp_path, text)
-    assert str(error) == (f"{path}:12: steps[0].with.trial: unknown parameter 'trial' for cloudtrail.start_logging; "
-                          "did you mean 'trail'? (expected one of: trail)")
+    assert str(error) == (
+        f"{path}:12: steps[0].with.trial: unknown parameter 'trial' for cloudtrail.start_logging; "
+        "did you mean 'trail'? (expected one of: trail)"
+    )
 
 
 def test_missing_required_parameter(tmp_path):
     text = VALID.replace("    with:\n      trail: requestParameters.name\n", "")
-    path, error = _one_error(tmp_path, text)
+    _path, error = _one_error(tmp_path, text)
     assert (error.line, error.key) == (9, "steps[0]")
     assert error.problem == "cloudtrail.start_logging needs the parameter 'trail'"
 
 
 def test_jmespath_that_does_not_compile(tmp_path):
-    path, error = _one_error(tmp_path, VALID.replace("requestParameters.name", "requestParameters.["))
+    _path, error = _one_error(tmp_path, VALID.replace("requestParameters.name", "requestParameters.["))
     assert (error.line, error.key) == (11, "steps[0].with.trail")
     assert "JMESPath syntax error at column" in error.problem
 
 
 def test_condition_with_an_unknown_function_and_a_misspelt_field(tmp_path):
-    text = VALID.replace("  events: [StopLogging]\n", "  events: [StopLogging]\n  if: is_public(requestParameters)\n"
-                         "  unless: [userIdentity.userName == 'ci', usrIdentity.type == 'Root']\n")
-    path, errors = _errors(tmp_path, text)
+    text = VALID.replace(
+        "  events: [StopLogging]\n",
+        "  events: [StopLogging]\n  if: is_public(requestParameters)\n"
+        "  unless: [userIdentity.userName == 'ci', usrIdentity.type == 'Root']\n",
+    )
+    _path, errors = _errors(tmp_path, text)
     assert [(e.line, e.key) for e in errors] == [(7, "when.if"), (8, "when.unless[1]")]
     assert "unknown function is_public()" in errors[0].problem
     assert "'usrIdentity' is not a field of a CloudTrail record; did you mean 'userIdentity'?" in errors[1].problem
 
 
 def test_bare_true_condition_is_refused(tmp_path):
-    path, error = _one_error(tmp_path, VALID.replace("  events: [StopLogging]\n", "  events: [StopLogging]\n  if: 'true'\n"))
+    _path, error = _one_error(
+        tmp_path, VALID.replace("  events: [StopLogging]\n", "  events: [StopLogging]\n  if: 'true'\n")
+    )
     assert error.key == "when.if" and "write the literal as `true`" in error.problem
 
 
@@ -157,26 +173,27 @@ def test_duplicate_id_across_files(tmp_path):
     playbooks, errors = load_playbooks([tmp_path])
     assert [p.path for p in playbooks] == [first]
     assert [str(e) for e in errors] == [
-        f"{second}:1: id: the id 'trail-stopped' is already used by {first}:1 (expected an id no other playbook uses)"]
+        f"{second}:1: id: the id 'trail-stopped' is already used by {first}:1 (expected an id no other playbook uses)"
+    ]
 
 
 def test_mode_and_steps_must_agree(tmp_path):
-    path, error = _one_error(tmp_path, VALID.split("steps:")[0])
+    _, error = _one_error(tmp_path, VALID.split("steps:")[0])
     assert (error.key, error.problem) == ("mode", "mode auto needs at least one step")
-    path, error = _one_error(tmp_path, VALID.replace("mode: auto", "mode: notify"))
+    _path, error = _one_error(tmp_path, VALID.replace("mode: auto", "mode: notify"))
     assert (error.key, error.problem) == ("steps", "mode notify runs no steps")
 
 
 def test_a_file_that_is_not_a_mapping(tmp_path):
-    path, error = _one_error(tmp_path, "- just\n- a list\n")
+    _, error = _one_error(tmp_path, "- just\n- a list\n")
     assert error.problem == "a playbook is a mapping of keys, got a list"
-    path, error = _one_error(tmp_path, "")
+    _path, error = _one_error(tmp_path, "")
     assert error.problem == "a playbook is a mapping of keys, got nothing (null)"
 
 
 def test_bad_test_expectation(tmp_path):
     text = VALID + "tests:\n  - name: x\n    event: {}\n    expect: ignored\n"
-    path, error = _one_error(tmp_path, text)
+    _path, error = _one_error(tmp_path, text)
     assert (error.line, error.key) == (15, "tests[0].expect")
     assert error.expected.startswith("ignore, or {mode: MODE")
 
@@ -199,13 +216,16 @@ def test_the_lambda_loads_playbooks_without_their_tests(tmp_path):
     (tmp_path / "p.yaml").write_text(
         "id: pb\ntitle: T\nseverity: low\nmode: notify\n"
         "when: {source: cloudtrail.amazonaws.com, events: [StopLogging]}\n"
-        "tests:\n  - name: t\n    event: {eventName: StopLogging}\n    expect: ignore\n")
+        "tests:\n  - name: t\n    event: {eventName: StopLogging}\n    expect: ignore\n"
+    )
     assert len(Catalog.load([tmp_path]).playbooks[0].tests) == 1
     assert Catalog.load([tmp_path], with_tests=False).playbooks[0].tests == ()
 
 
 def test_slack_channel_and_approvers(tmp_path):
-    playbook = load_playbook(_write(tmp_path, VALID + "slack: {channel: '#trail-owners', approvers: [U0123ABCD, S0SECURITY]}\n"))
+    playbook = load_playbook(
+        _write(tmp_path, VALID + "slack: {channel: '#trail-owners', approvers: [U0123ABCD, S0SECURITY]}\n")
+    )
     assert playbook.slack_channel == "#trail-owners" and playbook.approvers == ("U0123ABCD", "S0SECURITY")
     assert load_playbook(_write(tmp_path, VALID)).approvers == ()
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chalicelib.actions import registered_actions
 from chalicelib.catalog import Catalog
 from chalicelib.reference import DOCS_FILE, NOT_ANSWERED, render, stratus_coverage
 from tests.conftest import PLAYBOOKS
+
+pytestmark = pytest.mark.unit
 
 
 def test_the_committed_reference_is_current(datasets):
@@ -56,7 +60,8 @@ def test_the_reference_names_every_nested_playbook_key():
     from chalicelib.playbook_schema import SCHEMA
 
     text = DOCS_FILE.read_text()
-    nested = [f"{parent}.{child}" for parent, spec in SCHEMA["properties"].items()
-              for child in spec.get("properties", {})]
+    nested = [
+        f"{parent}.{child}" for parent, spec in SCHEMA["properties"].items() for child in spec.get("properties", {})
+    ]
     assert "slack.approvers" in nested
     assert all(f"| `{key}` |" in text for key in nested)

@@ -16,10 +16,16 @@ from chalicelib.responder import Responder
 from chalicelib.store import MemoryStore
 from tests.conftest import PLAYBOOKS, record, recording_clients
 
+pytestmark = pytest.mark.integration
+
 
 def _responder(catalog, clients, messages=None):
-    return Responder(catalog, own_role_names={"trailguard-remediator"}, lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)),
-                     notifier=TextNotifier((messages if messages is not None else []).append))
+    return Responder(
+        catalog,
+        own_role_names={"trailguard-remediator"},
+        lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)),
+        notifier=TextNotifier((messages if messages is not None else []).append),
+    )
 
 
 @pytest.fixture
@@ -40,7 +46,7 @@ def test_auto_mode_remediates_records_and_notifies(builtin, stopped_trail, calls
     messages = []
     responder = _responder(builtin, recording_clients(calls), messages)
     event = _stop_logging()
-    decision, [outcome] = responder.respond(event)
+    _decision, [outcome] = responder.respond(event)
     incident = outcome.incident
     assert incident.id == incident_id(event.event_id, "cloudtrail-stop-logging")
     assert incident.state is State.REMEDIATED
@@ -83,16 +89,21 @@ def test_a_failing_step_leaves_a_failed_incident_with_the_error(builtin, aws):
 
 def test_guarded_events_open_no_incident(builtin, stopped_trail, calls):
     responder = _responder(builtin, recording_clients(calls))
-    own = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/trailguard-remediator/x",
-           "accountId": "123456789012",
-           "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "trailguard-remediator"}}}
+    own = {
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::123456789012:assumed-role/trailguard-remediator/x",
+        "accountId": "123456789012",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "trailguard-remediator"}},
+    }
     for event in (_stop_logging(errorCode="AccessDenied"), _stop_logging(userIdentity=own)):
         decision, outcomes = responder.respond(event)
         assert decision.skip is not None and outcomes == []
     assert calls.calls == []
 
 
-def _catalog_with(tmp_path, mode, steps="  - action: cloudtrail.start_logging\n    with: {trail: requestParameters.name}\n"):
+def _catalog_with(
+    tmp_path, mode, steps="  - action: cloudtrail.start_logging\n    with: {trail: requestParameters.name}\n"
+):
     text = textwrap.dedent(f"""\
         id: trail-{mode}
         title: Trail stopped
@@ -137,20 +148,26 @@ def test_a_notifier_that_fails_loses_no_incident(builtin, stopped_trail):
         def notify(self, incident):
             raise ConnectionError("chat is down")
 
-    responder = Responder(builtin, own_role_names=set(), lifecycle=Lifecycle(MemoryStore(), AwsActions(AwsClients())),
-                          notifier=BrokenNotifier())
+    responder = Responder(
+        builtin,
+        own_role_names=set(),
+        lifecycle=Lifecycle(MemoryStore(), AwsActions(AwsClients())),
+        notifier=BrokenNotifier(),
+    )
     _, [outcome] = responder.respond(_stop_logging())
     assert responder.lifecycle.store.get(outcome.incident.id).state is State.REMEDIATED
 
 
 def test_a_condition_that_breaks_on_an_odd_record_is_reported_not_dropped(tmp_path, aws):
-    (tmp_path / "p.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "p.yaml").write_text(
+        textwrap.dedent("""\
         id: odd
         title: Odd
         severity: low
         when: {source: cloudtrail.amazonaws.com, events: [StopLogging], if: "length(requestParameters.name) > `3`"}
         mode: notify
-        """))
+        """)
+    )
     responder = _responder(Catalog.load([tmp_path]), AwsClients())
     event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": 12}))
     _, [outcome] = responder.respond(event)

@@ -8,6 +8,8 @@ import pytest
 
 from chalicelib.settings import DEFAULT_OWN_ROLES, PROJECT_PLAYBOOKS, Settings
 
+pytestmark = pytest.mark.unit
+
 
 def test_defaults():
     settings = Settings.from_environment({})
@@ -17,11 +19,13 @@ def test_defaults():
 
 
 def test_values_from_the_environment():
-    settings = Settings.from_environment({
-        "TRAILGUARD_PLAYBOOKS": "/a:/b",
-        "TRAILGUARD_OWN_ROLES": " sec-bot , trailguard-remediator,,",
-        "TRAILGUARD_LOG_LEVEL": "warning",
-    })
+    settings = Settings.from_environment(
+        {
+            "TRAILGUARD_PLAYBOOKS": "/a:/b",
+            "TRAILGUARD_OWN_ROLES": " sec-bot , trailguard-remediator,,",
+            "TRAILGUARD_LOG_LEVEL": "warning",
+        }
+    )
     assert settings.playbooks == (Path("/a"), Path("/b"))
     assert settings.own_role_names == {"sec-bot", "trailguard-remediator"}
     assert settings.log_level == "WARNING"
@@ -33,37 +37,56 @@ def test_an_unknown_log_level_is_refused_clearly():
 
 
 def test_incident_and_sweep_settings():
-    settings = Settings.from_environment({
-        "TRAILGUARD_TABLE": "trailguard-prod", "TRAILGUARD_RETENTION_DAYS": "30", "TRAILGUARD_EXTERNAL_ID": "x",
-        "TRAILGUARD_SWEEP_REGIONS": "eu-west-1, us-east-1", "TRAILGUARD_SWEEP_KEYS": "*",
-        "TRAILGUARD_SWEEP_ALLOWED_KEYS": "alias/archive", "AWS_REGION": "ap-south-1",
-    })
+    settings = Settings.from_environment(
+        {
+            "TRAILGUARD_TABLE": "trailguard-prod",
+            "TRAILGUARD_RETENTION_DAYS": "30",
+            "TRAILGUARD_EXTERNAL_ID": "x",
+            "TRAILGUARD_SWEEP_REGIONS": "eu-west-1, us-east-1",
+            "TRAILGUARD_SWEEP_KEYS": "*",
+            "TRAILGUARD_SWEEP_ALLOWED_KEYS": "alias/archive",
+            "AWS_REGION": "ap-south-1",
+        }
+    )
     assert (settings.table, settings.retention_days, settings.external_id) == ("trailguard-prod", 30, "x")
     assert settings.sweep_regions == {"eu-west-1", "us-east-1"}
-    assert settings.sweep_trails == {"*"} and settings.sweep_keys == {"*"} and settings.sweep_allowed_keys == {"alias/archive"}
+    assert (
+        settings.sweep_trails == {"*"}
+        and settings.sweep_keys == {"*"}
+        and settings.sweep_allowed_keys == {"alias/archive"}
+    )
     defaults = Settings.from_environment({"AWS_REGION": "ap-south-1"})
     assert defaults.table is None and defaults.sweep_regions == {"ap-south-1"} and defaults.sweep_keys == frozenset()
 
 
-@pytest.mark.parametrize("name,value,message", [
-    ("TRAILGUARD_RETENTION_DAYS", "ninety", "TRAILGUARD_RETENTION_DAYS is 'ninety'; expected a whole number of at least 1"),
-    ("TRAILGUARD_RETENTION_DAYS", "0", "TRAILGUARD_RETENTION_DAYS is 0; expected a whole number of at least 1"),
-    ("TRAILGUARD_LEASE_SECONDS", "30", "TRAILGUARD_LEASE_SECONDS is 30; expected a whole number of at least 61"),
-])
+@pytest.mark.parametrize(
+    "name,value,message",
+    [
+        (
+            "TRAILGUARD_RETENTION_DAYS",
+            "ninety",
+            "TRAILGUARD_RETENTION_DAYS is 'ninety'; expected a whole number of at least 1",
+        ),
+        ("TRAILGUARD_RETENTION_DAYS", "0", "TRAILGUARD_RETENTION_DAYS is 0; expected a whole number of at least 1"),
+        ("TRAILGUARD_LEASE_SECONDS", "30", "TRAILGUARD_LEASE_SECONDS is 30; expected a whole number of at least 61"),
+    ],
+)
 def test_bad_numbers_are_refused_clearly(name, value, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_environment({name: value})
 
 
 def test_slack_settings():
-    settings = Settings.from_environment({
-        "TRAILGUARD_SLACK_TOKEN": "ssm:/trailguard/prod/slack-token",
-        "TRAILGUARD_SLACK_SIGNING_SECRET": "secretsmanager:trailguard/prod/signing-secret",
-        "TRAILGUARD_SLACK_CHANNEL": "#security-alerts",
-        "TRAILGUARD_SLACK_APPROVERS": "U0123ABCD, S0SECURITY",
-        "TRAILGUARD_SLACK_WORKER": "trailguard-prod-slack_worker",
-        "TRAILGUARD_ACCOUNT_NAMES": "111122223333=prod, 444455556666=staging",
-    })
+    settings = Settings.from_environment(
+        {
+            "TRAILGUARD_SLACK_TOKEN": "ssm:/trailguard/prod/slack-token",
+            "TRAILGUARD_SLACK_SIGNING_SECRET": "secretsmanager:trailguard/prod/signing-secret",
+            "TRAILGUARD_SLACK_CHANNEL": "#security-alerts",
+            "TRAILGUARD_SLACK_APPROVERS": "U0123ABCD, S0SECURITY",
+            "TRAILGUARD_SLACK_WORKER": "trailguard-prod-slack_worker",
+            "TRAILGUARD_ACCOUNT_NAMES": "111122223333=prod, 444455556666=staging",
+        }
+    )
     assert settings.slack and settings.slack_channel == "#security-alerts"
     assert settings.slack_approvers == {"U0123ABCD", "S0SECURITY"}
     assert settings.slack_worker == "trailguard-prod-slack_worker"
@@ -75,12 +98,15 @@ def test_without_a_token_incidents_are_only_logged():
     assert not Settings.from_environment({}).slack
 
 
-@pytest.mark.parametrize("environment,message", [
-    ({"TRAILGUARD_SLACK_TOKEN": "xoxb-1"}, "TRAILGUARD_SLACK_CHANNEL is not"),
-    ({"TRAILGUARD_SLACK_APPROVERS": "alice,U0123ABCD"}, "has alice; expected Slack user ids"),
-    ({"TRAILGUARD_SLACK_CHANNEL": "security alerts"}, "expected a channel id (C0123ABCD) or #name"),
-    ({"TRAILGUARD_ACCOUNT_NAMES": "prod=111122223333"}, "expected ACCOUNT_ID=name"),
-])
+@pytest.mark.parametrize(
+    "environment,message",
+    [
+        ({"TRAILGUARD_SLACK_TOKEN": "xoxb-1"}, "TRAILGUARD_SLACK_CHANNEL is not"),
+        ({"TRAILGUARD_SLACK_APPROVERS": "alice,U0123ABCD"}, "has alice; expected Slack user ids"),
+        ({"TRAILGUARD_SLACK_CHANNEL": "security alerts"}, "expected a channel id (C0123ABCD) or #name"),
+        ({"TRAILGUARD_ACCOUNT_NAMES": "prod=111122223333"}, "expected ACCOUNT_ID=name"),
+    ],
+)
 def test_bad_slack_settings_are_refused_clearly(environment, message):
     with pytest.raises(ValueError) as raised:
         Settings.from_environment(environment)

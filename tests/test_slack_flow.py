@@ -23,6 +23,8 @@ from tests.conftest import (
     signed_click,
 )
 
+pytestmark = pytest.mark.e2e
+
 TRAIL = "main"
 
 
@@ -192,8 +194,7 @@ def test_a_user_group_member_may_approve(client, runtime, slack_stub, trail, app
     assert len(slack_stub.calls("usergroups.users.list")) == 1
 
 
-def test_an_unauthorized_user_changes_nothing_and_is_told_why(client, runtime, slack_stub, trail, approve_mode,
-                                                              caplog):
+def test_an_unauthorized_user_changes_nothing_and_is_told_why(client, runtime, slack_stub, trail, approve_mode, caplog):
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     version = runtime.store.get(incident_id).version
@@ -207,8 +208,9 @@ def test_an_unauthorized_user_changes_nothing_and_is_told_why(client, runtime, s
     assert "not an approver" in caplog.text and STRANGER in caplog.text
 
 
-def test_approvers_named_by_the_playbook_replace_the_global_ones(client, runtime, slack_stub, trail, tmp_path,
-                                                                 monkeypatch):
+def test_approvers_named_by_the_playbook_replace_the_global_ones(
+    client, runtime, slack_stub, trail, tmp_path, monkeypatch
+):
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK + "slack: {channel: '#trail-owners', approvers: [U0OWNER]}\n")
     monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
     trail.stop_logging(Name=TRAIL)
@@ -228,12 +230,15 @@ def _proposal(client, trail):
     return stop_logging(client)
 
 
-@pytest.mark.parametrize("tamper,status", [
-    (lambda body, headers: (body, {**headers, "X-Slack-Signature": "v0=" + "0" * 64}), 401),
-    (lambda body, headers: (body.replace("approve", "deny"), headers), 401),  # signed body changed
-    (lambda body, headers: (body, {k: v for k, v in headers.items() if k != "X-Slack-Signature"}), 401),
-    (lambda body, headers: (body, {**headers, "X-Slack-Request-Timestamp": "yesterday"}), 401),
-])
+@pytest.mark.parametrize(
+    "tamper,status",
+    [
+        (lambda body, headers: (body, {**headers, "X-Slack-Signature": "v0=" + "0" * 64}), 401),
+        (lambda body, headers: (body.replace("approve", "deny"), headers), 401),  # signed body changed
+        (lambda body, headers: (body, {k: v for k, v in headers.items() if k != "X-Slack-Signature"}), 401),
+        (lambda body, headers: (body, {**headers, "X-Slack-Request-Timestamp": "yesterday"}), 401),
+    ],
+)
 def test_forged_requests_are_refused(client, runtime, trail, approve_mode, tamper, status):
     incident_id = _proposal(client, trail)
     body, headers = tamper(*signed_click("approve", incident_id))
@@ -257,17 +262,36 @@ def test_a_replayed_request_older_than_five_minutes_is_refused(client, runtime, 
     assert runtime.store.get(incident_id).state is State.PROPOSED
 
 
-@pytest.mark.parametrize("payload,problem", [
-    ("not json", "payload is not JSON"),
-    (json.dumps({"type": "view_submission"}), "only answers block_actions"),
-    (json.dumps({"type": "block_actions", "user": {"id": APPROVER}, "actions": []}), "expected one action"),
-    (json.dumps({"type": "block_actions", "user": {"id": APPROVER},
-                 "actions": [{"action_id": "trailguard:delete_everything", "value": "inc-0"}]}), "action_id"),
-    (json.dumps({"type": "block_actions", "user": {"id": APPROVER},
-                 "actions": [{"action_id": "trailguard:approve", "value": "../../etc"}]}), "expected an incident id"),
-    (json.dumps({"type": "block_actions", "actions": [{"action_id": "trailguard:approve"}]}), "user.id"),
-    (json.dumps({"type": "block_actions", "padding": "x" * 70_000}), "expected at most 65536"),
-])
+@pytest.mark.parametrize(
+    "payload,problem",
+    [
+        ("not json", "payload is not JSON"),
+        (json.dumps({"type": "view_submission"}), "only answers block_actions"),
+        (json.dumps({"type": "block_actions", "user": {"id": APPROVER}, "actions": []}), "expected one action"),
+        (
+            json.dumps(
+                {
+                    "type": "block_actions",
+                    "user": {"id": APPROVER},
+                    "actions": [{"action_id": "trailguard:delete_everything", "value": "inc-0"}],
+                }
+            ),
+            "action_id",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "block_actions",
+                    "user": {"id": APPROVER},
+                    "actions": [{"action_id": "trailguard:approve", "value": "../../etc"}],
+                }
+            ),
+            "expected an incident id",
+        ),
+        (json.dumps({"type": "block_actions", "actions": [{"action_id": "trailguard:approve"}]}), "user.id"),
+        (json.dumps({"type": "block_actions", "padding": "x" * 70_000}), "expected at most 65536"),
+    ],
+)
 def test_malformed_payloads_are_refused_with_400(client, payload, problem):
     import time
     import urllib.parse
@@ -276,8 +300,11 @@ def test_malformed_payloads_are_refused_with_400(client, payload, problem):
 
     body = urllib.parse.urlencode({"payload": payload})
     timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body),
+    }
     response = client.http.post("/slack/interactions", headers=headers, body=body)
     assert response.status_code == 400
     assert problem in json.loads(response.body)["error"]
@@ -317,8 +344,9 @@ def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runt
 
     slack_stub.fail("chat.postMessage", 503, times=0)
     slack_stub._failures.clear()
-    scheduled = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
-                                                resources=[])
+    scheduled = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
     report = client.lambda_.invoke("posture_sweep", scheduled).payload
 
     assert report["delivered"] == [incident_id]
@@ -339,8 +367,9 @@ def test_a_table_that_fails_gets_503_not_a_stack_trace(client, runtime, trail, a
     assert json.loads(response.body)["error"].startswith("trailguard could not handle the click; nothing was changed")
 
 
-def test_a_rate_limited_group_lookup_refuses_at_once_instead_of_waiting(client, runtime, slack_stub, trail,
-                                                                       approve_mode):
+def test_a_rate_limited_group_lookup_refuses_at_once_instead_of_waiting(
+    client, runtime, slack_stub, trail, approve_mode
+):
     incident_id = _proposal(client, trail)
     slack_stub.fail("usergroups.users.list", 429, retry_after=30)  # waiting would outlast Slack's 3 s
     response = click(client, "approve", incident_id, user="U0ALICE", response_url=slack_stub.response_url())
@@ -351,8 +380,9 @@ def test_a_rate_limited_group_lookup_refuses_at_once_instead_of_waiting(client, 
     assert told["text"].startswith("Could not check that you are an approver")
 
 
-def test_a_worker_that_cannot_be_invoked_leaves_the_decision_to_the_sweep_and_says_so(client, runtime, slack_stub,
-                                                                                      trail, approve_mode, monkeypatch):
+def test_a_worker_that_cannot_be_invoked_leaves_the_decision_to_the_sweep_and_says_so(
+    client, runtime, slack_stub, trail, approve_mode, monkeypatch
+):
     monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, slack_worker="no-such-function"))
     runtime.__dict__.pop("interactions", None)
     incident_id = _proposal(client, trail)

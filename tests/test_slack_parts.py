@@ -34,18 +34,32 @@ from tests.conftest import (
     signed_click,
 )
 
+pytestmark = pytest.mark.integration
+
 
 def _incident(state: State = State.REMEDIATED, **event_fields) -> Incident:
     raw = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, **event_fields)
     incident = Incident(
-        id=incident_id(raw["eventID"], "cloudtrail-stop-logging"), playbook_id="cloudtrail-stop-logging",
-        playbook_version=1, title="CloudTrail logging stopped", severity="critical", mode="auto",
-        event=CloudTrailEvent.from_record(raw).summary(), state=state,
+        id=incident_id(raw["eventID"], "cloudtrail-stop-logging"),
+        playbook_id="cloudtrail-stop-logging",
+        playbook_version=1,
+        title="CloudTrail logging stopped",
+        severity="critical",
+        mode="auto",
+        event=CloudTrailEvent.from_record(raw).summary(),
+        state=state,
         plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
     )
     if state is not State.PROPOSED:
-        incident.steps = [StepResult("cloudtrail.start_logging", {"trail": "main"}, StepStatus.APPLIED,
-                                     {"IsLogging": False}, {"IsLogging": True})]
+        incident.steps = [
+            StepResult(
+                "cloudtrail.start_logging",
+                {"trail": "main"},
+                StepStatus.APPLIED,
+                {"IsLogging": False},
+                {"IsLogging": True},
+            )
+        ]
     incident.record("trailguard", "open")
     return incident
 
@@ -61,14 +75,22 @@ def _all_text(message) -> str:
 # -- messages ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("state,expected", [
-    (State.PROPOSED, ["trailguard:approve", "trailguard:deny"]),
-    (State.REMEDIATED, ["trailguard:undo", "trailguard:acknowledge"]),
-    (State.FAILED, ["trailguard:retry", "trailguard:acknowledge"]),
-    (State.NOTIFIED, ["trailguard:acknowledge"]),
-    (State.REMEDIATING, []), (State.UNDOING, []),
-    (State.DENIED, []), (State.EXPIRED, []), (State.UNDONE, []), (State.ACKNOWLEDGED, []), (State.SIMULATED, []),
-])
+@pytest.mark.parametrize(
+    "state,expected",
+    [
+        (State.PROPOSED, ["trailguard:approve", "trailguard:deny"]),
+        (State.REMEDIATED, ["trailguard:undo", "trailguard:acknowledge"]),
+        (State.FAILED, ["trailguard:retry", "trailguard:acknowledge"]),
+        (State.NOTIFIED, ["trailguard:acknowledge"]),
+        (State.REMEDIATING, []),
+        (State.UNDOING, []),
+        (State.DENIED, []),
+        (State.EXPIRED, []),
+        (State.UNDONE, []),
+        (State.ACKNOWLEDGED, []),
+        (State.SIMULATED, []),
+    ],
+)
 def test_buttons_follow_the_state(state, expected):
     incident = _incident(state)
     message = render(incident)
@@ -96,15 +118,20 @@ def test_the_message_says_who_did_what_where_and_links_the_event():
     assert "*IAMUser mallory* called `StopLogging` on `main` in *sandbox (123456789012)*, us-east-1" in text
     assert "198.51.100.9" in text and "Boto3/1.34 md/Botocore" in text
     assert incident.event["eventID"] in text and incident.id in text
-    assert (f"https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/"
-            f"{incident.event['eventID']}") in text
+    assert (
+        f"https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/"
+        f"{incident.event['eventID']}"
+    ) in text
     assert ":white_check_mark: 1. `cloudtrail.start_logging` trail=main: applied" in text
 
 
 def test_an_assumed_role_session_is_shown():
-    identity = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/ops/alice@example.com",
-                "accountId": "123456789012",
-                "sessionContext": {"sessionIssuer": {"userName": "ops", "arn": "arn:aws:iam::123456789012:role/ops"}}}
+    identity = {
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::123456789012:assumed-role/ops/alice@example.com",
+        "accountId": "123456789012",
+        "sessionContext": {"sessionIssuer": {"userName": "ops", "arn": "arn:aws:iam::123456789012:role/ops"}},
+    }
     text = _all_text(render(_incident(userIdentity=identity)))
     assert "*role ops/alice@example.com* called" in text and "*Session*\\nalice@example.com" in text
 
@@ -119,10 +146,12 @@ def test_attacker_controlled_text_cannot_mention_or_link():
 def test_long_values_are_cut_to_slacks_limits_and_slack_takes_the_message(slack_stub):
     incident = _incident(userAgent="x" * 10_000, sourceIPAddress="1" * 5000)
     incident.title = "T" * 400
-    incident.plan = [{"action": "s3.remove_public_acl", "params": {"bucket": f"bucket-{i:03d}-" + "y" * 200}}
-                     for i in range(200)]
-    incident.steps = [StepResult(p["action"], p["params"], StepStatus.FAILED, error="AccessDenied " * 50)
-                      for p in incident.plan]
+    incident.plan = [
+        {"action": "s3.remove_public_acl", "params": {"bucket": f"bucket-{i:03d}-" + "y" * 200}} for i in range(200)
+    ]
+    incident.steps = [
+        StepResult(p["action"], p["params"], StepStatus.FAILED, error="AccessDenied " * 50) for p in incident.plan
+    ]
     incident.error = "E" * 10_000
     message = render(incident)  # slack_sdk's models check the limits in to_dict()
     header = message.blocks[0]["text"]["text"]
@@ -226,11 +255,20 @@ def test_the_sweep_expiry_updates_the_proposal_message(aws, slack_stub, tmp_path
     import datetime as dt
 
     clock.now += dt.timedelta(hours=3)
-    report = Sweep(catalog=catalog, responder=responder, lifecycle=lifecycle, clients=clients,
-                   account="123456789012", regions=["us-east-1"], trail_names=["not-checked-here"]).run()
+    report = Sweep(
+        catalog=catalog,
+        responder=responder,
+        lifecycle=lifecycle,
+        clients=clients,
+        account="123456789012",
+        regions=["us-east-1"],
+        trail_names=["not-checked-here"],
+    ).run()
     assert len(report.expired) == 1
     message = slack_stub.only_message()
-    assert _buttons(message) == [] and "Expired" in message.text and "nobody answered within 2 hours" in message.thread[0]
+    assert (
+        _buttons(message) == [] and "Expired" in message.text and "nobody answered within 2 hours" in message.thread[0]
+    )
 
 
 # -- approvers ---------------------------------------------------------------------------
@@ -269,8 +307,9 @@ def test_a_failed_group_lookup_refuses_with_the_reason():
 def _app_runtime(monkeypatch, catalog=None, **slack_settings):
     """The app's runtime as a new container with these Slack settings, its AWS calls recorded."""
     runtime = chalice_app.runtime
-    settings = dataclasses.replace(Settings(), slack_channel="#alerts", slack_approvers=frozenset({APPROVER}),
-                                   **slack_settings)
+    settings = dataclasses.replace(
+        Settings(), slack_channel="#alerts", slack_approvers=frozenset({APPROVER}), **slack_settings
+    )
     monkeypatch.setattr(runtime, "settings", settings)
     if catalog is not None:
         monkeypatch.setattr(runtime, "catalog", catalog)
@@ -287,9 +326,11 @@ def test_secrets_come_from_ssm_or_secrets_manager_or_the_value(aws):
     import boto3
 
     boto3.client("ssm", region_name="us-east-1").put_parameter(
-        Name="/trailguard/dev/slack-token", Value="xoxb-from-ssm", Type="SecureString")
+        Name="/trailguard/dev/slack-token", Value="xoxb-from-ssm", Type="SecureString"
+    )
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-        Name="trailguard/dev/signing", SecretString="from-secrets-manager")
+        Name="trailguard/dev/signing", SecretString="from-secrets-manager"
+    )
     clients = {}
 
     def home_client(service):
@@ -305,12 +346,18 @@ def test_secrets_come_from_ssm_or_secrets_manager_or_the_value(aws):
 def test_secrets_are_read_once_and_never_logged(aws, slack_stub, monkeypatch, caplog, make_trail):
     import boto3
 
-    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/tg/token", Value=slack_stub.token,
-                                                               Type="SecureString")
-    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/tg/signing", Value=SIGNING_SECRET,
-                                                               Type="SecureString")
-    runtime, recorder = _app_runtime(monkeypatch, slack_token="ssm:/tg/token", slack_signing_secret="ssm:/tg/signing",
-                                     slack_base_url=slack_stub.base_url)
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/tg/token", Value=slack_stub.token, Type="SecureString"
+    )
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/tg/signing", Value=SIGNING_SECRET, Type="SecureString"
+    )
+    runtime, recorder = _app_runtime(
+        monkeypatch,
+        slack_token="ssm:/tg/token",
+        slack_signing_secret="ssm:/tg/signing",
+        slack_base_url=slack_stub.base_url,
+    )
     settings = runtime.settings
     trail = make_trail("main")
     trail.stop_logging(Name="main")
@@ -342,18 +389,29 @@ def _worker_function(name: str) -> None:
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("app.py", "def slack_worker(event, context):\n    return event\n")
-    boto3.client("lambda").create_function(FunctionName=name, Runtime="python3.12", Role=role,
-                                           Handler="app.slack_worker", Code={"ZipFile": code.getvalue()})
+    boto3.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.slack_worker",
+        Code={"ZipFile": code.getvalue()},
+    )
 
 
-def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(aws, slack_stub, monkeypatch, tmp_path,
-                                                                         make_trail):
+def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(
+    aws, slack_stub, monkeypatch, tmp_path, make_trail
+):
     worker = "trailguard-dev-slack_worker"
     _worker_function(worker)
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
-    runtime, recorder = _app_runtime(monkeypatch, Catalog.load([tmp_path]), slack_token=slack_stub.token,
-                                     slack_signing_secret=SIGNING_SECRET, slack_base_url=slack_stub.base_url,
-                                     slack_worker=worker)
+    runtime, recorder = _app_runtime(
+        monkeypatch,
+        Catalog.load([tmp_path]),
+        slack_token=slack_stub.token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_base_url=slack_stub.base_url,
+        slack_worker=worker,
+    )
     trail = make_trail("main")
     trail.stop_logging(Name="main")
     try:
@@ -371,7 +429,12 @@ def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(aws, sl
             job = json.loads(invoke["Payload"])
 
             result = client.lambda_.invoke("slack_worker", job).payload
-            assert result == {"status": "done", "incident": opened["id"], "playbook": "trail-approve", "state": "remediated"}
+            assert result == {
+                "status": "done",
+                "incident": opened["id"],
+                "playbook": "trail-approve",
+                "state": "remediated",
+            }
             assert trail.get_trail_status(Name="main")["IsLogging"] is True
             assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
 
@@ -400,7 +463,8 @@ def test_slack_costs_one_write_per_message_change(dynamo_store, slack_stub, make
     responder, _ = _slack_responder(Catalog.load([PLAYBOOKS], with_tests=False), dynamo_store, slack_stub)
     make_trail("main").stop_logging(Name="main")
     _, [outcome] = responder.respond(
-        CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
+        CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+    )
     assert outcome.incident.state is State.REMEDIATED
     assert recorder.writes() == ["PutItem"] * 4  # open, snapshot, result, where the message is
     assert dynamo_store.get(outcome.incident.id).notification["ts"] == slack_stub.only_message().ts
@@ -420,19 +484,30 @@ def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stu
     responder, clients = _slack_responder(catalog, store, slack_stub, clock)
     lifecycle = responder.lifecycle
     lost_jobs: list[dict] = []  # the asynchronous invoke that never arrives
-    interactions = Interactions(verify=SignatureVerifier(SIGNING_SECRET).is_valid_request, lifecycle=lifecycle,
-                                approvers=Approvers(frozenset({APPROVER}), {}, lambda group: []),
-                                dispatch=lost_jobs.append)
+    interactions = Interactions(
+        verify=SignatureVerifier(SIGNING_SECRET).is_valid_request,
+        lifecycle=lifecycle,
+        approvers=Approvers(frozenset({APPROVER}), {}, lambda group: []),
+        dispatch=lost_jobs.append,
+    )
     trail = make_trail("main")
     trail.stop_logging(Name="main")
     _, [outcome] = responder.respond(
-        CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
+        CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+    )
 
     assert interactions.answer(*signed_click("approve", outcome.incident.id)).status == 200
     assert len(lost_jobs) == 1 and store.get(outcome.incident.id).state is State.REMEDIATING
 
-    sweep = Sweep(catalog=catalog, responder=responder, lifecycle=lifecycle, clients=clients,
-                  account="123456789012", regions=["us-east-1"], trail_names=["not-checked-here"])
+    sweep = Sweep(
+        catalog=catalog,
+        responder=responder,
+        lifecycle=lifecycle,
+        clients=clients,
+        account="123456789012",
+        regions=["us-east-1"],
+        trail_names=["not-checked-here"],
+    )
     assert sweep.run().resumed == []  # the lease still runs: the worker may yet come
     clock.now += dt.timedelta(seconds=lifecycle.lease.total_seconds() + 1)
     assert sweep.run().resumed == [outcome.incident.id]

@@ -12,6 +12,8 @@ from chalicelib.incidents import Incident, State, incident_id
 from chalicelib.store import TTL_ATTRIBUTE, MemoryStore, StaleIncident, ensure_table
 from tests.conftest import REGION, TABLE
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(params=["memory", "dynamodb"])
 def store(request):
@@ -21,8 +23,17 @@ def store(request):
 
 
 def _incident(event_id="evt-1", state=State.PROPOSED, created="2026-11-26T03:00:00+00:00") -> Incident:
-    return Incident(id=incident_id(event_id, "pb"), playbook_id="pb", playbook_version=1, title="t", severity="high",
-                    mode="approve", event={"eventID": event_id}, state=state, created_at=created)
+    return Incident(
+        id=incident_id(event_id, "pb"),
+        playbook_id="pb",
+        playbook_version=1,
+        title="t",
+        severity="high",
+        mode="approve",
+        event={"eventID": event_id},
+        state=state,
+        created_at=created,
+    )
 
 
 def test_create_succeeds_once_per_id(store):
@@ -31,20 +42,55 @@ def test_create_succeeds_once_per_id(store):
     assert store.get(_incident().id).version == 1
 
 
+CONCURRENT_ROUNDS = 25
+
+
 def test_create_is_atomic_under_concurrency(store):
-    results: list[bool] = []
-    barrier = threading.Barrier(8)
+    """Eight creates of one id at the same moment, 25 times: exactly one wins each time.
+    The DynamoDB store runs on moto with writes serialised as AWS serialises them
+    (conftest.dynamodb_serialises_writes); what is proven here is that trailguard asks for
+    a conditional create and reads a failed condition as "someone else won"."""
+    winners: list[int] = []
+    for round_no in range(CONCURRENT_ROUNDS):
+        results: list[bool] = []
+        barrier = threading.Barrier(8)
 
-    def create():
-        barrier.wait()
-        results.append(store.create(_incident()))
+        def create(event_id: str, barrier: threading.Barrier, results: list[bool]) -> None:
+            barrier.wait()
+            results.append(store.create(_incident(event_id)))
 
-    threads = [threading.Thread(target=create) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [False] * 7 + [True]
+        threads = [threading.Thread(target=create, args=(f"evt-race-{round_no}", barrier, results)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners.append(results.count(True))
+        assert len(results) == 8
+    assert winners == [1] * CONCURRENT_ROUNDS
+
+
+def test_the_store_sends_the_conditions_that_make_writes_exclusive(aws):
+    """What makes create and save safe under concurrency on AWS: the conditions sent with
+    each PutItem (a create only where no item is; a save only over the version and state
+    that were read). A store that dropped them would still pass a single-threaded test."""
+    from chalicelib.store import DynamoStore
+    from tests.conftest import CallRecorder
+
+    recorder = CallRecorder()
+    client = recorder.attach(boto3.client("dynamodb", region_name=REGION))
+    ensure_table(client, TABLE)
+    store = DynamoStore(client, TABLE)
+    store.create(_incident())
+    incident = store.get(_incident().id)
+    incident.move("approve", "slack:U1")
+    store.save(incident)
+    puts = [params for name, params in recorder.params if name == "PutItem" and params.get("TableName") == TABLE]
+    assert [p["ConditionExpression"] for p in puts] == [
+        "attribute_not_exists(pk)",
+        "#version = :read AND #state = :state",
+    ]
+    assert puts[1]["ExpressionAttributeNames"] == {"#version": "version", "#state": "state"}
+    assert puts[1]["ExpressionAttributeValues"] == {":read": {"N": "1"}, ":state": {"S": "proposed"}}
 
 
 def test_save_is_conditional_on_the_version_read(store):
@@ -103,9 +149,12 @@ def test_ensure_table_is_idempotent_and_turns_ttl_on(aws):
 
 def test_ensure_table_refuses_a_foreign_table_of_the_same_name(aws):
     client = boto3.client("dynamodb", region_name=REGION)
-    client.create_table(TableName="t2", BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    client.create_table(
+        TableName="t2",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
     with pytest.raises(ValueError, match="t2 exists but is not a trailguard table"):
         ensure_table(client, "t2")
 

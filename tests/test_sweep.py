@@ -30,6 +30,8 @@ from tests.conftest import (
     recording_clients,
 )
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def clock():
@@ -40,16 +42,26 @@ def _sweep(catalog, clock, calls, **options):
     store = MemoryStore()
     clients = recording_clients(calls)
     lifecycle = Lifecycle(store, AwsActions(clients, store), clock=clock)
-    responder = Responder(catalog, own_role_names={"trailguard-remediator"}, lifecycle=lifecycle, notifier=NullNotifier())
-    return Sweep(catalog=catalog, responder=responder, lifecycle=lifecycle, clients=clients, account=ACCOUNT,
-                 regions={REGION}, **options)
+    responder = Responder(
+        catalog, own_role_names={"trailguard-remediator"}, lifecycle=lifecycle, notifier=NullNotifier()
+    )
+    return Sweep(
+        catalog=catalog,
+        responder=responder,
+        lifecycle=lifecycle,
+        clients=clients,
+        account=ACCOUNT,
+        regions={REGION},
+        **options,
+    )
 
 
 @pytest.fixture
 def sweep_client(dynamo_store, monkeypatch):
     runtime = chalice_app.runtime
-    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, table=TABLE,
-                                                                 sweep_regions=frozenset({REGION})))
+    monkeypatch.setattr(
+        runtime, "settings", dataclasses.replace(runtime.settings, table=TABLE, sweep_regions=frozenset({REGION}))
+    )
     runtime.reset()
     with Client(chalice_app.app) as client:
         yield client
@@ -59,7 +71,8 @@ def sweep_client(dynamo_store, monkeypatch):
 def test_the_scheduled_sweep_restarts_a_stopped_trail_no_event_told_us_about(sweep_client, make_trail):
     cloudtrail = make_trail("main")  # created, never started, and no StopLogging event at all
     scheduled = sweep_client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
     report = sweep_client.lambda_.invoke("posture_sweep", scheduled).payload
     assert report["trailsChecked"] == 1 and len(report["opened"]) == 1 and report["errors"] == []
     assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is True
@@ -139,9 +152,17 @@ def test_work_left_by_a_dead_worker_is_resumed_after_its_lease(make_trail, clock
     sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls, trail_names={"none"})
     event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
     # Opened as a worker would, which then died before running the step.
-    stuck = Incident(id=incident_id(event.event_id, "cloudtrail-stop-logging"), playbook_id="cloudtrail-stop-logging",
-                     playbook_version=1, title="t", severity="critical", mode="auto", event=event.summary(),
-                     state=State.REMEDIATING, plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}])
+    stuck = Incident(
+        id=incident_id(event.event_id, "cloudtrail-stop-logging"),
+        playbook_id="cloudtrail-stop-logging",
+        playbook_version=1,
+        title="t",
+        severity="critical",
+        mode="auto",
+        event=event.summary(),
+        state=State.REMEDIATING,
+        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+    )
     assert sweep.lifecycle.open(stuck, "trailguard")
     assert sweep.run().resumed == []
     clock.now += dt.timedelta(minutes=3)

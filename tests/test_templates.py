@@ -22,6 +22,8 @@ from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, record
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
@@ -36,15 +38,20 @@ def _actions(statement):
 def test_committed_files_are_what_the_playbooks_and_the_stage_need(catalog, stage):
     for path, text in deployment_files(stage, stage_settings(stage), catalog).items():
         assert path.exists(), f"{path} is missing: run python -m chalicelib policy --stage {stage} --write"
-        assert json.loads(path.read_text()) == json.loads(text), \
+        assert json.loads(path.read_text()) == json.loads(text), (
             f"{path} is stale: run python -m chalicelib policy --stage {stage} --write"
+        )
 
 
 def test_every_remediation_permission_is_declared_by_an_action_some_playbook_uses(catalog):
     used = {p for playbook in catalog.playbooks for step in playbook.steps for p in step.action.permissions}
     policy = lambda_policy(catalog, stage_settings("prod"))
-    granted = {a for s in policy["Statement"] if s["Sid"].startswith("Remediate") or s["Sid"] == "PassRolesToRemediatedServices"
-               for a in _actions(s)}
+    granted = {
+        a
+        for s in policy["Statement"]
+        if s["Sid"].startswith("Remediate") or s["Sid"] == "PassRolesToRemediatedServices"
+        for a in _actions(s)
+    }
     assert granted == used
     sweep = next(s for s in policy["Statement"] if s["Sid"] == "Sweep")
     assert set(_actions(sweep)) == set(SWEEP_PERMISSIONS)
@@ -55,7 +62,9 @@ def test_every_remediation_permission_is_declared_by_an_action_some_playbook_use
 def test_a_playbook_set_without_an_action_grants_none_of_its_permissions(catalog):
     only_trails = Catalog([p for p in catalog.playbooks if p.source == "cloudtrail.amazonaws.com"])
     granted = {a for s in member_policy(only_trails)["Statement"] for a in _actions(s)}
-    assert granted and all(a.startswith(("cloudtrail:", "iam:PassRole", "logs:", "s3:", "kms:", "sns:")) for a in granted)
+    assert granted and all(
+        a.startswith(("cloudtrail:", "iam:PassRole", "logs:", "s3:", "kms:", "sns:")) for a in granted
+    )
     assert not any(a.startswith(("ec2:", "guardduty:", "lambda:", "rds:")) for a in granted)
 
 
@@ -68,8 +77,16 @@ def test_every_narrowed_permission_names_a_real_action_permission_and_resource_t
 def test_the_api_handler_holds_no_permission_to_change_aws():
     api = json.loads((PLAYBOOKS.parent / ".chalice" / "policy-prod-api.json").read_text())
     actions = {a for s in api["Statement"] for a in _actions(s)}
-    assert actions == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:GetItem",
-                       "dynamodb:PutItem", "dynamodb:Query", "ssm:GetParameter", "lambda:InvokeFunction"}
+    assert actions == {
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "ssm:GetParameter",
+        "lambda:InvokeFunction",
+    }
 
 
 def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_id(catalog):
@@ -90,7 +107,9 @@ def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_
     assert [r["EventPattern"] for r in forwarded] == [rule.pattern for rule in rules]
     for rule in forwarded:
         (target,) = rule["Targets"]
-        assert target["Arn"] == {"Fn::Sub": "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"}
+        assert target["Arn"] == {
+            "Fn::Sub": "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
+        }
         assert target["RoleArn"]["Fn::Sub"].endswith(":role/trailguard-prod-forward-events")
 
 
@@ -101,12 +120,18 @@ def test_calls_by_any_of_the_stages_roles_are_never_answered(catalog):
     rules = Runtime(settings, catalog).eventbridge_rules()
     for function in [*acting_functions([r.name for r in rules]), "api_handler"]:
         role = role_name("dev", function)
-        identity = {"type": "AssumedRole", "principalId": "AROAEXAMPLE:session", "accountId": "123456789012",
-                    "arn": f"arn:aws:sts::123456789012:assumed-role/{role}/{role}",
-                    "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role,
-                                                         "arn": f"arn:aws:iam::123456789012:role/{role}"}}}
-        event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"},
-                                                   userIdentity=identity))
+        identity = {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:session",
+            "accountId": "123456789012",
+            "arn": f"arn:aws:sts::123456789012:assumed-role/{role}/{role}",
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "userName": role, "arn": f"arn:aws:iam::123456789012:role/{role}"}
+            },
+        }
+        event = CloudTrailEvent.from_record(
+            record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"}, userIdentity=identity)
+        )
         skip = skip_reason(event, settings.own_role_names)
         assert skip is not None and skip.code == "own-identity", role
 
@@ -115,12 +140,22 @@ def test_the_member_template_deploys_with_its_conditions(aws, catalog):
     """CloudFormation (moto) takes the template: roles in the global-resources region only,
     the forwarding rules in every other region and account."""
     template = json.dumps(json.loads((PLAYBOOKS.parent / "deploy" / "member-dev.json").read_text()))
-    parameters = [{"ParameterKey": "CentralAccountId", "ParameterValue": "210987654321"},
-                  {"ParameterKey": "CentralRegion", "ParameterValue": "eu-west-1"}]
+    parameters = [
+        {"ParameterKey": "CentralAccountId", "ParameterValue": "210987654321"},
+        {"ParameterKey": "CentralRegion", "ParameterValue": "eu-west-1"},
+    ]
     boto3.client("cloudformation", region_name="us-east-1").create_stack(
-        StackName="trailguard-member", TemplateBody=template, Parameters=parameters, Capabilities=["CAPABILITY_NAMED_IAM"])
+        StackName="trailguard-member",
+        TemplateBody=template,
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
     boto3.client("cloudformation", region_name="eu-central-1").create_stack(
-        StackName="trailguard-member", TemplateBody=template, Parameters=parameters, Capabilities=["CAPABILITY_NAMED_IAM"])
+        StackName="trailguard-member",
+        TemplateBody=template,
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
     roles = {r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]}
     assert {"trailguard-dev-remediator", "trailguard-dev-forward-events"} <= roles
     for region in ("us-east-1", "eu-central-1"):

@@ -11,10 +11,16 @@ from chalicelib.actions.base import ActionContext, UndoRefused
 from chalicelib.store import MemoryStore
 from tests.conftest import ACCOUNT, REGION
 
-SELECTORS = [{
-    "ReadWriteType": "WriteOnly", "IncludeManagementEvents": True, "ExcludeManagementEventSources": [],
-    "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::payroll/"]}],
-}]
+pytestmark = pytest.mark.unit
+
+SELECTORS = [
+    {
+        "ReadWriteType": "WriteOnly",
+        "IncludeManagementEvents": True,
+        "ExcludeManagementEventSources": [],
+        "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::payroll/"]}],
+    }
+]
 
 
 @pytest.fixture
@@ -28,8 +34,13 @@ def org_trail(cloudtrail):
     boto3.client("s3", region_name=REGION).create_bucket(Bucket="org-trail-logs")
     key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
     arn = cloudtrail.create_trail(
-        Name="org-trail", S3BucketName="org-trail-logs", S3KeyPrefix="audit", IsMultiRegionTrail=True,
-        IncludeGlobalServiceEvents=True, EnableLogFileValidation=True, KmsKeyId=key,
+        Name="org-trail",
+        S3BucketName="org-trail-logs",
+        S3KeyPrefix="audit",
+        IsMultiRegionTrail=True,
+        IncludeGlobalServiceEvents=True,
+        EnableLogFileValidation=True,
+        KmsKeyId=key,
         TagsList=[{"Key": "owner", "Value": "security"}],
     )["TrailARN"]
     cloudtrail.put_event_selectors(TrailName=arn, EventSelectors=SELECTORS)
@@ -87,7 +98,7 @@ def test_undo_refuses_when_the_recreated_trail_changed(cloudtrail, org_trail):
 
 def test_without_a_remembered_configuration_or_fallback_the_step_fails_and_says_so(cloudtrail, aws):
     action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "ghost"}, MemoryStore())
-    with pytest.raises(Exception, match="no configuration of trail ghost was ever remembered.*fallback"):
+    with pytest.raises(Exception, match=r"no configuration of trail ghost was ever remembered.*fallback"):
         action.apply(action.snapshot())
 
 
@@ -116,7 +127,8 @@ def test_removed_event_selectors_are_put_back_from_memory(cloudtrail, org_trail)
     assert action.check(after)
     action.undo(before, after)
     assert trails.selectors_of(cloudtrail.get_event_selectors(TrailName=org_trail)) == trails.selectors_of(
-        {"EventSelectors": narrowed})
+        {"EventSelectors": narrowed}
+    )
 
 
 def test_without_memory_selectors_default_to_all_management_events(cloudtrail, org_trail):
@@ -128,23 +140,39 @@ def test_without_memory_selectors_default_to_all_management_events(cloudtrail, o
     assert action.check(action.snapshot())
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("main", (ACCOUNT, REGION, "main")),
-    ("arn:aws:cloudtrail:eu-west-1:210987654321:trail/org", ("210987654321", "eu-west-1", "org")),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("main", (ACCOUNT, REGION, "main")),
+        ("arn:aws:cloudtrail:eu-west-1:210987654321:trail/org", ("210987654321", "eu-west-1", "org")),
+    ],
+)
 def test_trails_are_located_by_name_or_arn(given, expected):
     assert trails.locate(given, ACCOUNT, REGION) == expected
 
 
 def test_advanced_event_selectors_are_remembered_and_put_back(cloudtrail, org_trail):
-    advanced = [{"Name": "management and payroll objects", "FieldSelectors": [
-        {"Field": "eventCategory", "Equals": ["Management"]}]}]
+    advanced = [
+        {
+            "Name": "management and payroll objects",
+            "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+        }
+    ]
     cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=advanced)
     memory = MemoryStore()
     assert trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)["AdvancedEventSelectors"] == advanced
-    cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=[
-        {"Name": "data only", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
-                                                 {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}])
+    cloudtrail.put_event_selectors(
+        TrailName=org_trail,
+        AdvancedEventSelectors=[
+            {
+                "Name": "data only",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Data"]},
+                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                ],
+            }
+        ],
+    )
     action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, memory)
     before = action.snapshot()
     assert not action.check(before)

@@ -6,7 +6,8 @@ finds the incident; `notify.note` adds a sentence to the incident and its messag
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.actions.base import Action, ActionError, Parameter, register
 

@@ -20,8 +20,9 @@ change on their own), so that "still as trailguard left it" is a plain compariso
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -154,9 +155,7 @@ def describe_change(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> s
     """One line saying which fields differ, for messages that refuse an undo."""
     keys = sorted(set(expected) | set(actual))
     changes = [
-        f"{key}: {expected.get(key)!r} -> {actual.get(key)!r}"
-        for key in keys
-        if expected.get(key) != actual.get(key)
+        f"{key}: {expected.get(key)!r} -> {actual.get(key)!r}" for key in keys if expected.get(key) != actual.get(key)
     ]
     return "; ".join(changes) or "no visible difference"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib import trails
 from chalicelib.actions.base import (
@@ -116,7 +117,9 @@ class RestoreTrail(Action):
         trail = self.params["trail"]
         config = self.remembered()
         if config is not None:
-            self.note = f"re-created from the configuration remembered at {config.get('RememberedAt', 'an unknown time')}"
+            self.note = (
+                f"re-created from the configuration remembered at {config.get('RememberedAt', 'an unknown time')}"
+            )
         else:
             fallback = self.params.get("fallback")
             if not fallback or not fallback.get("S3BucketName"):
@@ -222,8 +225,14 @@ class RestoreTrailSettings(Action):
 
     name = "cloudtrail.restore_trail_settings"
     service = "cloudtrail"
-    permissions = ("cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:ListTags",
-                   "cloudtrail:GetTrailStatus", "cloudtrail:UpdateTrail", "iam:PassRole")
+    permissions = (
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetEventSelectors",
+        "cloudtrail:ListTags",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:UpdateTrail",
+        "iam:PassRole",
+    )
     passes_role_to = "cloudtrail.amazonaws.com"
     parameters = (Parameter("trail", "string", "Name or ARN of the trail."),)
 
@@ -234,8 +243,10 @@ class RestoreTrailSettings(Action):
     def _wanted(self) -> dict[str, Any]:
         remembered = self.remembered()
         if remembered is None:
-            raise ActionError(f"trailguard never saw trail {self.params['trail']} before this change: "
-                              "its previous settings are unknown; check them by hand")
+            raise ActionError(
+                f"trailguard never saw trail {self.params['trail']} before this change: "
+                "its previous settings are unknown; check them by hand"
+            )
         return {field: remembered.get(field) for field in _UPDATABLE}
 
     def snapshot(self) -> dict[str, Any]:

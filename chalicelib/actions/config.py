@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib import configservice
 from chalicelib.actions.base import (
@@ -30,9 +31,14 @@ class StartRecorder(Action):
 
     name = "config.start_recorder"
     service = "config"
-    permissions = ("config:DescribeConfigurationRecorderStatus", "config:DescribeDeliveryChannels",
-                   "config:PutDeliveryChannel", "config:DeleteDeliveryChannel", "config:StartConfigurationRecorder",
-                   "config:StopConfigurationRecorder")
+    permissions = (
+        "config:DescribeConfigurationRecorderStatus",
+        "config:DescribeDeliveryChannels",
+        "config:PutDeliveryChannel",
+        "config:DeleteDeliveryChannel",
+        "config:StartConfigurationRecorder",
+        "config:StopConfigurationRecorder",
+    )
     parameters = (Parameter("recorder", "string", "Name of the recorder (default: every recorder).", required=False),)
 
     @classmethod

@@ -4,7 +4,8 @@ snapshot or an image shares, and put back deleted VPC flow logs."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib import flowlogs
 from chalicelib.actions.base import (
@@ -58,48 +59,88 @@ class RevokePublicIngress(Action):
 
     name = "ec2.revoke_public_ingress"
     service = "ec2"
-    permissions = ("ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupIngress")
+    permissions = (
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupIngress",
+    )
     parameters = (
         Parameter("group", "string", "Id of the security group."),
-        Parameter("rules", "array", "The rules the call created (responseElements.securityGroupRuleSet.items).",
-                  required=False),
-        Parameter("permissions", "array", "The ranges the call opened, when the response lists no rules "
-                  "(public_cidrs(requestParameters)).", required=False),
-        Parameter("ports", "array", "Ports that must not be open to the internet (default: administration "
-                  "and database ports).", required=False, default=list(ADMIN_AND_DATABASE_PORTS)),
+        Parameter(
+            "rules",
+            "array",
+            "The rules the call created (responseElements.securityGroupRuleSet.items).",
+            required=False,
+        ),
+        Parameter(
+            "permissions",
+            "array",
+            "The ranges the call opened, when the response lists no rules (public_cidrs(requestParameters)).",
+            required=False,
+        ),
+        Parameter(
+            "ports",
+            "array",
+            "Ports that must not be open to the internet (default: administration and database ports).",
+            required=False,
+            default=list(ADMIN_AND_DATABASE_PORTS),
+        ),
     )
 
     def _targets(self) -> set[tuple[str, int, int, str | None]]:
         added: list[Mapping[str, Any]] = [
-            {"ipProtocol": rule.get("ipProtocol"), "fromPort": rule.get("fromPort"), "toPort": rule.get("toPort"),
-             "cidr": rule.get("cidrIpv4") or rule.get("cidrIpv6")}
+            {
+                "ipProtocol": rule.get("ipProtocol"),
+                "fromPort": rule.get("fromPort"),
+                "toPort": rule.get("toPort"),
+                "cidr": rule.get("cidrIpv4") or rule.get("cidrIpv6"),
+            }
             for rule in self.params.get("rules") or []
             if isinstance(rule, Mapping) and not rule.get("isEgress")
         ] or [rule for rule in self.params.get("permissions") or [] if isinstance(rule, Mapping)]
-        public = public_cidrs({"ipPermissions": [
-            {"ipProtocol": rule["ipProtocol"], "fromPort": rule["fromPort"], "toPort": rule["toPort"],
-             "ipRanges": [{"cidrIp": rule["cidr"]}] if ":" not in str(rule["cidr"]) else [],
-             "ipv6Ranges": [{"cidrIpv6": rule["cidr"]}] if ":" in str(rule["cidr"]) else []}
-            for rule in added]})
+        public = public_cidrs(
+            {
+                "ipPermissions": [
+                    {
+                        "ipProtocol": rule["ipProtocol"],
+                        "fromPort": rule["fromPort"],
+                        "toPort": rule["toPort"],
+                        "ipRanges": [{"cidrIp": rule["cidr"]}] if ":" not in str(rule["cidr"]) else [],
+                        "ipv6Ranges": [{"cidrIpv6": rule["cidr"]}] if ":" in str(rule["cidr"]) else [],
+                    }
+                    for rule in added
+                ]
+            }
+        )
         ports = self.params.get("ports") or list(ADMIN_AND_DATABASE_PORTS)
         return {_rule_key(r["ipProtocol"], r["fromPort"], r["toPort"], r["cidr"]) for r in open_to_ports(public, ports)}
 
     def _matching(self) -> list[dict[str, Any]]:
         targets = self._targets()
         described = self.client.describe_security_group_rules(
-            Filters=[{"Name": "group-id", "Values": [self.params["group"]]}])["SecurityGroupRules"]
+            Filters=[{"Name": "group-id", "Values": [self.params["group"]]}]
+        )["SecurityGroupRules"]
         return [
-            rule for rule in described
+            rule
+            for rule in described
             if not rule.get("IsEgress")
-            and _rule_key(rule["IpProtocol"], rule.get("FromPort"), rule.get("ToPort"),
-                          rule.get("CidrIpv4") or rule.get("CidrIpv6")) in targets
+            and _rule_key(
+                rule["IpProtocol"],
+                rule.get("FromPort"),
+                rule.get("ToPort"),
+                rule.get("CidrIpv4") or rule.get("CidrIpv6"),
+            )
+            in targets
         ]
 
     def snapshot(self) -> dict[str, Any]:
         rules = sorted(
             (
-                {key: rule[key] for key in ("IpProtocol", "FromPort", "ToPort", "CidrIpv4", "CidrIpv6", "Description")
-                 if rule.get(key) not in (None, "")}
+                {
+                    key: rule[key]
+                    for key in ("IpProtocol", "FromPort", "ToPort", "CidrIpv4", "CidrIpv6", "Description")
+                    if rule.get(key) not in (None, "")
+                }
                 for rule in self._matching()
             ),
             key=lambda rule: sorted(rule.items()),
@@ -131,9 +172,11 @@ class RevokePublicIngress(Action):
 
 
 _ACCOUNTS = Parameter(
-    "accounts", "array",
+    "accounts",
+    "array",
     "Account ids to take the share back from, besides everyone (`all`); default: everyone only.",
-    required=False, default=[],
+    required=False,
+    default=[],
 )
 
 
@@ -158,19 +201,26 @@ class _SharedPermission(Action):
 
     def snapshot(self) -> dict[str, Any]:
         groups, users = self._describe()
-        return {self.resource_param.capitalize(): self.params[self.resource_param], "Groups": sorted(groups),
-                "UserIds": sorted(users)}
+        return {
+            self.resource_param.capitalize(): self.params[self.resource_param],
+            "Groups": sorted(groups),
+            "UserIds": sorted(users),
+        }
 
     def check(self, state: Mapping[str, Any]) -> bool:
         return not (set(state["Groups"]) | set(state["UserIds"])) & self._unwanted()
 
     def apply(self, state: Mapping[str, Any]) -> None:
         unwanted = self._unwanted()
-        self._modify("remove", [g for g in state["Groups"] if g in unwanted], [u for u in state["UserIds"] if u in unwanted])
+        self._modify(
+            "remove", [g for g in state["Groups"] if g in unwanted], [u for u in state["UserIds"] if u in unwanted]
+        )
 
     def restore(self, state: Mapping[str, Any]) -> None:
         groups, users = self._describe()
-        self._modify("add", [g for g in state["Groups"] if g not in groups], [u for u in state["UserIds"] if u not in users])
+        self._modify(
+            "add", [g for g in state["Groups"] if g not in groups], [u for u in state["UserIds"] if u not in users]
+        )
 
 
 @register
@@ -194,15 +244,21 @@ class RemovePublicSnapshotPermission(_SharedPermission):
     resource_param = "snapshot"
 
     def _entries(self) -> list[dict[str, str]]:
-        response = self.client.describe_snapshot_attribute(SnapshotId=self.params["snapshot"],
-                                                           Attribute="createVolumePermission")
+        response = self.client.describe_snapshot_attribute(
+            SnapshotId=self.params["snapshot"], Attribute="createVolumePermission"
+        )
         entries: list[dict[str, str]] = response.get("CreateVolumePermissions", [])
         return entries
 
     def _modify(self, operation: str, groups: list[str], users: list[str]) -> None:
         if groups or users:
-            self.client.modify_snapshot_attribute(SnapshotId=self.params["snapshot"], Attribute="createVolumePermission",
-                                                  OperationType=operation, GroupNames=groups, UserIds=users)
+            self.client.modify_snapshot_attribute(
+                SnapshotId=self.params["snapshot"],
+                Attribute="createVolumePermission",
+                OperationType=operation,
+                GroupNames=groups,
+                UserIds=users,
+            )
 
 
 @register
@@ -255,8 +311,14 @@ class RestoreFlowLogs(Action):
 
     name = "ec2.restore_flow_logs"
     service = "ec2"
-    permissions = ("ec2:DescribeFlowLogs", "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "logs:CreateLogDelivery",
-                   "logs:DeleteLogDelivery", "iam:PassRole")
+    permissions = (
+        "ec2:DescribeFlowLogs",
+        "ec2:CreateFlowLogs",
+        "ec2:DeleteFlowLogs",
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "iam:PassRole",
+    )
     passes_role_to = "vpc-flow-logs.amazonaws.com"
     parameters = (Parameter("flow_logs", "array", "Ids of the deleted flow logs (flow_log_ids(requestParameters))."),)
 
@@ -286,7 +348,9 @@ class RestoreFlowLogs(Action):
         present = {flowlogs.identity(config): flow_log for flow_log, config in current.items()}
         return {
             "Missing": sorted(f for f, config in configs.items() if flowlogs.identity(config) not in present),
-            "Present": sorted(present[flowlogs.identity(c)] for c in configs.values() if flowlogs.identity(c) in present),
+            "Present": sorted(
+                present[flowlogs.identity(c)] for c in configs.values() if flowlogs.identity(c) in present
+            ),
         }
 
     def check(self, state: Mapping[str, Any]) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.actions.base import Action, register
 
@@ -23,8 +24,14 @@ class RestoreDetector(Action):
 
     name = "guardduty.restore_detector"
     service = "guardduty"
-    permissions = ("guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:CreateDetector",
-                   "guardduty:UpdateDetector", "guardduty:DeleteDetector", "iam:CreateServiceLinkedRole")
+    permissions = (
+        "guardduty:ListDetectors",
+        "guardduty:GetDetector",
+        "guardduty:CreateDetector",
+        "guardduty:UpdateDetector",
+        "guardduty:DeleteDetector",
+        "iam:CreateServiceLinkedRole",
+    )
     parameters = ()
 
     def snapshot(self) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.actions.base import Action, ActionError, Parameter, register
@@ -73,8 +74,11 @@ class DeleteLoginProfile(Action):
             profile = self.client.get_login_profile(UserName=self.params["user"])["LoginProfile"]
         except self.client.exceptions.NoSuchEntityException:
             return {"User": self.params["user"], "LoginProfile": False}
-        return {"User": self.params["user"], "LoginProfile": True,
-                "PasswordResetRequired": bool(profile.get("PasswordResetRequired"))}
+        return {
+            "User": self.params["user"],
+            "LoginProfile": True,
+            "PasswordResetRequired": bool(profile.get("PasswordResetRequired")),
+        }
 
     def check(self, state: Mapping[str, Any]) -> bool:
         return not state["LoginProfile"]
@@ -84,8 +88,10 @@ class DeleteLoginProfile(Action):
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if state["LoginProfile"]:
-            raise ActionError("a console password cannot be put back (it cannot be read): "
-                              "an administrator must give the user a new one")
+            raise ActionError(
+                "a console password cannot be put back (it cannot be read): "
+                "an administrator must give the user a new one"
+            )
 
 
 def _document(policy: Any) -> dict[str, Any]:
@@ -119,7 +125,9 @@ class RestoreTrustPolicy(Action):
     permissions = ("iam:GetRole", "iam:UpdateAssumeRolePolicy")
     parameters = (
         Parameter("role", "string", "Name of the role."),
-        Parameter("trusted_accounts", "array", "Account ids whose principals may stay (the role's own account always may)."),
+        Parameter(
+            "trusted_accounts", "array", "Account ids whose principals may stay (the role's own account always may)."
+        ),
     )
 
     def _trusted(self, arn: str) -> list[str]:
@@ -151,9 +159,13 @@ class RestoreTrustPolicy(Action):
                 statement = {**statement, "Principal": principal}
             kept.append(statement)
         if not kept:
-            raise ActionError(f"removing {', '.join(sorted(external))} would leave role {state['Role']} with an empty "
-                              "trust policy: fix it by hand")
-        self.client.update_assume_role_policy(RoleName=state["Role"], PolicyDocument=json.dumps({**document, "Statement": kept}))
+            raise ActionError(
+                f"removing {', '.join(sorted(external))} would leave role {state['Role']} with an empty "
+                "trust policy: fix it by hand"
+            )
+        self.client.update_assume_role_policy(
+            RoleName=state["Role"], PolicyDocument=json.dumps({**document, "Statement": kept})
+        )
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.client.update_assume_role_policy(RoleName=state["Role"], PolicyDocument=json.dumps(state["Policy"]))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.actions.base import Action, ActionError, Parameter, register
 from chalicelib.domain_functions import public_statements
@@ -34,7 +35,7 @@ def _remaining_window(deletion_date: str | None) -> int:
     """Days left before a scheduled deletion, within the 7-30 days KMS accepts."""
     if not deletion_date:
         return _MAX_WINDOW_DAYS
-    left = dt.datetime.fromisoformat(deletion_date) - dt.datetime.now(dt.timezone.utc)
+    left = dt.datetime.fromisoformat(deletion_date) - dt.datetime.now(dt.UTC)
     days = math.ceil(left.total_seconds() / 86400)
     return min(max(days, _MIN_WINDOW_DAYS), _MAX_WINDOW_DAYS)
 
@@ -171,8 +172,9 @@ class RestoreKeyPolicy(Action):
         kept = [s for s in (statements if isinstance(statements, list) else [statements]) if s not in public]
         if not kept:
             raise ActionError(f"every statement of the policy of key {state['Key']} is public: fix it by hand")
-        self.client.put_key_policy(KeyId=state["Key"], PolicyName="default",
-                                   Policy=json.dumps({**document, "Statement": kept}))
+        self.client.put_key_policy(
+            KeyId=state["Key"], PolicyName="default", Policy=json.dumps({**document, "Statement": kept})
+        )
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.client.put_key_policy(KeyId=state["Key"], PolicyName="default", Policy=state["Policy"])

@@ -4,7 +4,8 @@ hence the module's name; the actions are `lambda.*`.)"""
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.actions.base import Action, Parameter, register
 
@@ -57,7 +58,9 @@ class RemovePermission(Action):
 
     def snapshot(self) -> dict[str, Any]:
         try:
-            policy = json.loads(self.client.get_policy(FunctionName=self.params["function"], **self._qualifier())["Policy"])
+            policy = json.loads(
+                self.client.get_policy(FunctionName=self.params["function"], **self._qualifier())["Policy"]
+            )
         except self.client.exceptions.ResourceNotFoundException:
             policy = {"Statement": []}
         statement = next((s for s in policy.get("Statement", []) if s.get("Sid") == self.params["statement"]), None)
@@ -67,10 +70,12 @@ class RemovePermission(Action):
         return state["Statement"] is None
 
     def apply(self, state: Mapping[str, Any]) -> None:
-        self.client.remove_permission(FunctionName=state["Function"], StatementId=self.params["statement"],
-                                      **self._qualifier())
+        self.client.remove_permission(
+            FunctionName=state["Function"], StatementId=self.params["statement"], **self._qualifier()
+        )
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if state["Statement"] is not None:
-            self.client.add_permission(FunctionName=state["Function"], **_add_permission_arguments(state["Statement"]),
-                                       **self._qualifier())
+            self.client.add_permission(
+                FunctionName=state["Function"], **_add_permission_arguments(state["Statement"]), **self._qualifier()
+            )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.actions.base import Action, Parameter, register
 
@@ -28,8 +29,13 @@ class RemoveSnapshotShare(Action):
     permissions = ("rds:DescribeDBSnapshotAttributes", "rds:ModifyDBSnapshotAttribute")
     parameters = (
         Parameter("snapshot", "string", "Identifier of the DB snapshot."),
-        Parameter("values", "array", "`all` and/or account ids to take the share back from (default: `all`).",
-                  required=False, default=["all"]),
+        Parameter(
+            "values",
+            "array",
+            "`all` and/or account ids to take the share back from (default: `all`).",
+            required=False,
+            default=["all"],
+        ),
     )
 
     def _shared(self) -> list[str]:
@@ -50,11 +56,13 @@ class RemoveSnapshotShare(Action):
 
     def apply(self, state: Mapping[str, Any]) -> None:
         remove = [value for value in state["SharedWith"] if value in self._unwanted()]
-        self.client.modify_db_snapshot_attribute(DBSnapshotIdentifier=state["Snapshot"], AttributeName="restore",
-                                                 ValuesToRemove=remove)
+        self.client.modify_db_snapshot_attribute(
+            DBSnapshotIdentifier=state["Snapshot"], AttributeName="restore", ValuesToRemove=remove
+        )
 
     def restore(self, state: Mapping[str, Any]) -> None:
         add = sorted(set(state["SharedWith"]) - set(self._shared()))
         if add:
-            self.client.modify_db_snapshot_attribute(DBSnapshotIdentifier=state["Snapshot"], AttributeName="restore",
-                                                     ValuesToAdd=add)
+            self.client.modify_db_snapshot_attribute(
+                DBSnapshotIdentifier=state["Snapshot"], AttributeName="restore", ValuesToAdd=add
+            )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.actions.base import Action, ActionError, Parameter, register
 from chalicelib.domain_functions import PUBLIC_GROUPS, public_statements
@@ -42,13 +43,14 @@ def _grant_headers(grants: list[dict[str, Any]]) -> dict[str, str]:
         grantee = grant["Grantee"]
         key = next(key for key in ("ID", "URI", "EmailAddress") if grantee.get(key))
         headers.setdefault(_HEADER_OF_PERMISSION[grant["Permission"]], []).append(
-            f'{_HEADER_KEY_OF_GRANTEE[key]}="{grantee[key]}"')
+            f'{_HEADER_KEY_OF_GRANTEE[key]}="{grantee[key]}"'
+        )
     return {header: ", ".join(values) for header, values in headers.items()}
 
 
 def _sort_key(grant: Mapping[str, Any]) -> tuple[str, ...]:
     grantee = grant["Grantee"]
-    return tuple(str(grantee.get(key, "")) for key in _GRANTEE_KEYS) + (grant["Permission"],)
+    return (*tuple(str(grantee.get(key, "")) for key in _GRANTEE_KEYS), grant["Permission"])
 
 
 @register
@@ -118,8 +120,12 @@ class RemovePublicObjectAcl(Action):
     def snapshot(self) -> dict[str, Any]:
         acl = self.client.get_object_acl(Bucket=self.params["bucket"], Key=self.params["key"])
         grants = sorted((_grant(grant) for grant in acl.get("Grants", [])), key=_sort_key)
-        return {"Bucket": self.params["bucket"], "Key": self.params["key"], "Owner": {"ID": acl["Owner"]["ID"]},
-                "Grants": grants}
+        return {
+            "Bucket": self.params["bucket"],
+            "Key": self.params["key"],
+            "Owner": {"ID": acl["Owner"]["ID"]},
+            "Grants": grants,
+        }
 
     def check(self, state: Mapping[str, Any]) -> bool:
         return not any(_is_public(grant) for grant in state["Grants"])
@@ -307,7 +313,9 @@ class BlockAccountPublicAccess(_PublicAccessBlock):
         return {key: bool(response["PublicAccessBlockConfiguration"].get(key)) for key in _BLOCK_SETTINGS}
 
     def _put(self, settings: Mapping[str, bool]) -> None:
-        self.client.put_public_access_block(AccountId=self.params["account"], PublicAccessBlockConfiguration=dict(settings))
+        self.client.put_public_access_block(
+            AccountId=self.params["account"], PublicAccessBlockConfiguration=dict(settings)
+        )
 
     def _delete(self) -> None:
         self.client.delete_public_access_block(AccountId=self.params["account"])

@@ -12,8 +12,9 @@ import dataclasses
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -33,8 +34,11 @@ def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, A
     from chalicelib.slack.stub import SlackStub
     from chalicelib.store import ensure_table
 
-    with LocalAws(port=aws_port, region=scenario.REGION) as local, SlackStub(port=slack_port) as slack, \
-            process_environment(local.environment()):
+    with (
+        LocalAws(port=aws_port, region=scenario.REGION) as local,
+        SlackStub(port=slack_port) as slack,
+        process_environment(local.environment()),
+    ):
         ensure_table(local.client("dynamodb"), TABLE)
         if str(PROJECT) not in sys.path:
             sys.path.insert(0, str(PROJECT))
@@ -43,9 +47,16 @@ def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, A
         runtime = chalice_app.runtime
         saved, level = runtime.settings, logging.getLogger("trailguard").level
         runtime.settings = dataclasses.replace(
-            saved, table=TABLE, slack_token=slack.token, slack_signing_secret=SIGNING_SECRET,
-            slack_channel=scenario.CHANNEL, slack_approvers=frozenset({scenario.ON_CALL}), slack_base_url=slack.base_url,
-            slack_worker=None, account_names={scenario.ACCOUNT: "demo"})
+            saved,
+            table=TABLE,
+            slack_token=slack.token,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_channel=scenario.CHANNEL,
+            slack_approvers=frozenset({scenario.ON_CALL}),
+            slack_base_url=slack.base_url,
+            slack_worker=None,
+            account_names={scenario.ACCOUNT: "demo"},
+        )
         runtime.reset()  # a fresh container, on the local AWS, telling the local Slack
         logging.getLogger("trailguard").setLevel(logging.ERROR)  # the story is told on stdout, not in JSON logs
         try:
@@ -65,8 +76,10 @@ def play(output: Path = DEFAULT_OUTPUT, color: bool = False) -> Outcome:
 def _tell(chalice_app: Any, local: Any, slack: Any, output: Path, color: bool) -> Outcome:
     started = time.perf_counter()
     click.echo(click.style("trailguard demo", bold=True) if color else "trailguard demo", nl=False)
-    click.echo(f": an attacker in a local AWS account (moto on {local.url}), Slack on a local stub "
-               f"({slack.origin}); each call's CloudTrail event goes through the app's own Lambda handler\n")
+    click.echo(
+        f": an attacker in a local AWS account (moto on {local.url}), Slack on a local stub "
+        f"({slack.origin}); each call's CloudTrail event goes through the app's own Lambda handler\n"
+    )
     story = Story(chalice_app, local, slack, SIGNING_SECRET, output, color)
     outcome = story.play()
     story.summary(time.perf_counter() - started)

@@ -41,7 +41,7 @@ def event_endpoint(chalice_app: Any) -> ThreadingHTTPServer:
     """POST /events: an EventBridge event, or a CloudTrail record (wrapped as EventBridge would)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 event = json.loads(body)
@@ -69,14 +69,27 @@ def event_endpoint(chalice_app: Any) -> ThreadingHTTPServer:
 
 def _start_chalice_local(local: Any, slack: Any, secret: str, table: str) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    env = {**os.environ, **local.environment(), "TRAILGUARD_TABLE": table, "TRAILGUARD_SLACK_TOKEN": slack.token,
-           "TRAILGUARD_SLACK_SIGNING_SECRET": secret, "TRAILGUARD_SLACK_CHANNEL": scenario.CHANNEL,
-           "TRAILGUARD_SLACK_APPROVERS": scenario.ON_CALL, "TRAILGUARD_SLACK_BASE_URL": slack.base_url,
-           "TRAILGUARD_ACCOUNT_NAMES": f"{scenario.ACCOUNT}=demo", "TRAILGUARD_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        **local.environment(),
+        "TRAILGUARD_TABLE": table,
+        "TRAILGUARD_SLACK_TOKEN": slack.token,
+        "TRAILGUARD_SLACK_SIGNING_SECRET": secret,
+        "TRAILGUARD_SLACK_CHANNEL": scenario.CHANNEL,
+        "TRAILGUARD_SLACK_APPROVERS": scenario.ON_CALL,
+        "TRAILGUARD_SLACK_BASE_URL": slack.base_url,
+        "TRAILGUARD_ACCOUNT_NAMES": f"{scenario.ACCOUNT}=demo",
+        "TRAILGUARD_LOG_LEVEL": "WARNING",
+    }
     chalice = Path(sys.executable).parent / "chalice"
     # A stage of its own (not in .chalice/config.json), so no deployed stage's settings apply.
-    process = subprocess.Popen([str(chalice), "local", "--no-autoreload", "--stage", "local-demo", "--port", str(port)],
-                               cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(chalice), "local", "--no-autoreload", "--stage", "local-demo", "--port", str(port)],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -106,23 +119,35 @@ def _print_slack_as_it_changes(slack: Any, stop: threading.Event) -> None:
 
 
 def _sample_event(output: Path) -> Path:
-    record = api_call_record("StopLogging", "cloudtrail.amazonaws.com", {"name": scenario.TRAIL},
-                             identity=scenario.ATTACKER, region=scenario.REGION)
+    record = api_call_record(
+        "StopLogging",
+        "cloudtrail.amazonaws.com",
+        {"name": scenario.TRAIL},
+        identity=scenario.ATTACKER,
+        region=scenario.REGION,
+    )
     path = output / "stop-logging-event.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 
 
-def keep_running(chalice_app: Any, local: Any, slack: Any, secret: str, table: str, outcome: Outcome,
-                 output: Path) -> int:
+def keep_running(
+    chalice_app: Any, local: Any, slack: Any, secret: str, table: str, outcome: Outcome, output: Path
+) -> int:
     events = event_endpoint(chalice_app)
     process, api_port = _start_chalice_local(local, slack, secret, table)
     sample = _sample_event(output)
     open_incidents = [row.incident for row in outcome.rows if row.state in ("remediated", "proposed")]
     incident = open_incidents[0] if open_incidents else "inc-..."
-    payload = json.dumps({"type": "block_actions", "user": {"id": scenario.ON_CALL},
-                          "response_url": slack.response_url("play"),
-                          "actions": [{"action_id": "trailguard:undo", "value": incident}]}, separators=(",", ":"))
+    payload = json.dumps(
+        {
+            "type": "block_actions",
+            "user": {"id": scenario.ON_CALL},
+            "response_url": slack.response_url("play"),
+            "actions": [{"action_id": "trailguard:undo", "value": incident}],
+        },
+        separators=(",", ":"),
+    )
     click.echo(f"""
 {click.style("still running", bold=True)} (Ctrl-C stops everything):
   local AWS (moto)   {local.url}

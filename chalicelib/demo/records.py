@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.events import api_call_record
 
@@ -58,8 +59,15 @@ class CallRecorder:
 def cloudtrail_record(call: Call, *, identity: Mapping[str, Any], region: str, **fields: Any) -> dict[str, Any]:
     """The CloudTrail record of a successful call (see `events.api_call_record` for `fields`)."""
     source = f"{call.service}.amazonaws.com"
-    return api_call_record(call.operation.name, source, request_parameters(call), response=response_elements(call),
-                           identity=identity, region=region, **fields)
+    return api_call_record(
+        call.operation.name,
+        source,
+        request_parameters(call),
+        response=response_elements(call),
+        identity=identity,
+        region=region,
+        **fields,
+    )
 
 
 def request_parameters(call: Call) -> dict[str, Any] | None:
@@ -77,8 +85,10 @@ def response_elements(call: Call) -> dict[str, Any] | None:
         return None  # CloudTrail writes null for S3's bucket calls and for empty answers
     converted: dict[str, Any] = _spelled(body, call.operation.output_shape, ec2=call.service == "ec2", output=True)
     if call.service == "ec2":
-        converted = {"requestId": call.response.get("ResponseMetadata", {}).get("RequestId", ""),
-                     **{("_return" if key == "return" else key): value for key, value in converted.items()}}
+        converted = {
+            "requestId": call.response.get("ResponseMetadata", {}).get("RequestId", ""),
+            **{("_return" if key == "return" else key): value for key, value in converted.items()},
+        }
     return converted
 
 

@@ -7,8 +7,9 @@ it, so what the story shows before and after is what AWS says, not what trailgua
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
@@ -20,8 +21,14 @@ CUSTOMER_BUCKET, REPORTS_BUCKET = "customer-data", "quarterly-reports"
 
 
 def _user(name: str, key: str) -> dict[str, Any]:
-    return {"type": "IAMUser", "principalId": f"AIDA{key}", "arn": f"arn:aws:iam::{ACCOUNT}:user/{name}",
-            "accountId": ACCOUNT, "accessKeyId": f"AKIA{key}", "userName": name}
+    return {
+        "type": "IAMUser",
+        "principalId": f"AIDA{key}",
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/{name}",
+        "accountId": ACCOUNT,
+        "accessKeyId": f"AKIA{key}",
+        "userName": name,
+    }
 
 
 ADMIN = _user("platform-admin", "DEMOPLATFORMADMIN")
@@ -34,8 +41,9 @@ Clients = dict[str, Any]
 def set_up(c: Clients) -> None:
     """The account before the attack, made by the platform team (each call is recorded)."""
     c["s3"].create_bucket(Bucket=TRAIL_BUCKET)
-    c["cloudtrail"].create_trail(Name=TRAIL, S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True,
-                                 EnableLogFileValidation=True)
+    c["cloudtrail"].create_trail(
+        Name=TRAIL, S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True, EnableLogFileValidation=True
+    )
     c["cloudtrail"].start_logging(Name=TRAIL)
     c["payments_key"] = c["kms"].create_key(Description="payments data")["KeyMetadata"]["KeyId"]
     c["backups_key"] = c["kms"].create_key(Description="backups")["KeyMetadata"]["KeyId"]
@@ -46,13 +54,15 @@ def set_up(c: Clients) -> None:
 
 
 def describe_account(c: Clients) -> list[str]:
-    return [f"trail {TRAIL} ({trail_state(c)}, to s3://{TRAIL_BUCKET}), KMS keys for payments and backups "
-            f"({key_state('payments_key')(c)}),",
-            f"private buckets {CUSTOMER_BUCKET} and {REPORTS_BUCKET}, security group web {c['web_sg']} "
-            f"({ssh_state(c)})"]
+    return [
+        f"trail {TRAIL} ({trail_state(c)}, to s3://{TRAIL_BUCKET}), KMS keys for payments and backups "
+        f"({key_state('payments_key')(c)}),",
+        f"private buckets {CUSTOMER_BUCKET} and {REPORTS_BUCKET}, security group web {c['web_sg']} ({ssh_state(c)})",
+    ]
 
 
 # -- what the story reads back from AWS ---------------------------------------------------------
+
 
 def trail_state(c: Clients) -> str:
     trails = [t["Name"] for t in c["cloudtrail"].describe_trails()["trailList"]]
@@ -66,19 +76,24 @@ def key_state(key: str) -> Callable[[Clients], str]:
         metadata = c["kms"].describe_key(KeyId=c[key])["KeyMetadata"]
         state = metadata["KeyState"]
         return f"{state} (deletion {metadata['DeletionDate']:%Y-%m-%d})" if state == "PendingDeletion" else state
+
     return read
 
 
 def acl_state(c: Clients) -> str:
     grants = c["s3"].get_bucket_acl(Bucket=CUSTOMER_BUCKET)["Grants"]
-    return "PUBLIC (everyone can list it)" if any("AllUsers" in g["Grantee"].get("URI", "") for g in grants) \
-        else "private"
+    return (
+        "PUBLIC (everyone can list it)" if any("AllUsers" in g["Grantee"].get("URI", "") for g in grants) else "private"
+    )
 
 
 def ssh_state(c: Clients) -> str:
     groups = c["ec2"].describe_security_groups(GroupIds=[c["web_sg"]])["SecurityGroups"]
-    open_to_all = [p for p in groups[0]["IpPermissions"] if p.get("FromPort") == 22
-                   and any(r["CidrIp"] == "0.0.0.0/0" for r in p.get("IpRanges", []))]
+    open_to_all = [
+        p
+        for p in groups[0]["IpPermissions"]
+        if p.get("FromPort") == 22 and any(r["CidrIp"] == "0.0.0.0/0" for r in p.get("IpRanges", []))
+    ]
     return "SSH OPEN to 0.0.0.0/0" if open_to_all else "no SSH from the internet"
 
 
@@ -94,6 +109,7 @@ def policy_state(c: Clients) -> str:
 
 # -- the attack ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Attack:
     title: str
@@ -105,36 +121,86 @@ class Attack:
     """The incident's state once trailguard has answered."""
 
 
-PUBLIC_READ_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Sid": "InternalReaders", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-     "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{REPORTS_BUCKET}/*"},
-    {"Sid": "EveryoneReads", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-     "Resource": f"arn:aws:s3:::{REPORTS_BUCKET}/*"}]})
+PUBLIC_READ_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "InternalReaders",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{REPORTS_BUCKET}/*",
+            },
+            {
+                "Sid": "EveryoneReads",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{REPORTS_BUCKET}/*",
+            },
+        ],
+    }
+)
 
 ATTACKS = (
-    Attack("stops the organization's trail", lambda c: c["cloudtrail"].stop_logging(Name=TRAIL),
-           trail_state, "logging", "remediated"),
-    Attack("disables the payments key", lambda c: c["kms"].disable_key(KeyId=c["payments_key"]),
-           key_state("payments_key"), "Enabled", "remediated"),
-    Attack("schedules the backups key for deletion",
-           lambda c: c["kms"].schedule_key_deletion(KeyId=c["backups_key"], PendingWindowInDays=7),
-           key_state("backups_key"), "Enabled", "remediated"),
-    Attack("makes the customer bucket public-read", lambda c: c["s3"].put_bucket_acl(Bucket=CUSTOMER_BUCKET,
-                                                                                    ACL="public-read"),
-           acl_state, "private", "remediated"),
-    Attack("opens SSH on the web servers to the world", lambda c: c["ec2"].authorize_security_group_ingress(
-        GroupId=c["web_sg"], IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                             "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
-           ssh_state, "no SSH from the internet", "remediated"),
-    Attack("deletes the organization's trail", lambda c: c["cloudtrail"].delete_trail(Name=TRAIL),
-           trail_state, "logging", "remediated"),
-    Attack("adds a statement to the reports bucket's policy letting anyone read it",
-           lambda c: c["s3"].put_bucket_policy(Bucket=REPORTS_BUCKET, Policy=PUBLIC_READ_POLICY),
-           policy_state, "PUBLIC (anyone can read)", "proposed"),
+    Attack(
+        "stops the organization's trail",
+        lambda c: c["cloudtrail"].stop_logging(Name=TRAIL),
+        trail_state,
+        "logging",
+        "remediated",
+    ),
+    Attack(
+        "disables the payments key",
+        lambda c: c["kms"].disable_key(KeyId=c["payments_key"]),
+        key_state("payments_key"),
+        "Enabled",
+        "remediated",
+    ),
+    Attack(
+        "schedules the backups key for deletion",
+        lambda c: c["kms"].schedule_key_deletion(KeyId=c["backups_key"], PendingWindowInDays=7),
+        key_state("backups_key"),
+        "Enabled",
+        "remediated",
+    ),
+    Attack(
+        "makes the customer bucket public-read",
+        lambda c: c["s3"].put_bucket_acl(Bucket=CUSTOMER_BUCKET, ACL="public-read"),
+        acl_state,
+        "private",
+        "remediated",
+    ),
+    Attack(
+        "opens SSH on the web servers to the world",
+        lambda c: c["ec2"].authorize_security_group_ingress(
+            GroupId=c["web_sg"],
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        ),
+        ssh_state,
+        "no SSH from the internet",
+        "remediated",
+    ),
+    Attack(
+        "deletes the organization's trail",
+        lambda c: c["cloudtrail"].delete_trail(Name=TRAIL),
+        trail_state,
+        "logging",
+        "remediated",
+    ),
+    Attack(
+        "adds a statement to the reports bucket's policy letting anyone read it",
+        lambda c: c["s3"].put_bucket_policy(Bucket=REPORTS_BUCKET, Policy=PUBLIC_READ_POLICY),
+        policy_state,
+        "PUBLIC (anyone can read)",
+        "proposed",
+    ),
 )
 
 
 # -- the buttons people press -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Press:
@@ -150,12 +216,41 @@ class Press:
 
 
 PRESSES = (
-    Press("the on-call engineer: the payments key is being retired on purpose; presses Undo",
-          "undo", 1, ON_CALL, 200, "Disabled", "undone"),
-    Press("the on-call engineer: the reports bucket must not be public; presses Approve",
-          "approve", 6, ON_CALL, 200, "private (1 statement kept)", "remediated"),
-    Press("a developer who is not an approver presses Undo on the SSH fix", "undo", 4, DEVELOPER, 200,
-          "no SSH from the internet", "remediated"),
-    Press("a forged request: Undo on the trail, signed with a guessed secret", "undo", 0, ON_CALL, 401,
-          "logging", "remediated", forged=True),
+    Press(
+        "the on-call engineer: the payments key is being retired on purpose; presses Undo",
+        "undo",
+        1,
+        ON_CALL,
+        200,
+        "Disabled",
+        "undone",
+    ),
+    Press(
+        "the on-call engineer: the reports bucket must not be public; presses Approve",
+        "approve",
+        6,
+        ON_CALL,
+        200,
+        "private (1 statement kept)",
+        "remediated",
+    ),
+    Press(
+        "a developer who is not an approver presses Undo on the SSH fix",
+        "undo",
+        4,
+        DEVELOPER,
+        200,
+        "no SSH from the internet",
+        "remediated",
+    ),
+    Press(
+        "a forged request: Undo on the trail, signed with a guessed secret",
+        "undo",
+        0,
+        ON_CALL,
+        401,
+        "logging",
+        "remediated",
+        forged=True,
+    ),
 )

@@ -45,8 +45,9 @@ class Outcome:
 class Story:
     """One run of the scenario against a running app (`app` is the imported app module)."""
 
-    def __init__(self, app: Any, local_aws: Any, slack: Any, signing_secret: str, output: Path,
-                 color: bool = False) -> None:
+    def __init__(
+        self, app: Any, local_aws: Any, slack: Any, signing_secret: str, output: Path, color: bool = False
+    ) -> None:
         self.app = app
         self.slack = slack
         self.secret = signing_secret
@@ -82,8 +83,9 @@ class Story:
                 self.press(client, number, press)
         for attack, incident_id in self.incidents:
             incident = self.app.runtime.store.get(incident_id)
-            self.outcome.rows.append(Row(incident.id, incident.playbook_id, incident.mode, incident.state.value,
-                                         attack.read(self.c)))
+            self.outcome.rows.append(
+                Row(incident.id, incident.playbook_id, incident.mode, incident.state.value, attack.read(self.c))
+            )
         return self.outcome
 
     def set_up(self, client: Any) -> None:
@@ -98,23 +100,34 @@ class Story:
         for line in scenario.describe_account(self.c):
             click.echo("  " + line)
         good = answered == 0
-        click.echo(f"  trailguard saw the set-up's calls: no playbook objected [{self.check(good, 'a playbook answered')}]; "
-                   f"it remembered trail {scenario.TRAIL}'s configuration")
+        click.echo(
+            f"  trailguard saw the set-up's calls: no playbook objected [{self.check(good, 'a playbook answered')}]; "
+            f"it remembered trail {scenario.TRAIL}'s configuration"
+        )
         click.echo(f"  incidents go to {scenario.CHANNEL}; {scenario.ON_CALL} is the on-call approver\n")
 
     def deliver(self, client: Any, call: Any, identity: dict[str, Any]) -> dict[str, Any]:
-        record = cloudtrail_record(call, identity=identity, region=scenario.REGION, source_ip="198.51.100.23",
-                                   user_agent="aws-cli/2.15.0 md/demo", eventCategory="Management")
-        payload: dict[str, Any] = client.lambda_.invoke("respond_to_cloudtrail",
-                                                        eventbridge_envelope(record, str(uuid.uuid4()))).payload
+        record = cloudtrail_record(
+            call,
+            identity=identity,
+            region=scenario.REGION,
+            source_ip="198.51.100.23",
+            user_agent="aws-cli/2.15.0 md/demo",
+            eventCategory="Management",
+        )
+        payload: dict[str, Any] = client.lambda_.invoke(
+            "respond_to_cloudtrail", eventbridge_envelope(record, str(uuid.uuid4()))
+        ).payload
         return payload
 
     def attack(self, client: Any, number: int, attack: scenario.Attack) -> None:
         before = attack.read(self.c)
         attack.call(self.c)
         call = self.recorder.last
-        click.echo(self.style(f"{number}. mallory {attack.title}", fg="red", bold=True)
-                   + self.style(f"  {call.service}:{call.operation.name}", dim=True))
+        click.echo(
+            self.style(f"{number}. mallory {attack.title}", fg="red", bold=True)
+            + self.style(f"  {call.service}:{call.operation.name}", dim=True)
+        )
         click.echo(f"   before: {before}    after the call: {attack.read(self.c)}")
         result = self.deliver(client, call, scenario.ATTACKER)
         incidents = [summary["id"] for summary in result.get("incidents", [])]
@@ -124,16 +137,24 @@ class Story:
         for incident_id in incidents:
             incident = self.app.runtime.store.get(incident_id)
             self.incidents.append((attack, incident_id))
-            click.echo(f"   playbook {self.style(incident.playbook_id, bold=True)} ({incident.mode}, {incident.severity})")
+            click.echo(
+                f"   playbook {self.style(incident.playbook_id, bold=True)} ({incident.mode}, {incident.severity})"
+            )
             for step in incident.steps:
-                click.echo(f"   trailguard: {step.action} {describe_params(step.params)}: {step.status.value}"
-                           + (f" ({step.error})" if step.error else ""))
+                click.echo(
+                    f"   trailguard: {step.action} {describe_params(step.params)}: {step.status.value}"
+                    + (f" ({step.error})" if step.error else "")
+                )
             if not incident.steps and incident.plan:
-                click.echo(f"   trailguard proposes: {', '.join(s['action'] for s in incident.plan)}; waits for an approver")
+                click.echo(
+                    f"   trailguard proposes: {', '.join(s['action'] for s in incident.plan)}; waits for an approver"
+                )
             now = attack.read(self.c)
             good = now == attack.expected and incident.state.value == attack.expected_incident
-            click.echo(f"   now: {now}, incident {incident.state.value}  "
-                       f"[{self.check(good, f'expected {attack.expected}, {attack.expected_incident}')}]")
+            click.echo(
+                f"   now: {now}, incident {incident.state.value}  "
+                f"[{self.check(good, f'expected {attack.expected}, {attack.expected_incident}')}]"
+            )
             self.show_message(incident, f"{number:02d}-{incident.playbook_id}")
         click.echo()
 
@@ -143,20 +164,31 @@ class Story:
         attack, incident_id = self.incidents[press.attack]
         click.echo(self.style(f"{number}. {press.title}", fg="cyan", bold=True))
         told = len(self.slack.ephemeral)
-        body, headers = signed_click(press.transition, incident_id, user=press.user,
-                                     secret="a-guessed-secret" if press.forged else self.secret,
-                                     response_url=self.slack.response_url(str(number)))
+        body, headers = signed_click(
+            press.transition,
+            incident_id,
+            user=press.user,
+            secret="a-guessed-secret" if press.forged else self.secret,
+            response_url=self.slack.response_url(str(number)),
+        )
         response = client.http.post("/slack/interactions", headers=headers, body=body)
-        click.echo(f"   POST /slack/interactions ({press.transition}, by {press.user}, "
-                   f"{'forged' if press.forged else 'signed'}) -> {response.status_code}")
+        click.echo(
+            f"   POST /slack/interactions ({press.transition}, by {press.user}, "
+            f"{'forged' if press.forged else 'signed'}) -> {response.status_code}"
+        )
         for answer in self.slack.ephemeral[told:]:
             click.echo(f"   Slack, only to {press.user}: {answer['text']}")
         incident = self.app.runtime.store.get(incident_id)
         now = attack.read(self.c)
-        good = (response.status_code == press.expected_status and now == press.expected
-                and incident.state.value == press.expected_incident)
-        click.echo(f"   now: {now}, incident {incident.state.value}  "
-                   f"[{self.check(good, f'expected {press.expected_status}, {press.expected}, {press.expected_incident}')}]")
+        good = (
+            response.status_code == press.expected_status
+            and now == press.expected
+            and incident.state.value == press.expected_incident
+        )
+        click.echo(
+            f"   now: {now}, incident {incident.state.value}  "
+            f"[{self.check(good, f'expected {press.expected_status}, {press.expected}, {press.expected_incident}')}]"
+        )
         if incident.state.value != attack.expected_incident:  # the press decided something: show the message now
             self.show_message(incident, f"{number:02d}-{incident.playbook_id}-{incident.state.value}")
         click.echo()
@@ -183,10 +215,13 @@ class Story:
         widths = [max(len(line[i]) for line in cells) for i in range(5)]
         for line in cells:
             click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
-        click.echo(f"\nthe Block Kit JSON of the {len(self.outcome.messages)} messages shown is in {self.output}/ "
-                   "(paste one into https://app.slack.com/block-kit-builder)")
-        verdict = ("every resource and incident is as the story says" if self.outcome.ok
-                   else "SOMETHING IS NOT AS EXPECTED")
+        click.echo(
+            f"\nthe Block Kit JSON of the {len(self.outcome.messages)} messages shown is in {self.output}/ "
+            "(paste one into https://app.slack.com/block-kit-builder)"
+        )
+        verdict = (
+            "every resource and incident is as the story says" if self.outcome.ok else "SOMETHING IS NOT AS EXPECTED"
+        )
         click.echo(self.style(verdict, fg="green" if self.outcome.ok else "red", bold=True) + f" ({seconds:.1f} s)")
 
 

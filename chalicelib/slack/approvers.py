@@ -12,7 +12,8 @@ within a minute.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class ApproverLookupFailed(Exception):
@@ -53,7 +54,7 @@ class Approvers:
             return cached[1]
         try:
             members = frozenset(self.group_members(group))
-        except Exception as error:  # noqa: BLE001 - refused, with the reason
+        except Exception as error:
             raise ApproverLookupFailed(f"could not read the members of user group {group}: {error}") from None
         self._groups[group] = (now, members)
         return members

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -95,26 +96,45 @@ class SlackNotifier(Notifier):
             message = render(incident, self.account_names)
             if reference.get("ts"):
                 try:
-                    web.chat_update(channel=reference["channel"], ts=reference["ts"], text=message.text,
-                                    blocks=message.blocks)
+                    web.chat_update(
+                        channel=reference["channel"], ts=reference["ts"], text=message.text, blocks=message.blocks
+                    )
                 except SlackApiError as error:
                     if error.response.get("error") not in _GONE:
                         raise
-                    log.warning(json.dumps({"message": "the incident's Slack message is gone; posting a new one",
-                                            "incident": incident.id}))
+                    log.warning(
+                        json.dumps(
+                            {
+                                "message": "the incident's Slack message is gone; posting a new one",
+                                "incident": incident.id,
+                            }
+                        )
+                    )
                     reference.pop("ts")
                 else:
                     self._reply_in_thread(web, incident, reference, shown)
             if not reference.get("ts"):
-                posted = web.chat_postMessage(channel=reference["channel"], text=message.text, blocks=message.blocks,
-                                              unfurl_links=False, unfurl_media=False)  # no preview of the console
+                posted = web.chat_postMessage(
+                    channel=reference["channel"],
+                    text=message.text,
+                    blocks=message.blocks,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )  # no preview of the console
                 reference.update(channel=posted["channel"], ts=posted["ts"])
             reference["shown"] = len(incident.history)
             reference.pop("error", None)
-        except Exception as error:  # noqa: BLE001 - kept as due; the sweep delivers it later
+        except Exception as error:
             reference["error"] = _describe(error)
-            log.warning(json.dumps({"message": "could not deliver the incident's Slack message; the sweep will retry",
-                                    "incident": incident.id, "error": reference["error"]}))
+            log.warning(
+                json.dumps(
+                    {
+                        "message": "could not deliver the incident's Slack message; the sweep will retry",
+                        "incident": incident.id,
+                        "error": reference["error"],
+                    }
+                )
+            )
         incident.notification = reference
 
     def _reply_in_thread(self, web: Any, incident: Incident, reference: Mapping[str, Any], shown: int) -> None:
@@ -123,11 +143,21 @@ class SlackNotifier(Notifier):
         if not entries:
             return
         try:
-            web.chat_postMessage(channel=reference["channel"], thread_ts=reference["ts"],
-                                 text="\n".join(thread_reply(entry) for entry in entries))
-        except Exception as error:  # noqa: BLE001 - the message itself is up to date
-            log.warning(json.dumps({"message": "could not add to the message's thread", "incident": incident.id,
-                                    "error": _describe(error)}))
+            web.chat_postMessage(
+                channel=reference["channel"],
+                thread_ts=reference["ts"],
+                text="\n".join(thread_reply(entry) for entry in entries),
+            )
+        except Exception as error:
+            log.warning(
+                json.dumps(
+                    {
+                        "message": "could not add to the message's thread",
+                        "incident": incident.id,
+                        "error": _describe(error),
+                    }
+                )
+            )
 
 
 def _describe(error: Exception) -> str:

@@ -22,33 +22,69 @@ EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "docs" / "slack-messages.m
 APPROVER = "slack:U0123ABCD"
 
 _STOP_LOGGING = {  # Stratus Red Team, aws.defense-evasion.cloudtrail-stop (Apache-2.0), trimmed
-    "eventVersion": "1.10", "eventID": "10163ed2-2253-469d-a5ee-cbc6651f8934", "eventTime": "2024-07-31T13:06:24Z",
-    "eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "awsRegion": "us-east-1",
-    "eventType": "AwsApiCall", "readOnly": False, "recipientAccountId": "143434273843",
-    "sourceIPAddress": "86.245.153.234", "userAgent": "stratus-red-team_c97089f1-1ae3-4ecc-b006-f5e8fd0f2571",
-    "userIdentity": {"type": "IAMUser", "accountId": "143434273843",
-                     "arn": "arn:aws:iam::143434273843:user/christophe", "userName": "christophe"},
-    "requestParameters": {"name": "stratus-red-team-ct-stop-trail-buykxbqejv"}, "responseElements": None,
+    "eventVersion": "1.10",
+    "eventID": "10163ed2-2253-469d-a5ee-cbc6651f8934",
+    "eventTime": "2024-07-31T13:06:24Z",
+    "eventSource": "cloudtrail.amazonaws.com",
+    "eventName": "StopLogging",
+    "awsRegion": "us-east-1",
+    "eventType": "AwsApiCall",
+    "readOnly": False,
+    "recipientAccountId": "143434273843",
+    "sourceIPAddress": "86.245.153.234",
+    "userAgent": "stratus-red-team_c97089f1-1ae3-4ecc-b006-f5e8fd0f2571",
+    "userIdentity": {
+        "type": "IAMUser",
+        "accountId": "143434273843",
+        "arn": "arn:aws:iam::143434273843:user/christophe",
+        "userName": "christophe",
+    },
+    "requestParameters": {"name": "stratus-red-team-ct-stop-trail-buykxbqejv"},
+    "responseElements": None,
 }
 _BUCKET_POLICY = {
-    "eventVersion": "1.09", "eventID": "7f5c2b4e-51e4-4c3e-9a53-0d9f7f0c1d2a", "eventTime": "2026-11-26T03:12:45Z",
-    "eventSource": "s3.amazonaws.com", "eventName": "PutBucketPolicy", "awsRegion": "eu-west-1",
-    "eventType": "AwsApiCall", "readOnly": False, "recipientAccountId": "111122223333",
-    "sourceIPAddress": "203.0.113.7", "userAgent": "[aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64]",
-    "userIdentity": {"type": "AssumedRole", "accountId": "111122223333",
-                     "arn": "arn:aws:sts::111122223333:assumed-role/ci-deployer/gitlab-runner-4411",
-                     "sessionContext": {"sessionIssuer": {"userName": "ci-deployer",
-                                                          "arn": "arn:aws:iam::111122223333:role/ci-deployer"}}},
-    "requestParameters": {"bucketName": "customer-exports"}, "responseElements": None,
+    "eventVersion": "1.09",
+    "eventID": "7f5c2b4e-51e4-4c3e-9a53-0d9f7f0c1d2a",
+    "eventTime": "2026-11-26T03:12:45Z",
+    "eventSource": "s3.amazonaws.com",
+    "eventName": "PutBucketPolicy",
+    "awsRegion": "eu-west-1",
+    "eventType": "AwsApiCall",
+    "readOnly": False,
+    "recipientAccountId": "111122223333",
+    "sourceIPAddress": "203.0.113.7",
+    "userAgent": "[aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64]",
+    "userIdentity": {
+        "type": "AssumedRole",
+        "accountId": "111122223333",
+        "arn": "arn:aws:sts::111122223333:assumed-role/ci-deployer/gitlab-runner-4411",
+        "sessionContext": {
+            "sessionIssuer": {"userName": "ci-deployer", "arn": "arn:aws:iam::111122223333:role/ci-deployer"}
+        },
+    },
+    "requestParameters": {"bucketName": "customer-exports"},
+    "responseElements": None,
 }
 _CONSOLE_LOGIN = {
-    "eventVersion": "1.09", "eventID": "c0a8d1e2-3f4b-4c5d-8e9f-0a1b2c3d4e5f", "eventTime": "2026-11-26T02:58:10Z",
-    "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin", "awsRegion": "us-east-1",
-    "eventType": "AwsConsoleSignIn", "readOnly": False, "recipientAccountId": "111122223333",
-    "sourceIPAddress": "198.51.100.23", "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0",
-    "userIdentity": {"type": "IAMUser", "accountId": "111122223333",
-                     "arn": "arn:aws:iam::111122223333:user/ops-admin", "userName": "ops-admin"},
-    "requestParameters": None, "responseElements": {"ConsoleLogin": "Success"},
+    "eventVersion": "1.09",
+    "eventID": "c0a8d1e2-3f4b-4c5d-8e9f-0a1b2c3d4e5f",
+    "eventTime": "2026-11-26T02:58:10Z",
+    "eventSource": "signin.amazonaws.com",
+    "eventName": "ConsoleLogin",
+    "awsRegion": "us-east-1",
+    "eventType": "AwsConsoleSignIn",
+    "readOnly": False,
+    "recipientAccountId": "111122223333",
+    "sourceIPAddress": "198.51.100.23",
+    "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0",
+    "userIdentity": {
+        "type": "IAMUser",
+        "accountId": "111122223333",
+        "arn": "arn:aws:iam::111122223333:user/ops-admin",
+        "userName": "ops-admin",
+    },
+    "requestParameters": None,
+    "responseElements": {"ConsoleLogin": "Success"},
 }
 _TRAIL = "stratus-red-team-ct-stop-trail-buykxbqejv"
 _START: dict[str, Any] = {"action": "cloudtrail.start_logging", "params": {"trail": _TRAIL}}
@@ -56,14 +92,30 @@ _POLICY: dict[str, Any] = {"action": "s3.remove_public_policy_statements", "para
 ACCOUNT_NAMES = {"111122223333": "payments-prod"}
 
 
-def _incident(playbook: Playbook, record: dict[str, Any], state: State, plan: list[dict[str, Any]],
-              steps: list[StepResult], history: list[HistoryEntry], error: str | None = None,
-              mode: str | None = None) -> Incident:
+def _incident(
+    playbook: Playbook,
+    record: dict[str, Any],
+    state: State,
+    plan: list[dict[str, Any]],
+    steps: list[StepResult],
+    history: list[HistoryEntry],
+    error: str | None = None,
+    mode: str | None = None,
+) -> Incident:
     return Incident(
-        id=incident_id(record["eventID"], playbook.id), playbook_id=playbook.id, playbook_version=playbook.version,
-        title=playbook.title, severity=playbook.severity, mode=mode or playbook.mode,
-        event=CloudTrailEvent.from_record(record).summary(), state=state, plan=plan, steps=steps, error=error,
-        created_at=history[0].at, history=history,
+        id=incident_id(record["eventID"], playbook.id),
+        playbook_id=playbook.id,
+        playbook_version=playbook.version,
+        title=playbook.title,
+        severity=playbook.severity,
+        mode=mode or playbook.mode,
+        event=CloudTrailEvent.from_record(record).summary(),
+        state=state,
+        plan=plan,
+        steps=steps,
+        error=error,
+        created_at=history[0].at,
+        history=history,
     )
 
 
@@ -78,51 +130,159 @@ _T0, _T1, _T2 = "2026-11-26T03:12:47+00:00", "2026-11-26T03:12:48+00:00", "2026-
 
 def examples(catalog: Catalog) -> list[tuple[str, str, Incident]]:
     """(title, when it is sent, incident) for each kind of message, from the built-in playbooks."""
-    stop, public_policy, no_mfa = (_playbook(catalog, name) for name in (
-        "cloudtrail-stop-logging", "s3-bucket-policy-public", "console-login-without-mfa"))
+    stop, public_policy, no_mfa = (
+        _playbook(catalog, name)
+        for name in ("cloudtrail-stop-logging", "s3-bucket-policy-public", "console-login-without-mfa")
+    )
     applied = [StepResult(_START["action"], _START["params"], StepStatus.APPLIED, _OFF, _ON)]
     opened = [_h(_T0, "trailguard", "open", "remediating", "StopLogging by IAMUser christophe")]
     finished = [*opened, _h(_T1, "trailguard", "finish", "remediated")]
     proposal = [_h(_T0, "trailguard", "open", "proposed", "PutBucketPolicy by role ci-deployer/gitlab-runner-4411")]
     return [
-        ("Remediated (auto mode)", "trailguard acted on its own; Undo puts the trail back as the caller left it",
-         _incident(stop, _STOP_LOGGING, State.REMEDIATED, [_START], applied, finished)),
-        ("Proposed (approve mode)", "nothing has run; an approver decides",
-         _incident(public_policy, _BUCKET_POLICY, State.PROPOSED, [_POLICY], [], proposal)),
-        ("Failed", "a step failed; Retry runs what did not finish",
-         _incident(stop, _STOP_LOGGING, State.FAILED, [_START],
-                   [StepResult(_START["action"], _START["params"], StepStatus.FAILED,
-                               error="TrailNotFoundException: Unknown trail")],
-                   [*opened, _h(_T1, "trailguard", "fail", "failed", "step 1 (cloudtrail.start_logging): "
-                                "TrailNotFoundException: Unknown trail")],
-                   error="step 1 (cloudtrail.start_logging): TrailNotFoundException: Unknown trail")),
-        ("Undo refused", "someone changed the resource after trailguard; nothing was touched",
-         _incident(stop, _STOP_LOGGING, State.REMEDIATED, [_START], applied,
-                   [*finished, _h(_T2, APPROVER, "undo", "undoing"),
-                    _h(_T2, "trailguard", "refuse_undo", "remediated",
-                       "undo of step 1 (cloudtrail.start_logging): cloudtrail.start_logging: the resource changed "
-                       "since trailguard acted (IsLogging: True -> False); nothing was changed")])),
-        ("Undone", "an approver pressed Undo",
-         _incident(stop, _STOP_LOGGING, State.UNDONE, [_START],
-                   [StepResult(_START["action"], _START["params"], StepStatus.UNDONE, _OFF, _ON)],
-                   [*finished, _h(_T2, APPROVER, "undo", "undoing"), _h(_T2, "trailguard", "finish_undo", "undone")])),
-        ("Acknowledged", "an approver pressed Acknowledge; the Undo button is gone",
-         _incident(stop, _STOP_LOGGING, State.ACKNOWLEDGED, [_START], applied,
-                   [*finished, _h(_T2, APPROVER, "acknowledge", "acknowledged")])),
-        ("Denied", "an approver said no; nothing was changed",
-         _incident(public_policy, _BUCKET_POLICY, State.DENIED, [_POLICY], [],
-                   [*proposal, _h(_T2, APPROVER, "deny", "denied")])),
-        ("Expired", "nobody answered within the playbook's approval timeout",
-         _incident(public_policy, _BUCKET_POLICY, State.EXPIRED, [_POLICY], [],
-                   [*proposal, _h("2026-11-27T03:15:00+00:00", "trailguard-sweep", "expire", "expired",
-                                  "nobody answered within 24 hours")])),
-        ("Notified (notify mode)", "no safe automatic fix exists; someone should look",
-         _incident(no_mfa, _CONSOLE_LOGIN, State.NOTIFIED, [], [],
-                   [_h(_T0, "trailguard", "open", "notified", "ConsoleLogin by IAMUser ops-admin")])),
-        ("Dry run", "the playbook is in dry-run mode: what would have run",
-         _incident(stop, _STOP_LOGGING, State.SIMULATED, [_START],
-                   [StepResult(_START["action"], _START["params"], StepStatus.SIMULATED)],
-                   [_h(_T0, "trailguard", "open", "simulated", "StopLogging by IAMUser christophe")], mode="dry-run")),
+        (
+            "Remediated (auto mode)",
+            "trailguard acted on its own; Undo puts the trail back as the caller left it",
+            _incident(stop, _STOP_LOGGING, State.REMEDIATED, [_START], applied, finished),
+        ),
+        (
+            "Proposed (approve mode)",
+            "nothing has run; an approver decides",
+            _incident(public_policy, _BUCKET_POLICY, State.PROPOSED, [_POLICY], [], proposal),
+        ),
+        (
+            "Failed",
+            "a step failed; Retry runs what did not finish",
+            _incident(
+                stop,
+                _STOP_LOGGING,
+                State.FAILED,
+                [_START],
+                [
+                    StepResult(
+                        _START["action"],
+                        _START["params"],
+                        StepStatus.FAILED,
+                        error="TrailNotFoundException: Unknown trail",
+                    )
+                ],
+                [
+                    *opened,
+                    _h(
+                        _T1,
+                        "trailguard",
+                        "fail",
+                        "failed",
+                        "step 1 (cloudtrail.start_logging): TrailNotFoundException: Unknown trail",
+                    ),
+                ],
+                error="step 1 (cloudtrail.start_logging): TrailNotFoundException: Unknown trail",
+            ),
+        ),
+        (
+            "Undo refused",
+            "someone changed the resource after trailguard; nothing was touched",
+            _incident(
+                stop,
+                _STOP_LOGGING,
+                State.REMEDIATED,
+                [_START],
+                applied,
+                [
+                    *finished,
+                    _h(_T2, APPROVER, "undo", "undoing"),
+                    _h(
+                        _T2,
+                        "trailguard",
+                        "refuse_undo",
+                        "remediated",
+                        "undo of step 1 (cloudtrail.start_logging): cloudtrail.start_logging: the resource changed "
+                        "since trailguard acted (IsLogging: True -> False); nothing was changed",
+                    ),
+                ],
+            ),
+        ),
+        (
+            "Undone",
+            "an approver pressed Undo",
+            _incident(
+                stop,
+                _STOP_LOGGING,
+                State.UNDONE,
+                [_START],
+                [StepResult(_START["action"], _START["params"], StepStatus.UNDONE, _OFF, _ON)],
+                [*finished, _h(_T2, APPROVER, "undo", "undoing"), _h(_T2, "trailguard", "finish_undo", "undone")],
+            ),
+        ),
+        (
+            "Acknowledged",
+            "an approver pressed Acknowledge; the Undo button is gone",
+            _incident(
+                stop,
+                _STOP_LOGGING,
+                State.ACKNOWLEDGED,
+                [_START],
+                applied,
+                [*finished, _h(_T2, APPROVER, "acknowledge", "acknowledged")],
+            ),
+        ),
+        (
+            "Denied",
+            "an approver said no; nothing was changed",
+            _incident(
+                public_policy,
+                _BUCKET_POLICY,
+                State.DENIED,
+                [_POLICY],
+                [],
+                [*proposal, _h(_T2, APPROVER, "deny", "denied")],
+            ),
+        ),
+        (
+            "Expired",
+            "nobody answered within the playbook's approval timeout",
+            _incident(
+                public_policy,
+                _BUCKET_POLICY,
+                State.EXPIRED,
+                [_POLICY],
+                [],
+                [
+                    *proposal,
+                    _h(
+                        "2026-11-27T03:15:00+00:00",
+                        "trailguard-sweep",
+                        "expire",
+                        "expired",
+                        "nobody answered within 24 hours",
+                    ),
+                ],
+            ),
+        ),
+        (
+            "Notified (notify mode)",
+            "no safe automatic fix exists; someone should look",
+            _incident(
+                no_mfa,
+                _CONSOLE_LOGIN,
+                State.NOTIFIED,
+                [],
+                [],
+                [_h(_T0, "trailguard", "open", "notified", "ConsoleLogin by IAMUser ops-admin")],
+            ),
+        ),
+        (
+            "Dry run",
+            "the playbook is in dry-run mode: what would have run",
+            _incident(
+                stop,
+                _STOP_LOGGING,
+                State.SIMULATED,
+                [_START],
+                [StepResult(_START["action"], _START["params"], StepStatus.SIMULATED)],
+                [_h(_T0, "trailguard", "open", "simulated", "StopLogging by IAMUser christophe")],
+                mode="dry-run",
+            ),
+        ),
     ]
 
 

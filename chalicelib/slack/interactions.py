@@ -20,8 +20,9 @@ import json
 import logging
 import re
 import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from chalicelib.incidents import IllegalTransition
 from chalicelib.lifecycle import Lifecycle
@@ -93,7 +94,9 @@ def parse_click(raw_body: bytes | str) -> Click:
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
         raise BadInteraction("payload.actions: expected one action")
     action_id, value = actions[0].get("action_id"), actions[0].get("value")
-    transition = action_id[len(ACTION_PREFIX):] if isinstance(action_id, str) and action_id.startswith(ACTION_PREFIX) else None
+    transition = (
+        action_id[len(ACTION_PREFIX) :] if isinstance(action_id, str) and action_id.startswith(ACTION_PREFIX) else None
+    )
     if transition not in TRANSITIONS:
         raise BadInteraction(
             f"payload.actions[0].action_id is {action_id!r}; expected one of "
@@ -135,44 +138,73 @@ class Interactions:
             click = parse_click(raw_body)
         except BadInteraction as error:
             return self._refuse(400, str(error), headers)
-        response_url = click.response_url if click.response_url and click.response_url.startswith(
-            self.response_url_prefixes) else None
+        response_url = (
+            click.response_url
+            if click.response_url and click.response_url.startswith(self.response_url_prefixes)
+            else None
+        )
         incident = self.lifecycle.store.get(click.incident_id)
         if incident is None:
-            return self._tell(click, response_url, f"Incident {click.incident_id} no longer exists (it may have expired).")
+            return self._tell(
+                click, response_url, f"Incident {click.incident_id} no longer exists (it may have expired)."
+            )
         try:
             allowed = self.approvers.allows(click.user_id, incident.playbook_id)
         except ApproverLookupFailed as error:
             log.warning(json.dumps({"message": "click refused", "reason": str(error), "user": click.user_id}))
             return self._tell(click, response_url, f"Could not check that you are an approver ({error}); try again.")
         if not allowed:
-            log.warning(json.dumps({"message": "click refused: not an approver", "user": click.user_id,
-                                    "incident": incident.id, "playbook": incident.playbook_id,
-                                    "transition": click.transition}))
-            return self._tell(click, response_url,
-                              f"You are not an approver for playbook {incident.playbook_id}, so nothing was done. "
-                              "Approvers are set in the playbook's `slack.approvers` or TRAILGUARD_SLACK_APPROVERS.")
+            log.warning(
+                json.dumps(
+                    {
+                        "message": "click refused: not an approver",
+                        "user": click.user_id,
+                        "incident": incident.id,
+                        "playbook": incident.playbook_id,
+                        "transition": click.transition,
+                    }
+                )
+            )
+            return self._tell(
+                click,
+                response_url,
+                f"You are not an approver for playbook {incident.playbook_id}, so nothing was done. "
+                "Approvers are set in the playbook's `slack.approvers` or TRAILGUARD_SLACK_APPROVERS.",
+            )
         try:
             decided = self.lifecycle.claim(click.incident_id, click.transition, click.who, read=incident)
         except (IllegalTransition, StaleIncident) as error:
-            reason = str(error) if isinstance(error, IllegalTransition) else "someone else changed it at the same moment"
+            reason = (
+                str(error) if isinstance(error, IllegalTransition) else "someone else changed it at the same moment"
+            )
             log.info(json.dumps({"message": "click refused", "reason": reason, "user": click.user_id}))
             return self._tell(click, response_url, f"Nothing was done: {reason}.")
-        log.info(json.dumps({"message": "click accepted", "incident": decided.id, "transition": click.transition,
-                             "user": click.user_id, "state": decided.state.value}))
+        log.info(
+            json.dumps(
+                {
+                    "message": "click accepted",
+                    "incident": decided.id,
+                    "transition": click.transition,
+                    "user": click.user_id,
+                    "state": decided.state.value,
+                }
+            )
+        )
         if not self._hand_over({"incident": decided.id, "version": decided.version}) and response_url and self.respond:
-            text = (f"Your {click.transition} of incident {decided.id} is recorded, but trailguard's worker could not "
-                    "be started; the posture sweep will carry it out on its next run.")
+            text = (
+                f"Your {click.transition} of incident {decided.id} is recorded, but trailguard's worker could not "
+                "be started; the posture sweep will carry it out on its next run."
+            )
             try:
                 self.respond(response_url, text)
-            except Exception:  # noqa: BLE001 - the decision stands; the message is updated when the work is done
+            except Exception:
                 log.warning(json.dumps({"message": "could not tell the user about the delay", "incident": decided.id}))
         return Answer(200, {})
 
     def _signed(self, raw_body: bytes | str, headers: Mapping[str, str]) -> bool:
         try:
             return bool(self.verify(raw_body, headers))
-        except Exception:  # noqa: BLE001 - any malformed signature or timestamp is a refusal
+        except Exception:
             return False
 
     def _tell(self, click: Click, response_url: str | None, text: str) -> Answer:
@@ -184,9 +216,16 @@ class Interactions:
     def _hand_over(self, job: dict[str, Any]) -> bool:
         try:
             self.dispatch(job)
-        except Exception as error:  # noqa: BLE001 - the decision is recorded; the sweep finishes the work
-            log.error(json.dumps({"message": "could not hand the click to the worker; the sweep will finish it",
-                                  "job": job.get("incident"), "error": f"{type(error).__name__}: {error}"}))
+        except Exception as error:
+            log.error(
+                json.dumps(
+                    {
+                        "message": "could not hand the click to the worker; the sweep will finish it",
+                        "job": job.get("incident"),
+                        "error": f"{type(error).__name__}: {error}",
+                    }
+                )
+            )
             return False
         return True
 
@@ -195,6 +234,14 @@ class Interactions:
         timestamp = lowered.get("x-slack-request-timestamp")
         # Whoever sends the request chooses this header: a few characters are enough to
         # tell a stale request from a forged one, and a log line stays a line.
-        log.warning(json.dumps({"message": "Slack request refused", "status": status, "reason": reason,
-                                "timestamp": str(timestamp)[:20] if timestamp is not None else None}))
+        log.warning(
+            json.dumps(
+                {
+                    "message": "Slack request refused",
+                    "status": status,
+                    "reason": reason,
+                    "timestamp": str(timestamp)[:20] if timestamp is not None else None,
+                }
+            )
+        )
         return Answer(status, {"error": reason})

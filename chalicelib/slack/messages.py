@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -39,8 +40,12 @@ SLACK_USER_PREFIX = "slack:"
 
 CONSOLE_EVENT_URL = "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{event_id}"
 
-_SEVERITY_MARKS = {"critical": ":red_circle:", "high": ":large_orange_circle:", "medium": ":large_yellow_circle:",
-                   "low": ":white_circle:"}
+_SEVERITY_MARKS = {
+    "critical": ":red_circle:",
+    "high": ":large_orange_circle:",
+    "medium": ":large_yellow_circle:",
+    "low": ":white_circle:",
+}
 _STEP_MARKS = {
     StepStatus.APPLIED: ":white_check_mark:",
     StepStatus.ALREADY_SAFE: ":white_check_mark:",
@@ -64,9 +69,17 @@ _HEADLINES = {
     State.SIMULATED: "Dry run: trailguard would have run the steps below; nothing was changed.",
 }
 _DECISIONS = {
-    "approve": "Approved", "deny": "Denied", "undo": "Undo asked", "retry": "Retried", "acknowledge": "Acknowledged",
-    "expire": "Expired", "refuse_undo": "Undo refused", "finish_undo": "Undone", "fail": "Failed",
-    "finish": "Remediated", "resume": "Resumed",
+    "approve": "Approved",
+    "deny": "Denied",
+    "undo": "Undo asked",
+    "retry": "Retried",
+    "acknowledge": "Acknowledged",
+    "expire": "Expired",
+    "refuse_undo": "Undo refused",
+    "finish_undo": "Undone",
+    "fail": "Failed",
+    "finish": "Remediated",
+    "resume": "Resumed",
 }
 _PEOPLES_DECISIONS = frozenset({"approve", "deny", "undo", "retry", "acknowledge", "expire"})
 _BUTTONS: Mapping[State, tuple[str, ...]] = {
@@ -133,7 +146,7 @@ def escape(text: Any) -> str:
 def who(name: str) -> str:
     """A history name for a message: a Slack user becomes a mention Slack resolves."""
     if name.startswith(SLACK_USER_PREFIX):
-        return f"<@{name[len(SLACK_USER_PREFIX):]}>"
+        return f"<@{name[len(SLACK_USER_PREFIX) :]}>"
     return escape(name)
 
 
@@ -151,10 +164,14 @@ def _what_happened(incident: Incident, names: Mapping[str, str]) -> str:
     resource = f" on `{_code(event['resource'])}`" if event.get("resource") else ""
     mark = _SEVERITY_MARKS.get(incident.severity, "")
     if event.get("eventType") == "TrailguardSweep":
-        return (f"{mark} The posture sweep found `{_code(event['eventName'])}`{resource} in *{where}*, "
-                f"{escape(event['region'])}, at {_when(event['eventTime'])}; no CloudTrail event was received.")
-    return (f"{mark} *{escape(event['actor'])}* called `{_code(event['eventName'])}`{resource} in *{where}*, "
-            f"{escape(event['region'])}, at {_when(event['eventTime'])}.")
+        return (
+            f"{mark} The posture sweep found `{_code(event['eventName'])}`{resource} in *{where}*, "
+            f"{escape(event['region'])}, at {_when(event['eventTime'])}; no CloudTrail event was received."
+        )
+    return (
+        f"{mark} *{escape(event['actor'])}* called `{_code(event['eventName'])}`{resource} in *{where}*, "
+        f"{escape(event['region'])}, at {_when(event['eventTime'])}."
+    )
 
 
 def _details(incident: Incident) -> list[MarkdownTextObject]:
@@ -167,10 +184,9 @@ def _details(incident: Incident) -> list[MarkdownTextObject]:
         ("Event", f"{event['eventSource'].split('.')[0]}:{event['eventName']} {event['eventID']}"),
         ("Playbook", f"{incident.playbook_id} v{incident.playbook_version} ({incident.mode})"),
     ]
-    return [
-        MarkdownTextObject(text=_fit(f"*{label}*\n{escape(value)}", 2000))
-        for label, value in details if value
-    ][: SectionBlock.fields_max_length]
+    return [MarkdownTextObject(text=_fit(f"*{label}*\n{escape(value)}", 2000)) for label, value in details if value][
+        : SectionBlock.fields_max_length
+    ]
 
 
 def _work(incident: Incident) -> str:
@@ -303,4 +319,4 @@ def _when(moment: str) -> str:
         parsed = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
     except ValueError:
         return escape(moment)
-    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

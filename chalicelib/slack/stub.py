@@ -28,8 +28,9 @@ API = "/api/"
 RESPONSE = "/response/"
 
 
-def signed_click(transition: str, incident_id: str, *, user: str, secret: str, response_url: str | None = None,
-                 age_seconds: int = 0) -> tuple[str, dict[str, str]]:
+def signed_click(
+    transition: str, incident_id: str, *, user: str, secret: str, response_url: str | None = None, age_seconds: int = 0
+) -> tuple[str, dict[str, str]]:
     """The form body and headers Slack sends to the app when `user` presses a trailguard
     button (a block_actions payload), signed with slack_sdk's own SignatureVerifier."""
     from slack_sdk.signature import SignatureVerifier
@@ -39,20 +40,34 @@ def signed_click(transition: str, incident_id: str, *, user: str, secret: str, r
         "user": {"id": user, "username": user.lower(), "team_id": "T0STUB"},
         "api_app_id": "A0TRAILGUARD",
         "team": {"id": "T0STUB", "domain": "stub"},
-        "container": {"type": "message", "message_ts": "1764126000.000001", "channel_id": "C0ALERTS",
-                      "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": "1764126000.000001",
+            "channel_id": "C0ALERTS",
+            "is_ephemeral": False,
+        },
         "trigger_id": "1.2.3",
         "channel": {"id": "C0ALERTS", "name": "alerts"},
         "response_url": response_url,
-        "actions": [{"action_id": f"trailguard:{transition}", "block_id": f"incident:{incident_id}",
-                     "text": {"type": "plain_text", "text": transition.title()}, "value": incident_id,
-                     "type": "button", "action_ts": "1764126001.000002"}],
+        "actions": [
+            {
+                "action_id": f"trailguard:{transition}",
+                "block_id": f"incident:{incident_id}",
+                "text": {"type": "plain_text", "text": transition.title()},
+                "value": incident_id,
+                "type": "button",
+                "action_ts": "1764126001.000002",
+            }
+        ],
     }
     body = urllib.parse.urlencode({"payload": json.dumps(payload)})
     timestamp = str(int(time.time()) - age_seconds)
     signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body) or ""
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": signature}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature,
+    }
     return body, headers
 
 
@@ -75,8 +90,9 @@ class Posted:
 
 
 class SlackStub:
-    def __init__(self, token: str = "xoxb-trailguard-stub", groups: dict[str, list[str]] | None = None,
-                 port: int = 0) -> None:
+    def __init__(
+        self, token: str = "xoxb-trailguard-stub", groups: dict[str, list[str]] | None = None, port: int = 0
+    ) -> None:
         self.token = token
         self.port = port
         self.groups = dict(groups or {})
@@ -95,10 +111,10 @@ class SlackStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 stub._handle(self)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 stub._handle(self)
 
             def log_message(self, *args: Any) -> None:
@@ -171,7 +187,7 @@ class SlackStub:
         if path.startswith(RESPONSE):
             method = "response"
         elif path.startswith(API):
-            method = path[len(API):]
+            method = path[len(API) :]
         else:
             return _send(http, 404, {"ok": False, "error": "unknown_path"})
         with self._lock:
@@ -186,7 +202,9 @@ class SlackStub:
         if failure is not None:
             status, retry_after = failure
             headers = {"Retry-After": str(retry_after)} if status == 429 else {}
-            return _send(http, status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers)
+            return _send(
+                http, status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers
+            )
         if method == "response":
             with self._lock:
                 self.ephemeral.append(body)
@@ -200,10 +218,17 @@ class SlackStub:
             return _send(http, 200, answer(body))
 
     def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://trailguard-stub.slack.com/", "team": "stub", "user": "trailguard",
-                "team_id": "T0STUB", "user_id": "U0TRAILGUARD", "bot_id": "B0TRAILGUARD"}
+        return {
+            "ok": True,
+            "url": "https://trailguard-stub.slack.com/",
+            "team": "stub",
+            "user": "trailguard",
+            "team_id": "T0STUB",
+            "user_id": "U0TRAILGUARD",
+            "bot_id": "B0TRAILGUARD",
+        }
 
-    def _chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - Slack's method name
+    def _chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
         problem = _message_problem(body)
         if problem:
             return {"ok": False, "error": problem}
@@ -215,7 +240,9 @@ class SlackStub:
                 return {"ok": False, "error": "thread_not_found"}
             parent.thread.append(str(body.get("text", "")))
         else:
-            self.messages[(channel, ts)] = Posted(channel, ts, str(body.get("text", "")), list(body.get("blocks") or []))
+            self.messages[(channel, ts)] = Posted(
+                channel, ts, str(body.get("text", "")), list(body.get("blocks") or [])
+            )
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
 
     def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +256,7 @@ class SlackStub:
         message.updates += 1
         return {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
 
-    def _chat_postEphemeral(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - Slack's method name
+    def _chat_postEphemeral(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("user"):
             return {"ok": False, "error": "user_not_in_channel"}
         self.ephemeral.append(body)

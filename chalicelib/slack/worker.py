@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalicelib.incidents import BUSY_STATES
 from chalicelib.lifecycle import Lifecycle
@@ -36,7 +37,7 @@ class ClickWorker:
         if "tell" in job:
             try:
                 self.respond(str(job["response_url"]), str(job["tell"]))
-            except Exception as error:  # noqa: BLE001 - the user sees no answer; nothing else depends on it
+            except Exception as error:
                 log.warning(json.dumps({"message": "could not answer the user", "error": f"{type(error).__name__}"}))
             return {"status": "told"}
         incident = self.lifecycle.store.get(str(job["incident"]))
@@ -51,7 +52,12 @@ class ClickWorker:
             except StaleIncident:
                 return {"status": "taken", "incident": incident.id}
         self.notifier.notify(incident)
-        return {"status": "done", "incident": incident.id, "playbook": incident.playbook_id, "state": incident.state.value}
+        return {
+            "status": "done",
+            "incident": incident.id,
+            "playbook": incident.playbook_id,
+            "state": incident.state.value,
+        }
 
 
 def lambda_dispatch(lambda_client: Any, function_name: str) -> Callable[[dict[str, Any]], None]:
