@@ -10,26 +10,23 @@ at-least-once delivery makes them. tests/test_load.py runs it and checks the cou
 
 DynamoDB makes a conditional write on one item atomic; moto checks the condition and
 writes without a lock, so two threads can both pass it (seen: 1,001 incidents opened for
-1,000 events, about one run in five). `atomic_dynamodb_writes` gives moto that lock, so
+1,000 events, about one run in five). `serialised_dynamodb_writes` gives moto that lock, so
 the counts test trailguard rather than moto.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.common import ROOT, moto_in_process
+from bench.common import ROOT, moto_in_process, serialised_dynamodb_writes
 
 TABLE = "trailguard-load"
 REGION = "us-east-1"
@@ -84,30 +81,6 @@ def _events(distinct: int) -> list[dict[str, Any]]:
     return events
 
 
-@contextlib.contextmanager
-def atomic_dynamodb_writes() -> Iterator[None]:
-    """One lock around moto's item writes, as DynamoDB's own atomicity per item."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    originals = {name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item", "delete_item")}
-
-    def locked(original: Any) -> Any:
-        def write(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return original(*args, **kwargs)
-
-        return write
-
-    for name, original in originals.items():
-        setattr(DynamoDBBackend, name, locked(original))
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(DynamoDBBackend, name, original)
-
-
 def burst(distinct: int, duplicates: int, threads: int = 8, seed: int = 7) -> LoadResult:
     import boto3
 
@@ -118,7 +91,7 @@ def burst(distinct: int, duplicates: int, threads: int = 8, seed: int = 7) -> Lo
     from chalicelib.store import ensure_table
 
     result = LoadResult(distinct, duplicates, threads)
-    with moto_in_process(), atomic_dynamodb_writes():
+    with moto_in_process(), serialised_dynamodb_writes():
         ensure_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         boto3.client("s3", region_name=REGION).create_bucket(Bucket="load-trail-logs")
         boto3.client("cloudtrail", region_name=REGION).create_trail(Name="main", S3BucketName="load-trail-logs")

@@ -73,41 +73,15 @@ def datasets() -> Path:
     return DATASETS
 
 
-DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def dynamodb_serialises_writes() -> Iterator[None]:
-    """DynamoDB evaluates a ConditionExpression and writes the item as one step; moto's
-    in-process backend checks, then writes, without a lock, so two threads can both pass
-    `attribute_not_exists(pk)` (measured: 1.5-2.7% of 8-thread rounds had two winners).
-    A test of "exactly once" would then measure moto, not trailguard. One re-entrant lock
-    around the backend's write operations gives every test the per-item serialisation AWS
-    documents; trailguard's own code is untouched (tests/test_store.py also checks the
-    conditions it sends)."""
-    import functools
-    import threading
+    """Every test's moto DynamoDB serialises writes to an item as AWS does, so a test of
+    "exactly once" measures trailguard, not moto (bench.common says why; tests/test_store.py
+    also checks the conditions trailguard sends)."""
+    from bench.common import serialised_dynamodb_writes
 
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    originals = {name: getattr(DynamoDBBackend, name) for name in DYNAMODB_WRITES}
-
-    def serialised(write: Any) -> Any:
-        @functools.wraps(write)
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return write(*args, **kwargs)
-
-        return locked
-
-    for name, write in originals.items():
-        setattr(DynamoDBBackend, name, serialised(write))
-    try:
+    with serialised_dynamodb_writes():
         yield
-    finally:
-        for name, write in originals.items():
-            setattr(DynamoDBBackend, name, write)
 
 
 @pytest.fixture
