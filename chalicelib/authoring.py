@@ -66,7 +66,7 @@ def pick_record(path: Path, event_name: str | None = None, event_id: str | None 
 
 def skeleton(playbook_id: str, event: CloudTrailEvent, origin: str, schema_reference: str) -> str:
     """The playbook's text; `schema_reference` is the schema's path relative to the playbook."""
-    if not PLAYBOOK_ID.match(playbook_id):
+    if not PLAYBOOK_ID.fullmatch(playbook_id):
         raise AuthoringError(
             f"playbook id {playbook_id!r}: expected lower-case letters, digits and dashes "
             "(2 to 63, starting with a letter or digit)"

@@ -4,10 +4,9 @@ Creating a client costs tens of milliseconds, so none is created at import (cold
 and each is kept for the life of the container, per (service, account, region). In the
 account trailguard runs in, it uses its own role; in any other account of the
 organization it assumes the member role (`TRAILGUARD_MEMBER_ROLE`) with the session
-name `trailguard`, and botocore refreshes those credentials before they expire. Calls
-made through the member role are skipped by the loop guard because the member role's
-name is one of trailguard's own role names (the session name is not trusted: anyone can
-choose it).
+name `trailguard`, and botocore refreshes those credentials before they expire. The
+member clients note the request id of every write call they make (`own_calls`), so that
+the loop guard skips exactly trailguard's own calls, not whoever else uses the member role.
 
 botocore's `standard` retry mode absorbs throttling and transient errors, a bounded
 number of times.
@@ -16,18 +15,19 @@ number of times.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from chalicelib.actions import Action, ActionError, registered_actions
 from chalicelib.actions.base import ActionContext, describe_error
+from chalicelib.guards import MEMBER_SESSION_NAME
+from chalicelib.own_calls import note_write_calls
 
 RETRY_CONFIG = {
     "retries": {"mode": "standard", "total_max_attempts": 5},  # the first call and 4 retries
     "connect_timeout": 5,
     "read_timeout": 20,
 }
-SESSION_NAME = "trailguard"
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
 
 
@@ -51,9 +51,12 @@ class AwsClients:
         member_role: str = DEFAULT_MEMBER_ROLE,
         external_id: str | None = None,
         home_account: str | None = None,
+        note_own_call: Callable[[str], None] | None = None,
     ) -> None:
+        """`note_own_call(request_id)` is told of every write call made in a member account."""
         self.member_role = member_role
         self.external_id = external_id
+        self.note_own_call = note_own_call
         self._home_account = home_account
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._sessions: dict[str, Any] = {}
@@ -65,7 +68,10 @@ class AwsClients:
         key = (service, account, region)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._new_client(self._session_for(account, region), service, region)
+                client = self._new_client(self._session_for(account, region), service, region)
+                if self.note_own_call is not None and account != self.home_account():
+                    note_write_calls(client, self.note_own_call)
+                self._clients[key] = client
             return self._clients[key]
 
     def home_client(self, service: str) -> Any:
@@ -129,7 +135,8 @@ class AwsClients:
 
         def assume() -> dict[str, str]:
             try:
-                credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME, **extra)["Credentials"]
+                response = sts.assume_role(RoleArn=role_arn, RoleSessionName=MEMBER_SESSION_NAME, **extra)
+                credentials = response["Credentials"]
             except Exception as error:
                 raise ActionError(f"cannot assume {role_arn}: {describe_error(error)}") from error
             return {

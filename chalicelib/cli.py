@@ -90,7 +90,7 @@ def _run_tests(paths: tuple[str, ...]) -> int:
     except CatalogError as error:
         click.echo(str(error), err=True)
         return 1
-    results = run_tests(catalog.playbooks, settings.own_role_names)
+    results = run_tests(catalog.playbooks, settings.own_identities())
     failed = [result for result in results if not result.passed]
     for result in results:
         mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
@@ -153,7 +153,14 @@ def new(
     "own_roles",
     multiple=True,
     metavar="NAME",
-    help="A role of trailguard's own, whose calls are skipped (repeatable; adds to TRAILGUARD_OWN_ROLES).",
+    help="A function role of trailguard's own in the central account, whose calls there are skipped "
+    "(repeatable; adds to TRAILGUARD_OWN_ROLES).",
+)
+@click.option(
+    "--central-account",
+    metavar="ID",
+    help="The account trailguard's function roles live in (default: TRAILGUARD_CENTRAL_ACCOUNT); without "
+    "it, no call is taken for a function role's.",
 )
 @click.option(
     "--playbooks",
@@ -174,6 +181,7 @@ def replay(
     output_format: str,
     include_skipped: bool,
     own_roles: tuple[str, ...],
+    central_account: str | None,
     playbook_paths: tuple[str, ...],
     only: tuple[str, ...],
 ) -> None:
@@ -188,6 +196,11 @@ def replay(
             sys.exit(2)
         catalog = Catalog([p for p in catalog.playbooks if p.id in only])
     settings = Settings.from_environment()
+    if central_account is not None and not (
+        len(central_account) == 12 and central_account.isascii() and central_account.isdigit()
+    ):
+        click.echo(f"error: --central-account is {central_account!r}; expected a 12-digit AWS account id", err=True)
+        sys.exit(2)
     files = list(iter_event_files(paths))
     wanted = catalog.answered()
     out = sys.stdout
@@ -212,7 +225,7 @@ def replay(
     for item in replaying.replay(
         events(),
         catalog,
-        settings.own_role_names | set(own_roles),
+        settings.own_identities(central_account, own_roles),
         include_skipped=include_skipped,
         on_malformed=report_malformed,
     ):

@@ -9,12 +9,14 @@ with `EventError`, which names what is wrong and where it was found.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 # Fields every real CloudTrail record carries and that trailguard cannot do without:
 # the identity of the call (for duplicates), what was called, when and where.
@@ -123,6 +125,9 @@ class CloudTrailEvent:
 
     record: Mapping[str, Any]
     where: str | None = None
+    delivered_for: str | None = None
+    """The account EventBridge delivered the event for (its envelope's `account`), when it
+    came through EventBridge: AWS sets it, so it is where trailguard may act."""
 
     def __post_init__(self) -> None:
         _check_record(self.record, self.where)
@@ -152,7 +157,21 @@ class CloudTrailEvent:
             raise EventError(f"source is {source!r}; CloudTrail events come from an 'aws.*' source", where)
         if "detail" not in envelope:
             raise EventError("missing field 'detail'", where)
-        return cls(envelope["detail"], where)
+        delivered_for = envelope.get("account")
+        if delivered_for is not None and not (isinstance(delivered_for, str) and _ACCOUNT_ID.fullmatch(delivered_for)):
+            raise EventError(f"account is {delivered_for!r}; expected a 12-digit AWS account id", where)
+        detail = envelope["detail"]
+        recipient = detail.get("recipientAccountId") if isinstance(detail, dict) else None
+        if delivered_for is not None and recipient is not None and recipient != delivered_for:
+            # The record is the caller's to shape only through real calls, but a forwarding
+            # rule or a bus policy gone wrong could carry another account's record: act only
+            # where AWS says the event happened.
+            raise EventError(
+                f"the record names account {recipient!r} but EventBridge delivered it for account "
+                f"{delivered_for}; trailguard acts only in the account the event came from",
+                where,
+            )
+        return cls(detail, where, delivered_for)
 
     @classmethod
     def from_any(cls, data: Any, where: str | None = None) -> CloudTrailEvent:
@@ -186,8 +205,13 @@ class CloudTrailEvent:
 
     @property
     def account(self) -> str | None:
-        """The account whose resources the call touched (where a remediation must act)."""
-        return self.record.get("recipientAccountId") or self.actor.account
+        """The account whose resources the call touched (where a remediation must act): the
+        record's recipient, else the account EventBridge delivered it for, else the caller's."""
+        recipient = self.record.get("recipientAccountId") or self.delivered_for
+        if recipient:
+            return str(recipient)
+        caller = self.actor.account
+        return caller if isinstance(caller, str) and _ACCOUNT_ID.fullmatch(caller) else None
 
     @property
     def actor(self) -> Actor:

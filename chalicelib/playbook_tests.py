@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from chalicelib.catalog import Catalog
 from chalicelib.eventfiles import read_event_file
 from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.guards import OwnIdentities
 from chalicelib.playbook import Playbook, PlaybookTest
 from chalicelib.responder import Decision, decide
 
@@ -36,21 +36,21 @@ class TestResult:
         return f"{self.playbook.path}:{self.test.line}" if self.playbook.path else self.playbook.id
 
 
-def run_tests(playbooks: Iterable[Playbook], own_role_names: AbstractSet[str]) -> list[TestResult]:
+def run_tests(playbooks: Iterable[Playbook], own: OwnIdentities) -> list[TestResult]:
     results = []
     for playbook in playbooks:
         catalog = Catalog([playbook])
         for test in playbook.tests:
-            results.append(TestResult(playbook, test, _problem(catalog, playbook, test, own_role_names)))
+            results.append(TestResult(playbook, test, _problem(catalog, playbook, test, own)))
     return results
 
 
-def _problem(catalog: Catalog, playbook: Playbook, test: PlaybookTest, own_role_names: AbstractSet[str]) -> str | None:
+def _problem(catalog: Catalog, playbook: Playbook, test: PlaybookTest, own: OwnIdentities) -> str | None:
     try:
         event = load_test_event(playbook, test)
     except EventError as error:
         return f"the test's event is not usable: {error}"
-    decision = decide(catalog, event, own_role_names)
+    decision = decide(catalog, event, own)
     if test.expect == "ignore":
         return _expect_ignored(decision)
     return _expect_plan(decision, test.expect)

@@ -21,6 +21,7 @@ from chalicelib.actions import Action, registered_actions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, EventError
 from chalicelib.expressions import DomainFunctions
+from chalicelib.guards import OwnIdentities
 from chalicelib.playbook import Playbook
 from chalicelib.playbook_schema import SCHEMA
 from chalicelib.responder import decide
@@ -110,7 +111,7 @@ def stratus_coverage(catalog: Catalog, folder: Path) -> list[Coverage]:
                 event = CloudTrailEvent.from_record(record)
             except EventError:
                 continue
-            decision = decide(catalog, event, frozenset({"trailguard-remediator"}))
+            decision = decide(catalog, event, OwnIdentities())
             for plan in decision.plans:
                 answered[plan.playbook.id] = plan.playbook
             for playbook, _ in decision.failures:
@@ -232,9 +233,12 @@ Expressions are compiled when the playbook is loaded, and refused there when:
 ## Guards
 
 Before any playbook, trailguard leaves alone: a call that failed (`errorCode`), a
-read-only call, and a call made through one of its own roles (`TRAILGUARD_OWN_ROLES`, the
-member role, and the Lambda's own execution role), recognised through the role behind an
-assumed-role session. The same `eventID` never opens two incidents for the same playbook.
+read-only call, and a call made through one of its own roles as AWS identifies them: a
+function role of the stage (`TRAILGUARD_OWN_ROLES` and the Lambda's own execution role) only
+in the central account, and the member role only in the account the call touched and only
+for the calls trailguard recorded making (their request ids). A role named like one of
+trailguard's in any other account is answered like anyone else. The same `eventID` never
+opens two incidents for the same playbook.
 
 ## Tests inside a playbook
 

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.guards import OwnIdentities
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
 from chalicelib.responder import Outcome, Responder
@@ -83,7 +84,7 @@ def _match(outcome: Outcome) -> dict[str, Any]:
 def replay(
     items: Iterable[CloudTrailEvent | EventError | None],
     catalog: Catalog,
-    own_role_names: Iterable[str],
+    own: OwnIdentities,
     *,
     include_skipped: bool = False,
     on_malformed: Callable[[EventError], None] = lambda error: None,
@@ -91,7 +92,7 @@ def replay(
     """Yield a ReplayLine per reportable event, then the counts (last item)."""
     responder = Responder(
         catalog,
-        own_role_names=frozenset(own_role_names),
+        own=own,
         lifecycle=Lifecycle(MemoryStore(), actions=None),
         notifier=NullNotifier(),
     )

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
 from chalicelib.expressions import ExpressionError
-from chalicelib.guards import Skip, skip_reason
+from chalicelib.guards import OwnIdentities, Skip, skip_reason
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.lifecycle import TRAILGUARD, Lifecycle
 from chalicelib.notify import Notifier
@@ -49,12 +48,12 @@ class Outcome:
     duplicate: bool = False
 
 
-def decide(catalog: Catalog, event: CloudTrailEvent, own_role_names: AbstractSet[str]) -> Decision:
+def decide(catalog: Catalog, event: CloudTrailEvent, own: OwnIdentities) -> Decision:
     """Guards, then the playbooks that name the event, their conditions, and their plans."""
     candidates = catalog.candidates(event.source, event.name)
     if not candidates:
         return Decision(event)
-    skip = skip_reason(event, own_role_names)
+    skip = skip_reason(event, own)
     if skip is not None:
         return Decision(event, skip=skip)
     plans: list[Plan] = []
@@ -78,17 +77,17 @@ class Responder:
         self,
         catalog: Catalog,
         *,
-        own_role_names: AbstractSet[str],
+        own: OwnIdentities,
         lifecycle: Lifecycle,
         notifier: Notifier,
     ) -> None:
         self.catalog = catalog
-        self.own_role_names = frozenset(own_role_names)
+        self.own = own
         self.lifecycle = lifecycle
         self.notifier = notifier
 
     def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
-        decision = decide(self.catalog, event, self.own_role_names)
+        decision = decide(self.catalog, event, self.own)
         outcomes = [self._open(event, plan.playbook, plan, None) for plan in decision.plans]
         outcomes += [self._open(event, playbook, None, error) for playbook, error in decision.failures]
         return decision, outcomes

@@ -27,6 +27,7 @@ from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events import CloudTrailEvent, EventError
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Fanout, LogNotifier, Notifier
+from chalicelib.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.responder import Outcome, Responder
 from chalicelib.settings import Settings
 from chalicelib.store import DynamoStore, IncidentStore, MemoryStore
@@ -49,6 +50,7 @@ class Runtime:
     def reset(self) -> None:
         """Forget clients, store and responder, as a new Lambda container would."""
         for name in (
+            "own_calls",
             "clients",
             "store",
             "lifecycle",
@@ -67,8 +69,19 @@ class Runtime:
         return self.catalog.eventbridge_rules(also=remembered.watched_events())
 
     @functools.cached_property
+    def own_calls(self) -> DynamoOwnCalls | MemoryOwnCalls:
+        """The request ids of trailguard's own calls in member accounts (see `own_calls`)."""
+        if self.settings.table is None:
+            return MemoryOwnCalls()
+        return DynamoOwnCalls(lambda: self.clients.home_client("dynamodb"), self.settings.table)
+
+    @functools.cached_property
     def clients(self) -> AwsClients:
-        return AwsClients(member_role=self.settings.member_role, external_id=self.settings.external_id)
+        return AwsClients(
+            member_role=self.settings.member_role,
+            external_id=self.settings.external_id,
+            note_own_call=lambda request_id: self.own_calls.record(request_id),
+        )
 
     @functools.cached_property
     def store(self) -> IncidentStore:
@@ -84,9 +97,12 @@ class Runtime:
     @functools.cached_property
     def responder(self) -> Responder:
         own_role = self.clients.own_role_name()
+        own = self.settings.own_identities(
+            self.clients.home_account(), [own_role] if own_role else [], own_calls=self.own_calls
+        )
         return Responder(
             self.catalog,
-            own_role_names=self.settings.own_role_names | ({own_role} if own_role else set()),
+            own=own,
             lifecycle=self.lifecycle,
             notifier=self.notifier,
         )

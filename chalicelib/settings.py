@@ -4,9 +4,11 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
 
 - TRAILGUARD_PLAYBOOKS (default: the bundled playbooks/): playbook files or folders, separated by
   `:`
-- TRAILGUARD_OWN_ROLES (default: trailguard-remediator): comma-separated names of trailguard's own
-  IAM roles; calls made through them are never acted on (no remediation loop). The member role and
-  the Lambda's own role are always added
+- TRAILGUARD_OWN_ROLES (default: (none)): comma-separated names of the stage's function roles in
+  the central account; calls made through them there are never acted on (no remediation loop). The
+  Lambda's own role is always added; a role of the same name in another account is not ours
+- TRAILGUARD_CENTRAL_ACCOUNT (default: the account the functions run in): the account those roles
+  live in; needed only where no AWS identity is at hand (replay, playbook tests)
 - TRAILGUARD_LOG_LEVEL (default: INFO): level of trailguard's log lines
 - TRAILGUARD_TABLE (default: (unset)): the DynamoDB table of incidents; unset: kept in memory only
   (one container; for local runs, never for a deployed stage)
@@ -45,15 +47,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chalicelib.guards import OwnCalls, OwnIdentities
 from chalicelib.playbook_schema import SLACK_APPROVER, SLACK_CHANNEL
 
 PROJECT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
-DEFAULT_OWN_ROLES = frozenset({DEFAULT_MEMBER_ROLE})
+DEFAULT_OWN_ROLES: frozenset[str] = frozenset()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -76,7 +79,7 @@ def _whole_number(environ: Mapping[str, str], name: str, default: int, least: in
 
 def _approvers(text: str) -> frozenset[str]:
     ids = _names(text)
-    wrong = sorted(i for i in ids if not re.match(SLACK_APPROVER, i))
+    wrong = sorted(i for i in ids if not re.fullmatch(SLACK_APPROVER, i))
     if wrong:
         raise ValueError(
             f"TRAILGUARD_SLACK_APPROVERS has {', '.join(wrong)}; expected Slack user ids (U0123ABCD) "
@@ -87,9 +90,16 @@ def _approvers(text: str) -> frozenset[str]:
 
 def _channel(text: str) -> str | None:
     channel = text.strip() or None
-    if channel is not None and not re.match(SLACK_CHANNEL, channel):
+    if channel is not None and not re.fullmatch(SLACK_CHANNEL, channel):
         raise ValueError(f"TRAILGUARD_SLACK_CHANNEL is {channel!r}; expected a channel id (C0123ABCD) or #name")
     return channel
+
+
+def _account(environ: Mapping[str, str], name: str) -> str | None:
+    text = environ.get(name, "").strip()
+    if text and not re.fullmatch(r"\d{12}", text):
+        raise ValueError(f"{name} is {text!r}; expected a 12-digit AWS account id")
+    return text or None
 
 
 def _account_names(text: str) -> dict[str, str]:
@@ -108,6 +118,7 @@ def _account_names(text: str) -> dict[str, str]:
 class Settings:
     playbooks: tuple[Path, ...] = (PROJECT_PLAYBOOKS,)
     own_role_names: frozenset[str] = DEFAULT_OWN_ROLES
+    central_account: str | None = None
     log_level: str = "INFO"
     table: str | None = None
     retention_days: int = 90
@@ -133,6 +144,23 @@ class Settings:
         """Whether incidents go to Slack (else they are only logged)."""
         return self.slack_token is not None
 
+    def own_identities(
+        self,
+        central_account: str | None = None,
+        extra_roles: Iterable[str] = (),
+        *,
+        own_calls: OwnCalls | None = None,
+    ) -> OwnIdentities:
+        """trailguard's roles as AWS identifies them: the account found at run time wins over
+        TRAILGUARD_CENTRAL_ACCOUNT; `own_calls`, where kept, narrows the member role to the
+        calls trailguard made."""
+        return OwnIdentities(
+            central_account=central_account or self.central_account,
+            central_roles=self.own_role_names | frozenset(extra_roles),
+            member_role=self.member_role,
+            own_calls=own_calls,
+        )
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         log_level = environ.get("TRAILGUARD_LOG_LEVEL", "INFO").upper()
@@ -142,7 +170,8 @@ class Settings:
         playbooks = environ.get("TRAILGUARD_PLAYBOOKS", "")
         settings = cls(
             playbooks=tuple(Path(p) for p in playbooks.split(os.pathsep) if p) or (PROJECT_PLAYBOOKS,),
-            own_role_names=(_names(environ.get("TRAILGUARD_OWN_ROLES", "")) or DEFAULT_OWN_ROLES) | {member_role},
+            own_role_names=_names(environ.get("TRAILGUARD_OWN_ROLES", "")) or DEFAULT_OWN_ROLES,
+            central_account=_account(environ, "TRAILGUARD_CENTRAL_ACCOUNT"),
             log_level=log_level,
             table=environ.get("TRAILGUARD_TABLE", "").strip() or None,
             retention_days=_whole_number(environ, "TRAILGUARD_RETENTION_DAYS", 90, 1),

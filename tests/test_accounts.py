@@ -51,7 +51,7 @@ def assumed(calls, faults):
 def _responder(clients):
     return Responder(
         Catalog.load([PLAYBOOKS]),
-        own_role_names=Settings().own_role_names,
+        own=Settings().own_identities(ACCOUNT),
         lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)),
         notifier=NullNotifier(),
     )
@@ -118,6 +118,20 @@ def test_a_member_role_that_cannot_be_assumed_fails_the_step_clearly(aws, assume
     )
 
 
-def test_the_member_role_is_always_one_of_our_own_roles():
+def test_the_member_role_is_ours_in_member_accounts_and_the_function_roles_in_the_central_one():
     settings = Settings.from_environment({"TRAILGUARD_MEMBER_ROLE": "sec-auto", "TRAILGUARD_OWN_ROLES": "sec-bot"})
-    assert settings.own_role_names == {"sec-bot", "sec-auto"}
+    own = settings.own_identities(ACCOUNT)
+    assert own.member_role == "sec-auto" and own.central_roles == {"sec-bot"} and own.central_account == ACCOUNT
+
+
+def test_write_calls_in_a_member_account_are_noted_and_reads_are_not(member_trail, calls, faults):
+    """The request id of each write the member role makes is what lets the loop guard tell
+    trailguard's own calls from an administrator's using the same role."""
+    noted = []
+    clients = recording_clients(calls, faults, note_own_call=noted.append)
+    cloudtrail = clients.client("cloudtrail", MEMBER, REGION)
+    cloudtrail.get_trail_status(Name="main")
+    response = cloudtrail.start_logging(Name="main")
+    assert noted == [response["ResponseMetadata"]["RequestId"]]
+    clients.client("cloudtrail", ACCOUNT, REGION).describe_trails()  # the central account: its own roles
+    assert len(noted) == 1

@@ -85,3 +85,89 @@ def test_malformed_or_spoofed_events_are_rejected_without_an_exception(client, e
     response = client.lambda_.invoke("respond_to_cloudtrail", event)
     assert response.payload["status"] == "rejected"
     assert reason in response.payload["reason"]
+
+
+def _member_trail(member):
+    from tests.conftest import member_session
+
+    session = member_session(member)
+    session.client("s3").create_bucket(Bucket="member-trail-logs")
+    cloudtrail = session.client("cloudtrail")
+    cloudtrail.create_trail(Name="main", S3BucketName="member-trail-logs")
+    return cloudtrail
+
+
+def _stop_logging_as_role(member, role, session):
+    identity = {
+        "type": "AssumedRole",
+        "principalId": f"AROAEXAMPLE:{session}",
+        "accountId": member,
+        "arn": f"arn:aws:sts::{member}:assumed-role/{role}/{session}",
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "userName": role, "arn": f"arn:aws:iam::{member}:role/{role}"}
+        },
+    }
+    detail = record(
+        "StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, userIdentity=identity, recipientAccountId=member
+    )
+    return envelope(detail)
+
+
+@pytest.mark.parametrize(
+    "role,session",
+    [
+        ("trailguard-dev-respond_to_cloudtrail", "trailguard-dev-respond_to_cloudtrail"),  # a function role's name
+        ("trailguard-remediator", "trailguard"),  # the member role, its trust rewritten by the account's admin
+    ],
+)
+def test_a_role_named_like_trailguards_in_a_member_account_does_not_switch_it_off(
+    client, aws, monkeypatch, role, session
+):
+    """Issue 23's critical finding: a member-account administrator creates a role named like
+    one of trailguard's (or takes over the member role) and stops a trail with it. Before,
+    the name alone made the call "ours": no incident, no message. It is answered now."""
+    import dataclasses
+
+    runtime = chalice_app.runtime
+    # As before the fix, the member role among the names (settings added it to TRAILGUARD_OWN_ROLES).
+    stage_roles = frozenset(
+        {"trailguard-dev-respond_to_cloudtrail", "trailguard-dev-slack_worker", "trailguard-remediator"}
+    )
+    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, own_role_names=stage_roles))
+    member = "210987654321"
+    cloudtrail = _member_trail(member)
+    response = client.lambda_.invoke("respond_to_cloudtrail", _stop_logging_as_role(member, role, session))
+    assert response.payload["status"] == "handled", response.payload
+    [incident] = response.payload["incidents"]
+    assert incident["playbook"] == "cloudtrail-stop-logging" and incident["state"] == "remediated"
+    assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is True
+
+
+def test_the_calls_trailguard_made_through_the_member_role_are_skipped(client, aws):
+    """The worker's Undo in a member account stops the trail again through the member role;
+    the handler must not start it again: trailguard noted that call's request id."""
+    member = "210987654321"
+    cloudtrail = _member_trail(member)
+    cloudtrail.start_logging(Name="main")
+    runtime = chalice_app.runtime
+    runtime.clients.client("cloudtrail", member, "us-east-1").stop_logging(Name="main")  # as an Undo would
+    [request_id] = runtime.own_calls._ids  # the one write call trailguard made
+    event = _stop_logging_as_role(member, "trailguard-remediator", "trailguard")
+    event["detail"]["requestID"] = request_id
+    response = client.lambda_.invoke("respond_to_cloudtrail", event)
+    assert response.payload["status"] == "skipped" and response.payload["skipped"] == "own-identity"
+    assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is False
+
+
+def test_a_record_for_another_account_than_eventbridge_delivered_it_for_is_rejected(client, make_trail):
+    """Act only where AWS says the event happened: the envelope's account, set by EventBridge."""
+    stopped_trail = make_trail("main")
+    event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+    event["account"] = "210987654321"
+    response = client.lambda_.invoke("respond_to_cloudtrail", event)
+    assert response.payload["status"] == "rejected"
+    assert (
+        "names account '123456789012' but EventBridge delivered it for account 210987654321"
+        in (response.payload["reason"])
+    )
+    assert stopped_trail.get_trail_status(Name="main")["IsLogging"] is False

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from chalicelib.authoring import AuthoringError, pick_record, schema_reference
 from chalicelib.catalog import Catalog
 from chalicelib.cli import main
+from chalicelib.guards import OwnIdentities
 from chalicelib.playbook_tests import run_tests
 from tests.conftest import PLAYBOOKS, ROOT
 
@@ -46,7 +47,7 @@ def test_new_from_a_dataset_record_writes_a_valid_playbook_whose_tests_pass(data
     (playbook,) = Catalog.load([target]).playbooks
     event = pick_record(source, event_name)
     assert (playbook.source, playbook.events, playbook.mode) == (event.source, (event.name,), "notify")
-    results = run_tests([playbook], frozenset())
+    results = run_tests([playbook], OwnIdentities())
     assert [r.passed for r in results] == [True, True], [r.problem for r in results]
     assert [t.expect for t in playbook.tests][1] == "ignore"  # the same call, failed
     assert CliRunner().invoke(main, ["test", str(target)]).exit_code == 0

@@ -6,13 +6,13 @@ import pytest
 
 from chalicelib.catalog import Catalog
 from chalicelib.playbook_tests import run_tests
-from chalicelib.settings import DEFAULT_OWN_ROLES
+from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS
 
 pytestmark = pytest.mark.unit
 
 CATALOG = Catalog.load([PLAYBOOKS])
-RESULTS = run_tests(CATALOG.playbooks, DEFAULT_OWN_ROLES)
+RESULTS = run_tests(CATALOG.playbooks, Settings().own_identities())
 
 
 @pytest.mark.parametrize("result", RESULTS, ids=lambda r: f"{r.playbook.id}: {r.test.name}")
@@ -48,7 +48,7 @@ def test_a_broken_expectation_is_caught():
     positive = next(t for t in playbook.tests if t.expect != "ignore")
     broken = type(positive)(positive.name, positive.event, "ignore", positive.line)
     altered = type(playbook)(**{**playbook.__dict__, "tests": (broken,)})
-    [result] = run_tests([altered], DEFAULT_OWN_ROLES)
+    [result] = run_tests([altered], Settings().own_identities())
     assert not result.passed and "expected the event to be ignored, got a plan (mode auto)" in result.problem
 
 

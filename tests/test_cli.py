@@ -161,9 +161,17 @@ def test_replay_own_role_option(tmp_path):
     path = tmp_path / "e.jsonl"
     path.write_text(json.dumps(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"}, userIdentity=own)))
     plain = CliRunner().invoke(main, ["replay", str(path), "--format", "jsonl", "--all"])
-    mine = CliRunner().invoke(main, ["replay", str(path), "--format", "jsonl", "--all", "--own-role", "sec-bot"])
+    mine = ["replay", str(path), "--format", "jsonl", "--all", "--own-role", "sec-bot"]
+    unbound = CliRunner().invoke(main, mine)
+    central = CliRunner().invoke(main, [*mine, "--central-account", "123456789012"])
+    elsewhere = CliRunner().invoke(main, [*mine, "--central-account", "210987654321"])
     assert "matches" in _jsonl(plain.stdout)[0]
-    assert _jsonl(mine.stdout)[0]["skipped"] == "own-identity"
+    # A function role is ours only in the central account: named, and the call made there.
+    assert "matches" in _jsonl(unbound.stdout)[0]
+    assert _jsonl(central.stdout)[0]["skipped"] == "own-identity"
+    assert "matches" in _jsonl(elsewhere.stdout)[0]
+    wrong = CliRunner().invoke(main, [*mine, "--central-account", "prod"])
+    assert wrong.exit_code == 2 and "--central-account is 'prod'; expected a 12-digit AWS account id" in wrong.output
 
 
 def test_replay_table_has_rows_and_counts_per_playbook(datasets):

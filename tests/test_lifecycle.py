@@ -10,6 +10,7 @@ import pytest
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
+from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import (
     IllegalTransition,
     Incident,
@@ -61,7 +62,7 @@ def lifecycle(store, clients, clock):
 
 
 def _responder(lifecycle, catalog):
-    return Responder(catalog, own_role_names={"trailguard-remediator"}, lifecycle=lifecycle, notifier=NullNotifier())
+    return Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=NullNotifier())
 
 
 def _approve_catalog(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
+from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import State, StepStatus, incident_id
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Notifier, TextNotifier, describe
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 def _responder(catalog, clients, messages=None):
     return Responder(
         catalog,
-        own_role_names={"trailguard-remediator"},
+        own=OwnIdentities(member_role="trailguard-remediator"),
         lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)),
         notifier=TextNotifier((messages if messages is not None else []).append),
     )
@@ -91,7 +92,7 @@ def test_guarded_events_open_no_incident(builtin, stopped_trail, calls):
     responder = _responder(builtin, recording_clients(calls))
     own = {
         "type": "AssumedRole",
-        "arn": "arn:aws:sts::123456789012:assumed-role/trailguard-remediator/x",
+        "arn": "arn:aws:sts::123456789012:assumed-role/trailguard-remediator/trailguard",
         "accountId": "123456789012",
         "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "trailguard-remediator"}},
     }
@@ -150,7 +151,7 @@ def test_a_notifier_that_fails_loses_no_incident(builtin, stopped_trail):
 
     responder = Responder(
         builtin,
-        own_role_names=set(),
+        own=OwnIdentities(),
         lifecycle=Lifecycle(MemoryStore(), AwsActions(AwsClients())),
         notifier=BrokenNotifier(),
     )

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.unit
 def test_defaults():
     settings = Settings.from_environment({})
     assert settings.playbooks == (PROJECT_PLAYBOOKS,)
-    assert settings.own_role_names == DEFAULT_OWN_ROLES == frozenset({"trailguard-remediator"})
+    assert settings.own_role_names == DEFAULT_OWN_ROLES == frozenset()
+    assert settings.central_account is None
     assert settings.log_level == "INFO"
 
 
@@ -24,10 +25,12 @@ def test_values_from_the_environment():
             "TRAILGUARD_PLAYBOOKS": "/a:/b",
             "TRAILGUARD_OWN_ROLES": " sec-bot , trailguard-remediator,,",
             "TRAILGUARD_LOG_LEVEL": "warning",
+            "TRAILGUARD_CENTRAL_ACCOUNT": "111122223333",
         }
     )
     assert settings.playbooks == (Path("/a"), Path("/b"))
     assert settings.own_role_names == {"sec-bot", "trailguard-remediator"}
+    assert settings.central_account == "111122223333"
     assert settings.log_level == "WARNING"
 
 
@@ -111,3 +114,9 @@ def test_bad_slack_settings_are_refused_clearly(environment, message):
     with pytest.raises(ValueError) as raised:
         Settings.from_environment(environment)
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["12345", "1111222233334", "acct-1111", "1111 2222 3333"])
+def test_a_central_account_that_is_not_an_account_id_is_refused(value):
+    with pytest.raises(ValueError, match=r"TRAILGUARD_CENTRAL_ACCOUNT is .*; expected a 12-digit AWS account id"):
+        Settings.from_environment({"TRAILGUARD_CENTRAL_ACCOUNT": value})

@@ -15,6 +15,7 @@ from chalice.test import Client
 import app as chalice_app
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
+from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.settings import Settings
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
@@ -199,7 +200,7 @@ def _slack_responder(catalog, store, slack_stub, clock=None):
 
     clients = AwsClients()
     lifecycle = Lifecycle(store, AwsActions(clients, store), clock=clock or utc_now)
-    return Responder(catalog, own_role_names=set(), lifecycle=lifecycle, notifier=_notifier(slack_stub, store)), clients
+    return Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=_notifier(slack_stub, store)), clients
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import app as chalice_app
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
+from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import Incident, State, incident_id
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
@@ -43,7 +44,7 @@ def _sweep(catalog, clock, calls, **options):
     clients = recording_clients(calls)
     lifecycle = Lifecycle(store, AwsActions(clients, store), clock=clock)
     responder = Responder(
-        catalog, own_role_names={"trailguard-remediator"}, lifecycle=lifecycle, notifier=NullNotifier()
+        catalog, own=OwnIdentities(member_role="trailguard-remediator"), lifecycle=lifecycle, notifier=NullNotifier()
     )
     return Sweep(
         catalog=catalog,
