@@ -279,21 +279,29 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
         from chalicelib.templates import member_template
 
         document = member_template(stage or "prod", settings, catalog, Runtime(settings, catalog).eventbridge_rules())
+    elif api:
+        document = api_policy(settings)
+    elif stage:
+        from chalicelib.deployment import own_roles_in_central_account
+
+        rules = [rule.name for rule in Runtime(settings, catalog).eventbridge_rules()]
+        document = lambda_policy(catalog, settings, own_roles=own_roles_in_central_account(stage, settings, rules))
     else:
-        document = api_policy(settings) if api else lambda_policy(catalog, settings)
+        document = lambda_policy(catalog, settings)
     click.echo(json.dumps(document, indent=2))
 
 
 def deployment_files(stage: str, settings: Settings, catalog: Catalog) -> dict[Path, str]:
     """Every file `policy --stage STAGE --write` writes, by path, with its text."""
-    from chalicelib.deployment import CHALICE_DIR, TEMPLATES_DIR
+    from chalicelib.deployment import CHALICE_DIR, TEMPLATES_DIR, own_roles_in_central_account
     from chalicelib.policy import api_policy, lambda_policy
     from chalicelib.runtime import Runtime
     from chalicelib.templates import central_bus_template, member_template, merge_template
 
     rules = Runtime(settings, catalog).eventbridge_rules()
+    own_roles = own_roles_in_central_account(stage, settings, [rule.name for rule in rules])
     documents = {
-        CHALICE_DIR / f"policy-{stage}.json": lambda_policy(catalog, settings),
+        CHALICE_DIR / f"policy-{stage}.json": lambda_policy(catalog, settings, own_roles=own_roles),
         CHALICE_DIR / f"policy-{stage}-api.json": api_policy(settings),
         TEMPLATES_DIR / f"merge-{stage}.json": merge_template(stage, settings, rules),
         TEMPLATES_DIR / f"member-{stage}.json": member_template(stage, settings, catalog, rules),

@@ -63,3 +63,20 @@ def role_name(stage: str, function: str) -> str:
 def function_name(stage: str, function: str) -> str:
     """What `chalice deploy` calls a function: its role's name, but `trailguard-prod` for the API's."""
     return f"{APP_NAME}-{stage}" if function == API_FUNCTION else role_name(stage, function)
+
+
+def forwarder_role_name(stage: str) -> str:
+    """The role the member template creates for EventBridge to forward calls to the central bus."""
+    return f"{APP_NAME}-{stage}-forward-events"
+
+
+def own_roles_in_member_accounts(stage: str, settings: Settings) -> list[str]:
+    """The roles the member template creates in every account: the member role and the forwarder's."""
+    return [settings.member_role, forwarder_role_name(stage)]
+
+
+def own_roles_in_central_account(stage: str, settings: Settings, rule_names: list[str]) -> list[str]:
+    """Every role of the stage in the central account: one per function, and the member
+    template's (the StackSet may include the central account)."""
+    functions = [*acting_functions(rule_names), API_FUNCTION]
+    return [*(role_name(stage, function) for function in functions), *own_roles_in_member_accounts(stage, settings)]

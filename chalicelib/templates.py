@@ -20,12 +20,18 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.catalog import Catalog, EventRule
-from chalicelib.deployment import API_FUNCTION, acting_functions, function_name, role_name
+from chalicelib.deployment import (
+    API_FUNCTION,
+    acting_functions,
+    forwarder_role_name,
+    function_name,
+    own_roles_in_member_accounts,
+    role_name,
+)
 from chalicelib.policy import member_policy
 from chalicelib.settings import Settings
 from chalicelib.store import TTL_ATTRIBUTE, table_definition
 
-FORWARDER_ROLE = "{app}-{stage}-forward-events"
 CENTRAL_BUS = "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
 OWN_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
 
@@ -72,7 +78,8 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
         f"arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{role_name(stage, function)}"
         for function in acting_functions([rule.name for rule in rules])
     ]
-    forwarder = FORWARDER_ROLE.format(app="trailguard", stage=stage)
+    forwarder = forwarder_role_name(stage)
+    remediate = member_policy(catalog, own_roles=own_roles_in_member_accounts(stage, settings))
     external_id: dict[str, Any] = {
         "Type": "String",
         "MinLength": 2,
@@ -104,7 +111,7 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
                         }
                     ],
                 },
-                "Policies": [{"PolicyName": "remediate", "PolicyDocument": member_policy(catalog)}],
+                "Policies": [{"PolicyName": "remediate", "PolicyDocument": remediate}],
             },
         },
         "ForwarderRole": {

@@ -78,7 +78,7 @@ def test_each_role_holds_its_committed_least_privilege_file(package):
     for statement in acting["Statement"] + api["Statement"]:
         actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         assert not any(a == "*" or a.endswith(":*") for a in actions)
-        if "iam:PassRole" in actions:  # passing a role only, and only to the services named
+        if "iam:PassRole" in actions and statement["Effect"] == "Allow":  # passing only to the services named
             assert actions == ["iam:PassRole"] and "iam:PassedToService" in statement["Condition"]["StringEquals"]
 
 
