@@ -7,7 +7,8 @@ replay PATH...          what the playbooks would have done about these logs
 schema                  print the playbook JSON Schema (for editors)
 policy                  print the roles' IAM policies, the member template; --write a stage's files
 docs                    write docs/playbooks.md and docs/slack-messages.md from the code
-bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
+bootstrap --stage S     create the stage's table (with TTL), Slack placeholders and, once
+                        deployed, the API's access logs; idempotently
 incidents --stage S     list open incidents, or show one with its history
 demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stub
 """
@@ -320,7 +321,8 @@ def _write_deployment_files(stage: str, settings: Settings, catalog: Catalog) ->
 
 @main.command(
     help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL) and its Slack "
-    "secrets' placeholders. Safe to rerun; never overwrites a secret."
+    "secrets' placeholders; after chalice deploy, the REST API's access logs. Safe to rerun; never "
+    "overwrites a secret."
 )
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
 def bootstrap(stage: str) -> None:
@@ -342,7 +344,57 @@ def bootstrap(stage: str) -> None:
     for line in done or [f"table {settings.table} is ready (already existed, TTL on)"]:
         click.echo(line)
     _bootstrap_secrets(settings)
-    click.echo(f"next: chalice deploy --stage {stage}")
+    if not _bootstrap_access_logs(stage):
+        click.echo(
+            f"next: chalice deploy --stage {stage}, then bootstrap --stage {stage} again (the API's access logs)"
+        )
+
+
+def _bootstrap_access_logs(stage: str) -> bool:
+    """Turn on the access logs of the stage's REST API; False when it is not deployed yet."""
+    import boto3
+
+    from chalicelib.access_logs import (
+        AccessLogError,
+        access_log_group,
+        ensure_access_logs,
+        has_logging_role,
+        logging_role_commands,
+    )
+    from chalicelib.actions.base import describe_error
+    from chalicelib.deployment import StageError, api_gateway_stage, deployed_rest_api_id
+
+    apigateway = boto3.client("apigateway")
+
+    def how_to_set_the_logging_role() -> str:
+        identity = boto3.client("sts").get_caller_identity()
+        commands = logging_role_commands(identity["Arn"].split(":")[1], identity["Account"])
+        return "\n".join(f"  {command}" for command in commands)
+
+    try:
+        rest_api_id = deployed_rest_api_id(stage)
+        if rest_api_id is None:
+            if not has_logging_role(apigateway):
+                click.echo(
+                    "API Gateway has no CloudWatch Logs role in this account and region, and the API's access "
+                    f"logs need one; set it (once per account and region):\n{how_to_set_the_logging_role()}"
+                )
+            return False
+        lines = ensure_access_logs(
+            apigateway, boto3.client("logs"), rest_api_id, api_gateway_stage(stage), access_log_group(stage)
+        )
+    except AccessLogError as error:
+        click.echo(f"error: {error}:\n{how_to_set_the_logging_role()}", err=True)
+        sys.exit(1)
+    except StageError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except Exception as error:
+        click.echo(f"error: the API's access logs: {describe_error(error)}", err=True)
+        sys.exit(1)
+    for line in lines:
+        click.echo(line)
+    return True
 
 
 def _bootstrap_secrets(settings: Settings) -> None:

@@ -1,9 +1,9 @@
 """The CloudFormation templates a deployment needs beyond what Chalice creates.
 
-- `merge_template`: for `chalice package --merge-template`. It adds the incident table,
-  and gives every function and role the name `chalice deploy` would give it, so the
-  worker's name in the settings, the policy's ARNs and the member roles' trust hold
-  whichever way a team deploys.
+- `merge_template`: for `chalice package --merge-template`. It adds the incident table and
+  the REST API's access logs (which Chalice cannot turn on), and gives every function and
+  role the name `chalice deploy` would give it, so the worker's name in the settings, the
+  policy's ARNs and the member roles' trust hold whichever way a team deploys.
 - `member_template`: one StackSet for every member account and region. It creates the
   role trailguard assumes (trusting only the central account's acting roles, with the
   external id, holding only the remediation permissions) and forwards the CloudTrail
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, access_log_group
 from chalicelib.catalog import Catalog, EventRule
 from chalicelib.deployment import (
     API_FUNCTION,
@@ -34,6 +35,8 @@ from chalicelib.store import TTL_ATTRIBUTE, table_definition
 
 CENTRAL_BUS = "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
 OWN_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+REST_API = "RestAPI"
+"""The name `chalice package` gives the REST API (an `AWS::Serverless::Api`)."""
 
 
 def _logical_ids(function: str) -> tuple[str, str]:
@@ -61,6 +64,23 @@ def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> di
                 "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             },
+        }
+    }
+    resources["ApiAccessLogs"] = {
+        "Type": "AWS::Logs::LogGroup",
+        # Who called the public URL is evidence too: kept like the table.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {"LogGroupName": access_log_group(stage), "RetentionInDays": ACCESS_LOG_RETENTION_DAYS},
+    }
+    resources[REST_API] = {
+        "Properties": {
+            "AccessLogSetting": {
+                "DestinationArn": {
+                    "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${ApiAccessLogs}"
+                },
+                "Format": ACCESS_LOG_FORMAT,
+            }
         }
     }
     for function in [*acting_functions([rule.name for rule in rules]), API_FUNCTION]:
