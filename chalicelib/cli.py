@@ -7,7 +7,8 @@ replay PATH...          what the playbooks would have done about these logs
 schema                  print the playbook JSON Schema (for editors)
 policy                  print the roles' IAM policies, the member template; --write a stage's files
 docs                    write docs/playbooks.md and docs/slack-messages.md from the code
-bootstrap --stage S     create the stage's DynamoDB table (with TTL), idempotently
+bootstrap --stage S     create the stage's table (with TTL), Slack placeholders and, once
+                        deployed, the API's access logs; idempotently
 incidents --stage S     list open incidents, or show one with its history
 demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stub
 """
@@ -292,21 +293,29 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
         from chalicelib.templates import member_template
 
         document = member_template(stage or "prod", settings, catalog, Runtime(settings, catalog).eventbridge_rules())
+    elif api:
+        document = api_policy(settings)
+    elif stage:
+        from chalicelib.deployment import own_roles_in_central_account
+
+        rules = [rule.name for rule in Runtime(settings, catalog).eventbridge_rules()]
+        document = lambda_policy(catalog, settings, own_roles=own_roles_in_central_account(stage, settings, rules))
     else:
-        document = api_policy(settings) if api else lambda_policy(catalog, settings)
+        document = lambda_policy(catalog, settings)
     click.echo(json.dumps(document, indent=2))
 
 
 def deployment_files(stage: str, settings: Settings, catalog: Catalog) -> dict[Path, str]:
     """Every file `policy --stage STAGE --write` writes, by path, with its text."""
-    from chalicelib.deployment import CHALICE_DIR, TEMPLATES_DIR
+    from chalicelib.deployment import CHALICE_DIR, TEMPLATES_DIR, own_roles_in_central_account
     from chalicelib.policy import api_policy, lambda_policy
     from chalicelib.runtime import Runtime
     from chalicelib.templates import central_bus_template, member_template, merge_template
 
     rules = Runtime(settings, catalog).eventbridge_rules()
+    own_roles = own_roles_in_central_account(stage, settings, [rule.name for rule in rules])
     documents = {
-        CHALICE_DIR / f"policy-{stage}.json": lambda_policy(catalog, settings),
+        CHALICE_DIR / f"policy-{stage}.json": lambda_policy(catalog, settings, own_roles=own_roles),
         CHALICE_DIR / f"policy-{stage}-api.json": api_policy(settings),
         TEMPLATES_DIR / f"merge-{stage}.json": merge_template(stage, settings, rules),
         TEMPLATES_DIR / f"member-{stage}.json": member_template(stage, settings, catalog, rules),
@@ -325,7 +334,8 @@ def _write_deployment_files(stage: str, settings: Settings, catalog: Catalog) ->
 
 @main.command(
     help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL) and its Slack "
-    "secrets' placeholders. Safe to rerun; never overwrites a secret."
+    "secrets' placeholders; after chalice deploy, the REST API's access logs. Safe to rerun; never "
+    "overwrites a secret."
 )
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
 def bootstrap(stage: str) -> None:
@@ -347,7 +357,57 @@ def bootstrap(stage: str) -> None:
     for line in done or [f"table {settings.table} is ready (already existed, TTL on)"]:
         click.echo(line)
     _bootstrap_secrets(settings)
-    click.echo(f"next: chalice deploy --stage {stage}")
+    if not _bootstrap_access_logs(stage):
+        click.echo(
+            f"next: chalice deploy --stage {stage}, then bootstrap --stage {stage} again (the API's access logs)"
+        )
+
+
+def _bootstrap_access_logs(stage: str) -> bool:
+    """Turn on the access logs of the stage's REST API; False when it is not deployed yet."""
+    import boto3
+
+    from chalicelib.access_logs import (
+        AccessLogError,
+        access_log_group,
+        ensure_access_logs,
+        has_logging_role,
+        logging_role_commands,
+    )
+    from chalicelib.actions.base import describe_error
+    from chalicelib.deployment import StageError, api_gateway_stage, deployed_rest_api_id
+
+    apigateway = boto3.client("apigateway")
+
+    def how_to_set_the_logging_role() -> str:
+        identity = boto3.client("sts").get_caller_identity()
+        commands = logging_role_commands(identity["Arn"].split(":")[1], identity["Account"])
+        return "\n".join(f"  {command}" for command in commands)
+
+    try:
+        rest_api_id = deployed_rest_api_id(stage)
+        if rest_api_id is None:
+            if not has_logging_role(apigateway):
+                click.echo(
+                    "API Gateway has no CloudWatch Logs role in this account and region, and the API's access "
+                    f"logs need one; set it (once per account and region):\n{how_to_set_the_logging_role()}"
+                )
+            return False
+        lines = ensure_access_logs(
+            apigateway, boto3.client("logs"), rest_api_id, api_gateway_stage(stage), access_log_group(stage)
+        )
+    except AccessLogError as error:
+        click.echo(f"error: {error}:\n{how_to_set_the_logging_role()}", err=True)
+        sys.exit(1)
+    except StageError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except Exception as error:
+        click.echo(f"error: the API's access logs: {describe_error(error)}", err=True)
+        sys.exit(1)
+    for line in lines:
+        click.echo(line)
+    return True
 
 
 def _bootstrap_secrets(settings: Settings) -> None:

@@ -50,6 +50,26 @@ def stage_settings(stage: str, chalice_dir: Path = CHALICE_DIR) -> Settings:
     return Settings.from_environment(stage_environment(stage, chalice_dir))
 
 
+def api_gateway_stage(stage: str, chalice_dir: Path = CHALICE_DIR) -> str:
+    """The REST API's stage (the URL's first part), as Chalice reads it: the stage's, the file's, `api`."""
+    config = chalice_config(chalice_dir)
+    chosen = config.get("stages", {}).get(stage, {}).get("api_gateway_stage") or config.get("api_gateway_stage")
+    return str(chosen or "api")
+
+
+def deployed_rest_api_id(stage: str, chalice_dir: Path = CHALICE_DIR) -> str | None:
+    """The REST API `chalice deploy` created for the stage (it records it in `.chalice/deployed/`),
+    or None before the first deploy."""
+    path = chalice_dir / "deployed" / f"{stage}.json"
+    if not path.exists():
+        return None
+    try:
+        resources = json.loads(path.read_text()).get("resources", [])
+    except (OSError, ValueError, AttributeError) as error:
+        raise StageError(f"{path}: {error}") from None
+    return next((str(r["rest_api_id"]) for r in resources if r.get("resource_type") == "rest_api"), None)
+
+
 def acting_functions(rule_names: list[str]) -> list[str]:
     """The functions that change AWS: one per EventBridge rule, the sweep and the click worker."""
     return [*rule_names, *SCHEDULED_FUNCTIONS]
@@ -63,3 +83,20 @@ def role_name(stage: str, function: str) -> str:
 def function_name(stage: str, function: str) -> str:
     """What `chalice deploy` calls a function: its role's name, but `trailguard-prod` for the API's."""
     return f"{APP_NAME}-{stage}" if function == API_FUNCTION else role_name(stage, function)
+
+
+def forwarder_role_name(stage: str) -> str:
+    """The role the member template creates for EventBridge to forward calls to the central bus."""
+    return f"{APP_NAME}-{stage}-forward-events"
+
+
+def own_roles_in_member_accounts(stage: str, settings: Settings) -> list[str]:
+    """The roles the member template creates in every account: the member role and the forwarder's."""
+    return [settings.member_role, forwarder_role_name(stage)]
+
+
+def own_roles_in_central_account(stage: str, settings: Settings, rule_names: list[str]) -> list[str]:
+    """Every role of the stage in the central account: one per function, and the member
+    template's (the StackSet may include the central account)."""
+    functions = [*acting_functions(rule_names), API_FUNCTION]
+    return [*(role_name(stage, function) for function in functions), *own_roles_in_member_accounts(stage, settings)]

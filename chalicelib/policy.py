@@ -14,11 +14,17 @@ Least privilege, in three shapes:
 
 `iam:PassRole` (a trail's CloudWatch Logs role) is granted only for passing to the service
 of the action that needs it.
+
+Both roles that change AWS are denied every IAM call that changes trailguard's own roles
+(`NeverChangeOwnRoles`): an action that restores a trust policy (or a forged incident asking
+for one) must not make trailguard's roles assumable by someone else. And the member role
+is assumed only inside the organization (`aws:ResourceOrgID`, AWS's data-perimeter pattern).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.catalog import Catalog
@@ -37,6 +43,27 @@ SWEEP_PERMISSIONS = (
 )
 TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
 PASS_ROLE = "iam:PassRole"
+ROLE_CHANGING_PERMISSIONS = (
+    # Every IAM call that changes a role, what it may do or who may assume it (AWS's example
+    # SCP "prevent changes to a specific role"), its tags (conditions may read them), and
+    # lending it to a service.
+    "iam:AttachRolePolicy",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    PASS_ROLE,
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+)
+SAME_ORGANIZATION = {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}
+"""A resource in the caller's own organization. Without AWS Organizations neither key has a
+value, so a statement with this condition allows nothing."""
 
 RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     # What a permission can be narrowed to, by the name its statement's Sid carries.
@@ -187,10 +214,31 @@ def _table(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
+def own_roles_unchanged(own_roles: Iterable[str]) -> dict[str, Any]:
+    """An explicit deny, which no allow (this policy's or any other) overrides: the roles
+    that remediate may change no role of trailguard's own. The names are those the stage
+    creates in the accounts the policy's role acts in (IAM changes only its own account's
+    roles), so a role an attacker names like one of trailguard's in another account stays
+    remediable."""
+    names = sorted(set(own_roles))
+    if not names:
+        raise ValueError("no role of trailguard's own to protect: give the stage's role names")
+    return {
+        "Sid": "NeverChangeOwnRoles",
+        "Effect": "Deny",
+        "Action": list(ROLE_CHANGING_PERMISSIONS),
+        "Resource": [f"arn:*:iam::*:role/{name}" for name in names],
+    }
+
+
+def lambda_policy(catalog: Catalog, settings: Settings, *, own_roles: Iterable[str] | None = None) -> dict[str, Any]:
+    """`own_roles`: the stage's roles in the central account (by default those the settings name)."""
+    if own_roles is None:
+        own_roles = settings.own_role_names | {settings.member_role}
     statements = [
         _logs(),
         *remediation_statements(catalog),
+        own_roles_unchanged(own_roles),
         {"Sid": "Sweep", "Effect": "Allow", "Action": list(SWEEP_PERMISSIONS), "Resource": "*"},
         *_table(settings),
         *_slack_statements(settings),
@@ -199,6 +247,7 @@ def lambda_policy(catalog: Catalog, settings: Settings) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": "sts:AssumeRole",
             "Resource": f"arn:*:iam::*:role/{settings.member_role}",
+            "Condition": SAME_ORGANIZATION,
         },
     ]
     return {"Version": "2012-10-17", "Statement": statements}
@@ -209,8 +258,9 @@ def api_policy(settings: Settings) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [_logs(), *_table(settings), *_slack_statements(settings)]}
 
 
-def member_policy(catalog: Catalog) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": remediation_statements(catalog)}
+def member_policy(catalog: Catalog, *, own_roles: Iterable[str]) -> dict[str, Any]:
+    """`own_roles`: the roles the member template creates in each account."""
+    return {"Version": "2012-10-17", "Statement": [*remediation_statements(catalog), own_roles_unchanged(own_roles)]}
 
 
 def _slack_statements(settings: Settings) -> list[dict[str, Any]]:

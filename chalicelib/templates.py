@@ -1,9 +1,9 @@
 """The CloudFormation templates a deployment needs beyond what Chalice creates.
 
-- `merge_template`: for `chalice package --merge-template`. It adds the incident table,
-  and gives every function and role the name `chalice deploy` would give it, so the
-  worker's name in the settings, the policy's ARNs and the member roles' trust hold
-  whichever way a team deploys.
+- `merge_template`: for `chalice package --merge-template`. It adds the incident table and
+  the REST API's access logs (which Chalice cannot turn on), and gives every function and
+  role the name `chalice deploy` would give it, so the worker's name in the settings, the
+  policy's ARNs and the member roles' trust hold whichever way a team deploys.
 - `member_template`: one StackSet for every member account and region. It creates the
   role trailguard assumes (trusting only the central account's acting roles, with the
   external id, holding only the remediation permissions) and forwards the CloudTrail
@@ -19,15 +19,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, access_log_group
 from chalicelib.catalog import Catalog, EventRule
-from chalicelib.deployment import API_FUNCTION, acting_functions, function_name, role_name
+from chalicelib.deployment import (
+    API_FUNCTION,
+    acting_functions,
+    forwarder_role_name,
+    function_name,
+    own_roles_in_member_accounts,
+    role_name,
+)
 from chalicelib.policy import member_policy
 from chalicelib.settings import Settings
 from chalicelib.store import TTL_ATTRIBUTE, table_definition
 
-FORWARDER_ROLE = "{app}-{stage}-forward-events"
 CENTRAL_BUS = "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
 OWN_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+REST_API = "RestAPI"
+"""The name `chalice package` gives the REST API (an `AWS::Serverless::Api`)."""
 
 
 def _logical_ids(function: str) -> tuple[str, str]:
@@ -57,6 +66,23 @@ def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> di
             },
         }
     }
+    resources["ApiAccessLogs"] = {
+        "Type": "AWS::Logs::LogGroup",
+        # Who called the public URL is evidence too: kept like the table.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {"LogGroupName": access_log_group(stage), "RetentionInDays": ACCESS_LOG_RETENTION_DAYS},
+    }
+    resources[REST_API] = {
+        "Properties": {
+            "AccessLogSetting": {
+                "DestinationArn": {
+                    "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${ApiAccessLogs}"
+                },
+                "Format": ACCESS_LOG_FORMAT,
+            }
+        }
+    }
     for function in [*acting_functions([rule.name for rule in rules]), API_FUNCTION]:
         function_id, role_id = _logical_ids(function)
         resources[function_id] = {"Properties": {"FunctionName": function_name(stage, function)}}
@@ -72,7 +98,8 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
         f"arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{role_name(stage, function)}"
         for function in acting_functions([rule.name for rule in rules])
     ]
-    forwarder = FORWARDER_ROLE.format(app="trailguard", stage=stage)
+    forwarder = forwarder_role_name(stage)
+    remediate = member_policy(catalog, own_roles=own_roles_in_member_accounts(stage, settings))
     external_id: dict[str, Any] = {
         "Type": "String",
         "MinLength": 2,
@@ -104,7 +131,7 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
                         }
                     ],
                 },
-                "Policies": [{"PolicyName": "remediate", "PolicyDocument": member_policy(catalog)}],
+                "Policies": [{"PolicyName": "remediate", "PolicyDocument": remediate}],
             },
         },
         "ForwarderRole": {

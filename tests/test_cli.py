@@ -212,8 +212,11 @@ def test_the_trailguard_command_works_from_any_directory(tmp_path, datasets):
     assert [match["playbook"] for match in json.loads(line)["matches"]] == ["cloudtrail-stop-logging"]
 
 
-def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws):
+def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws, monkeypatch):
     import boto3
+
+    # the checkout may hold a real deployment's record (.chalice/deployed/dev.json); this is a stage not deployed yet
+    monkeypatch.setattr("chalicelib.deployment.deployed_rest_api_id", lambda stage: None)
 
     first = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     assert first.exit_code == 0, first.output
@@ -226,7 +229,16 @@ def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws):
         "created the SSM parameter /trailguard/dev/slack-signing-secret (SecureString) with a placeholder",
         "the Slack signing secret (ssm:/trailguard/dev/slack-signing-secret) is a placeholder; set it: "
         + token.replace("slack-bot-token", "slack-signing-secret"),
-        "next: chalice deploy --stage dev",
+        "API Gateway has no CloudWatch Logs role in this account and region, and the API's access logs need one; "
+        "set it (once per account and region):",
+        "  aws iam create-role --role-name apigateway-cloudwatch-logs --assume-role-policy-document "
+        """'{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},"""
+        """"Action":"sts:AssumeRole"}]}'""",
+        "  aws iam attach-role-policy --role-name apigateway-cloudwatch-logs "
+        "--policy-arn arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+        "  aws apigateway update-account --patch-operations "
+        "op=replace,path=/cloudwatchRoleArn,value=arn:aws:iam::123456789012:role/apigateway-cloudwatch-logs",
+        "next: chalice deploy --stage dev, then bootstrap --stage dev again (the API's access logs)",
     ]
     ssm = boto3.client("ssm")
     ssm.put_parameter(Name="/trailguard/dev/slack-bot-token", Value="xoxb-real", Type="SecureString", Overwrite=True)
@@ -239,6 +251,31 @@ def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws):
         == "xoxb-real"
     )
     assert boto3.client("dynamodb").describe_table(TableName="trailguard-dev")["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_the_rest_api_is_the_one_chalice_deploy_recorded(tmp_path):
+    from chalicelib.deployment import StageError, deployed_rest_api_id
+
+    assert deployed_rest_api_id("dev", tmp_path) is None  # not deployed yet
+    (tmp_path / "deployed").mkdir()
+    record = {
+        "resources": [
+            {"name": "api_handler", "resource_type": "lambda_function", "lambda_arn": "arn:aws:lambda:::function:x"},
+            {
+                "name": "rest_api",
+                "resource_type": "rest_api",
+                "rest_api_id": "abc123",
+                "rest_api_url": "https://x/api/",
+            },
+        ],
+        "schema_version": "2.0",
+        "backend": "api",
+    }
+    (tmp_path / "deployed" / "dev.json").write_text(json.dumps(record))
+    assert deployed_rest_api_id("dev", tmp_path) == "abc123"
+    (tmp_path / "deployed" / "dev.json").write_text("{")
+    with pytest.raises(StageError, match=r"deployed/dev\.json"):
+        deployed_rest_api_id("dev", tmp_path)
 
 
 def test_bootstrap_refuses_an_unknown_stage_clearly():

@@ -47,15 +47,24 @@ def _copy_project(to: Path) -> Path:
     return to
 
 
-def _chalice(project: Path, local: LocalAws, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(project: Path, local: LocalAws, *command: str) -> subprocess.CompletedProcess[str]:
+    """A command in the project copy, against the local AWS only, for the stage."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(local.environment())
-    chalice = Path(sys.executable).parent / "chalice"
-    result = subprocess.run(
-        [str(chalice), *args, "--stage", STAGE], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    return subprocess.run(
+        [*command, "--stage", STAGE], cwd=project, env=env, capture_output=True, text=True, timeout=600
     )
+
+
+def _chalice(project: Path, local: LocalAws, *args: str) -> subprocess.CompletedProcess[str]:
+    result = _run(project, local, str(Path(sys.executable).parent / "chalice"), *args)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def _bootstrap(project: Path, local: LocalAws) -> subprocess.CompletedProcess[str]:
+    # `python -m` from the copy's folder runs the copy's chalicelib, which reads the copy's .chalice/deployed/
+    return _run(project, local, sys.executable, "-m", "chalicelib", "bootstrap")
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +103,54 @@ def test_each_function_role_holds_its_committed_policy(deployed):
         document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
         assert document == (api if function == "api_handler" else acting), role
     assert not any(s["Sid"].startswith("Remediate") for s in api["Statement"])
+
+
+def test_each_function_runs_with_the_reserved_concurrency_the_config_gives_it(deployed):
+    local, _, _ = deployed
+    configured = json.loads((ROOT / ".chalice" / "config.json").read_text())["lambda_functions"]
+    for name in FUNCTIONS:
+        reserved = local.client("lambda").get_function_concurrency(FunctionName=function_name(STAGE, name))
+        assert reserved["ReservedConcurrentExecutions"] == configured[name]["reserved_concurrency"], name
+
+
+def test_bootstrap_after_deploy_turns_on_the_apis_access_logs(deployed):
+    """Chalice cannot turn access logs on; bootstrap does, once the API exists, and says how
+    to give API Gateway its account-wide CloudWatch Logs role when the account has none.
+    (moto replaces a stage on every deployment, AWS keeps its settings: a redeploy is not
+    checked here.)"""
+    from chalicelib.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, LOGGING_ROLE
+
+    local, project, _ = deployed
+    apigateway = local.client("apigateway")
+    refused = _bootstrap(project, local)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "API Gateway has no CloudWatch Logs role in this account and region" in refused.stderr
+    assert "aws apigateway update-account --patch-operations op=replace,path=/cloudwatchRoleArn," in refused.stderr
+    (api,) = apigateway.get_rest_apis()["items"]
+    assert not apigateway.get_stage(restApiId=api["id"], stageName="api").get("accessLogSettings")
+
+    # the commands the refusal gives, through boto3; moto holds AWS managed policies only when
+    # told to load them all (MOTO_IAM_LOAD_MANAGED_POLICIES), so the role's policy is not attached here
+    trust = {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    role = local.client("iam").create_role(
+        RoleName=LOGGING_ROLE, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+    )["Role"]["Arn"]
+    apigateway.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])
+
+    first = _bootstrap(project, local)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"turned on the access logs of REST API {api['id']} stage api, to /trailguard/dev/api-access" in first.stdout
+    assert "next: chalice deploy" not in first.stdout
+    account = local.client("sts").get_caller_identity()["Account"]
+    settings = apigateway.get_stage(restApiId=api["id"], stageName="api")["accessLogSettings"]
+    assert settings == {
+        "destinationArn": f"arn:aws:logs:us-east-1:{account}:log-group:/trailguard/dev/api-access",
+        "format": ACCESS_LOG_FORMAT,
+    }
+    (group,) = local.client("logs").describe_log_groups(logGroupNamePrefix="/trailguard/dev/api-access")["logGroups"]
+    assert group["retentionInDays"] == ACCESS_LOG_RETENTION_DAYS
+    again = _bootstrap(project, local)
+    assert again.returncode == 0 and "access logs of REST API" in again.stdout and "turned on" not in again.stdout
 
 
 def test_rules_carry_the_generated_patterns_and_target_the_handler(deployed, rules):

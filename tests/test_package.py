@@ -78,7 +78,7 @@ def test_each_role_holds_its_committed_least_privilege_file(package):
     for statement in acting["Statement"] + api["Statement"]:
         actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         assert not any(a == "*" or a.endswith(":*") for a in actions)
-        if "iam:PassRole" in actions:  # passing a role only, and only to the services named
+        if "iam:PassRole" in actions and statement["Effect"] == "Allow":  # passing only to the services named
             assert actions == ["iam:PassRole"] and "iam:PassedToService" in statement["Condition"]["StringEquals"]
 
 
@@ -119,3 +119,53 @@ def test_cfn_lint_passes_on_the_package_and_every_generated_template(package):
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run([str(cfn_lint), *map(str, templates)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _functions(package: Path) -> dict[str, dict]:
+    resources = json.loads((package / "sam.json").read_text())["Resources"]
+    return {name: res["Properties"] for name, res in resources.items() if res["Type"] == "AWS::Serverless::Function"}
+
+
+def test_every_function_has_a_reserved_concurrency_and_the_public_endpoint_a_small_one(package):
+    """Reserved concurrency both guarantees and caps: a flood on the public URL (or of clicks)
+    runs at most a few functions at once and cannot take the concurrency the rest of the
+    account, or trailguard's handler, needs; the handler keeps its own capacity whatever
+    else runs; one sweep at a time."""
+    reserved = {name: props.get("ReservedConcurrentExecutions") for name, props in _functions(package).items()}
+    assert all(isinstance(count, int) and count >= 1 for count in reserved.values()), reserved
+    assert reserved["APIHandler"] <= 10 and reserved["SlackWorker"] <= 10
+    assert reserved["RespondToCloudtrail"] > reserved["APIHandler"] + reserved["SlackWorker"]
+    assert reserved["PostureSweep"] == 1
+    # Lambda keeps 100 of an account's concurrency unreserved: two stages fit in the default 1,000
+    assert 2 * sum(reserved.values()) + 100 <= 1000
+
+
+def test_the_merge_template_turns_on_access_logs_without_the_request_body(package):
+    from chalicelib.access_logs import ACCESS_LOG_RETENTION_DAYS
+
+    resources = json.loads((package / "sam.json").read_text())["Resources"]
+    api = resources["RestAPI"]
+    assert api["Type"] == "AWS::Serverless::Api"
+    setting = api["Properties"]["AccessLogSetting"]
+    assert setting["DestinationArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${ApiAccessLogs}"
+    }
+    group = resources["ApiAccessLogs"]
+    assert group["Type"] == "AWS::Logs::LogGroup" and group["DeletionPolicy"] == "Retain"
+    assert group["Properties"] == {
+        "LogGroupName": "/trailguard/dev/api-access",
+        "RetentionInDays": ACCESS_LOG_RETENTION_DAYS,
+    }
+    fields = json.loads(setting["Format"])  # one JSON object per line
+    assert {"requestId", "sourceIp", "httpMethod", "status", "integrationRequestId"} <= set(fields)
+    variables = list(fields.values())
+    assert all(value.startswith("$context.") and " " not in value for value in variables), variables
+    # the body is reachable only through $input; headers, the user agent, the raw path and
+    # error messages carry text the caller chooses
+    assert not any(
+        value.startswith(("$input", "$context.requestOverride", "$context.responseOverride"))
+        or value in ("$context.identity.userAgent", "$context.path", "$context.error.message")
+        for value in variables
+    ), variables
+    # no execution logging with full request and response data either
+    assert not any(settings.get("DataTraceEnabled") for settings in api["Properties"].get("MethodSettings", []))

@@ -17,10 +17,17 @@ from chalicelib.cli import deployment_files, main
 from chalicelib.deployment import acting_functions, role_name, stage_settings
 from chalicelib.events import CloudTrailEvent
 from chalicelib.guards import skip_reason
-from chalicelib.policy import RESOURCE_TYPES, RESOURCES, SWEEP_PERMISSIONS, lambda_policy, member_policy
+from chalicelib.policy import (
+    RESOURCE_TYPES,
+    RESOURCES,
+    ROLE_CHANGING_PERMISSIONS,
+    SWEEP_PERMISSIONS,
+    lambda_policy,
+    member_policy,
+)
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
-from tests.conftest import PLAYBOOKS, record
+from tests.conftest import PLAYBOOKS, ROOT, record
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +68,8 @@ def test_every_remediation_permission_is_declared_by_an_action_some_playbook_use
 
 def test_a_playbook_set_without_an_action_grants_none_of_its_permissions(catalog):
     only_trails = Catalog([p for p in catalog.playbooks if p.source == "cloudtrail.amazonaws.com"])
-    granted = {a for s in member_policy(only_trails)["Statement"] for a in _actions(s)}
+    statements = member_policy(only_trails, own_roles=["trailguard-remediator"])["Statement"]
+    granted = {a for s in statements if s["Effect"] == "Allow" for a in _actions(s)}
     assert granted and all(
         a.startswith(("cloudtrail:", "iam:PassRole", "logs:", "s3:", "kms:", "sns:")) for a in granted
     )
@@ -102,7 +110,9 @@ def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_
     assert trusted == [role_name("prod", f) for f in acting_functions([r.name for r in rules])]
     assert "trailguard-prod-api_handler" not in trusted  # the public endpoint cannot reach member accounts
     assert template["Parameters"]["ExternalId"]["Default"] == settings.external_id
-    assert role["Policies"][0]["PolicyDocument"] == member_policy(catalog)
+    assert role["Policies"][0]["PolicyDocument"] == member_policy(
+        catalog, own_roles=["trailguard-prod-remediator", "trailguard-prod-forward-events"]
+    )
     forwarded = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
     assert [r["EventPattern"] for r in forwarded] == [rule.pattern for rule in rules]
     for rule in forwarded:
@@ -111,6 +121,79 @@ def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_
             "Fn::Sub": "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
         }
         assert target["RoleArn"]["Fn::Sub"].endswith(":role/trailguard-prod-forward-events")
+
+
+def _committed(path: str) -> dict:
+    return json.loads((ROOT / path).read_text())
+
+
+def _may_change_a_role(permission: str) -> bool:
+    """An IAM permission that is not a read and is not narrowed to users or service-linked roles."""
+    if not permission.startswith("iam:") or permission.startswith(("iam:Get", "iam:List")):
+        return False
+    return RESOURCES.get(permission) not in ("User", "ServiceLinkedRole")
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_acting_roles_may_change_none_of_trailguards_own_roles(catalog, stage):
+    """Restoring a trust policy is an action trailguard has; restoring (or undoing) one on its
+    own roles would let whoever wrote that policy assume them. An explicit deny, which no
+    allow overrides, keeps every role-changing IAM call off the stage's roles: the function
+    roles, the member role and the forwarder's centrally, the member template's two in
+    each member account (a look-alike of a central role there stays remediable)."""
+    settings = stage_settings(stage)
+    rules = [rule.name for rule in Runtime(settings, catalog).eventbridge_rules()]
+    function_roles = [role_name(stage, function) for function in [*acting_functions(rules), "api_handler"]]
+    template = _committed(f"deploy/member-{stage}.json")
+    created_in_members = sorted(
+        res["Properties"]["RoleName"] for res in template["Resources"].values() if res["Type"] == "AWS::IAM::Role"
+    )
+    assert created_in_members == sorted([settings.member_role, f"trailguard-{stage}-forward-events"])
+    central = _committed(f".chalice/policy-{stage}.json")
+    assert json.loads(CliRunner().invoke(main, ["policy", "--stage", stage]).output) == central
+    member = template["Resources"]["MemberRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    declared = {p for action in registered_actions().values() for p in action.permissions}
+    assert {"iam:UpdateAssumeRolePolicy", "iam:PassRole"} <= {p for p in declared if _may_change_a_role(p)}
+    for policy, own in ((central, [*function_roles, *created_in_members]), (member, created_in_members)):
+        (deny,) = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Sid"] == "NeverChangeOwnRoles" and "Condition" not in deny
+        assert sorted(deny["Resource"]) == sorted(f"arn:*:iam::*:role/{name}" for name in own)
+        denied = set(_actions(deny))
+        allowed = {a for s in policy["Statement"] if s["Effect"] == "Allow" for a in _actions(s)}
+        assert {"iam:UpdateAssumeRolePolicy", "iam:PassRole"} <= allowed & denied
+        # whatever a playbook may add later: every role-changing permission of any action
+        assert {p for p in declared if _may_change_a_role(p)} <= denied
+        assert {
+            "iam:AttachRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:DetachRolePolicy",
+            "iam:DeleteRole",
+            "iam:PutRolePermissionsBoundary",
+            "iam:UpdateRole",
+        } <= denied
+        assert denied == set(ROLE_CHANGING_PERMISSIONS)
+    member_denied = next(s for s in member["Statement"] if s["Effect"] == "Deny")["Resource"]
+    assert not any(name in arn for name in function_roles for arn in member_denied)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_member_roles_are_assumed_only_inside_the_organization(stage):
+    """A role named like the member role in an account outside the organization (an
+    attacker's, named by a forged record) is never assumed: the resource must belong to the
+    organization of the acting role itself (AWS's data-perimeter pattern)."""
+    settings = stage_settings(stage)
+    central = _committed(f".chalice/policy-{stage}.json")
+    (assume,) = [s for s in central["Statement"] if any(a.startswith("sts:") for a in _actions(s))]
+    assert assume == {
+        "Sid": "AssumeMemberRole",
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Resource": f"arn:*:iam::*:role/{settings.member_role}",
+        "Condition": {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}},
+    }
+    api = _committed(f".chalice/policy-{stage}-api.json")
+    assert not any(a.startswith(("sts:", "iam:")) for s in api["Statement"] for a in _actions(s))
 
 
 def test_calls_by_any_of_the_stages_roles_are_never_answered(catalog):
