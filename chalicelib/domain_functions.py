@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -97,13 +98,17 @@ def public_acl_grants(request: Any) -> list[dict[str, str]]:
     return [{"grantee": grantee, "permission": permission} for grantee, permission in unique]
 
 
+_PORT_TEXT = re.compile(r"-?[0-9]{1,6}")
+
+
 def _port(value: Any) -> int | None:
-    """Ports arrive as numbers, and in some records as numeric strings."""
+    """Ports arrive as numbers, and in some records as numeric strings: ASCII digits only
+    (`str.isdigit` accepts "²", which `int` refuses)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and _PORT_TEXT.fullmatch(value.strip()):
         return int(value)
     return None
 

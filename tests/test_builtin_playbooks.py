@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.catalog import Catalog
+from chalicelib.events import CloudTrailEvent, api_call_record
 from chalicelib.playbook_tests import run_tests
+from chalicelib.responder import decide
 from chalicelib.settings import DEFAULT_OWN_ROLES
 from tests.conftest import PLAYBOOKS
 
@@ -60,3 +62,16 @@ def test_every_builtin_playbook_has_a_positive_and_a_negative_case():
         expectations = [test.expect for test in playbook.tests]
         assert "ignore" in expectations, f"{playbook.id} has no negative case"
         assert any(expect != "ignore" for expect in expectations), f"{playbook.id} has no positive case"
+
+
+def test_an_exotic_digit_in_a_port_leaves_the_decision_path_without_an_exception():
+    record = api_call_record(
+        "AuthorizeSecurityGroupIngress",
+        "ec2.amazonaws.com",
+        {"groupId": "sg-1", "cidrIp": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": "²", "toPort": "²"},
+        identity={"type": "IAMUser", "accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/u"},
+        region="us-east-1",
+    )
+    decision = decide(CATALOG, CloudTrailEvent.from_record(record), DEFAULT_OWN_ROLES)
+    assert [playbook.id for playbook, _ in decision.rejections] == ["ec2-security-group-public-admin-ingress"]
+    assert not decision.plans and not decision.failures

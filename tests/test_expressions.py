@@ -9,6 +9,7 @@ import pytest
 from chalicelib.domain_functions import (
     ALL_USERS,
     AUTHENTICATED_USERS,
+    open_to_ports,
     public_acl_grants,
     public_cidrs,
     public_statements,
@@ -180,6 +181,20 @@ def test_wide_cidrs_catch_a_split_world_range():
     assert [
         r["cidr"] for r in Expression("wide_cidrs(requestParameters, `8`)").search({"requestParameters": request})
     ] == ["0.0.0.0/1", "128.0.0.0/1"]
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "\u0663", "22\n2", "\uff12\uff12"])
+def test_an_exotic_digit_in_a_port_is_no_port_and_raises_nothing(port):
+    # "²".isdigit() is True and int("²") raises: ports are ASCII digits or nothing.
+    request = {"cidrIp": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": port, "toPort": port}
+    assert public_cidrs(request) == [{"ipProtocol": "tcp", "fromPort": None, "toPort": None, "cidr": "0.0.0.0/0"}]
+    assert open_to_ports(public_cidrs(request), [22, port]) == []
+    assert (
+        Expression("open_to_ports(public_cidrs(requestParameters), admin_and_database_ports())").search(
+            {"requestParameters": request}
+        )
+        == []
+    )
 
 
 # -- public_statements ----------------------------------------------------------------------
