@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -169,6 +170,22 @@ def new(
     metavar="ID",
     help="Replay only this playbook (repeatable): what would it have done?",
 )
+@click.option(
+    "--trusted-account",
+    "trusted_accounts",
+    multiple=True,
+    metavar="ID",
+    help="An account of the organization, named_list('trusted_accounts') (repeatable; adds to "
+    "TRAILGUARD_TRUSTED_ACCOUNTS). Each event's own account always is.",
+)
+@click.option(
+    "--trusted-organization",
+    "trusted_organizations",
+    multiple=True,
+    metavar="ID",
+    help="An AWS Organizations id of the organization, named_list('trusted_organizations') (repeatable; adds "
+    "to TRAILGUARD_TRUSTED_ORGANIZATIONS).",
+)
 def replay(
     paths: tuple[str, ...],
     output_format: str,
@@ -176,6 +193,8 @@ def replay(
     own_roles: tuple[str, ...],
     playbook_paths: tuple[str, ...],
     only: tuple[str, ...],
+    trusted_accounts: tuple[str, ...],
+    trusted_organizations: tuple[str, ...],
 ) -> None:
     from chalicelib import replay as replaying
     from chalicelib.eventfiles import iter_event_files, read_events
@@ -188,6 +207,7 @@ def replay(
             sys.exit(2)
         catalog = Catalog([p for p in catalog.playbooks if p.id in only])
     settings = Settings.from_environment()
+    lists = _trusted_lists(settings, trusted_accounts, trusted_organizations)
     files = list(iter_event_files(paths))
     wanted = catalog.answered()
     out = sys.stdout
@@ -215,6 +235,7 @@ def replay(
         settings.own_role_names | set(own_roles),
         include_skipped=include_skipped,
         on_malformed=report_malformed,
+        lists=lists,
     ):
         if isinstance(item, replaying.ReplayCounts):
             if output_format == "table":
@@ -226,6 +247,22 @@ def replay(
             replaying.write_jsonl(item, out)
         else:
             replaying.write_table_row(item, out)
+
+
+def _trusted_lists(settings: Settings, accounts: tuple[str, ...], organizations: tuple[str, ...]) -> Any:
+    """The settings' named lists with the ones given on the command line added; exit 2 on a bad id."""
+    from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, NamedLists, problem
+
+    given = {
+        TRUSTED_ACCOUNTS: (sorted(settings.trusted_accounts), accounts, "--trusted-account"),
+        TRUSTED_ORGANIZATIONS: (sorted(settings.trusted_organizations), organizations, "--trusted-organization"),
+    }
+    for name, (_, added, option) in given.items():
+        wrong = problem(name, added)
+        if wrong:
+            click.echo(f"error: {option} {wrong}", err=True)
+            sys.exit(2)
+    return NamedLists.of({name: [*configured, *added] for name, (configured, added, _) in given.items()})
 
 
 @main.command(help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output).")

@@ -8,7 +8,6 @@ docstring is its documentation, and docs/playbooks.md is generated from them.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -28,30 +27,6 @@ _GRANT_HEADERS = {
     "x-amz-grant-read-acp": "READ_ACP",
     "x-amz-grant-write-acp": "WRITE_ACP",
     "x-amz-grant-full-control": "FULL_CONTROL",
-}
-
-# Condition keys that pin who may use a statement; with a fixed value they make it non-public
-# (the same keys S3 Block Public Access treats as restricting, see docs/playbooks.md).
-_RESTRICTING_KEYS = {
-    "aws:sourcevpce",
-    "aws:sourcevpc",
-    "aws:sourceip",
-    "aws:principalorgid",
-    "aws:principalaccount",
-    "aws:sourceaccount",
-    "aws:sourcearn",
-    "aws:sourceowner",
-    "aws:principalarn",
-}
-_RESTRICTING_OPERATORS = {
-    "stringequals",
-    "stringequalsignorecase",
-    "stringlike",
-    "arnequals",
-    "arnlike",
-    "ipaddress",
-    "forallvalues:stringequals",
-    "forallvalues:stringlike",
 }
 
 
@@ -159,65 +134,6 @@ def public_cidrs(request: Any, max_prefix: int = 0) -> list[dict[str, Any]]:
     if not isinstance(request, Mapping):
         return []
     return [rule for rule in _ingress_ranges(request) if _is_public_cidr(rule["cidr"], max_prefix)]
-
-
-def _parse_policy(policy: Any) -> Any:
-    if isinstance(policy, str):
-        try:
-            return json.loads(policy)
-        except ValueError:
-            return None
-    return policy
-
-
-def _principal_is_everyone(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, list):
-        return any(_principal_is_everyone(item) for item in principal)
-    if isinstance(principal, Mapping):
-        return any("*" in _as_list(principal.get(kind)) for kind in ("AWS", "CanonicalUser"))
-    return False
-
-
-def _condition_restricts_caller(condition: Any) -> bool:
-    if not isinstance(condition, Mapping):
-        return False
-    for operator, clauses in condition.items():
-        if str(operator).lower() not in _RESTRICTING_OPERATORS or not isinstance(clauses, Mapping):
-            continue
-        for key, values in clauses.items():
-            key = str(key).lower()
-            values = _as_list(values)
-            if key not in _RESTRICTING_KEYS or not values:
-                continue
-            if key == "aws:sourceip":
-                if not any(_is_public_cidr(value, 0) for value in values):
-                    return True
-            elif all(isinstance(value, str) and value.strip("*?") == value for value in values):
-                return True
-    return False
-
-
-def public_statements(policy: Any) -> list[Any]:
-    """The Allow statements of a resource policy (object or JSON text) that any principal
-    may use: Principal `"*"`, `{"AWS": "*"}` or a list holding `"*"`, unless a condition
-    restricts the caller to fixed values of `aws:SourceVpce`, `aws:SourceVpc`,
-    `aws:SourceIp`, `aws:PrincipalOrgID`, `aws:PrincipalAccount`, `aws:SourceAccount`,
-    `aws:SourceArn`, `aws:SourceOwner` or `aws:PrincipalArn`. The statements are
-    returned as written in the policy.
-    """
-    document = _parse_policy(policy)
-    if not isinstance(document, Mapping):
-        return []
-    found = []
-    for statement in _as_list(document.get("Statement")):
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        everyone = _principal_is_everyone(statement.get("Principal")) or "NotPrincipal" in statement
-        if everyone and not _condition_restricts_caller(statement.get("Condition")):
-            found.append(statement)
-    return found
 
 
 def _field(mapping: Mapping[str, Any], name: str, default: Any = None) -> Any:
@@ -329,43 +245,6 @@ def shared_with(request: Any) -> list[str]:
                 found.append("all")
             elif isinstance(item.get("userId"), str):
                 found.append(item["userId"])
-    return list(dict.fromkeys(found))
-
-
-def _principal_accounts(principal: Any) -> list[str]:
-    """The AWS principals of a Principal element, as written ("*", account ids, ARNs)."""
-    if principal == "*":
-        return ["*"]
-    if isinstance(principal, Mapping):
-        return [str(p) for p in _as_list(principal.get("AWS"))]
-    return [str(p) for p in _as_list(principal) if isinstance(p, str)]
-
-
-def _account_of(principal: str) -> str | None:
-    if principal.isdigit():
-        return principal
-    if principal.startswith("arn:"):
-        parts = principal.split(":")
-        return parts[4] if len(parts) > 4 else None
-    return None
-
-
-def external_principals(policy: Any, trusted_accounts: Any) -> list[str]:
-    """The AWS principals of a trust or resource policy's Allow statements that are `*` or
-    in an account not in `trusted_accounts` (service and federated principals are not
-    external).
-    """
-    document = _parse_policy(policy)
-    if not isinstance(document, Mapping):
-        return []
-    trusted = {str(account) for account in _as_list(trusted_accounts)}
-    found = []
-    for statement in _as_list(document.get("Statement")):
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        for principal in _principal_accounts(statement.get("Principal")):
-            if principal == "*" or _account_of(principal) not in trusted:
-                found.append(principal)
     return list(dict.fromkeys(found))
 
 

@@ -89,6 +89,7 @@ class Runtime:
             own_role_names=self.settings.own_role_names | ({own_role} if own_role else set()),
             lifecycle=self.lifecycle,
             notifier=self.notifier,
+            lists=self.settings.named_lists,
         )
 
     # -- Slack (imported only when configured or clicked: slack_sdk costs cold start) -------

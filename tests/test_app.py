@@ -85,3 +85,46 @@ def test_malformed_or_spoofed_events_are_rejected_without_an_exception(client, e
     response = client.lambda_.invoke("respond_to_cloudtrail", event)
     assert response.payload["status"] == "rejected"
     assert reason in response.payload["reason"]
+
+
+# -- "restricted" is decided with the organization's own lists, from settings ---------------------
+
+OTHER_ORG = "o-aa111bb222"
+
+
+def _organization_only_policy(bucket):
+    # The IAM user guide's aws:PrincipalOrgID example: everyone, but only in one organization.
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowGetObject",
+                "Principal": {"AWS": "*"},
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": [OTHER_ORG]}},
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("trusted,proposed", [("", True), (OTHER_ORG, False)])
+def test_a_bucket_for_everyone_in_one_organization_is_public_unless_it_is_ours(client, monkeypatch, trusted, proposed):
+    import dataclasses
+
+    from chalicelib.settings import Settings
+
+    organizations = Settings.from_environment({"TRAILGUARD_TRUSTED_ORGANIZATIONS": trusted}).trusted_organizations
+    monkeypatch.setattr(
+        chalice_app.runtime,
+        "settings",
+        dataclasses.replace(chalice_app.runtime.settings, trusted_organizations=organizations),
+    )
+    chalice_app.runtime.reset()
+    request = {"bucketName": "reports", "bucketPolicy": _organization_only_policy("reports")}
+    response = client.lambda_.invoke(
+        "respond_to_cloudtrail", envelope(record("PutBucketPolicy", "s3.amazonaws.com", request))
+    )
+    playbooks = {incident["playbook"]: incident["state"] for incident in response.payload["incidents"]}
+    assert playbooks == ({"s3-bucket-policy-public": "proposed"} if proposed else {})

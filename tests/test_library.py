@@ -106,7 +106,7 @@ def _bucket_policy():
 
     return Setup(
         s3,
-        {"bucket": "data-bucket"},
+        {"bucket": "data-bucket", "trusted_accounts": [], "trusted_organizations": []},
         unsafe=lambda: put(FROM_VPCE, PUBLIC_READ),
         observe=policy,
         tamper=lambda: put({**FROM_VPCE, "Sid": "Changed"}),
@@ -160,7 +160,7 @@ def _key_policy():
 
     return Setup(
         kms,
-        {"key": key},
+        {"key": key, "trusted_accounts": [], "trusted_organizations": []},
         unsafe=lambda: put(admin, public),
         observe=lambda: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"],
         tamper=lambda: put({**admin, "Sid": "Changed"}),
@@ -429,7 +429,7 @@ def _trust_policy():
 
     return Setup(
         iam,
-        {"role": "app", "trusted_accounts": []},
+        {"role": "app", "trusted_accounts": [], "trusted_organizations": []},
         unsafe=lambda: put(TRUST_EC2, backdoor),
         observe=lambda: iam.get_role(RoleName="app")["Role"]["AssumeRolePolicyDocument"],
         tamper=lambda: put(TRUST_EC2),
@@ -641,3 +641,90 @@ def test_a_note_calls_nothing_and_says_its_text():
     before = action.snapshot()
     action.apply(before)
     assert action.note == "Check the instance profile." and action.snapshot() == before
+
+
+# -- "restricted" means pinned to the organization (the same definition as the conditions) ----
+
+OUR_ORG, OTHER_ORG = "o-a1b2c3d4e5", "o-aa111bb222"
+
+
+def _statement(sid, condition, principal="*"):
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::data-bucket/*",
+        "Condition": condition,
+    }
+
+
+def test_a_bucket_policy_loses_what_strangers_can_use_and_keeps_what_the_organization_pins(aws):
+    setup = _bucket_policy()
+    ours = _statement("Ours", {"StringEquals": {"aws:PrincipalOrgID": OUR_ORG}})
+    open_to_strangers = [
+        _statement("OtherOrg", {"StringEquals": {"aws:PrincipalOrgID": OTHER_ORG}}),
+        _statement("ForAllValues", {"ForAllValues:StringEquals": {"aws:PrincipalOrgID": [OUR_ORG]}}),
+        _statement("Halves", {"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}),
+        _statement("AnyAccountsRole", {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/deploy"}}),
+    ]
+    setup.unsafe = lambda: setup.client.put_bucket_policy(
+        Bucket="data-bucket", Policy=_policy(FROM_VPCE, ours, *open_to_strangers)
+    )
+    setup.params["trusted_organizations"] = [OUR_ORG]
+    _remediated("s3.remove_public_policy_statements", setup)
+    assert setup.observe()["Statement"] == [FROM_VPCE, ours]
+
+
+def test_a_key_policy_loses_what_another_account_can_use_and_keeps_this_accounts(aws):
+    setup = _key_policy()
+    admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*"}
+
+    def through_s3(sid, account):
+        # The key policy of AWS managed keys (KMS developer guide): everyone in one account, through S3.
+        return {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:CallerAccount": account}
+            },
+        }
+
+    setup.unsafe = lambda: setup.client.put_key_policy(
+        KeyId=setup.params["key"],
+        PolicyName="default",
+        Policy=_policy({**admin, "Resource": "*"}, through_s3("Ours", ACCOUNT), through_s3("Theirs", OTHER_ACCOUNT)),
+    )
+    _remediated("kms.restore_key_policy", setup)
+    assert [s["Sid"] for s in json.loads(setup.observe())["Statement"]] == ["Admin", "Ours"]
+
+
+def test_a_trust_policy_loses_an_open_github_trust_and_keeps_one_pinned_to_a_repository_owner(aws):
+    setup = _trust_policy()
+    github = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+    def trust(sub):
+        # GitHub's "Configuring OpenID Connect in Amazon Web Services".
+        condition = {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}
+        return {
+            "Effect": "Allow",
+            "Principal": {"Federated": github},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {**condition, "StringLike": {"token.actions.githubusercontent.com:sub": sub}},
+        }
+
+    org_wide = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:PrincipalOrgID": OUR_ORG}},
+    }
+    setup.unsafe = lambda: setup.client.update_assume_role_policy(
+        RoleName="app", PolicyDocument=_policy(TRUST_EC2, trust("repo:*"), trust("repo:octo-org/octo-repo:*"), org_wide)
+    )
+    setup.params["trusted_organizations"] = [OUR_ORG]
+    _remediated("iam.restore_trust_policy", setup)
+    assert setup.observe()["Statement"] == [TRUST_EC2, trust("repo:octo-org/octo-repo:*"), org_wide]
