@@ -89,13 +89,14 @@ def _port(value: Any) -> int | None:
 
 
 def _is_public_cidr(cidr: Any, max_prefix: int) -> bool:
+    """At least as wide as /max_prefix, and not a private range (10.0.0.0/8 is not the internet)."""
     if not isinstance(cidr, str):
         return False
     try:
         network = ipaddress.ip_network(cidr.strip(), strict=False)
     except ValueError:
         return False
-    return network.prefixlen <= max_prefix
+    return network.prefixlen <= max_prefix and not network.is_private
 
 
 def _ingress_ranges(request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -316,8 +317,10 @@ def acting_user(identity: Any) -> str | None:
 
 
 def wide_cidrs(request: Any, prefix_length: int) -> list[dict[str, Any]]:
-    """Like `public_cidrs()`, for ranges at least as wide as `/prefix_length`: catches
-    `0.0.0.0/1` + `128.0.0.0/1` and other ways of splitting the internet in parts.
+    """Like `public_cidrs()`, for ranges at least as wide as `/prefix_length` (0 to 128):
+    catches `0.0.0.0/1` + `128.0.0.0/1` and other ways of opening the internet in pieces.
+    Private ranges (10.0.0.0/8, fc00::/7...) are not the internet and are left out. Give
+    `ec2.revoke_public_ingress` the same entries, so that it closes what the condition found.
     """
     return public_cidrs(request, prefix_length)
 

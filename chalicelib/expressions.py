@@ -2,8 +2,8 @@
 
 Every value a playbook takes from an event is a JMESPath expression. Expressions are
 compiled and checked when a playbook is loaded: syntax, known functions and their
-argument counts, the arguments that must be literals (a list's name in `named_list()`),
-and top-level field names (a typo such as `requestParamters`, or the
+argument counts, the arguments that must be literals (a list's name in `named_list()`, a
+prefix length), and top-level field names (a typo such as `requestParamters`, or the
 bare word `true`, which JMESPath reads as a field, would otherwise quietly be null).
 An expression is evaluated over the record with the organization's named lists of that
 event (`named_lists`), which `named_list()` reads.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,7 +96,7 @@ class DomainFunctions(functions.Functions):
 
     @functions.signature({"types": ["object", "null"]}, {"types": ["number"]})
     def _func_wide_cidrs(self, request: Any, prefix_length: float) -> list[dict[str, Any]]:
-        return wide_cidrs(request, int(prefix_length))
+        return wide_cidrs(request, _prefix_length(prefix_length))
 
     @functions.signature({"types": ["object", "string", "null"]}, {"types": ["array"]}, {"types": ["array"]})
     def _func_public_statements(
@@ -150,6 +151,12 @@ DOCUMENTED_BY: dict[str, Any] = {
 }
 """Each of trailguard's own functions, by the Python function whose docstring documents it
 (docs/playbooks.md)."""
+
+
+def _prefix_length(value: float) -> int:
+    if not math.isfinite(value) or value != int(value) or not 0 <= value <= 128:
+        raise ExpressionError(f"wide_cidrs() takes a whole prefix length from 0 to 128, got {value}")
+    return int(value)
 
 
 _FUNCTIONS = DomainFunctions()
@@ -271,3 +278,8 @@ def _check_literal_arguments(name: str, arguments: list[Mapping[str, Any]]) -> N
             close = difflib.get_close_matches(given["value"], list(LISTS), n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known lists: {', '.join(sorted(LISTS))}"
             raise ExpressionError(f"named_list(): no list is named {given['value']!r}; {hint}")
+    if name == "wide_cidrs" and len(arguments) == 2 and arguments[1]["type"] == "literal":
+        value = arguments[1]["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ExpressionError(f"wide_cidrs() takes a whole prefix length from 0 to 128, got {value!r}")
+        _prefix_length(value)

@@ -128,3 +128,35 @@ def test_a_bucket_for_everyone_in_one_organization_is_public_unless_it_is_ours(c
     )
     playbooks = {incident["playbook"]: incident["state"] for incident in response.payload["incidents"]}
     assert playbooks == ({"s3-bucket-policy-public": "proposed"} if proposed else {})
+
+
+def test_ssh_opened_to_the_internet_in_two_halves_is_revoked_through_the_handler(client):
+    import boto3
+
+    from tests.conftest import REGION
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    group = ec2.create_security_group(GroupName="bastion", Description="bastion")["GroupId"]
+    halves = [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}]
+    ec2.authorize_security_group_ingress(
+        GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": halves}]
+    )
+    request = {  # the call as CloudTrail records it (Panther's ipPermissions shape)
+        "groupId": group,
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": "tcp",
+                    "fromPort": 22,
+                    "toPort": 22,
+                    "ipRanges": {"items": [{"cidrIp": "0.0.0.0/1"}, {"cidrIp": "128.0.0.0/1"}]},
+                }
+            ]
+        },
+    }
+    event = envelope(record("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", request))
+    response = client.lambda_.invoke("respond_to_cloudtrail", event)
+    [incident] = response.payload["incidents"]
+    assert (incident["playbook"], incident["state"]) == ("ec2-security-group-public-admin-ingress", "remediated")
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
+    assert [r for r in rules if not r["IsEgress"]] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from chalicelib.domain_functions import (
@@ -10,6 +12,7 @@ from chalicelib.domain_functions import (
     open_to_ports,
     public_acl_grants,
     public_cidrs,
+    wide_cidrs,
 )
 from chalicelib.expressions import Expression, ExpressionError
 from chalicelib.named_lists import NamedLists
@@ -179,6 +182,38 @@ def test_wide_cidrs_catch_a_split_world_range():
     assert [
         r["cidr"] for r in Expression("wide_cidrs(requestParameters, `8`)").search({"requestParameters": request})
     ] == ["0.0.0.0/1", "128.0.0.0/1"]
+
+
+def _ssh_from(*cidrs):
+    return {
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": "tcp",
+                    "fromPort": 22,
+                    "toPort": 22,
+                    "ipRanges": {"items": [{"cidrIp": c} for c in cidrs]},
+                }
+            ]
+        }
+    }
+
+
+def test_wide_cidrs_leave_private_ranges_out_whatever_their_width():
+    # 10.0.0.0/8 is a VPC's range, not the internet; 11.0.0.0/8 is public address space.
+    assert [r["cidr"] for r in wide_cidrs(_ssh_from("10.0.0.0/8", "11.0.0.0/8", "172.16.0.0/12"), 8)] == ["11.0.0.0/8"]
+
+
+@pytest.mark.parametrize("text", ["wide_cidrs(requestParameters, `129`)", "wide_cidrs(requestParameters, `7.5`)"])
+def test_a_prefix_length_that_cannot_be_is_refused_when_compiled(text):
+    with pytest.raises(ExpressionError, match="whole prefix length from 0 to 128"):
+        Expression(text)
+
+
+def test_a_prefix_length_computed_from_the_event_is_checked_when_evaluated():
+    expression = Expression("wide_cidrs(requestParameters, to_number(requestParameters.width))")
+    with pytest.raises(ExpressionError, match=re.escape("whole prefix length from 0 to 128, got 1e+300")):
+        expression.search({"requestParameters": {**_ssh_from("0.0.0.0/1"), "width": "1e300"}})
 
 
 @pytest.mark.parametrize("port", ["\u00b2", "\u0663", "22\n2", "\uff12\uff12"])

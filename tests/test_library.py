@@ -167,7 +167,37 @@ def _key_policy():
     )
 
 
-def _security_group():
+def _request_parameters(group, permissions):
+    """An AuthorizeSecurityGroupIngress call's requestParameters, as CloudTrail writes them."""
+    return {
+        "groupId": group,
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": p["IpProtocol"],
+                    "fromPort": p.get("FromPort"),
+                    "toPort": p.get("ToPort"),
+                    "ipRanges": {"items": [{"cidrIp": r["CidrIp"]} for r in p.get("IpRanges", [])]},
+                    "ipv6Ranges": {"items": [{"cidrIpv6": r["CidrIpv6"]} for r in p.get("Ipv6Ranges", [])]},
+                }
+                for p in permissions
+            ]
+        },
+    }
+
+
+def _ranges_the_playbook_finds(group, permissions):
+    """What the bundled playbook hands ec2.revoke_public_ingress for this call."""
+    from chalicelib.catalog import Catalog
+    from tests.conftest import PLAYBOOKS
+
+    playbook = Catalog.load([PLAYBOOKS], with_tests=False).get("ec2-security-group-public-admin-ingress")
+    record = {"requestParameters": _request_parameters(group, permissions)}
+    assert playbook.condition.search(record), "the playbook's condition does not object to this call"
+    return playbook.steps[0].params["ranges"].search(record)
+
+
+def _security_group(opened=None):
     ec2 = _client("ec2")
     group = ec2.create_security_group(GroupName="web", Description="web")["GroupId"]
     ec2.authorize_security_group_ingress(
@@ -175,35 +205,23 @@ def _security_group():
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
     )
     params: dict[str, Any] = {"group": group}
-    open_ssh = [
+    open_ssh = opened or [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
     ]
 
     def unsafe():
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=open_ssh)
-        # What CloudTrail's responseElements.securityGroupRuleSet.items holds for the call
-        # (read back: moto's own response lists only the last rule it created).
-        described = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
-        created = [r for r in described["SecurityGroupRules"] if not r["IsEgress"] and r.get("CidrIpv4") == "0.0.0.0/0"]
-        params["rules"] = [
-            {
-                "securityGroupRuleId": r["SecurityGroupRuleId"],
-                "ipProtocol": r["IpProtocol"],
-                "fromPort": r["FromPort"],
-                "toPort": r["ToPort"],
-                "cidrIpv4": r["CidrIpv4"],
-                "isEgress": False,
-            }
-            for r in created
-        ]
+        params["ranges"] = _ranges_the_playbook_finds(group, open_ssh)
 
     def observe():
         rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
             "SecurityGroupRules"
         ]
         return sorted(
-            (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4")) for r in rules if not r["IsEgress"]
+            (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4") or r.get("CidrIpv6"))
+            for r in rules
+            if not r["IsEgress"]
         )
 
     return Setup(
@@ -657,6 +675,23 @@ def _statement(sid, condition, principal="*"):
         "Resource": "arn:aws:s3:::data-bucket/*",
         "Condition": condition,
     }
+
+
+def test_the_internet_opened_in_halves_on_admin_ports_is_revoked_and_https_is_left(aws):
+    halves = [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}]
+    setup = _security_group(
+        [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": halves},
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/1"}]},
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": halves},
+        ]
+    )
+    _remediated("ec2.revoke_public_ingress", setup)
+    assert setup.observe() == [
+        ("tcp", 22, 22, "10.0.0.0/8"),
+        ("tcp", 443, 443, "0.0.0.0/1"),
+        ("tcp", 443, 443, "128.0.0.0/1"),
+    ]
 
 
 def test_a_bucket_policy_loses_what_strangers_can_use_and_keeps_what_the_organization_pins(aws):
