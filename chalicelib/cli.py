@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -177,6 +178,22 @@ def new(
     metavar="ID",
     help="Replay only this playbook (repeatable): what would it have done?",
 )
+@click.option(
+    "--trusted-account",
+    "trusted_accounts",
+    multiple=True,
+    metavar="ID",
+    help="An account of the organization, named_list('trusted_accounts') (repeatable; adds to "
+    "TRAILGUARD_TRUSTED_ACCOUNTS). Each event's own account always is.",
+)
+@click.option(
+    "--trusted-organization",
+    "trusted_organizations",
+    multiple=True,
+    metavar="ID",
+    help="An AWS Organizations id of the organization, named_list('trusted_organizations') (repeatable; adds "
+    "to TRAILGUARD_TRUSTED_ORGANIZATIONS).",
+)
 def replay(
     paths: tuple[str, ...],
     output_format: str,
@@ -185,6 +202,8 @@ def replay(
     central_account: str | None,
     playbook_paths: tuple[str, ...],
     only: tuple[str, ...],
+    trusted_accounts: tuple[str, ...],
+    trusted_organizations: tuple[str, ...],
 ) -> None:
     from chalicelib import replay as replaying
     from chalicelib.eventfiles import iter_event_files, read_events
@@ -202,6 +221,7 @@ def replay(
     ):
         click.echo(f"error: --central-account is {central_account!r}; expected a 12-digit AWS account id", err=True)
         sys.exit(2)
+    lists = _trusted_lists(settings, trusted_accounts, trusted_organizations)
     files = list(iter_event_files(paths))
     wanted = catalog.answered()
     out = sys.stdout
@@ -229,6 +249,7 @@ def replay(
         settings.own_identities(central_account, own_roles),
         include_skipped=include_skipped,
         on_malformed=report_malformed,
+        lists=lists,
     ):
         if isinstance(item, replaying.ReplayCounts):
             if output_format == "table":
@@ -240,6 +261,22 @@ def replay(
             replaying.write_jsonl(item, out)
         else:
             replaying.write_table_row(item, out)
+
+
+def _trusted_lists(settings: Settings, accounts: tuple[str, ...], organizations: tuple[str, ...]) -> Any:
+    """The settings' named lists with the ones given on the command line added; exit 2 on a bad id."""
+    from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, NamedLists, problem
+
+    given = {
+        TRUSTED_ACCOUNTS: (sorted(settings.trusted_accounts), accounts, "--trusted-account"),
+        TRUSTED_ORGANIZATIONS: (sorted(settings.trusted_organizations), organizations, "--trusted-organization"),
+    }
+    for name, (_, added, option) in given.items():
+        wrong = problem(name, added)
+        if wrong:
+            click.echo(f"error: {option} {wrong}", err=True)
+            sys.exit(2)
+    return NamedLists.of({name: [*configured, *added] for name, (configured, added, _) in given.items()})
 
 
 @main.command(help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output).")

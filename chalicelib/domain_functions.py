@@ -8,7 +8,7 @@ docstring is its documentation, and docs/playbooks.md is generated from them.
 from __future__ import annotations
 
 import ipaddress
-import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,30 +27,6 @@ _GRANT_HEADERS = {
     "x-amz-grant-read-acp": "READ_ACP",
     "x-amz-grant-write-acp": "WRITE_ACP",
     "x-amz-grant-full-control": "FULL_CONTROL",
-}
-
-# Condition keys that pin who may use a statement; with a fixed value they make it non-public
-# (the same keys S3 Block Public Access treats as restricting, see docs/playbooks.md).
-_RESTRICTING_KEYS = {
-    "aws:sourcevpce",
-    "aws:sourcevpc",
-    "aws:sourceip",
-    "aws:principalorgid",
-    "aws:principalaccount",
-    "aws:sourceaccount",
-    "aws:sourcearn",
-    "aws:sourceowner",
-    "aws:principalarn",
-}
-_RESTRICTING_OPERATORS = {
-    "stringequals",
-    "stringequalsignorecase",
-    "stringlike",
-    "arnequals",
-    "arnlike",
-    "ipaddress",
-    "forallvalues:stringequals",
-    "forallvalues:stringlike",
 }
 
 
@@ -97,25 +73,30 @@ def public_acl_grants(request: Any) -> list[dict[str, str]]:
     return [{"grantee": grantee, "permission": permission} for grantee, permission in unique]
 
 
+_PORT_TEXT = re.compile(r"-?[0-9]{1,6}")
+
+
 def _port(value: Any) -> int | None:
-    """Ports arrive as numbers, and in some records as numeric strings."""
+    """Ports arrive as numbers, and in some records as numeric strings: ASCII digits only
+    (`str.isdigit` accepts "²", which `int` refuses)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and _PORT_TEXT.fullmatch(value.strip()):
         return int(value)
     return None
 
 
 def _is_public_cidr(cidr: Any, max_prefix: int) -> bool:
+    """At least as wide as /max_prefix, and not a private range (10.0.0.0/8 is not the internet)."""
     if not isinstance(cidr, str):
         return False
     try:
         network = ipaddress.ip_network(cidr.strip(), strict=False)
     except ValueError:
         return False
-    return network.prefixlen <= max_prefix
+    return network.prefixlen <= max_prefix and not network.is_private
 
 
 def _ingress_ranges(request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -154,65 +135,6 @@ def public_cidrs(request: Any, max_prefix: int = 0) -> list[dict[str, Any]]:
     if not isinstance(request, Mapping):
         return []
     return [rule for rule in _ingress_ranges(request) if _is_public_cidr(rule["cidr"], max_prefix)]
-
-
-def _parse_policy(policy: Any) -> Any:
-    if isinstance(policy, str):
-        try:
-            return json.loads(policy)
-        except ValueError:
-            return None
-    return policy
-
-
-def _principal_is_everyone(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, list):
-        return any(_principal_is_everyone(item) for item in principal)
-    if isinstance(principal, Mapping):
-        return any("*" in _as_list(principal.get(kind)) for kind in ("AWS", "CanonicalUser"))
-    return False
-
-
-def _condition_restricts_caller(condition: Any) -> bool:
-    if not isinstance(condition, Mapping):
-        return False
-    for operator, clauses in condition.items():
-        if str(operator).lower() not in _RESTRICTING_OPERATORS or not isinstance(clauses, Mapping):
-            continue
-        for key, values in clauses.items():
-            key = str(key).lower()
-            values = _as_list(values)
-            if key not in _RESTRICTING_KEYS or not values:
-                continue
-            if key == "aws:sourceip":
-                if not any(_is_public_cidr(value, 0) for value in values):
-                    return True
-            elif all(isinstance(value, str) and value.strip("*?") == value for value in values):
-                return True
-    return False
-
-
-def public_statements(policy: Any) -> list[Any]:
-    """The Allow statements of a resource policy (object or JSON text) that any principal
-    may use: Principal `"*"`, `{"AWS": "*"}` or a list holding `"*"`, unless a condition
-    restricts the caller to fixed values of `aws:SourceVpce`, `aws:SourceVpc`,
-    `aws:SourceIp`, `aws:PrincipalOrgID`, `aws:PrincipalAccount`, `aws:SourceAccount`,
-    `aws:SourceArn`, `aws:SourceOwner` or `aws:PrincipalArn`. The statements are
-    returned as written in the policy.
-    """
-    document = _parse_policy(policy)
-    if not isinstance(document, Mapping):
-        return []
-    found = []
-    for statement in _as_list(document.get("Statement")):
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        everyone = _principal_is_everyone(statement.get("Principal")) or "NotPrincipal" in statement
-        if everyone and not _condition_restricts_caller(statement.get("Condition")):
-            found.append(statement)
-    return found
 
 
 def _field(mapping: Mapping[str, Any], name: str, default: Any = None) -> Any:
@@ -327,43 +249,6 @@ def shared_with(request: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _principal_accounts(principal: Any) -> list[str]:
-    """The AWS principals of a Principal element, as written ("*", account ids, ARNs)."""
-    if principal == "*":
-        return ["*"]
-    if isinstance(principal, Mapping):
-        return [str(p) for p in _as_list(principal.get("AWS"))]
-    return [str(p) for p in _as_list(principal) if isinstance(p, str)]
-
-
-def _account_of(principal: str) -> str | None:
-    if principal.isdigit():
-        return principal
-    if principal.startswith("arn:"):
-        parts = principal.split(":")
-        return parts[4] if len(parts) > 4 else None
-    return None
-
-
-def external_principals(policy: Any, trusted_accounts: Any) -> list[str]:
-    """The AWS principals of a trust or resource policy's Allow statements that are `*` or
-    in an account not in `trusted_accounts` (service and federated principals are not
-    external).
-    """
-    document = _parse_policy(policy)
-    if not isinstance(document, Mapping):
-        return []
-    trusted = {str(account) for account in _as_list(trusted_accounts)}
-    found = []
-    for statement in _as_list(document.get("Statement")):
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        for principal in _principal_accounts(statement.get("Principal")):
-            if principal == "*" or _account_of(principal) not in trusted:
-                found.append(principal)
-    return list(dict.fromkeys(found))
-
-
 def flow_log_ids(request: Any) -> list[str]:
     """The flow log ids of a DeleteFlowLogs request, from `flowLogIds` or from the
     XML-shaped `DeleteFlowLogsRequest.FlowLogId` CloudTrail writes
@@ -432,8 +317,10 @@ def acting_user(identity: Any) -> str | None:
 
 
 def wide_cidrs(request: Any, prefix_length: int) -> list[dict[str, Any]]:
-    """Like `public_cidrs()`, for ranges at least as wide as `/prefix_length`: catches
-    `0.0.0.0/1` + `128.0.0.0/1` and other ways of splitting the internet in parts.
+    """Like `public_cidrs()`, for ranges at least as wide as `/prefix_length` (0 to 128):
+    catches `0.0.0.0/1` + `128.0.0.0/1` and other ways of opening the internet in pieces.
+    Private ranges (10.0.0.0/8, fc00::/7...) are not the internet and are left out. Give
+    `ec2.revoke_public_ingress` the same entries, so that it closes what the condition found.
     """
     return public_cidrs(request, prefix_length)
 

@@ -2,13 +2,18 @@
 
 Every value a playbook takes from an event is a JMESPath expression. Expressions are
 compiled and checked when a playbook is loaded: syntax, known functions and their
-argument counts, and top-level field names (a typo such as `requestParamters`, or the
+argument counts, the arguments that must be literals (a list's name in `named_list()`, a
+prefix length), and top-level field names (a typo such as `requestParamters`, or the
 bare word `true`, which JMESPath reads as a field, would otherwise quietly be null).
+An expression is evaluated over the record with the organization's named lists of that
+event (`named_lists`), which `named_list()` reads.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,19 +21,20 @@ import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath import functions
 
+from chalicelib import domain_functions, named_lists, resource_policies
 from chalicelib.domain_functions import (
     acting_user,
     admin_and_database_ports,
-    external_principals,
     flow_log_ids,
     management_event_gaps,
     open_to_ports,
     public_acl_grants,
     public_cidrs,
-    public_statements,
     shared_with,
     wide_cidrs,
 )
+from chalicelib.named_lists import LISTS, NO_LISTS, NamedLists, named_list
+from chalicelib.resource_policies import external_principals, lambda_permission_policy, public_statements
 
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
 CLOUDTRAIL_FIELDS = frozenset(
@@ -74,7 +80,11 @@ class ExpressionError(ValueError):
 
 
 class DomainFunctions(functions.Functions):
-    """The domain functions, registered under the names playbooks call them by."""
+    """The domain functions, registered under the names playbooks call them by, and the
+    organization's named lists as one event sees them (for `named_list()`)."""
+
+    def __init__(self, lists: NamedLists = NO_LISTS) -> None:
+        self.lists = lists
 
     @functions.signature({"types": ["object", "null"]})
     def _func_public_acl_grants(self, request: Any) -> list[dict[str, str]]:
@@ -85,12 +95,18 @@ class DomainFunctions(functions.Functions):
         return public_cidrs(request)
 
     @functions.signature({"types": ["object", "null"]}, {"types": ["number"]})
-    def _func_wide_cidrs(self, request: Any, max_prefix: float) -> list[dict[str, Any]]:
-        return wide_cidrs(request, int(max_prefix))
+    def _func_wide_cidrs(self, request: Any, prefix_length: float) -> list[dict[str, Any]]:
+        return wide_cidrs(request, _prefix_length(prefix_length))
 
-    @functions.signature({"types": ["object", "string", "null"]})
-    def _func_public_statements(self, policy: Any) -> list[Any]:
-        return public_statements(policy)
+    @functions.signature({"types": ["object", "string", "null"]}, {"types": ["array"]}, {"types": ["array"]})
+    def _func_public_statements(
+        self, policy: Any, trusted_accounts: list[Any], trusted_organizations: list[Any]
+    ) -> list[Any]:
+        return public_statements(policy, trusted_accounts, trusted_organizations)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_lambda_permission_policy(self, request: Any) -> dict[str, Any] | None:
+        return lambda_permission_policy(request)
 
     @functions.signature({"types": ["object", "null"]})
     def _func_management_event_gaps(self, request: Any) -> list[str]:
@@ -104,9 +120,11 @@ class DomainFunctions(functions.Functions):
     def _func_shared_with(self, request: Any) -> list[str]:
         return shared_with(request)
 
-    @functions.signature({"types": ["object", "string", "null"]}, {"types": ["array"]})
-    def _func_external_principals(self, policy: Any, trusted: list[Any]) -> list[str]:
-        return external_principals(policy, trusted)
+    @functions.signature({"types": ["object", "string", "null"]}, {"types": ["array"]}, {"types": ["array"]})
+    def _func_external_principals(
+        self, policy: Any, trusted_accounts: list[Any], trusted_organizations: list[Any]
+    ) -> list[str]:
+        return external_principals(policy, trusted_accounts, trusted_organizations)
 
     @functions.signature()
     def _func_admin_and_database_ports(self) -> list[int]:
@@ -120,9 +138,28 @@ class DomainFunctions(functions.Functions):
     def _func_flow_log_ids(self, request: Any) -> list[str]:
         return flow_log_ids(request)
 
+    @functions.signature({"types": ["string"]})
+    def _func_named_list(self, name: str) -> list[str]:
+        return named_list(self.lists, name)
+
+
+DOCUMENTED_BY: dict[str, Any] = {
+    name: next(
+        getattr(module, name) for module in (domain_functions, resource_policies, named_lists) if hasattr(module, name)
+    )
+    for name in sorted(method.removeprefix("_func_") for method in vars(DomainFunctions) if method.startswith("_func_"))
+}
+"""Each of trailguard's own functions, by the Python function whose docstring documents it
+(docs/playbooks.md)."""
+
+
+def _prefix_length(value: float) -> int:
+    if not math.isfinite(value) or value != int(value) or not 0 <= value <= 128:
+        raise ExpressionError(f"wide_cidrs() takes a whole prefix length from 0 to 128, got {value}")
+    return int(value)
+
 
 _FUNCTIONS = DomainFunctions()
-_OPTIONS = jmespath.Options(custom_functions=_FUNCTIONS)
 
 
 class Expression:
@@ -138,9 +175,11 @@ class Expression:
             raise ExpressionError(_syntax_problem(text, error)) from None
         _check_tree(self._parsed.parsed)
 
-    def search(self, data: Any) -> Any:
+    def search(self, data: Any, lists: NamedLists = NO_LISTS) -> Any:
+        """Evaluate over `data` (a CloudTrail record), `named_list()` reading `lists`."""
+        options = jmespath.Options(custom_functions=DomainFunctions(lists) if lists is not NO_LISTS else _FUNCTIONS)
         try:
-            return self._parsed.search(data, options=_OPTIONS)
+            return self._parsed.search(data, options=options)
         except jmespath_errors.JMESPathError as error:
             # Type errors only show on some records (a function given a number, say).
             raise ExpressionError(f"{self.text!r} cannot be evaluated on this event: {error}") from None
@@ -168,6 +207,7 @@ def _check_tree(node: Mapping[str, Any], at_root: bool = True) -> None:
         return
     if kind == "function_expression":
         _check_function(node["value"], len(children))
+        _check_literal_arguments(node["value"], children)
         for child in children:
             _check_tree(child, at_root and child["type"] != "expref")
         return
@@ -214,4 +254,32 @@ def _check_function(name: str, arguments: int) -> None:
     required = len(signature)
     if arguments < required or (not variadic and arguments > required):
         expected = f"at least {required}" if variadic else str(required)
-        raise ExpressionError(f"{name}() takes {expected} argument(s), got {arguments}")
+        raise ExpressionError(f"{name}() takes {expected} argument(s), got {arguments}: {_usage(name)}")
+
+
+def _usage(name: str) -> str:
+    """`name(parameter, ...)`, from the registered function's own parameters."""
+    method = getattr(DomainFunctions, f"_func_{name}", None)
+    if method is None:  # one of JMESPath's own functions
+        return f"see https://jmespath.org/specification.html#{name}"
+    parameters = list(inspect.signature(method).parameters)[1:]
+    return f"{name}({', '.join(parameters)})"
+
+
+def _check_literal_arguments(name: str, arguments: list[Mapping[str, Any]]) -> None:
+    """Arguments that must be known when the playbook is loaded, not found wrong at 3 a.m."""
+    if name == "named_list":
+        given = arguments[0]
+        if given["type"] != "literal" or not isinstance(given["value"], str):
+            raise ExpressionError(
+                "named_list() takes the list's name as a literal, such as named_list('trusted_accounts')"
+            )
+        if given["value"] not in LISTS:
+            close = difflib.get_close_matches(given["value"], list(LISTS), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known lists: {', '.join(sorted(LISTS))}"
+            raise ExpressionError(f"named_list(): no list is named {given['value']!r}; {hint}")
+    if name == "wide_cidrs" and len(arguments) == 2 and arguments[1]["type"] == "literal":
+        value = arguments[1]["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ExpressionError(f"wide_cidrs() takes a whole prefix length from 0 to 128, got {value!r}")
+        _prefix_length(value)

@@ -15,6 +15,7 @@ from typing import Any
 from chalicelib.actions import Action
 from chalicelib.events import CloudTrailEvent
 from chalicelib.expressions import Expression
+from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.plan import Plan, PlanError, PlannedStep
 
 
@@ -30,6 +31,8 @@ class PlaybookTest:
     event: Any
     expect: Any
     line: int | None
+    lists: NamedLists = NO_LISTS
+    """The organization's named lists as the test sets them (`named_lists:`); settings play no part."""
 
 
 def _truthy(value: Any) -> bool:
@@ -68,24 +71,30 @@ class Playbook:
     def location(self) -> str:
         return f"{self.path}:{self.line}" if self.path else self.id
 
-    def rejection(self, event: CloudTrailEvent) -> str | None:
-        """Why this playbook does not apply to `event` (its `if`/`unless`), or None if it does."""
-        if self.condition is not None and not _truthy(self.condition.search(event.record)):
+    def rejection(self, event: CloudTrailEvent, lists: NamedLists = NO_LISTS) -> str | None:
+        """Why this playbook does not apply to `event` (its `if`/`unless`), or None if it does;
+        `named_list()` reads `lists`, with the event's own account among the trusted ones."""
+        seen = lists.for_account(event.account)
+        if self.condition is not None and not _truthy(self.condition.search(event.record, seen)):
             return f"if: {self.condition.text}"
         for exclusion in self.exclusions:
-            if _truthy(exclusion.search(event.record)):
+            if _truthy(exclusion.search(event.record, seen)):
                 return f"unless: {exclusion.text}"
         return None
 
-    def plan(self, event: CloudTrailEvent) -> Plan:
-        """Resolve every step's parameters from `event`; PlanError says which cannot be."""
-        return Plan(self, event, tuple(self._resolve(number, step, event) for number, step in enumerate(self.steps, 1)))
+    def plan(self, event: CloudTrailEvent, lists: NamedLists = NO_LISTS) -> Plan:
+        """Resolve every step's parameters from `event` (and `lists`, as `rejection` reads
+        them); PlanError says which cannot be."""
+        seen = lists.for_account(event.account)
+        return Plan(
+            self, event, tuple(self._resolve(number, step, event, seen) for number, step in enumerate(self.steps, 1))
+        )
 
-    def _resolve(self, number: int, step: Step, event: CloudTrailEvent) -> PlannedStep:
+    def _resolve(self, number: int, step: Step, event: CloudTrailEvent, lists: NamedLists) -> PlannedStep:
         params: dict[str, Any] = {}
         for parameter in step.action.parameters:
             expression = step.params.get(parameter.name)
-            value = expression.search(event.record) if expression else None
+            value = expression.search(event.record, lists) if expression else None
             if value is None:
                 if parameter.required:
                     source = f"from {expression.text!r} " if expression else ""

@@ -15,8 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from chalicelib import named_lists
 from chalicelib.actions import registered_actions
 from chalicelib.expressions import Expression, ExpressionError
+from chalicelib.named_lists import NamedLists
 from chalicelib.playbook import Playbook, PlaybookTest, Step
 from chalicelib.playbook_schema import validator
 from chalicelib.yamlfile import YamlSyntaxError, format_path, line_of, load_yaml
@@ -254,10 +256,7 @@ class _Compiler:
             exclusions = [self.expression(["when", "unless", i], text) for i, text in enumerate(unless)]
         steps = [self.step(i, raw) for i, raw in enumerate(doc.get("steps", []))]
         self.check_mode(doc)
-        tests = tuple(
-            PlaybookTest(raw["name"], raw["event"], raw["expect"], line_of(doc, ["tests", i]))
-            for i, raw in enumerate(doc.get("tests", []))
-        )
+        tests = tuple(self.test(i, raw) for i, raw in enumerate(doc.get("tests", [])))
         if self.errors:
             raise PlaybookErrors(self.errors)
         return Playbook(
@@ -278,6 +277,16 @@ class _Compiler:
             approvers=tuple(doc.get("slack", {}).get("approvers", ())),
             path=self.path,
             line=line_of(doc, ["id"]),
+        )
+
+    def test(self, index: int, raw: Mapping[str, Any]) -> PlaybookTest:
+        given = raw.get("named_lists", {})
+        for name, items in given.items():
+            wrong = named_lists.problem(name, items)
+            if wrong:
+                self.error(["tests", index, "named_lists", name], wrong, named_lists.LISTS[name].expected)
+        return PlaybookTest(
+            raw["name"], raw["event"], raw["expect"], line_of(self.document, ["tests", index]), NamedLists.of(given)
         )
 
     def check_mode(self, doc: Mapping[str, Any]) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.named_lists import LISTS
+
 MODES = ("auto", "approve", "notify", "dry-run")
 SEVERITIES = ("low", "medium", "high", "critical")
 SLACK_CHANNEL = "^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$"
@@ -155,12 +157,31 @@ SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["name", "event", "expect"],
-                "description": "a test: {name, event, expect}",
+                "description": "a test: {name, event, expect}, and the named_lists it sets",
                 "properties": {
                     "name": {"type": "string", "minLength": 1, "description": "what the test shows"},
                     "event": {
                         "description": "a CloudTrail record or EventBridge event, or the path of a file holding one",
                         "anyOf": [{"type": "object"}, {"type": "string", "minLength": 1}],
+                    },
+                    "named_lists": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "description": "the organization's named lists as this test sees them, such as "
+                        "{trusted_organizations: [o-a1b2c3d4e5]}; settings play no part, and the event's own "
+                        "account is always trusted",
+                        "properties": {
+                            name: {
+                                "type": "array",
+                                "items": {
+                                    "type": "string",
+                                    "pattern": f"^{kind.pattern.pattern}$",
+                                    "description": kind.expected,
+                                },
+                                "description": kind.meaning,
+                            }
+                            for name, kind in LISTS.items()
+                        },
                     },
                     "expect": {
                         "description": "ignore, or {mode: MODE, steps: [...]} for the plan the event must produce",

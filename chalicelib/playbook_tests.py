@@ -50,7 +50,7 @@ def _problem(catalog: Catalog, playbook: Playbook, test: PlaybookTest, own: OwnI
         event = load_test_event(playbook, test)
     except EventError as error:
         return f"the test's event is not usable: {error}"
-    decision = decide(catalog, event, own)
+    decision = decide(catalog, event, own, test.lists)
     if test.expect == "ignore":
         return _expect_ignored(decision)
     return _expect_plan(decision, test.expect)

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib import domain_functions
 from chalicelib.actions import Action, registered_actions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, EventError
-from chalicelib.expressions import DomainFunctions
+from chalicelib.expressions import DOCUMENTED_BY, DomainFunctions
 from chalicelib.guards import OwnIdentities
 from chalicelib.playbook import Playbook
 from chalicelib.playbook_schema import SCHEMA
@@ -228,7 +227,36 @@ Expressions are compiled when the playbook is loaded, and refused there when:
   with "did you mean 'requestParameters'?");
 - the expression is the bare word `true`, `false` or `null`, which JMESPath reads as a
   field name (always null): write `` `true` ``;
-- a `!` stands before a path: JMESPath reads `!a.b` as `(!a).b`, always null; write `!(a.b)`.
+- a `!` stands before a path: JMESPath reads `!a.b` as `(!a).b`, always null; write `!(a.b)`;
+- `named_list()` names a list that does not exist, or is not given the name as a literal.
+
+## Named lists: who "we" are
+
+Whether a policy is restricted depends on who the organization is, and that is
+configuration, not something each playbook copies. `named_list('trusted_accounts')` is
+`TRAILGUARD_TRUSTED_ACCOUNTS` plus the account of the event being judged;
+`named_list('trusted_organizations')` is `TRAILGUARD_TRUSTED_ORGANIZATIONS`. A playbook
+passes them to `public_statements()` and `external_principals()` in its condition, and the
+same lists to the step that fixes what the condition found, so that both judge alike:
+
+```yaml
+if: >-
+  length(public_statements(requestParameters.bucketPolicy,
+  named_list('trusted_accounts'), named_list('trusted_organizations'))) > `0`
+steps:
+  - action: s3.remove_public_policy_statements
+    with:
+      bucket: requestParameters.bucketName
+      trusted_accounts: named_list('trusted_accounts')
+      trusted_organizations: named_list('trusted_organizations')
+```
+
+A statement is restricted only when every way in is pinned to trusted values: an operator
+that is true when its key is absent (`ForAllValues:`, `...IfExists`, negations) pins
+nothing; another organization's or account's id pins nothing; a wildcard where the account
+should be pins nothing; an IP range wider than /8 (IPv4) or /32 (IPv6) is public, as S3
+Block Public Access judges. `replay` reads the lists from the same settings and takes
+`--trusted-account` and `--trusted-organization`.
 
 ## Guards
 
@@ -251,10 +279,16 @@ tests:
       steps:
         - action: s3.remove_public_acl
           params: {bucket: example-bucket}   # only the keys given are compared
+  - name: everyone in our organization is left alone
+    named_lists: {trusted_organizations: [o-a1b2c3d4e5]}   # the lists as this test sees them
+    event: {...}
+    expect: ignore
 ```
 
 `python -m chalicelib test` runs every playbook's tests through the same decision path
-the Lambda uses (guards, conditions, plan) and prints PASS/FAIL with the file and line.
+the Lambda uses (guards, conditions, plan) and prints PASS/FAIL with the file and line. A
+test's named lists are its own (`named_lists:`, empty when not given, the event's account
+always trusted): settings play no part, so a test means the same on every machine.
 
 ## Writing a playbook
 
@@ -276,10 +310,8 @@ prints each match, then the count per playbook with a few examples.
 
 def _domain_functions() -> str:
     rows = []
-    for method in sorted(name for name in vars(DomainFunctions) if name.startswith("_func_")):
-        name = method.removeprefix("_func_")
-        function = getattr(domain_functions, name)
-        arguments = ", ".join(inspect.signature(function).parameters)
+    for name, function in DOCUMENTED_BY.items():
+        arguments = ", ".join(list(inspect.signature(getattr(DomainFunctions, f"_func_{name}")).parameters)[1:])
         rows.append(f"| `{name}({arguments})` | {' '.join((inspect.getdoc(function) or '').split())} |")
     return (
         """## Domain functions

@@ -22,6 +22,7 @@ from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
 from chalicelib.lifecycle import Lifecycle
+from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.notify import NullNotifier
 from chalicelib.responder import Outcome, Responder
 from chalicelib.store import MemoryStore
@@ -88,13 +89,16 @@ def replay(
     *,
     include_skipped: bool = False,
     on_malformed: Callable[[EventError], None] = lambda error: None,
+    lists: NamedLists = NO_LISTS,
 ) -> Iterator[ReplayLine | ReplayCounts]:
-    """Yield a ReplayLine per reportable event, then the counts (last item)."""
+    """Yield a ReplayLine per reportable event, then the counts (last item); `lists` are the
+    organization's named lists, as the Lambda reads them from its settings."""
     responder = Responder(
         catalog,
         own=own,
         lifecycle=Lifecycle(MemoryStore(), actions=None),
         notifier=NullNotifier(),
+        lists=lists,
     )
     counts = ReplayCounts(per_playbook=Counter({playbook.id: 0 for playbook in catalog.playbooks}))
     started = time.perf_counter()

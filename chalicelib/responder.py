@@ -18,6 +18,7 @@ from chalicelib.expressions import ExpressionError
 from chalicelib.guards import OwnIdentities, Skip, skip_reason
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.lifecycle import TRAILGUARD, Lifecycle
+from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.notify import Notifier
 from chalicelib.plan import Plan, PlanError
 from chalicelib.playbook import Playbook
@@ -48,8 +49,9 @@ class Outcome:
     duplicate: bool = False
 
 
-def decide(catalog: Catalog, event: CloudTrailEvent, own: OwnIdentities) -> Decision:
-    """Guards, then the playbooks that name the event, their conditions, and their plans."""
+def decide(catalog: Catalog, event: CloudTrailEvent, own: OwnIdentities, lists: NamedLists = NO_LISTS) -> Decision:
+    """Guards, then the playbooks that name the event, their conditions, and their plans
+    (`lists`: the organization's named lists, for `named_list()`)."""
     candidates = catalog.candidates(event.source, event.name)
     if not candidates:
         return Decision(event)
@@ -61,11 +63,11 @@ def decide(catalog: Catalog, event: CloudTrailEvent, own: OwnIdentities) -> Deci
     rejections: list[tuple[Playbook, str]] = []
     for playbook in candidates:
         try:
-            rejection = playbook.rejection(event)
+            rejection = playbook.rejection(event, lists)
             if rejection is not None:
                 rejections.append((playbook, rejection))
                 continue
-            plans.append(playbook.plan(event))
+            plans.append(playbook.plan(event, lists))
         except (PlanError, ExpressionError) as error:
             # Matched, but not understood: a person must hear of it, so it is not dropped.
             failures.append((playbook, f"{playbook.id}: {error}"))
@@ -80,14 +82,16 @@ class Responder:
         own: OwnIdentities,
         lifecycle: Lifecycle,
         notifier: Notifier,
+        lists: NamedLists = NO_LISTS,
     ) -> None:
         self.catalog = catalog
         self.own = own
+        self.lists = lists
         self.lifecycle = lifecycle
         self.notifier = notifier
 
     def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
-        decision = decide(self.catalog, event, self.own)
+        decision = decide(self.catalog, event, self.own, self.lists)
         outcomes = [self._open(event, plan.playbook, plan, None) for plan in decision.plans]
         outcomes += [self._open(event, playbook, None, error) for playbook, error in decision.failures]
         return decision, outcomes

@@ -105,6 +105,7 @@ class Runtime:
             own=own,
             lifecycle=self.lifecycle,
             notifier=self.notifier,
+            lists=self.settings.named_lists,
         )
 
     # -- Slack (imported only when configured or clicked: slack_sdk costs cold start) -------

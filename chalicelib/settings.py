@@ -41,6 +41,12 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
   clicks asynchronously
 - TRAILGUARD_ACCOUNT_NAMES (default: (ids only)): names messages show for accounts:
   `111122223333=prod,...`
+- TRAILGUARD_TRUSTED_ACCOUNTS (default: (none: only the event's own account)): comma-separated
+  12-digit ids of the organization's accounts, `named_list('trusted_accounts')` in playbooks: a
+  policy that lets in only these (and the account of the event) is not public or external
+- TRAILGUARD_TRUSTED_ORGANIZATIONS (default: (none)): comma-separated AWS Organizations ids
+  (`o-...`), `named_list('trusted_organizations')`: a policy pinned to another organization
+  (aws:PrincipalOrgID) is open to strangers
 """
 
 from __future__ import annotations
@@ -51,7 +57,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chalicelib import named_lists
 from chalicelib.guards import OwnCalls, OwnIdentities
+from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, NamedLists
 from chalicelib.playbook_schema import SLACK_APPROVER, SLACK_CHANNEL
 
 PROJECT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
@@ -114,6 +122,14 @@ def _account_names(text: str) -> dict[str, str]:
     return names
 
 
+def _named_list(environ: Mapping[str, str], variable: str, name: str) -> frozenset[str]:
+    values = _names(environ.get(variable, ""))
+    wrong = named_lists.problem(name, sorted(values))
+    if wrong:
+        raise ValueError(f"{variable} {wrong}")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     playbooks: tuple[Path, ...] = (PROJECT_PLAYBOOKS,)
@@ -138,6 +154,8 @@ class Settings:
     slack_base_url: str | None = None
     slack_worker: str | None = None
     account_names: Mapping[str, str] = field(default_factory=dict)
+    trusted_accounts: frozenset[str] = frozenset()
+    trusted_organizations: frozenset[str] = frozenset()
 
     @property
     def slack(self) -> bool:
@@ -159,6 +177,13 @@ class Settings:
             central_roles=self.own_role_names | frozenset(extra_roles),
             member_role=self.member_role,
             own_calls=own_calls,
+        )
+
+    @property
+    def named_lists(self) -> NamedLists:
+        """The organization's lists that playbooks read with `named_list()`."""
+        return NamedLists.of(
+            {TRUSTED_ACCOUNTS: sorted(self.trusted_accounts), TRUSTED_ORGANIZATIONS: sorted(self.trusted_organizations)}
         )
 
     @classmethod
@@ -190,6 +215,8 @@ class Settings:
             slack_base_url=environ.get("TRAILGUARD_SLACK_BASE_URL", "").strip() or None,
             slack_worker=environ.get("TRAILGUARD_SLACK_WORKER", "").strip() or None,
             account_names=_account_names(environ.get("TRAILGUARD_ACCOUNT_NAMES", "")),
+            trusted_accounts=_named_list(environ, "TRAILGUARD_TRUSTED_ACCOUNTS", TRUSTED_ACCOUNTS),
+            trusted_organizations=_named_list(environ, "TRAILGUARD_TRUSTED_ORGANIZATIONS", TRUSTED_ORGANIZATIONS),
         )
         if settings.slack and settings.slack_channel is None:
             raise ValueError(

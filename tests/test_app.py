@@ -171,3 +171,78 @@ def test_a_record_for_another_account_than_eventbridge_delivered_it_for_is_rejec
         in (response.payload["reason"])
     )
     assert stopped_trail.get_trail_status(Name="main")["IsLogging"] is False
+
+
+# -- "restricted" is decided with the organization's own lists, from settings ---------------------
+
+OTHER_ORG = "o-aa111bb222"
+
+
+def _organization_only_policy(bucket):
+    # The IAM user guide's aws:PrincipalOrgID example: everyone, but only in one organization.
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowGetObject",
+                "Principal": {"AWS": "*"},
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": [OTHER_ORG]}},
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("trusted,proposed", [("", True), (OTHER_ORG, False)])
+def test_a_bucket_for_everyone_in_one_organization_is_public_unless_it_is_ours(client, monkeypatch, trusted, proposed):
+    import dataclasses
+
+    from chalicelib.settings import Settings
+
+    organizations = Settings.from_environment({"TRAILGUARD_TRUSTED_ORGANIZATIONS": trusted}).trusted_organizations
+    monkeypatch.setattr(
+        chalice_app.runtime,
+        "settings",
+        dataclasses.replace(chalice_app.runtime.settings, trusted_organizations=organizations),
+    )
+    chalice_app.runtime.reset()
+    request = {"bucketName": "reports", "bucketPolicy": _organization_only_policy("reports")}
+    response = client.lambda_.invoke(
+        "respond_to_cloudtrail", envelope(record("PutBucketPolicy", "s3.amazonaws.com", request))
+    )
+    playbooks = {incident["playbook"]: incident["state"] for incident in response.payload["incidents"]}
+    assert playbooks == ({"s3-bucket-policy-public": "proposed"} if proposed else {})
+
+
+def test_ssh_opened_to_the_internet_in_two_halves_is_revoked_through_the_handler(client):
+    import boto3
+
+    from tests.conftest import REGION
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    group = ec2.create_security_group(GroupName="bastion", Description="bastion")["GroupId"]
+    halves = [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}]
+    ec2.authorize_security_group_ingress(
+        GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": halves}]
+    )
+    request = {  # the call as CloudTrail records it (Panther's ipPermissions shape)
+        "groupId": group,
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": "tcp",
+                    "fromPort": 22,
+                    "toPort": 22,
+                    "ipRanges": {"items": [{"cidrIp": "0.0.0.0/1"}, {"cidrIp": "128.0.0.0/1"}]},
+                }
+            ]
+        },
+    }
+    event = envelope(record("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", request))
+    response = client.lambda_.invoke("respond_to_cloudtrail", event)
+    [incident] = response.payload["incidents"]
+    assert (incident["playbook"], incident["state"]) == ("ec2-security-group-public-admin-ingress", "remediated")
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
+    assert [r for r in rules if not r["IsEgress"]] == []

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from chalicelib.actions import registered_actions
+from chalicelib.actions.base import ActionContext
 from chalicelib.catalog import Catalog
-from chalicelib.playbook_tests import run_tests
+from chalicelib.events import CloudTrailEvent, api_call_record
+from chalicelib.plan import PlanError
+from chalicelib.playbook_tests import load_test_event, run_tests
+from chalicelib.responder import decide
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS
 
@@ -60,3 +67,63 @@ def test_every_builtin_playbook_has_a_positive_and_a_negative_case():
         expectations = [test.expect for test in playbook.tests]
         assert "ignore" in expectations, f"{playbook.id} has no negative case"
         assert any(expect != "ignore" for expect in expectations), f"{playbook.id} has no positive case"
+
+
+# -- a condition and its fix judge a policy alike ------------------------------------------------
+
+
+def _bucket_state(request):
+    policy = request["bucketPolicy"]
+    return {"Bucket": request["bucketName"], "Policy": policy if isinstance(policy, str) else json.dumps(policy)}
+
+
+def _key_state(request):
+    return {"Key": request["keyId"], "Policy": request["policy"]}
+
+
+def _trust_state(request, account):
+    return {
+        "Role": request["roleName"],
+        "Arn": f"arn:aws:iam::{account}:role/{request['roleName']}",
+        "Policy": json.loads(request["policyDocument"]),
+    }
+
+
+POLICY_FIXES = {
+    "s3-bucket-policy-public": lambda request, account: _bucket_state(request),
+    "kms-key-policy-public": lambda request, account: _key_state(request),
+    "iam-role-trust-external": _trust_state,
+}
+POLICY_CASES = [
+    (CATALOG.get(playbook_id), test)
+    for playbook_id in POLICY_FIXES
+    for test in CATALOG.get(playbook_id).tests
+    if not test.event.get("errorCode")
+]
+
+
+@pytest.mark.parametrize("playbook,test", POLICY_CASES, ids=lambda x: getattr(x, "id", None) or getattr(x, "name", ""))
+def test_the_fix_calls_safe_exactly_what_the_condition_leaves_alone(playbook, test):
+    # The step's check, on the policy of the event, with the lists the plan gives it: a
+    # condition that objects to a policy its own fix calls safe "remediates" nothing.
+    event = load_test_event(playbook, test)
+    objected = playbook.rejection(event, test.lists) is None
+    try:
+        [step] = playbook.plan(event, test.lists).steps
+    except PlanError:
+        pytest.skip("the record names no resource (a hand-written fixture)")
+    action = registered_actions()[step.action](None, step.params, ActionContext(account=event.account))
+    assert action.check(POLICY_FIXES[playbook.id](event.request_parameters, event.account)) is not objected
+
+
+def test_an_exotic_digit_in_a_port_leaves_the_decision_path_without_an_exception():
+    record = api_call_record(
+        "AuthorizeSecurityGroupIngress",
+        "ec2.amazonaws.com",
+        {"groupId": "sg-1", "cidrIp": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": "²", "toPort": "²"},
+        identity={"type": "IAMUser", "accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/u"},
+        region="us-east-1",
+    )
+    decision = decide(CATALOG, CloudTrailEvent.from_record(record), Settings().own_identities())
+    assert [playbook.id for playbook, _ in decision.rejections] == ["ec2-security-group-public-admin-ingress"]
+    assert not decision.plans and not decision.failures

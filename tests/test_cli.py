@@ -112,8 +112,10 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
         for match in line["matches"]:
             assert match["mode"] in ("auto", "approve", "notify")
     # Malformed records are looked for among the calls some playbook names, as the Lambda
-    # would see them: here, Panther's hand-written fixtures without an eventID.
-    assert "replay: 3674 events read, 64 matched, 39 skipped by guards, 9 malformed" in result.stderr
+    # would see them: here, Panther's hand-written fixtures without an eventID. Among the
+    # matches, Panther's key policy for everyone in two organizations: no organization is
+    # trusted until the settings name it.
+    assert "replay: 3674 events read, 65 matched, 39 skipped by guards, 9 malformed" in result.stderr
     assert "missing field 'eventID'" in result.stderr
 
 
@@ -172,6 +174,37 @@ def test_replay_own_role_option(tmp_path):
     assert "matches" in _jsonl(elsewhere.stdout)[0]
     wrong = CliRunner().invoke(main, [*mine, "--central-account", "prod"])
     assert wrong.exit_code == 2 and "--central-account is 'prod'; expected a 12-digit AWS account id" in wrong.output
+
+
+def test_replay_decides_with_the_organizations_lists(tmp_path, monkeypatch):
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::reports/*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}},
+            }
+        ],
+    }
+    path = tmp_path / "e.jsonl"
+    path.write_text(
+        json.dumps(record("PutBucketPolicy", "s3.amazonaws.com", {"bucketName": "reports", "bucketPolicy": policy}))
+    )
+
+    def playbooks(*options, environment=None):
+        monkeypatch.setenv("TRAILGUARD_TRUSTED_ORGANIZATIONS", environment or "")
+        result = CliRunner().invoke(main, ["replay", str(path), "--format", "jsonl", *options])
+        return result.exit_code, [match["playbook"] for line in _jsonl(result.stdout) for match in line["matches"]]
+
+    assert playbooks() == (0, ["s3-bucket-policy-public"])
+    assert playbooks("--trusted-organization", "o-a1b2c3d4e5") == (0, [])
+    assert playbooks(environment="o-a1b2c3d4e5") == (0, [])
+    result = CliRunner().invoke(main, ["replay", str(path), "--trusted-account", "12345"])
+    assert result.exit_code == 2
+    assert "--trusted-account has '12345'; expected 12-digit AWS account ids, such as 111122223333" in result.stderr
 
 
 def test_replay_table_has_rows_and_counts_per_playbook(datasets):

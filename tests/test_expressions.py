@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
+import re
 
 import pytest
 
 from chalicelib.domain_functions import (
     ALL_USERS,
     AUTHENTICATED_USERS,
+    open_to_ports,
     public_acl_grants,
     public_cidrs,
-    public_statements,
+    wide_cidrs,
 )
 from chalicelib.expressions import Expression, ExpressionError
+from chalicelib.named_lists import NamedLists
 
 pytestmark = pytest.mark.unit
 
@@ -182,102 +184,81 @@ def test_wide_cidrs_catch_a_split_world_range():
     ] == ["0.0.0.0/1", "128.0.0.0/1"]
 
 
-# -- public_statements ----------------------------------------------------------------------
-
-
-def _policy(*statements):
-    return {"Version": "2012-10-17", "Statement": list(statements)}
-
-
-def _allow(principal, condition=None):
-    statement = {"Effect": "Allow", "Principal": principal, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
-    if condition is not None:
-        statement["Condition"] = condition
-    return statement
-
-
-@pytest.mark.parametrize("principal", ["*", {"AWS": "*"}, {"AWS": ["arn:aws:iam::111122223333:root", "*"]}, ["*"]])
-def test_statements_open_to_everyone(principal):
-    assert public_statements(_policy(_allow(principal))) == [_allow(principal)]
-
-
-@pytest.mark.parametrize(
-    "principal", [{"Service": "cloudtrail.amazonaws.com"}, {"AWS": "arn:aws:iam::111122223333:root"}]
-)
-def test_statements_for_named_principals_are_not_public(principal):
-    assert public_statements(_policy(_allow(principal))) == []
-
-
-@pytest.mark.parametrize(
-    "condition",
-    [
-        {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
-        {"StringEquals": {"aws:sourcevpc": "vpc-111"}},
-        {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.0/24"]}},
-        {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}},
-        {"StringEquals": {"aws:SourceAccount": "111122223333"}},
-        {"ArnLike": {"aws:SourceArn": "arn:aws:cloudtrail:us-east-1:111122223333:trail/main"}},
-    ],
-)
-def test_conditions_that_restrict_the_caller_make_a_statement_non_public(condition):
-    assert public_statements(_policy(_allow("*", condition))) == []
-
-
-@pytest.mark.parametrize(
-    "condition",
-    [
-        {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1a2b3c4d"}},  # absent key: no restriction
-        {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
-        {"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}},
-        {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
-        {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
-        {"Bool": {"aws:SecureTransport": "true"}},
-    ],
-)
-def test_conditions_that_do_not_restrict_the_caller(condition):
-    assert len(public_statements(_policy(_allow("*", condition)))) == 1
-
-
-def test_deny_statements_a_single_statement_object_and_json_text():
-    deny = {**_allow("*"), "Effect": "Deny"}
-    assert public_statements(_policy(deny)) == []
-    assert public_statements({"Statement": _allow({"AWS": "*"})}) == [_allow({"AWS": "*"})]
-    assert public_statements(json.dumps(_policy(_allow("*")))) == [_allow("*")]
-    assert public_statements("invalid-json-policy") == []
-    assert public_statements(None) == []
-
-
-def test_real_bucket_policies_from_the_datasets(datasets):
-    from chalicelib.eventfiles import read_events
-
-    policies = [
-        e.request_parameters.get("bucketPolicy")
-        for e in read_events([datasets / "invictus-aws-2023"])
-        if not isinstance(e, Exception) and e.name == "PutBucketPolicy" and not e.failed
-    ]
-    assert len(policies) == 3
-    # CloudTrail's own bucket policy and a cross-account grant: none is public.
-    assert [public_statements(policy) for policy in policies] == [[], [], []]
-
-
-def test_panther_fixture_policy_restricted_by_org_vpc_and_ip_is_not_public():
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "s3:GetObject",
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {"aws:PrincipalOrgID": "o-test123456"},
-                    "StringLike": {"aws:SourceVpc": "vpc-*"},
-                    "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "172.16.0.0/12"]},
-                },
-            }
-        ],
+def _ssh_from(*cidrs):
+    return {
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": "tcp",
+                    "fromPort": 22,
+                    "toPort": 22,
+                    "ipRanges": {"items": [{"cidrIp": c} for c in cidrs]},
+                }
+            ]
+        }
     }
-    assert public_statements(policy) == []
+
+
+def test_wide_cidrs_leave_private_ranges_out_whatever_their_width():
+    # 10.0.0.0/8 is a VPC's range, not the internet; 11.0.0.0/8 is public address space.
+    assert [r["cidr"] for r in wide_cidrs(_ssh_from("10.0.0.0/8", "11.0.0.0/8", "172.16.0.0/12"), 8)] == ["11.0.0.0/8"]
+
+
+@pytest.mark.parametrize("text", ["wide_cidrs(requestParameters, `129`)", "wide_cidrs(requestParameters, `7.5`)"])
+def test_a_prefix_length_that_cannot_be_is_refused_when_compiled(text):
+    with pytest.raises(ExpressionError, match="whole prefix length from 0 to 128"):
+        Expression(text)
+
+
+def test_a_prefix_length_computed_from_the_event_is_checked_when_evaluated():
+    expression = Expression("wide_cidrs(requestParameters, to_number(requestParameters.width))")
+    with pytest.raises(ExpressionError, match=re.escape("whole prefix length from 0 to 128, got 1e+300")):
+        expression.search({"requestParameters": {**_ssh_from("0.0.0.0/1"), "width": "1e300"}})
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "\u0663", "22\n2", "\uff12\uff12"])
+def test_an_exotic_digit_in_a_port_is_no_port_and_raises_nothing(port):
+    # "²".isdigit() is True and int("²") raises: ports are ASCII digits or nothing.
+    request = {"cidrIp": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": port, "toPort": port}
+    assert public_cidrs(request) == [{"ipProtocol": "tcp", "fromPort": None, "toPort": None, "cidr": "0.0.0.0/0"}]
+    assert open_to_ports(public_cidrs(request), [22, port]) == []
+    assert (
+        Expression("open_to_ports(public_cidrs(requestParameters), admin_and_database_ports())").search(
+            {"requestParameters": request}
+        )
+        == []
+    )
+
+
+# -- named lists ------------------------------------------------------------------------------
+
+
+def test_named_lists_are_read_by_name():
+    lists = NamedLists.of({"trusted_accounts": ["111122223333"], "trusted_organizations": ["o-a1b2c3d4e5"]})
+    record = {"recipientAccountId": "444455556666"}
+    assert Expression("named_list('trusted_accounts')").search(record, lists) == ["111122223333"]
+    assert Expression("named_list('trusted_organizations')").search(record, lists) == ["o-a1b2c3d4e5"]
+    assert Expression("named_list('trusted_accounts')").search(record) == []
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("named_list('trusted_acounts')", "no list is named 'trusted_acounts'; did you mean 'trusted_accounts'?"),
+        ("named_list('partners')", "no list is named 'partners'; known lists: trusted_accounts, trusted_organizations"),
+        ("named_list(recipientAccountId)", "named_list() takes the list's name as a literal"),
+        ("named_list(`7`)", "named_list() takes the list's name as a literal"),
+        (
+            "public_statements(requestParameters.policy)",
+            "public_statements() takes 3 argument(s), got 1: "
+            "public_statements(policy, trusted_accounts, trusted_organizations)",
+        ),
+    ],
+)
+def test_list_names_and_changed_functions_are_checked_when_compiled(text, message):
+    with pytest.raises(ExpressionError) as raised:
+        Expression(text)
+    assert message in str(raised.value)
 
 
 # -- compiling expressions ------------------------------------------------------------------

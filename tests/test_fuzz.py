@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from chalicelib.catalog import Catalog
 from chalicelib.eventfiles import read_event_file
 from chalicelib.events import CloudTrailEvent, EventError, eventbridge_envelope
+from chalicelib.guards import OwnIdentities
 from chalicelib.playbook_loader import load_playbooks
 from chalicelib.replay import ReplayCounts, replay
 from tests.conftest import DATASETS, PLAYBOOKS, SIGNING_SECRET, count_fuzz_case, signed_click
@@ -125,7 +126,7 @@ def test_the_event_model_reads_anything_or_says_what_is_wrong(data):
     # everything the decision path reads from an accepted event works
     event.summary()
     assert isinstance(event.actor.label, str) and isinstance(event.name, str)
-    lines = list(replay([event], CATALOG, frozenset()))
+    lines = list(replay([event], CATALOG, OwnIdentities()))
     assert isinstance(lines[-1], ReplayCounts)
 
 
@@ -211,7 +212,7 @@ def test_the_playbook_loader_refuses_anything_wrong_with_where_and_why(tmp_path_
     # a playbook the loader takes must also be safe to run on any record
     (playbook,) = playbooks
     for record in RECORDS[:20]:
-        list(replay([CloudTrailEvent.from_record(record)], Catalog([playbook]), frozenset()))
+        list(replay([CloudTrailEvent.from_record(record)], Catalog([playbook]), OwnIdentities()))
 
 
 @settings(suppress_health_check=FIXTURES)

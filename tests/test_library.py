@@ -106,7 +106,7 @@ def _bucket_policy():
 
     return Setup(
         s3,
-        {"bucket": "data-bucket"},
+        {"bucket": "data-bucket", "trusted_accounts": [], "trusted_organizations": []},
         unsafe=lambda: put(FROM_VPCE, PUBLIC_READ),
         observe=policy,
         tamper=lambda: put({**FROM_VPCE, "Sid": "Changed"}),
@@ -160,14 +160,44 @@ def _key_policy():
 
     return Setup(
         kms,
-        {"key": key},
+        {"key": key, "trusted_accounts": [], "trusted_organizations": []},
         unsafe=lambda: put(admin, public),
         observe=lambda: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"],
         tamper=lambda: put({**admin, "Sid": "Changed"}),
     )
 
 
-def _security_group():
+def _request_parameters(group, permissions):
+    """An AuthorizeSecurityGroupIngress call's requestParameters, as CloudTrail writes them."""
+    return {
+        "groupId": group,
+        "ipPermissions": {
+            "items": [
+                {
+                    "ipProtocol": p["IpProtocol"],
+                    "fromPort": p.get("FromPort"),
+                    "toPort": p.get("ToPort"),
+                    "ipRanges": {"items": [{"cidrIp": r["CidrIp"]} for r in p.get("IpRanges", [])]},
+                    "ipv6Ranges": {"items": [{"cidrIpv6": r["CidrIpv6"]} for r in p.get("Ipv6Ranges", [])]},
+                }
+                for p in permissions
+            ]
+        },
+    }
+
+
+def _ranges_the_playbook_finds(group, permissions):
+    """What the bundled playbook hands ec2.revoke_public_ingress for this call."""
+    from chalicelib.catalog import Catalog
+    from tests.conftest import PLAYBOOKS
+
+    playbook = Catalog.load([PLAYBOOKS], with_tests=False).get("ec2-security-group-public-admin-ingress")
+    record = {"requestParameters": _request_parameters(group, permissions)}
+    assert playbook.condition.search(record), "the playbook's condition does not object to this call"
+    return playbook.steps[0].params["ranges"].search(record)
+
+
+def _security_group(opened=None):
     ec2 = _client("ec2")
     group = ec2.create_security_group(GroupName="web", Description="web")["GroupId"]
     ec2.authorize_security_group_ingress(
@@ -175,35 +205,23 @@ def _security_group():
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
     )
     params: dict[str, Any] = {"group": group}
-    open_ssh = [
+    open_ssh = opened or [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
     ]
 
     def unsafe():
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=open_ssh)
-        # What CloudTrail's responseElements.securityGroupRuleSet.items holds for the call
-        # (read back: moto's own response lists only the last rule it created).
-        described = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
-        created = [r for r in described["SecurityGroupRules"] if not r["IsEgress"] and r.get("CidrIpv4") == "0.0.0.0/0"]
-        params["rules"] = [
-            {
-                "securityGroupRuleId": r["SecurityGroupRuleId"],
-                "ipProtocol": r["IpProtocol"],
-                "fromPort": r["FromPort"],
-                "toPort": r["ToPort"],
-                "cidrIpv4": r["CidrIpv4"],
-                "isEgress": False,
-            }
-            for r in created
-        ]
+        params["ranges"] = _ranges_the_playbook_finds(group, open_ssh)
 
     def observe():
         rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
             "SecurityGroupRules"
         ]
         return sorted(
-            (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4")) for r in rules if not r["IsEgress"]
+            (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4") or r.get("CidrIpv6"))
+            for r in rules
+            if not r["IsEgress"]
         )
 
     return Setup(
@@ -429,7 +447,7 @@ def _trust_policy():
 
     return Setup(
         iam,
-        {"role": "app", "trusted_accounts": []},
+        {"role": "app", "trusted_accounts": [], "trusted_organizations": []},
         unsafe=lambda: put(TRUST_EC2, backdoor),
         observe=lambda: iam.get_role(RoleName="app")["Role"]["AssumeRolePolicyDocument"],
         tamper=lambda: put(TRUST_EC2),
@@ -641,3 +659,107 @@ def test_a_note_calls_nothing_and_says_its_text():
     before = action.snapshot()
     action.apply(before)
     assert action.note == "Check the instance profile." and action.snapshot() == before
+
+
+# -- "restricted" means pinned to the organization (the same definition as the conditions) ----
+
+OUR_ORG, OTHER_ORG = "o-a1b2c3d4e5", "o-aa111bb222"
+
+
+def _statement(sid, condition, principal="*"):
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::data-bucket/*",
+        "Condition": condition,
+    }
+
+
+def test_the_internet_opened_in_halves_on_admin_ports_is_revoked_and_https_is_left(aws):
+    halves = [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}]
+    setup = _security_group(
+        [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": halves},
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/1"}]},
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": halves},
+        ]
+    )
+    _remediated("ec2.revoke_public_ingress", setup)
+    assert setup.observe() == [
+        ("tcp", 22, 22, "10.0.0.0/8"),
+        ("tcp", 443, 443, "0.0.0.0/1"),
+        ("tcp", 443, 443, "128.0.0.0/1"),
+    ]
+
+
+def test_a_bucket_policy_loses_what_strangers_can_use_and_keeps_what_the_organization_pins(aws):
+    setup = _bucket_policy()
+    ours = _statement("Ours", {"StringEquals": {"aws:PrincipalOrgID": OUR_ORG}})
+    open_to_strangers = [
+        _statement("OtherOrg", {"StringEquals": {"aws:PrincipalOrgID": OTHER_ORG}}),
+        _statement("ForAllValues", {"ForAllValues:StringEquals": {"aws:PrincipalOrgID": [OUR_ORG]}}),
+        _statement("Halves", {"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}),
+        _statement("AnyAccountsRole", {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/deploy"}}),
+    ]
+    setup.unsafe = lambda: setup.client.put_bucket_policy(
+        Bucket="data-bucket", Policy=_policy(FROM_VPCE, ours, *open_to_strangers)
+    )
+    setup.params["trusted_organizations"] = [OUR_ORG]
+    _remediated("s3.remove_public_policy_statements", setup)
+    assert setup.observe()["Statement"] == [FROM_VPCE, ours]
+
+
+def test_a_key_policy_loses_what_another_account_can_use_and_keeps_this_accounts(aws):
+    setup = _key_policy()
+    admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*"}
+
+    def through_s3(sid, account):
+        # The key policy of AWS managed keys (KMS developer guide): everyone in one account, through S3.
+        return {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:CallerAccount": account}
+            },
+        }
+
+    setup.unsafe = lambda: setup.client.put_key_policy(
+        KeyId=setup.params["key"],
+        PolicyName="default",
+        Policy=_policy({**admin, "Resource": "*"}, through_s3("Ours", ACCOUNT), through_s3("Theirs", OTHER_ACCOUNT)),
+    )
+    _remediated("kms.restore_key_policy", setup)
+    assert [s["Sid"] for s in json.loads(setup.observe())["Statement"]] == ["Admin", "Ours"]
+
+
+def test_a_trust_policy_loses_an_open_github_trust_and_keeps_one_pinned_to_a_repository_owner(aws):
+    setup = _trust_policy()
+    github = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+    def trust(sub):
+        # GitHub's "Configuring OpenID Connect in Amazon Web Services".
+        condition = {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}
+        return {
+            "Effect": "Allow",
+            "Principal": {"Federated": github},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {**condition, "StringLike": {"token.actions.githubusercontent.com:sub": sub}},
+        }
+
+    org_wide = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:PrincipalOrgID": OUR_ORG}},
+    }
+    setup.unsafe = lambda: setup.client.update_assume_role_policy(
+        RoleName="app", PolicyDocument=_policy(TRUST_EC2, trust("repo:*"), trust("repo:octo-org/octo-repo:*"), org_wide)
+    )
+    setup.params["trusted_organizations"] = [OUR_ORG]
+    _remediated("iam.restore_trust_policy", setup)
+    assert setup.observe()["Statement"] == [TRUST_EC2, trust("repo:octo-org/octo-repo:*"), org_wide]

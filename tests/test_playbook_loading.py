@@ -233,3 +233,25 @@ def test_slack_channel_and_approvers(tmp_path):
 def test_an_approver_named_by_name_is_refused(tmp_path):
     _, error = _one_error(tmp_path, VALID + "slack:\n  approvers: [alice]\n")
     assert error.line == 13 and error.key == "slack.approvers[0]" and "Slack user id" in str(error)
+
+
+def test_a_tests_named_lists_are_checked_at_load(tmp_path):
+    lists = "    named_lists:\n      trusted_organizations: [o-a1b2c3d4e5]\n"
+    test = "tests:\n  - name: x\n" + lists + "    event: {}\n    expect: ignore\n"
+    [loaded] = load_playbook(_write(tmp_path, VALID + test)).tests
+    assert loaded.lists.get("trusted_organizations") == ["o-a1b2c3d4e5"] and loaded.lists.get("trusted_accounts") == []
+    _, error = _one_error(tmp_path, VALID + test.replace("trusted_organizations", "trusted_organisations"))
+    assert error.key == "tests[0].named_lists.trusted_organisations"
+    assert "unknown key 'trusted_organisations'; did you mean 'trusted_organizations'?" in str(error)
+    _, error = _one_error(tmp_path, VALID + test.replace("o-a1b2c3d4e5", '"o-a1b2c3d4e5\\n"'))
+    assert error.key == "tests[0].named_lists.trusted_organizations[0]" and error.line == 15
+    assert "is not in the expected form (expected AWS Organizations ids, such as o-a1b2c3d4e5)" in str(error)
+
+
+def test_a_list_name_a_playbook_uses_is_checked_at_load(tmp_path):
+    text = VALID.replace(
+        "  events: [StopLogging]\n",
+        "  events: [StopLogging]\n  if: contains(named_list('partners'), recipientAccountId)\n",
+    )
+    _, error = _one_error(tmp_path, text)
+    assert error.key == "when.if" and "named_list(): no list is named 'partners'" in str(error)

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from chalicelib.resource_policies import Trusted
+
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -149,6 +151,28 @@ class Action:
         if self.context.remembered is not None:
             return self.context.remembered
         return type(self).recall(self.params, self.context)
+
+
+TRUSTED_ACCOUNTS = Parameter(
+    "trusted_accounts",
+    "array",
+    "The organization's accounts, as the playbook's condition reads them: named_list('trusted_accounts') "
+    "(the resource's own account is always trusted).",
+)
+TRUSTED_ORGANIZATIONS = Parameter(
+    "trusted_organizations",
+    "array",
+    "The organization's AWS Organizations ids, as the condition reads them: named_list('trusted_organizations').",
+)
+
+
+def trusted_by(action: Action, *own_accounts: str) -> Trusted:
+    """Who an action's `trusted_accounts`/`trusted_organizations` let in, with the account it
+    acts in (and `own_accounts`, such as the resource's own) always among them."""
+    accounts = [*action.params["trusted_accounts"], *own_accounts]
+    if action.context.account:
+        accounts.append(action.context.account)
+    return Trusted.of(accounts, action.params["trusted_organizations"])
 
 
 def describe_change(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> str:

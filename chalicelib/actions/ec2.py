@@ -15,11 +15,6 @@ from chalicelib.actions.base import (
     Parameter,
     register,
 )
-from chalicelib.domain_functions import (
-    ADMIN_AND_DATABASE_PORTS,
-    open_to_ports,
-    public_cidrs,
-)
 
 
 def _network(cidr: Any) -> str | None:
@@ -29,22 +24,31 @@ def _network(cidr: Any) -> str | None:
         return None
 
 
+# EC2 names the protocols it knows; a rule authorized as "6" is described as "tcp".
+_PROTOCOL_NAMES = {"all": "-1", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+
+
+def _port_number(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
 def _rule_key(protocol: Any, low: Any, high: Any, cidr: Any) -> tuple[str, int, int, str | None]:
-    protocol = str(protocol)
-    if protocol == "all":
-        protocol = "-1"
-    return (protocol, int(low if low is not None else -1), int(high if high is not None else -1), _network(cidr))
+    protocol = str(protocol).lower()
+    return (_PROTOCOL_NAMES.get(protocol, protocol), _port_number(low), _port_number(high), _network(cidr))
 
 
 @register
 class RevokePublicIngress(Action):
-    """Revoke the ingress rules a call just opened to the whole internet on administration
-    or database ports (or on every port), and nothing else.
+    """Revoke exactly the ingress ranges the playbook's condition found open, and nothing else.
 
-    The rules to close come from the call itself: `rules` are the rules the response
-    created (securityGroupRuleSet.items, with their rule ids), or, for older records,
-    `permissions` as `public_cidrs(requestParameters)` reads them. Of those, only the ones
-    open to 0.0.0.0/0 or ::/0 that reach one of `ports` (or every protocol) are revoked,
+    The action does not judge what "open to the internet" means: `ranges` are the entries
+    the condition found, written with the same expression (`public_cidrs()` for
+    0.0.0.0/0 and ::/0, ``wide_cidrs(requestParameters, `8`)`` for the internet opened in
+    pieces, narrowed to administration and database ports by `open_to_ports()`), so that the
+    step closes what the condition objected to. The matching rules of the group are revoked
     by rule id. Undo authorizes the same rules again.
 
     Example:
@@ -53,8 +57,7 @@ class RevokePublicIngress(Action):
           - action: ec2.revoke_public_ingress
             with:
               group: requestParameters.groupId
-              rules: responseElements.securityGroupRuleSet.items
-              permissions: public_cidrs(requestParameters)
+              ranges: open_to_ports(wide_cidrs(requestParameters, `8`), admin_and_database_ports())
     """
 
     name = "ec2.revoke_public_ingress"
@@ -67,56 +70,24 @@ class RevokePublicIngress(Action):
     parameters = (
         Parameter("group", "string", "Id of the security group."),
         Parameter(
-            "rules",
+            "ranges",
             "array",
-            "The rules the call created (responseElements.securityGroupRuleSet.items).",
-            required=False,
-        ),
-        Parameter(
-            "permissions",
-            "array",
-            "The ranges the call opened, when the response lists no rules (public_cidrs(requestParameters)).",
-            required=False,
-        ),
-        Parameter(
-            "ports",
-            "array",
-            "Ports that must not be open to the internet (default: administration and database ports).",
-            required=False,
-            default=list(ADMIN_AND_DATABASE_PORTS),
+            "The ranges to close, as the condition found them: entries ({cidr, ipProtocol, fromPort, toPort}) "
+            "of public_cidrs() or wide_cidrs(), usually narrowed by open_to_ports().",
         ),
     )
 
     def _targets(self) -> set[tuple[str, int, int, str | None]]:
-        added: list[Mapping[str, Any]] = [
-            {
-                "ipProtocol": rule.get("ipProtocol"),
-                "fromPort": rule.get("fromPort"),
-                "toPort": rule.get("toPort"),
-                "cidr": rule.get("cidrIpv4") or rule.get("cidrIpv6"),
-            }
-            for rule in self.params.get("rules") or []
-            if isinstance(rule, Mapping) and not rule.get("isEgress")
-        ] or [rule for rule in self.params.get("permissions") or [] if isinstance(rule, Mapping)]
-        public = public_cidrs(
-            {
-                "ipPermissions": [
-                    {
-                        "ipProtocol": rule["ipProtocol"],
-                        "fromPort": rule["fromPort"],
-                        "toPort": rule["toPort"],
-                        "ipRanges": [{"cidrIp": rule["cidr"]}] if ":" not in str(rule["cidr"]) else [],
-                        "ipv6Ranges": [{"cidrIpv6": rule["cidr"]}] if ":" in str(rule["cidr"]) else [],
-                    }
-                    for rule in added
-                ]
-            }
-        )
-        ports = self.params.get("ports") or list(ADMIN_AND_DATABASE_PORTS)
-        return {_rule_key(r["ipProtocol"], r["fromPort"], r["toPort"], r["cidr"]) for r in open_to_ports(public, ports)}
+        return {
+            _rule_key(r.get("ipProtocol", "-1"), r.get("fromPort"), r.get("toPort"), r.get("cidr"))
+            for r in self.params["ranges"]
+            if isinstance(r, Mapping) and _network(r.get("cidr")) is not None
+        }
 
     def _matching(self) -> list[dict[str, Any]]:
         targets = self._targets()
+        if not targets:
+            return []
         described = self.client.describe_security_group_rules(
             Filters=[{"Name": "group-id", "Values": [self.params["group"]]}]
         )["SecurityGroupRules"]

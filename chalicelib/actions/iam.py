@@ -7,8 +7,16 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from chalicelib.actions.base import Action, ActionError, Parameter, register
-from chalicelib.domain_functions import external_principals
+from chalicelib.actions.base import (
+    TRUSTED_ACCOUNTS,
+    TRUSTED_ORGANIZATIONS,
+    Action,
+    ActionError,
+    Parameter,
+    register,
+    trusted_by,
+)
+from chalicelib.resource_policies import Trusted, allow_statements, statement_outsiders
 
 _USER = Parameter("user", "string", "Name of the IAM user.")
 
@@ -103,11 +111,14 @@ def _document(policy: Any) -> dict[str, Any]:
 
 @register
 class RestoreTrustPolicy(Action):
-    """Take out of a role's trust policy the principals outside the organization's accounts:
-    `*`, and AWS principals in accounts not named in `trusted_accounts` (the role's own
-    account is always trusted). Service and federated principals stay.
+    """Take out of a role's trust policy who it lets in from outside the organization, as
+    `external_principals()` judges with the same trusted accounts and organizations as the
+    playbook's condition: `*`, AWS principals of untrusted accounts, and GitHub Actions'
+    OIDC provider when no condition pins the repository owner. A statement whose condition
+    pins the caller to the organization stays; service principals stay; the role's own
+    account is always trusted.
 
-    A statement that trusts only such principals is removed; one that mixes them keeps its
+    A statement that lets in only outsiders is removed; one that mixes them keeps its
     trusted principals. If nothing would be left, the step fails rather than leave a role
     nobody can assume. Undo puts the previous trust policy back.
 
@@ -117,50 +128,44 @@ class RestoreTrustPolicy(Action):
           - action: iam.restore_trust_policy
             with:
               role: requestParameters.roleName
-              trusted_accounts: "[recipientAccountId]"
+              trusted_accounts: named_list('trusted_accounts')
+              trusted_organizations: named_list('trusted_organizations')
     """
 
     name = "iam.restore_trust_policy"
     service = "iam"
     permissions = ("iam:GetRole", "iam:UpdateAssumeRolePolicy")
-    parameters = (
-        Parameter("role", "string", "Name of the role."),
-        Parameter(
-            "trusted_accounts", "array", "Account ids whose principals may stay (the role's own account always may)."
-        ),
-    )
+    parameters = (Parameter("role", "string", "Name of the role."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
 
-    def _trusted(self, arn: str) -> list[str]:
-        return [arn.split(":")[4], *(str(account) for account in self.params["trusted_accounts"])]
+    def _trusted(self, arn: str) -> Trusted:
+        return trusted_by(self, arn.split(":")[4])
 
     def snapshot(self) -> dict[str, Any]:
         role = self.client.get_role(RoleName=self.params["role"])["Role"]
         return {"Role": self.params["role"], "Arn": role["Arn"], "Policy": _document(role["AssumeRolePolicyDocument"])}
 
     def check(self, state: Mapping[str, Any]) -> bool:
-        return not external_principals(state["Policy"], self._trusted(state["Arn"]))
+        trusted = self._trusted(state["Arn"])
+        return not any(statement_outsiders(s, trusted) for s in allow_statements(state["Policy"]))
 
     def apply(self, state: Mapping[str, Any]) -> None:
         document = dict(state["Policy"])
-        external = set(external_principals(document, self._trusted(state["Arn"])))
+        trusted = self._trusted(state["Arn"])
         statements = document.get("Statement") or []
-        kept: list[dict[str, Any]] = []
+        kept: list[Any] = []
+        removed: list[str] = []
         for statement in statements if isinstance(statements, list) else [statements]:
-            principal = statement.get("Principal")
-            if principal == "*":
+            outsiders = statement_outsiders(statement, trusted) if isinstance(statement, Mapping) else []
+            if not outsiders:
+                kept.append(statement)
                 continue
-            if isinstance(principal, Mapping) and "AWS" in principal:
-                aws = principal["AWS"] if isinstance(principal["AWS"], list) else [principal["AWS"]]
-                trusted = [p for p in aws if p not in external]
-                rest = {k: v for k, v in principal.items() if k != "AWS"}
-                if not trusted and not rest:
-                    continue
-                principal = {**rest, **({"AWS": trusted if len(trusted) > 1 else trusted[0]} if trusted else {})}
-                statement = {**statement, "Principal": principal}
-            kept.append(statement)
+            removed += outsiders
+            principal = None if "NotPrincipal" in statement else _without(statement.get("Principal"), set(outsiders))
+            if principal:
+                kept.append({**statement, "Principal": principal})
         if not kept:
             raise ActionError(
-                f"removing {', '.join(sorted(external))} would leave role {state['Role']} with an empty "
+                f"removing {', '.join(sorted(set(removed)))} would leave role {state['Role']} with an empty "
                 "trust policy: fix it by hand"
             )
         self.client.update_assume_role_policy(
@@ -169,3 +174,17 @@ class RestoreTrustPolicy(Action):
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.client.update_assume_role_policy(RoleName=state["Role"], PolicyDocument=json.dumps(state["Policy"]))
+
+
+def _without(principal: Any, outsiders: set[str]) -> Any:
+    """A Principal element without `outsiders` (as `statement_outsiders` names them); None if
+    nothing is left. One principal of a kind is written as a string, as IAM itself does."""
+    if principal == "*" or not isinstance(principal, Mapping):
+        kept_items = [p for p in (principal if isinstance(principal, list) else [principal]) if p not in outsiders]
+        return kept_items or None
+    remaining: dict[str, Any] = {}
+    for kind, value in principal.items():
+        items = [p for p in (value if isinstance(value, list) else [value]) if p not in outsiders]
+        if items:
+            remaining[kind] = items if len(items) > 1 else items[0]
+    return remaining or None

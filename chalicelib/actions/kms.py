@@ -13,8 +13,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.actions.base import Action, ActionError, Parameter, register
-from chalicelib.domain_functions import public_statements
+from chalicelib.actions.base import (
+    TRUSTED_ACCOUNTS,
+    TRUSTED_ORGANIZATIONS,
+    Action,
+    ActionError,
+    Parameter,
+    register,
+    trusted_by,
+)
+from chalicelib.resource_policies import open_to_everyone
 
 _KEY = Parameter("key", "string", "Key id or key ARN (as in the event's requestParameters.keyId).")
 _MIN_WINDOW_DAYS, _MAX_WINDOW_DAYS = 7, 30
@@ -139,7 +147,9 @@ class CancelKeyDeletion(Action):
 @register
 class RestoreKeyPolicy(Action):
     """Take out of a key policy the statements that let any principal use the key (Principal
-    `*` without a condition that pins the caller), and keep every other statement.
+    `*` without a condition that pins the caller to the organization, as
+    `public_statements()` judges with the same trusted accounts and organizations as the
+    playbook's condition), and keep every other statement.
 
     The event says what the policy became, not what it was, so "restore" means: what the
     policy was before the public statements were added, as far as the policy itself shows.
@@ -150,24 +160,30 @@ class RestoreKeyPolicy(Action):
 
         steps:
           - action: kms.restore_key_policy
-            with: {key: requestParameters.keyId}
+            with:
+              key: requestParameters.keyId
+              trusted_accounts: named_list('trusted_accounts')
+              trusted_organizations: named_list('trusted_organizations')
     """
 
     name = "kms.restore_key_policy"
     service = "kms"
     permissions = ("kms:GetKeyPolicy", "kms:PutKeyPolicy")
-    parameters = (_KEY,)
+    parameters = (_KEY, TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
+
+    def _public(self, policy: Any) -> list[Any]:
+        return open_to_everyone(policy, trusted_by(self))
 
     def snapshot(self) -> dict[str, Any]:
         policy = self.client.get_key_policy(KeyId=self.params["key"], PolicyName="default")["Policy"]
         return {"Key": self.params["key"], "Policy": policy}
 
     def check(self, state: Mapping[str, Any]) -> bool:
-        return not public_statements(state["Policy"])
+        return not self._public(state["Policy"])
 
     def apply(self, state: Mapping[str, Any]) -> None:
         document = json.loads(state["Policy"])
-        public = public_statements(document)
+        public = self._public(document)
         statements = document.get("Statement")
         kept = [s for s in (statements if isinstance(statements, list) else [statements]) if s not in public]
         if not kept:

@@ -6,8 +6,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.actions.base import Action, ActionError, Parameter, register
-from chalicelib.domain_functions import PUBLIC_GROUPS, public_statements
+from chalicelib.actions.base import (
+    TRUSTED_ACCOUNTS,
+    TRUSTED_ORGANIZATIONS,
+    Action,
+    ActionError,
+    Parameter,
+    register,
+    trusted_by,
+)
+from chalicelib.domain_functions import PUBLIC_GROUPS
+from chalicelib.resource_policies import open_to_everyone
 from chalicelib.retrying import error_code
 
 _GRANTEE_KEYS = ("Type", "ID", "URI", "EmailAddress")
@@ -147,22 +156,29 @@ class RemovePublicPolicyStatements(Action):
     """Remove the statements of a bucket policy that any principal may use, and keep every
     other statement exactly as written.
 
-    "Public" is `public_statements()`: Principal `*` (or `{"AWS": "*"}`) without a
-    condition that pins the caller (source VPC or endpoint, organization, account, IP
-    range...). When no statement is left, the policy is deleted. Undo puts the previous
-    policy back, byte for byte.
+    "Public" is `public_statements()` with the same trusted accounts and organizations as
+    the playbook's condition: Principal `*` (or `{"AWS": "*"}`) without a condition that
+    pins the caller to the organization (its accounts or organizations, a VPC or endpoint,
+    narrow IP ranges). When no statement is left, the policy is deleted. Undo puts the
+    previous policy back, byte for byte.
 
     Example:
 
         steps:
           - action: s3.remove_public_policy_statements
-            with: {bucket: requestParameters.bucketName}
+            with:
+              bucket: requestParameters.bucketName
+              trusted_accounts: named_list('trusted_accounts')
+              trusted_organizations: named_list('trusted_organizations')
     """
 
     name = "s3.remove_public_policy_statements"
     service = "s3"
     permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
-    parameters = (Parameter("bucket", "string", "Name of the bucket."),)
+    parameters = (Parameter("bucket", "string", "Name of the bucket."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
+
+    def _public(self, policy: Any) -> list[Any]:
+        return open_to_everyone(policy, trusted_by(self))
 
     def snapshot(self) -> dict[str, Any]:
         try:
@@ -174,11 +190,11 @@ class RemovePublicPolicyStatements(Action):
         return {"Bucket": self.params["bucket"], "Policy": policy}
 
     def check(self, state: Mapping[str, Any]) -> bool:
-        return state["Policy"] is None or not public_statements(state["Policy"])
+        return state["Policy"] is None or not self._public(state["Policy"])
 
     def apply(self, state: Mapping[str, Any]) -> None:
         document = json.loads(state["Policy"])
-        public = public_statements(document)
+        public = self._public(document)
         statements = document.get("Statement")
         kept = [s for s in (statements if isinstance(statements, list) else [statements]) if s not in public]
         if kept:

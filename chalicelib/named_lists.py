@@ -1,0 +1,93 @@
+"""The organization's named lists, which playbooks refer to by name: `named_list('trusted_accounts')`.
+
+Who "we" are (the organization's AWS accounts and AWS Organizations) is configuration, not
+something every playbook copies: a policy is restricted only when it is pinned to these
+values, and a stranger's account id in a condition restricts nothing. The lists come from
+settings (`TRAILGUARD_TRUSTED_ACCOUNTS`, `TRAILGUARD_TRUSTED_ORGANIZATIONS`); a playbook's
+inline test and `replay` give their own. `trusted_accounts` always holds the account of the
+event being judged, so that a resource trusting its own account is never "external".
+
+A name a playbook uses must be one of `LISTS`, checked when the playbook is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+TRUSTED_ACCOUNTS = "trusted_accounts"
+TRUSTED_ORGANIZATIONS = "trusted_organizations"
+
+
+@dataclass(frozen=True)
+class ListKind:
+    """What a named list holds: its meaning, and the form of every value in it."""
+
+    meaning: str
+    pattern: re.Pattern[str]
+    expected: str
+
+
+LISTS: Mapping[str, ListKind] = {
+    TRUSTED_ACCOUNTS: ListKind(
+        "the organization's AWS account ids (TRAILGUARD_TRUSTED_ACCOUNTS), and always the event's own account",
+        re.compile(r"[0-9]{12}"),
+        "12-digit AWS account ids, such as 111122223333",
+    ),
+    TRUSTED_ORGANIZATIONS: ListKind(
+        "the organization's AWS Organizations ids (TRAILGUARD_TRUSTED_ORGANIZATIONS)",
+        re.compile(r"o-[a-z0-9]{10,32}"),
+        "AWS Organizations ids, such as o-a1b2c3d4e5",
+    ),
+}
+
+
+def problem(name: str, items: Iterable[Any]) -> str | None:
+    """What is wrong with a list named `name` holding `items` ("has '1234'; expected ..."), or None."""
+    kind = LISTS.get(name)
+    if kind is None:
+        return f"no list is named {name!r}; known lists: {', '.join(sorted(LISTS))}"
+    wrong = [item for item in items if not isinstance(item, str) or not kind.pattern.fullmatch(item)]
+    if wrong:
+        return f"has {', '.join(repr(item) for item in wrong[:5])}; expected {kind.expected}"
+    return None
+
+
+def is_account_id(value: Any) -> bool:
+    return isinstance(value, str) and LISTS[TRUSTED_ACCOUNTS].pattern.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class NamedLists:
+    """The values of each named list; a list not given is empty."""
+
+    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, values: Mapping[str, Iterable[str]]) -> NamedLists:
+        """Lists whose names and values `problem` found nothing wrong with."""
+        return cls({name: tuple(dict.fromkeys(items)) for name, items in values.items()})
+
+    def get(self, name: str) -> list[str]:
+        return list(self.values.get(name, ()))
+
+    def for_account(self, account: str | None) -> NamedLists:
+        """These lists as one event sees them: its own account is always trusted."""
+        if not is_account_id(account) or account in self.values.get(TRUSTED_ACCOUNTS, ()):
+            return self
+        assert account is not None
+        return NamedLists({**self.values, TRUSTED_ACCOUNTS: (*self.values.get(TRUSTED_ACCOUNTS, ()), account)})
+
+
+NO_LISTS = NamedLists()
+
+
+def named_list(lists: NamedLists, name: str) -> list[str]:
+    """The organization's list `name`, written as a literal: `named_list('trusted_accounts')`
+    (TRAILGUARD_TRUSTED_ACCOUNTS, and always the event's own account) or
+    `named_list('trusted_organizations')` (TRAILGUARD_TRUSTED_ORGANIZATIONS). A playbook's
+    test sets them with `named_lists:`; an unknown name is refused when the playbook is loaded.
+    """
+    return lists.get(name)
