@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from chalicelib import memory
 from chalicelib.actions import Action, ActionError, registered_actions
 from chalicelib.actions.base import ActionContext, describe_error
 from chalicelib.incidents import (
@@ -144,11 +145,17 @@ class Lifecycle:
         return self.store.create(incident)
 
     def _recall(self, incident: Incident) -> None:
-        """Keep in the plan the configurations its steps will restore, as known now."""
+        """Keep in the plan the configurations its steps will restore, as known now, and
+        hold them (`memory.hold`): until people decide, nothing is remembered over them,
+        not the change this incident is about, nor one made meanwhile."""
         context = ActionContext(incident.event.get("account"), incident.event.get("region"), self.store)
         for step in incident.plan:
             action_class = registered_actions().get(step["action"])
-            remembered = action_class.recall(step["params"], context) if action_class else None
+            if action_class is None:
+                continue
+            for key in action_class.memory_keys(step["params"], context):
+                memory.hold(self.store, key, incident.id)
+            remembered = action_class.recall(step["params"], context)
             if remembered is not None:
                 step["remembered"] = remembered
 

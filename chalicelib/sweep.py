@@ -7,21 +7,24 @@ becomes a synthetic CloudTrail record (eventType `TrailguardSweep`, its own even
 finding and day) that goes through the same playbooks as a real event, and it says
 plainly in the incident that no event was received.
 
-It also keeps the trails' last known configurations fresh (for `cloudtrail.restore_trail`),
-expires proposals nobody answered in time, resumes incidents whose worker died, and
-delivers the Slack messages Slack did not take.
+It also offers memory the present configurations of trails, flow logs and Config's
+delivery channels (for the actions that re-create them): a difference from what is
+remembered that no judged event or decision explains is kept out of memory and reported
+(`drifted`). It expires proposals nobody answered in time, resumes incidents whose worker
+died, and delivers the Slack messages Slack did not take.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import remembered, trails
+from chalicelib import memory, remembered, trails
 from chalicelib.actions.base import describe_error
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
@@ -45,6 +48,8 @@ class SweepReport:
     expired: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
+    drifted: list[str] = field(default_factory=list)
+    """Remembered configurations that differ from the present ones without a judgement."""
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +60,7 @@ class SweepReport:
             "expired": self.expired,
             "resumed": self.resumed,
             "delivered": self.delivered,
+            "drifted": self.drifted,
             "errors": self.errors,
         }
 
@@ -167,14 +173,20 @@ class Sweep:
     # -- what is remembered ------------------------------------------------------------------
 
     def _remember(self, region: str, report: SweepReport) -> None:
-        """Refresh what can be put back after a deletion: trails, flow logs, delivery channels."""
+        """Offer memory what can be put back after a deletion: trails, flow logs, delivery
+        channels; report what differs from the remembered without a judgement."""
         for kind in remembered.KINDS:
             try:
-                kind.sweep(
+                offers = kind.sweep(
                     self.lifecycle.store, self.clients.client(kind.service, self.account, region), self.account, region
                 )
             except Exception as error:
                 report.errors.append(f"{region}: remember {kind.name}s: {describe_error(error)}")
+                continue
+            for offer in offers:
+                if offer.outcome == memory.DRIFT:
+                    report.drifted.append(f"{offer.key}: {offer.drift}")
+                    log.warning(json.dumps(memory.log_line(offer)))
 
     # -- keys --------------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from chalicelib import memory
+
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -138,11 +140,17 @@ class Action:
         return None
 
     @classmethod
+    def memory_keys(cls, params: Mapping[str, Any], context: ActionContext) -> list[str]:
+        """Every remembered configuration the action may put back (an incident holds them)."""
+        key = cls.memory_key(params, context)
+        return [key] if key is not None and context.memory is not None else []
+
+    @classmethod
     def recall(cls, params: Mapping[str, Any], context: ActionContext) -> dict[str, Any] | None:
         key = cls.memory_key(params, context)
         if key is None or context.memory is None:
             return None
-        return context.memory.recall(key)
+        return memory.configuration(context.memory.recall(key))
 
     def remembered(self) -> dict[str, Any] | None:
         """The configuration recalled for this step (at opening, else now), if any."""
