@@ -10,7 +10,8 @@ Its life in an incident:
     before = action.snapshot()        read what undo will need, change nothing
     if action.check(before): done     already safe: nothing to apply
     action.apply(before)              make the change (running it again changes nothing)
-    after = action.snapshot()         what trailguard left
+    after = action.snapshot()         what trailguard left, read back from AWS:
+    action.check(after) or fail       the step fails unless it is safe now
     ...
     action.undo(before, after)        only if the resource is still exactly `after`
 
@@ -90,6 +91,10 @@ class Action:
     passes_role_to: ClassVar[str | None] = None
     """With iam:PassRole among the permissions: the only service it may pass roles to."""
     parameters: ClassVar[tuple[Parameter, ...]]
+    eventually_consistent: ClassVar[bool] = False
+    """True where AWS documents that a read may not show a change at once (IAM, EC2, KMS,
+    S3 bucket settings, a trail just created): the state is then read back a few times,
+    over a few seconds, before the step fails for not being safe."""
 
     def __init__(self, client: Any, params: Mapping[str, Any], context: ActionContext | None = None) -> None:
         self.client = client

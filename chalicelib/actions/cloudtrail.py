@@ -110,6 +110,7 @@ class RestoreTrail(Action):
         "iam:PassRole",
     )
     passes_role_to = "cloudtrail.amazonaws.com"
+    eventually_consistent = True  # a trail just created may not be described at once
     parameters = (
         Parameter("trail", "string", "Name or ARN of the deleted trail."),
         Parameter(

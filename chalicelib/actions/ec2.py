@@ -59,6 +59,7 @@ class RevokePublicIngress(Action):
 
     name = "ec2.revoke_public_ingress"
     service = "ec2"
+    eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
     permissions = (
         "ec2:DescribeSecurityGroupRules",
         "ec2:RevokeSecurityGroupIngress",
@@ -184,6 +185,7 @@ class _SharedPermission(Action):
     """Shared by snapshots and images: who may use it is a list of groups and account ids."""
 
     resource_param: str
+    eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
 
     def _entries(self) -> list[dict[str, str]]:
         """The resource's permission entries, each `{"Group": ...}` or `{"UserId": ...}`."""
@@ -311,6 +313,7 @@ class RestoreFlowLogs(Action):
 
     name = "ec2.restore_flow_logs"
     service = "ec2"
+    eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
     permissions = (
         "ec2:DescribeFlowLogs",
         "ec2:CreateFlowLogs",
