@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from chalicelib import memory
+from chalicelib import acceptances, memory
 from chalicelib.actions import Action, ActionError, registered_actions
 from chalicelib.actions.base import ActionContext, describe_error
 from chalicelib.incidents import (
@@ -88,7 +88,7 @@ class Lifecycle:
         return self.carry_out(self.claim(incident_id, "undo", who))
 
     def deny(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
-        return self.claim(incident_id, "deny", who, detail)
+        return self.carry_out(self.claim(incident_id, "deny", who, detail))
 
     def acknowledge(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
         return self.claim(incident_id, "acknowledge", who, detail)
@@ -123,11 +123,14 @@ class Lifecycle:
         raise AssertionError("unreachable")
 
     def carry_out(self, incident: Incident) -> Incident:
-        """The work a claimed incident waits for: its steps (remediating) or their undo."""
+        """The work a claimed incident waits for: its steps (remediating), their undo, or,
+        after a denial, recording for the sweep that people left the resource as it is."""
         if incident.state is State.REMEDIATING:
             return self.remediate(incident)
         if incident.state is State.UNDOING:
             return self._undo(incident)
+        if incident.state is State.DENIED:
+            self._accept(incident)
         return incident
 
     def resume(self, incident: Incident, who: str) -> Incident:
@@ -249,9 +252,18 @@ class Lifecycle:
             result.status = StepStatus.UNDONE
             restored += 1
             self._save(incident)  # so that a resumed undo does not try to put it back twice
+        acceptances.record(self.store, incident, _decided_by(incident, "undo"), self.clock())  # a resume records it
         incident.move("finish_undo", TRAILGUARD, now=self.clock())
         self._save(incident)
         return incident
+
+    def _accept(self, incident: Incident) -> None:
+        """After a denial: record that people left the resource as it is, for the sweep. The
+        denial stands if this fails (logged): the sweep would only propose again."""
+        try:
+            acceptances.record(self.store, incident, _decided_by(incident, "deny"), self.clock())
+        except Exception:
+            log.exception("could not record the denial of incident %s for the sweep", incident.id)
 
     # -- the store --------------------------------------------------------------------------
 
@@ -264,6 +276,10 @@ class Lifecycle:
     def _save(self, incident: Incident) -> None:
         incident.lease_until = timestamp(self.clock() + self.lease) if incident.state in BUSY_STATES else None
         self.store.save(incident)
+
+
+def _decided_by(incident: Incident, transition: str) -> str:
+    return next((entry.who for entry in reversed(incident.history) if entry.what == transition), TRAILGUARD)
 
 
 def _read_back(action: Action) -> dict[str, Any]:

@@ -235,3 +235,71 @@ def test_a_change_no_event_told_of_is_reported_and_not_remembered(audit_trail, c
         drift.startswith(f"trail#{ACCOUNT}#{REGION}#audit: ")
         and "S3KeyPrefix remembered 'org' now 'elsewhere'" in drift
     )
+
+
+# -- decisions the sweep honours -----------------------------------------------------------
+
+
+def _stop_logging(name):
+    return CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": name}))
+
+
+def test_an_undone_stop_logging_remediation_sticks_until_the_trail_logs_again(audit_trail, clock, calls):
+    sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls)
+    audit_trail.stop_logging(Name="audit")
+    _, [outcome] = sweep.responder.respond(_stop_logging("audit"))
+    assert outcome.incident.state is State.REMEDIATED
+    assert sweep.lifecycle.undo(outcome.incident.id, "slack:U1").state is State.UNDONE  # the stop was meant
+
+    clock.now += dt.timedelta(minutes=15)
+    report = sweep.run()
+    assert report.opened == [] and audit_trail.get_trail_status(Name="audit")["IsLogging"] is False
+    assert report.accepted == [f"trail audit not logging: left as slack:U1 decided ({outcome.incident.id})"]
+
+    audit_trail.start_logging(Name="audit")  # someone starts it again...
+    clock.now += dt.timedelta(minutes=15)
+    assert sweep.run().opened == []
+    audit_trail.stop_logging(Name="audit")  # ...and later it is stopped again: a new finding
+    clock.now += dt.timedelta(minutes=15)
+    report = sweep.run()
+    assert len(report.opened) == 1 and report.accepted == []
+    assert audit_trail.get_trail_status(Name="audit")["IsLogging"] is True
+
+
+def test_a_denied_proposal_is_not_proposed_again_by_the_sweep(tmp_path, audit_trail, clock, calls):
+    (tmp_path / "approve.yaml").write_text(APPROVE_PLAYBOOK)
+    sweep = _sweep(Catalog.load([tmp_path]), clock, calls)
+    audit_trail.stop_logging(Name="audit")
+    _, [outcome] = sweep.responder.respond(_stop_logging(f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/audit"))
+    sweep.lifecycle.deny(outcome.incident.id, "slack:U1", "maintenance")
+    report = sweep.run()
+    assert report.opened == [] and len(report.accepted) == 1
+    assert [i.id for i in sweep.lifecycle.store.open_incidents()] == []
+
+
+@pytest.mark.parametrize(
+    "name,unsafe,state",
+    [
+        ("DisableKey", lambda kms, key: kms.disable_key(KeyId=key), "Disabled"),
+        (
+            "ScheduleKeyDeletion",
+            lambda kms, key: kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7),
+            "PendingDeletion",
+        ),
+    ],
+)
+def test_an_undone_key_remediation_sticks(aws, clock, calls, name, unsafe, state):
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls, trail_names={"none"}, key_ids={"*"})
+    unsafe(kms, key)
+    event = CloudTrailEvent.from_record(record(name, "kms.amazonaws.com", {"keyId": key}))
+    _, [outcome] = sweep.responder.respond(event)
+    assert outcome.incident.state is State.REMEDIATED
+    assert sweep.lifecycle.undo(outcome.incident.id, "slack:U1").state is State.UNDONE
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == state
+
+    clock.now += dt.timedelta(days=1)  # a new day: the sweep's findings of keys are per day
+    report = sweep.run()
+    assert report.opened == [] and len(report.accepted) == 1
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == state
