@@ -1,26 +1,36 @@
 """AWS Config's delivery channels: remembered, because a deleted one must be put back
-before the recorder can start again."""
+before the recorder can start again (as far as `memory` allows: a channel changed by a
+call no playbook judges is a difference the sweep reports, not the one to put back)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.incidents import timestamp, utc_now
+from chalicelib import memory
 
 CONFIGURATION_EVENTS = {"config.amazonaws.com": ("PutDeliveryChannel",)}
+SETTINGS = ("Channels",)
 
 
 def memory_key(account: str, region: str) -> str:
     return f"config-channels#{account}#{region}"
 
 
-def remember_all(memory: Any, client: Any, account: str, region: str) -> int:
+def remember_all(
+    store: memory.Memory, client: Any, account: str, region: str, judged: bool = False
+) -> list[memory.Offer]:
     channels = client.describe_delivery_channels()["DeliveryChannels"]
-    if channels:
-        memory.remember(memory_key(account, region), {"Channels": channels, "RememberedAt": timestamp(utc_now())})
-    return len(channels)
+    if not channels:
+        return []
+    return [
+        memory.offer(
+            store, memory_key(account, region), {"Channels": channels}, settings=SETTINGS, judged=None if judged else ()
+        )
+    ]
 
 
-def remember_from_event(memory: Any, client: Any, record: Mapping[str, Any], account: str, region: str) -> None:
-    remember_all(memory, client, account, region)
+def remember_from_event(
+    store: memory.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
+) -> list[memory.Offer]:
+    return remember_all(store, client, account, region, judged)

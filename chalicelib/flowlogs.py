@@ -1,13 +1,16 @@
 """VPC flow logs: read their configuration, remember it, and re-create one from it.
 
 DeleteFlowLogs leaves nothing to restore from, so trailguard remembers each flow log it
-sees (on CreateFlowLogs events and in the sweep) in its store, like trails.
+sees (on CreateFlowLogs events and in the sweep) in its store, like trails, as far as
+`memory` allows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from chalicelib import memory
 
 CONFIGURATION_EVENTS = {"ec2.amazonaws.com": ("CreateFlowLogs",)}
 
@@ -82,18 +85,27 @@ def create(client: Any, config: Mapping[str, Any]) -> str:
     return str(response["FlowLogIds"][0])
 
 
-def remember_all(memory: Any, client: Any, account: str, region: str) -> int:
-    flow_logs = describe_all(client)
-    for flow_log_id, config in flow_logs.items():
-        memory.remember(memory_key(account, region, flow_log_id), config)
-    return len(flow_logs)
+def _offer(
+    store: memory.Memory, flow_logs: Mapping[str, dict[str, Any]], account: str, region: str, judged: bool
+) -> list[memory.Offer]:
+    return [
+        memory.offer(
+            store, memory_key(account, region, flow_log_id), config, settings=_FIELDS, judged=None if judged else ()
+        )
+        for flow_log_id, config in flow_logs.items()
+    ]
 
 
-def remember_from_event(memory: Any, client: Any, record: Mapping[str, Any], account: str, region: str) -> None:
+def remember_all(store: memory.Memory, client: Any, account: str, region: str) -> list[memory.Offer]:
+    return _offer(store, describe_all(client), account, region, judged=False)
+
+
+def remember_from_event(
+    store: memory.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
+) -> list[memory.Offer]:
     response = record.get("responseElements")
     created = response.get("CreateFlowLogsResponse", response) if isinstance(response, Mapping) else {}
     ids_set = created.get("flowLogIdSet") if isinstance(created, Mapping) else None
     items = ids_set.get("item") if isinstance(ids_set, Mapping) else ids_set
     ids = [i for i in (items if isinstance(items, list) else [items]) if isinstance(i, str)]
-    for flow_log_id, config in describe_all(client, ids or None).items():
-        memory.remember(memory_key(account, region, flow_log_id), config)
+    return _offer(store, describe_all(client, ids or None), account, region, judged)

@@ -3,9 +3,12 @@ and nothing is lost.
 
 Every move is `Incident.move` (the legal-transition table) followed by a conditional
 write: of two clicks, two Lambdas or a retry, one wins and the other is refused. Before a
-step changes anything, its snapshot (what undo needs) is written; if the Lambda dies
+step changes anything, its snapshot (what undo needs) is written, once: if the Lambda dies
 mid-plan, the incident stays `remediating` with a lease, and whoever comes next after the
-lease (a redelivery of the event, the sweep) resumes it with the snapshots already taken.
+lease (a redelivery of the event, the sweep), or a person's Retry after a failure, goes on
+with the snapshots already taken and reads the resource's state anew. After a change, the
+resource is read back, and the step fails unless it is in the safe state: a step is never
+reported done on the word of the call that made it.
 
 Without an action binder, steps are simulated (replay): nothing calls AWS.
 """
@@ -13,10 +16,12 @@ Without an action binder, steps are simulated (replay): nothing calls AWS.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from chalicelib import acceptances, memory
 from chalicelib.actions import Action, ActionError, registered_actions
 from chalicelib.actions.base import ActionContext, describe_error
 from chalicelib.incidents import (
@@ -29,6 +34,7 @@ from chalicelib.incidents import (
     timestamp,
     utc_now,
 )
+from chalicelib.retrying import eventually
 from chalicelib.store import IncidentStore, StaleIncident
 
 log = logging.getLogger("trailguard")
@@ -82,7 +88,7 @@ class Lifecycle:
         return self.carry_out(self.claim(incident_id, "undo", who))
 
     def deny(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
-        return self.claim(incident_id, "deny", who, detail)
+        return self.carry_out(self.claim(incident_id, "deny", who, detail))
 
     def acknowledge(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
         return self.claim(incident_id, "acknowledge", who, detail)
@@ -117,11 +123,14 @@ class Lifecycle:
         raise AssertionError("unreachable")
 
     def carry_out(self, incident: Incident) -> Incident:
-        """The work a claimed incident waits for: its steps (remediating) or their undo."""
+        """The work a claimed incident waits for: its steps (remediating), their undo, or,
+        after a denial, recording for the sweep that people left the resource as it is."""
         if incident.state is State.REMEDIATING:
             return self.remediate(incident)
         if incident.state is State.UNDOING:
             return self._undo(incident)
+        if incident.state is State.DENIED:
+            self._accept(incident)
         return incident
 
     def resume(self, incident: Incident, who: str) -> Incident:
@@ -144,11 +153,17 @@ class Lifecycle:
         return self.store.create(incident)
 
     def _recall(self, incident: Incident) -> None:
-        """Keep in the plan the configurations its steps will restore, as known now."""
+        """Keep in the plan the configurations its steps will restore, as known now, and
+        hold them (`memory.hold`): until people decide, nothing is remembered over them,
+        not the change this incident is about, nor one made meanwhile."""
         context = ActionContext(incident.event.get("account"), incident.event.get("region"), self.store)
         for step in incident.plan:
             action_class = registered_actions().get(step["action"])
-            remembered = action_class.recall(step["params"], context) if action_class else None
+            if action_class is None:
+                continue
+            for key in action_class.memory_keys(step["params"], context):
+                memory.hold(self.store, key, incident.id)
+            remembered = action_class.recall(step["params"], context)
             if remembered is not None:
                 step["remembered"] = remembered
 
@@ -166,20 +181,23 @@ class Lifecycle:
                     raise RuntimeError("a simulated lifecycle cannot remediate")
                 action = self.actions.bind(planned, account, region, incident.id)
                 current = action.snapshot()
-                if result is not None and result.status is StepStatus.APPLYING and result.before is not None:
-                    before = result.before  # recorded by a worker that died: what undo needs
-                else:
+                if result is None or result.before is None:
                     before = current
                     result = StepResult(planned["action"], planned["params"], StepStatus.APPLYING, before=before)
                     _put_step(incident, index, result)
                     self._save(incident)  # written before any change: undo needs it if we die now
+                else:
+                    # A resume or a retry: an earlier attempt may have changed the resource
+                    # half-way; what undo must restore is still the snapshot it took first.
+                    before = result.before
+                    result.status, result.error = StepStatus.APPLYING, None
                 if action.check(current):
-                    # Already safe now; if it was not at the snapshot, a dead worker applied it.
+                    # Safe now; if it was not at the snapshot, an earlier attempt made it so.
                     result.status = StepStatus.ALREADY_SAFE if action.check(before) else StepStatus.APPLIED
                     result.after = current
                 else:
                     action.apply(current)
-                    result.after = action.snapshot()
+                    result.after = _read_back(action)
                     result.status = StepStatus.APPLIED
                 result.error, result.note = None, action.note
             except StaleIncident:
@@ -234,9 +252,18 @@ class Lifecycle:
             result.status = StepStatus.UNDONE
             restored += 1
             self._save(incident)  # so that a resumed undo does not try to put it back twice
+        acceptances.record(self.store, incident, _decided_by(incident, "undo"), self.clock())  # a resume records it
         incident.move("finish_undo", TRAILGUARD, now=self.clock())
         self._save(incident)
         return incident
+
+    def _accept(self, incident: Incident) -> None:
+        """After a denial: record that people left the resource as it is, for the sweep. The
+        denial stands if this fails (logged): the sweep would only propose again."""
+        try:
+            acceptances.record(self.store, incident, _decided_by(incident, "deny"), self.clock())
+        except Exception:
+            log.exception("could not record the denial of incident %s for the sweep", incident.id)
 
     # -- the store --------------------------------------------------------------------------
 
@@ -249,6 +276,30 @@ class Lifecycle:
     def _save(self, incident: Incident) -> None:
         incident.lease_until = timestamp(self.clock() + self.lease) if incident.state in BUSY_STATES else None
         self.store.save(incident)
+
+
+def _decided_by(incident: Incident, transition: str) -> str:
+    return next((entry.who for entry in reversed(incident.history) if entry.what == transition), TRAILGUARD)
+
+
+def _read_back(action: Action) -> dict[str, Any]:
+    """The resource as AWS shows it after `apply`, which must be safe. An action whose
+    changes AWS documents as showing late is read again a few times first."""
+    if action.eventually_consistent:
+        after = eventually(action.snapshot, until=action.check)
+    else:
+        after = action.snapshot()
+    if not action.check(after):
+        raise ActionError(
+            f"{action.name} was applied, but the resource read back is still not safe: {_brief(after)}; "
+            "nothing is reported done"
+        )
+    return after
+
+
+def _brief(state: Mapping[str, Any], limit: int = 300) -> str:
+    text = json.dumps(state, default=str, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _put_step(incident: Incident, index: int, result: StepResult) -> None:

@@ -339,9 +339,10 @@ def _actions() -> str:
 
 Each action reads the state it may need to undo (snapshot), does nothing when the
 resource is already safe (check), applies the change (running it again changes nothing),
-and undoes it only if the resource is still exactly as trailguard left it; otherwise the
-undo is refused and says which fields changed. The deploy policy is generated from the
-permissions listed here.
+then reads the resource back: the step fails unless it is safe now (read a few times
+where AWS documents that reads may lag). It undoes the change only if the resource is
+still exactly as trailguard left it; otherwise the undo is refused and says which fields
+changed. The deploy policy is generated from the permissions listed here.
 """
     ]
     for name in sorted(registered_actions()):

@@ -1,9 +1,9 @@
 """What trailguard remembers so that it can put back what a call deleted: trail
 configurations, VPC flow logs, AWS Config delivery channels.
 
-Each kind is refreshed by the successful calls that change it (when no playbook objected
-to the call: a change a playbook answered is not the configuration to restore) and by
-the posture sweep, in the account and region concerned.
+Each kind is offered to memory after the successful calls that change it and by the
+posture sweep, in the account and region concerned; `memory` decides what is written (a
+change a playbook objected to, or that nobody judged, is not the configuration to restore).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import configservice, flowlogs, trails
+from chalicelib.memory import Offer
 
 
 @dataclass(frozen=True)
@@ -20,25 +21,14 @@ class Kind:
     name: str
     service: str
     events: Mapping[str, tuple[str, ...]]
-    from_event: Callable[[Any, Any, Mapping[str, Any], str, str], None]
-    sweep: Callable[[Any, Any, str, str], int]
-
-
-def _trail_from_event(memory: Any, client: Any, record: Mapping[str, Any], account: str, region: str) -> None:
-    trail = trails.trail_named_in(record)
-    if trail is not None:
-        trails.remember(memory, client, trail, account, region)
-
-
-def _all_trails(memory: Any, client: Any, account: str, region: str) -> int:
-    present = client.describe_trails(includeShadowTrails=False)["trailList"]
-    for trail in present:
-        trails.remember(memory, client, trail["TrailARN"], account, region)
-    return len(present)
+    from_event: Callable[[Any, Any, Mapping[str, Any], str, str, bool], list[Offer]]
+    """(store, client, record, account, region, judged): offer what the call changed."""
+    sweep: Callable[[Any, Any, str, str], list[Offer]]
+    """(store, client, account, region): offer everything there is (nothing judged)."""
 
 
 KINDS = (
-    Kind("trail", "cloudtrail", trails.CONFIGURATION_EVENTS, _trail_from_event, _all_trails),
+    Kind("trail", "cloudtrail", trails.CONFIGURATION_EVENTS, trails.remember_from_event, trails.remember_all),
     Kind("flow log", "ec2", flowlogs.CONFIGURATION_EVENTS, flowlogs.remember_from_event, flowlogs.remember_all),
     Kind(
         "Config delivery channel",

@@ -21,14 +21,14 @@ import time
 import urllib.parse
 from typing import Any
 
-from chalicelib import logs, remembered
+from chalicelib import logs, memory, remembered
 from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events import CloudTrailEvent, EventError
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Fanout, LogNotifier, Notifier
 from chalicelib.own_calls import DynamoOwnCalls, MemoryOwnCalls
-from chalicelib.responder import Outcome, Responder
+from chalicelib.responder import Decision, Outcome, Responder
 from chalicelib.settings import Settings
 from chalicelib.store import DynamoStore, IncidentStore, MemoryStore
 
@@ -237,7 +237,7 @@ class Runtime:
             )
             return {"status": "rejected", "reason": str(error)}
         decision, outcomes = self.responder.respond(event)
-        self._remember(event, outcomes)
+        self._remember(event, decision, outcomes)
         elapsed = logs.milliseconds(time.perf_counter() - started)
         result: dict[str, Any] = {"status": "handled", "eventID": event.event_id, "eventName": event.name}
         where = {
@@ -291,19 +291,22 @@ class Runtime:
         log.info(json.dumps({"message": "sweep done", **report.to_dict()}))
         return report.to_dict()
 
-    def _remember(self, event: CloudTrailEvent, outcomes: list[Outcome]) -> None:
-        """Keep a configuration after a change no playbook objected to.
+    def _remember(self, event: CloudTrailEvent, decision: Decision, outcomes: list[Outcome]) -> None:
+        """Offer memory the configuration a call changed (`memory` says what it keeps).
 
-        A change a playbook answered is not remembered: the configuration before it is
-        the one to restore.
+        A change a playbook answered is not offered: its incident holds the configuration
+        from before it. A change the playbooks judged without objecting is remembered; one
+        nobody judged (no playbook names the call, or a guard skipped it) only where it
+        changes nothing a restore puts back, and the difference is logged.
         """
         kind = remembered.kind_for(event.source, event.name)
         if outcomes or kind is None:
             return
+        judged = decision.skip is None and bool(self.catalog.candidates(event.source, event.name))
         try:
             client = self.clients.client(kind.service, event.account, event.region)
-            kind.from_event(
-                self.store, client, event.record, event.account or self.clients.home_account(), event.region
+            offers = kind.from_event(
+                self.store, client, event.record, event.account or self.clients.home_account(), event.region, judged
             )
         except Exception as error:
             log.warning(
@@ -311,6 +314,11 @@ class Runtime:
                     {"message": f"could not remember the {kind.name}", "eventID": event.event_id, "reason": str(error)}
                 )
             )
+            return
+        for offer in offers:
+            line = memory.log_line(offer, eventID=event.event_id)
+            if line is not None:
+                log.log(logging.WARNING if offer.outcome == memory.DRIFT else logging.INFO, json.dumps(line))
 
 
 def _decision_line(outcome: Outcome, where: dict[str, Any], elapsed_ms: float) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Where incidents (and the last known trail configurations) are kept.
+"""Where incidents (and remembered documents: last known configurations, decisions the
+sweep honours) are kept.
 
 The responder and the lifecycle only know the `IncidentStore` interface. Two rules make
 at-least-once delivery and double clicks harmless:
@@ -7,6 +8,9 @@ at-least-once delivery and double clicks harmless:
   to two Lambdas at once, opens one incident;
 - `save` writes only if the stored version and state are still the ones the caller read,
   so of two workers moving the same incident, one wins and the other gets `StaleIncident`.
+
+A remembered document is changed by `amend`, on the same principle: written only if
+nobody wrote it since it was read.
 
 `MemoryStore` serves replay, the CLI and tests; `DynamoStore` serves deployed stages,
 one table, with a sparse index of open incidents and a TTL on finished ones.
@@ -17,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from chalicelib.incidents import OPEN_STATES, Incident, State
@@ -27,10 +31,22 @@ OPEN_INDEX = "open"
 UNANNOUNCED = "unannounced"
 """The open index's key for a finished incident whose message is still due."""
 TTL_ATTRIBUTE = "expiresAt"
+AMEND_ATTEMPTS = 5
+"""Reads and conditional writes an `amend` tries before giving up (others kept writing)."""
 
 
 class StaleIncident(Exception):
     """Someone else changed the incident since it was read; nothing was written."""
+
+
+class BusyDocument(Exception):
+    """Others changed a remembered document at every attempt to amend it; nothing was written."""
+
+
+Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+"""Given a remembered document as stored (None: there is none), the document to write
+instead, or None to leave it as it is. It may be called more than once (when another
+writer got in first), so it must only read."""
 
 
 class IncidentStore(Protocol):
@@ -53,6 +69,11 @@ class IncidentStore(Protocol):
 
     def recall(self, key: str) -> dict[str, Any] | None: ...
 
+    def amend(self, key: str, change: Change) -> dict[str, Any] | None:
+        """Replace the document under `key` by `change(stored)`, atomically: written only if
+        nobody wrote it since it was read (else read and changed again). Returns the document
+        as stored afterwards."""
+
 
 class MemoryStore:
     """Incidents in a dict, for one process; safe to use from several threads.
@@ -64,7 +85,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._incidents: dict[str, dict[str, Any]] = {}
         self._documents: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: an amend's change may read incidents
 
     def create(self, incident: Incident) -> bool:
         with self._lock:
@@ -110,7 +131,15 @@ class MemoryStore:
 
     def recall(self, key: str) -> dict[str, Any] | None:
         with self._lock:
-            return self._documents.get(key)
+            stored = self._documents.get(key)
+            return json.loads(json.dumps(stored)) if stored is not None else None
+
+    def amend(self, key: str, change: Change) -> dict[str, Any] | None:
+        with self._lock:
+            new = change(self.recall(key))
+            if new is not None:
+                self._documents[key] = json.loads(json.dumps(new, default=str))
+            return self.recall(key)
 
 
 def _loaded(data: dict[str, Any]) -> Incident:
@@ -226,6 +255,40 @@ class DynamoStore:
     def recall(self, key: str) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
         return json.loads(item["body"]["S"]) if item else None
+
+    def amend(self, key: str, change: Change) -> dict[str, Any] | None:
+        """A consistent read, then a put conditional on the document's `version` (absent
+        before its first amend)."""
+        for _ in range(AMEND_ATTEMPTS):
+            item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+            stored = json.loads(item["body"]["S"]) if item else None
+            version = int(item["version"]["N"]) if item and "version" in item else 0
+            new = change(stored)
+            if new is None:
+                return stored
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "attribute_not_exists(#version)"}
+                if version == 0
+                else {
+                    "ConditionExpression": "#version = :read",
+                    "ExpressionAttributeValues": {":read": {"N": str(version)}},
+                }
+            )
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": {"S": key},
+                        "version": {"N": str(version + 1)},
+                        "body": {"S": json.dumps(new, default=str, separators=(",", ":"))},
+                    },
+                    ExpressionAttributeNames={"#version": "version"},
+                    **condition,
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+            return json.loads(json.dumps(new, default=str))
+        raise BusyDocument(f"{key} changed at each of {AMEND_ATTEMPTS} attempts to amend it")
 
     def _item(self, incident: Incident) -> dict[str, Any]:
         item: dict[str, Any] = {

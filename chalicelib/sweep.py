@@ -7,21 +7,28 @@ becomes a synthetic CloudTrail record (eventType `TrailguardSweep`, its own even
 finding and day) that goes through the same playbooks as a real event, and it says
 plainly in the incident that no event was received.
 
-It also keeps the trails' last known configurations fresh (for `cloudtrail.restore_trail`),
-expires proposals nobody answered in time, resumes incidents whose worker died, and
-delivers the Slack messages Slack did not take.
+A finding people already decided to leave as it is (they undid trailguard's answer, or
+denied its proposal: `acceptances`) is not answered again until the sweep sees the
+resource safe once more.
+
+It also offers memory the present configurations of trails, flow logs and Config's
+delivery channels (for the actions that re-create them): a difference from what is
+remembered that no judged event or decision explains is kept out of memory and reported
+(`drifted`). It expires proposals nobody answered in time, resumes incidents whose worker
+died, and delivers the Slack messages Slack did not take.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import remembered, trails
+from chalicelib import acceptances, memory, remembered, trails
 from chalicelib.actions.base import describe_error
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
@@ -45,6 +52,10 @@ class SweepReport:
     expired: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    """Findings left alone because people decided so (which incident, who)."""
+    drifted: list[str] = field(default_factory=list)
+    """Remembered configurations that differ from the present ones without a judgement."""
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +66,8 @@ class SweepReport:
             "expired": self.expired,
             "resumed": self.resumed,
             "delivered": self.delivered,
+            "accepted": self.accepted,
+            "drifted": self.drifted,
             "errors": self.errors,
         }
 
@@ -136,20 +149,25 @@ class Sweep:
     # -- trails ------------------------------------------------------------------------------
 
     def _check_trails(self, region: str, report: SweepReport) -> None:
+        decisions = self._decisions(region)
         client = self.clients.client("cloudtrail", self.account, region)
         present = client.describe_trails(includeShadowTrails=False)["trailList"]
         every = "*" in self.trail_names
         seen: set[str] = set()
         for trail in present:
+            decisions.safe_again(acceptances.TRAIL_MISSING, trail["TrailARN"])
             if not (every or trail["Name"] in self.trail_names or trail["TrailARN"] in self.trail_names):
                 continue
             seen.update((trail["Name"], trail["TrailARN"]))
             report.trails_checked += 1
             status = client.get_trail_status(Name=trail["TrailARN"])
             if status.get("IsLogging"):
+                decisions.safe_again(acceptances.TRAIL_NOT_LOGGING, trail["TrailARN"])
+                continue
+            finding = f"trail {trail['Name']} not logging"
+            if self._accepted(decisions, acceptances.TRAIL_NOT_LOGGING, trail["TrailARN"], finding, report):
                 continue
             stopped = status.get("StopLoggingTime") or self._today()
-            finding = f"trail {trail['Name']} not logging"
             self._open(
                 region, "StopLogging", {"name": trail["TrailARN"]}, finding, f"{trail['TrailARN']}@{stopped}", report
             )
@@ -162,25 +180,35 @@ class Sweep:
                 continue
             report.trails_checked += 1
             finding = f"trail {trail_name} missing"
+            if self._accepted(decisions, acceptances.TRAIL_MISSING, name, finding, report):
+                continue
             self._open(region, "DeleteTrail", {"name": trail_name}, finding, f"{name}@{self._today()}", report)
+        decisions.forget_safe()
 
     # -- what is remembered ------------------------------------------------------------------
 
     def _remember(self, region: str, report: SweepReport) -> None:
-        """Refresh what can be put back after a deletion: trails, flow logs, delivery channels."""
+        """Offer memory what can be put back after a deletion: trails, flow logs, delivery
+        channels; report what differs from the remembered without a judgement."""
         for kind in remembered.KINDS:
             try:
-                kind.sweep(
+                offers = kind.sweep(
                     self.lifecycle.store, self.clients.client(kind.service, self.account, region), self.account, region
                 )
             except Exception as error:
                 report.errors.append(f"{region}: remember {kind.name}s: {describe_error(error)}")
+                continue
+            for offer in offers:
+                if offer.outcome == memory.DRIFT:
+                    report.drifted.append(f"{offer.key}: {offer.drift}")
+                    log.warning(json.dumps(memory.log_line(offer)))
 
     # -- keys --------------------------------------------------------------------------------
 
     def _check_keys(self, region: str, report: SweepReport) -> None:
         if not self.key_ids:
             return
+        decisions = self._decisions(region)
         client = self.clients.client("kms", self.account, region)
         aliases: dict[str, set[str]] = {}
         for page in client.get_paginator("list_aliases").paginate():
@@ -197,14 +225,25 @@ class Sweep:
                     continue
                 report.keys_checked += 1
                 state, request = metadata.get("KeyState"), {"keyId": key["KeyArn"]}
+                for finding_kind, found in (
+                    (acceptances.KEY_DISABLED, state == "Disabled"),
+                    (acceptances.KEY_PENDING_DELETION, state == "PendingDeletion"),
+                ):
+                    if not found:
+                        decisions.safe_again(finding_kind, key["KeyArn"])
                 if state == "Disabled":
-                    occurrence = f"{key['KeyArn']}@disabled@{self._today()}"
                     finding = f"key {key['KeyId']} disabled"
+                    if self._accepted(decisions, acceptances.KEY_DISABLED, key["KeyArn"], finding, report):
+                        continue
+                    occurrence = f"{key['KeyArn']}@disabled@{self._today()}"
                     self._open(region, "DisableKey", request, finding, occurrence, report, "kms.amazonaws.com")
                 elif state == "PendingDeletion":
-                    occurrence = f"{key['KeyArn']}@{metadata.get('DeletionDate') or self._today()}"
                     finding = f"key {key['KeyId']} pending deletion"
+                    if self._accepted(decisions, acceptances.KEY_PENDING_DELETION, key["KeyArn"], finding, report):
+                        continue
+                    occurrence = f"{key['KeyArn']}@{metadata.get('DeletionDate') or self._today()}"
                     self._open(region, "ScheduleKeyDeletion", request, finding, occurrence, report, "kms.amazonaws.com")
+        decisions.forget_safe()
 
     # -- proposals and stuck work ------------------------------------------------------------
 
@@ -269,6 +308,18 @@ class Sweep:
         report.opened += [outcome.incident.id for outcome in outcomes if not outcome.duplicate]
         if not outcomes:
             log.warning("the sweep found %s in %s, but no playbook answers %s", finding, region, name)
+
+    def _decisions(self, region: str) -> acceptances.Decisions:
+        """The findings people decided to leave, read before the sweep looks at anything."""
+        return acceptances.Decisions(self.lifecycle.store, self.account, region, self.lifecycle.clock())
+
+    def _accepted(
+        self, decisions: acceptances.Decisions, kind: str, resource: str, finding: str, report: SweepReport
+    ) -> bool:
+        decision = decisions.accepted(kind, resource)
+        if decision is not None:
+            report.accepted.append(f"{finding}: left as {decision['By']} decided ({decision['Incident']})")
+        return decision is not None
 
     def _today(self) -> str:
         return self.lifecycle.clock().date().isoformat()

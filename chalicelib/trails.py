@@ -1,20 +1,22 @@
-"""A trail's whole configuration: read it, remember it, and re-create a trail from it.
+"""A trail's whole configuration: read it, remember it, compare it, and re-create or
+repair a trail from it.
 
 DeleteTrail erases everything CloudTrail knew about a trail, so trailguard keeps the last
-known configuration of every trail (refreshed by the sweep and on CreateTrail /
-UpdateTrail / PutEventSelectors events) in its store, and `cloudtrail.restore_trail`
-re-creates a deleted trail from it.
+known configuration of every trail in its store (refreshed by the sweep and after
+CreateTrail / UpdateTrail / PutEventSelectors / AddTags / RemoveTags events, as far as
+`memory` allows), and `cloudtrail.restore_trail` re-creates a deleted trail from it, or
+puts it back onto a trail someone else re-created under the same name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from chalicelib.incidents import timestamp, utc_now
+from chalicelib import memory
 from chalicelib.retrying import eventually
 
-# describe_trails' field -> create_trail's parameter, for what a re-created trail must keep.
+# describe_trails' field -> create_trail's (and update_trail's) parameter.
 _CREATE_PARAMETERS = {
     "S3BucketName": "S3BucketName",
     "S3KeyPrefix": "S3KeyPrefix",
@@ -30,13 +32,21 @@ _CREATE_PARAMETERS = {
 SETTINGS = tuple(_CREATE_PARAMETERS)
 """The fields of a trail's configuration that re-creating it restores (besides selectors and tags)."""
 
+RECORDING_SWITCHES = (
+    "IncludeGlobalServiceEvents",
+    "IsMultiRegionTrail",
+    "LogFileValidationEnabled",
+    "IsOrganizationTrail",
+)
+"""Settings that record or protect more when on: a restore never turns one off."""
+
+SELECTORS = "Selectors"
+"""The event selectors, as one field of a comparison (`shortfalls`)."""
+
+REMEMBERED_SETTINGS = (*SETTINGS, "EventSelectors", "AdvancedEventSelectors")
+"""What memory guards (`memory.offer`): a change to any of these must be judged."""
+
 NOT_VISIBLE_YET = ("TrailNotFoundException",)
-
-
-class Memory(Protocol):
-    def remember(self, key: str, value: dict[str, Any]) -> None: ...
-
-    def recall(self, key: str) -> dict[str, Any] | None: ...
 
 
 def locate(name_or_arn: str, account: str, region: str) -> tuple[str, str, str]:
@@ -64,15 +74,17 @@ def describe(client: Any, name_or_arn: str) -> dict[str, Any] | None:
     selectors = client.get_event_selectors(TrailName=arn)
     if selectors.get("AdvancedEventSelectors"):
         config["AdvancedEventSelectors"] = selectors["AdvancedEventSelectors"]
-    else:
-        config["EventSelectors"] = selectors.get("EventSelectors", [])
+    else:  # as CloudTrail records them: no selector is its default, all management events
+        config["EventSelectors"] = selectors_of({"EventSelectors": selectors.get("EventSelectors") or _EVERYTHING})[
+            "EventSelectors"
+        ]
     tags = client.list_tags(ResourceIdList=[arn]).get("ResourceTagList", [])
     config["Tags"] = tags[0].get("TagsList", []) if tags else []
     config["IsLogging"] = bool(client.get_trail_status(Name=arn).get("IsLogging"))
     return config
 
 
-def create(client: Any, config: dict[str, Any]) -> None:
+def create(client: Any, config: Mapping[str, Any]) -> None:
     """Re-create a trail from `config` (as `describe` returns it), selectors, tags, and start it."""
     parameters = {_CREATE_PARAMETERS[field]: config[field] for field in SETTINGS if field in config}
     if config.get("Tags"):
@@ -82,15 +94,69 @@ def create(client: Any, config: dict[str, Any]) -> None:
     eventually(lambda: client.start_logging(Name=arn), codes=NOT_VISIBLE_YET)
 
 
-def put_selectors(client: Any, trail: str, config: dict[str, Any]) -> None:
+def put_selectors(client: Any, trail: str, config: Mapping[str, Any]) -> None:
     if config.get("AdvancedEventSelectors"):
         put = {"AdvancedEventSelectors": config["AdvancedEventSelectors"]}
     else:
-        everything = [{"ReadWriteType": "All", "IncludeManagementEvents": True}]
-        put = {"EventSelectors": config.get("EventSelectors") or everything}
+        put = {"EventSelectors": config.get("EventSelectors") or _EVERYTHING}
     eventually(lambda: client.put_event_selectors(TrailName=trail, **put), codes=NOT_VISIBLE_YET)
 
 
+_CLEARED = {field: False for field in RECORDING_SWITCHES} | {
+    "S3KeyPrefix": "",
+    "SnsTopicName": "",
+    "CloudWatchLogsLogGroupArn": "",
+    "CloudWatchLogsRoleArn": "",
+    "KmsKeyId": "",
+}
+"""The UpdateTrail value that clears a setting (the bucket cannot be cleared)."""
+_CLOUDWATCH = ("CloudWatchLogsLogGroupArn", "CloudWatchLogsRoleArn")
+
+
+def update(client: Any, trail: str, settings: Mapping[str, Any], wanted: Mapping[str, Any] | None = None) -> None:
+    """UpdateTrail with `settings` (describe_trails fields; None clears one, as UpdateTrail
+    documents). CloudTrail takes the CloudWatch Logs group and role together: when one is
+    given, the other comes from `wanted` (else from `settings`)."""
+    settings = dict(settings)
+    if any(field in settings for field in _CLOUDWATCH):
+        for field in _CLOUDWATCH:
+            settings.setdefault(field, (wanted or settings).get(field))
+    parameters = {
+        _CREATE_PARAMETERS[field]: _CLEARED[field] if value is None else value
+        for field, value in settings.items()
+        if value is not None or field in _CLEARED
+    }
+    if parameters:
+        client.update_trail(Name=trail, **parameters)
+
+
+def shortfalls(
+    wanted: Mapping[str, Any], current: Mapping[str, Any], fields: Iterable[str] = (*SETTINGS, SELECTORS)
+) -> dict[str, Any]:
+    """What `current` lacks of `wanted`, field by field (describe_trails fields, and
+    SELECTORS for the event selectors), with the value to put back. A recording switch
+    that is on now is never a shortfall: a restore never records less than the trail does."""
+    found: dict[str, Any] = {}
+    for field in fields:
+        if field == SELECTORS:
+            if selectors_of(wanted) != selectors_of(current):
+                found[SELECTORS] = selectors_of(wanted)
+        elif field in RECORDING_SWITCHES:
+            if wanted.get(field) and not current.get(field):
+                found[field] = True
+        elif (wanted.get(field) or None) != (current.get(field) or None):
+            found[field] = wanted.get(field) or None
+    return found
+
+
+def put_back(client: Any, trail: str, missing: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    """Put back what `shortfalls` found missing: the settings, then the selectors."""
+    update(client, trail, {field: value for field, value in missing.items() if field != SELECTORS}, wanted)
+    if SELECTORS in missing:
+        put_selectors(client, trail, missing[SELECTORS])
+
+
+_EVERYTHING = [{"ReadWriteType": "All", "IncludeManagementEvents": True}]
 _SELECTOR_DEFAULTS = {
     "ReadWriteType": "All",
     "IncludeManagementEvents": True,
@@ -99,7 +165,7 @@ _SELECTOR_DEFAULTS = {
 }
 
 
-def selectors_of(config: dict[str, Any]) -> dict[str, Any]:
+def selectors_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """The selectors of a trail configuration, basic ones with CloudTrail's defaults filled in,
     so that two ways of writing the same selectors compare equal."""
     if config.get("AdvancedEventSelectors"):
@@ -107,19 +173,68 @@ def selectors_of(config: dict[str, Any]) -> dict[str, Any]:
     return {"EventSelectors": [{**_SELECTOR_DEFAULTS, **selector} for selector in config.get("EventSelectors") or []]}
 
 
-def remember(memory: Memory, client: Any, name_or_arn: str, account: str, region: str) -> dict[str, Any] | None:
-    """Read a trail and keep its configuration (nothing is kept for a trail that is gone)."""
+# -- what memory keeps -------------------------------------------------------------------
+
+
+def remember(
+    store: memory.Memory,
+    client: Any,
+    name_or_arn: str,
+    account: str,
+    region: str,
+    judged: Iterable[str] | None = (),
+) -> memory.Offer | None:
+    """Read a trail and offer its configuration to memory (nothing for a trail that is
+    gone); `judged` as `memory.offer` takes it (by default: nothing judged, as the sweep)."""
     config = describe(client, name_or_arn)
-    if config is not None:
-        trail_account, trail_region, name = locate(config["TrailARN"], account, region)
-        memory.remember(memory_key(trail_account, trail_region, name), {**config, "RememberedAt": timestamp(utc_now())})
-    return config
+    if config is None:
+        return None
+    trail_account, trail_region, name = locate(config["TrailARN"], account, region)
+    key = memory_key(trail_account, trail_region, name)
+    return memory.offer(store, key, config, settings=REMEMBERED_SETTINGS, judged=judged)
+
+
+def remember_all(store: memory.Memory, client: Any, account: str, region: str) -> list[memory.Offer]:
+    """Offer every trail of the region (the sweep: nothing judged)."""
+    present = client.describe_trails(includeShadowTrails=False)["trailList"]
+    offers = [remember(store, client, trail["TrailARN"], account, region) for trail in present]
+    return [offer for offer in offers if offer is not None]
+
+
+def remember_from_event(
+    store: memory.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
+) -> list[memory.Offer]:
+    """Offer the trail a configuration call changed; the settings it changed count as
+    judged when the playbooks judged the call without objecting."""
+    trail = trail_named_in(record)
+    if trail is None:
+        return []
+    offer = remember(store, client, trail, account, region, changed_by(record) if judged else ())
+    return [offer] if offer is not None else []
 
 
 CONFIGURATION_EVENTS = {
     "cloudtrail.amazonaws.com": ("AddTags", "CreateTrail", "PutEventSelectors", "RemoveTags", "UpdateTrail"),
 }
 """Successful calls after which a trail's remembered configuration is refreshed."""
+
+
+def _request_parameter(parameter: str) -> str:
+    return parameter[0].lower() + parameter[1:]
+
+
+def changed_by(record: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The remembered settings a configuration call changes (None: all of them)."""
+    name = record.get("eventName")
+    request = record.get("requestParameters")
+    request = request if isinstance(request, Mapping) else {}
+    if name == "UpdateTrail":
+        return tuple(field for field in SETTINGS if _request_parameter(_CREATE_PARAMETERS[field]) in request)
+    if name == "PutEventSelectors":
+        return ("EventSelectors", "AdvancedEventSelectors")
+    if name in ("AddTags", "RemoveTags"):
+        return ()
+    return None
 
 
 def trail_named_in(record: Mapping[str, Any]) -> str | None:

@@ -275,3 +275,79 @@ def test_an_incident_is_created_at_the_lifecycles_time(tmp_path, lifecycle, make
     _, [outcome] = _responder(lifecycle, _approve_catalog(tmp_path)).respond(_stop_logging())
     stored = lifecycle.store.get(outcome.incident.id)
     assert stored.created_at == stored.history[0].at == "2026-11-26T03:00:00+00:00"
+
+
+def test_a_change_that_does_not_hold_fails_the_step_instead_of_reporting_success(lifecycle, clients, make_trail):
+    """AWS answered StartLogging, but the trail read back is not logging (the attacker
+    stopped it again at once): the step fails, and says why."""
+    cloudtrail = make_trail("main")
+    client = clients.client("cloudtrail", ACCOUNT, REGION)
+    client.meta.events.register("after-call.cloudtrail.StartLogging", lambda **_: cloudtrail.stop_logging(Name="main"))
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(_stop_logging())
+    assert outcome.incident.state is State.FAILED and not _logging(cloudtrail)
+    assert "applied, but the resource read back is still not safe" in outcome.incident.error
+    assert outcome.incident.steps[0].before == {"Trail": "main", "IsLogging": False}
+
+
+def _deleted_trail(store, cloudtrail):
+    """The organization's trail, remembered, then deleted; and the DeleteTrail event."""
+    from chalicelib import trails
+
+    cloudtrail.update_trail(Name="main", S3KeyPrefix="audit", IsMultiRegionTrail=True)
+    trails.remember(store, cloudtrail, "main", ACCOUNT, REGION)
+    cloudtrail.delete_trail(Name="main")
+    return CloudTrailEvent.from_record(record("DeleteTrail", "cloudtrail.amazonaws.com", {"name": "main"}))
+
+
+def test_a_retried_half_finished_recreation_starts_the_trail_and_keeps_what_undo_needs(
+    lifecycle, clients, make_trail, store
+):
+    cloudtrail = make_trail("main")
+    event = _deleted_trail(store, cloudtrail)
+    faults = Faults()
+    faults.add("cloudtrail", "StartLogging", "AccessDeniedException", times=1)
+    faults.attach(clients.client("cloudtrail", ACCOUNT, REGION))
+    _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(event)
+    assert outcome.incident.state is State.FAILED  # created, but not started
+    assert cloudtrail.describe_trails(trailNameList=["main"])["trailList"] and not _logging(cloudtrail)
+
+    retried = lifecycle.retry(outcome.incident.id, "slack:U1")
+    step = retried.steps[0]
+    assert retried.state is State.REMEDIATED and _logging(cloudtrail) and step.status is StepStatus.APPLIED
+    assert step.before["Exists"] is False  # the snapshot from before the first attempt
+    assert lifecycle.undo(retried.id, "slack:U1").state is State.UNDONE
+    assert cloudtrail.describe_trails(trailNameList=["main"])["trailList"] == []
+
+
+def test_a_resumed_half_finished_recreation_starts_the_trail(lifecycle, clock, make_trail, store):
+    from chalicelib import trails
+
+    cloudtrail = make_trail("main")
+    event = _deleted_trail(store, cloudtrail)
+    remembered = store.recall(trails.memory_key(ACCOUNT, REGION, "main"))
+    cloudtrail.create_trail(Name="main", S3BucketName="main-logs", S3KeyPrefix="audit", IsMultiRegionTrail=True)
+    crashed = Incident(  # a worker created the trail, then died before starting it
+        id=incident_id(event.event_id, "cloudtrail-trail-deleted"),
+        playbook_id="cloudtrail-trail-deleted",
+        playbook_version=1,
+        title="CloudTrail trail deleted",
+        severity="critical",
+        mode="auto",
+        event=event.summary(),
+        state=State.REMEDIATING,
+        plan=[{"action": "cloudtrail.restore_trail", "params": {"trail": "main"}, "remembered": remembered}],
+        steps=[
+            StepResult(
+                "cloudtrail.restore_trail",
+                {"trail": "main"},
+                StepStatus.APPLYING,
+                before={"Trail": "main", "Exists": False, "Config": None},
+            )
+        ],
+        lease_until=timestamp(clock.now + dt.timedelta(seconds=120)),
+    )
+    assert lifecycle.store.create(crashed)
+    clock.now += dt.timedelta(seconds=121)
+    _, [late] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(event)
+    assert late.incident.state is State.REMEDIATED and _logging(cloudtrail)
+    assert late.incident.steps[0].before["Exists"] is False

@@ -78,6 +78,7 @@ def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(clien
     assert buttons(message) == [] and message.updates == 1
     assert "Undone" in text_of(message) and f"<@{APPROVER}>" in text_of(message)
     assert message.thread and "Undo asked by" in message.thread[0]
+    assert runtime.sweep()["opened"] == [] and logging_now(trail) is False  # the decision sticks
 
 
 def test_undo_is_refused_and_says_so_when_the_trail_changed_since(client, runtime, slack_stub, trail):
@@ -144,6 +145,7 @@ def test_deny_closes_the_proposal_and_changes_nothing(client, runtime, slack_stu
     assert runtime.store.get(incident_id).state is State.DENIED
     message = slack_stub.only_message()
     assert buttons(message) == [] and "Denied by" in text_of(message)
+    assert runtime.sweep()["opened"] == [] and logging_now(trail) is False  # not proposed again
 
 
 def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, approve_mode):

@@ -10,6 +10,7 @@ import pytest
 from chalice.test import Client
 
 import app as chalice_app
+from chalicelib import trails
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
@@ -170,3 +171,136 @@ def test_work_left_by_a_dead_worker_is_resumed_after_its_lease(make_trail, clock
     assert sweep.run().resumed == [stuck.id]
     assert sweep.lifecycle.store.get(stuck.id).state is State.REMEDIATED
     assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is True
+
+
+# -- what the sweep remembers --------------------------------------------------------------
+
+
+def _weaken(sweep, cloudtrail):
+    """The attacker's UpdateTrail (multi-region off), answered by a proposal."""
+    cloudtrail.update_trail(Name="audit", IsMultiRegionTrail=False)
+    event = CloudTrailEvent.from_record(
+        record("UpdateTrail", "cloudtrail.amazonaws.com", {"name": "audit", "isMultiRegionTrail": False})
+    )
+    _, [outcome] = sweep.responder.respond(event)
+    assert (outcome.playbook.id, outcome.incident.state) == ("cloudtrail-trail-weakened", State.PROPOSED)
+    return outcome.incident
+
+
+def _remembered(sweep):
+    return sweep.lifecycle.store.recall(trails.memory_key(ACCOUNT, REGION, "audit"))
+
+
+@pytest.fixture
+def audit_trail(make_trail):
+    cloudtrail = make_trail("audit")
+    cloudtrail.update_trail(Name="audit", S3KeyPrefix="org", IsMultiRegionTrail=True)
+    cloudtrail.start_logging(Name="audit")
+    return cloudtrail
+
+
+def test_a_weakening_waiting_for_a_person_is_not_remembered_and_a_deletion_restores_the_trail_before_it(
+    audit_trail, clock, calls
+):
+    sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls, trail_names={"audit"})
+    sweep.run()
+    _weaken(sweep, audit_trail)
+    clock.now += dt.timedelta(minutes=15)
+    sweep.run()  # the next sweep, the proposal still unanswered
+    assert _remembered(sweep)["IsMultiRegionTrail"] is True
+    audit_trail.delete_trail(Name="audit")  # the attacker's next move
+    event = CloudTrailEvent.from_record(record("DeleteTrail", "cloudtrail.amazonaws.com", {"name": "audit"}))
+    _, [outcome] = sweep.responder.respond(event)
+    assert outcome.incident.state is State.REMEDIATED
+    [trail] = audit_trail.describe_trails(trailNameList=["audit"])["trailList"]
+    assert (trail["IsMultiRegionTrail"], trail["S3KeyPrefix"]) == (True, "org")
+
+
+def test_once_the_proposal_is_denied_the_change_is_remembered(audit_trail, clock, calls):
+    sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls, trail_names={"audit"})
+    sweep.run()
+    proposal = _weaken(sweep, audit_trail)
+    sweep.lifecycle.deny(proposal.id, "slack:U1", "we meant it")
+    report = sweep.run()
+    assert _remembered(sweep)["IsMultiRegionTrail"] is False and report.drifted == []
+
+
+def test_a_change_no_event_told_of_is_reported_and_not_remembered(audit_trail, clock, calls):
+    sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls, trail_names={"audit"})
+    sweep.run()
+    audit_trail.update_trail(Name="audit", S3BucketName="main-logs", S3KeyPrefix="elsewhere")  # no event arrived
+    report = sweep.run()
+    assert _remembered(sweep)["S3KeyPrefix"] == "org" and _remembered(sweep)["S3BucketName"] == "audit-logs"
+    [drift] = report.drifted
+    assert (
+        drift.startswith(f"trail#{ACCOUNT}#{REGION}#audit: ")
+        and "S3KeyPrefix remembered 'org' now 'elsewhere'" in drift
+    )
+
+
+# -- decisions the sweep honours -----------------------------------------------------------
+
+
+def _stop_logging(name):
+    return CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": name}))
+
+
+def test_an_undone_stop_logging_remediation_sticks_until_the_trail_logs_again(audit_trail, clock, calls):
+    sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls)
+    audit_trail.stop_logging(Name="audit")
+    _, [outcome] = sweep.responder.respond(_stop_logging("audit"))
+    assert outcome.incident.state is State.REMEDIATED
+    assert sweep.lifecycle.undo(outcome.incident.id, "slack:U1").state is State.UNDONE  # the stop was meant
+
+    clock.now += dt.timedelta(minutes=15)
+    report = sweep.run()
+    assert report.opened == [] and audit_trail.get_trail_status(Name="audit")["IsLogging"] is False
+    assert report.accepted == [f"trail audit not logging: left as slack:U1 decided ({outcome.incident.id})"]
+
+    audit_trail.start_logging(Name="audit")  # someone starts it again...
+    clock.now += dt.timedelta(minutes=15)
+    assert sweep.run().opened == []
+    audit_trail.stop_logging(Name="audit")  # ...and later it is stopped again: a new finding
+    clock.now += dt.timedelta(minutes=15)
+    report = sweep.run()
+    assert len(report.opened) == 1 and report.accepted == []
+    assert audit_trail.get_trail_status(Name="audit")["IsLogging"] is True
+
+
+def test_a_denied_proposal_is_not_proposed_again_by_the_sweep(tmp_path, audit_trail, clock, calls):
+    (tmp_path / "approve.yaml").write_text(APPROVE_PLAYBOOK)
+    sweep = _sweep(Catalog.load([tmp_path]), clock, calls)
+    audit_trail.stop_logging(Name="audit")
+    _, [outcome] = sweep.responder.respond(_stop_logging(f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/audit"))
+    sweep.lifecycle.deny(outcome.incident.id, "slack:U1", "maintenance")
+    report = sweep.run()
+    assert report.opened == [] and len(report.accepted) == 1
+    assert [i.id for i in sweep.lifecycle.store.open_incidents()] == []
+
+
+@pytest.mark.parametrize(
+    "name,unsafe,state",
+    [
+        ("DisableKey", lambda kms, key: kms.disable_key(KeyId=key), "Disabled"),
+        (
+            "ScheduleKeyDeletion",
+            lambda kms, key: kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7),
+            "PendingDeletion",
+        ),
+    ],
+)
+def test_an_undone_key_remediation_sticks(aws, clock, calls, name, unsafe, state):
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls, trail_names={"none"}, key_ids={"*"})
+    unsafe(kms, key)
+    event = CloudTrailEvent.from_record(record(name, "kms.amazonaws.com", {"keyId": key}))
+    _, [outcome] = sweep.responder.respond(event)
+    assert outcome.incident.state is State.REMEDIATED
+    assert sweep.lifecycle.undo(outcome.incident.id, "slack:U1").state is State.UNDONE
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == state
+
+    clock.now += dt.timedelta(days=1)  # a new day: the sweep's findings of keys are per day
+    report = sweep.run()
+    assert report.opened == [] and len(report.accepted) == 1
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == state

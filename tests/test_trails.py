@@ -160,7 +160,8 @@ def test_advanced_event_selectors_are_remembered_and_put_back(cloudtrail, org_tr
     ]
     cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=advanced)
     memory = MemoryStore()
-    assert trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)["AdvancedEventSelectors"] == advanced
+    trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
+    assert memory.recall(trails.memory_key(ACCOUNT, REGION, "org-trail"))["AdvancedEventSelectors"] == advanced
     cloudtrail.put_event_selectors(
         TrailName=org_trail,
         AdvancedEventSelectors=[
@@ -178,3 +179,58 @@ def test_advanced_event_selectors_are_remembered_and_put_back(cloudtrail, org_tr
     assert not action.check(before)
     action.apply(before)
     assert cloudtrail.get_event_selectors(TrailName=org_trail)["AdvancedEventSelectors"] == advanced
+
+
+def test_a_trail_recreated_by_someone_else_is_not_safe_until_it_matches_field_by_field(cloudtrail, org_trail):
+    memory = MemoryStore()
+    trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
+    before_delete = _observable(cloudtrail, "org-trail")
+    cloudtrail.delete_trail(Name="org-trail")
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="attacker-logs")
+    cloudtrail.create_trail(Name="org-trail", S3BucketName="attacker-logs", TagsList=before_delete["tags"])
+    cloudtrail.start_logging(Name="org-trail")
+    attackers = trails.describe(cloudtrail, "org-trail")
+
+    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "org-trail"}, memory)
+    before = action.snapshot()
+    assert before["Exists"] and not action.check(before)  # it exists and logs, but it is not ours
+    action.apply(before)
+    assert _observable(cloudtrail, "org-trail") == before_delete
+    assert "KmsKeyId" in action.note and "S3BucketName" in action.note
+    after = action.snapshot()
+    assert action.check(after)
+    action.undo(before, after)  # a person says the new trail was meant
+    assert trails.describe(cloudtrail, "org-trail") == attackers
+
+
+def test_a_trail_left_half_created_is_not_safe_until_it_logs(cloudtrail, org_trail):
+    memory = MemoryStore()
+    trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
+    cloudtrail.stop_logging(Name=org_trail)  # as an attempt that died before StartLogging leaves it
+    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "org-trail"}, memory)
+    before = action.snapshot()
+    assert not action.check(before)
+    action.apply(before)
+    assert cloudtrail.get_trail_status(Name=org_trail)["IsLogging"] is True
+    assert action.check(action.snapshot()) and action.note.endswith("started it")
+
+
+def test_restoring_settings_never_turns_off_what_records_more(cloudtrail, org_trail):
+    cloudtrail.update_trail(Name=org_trail, EnableLogFileValidation=False, IsMultiRegionTrail=False)
+    memory = MemoryStore()
+    trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
+    other_key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    cloudtrail.update_trail(Name=org_trail, EnableLogFileValidation=True, IsMultiRegionTrail=True, KmsKeyId=other_key)
+    remembered_key = memory.recall(trails.memory_key(ACCOUNT, REGION, "org-trail"))["KmsKeyId"]
+
+    action = _action("cloudtrail.restore_trail_settings", cloudtrail, {"trail": "org-trail"}, memory)
+    before = action.snapshot()
+    assert not action.check(before)  # another key: not as remembered
+    action.apply(before)
+    [trail] = cloudtrail.describe_trails(trailNameList=["org-trail"])["trailList"]
+    assert (trail["KmsKeyId"], trail["LogFileValidationEnabled"], trail["IsMultiRegionTrail"]) == (
+        remembered_key,
+        True,
+        True,
+    )
+    assert action.note.startswith("put back KmsKeyId as remembered at ")

@@ -10,7 +10,8 @@ Its life in an incident:
     before = action.snapshot()        read what undo will need, change nothing
     if action.check(before): done     already safe: nothing to apply
     action.apply(before)              make the change (running it again changes nothing)
-    after = action.snapshot()         what trailguard left
+    after = action.snapshot()         what trailguard left, read back from AWS:
+    action.check(after) or fail       the step fails unless it is safe now
     ...
     action.undo(before, after)        only if the resource is still exactly `after`
 
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from chalicelib import memory
 from chalicelib.resource_policies import Trusted
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -90,6 +92,10 @@ class Action:
     passes_role_to: ClassVar[str | None] = None
     """With iam:PassRole among the permissions: the only service it may pass roles to."""
     parameters: ClassVar[tuple[Parameter, ...]]
+    eventually_consistent: ClassVar[bool] = False
+    """True where AWS documents that a read may not show a change at once (IAM, EC2, KMS,
+    S3 bucket settings, a trail just created): the state is then read back a few times,
+    over a few seconds, before the step fails for not being safe."""
 
     def __init__(self, client: Any, params: Mapping[str, Any], context: ActionContext | None = None) -> None:
         self.client = client
@@ -140,11 +146,17 @@ class Action:
         return None
 
     @classmethod
+    def memory_keys(cls, params: Mapping[str, Any], context: ActionContext) -> list[str]:
+        """Every remembered configuration the action may put back (an incident holds them)."""
+        key = cls.memory_key(params, context)
+        return [key] if key is not None and context.memory is not None else []
+
+    @classmethod
     def recall(cls, params: Mapping[str, Any], context: ActionContext) -> dict[str, Any] | None:
         key = cls.memory_key(params, context)
         if key is None or context.memory is None:
             return None
-        return context.memory.recall(key)
+        return memory.configuration(context.memory.recall(key))
 
     def remembered(self) -> dict[str, Any] | None:
         """The configuration recalled for this step (at opening, else now), if any."""

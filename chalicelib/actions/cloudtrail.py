@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib import trails
 from chalicelib.actions.base import (
@@ -13,6 +13,7 @@ from chalicelib.actions.base import (
     Parameter,
     register,
 )
+from chalicelib.retrying import eventually
 
 
 @register
@@ -49,6 +50,14 @@ class StartLogging(Action):
             self.client.stop_logging(Name=state["Trail"])
 
 
+class _Target(NamedTuple):
+    config: dict[str, Any]
+    fields: tuple[str, ...]
+    """The fields `config` decides (trails.SETTINGS names, trails.SELECTORS)."""
+    source: str
+    """Where `config` comes from, for the incident's note."""
+
+
 def _trail_key(params: Mapping[str, Any], context: ActionContext) -> str | None:
     if context.region is None:
         return None
@@ -65,7 +74,15 @@ class RestoreTrail(Action):
     multi-region, organization, log file validation, CloudWatch Logs group and role,
     event selectors or advanced selectors, tags). When none was ever seen, the trail is
     re-created from `fallback` if the playbook gives one; with neither, the step fails
-    and says so: it never does nothing quietly. Undo deletes the re-created trail.
+    and says so: it never does nothing quietly.
+
+    A trail of that name that exists already (re-created at once by whoever deleted it,
+    or half-way by an earlier attempt) is safe only if it logs and matches that
+    configuration field by field (bucket, prefix, SNS topic, KMS key, multi-region, global
+    events, organization, validation, CloudWatch Logs, selectors); otherwise the remembered
+    settings and selectors are put back onto it and it is started. A recording setting that
+    is on is never turned off. Undo deletes the re-created trail, or puts back the settings,
+    selectors and logging status the existing trail had.
 
     Example:
 
@@ -84,13 +101,16 @@ class RestoreTrail(Action):
         "cloudtrail:ListTags",
         "cloudtrail:GetTrailStatus",
         "cloudtrail:CreateTrail",
+        "cloudtrail:UpdateTrail",
         "cloudtrail:PutEventSelectors",
         "cloudtrail:AddTags",
         "cloudtrail:StartLogging",
+        "cloudtrail:StopLogging",
         "cloudtrail:DeleteTrail",
         "iam:PassRole",
     )
     passes_role_to = "cloudtrail.amazonaws.com"
+    eventually_consistent = True  # a trail just created may not be described at once
     parameters = (
         Parameter("trail", "string", "Name or ARN of the deleted trail."),
         Parameter(
@@ -106,34 +126,71 @@ class RestoreTrail(Action):
     def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:
         return _trail_key(params, context)
 
+    def _target(self) -> _Target | None:
+        """What the trail must be: the remembered configuration (every setting and the
+        selectors), else the playbook's fallback (the settings it names); None when
+        neither is known."""
+        remembered = self.remembered()
+        if remembered is not None:
+            when = remembered.get("RememberedAt", "an unknown time")
+            return _Target(remembered, (*trails.SETTINGS, trails.SELECTORS), f"the configuration remembered at {when}")
+        fallback = self.params.get("fallback")
+        if fallback and fallback.get("S3BucketName"):
+            name = trails.locate(self.params["trail"], "", "")[2]
+            fields = tuple(field for field in trails.SETTINGS if field in fallback)
+            return _Target(
+                {**fallback, "Name": name}, fields, "the playbook's fallback (no configuration was remembered)"
+            )
+        return None
+
     def snapshot(self) -> dict[str, Any]:
         config = trails.describe(self.client, self.params["trail"])
         return {"Trail": self.params["trail"], "Exists": config is not None, "Config": config}
 
     def check(self, state: Mapping[str, Any]) -> bool:
-        return bool(state["Exists"])
+        if not state["Exists"] or not state["Config"]["IsLogging"]:
+            return False
+        target = self._target()
+        return target is None or not trails.shortfalls(target.config, state["Config"], target.fields)
 
     def apply(self, state: Mapping[str, Any]) -> None:
-        trail = self.params["trail"]
-        config = self.remembered()
-        if config is not None:
-            self.note = (
-                f"re-created from the configuration remembered at {config.get('RememberedAt', 'an unknown time')}"
-            )
-        else:
-            fallback = self.params.get("fallback")
-            if not fallback or not fallback.get("S3BucketName"):
+        target = self._target()
+        if not state["Exists"]:
+            if target is None:
                 raise ActionError(
-                    f"no configuration of trail {trail} was ever remembered and the playbook gives no "
-                    "`fallback` with an S3BucketName: re-create the trail by hand"
+                    f"no configuration of trail {self.params['trail']} was ever remembered and the playbook gives "
+                    "no `fallback` with an S3BucketName: re-create the trail by hand"
                 )
-            config = {**fallback, "Name": trails.locate(trail, "", "")[2]}
-            self.note = "no configuration was remembered: re-created from the playbook's fallback"
-        trails.create(self.client, config)
+            trails.create(self.client, target.config)
+            self.note = f"re-created from {target.source}"
+            return
+        config, done = state["Config"], []
+        if target is not None:
+            missing = trails.shortfalls(target.config, config, target.fields)
+            trails.put_back(self.client, config["TrailARN"], missing, target.config)
+            done += [f"put back {', '.join(sorted(missing))} from {target.source}"] if missing else []
+        if not config["IsLogging"]:
+            eventually(lambda: self.client.start_logging(Name=config["TrailARN"]), codes=trails.NOT_VISIBLE_YET)
+            done.append("started it")
+        self.note = f"the trail existed (re-created by someone, or half-way before): {'; '.join(done)}"
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if not state["Exists"]:
             self.client.delete_trail(Name=self.params["trail"])
+            return
+        before, now = state["Config"], trails.describe(self.client, self.params["trail"])
+        if now is None:
+            raise ActionError(f"trail {self.params['trail']} is gone: there is nothing to put back")
+        trails.update(
+            self.client,
+            now["TrailARN"],
+            {field: before.get(field) for field in trails.SETTINGS if before.get(field) != now.get(field)},
+            before,
+        )
+        if trails.selectors_of(before) != trails.selectors_of(now):
+            trails.put_selectors(self.client, now["TrailARN"], before)
+        if now["IsLogging"] and not before["IsLogging"]:
+            self.client.stop_logging(Name=now["TrailARN"])
 
 
 @register
@@ -193,28 +250,16 @@ class RestoreEventSelectors(Action):
         trails.put_selectors(self.client, state["Trail"], dict(state))
 
 
-# describe_trails field -> update_trail parameter, and the value that clears it.
-_UPDATABLE = {
-    "S3BucketName": ("S3BucketName", None),
-    "S3KeyPrefix": ("S3KeyPrefix", ""),
-    "SnsTopicName": ("SnsTopicName", ""),
-    "IncludeGlobalServiceEvents": ("IncludeGlobalServiceEvents", False),
-    "IsMultiRegionTrail": ("IsMultiRegionTrail", False),
-    "LogFileValidationEnabled": ("EnableLogFileValidation", False),
-    "CloudWatchLogsLogGroupArn": ("CloudWatchLogsLogGroupArn", ""),
-    "CloudWatchLogsRoleArn": ("CloudWatchLogsRoleArn", ""),
-    "KmsKeyId": ("KmsKeyId", ""),
-}
-
-
 @register
 class RestoreTrailSettings(Action):
     """Put a trail's settings back as trailguard last saw them, after an UpdateTrail that
-    weakened it (multi-region off, log file validation off, KMS encryption removed, the
-    bucket or prefix changed, CloudWatch Logs delivery removed).
+    weakened it or changed where its logs go or how they are protected (multi-region, log
+    file validation, global service events or organization off; the KMS key, the bucket or
+    prefix, the SNS topic, or CloudWatch Logs delivery changed or removed).
 
-    The settings are those remembered when the incident was opened; with none, the step
-    fails and says so. Undo puts back the settings it replaced.
+    The settings are those remembered when the incident was opened, compared field by
+    field with the trail's; a recording setting that is on now is never turned off. With
+    none remembered, the step fails and says so. Undo puts back the settings it replaced.
 
     Example:
 
@@ -240,38 +285,31 @@ class RestoreTrailSettings(Action):
     def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:
         return _trail_key(params, context)
 
-    def _wanted(self) -> dict[str, Any]:
+    def _remembered(self) -> dict[str, Any]:
         remembered = self.remembered()
         if remembered is None:
             raise ActionError(
                 f"trailguard never saw trail {self.params['trail']} before this change: "
                 "its previous settings are unknown; check them by hand"
             )
-        return {field: remembered.get(field) for field in _UPDATABLE}
+        return remembered
 
     def snapshot(self) -> dict[str, Any]:
         config = trails.describe(self.client, self.params["trail"])
         if config is None:
             raise ActionError(f"trail {self.params['trail']} does not exist")
-        return {"Trail": self.params["trail"], "Settings": {field: config.get(field) for field in _UPDATABLE}}
+        return {"Trail": self.params["trail"], "Settings": {field: config.get(field) for field in trails.SETTINGS}}
 
     def check(self, state: Mapping[str, Any]) -> bool:
-        return state["Settings"] == self._wanted()
+        return not trails.shortfalls(self._remembered(), state["Settings"], trails.SETTINGS)
 
     def apply(self, state: Mapping[str, Any]) -> None:
-        self._update(self._wanted(), state["Settings"])
-        self.note = "settings remembered at " + str((self.remembered() or {}).get("RememberedAt", "?"))
+        remembered = self._remembered()
+        missing = trails.shortfalls(remembered, state["Settings"], trails.SETTINGS)
+        trails.update(self.client, self.params["trail"], missing, remembered)
+        self.note = f"put back {', '.join(sorted(missing))} as remembered at {remembered.get('RememberedAt', '?')}"
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self._update(state["Settings"], self.snapshot()["Settings"])
-
-    def _update(self, settings: Mapping[str, Any], current: Mapping[str, Any]) -> None:
-        """Change only the settings that differ (an empty value clears one, as UpdateTrail documents)."""
-        parameters = {}
-        for field, (parameter, cleared) in _UPDATABLE.items():
-            value = settings.get(field)
-            if value == current.get(field) or (value is None and cleared is None):
-                continue
-            parameters[parameter] = cleared if value is None else value
-        if parameters:
-            self.client.update_trail(Name=self.params["trail"], **parameters)
+        before, now = state["Settings"], self.snapshot()["Settings"]
+        changed = {field: before.get(field) for field in trails.SETTINGS if before.get(field) != now.get(field)}
+        trails.update(self.client, self.params["trail"], changed, before)

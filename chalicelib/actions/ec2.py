@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib import flowlogs
+from chalicelib import flowlogs, memory
 from chalicelib.actions.base import (
     Action,
     ActionContext,
@@ -62,6 +62,7 @@ class RevokePublicIngress(Action):
 
     name = "ec2.revoke_public_ingress"
     service = "ec2"
+    eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
     permissions = (
         "ec2:DescribeSecurityGroupRules",
         "ec2:RevokeSecurityGroupIngress",
@@ -155,6 +156,7 @@ class _SharedPermission(Action):
     """Shared by snapshots and images: who may use it is a list of groups and account ids."""
 
     resource_param: str
+    eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
 
     def _entries(self) -> list[dict[str, str]]:
         """The resource's permission entries, each `{"Group": ...}` or `{"UserId": ...}`."""
@@ -282,6 +284,7 @@ class RestoreFlowLogs(Action):
 
     name = "ec2.restore_flow_logs"
     service = "ec2"
+    eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
     permissions = (
         "ec2:DescribeFlowLogs",
         "ec2:CreateFlowLogs",
@@ -294,12 +297,16 @@ class RestoreFlowLogs(Action):
     parameters = (Parameter("flow_logs", "array", "Ids of the deleted flow logs (flow_log_ids(requestParameters))."),)
 
     @classmethod
-    def recall(cls, params: Mapping[str, Any], context: ActionContext) -> dict[str, Any] | None:
+    def memory_keys(cls, params: Mapping[str, Any], context: ActionContext) -> list[str]:
         if context.memory is None or context.region is None:
-            return None
+            return []
+        return [flowlogs.memory_key(context.account or "", context.region, f) for f in params.get("flow_logs") or []]
+
+    @classmethod
+    def recall(cls, params: Mapping[str, Any], context: ActionContext) -> dict[str, Any] | None:
         found = {}
-        for flow_log in params.get("flow_logs") or []:
-            config = context.memory.recall(flowlogs.memory_key(context.account or "", context.region, flow_log))
+        for flow_log, key in zip(params.get("flow_logs") or [], cls.memory_keys(params, context), strict=False):
+            config = memory.configuration(context.memory.recall(key))
             if config is not None:
                 found[flow_log] = config
         return {"FlowLogs": found} if found else None

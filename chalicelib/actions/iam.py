@@ -38,6 +38,7 @@ class DeactivateAccessKey(Action):
 
     name = "iam.deactivate_access_key"
     service = "iam"
+    eventually_consistent = True  # IAM documents its changes as eventually consistent
     permissions = ("iam:ListAccessKeys", "iam:UpdateAccessKey")
     parameters = (_USER, Parameter("key", "string", "The access key id."))
 
@@ -74,6 +75,7 @@ class DeleteLoginProfile(Action):
 
     name = "iam.delete_login_profile"
     service = "iam"
+    eventually_consistent = True  # IAM documents its changes as eventually consistent
     permissions = ("iam:GetLoginProfile", "iam:DeleteLoginProfile")
     parameters = (_USER,)
 
@@ -134,6 +136,7 @@ class RestoreTrustPolicy(Action):
 
     name = "iam.restore_trust_policy"
     service = "iam"
+    eventually_consistent = True  # IAM documents its changes as eventually consistent
     permissions = ("iam:GetRole", "iam:UpdateAssumeRolePolicy")
     parameters = (Parameter("role", "string", "Name of the role."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
 

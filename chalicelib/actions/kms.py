@@ -65,6 +65,7 @@ class EnableKey(Action):
 
     name = "kms.enable_key"
     service = "kms"
+    eventually_consistent = True  # KMS documents its API as eventually consistent
     permissions = ("kms:DescribeKey", "kms:EnableKey", "kms:DisableKey")
     parameters = (_KEY,)
 
@@ -107,6 +108,7 @@ class CancelKeyDeletion(Action):
 
     name = "kms.cancel_key_deletion"
     service = "kms"
+    eventually_consistent = True  # KMS documents its API as eventually consistent
     permissions = (
         "kms:DescribeKey",
         "kms:CancelKeyDeletion",
@@ -168,6 +170,7 @@ class RestoreKeyPolicy(Action):
 
     name = "kms.restore_key_policy"
     service = "kms"
+    eventually_consistent = True  # KMS documents its API as eventually consistent
     permissions = ("kms:GetKeyPolicy", "kms:PutKeyPolicy")
     parameters = (_KEY, TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
 

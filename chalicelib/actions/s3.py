@@ -79,6 +79,7 @@ class RemovePublicAcl(Action):
 
     name = "s3.remove_public_acl"
     service = "s3"
+    eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = ("s3:GetBucketAcl", "s3:PutBucketAcl")
     parameters = (Parameter("bucket", "string", "Name of the bucket."),)
 
@@ -174,6 +175,7 @@ class RemovePublicPolicyStatements(Action):
 
     name = "s3.remove_public_policy_statements"
     service = "s3"
+    eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
     parameters = (Parameter("bucket", "string", "Name of the bucket."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
 
@@ -287,6 +289,7 @@ class BlockPublicAccess(_PublicAccessBlock):
 
     name = "s3.block_public_access"
     service = "s3"
+    eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
     parameters = (Parameter("bucket", "string", "Name of the bucket."), _SETTINGS_PARAMETER)
 
@@ -318,6 +321,7 @@ class BlockAccountPublicAccess(_PublicAccessBlock):
 
     name = "s3.block_account_public_access"
     service = "s3control"
+    eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = ("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock")
     parameters = (Parameter("account", "string", "The AWS account id."), _SETTINGS_PARAMETER)
 

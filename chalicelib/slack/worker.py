@@ -1,7 +1,8 @@
 """The slow half of a click, run after Slack has had its answer.
 
 A job either carries out a decision already recorded by `interactions` (the AWS calls of
-an approve, an undo or a retry; then the message update), or tells one user, through the
+an approve, an undo or a retry; for a denial, the record the posture sweep honours; then
+the message update), or tells one user, through the
 interaction's `response_url`, why their click did nothing. A job names the incident
 version its decision wrote: if the incident has moved on since (another worker took it,
 the event was delivered again), the work is not run a second time; the message is still
@@ -15,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib.incidents import BUSY_STATES
+from chalicelib.incidents import BUSY_STATES, State
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Notifier
 from chalicelib.store import StaleIncident
@@ -51,6 +52,8 @@ class ClickWorker:
                 incident = self.lifecycle.carry_out(incident)
             except StaleIncident:
                 return {"status": "taken", "incident": incident.id}
+        elif incident.state is State.DENIED:
+            incident = self.lifecycle.carry_out(incident)  # records the decision for the sweep; writes no incident
         self.notifier.notify(incident)
         return {
             "status": "done",
