@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -155,6 +156,11 @@ class DynamoStore:
     message still due (to `unannounced`), so the index holds only what the sweep may have
     to act on (a sparse index); `expiresAt` is set once it is finished, so DynamoDB
     deletes it `retention_days` later.
+
+    Every write carries a token of its own (`writer`). botocore sends a write again when
+    its answer is lost (a timeout, a 5xx), though DynamoDB may have carried it out: the
+    second attempt's condition then fails on our own item. The failed condition returns
+    the item, and a matching token tells our own write from someone else's.
     """
 
     def __init__(self, client: Any, table: str, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
@@ -165,14 +171,13 @@ class DynamoStore:
     def create(self, incident: Incident) -> bool:
         incident.version = 1
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=self._item(incident),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
+            self._put(incident, ConditionExpression="attribute_not_exists(pk)")
+        except StaleIncident:
             incident.version = 0
             return False
+        except Exception:
+            incident.version = 0
+            raise
         incident.stored_state = incident.state
         return True
 
@@ -180,9 +185,8 @@ class DynamoStore:
         read_version = incident.version
         incident.version = read_version + 1
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=self._item(incident),
+            self._put(
+                incident,
                 ConditionExpression="#version = :read AND #state = :state",
                 ExpressionAttributeNames={"#version": "version", "#state": "state"},
                 ExpressionAttributeValues={
@@ -190,10 +194,23 @@ class DynamoStore:
                     ":state": {"S": _value(incident.stored_state) or ""},
                 },
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
+        except Exception:
             incident.version = read_version
-            raise StaleIncident(incident.id) from None
+            raise
         incident.stored_state = incident.state
+
+    def _put(self, incident: Incident, **condition: Any) -> None:
+        """Write the incident under `condition`: StaleIncident if someone else's item fails it."""
+        writer = uuid.uuid4().hex
+        item = {**self._item(incident), "writer": {"S": writer}}
+        try:
+            self.client.put_item(
+                TableName=self.table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as error:
+            found = error.response.get("Item") or {}
+            if found.get("writer", {}).get("S") != writer:
+                raise StaleIncident(incident.id) from None
 
     def get(self, incident_id: str) -> Incident | None:
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": incident_id}}, ConsistentRead=True).get(

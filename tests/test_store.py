@@ -184,3 +184,53 @@ def test_incidents_whose_message_is_due_are_found_open_or_finished(store):
     delivered.notification = {"channel": "C1", "ts": "1.2", "shown": len(delivered.history)}
     store.save(delivered)
     assert [i.id for i in store.unannounced()] == [open_due.id]
+
+
+# -- what a write whose answer was lost means (finding: a lost answer read as a duplicate) --
+
+
+@pytest.fixture
+def faulty_dynamo_store(aws, instant_backoff):
+    """The DynamoDB store with conftest's fault injector on its client."""
+    from chalicelib.store import DynamoStore
+    from tests.conftest import Faults
+
+    faults = Faults()
+    client = faults.attach(boto3.client("dynamodb", region_name=REGION))
+    ensure_table(client, TABLE)
+    return DynamoStore(client, TABLE), faults
+
+
+def test_a_create_whose_answer_was_lost_is_not_taken_for_a_duplicate(faulty_dynamo_store):
+    """DynamoDB wrote the incident, then a 500 lost the answer; botocore sent the PutItem
+    again and its condition failed on our own item. Only someone else's item makes a
+    duplicate: this Lambda opened the incident and must act on it."""
+    store, faults = faulty_dynamo_store
+    faults.add("dynamodb", "PutItem", "InternalServerError", status=500, landed=True)
+    assert store.create(_incident()) is True
+    assert faults.sent("dynamodb", "PutItem") == 2
+    assert store.get(_incident().id).version == 1
+    assert store.create(_incident()) is False  # a real second delivery is still a duplicate
+
+
+def test_a_save_whose_answer_was_lost_is_not_taken_for_someone_elses(faulty_dynamo_store):
+    store, faults = faulty_dynamo_store
+    store.create(_incident())
+    incident = store.get(_incident().id)
+    incident.move("approve", "slack:U1")
+    faults.add("dynamodb", "PutItem", "InternalServerError", status=500, landed=True)
+    store.save(incident)  # our own write: no StaleIncident
+    assert incident.version == 2 and store.get(incident.id).state is State.REMEDIATING
+    stale = store.get(incident.id)
+    stale.version = 1  # as if read before our save
+    stale.move("finish", "trailguard")
+    with pytest.raises(StaleIncident):
+        store.save(stale)
+
+
+def test_other_dynamodb_errors_while_creating_are_raised_not_taken_for_a_duplicate(faulty_dynamo_store):
+    store, faults = faulty_dynamo_store
+    faults.add("dynamodb", "PutItem", "InternalServerError", status=500, times=10)
+    with pytest.raises(Exception, match="InternalServerError"):
+        store.create(_incident())
+    assert store.get(_incident().id) is None
