@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.incidents import cut
+
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 
 # Fields every real CloudTrail record carries and that trailguard cannot do without:
@@ -237,9 +239,10 @@ class CloudTrailEvent:
         return None
 
     def summary(self) -> dict[str, Any]:
-        """The few fields an incident keeps and a message shows, whatever the record's size."""
+        """The few fields an incident keeps and a message shows, whatever the record's size
+        (each text cut to SUMMARY_TEXT_LIMIT characters: the caller chooses a user agent)."""
         actor = self.actor
-        return {
+        summary = {
             "eventID": self.event_id,
             "eventName": self.name,
             "eventSource": self.source,
@@ -254,7 +257,12 @@ class CloudTrailEvent:
             "sourceIPAddress": self.source_ip,
             "userAgent": self.user_agent,
         }
+        return {
+            key: cut(value, SUMMARY_TEXT_LIMIT) if isinstance(value, str) else value for key, value in summary.items()
+        }
 
+
+SUMMARY_TEXT_LIMIT = 1000
 
 _RESOURCE_PARAMETERS = (
     "name",

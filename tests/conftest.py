@@ -252,9 +252,11 @@ class Faults:
         error: type[BaseException] | None = None,
         message: str | None = None,
         landed: bool = False,
+        matching: str | None = None,
     ) -> None:
         """Answer `times` calls of the operation with `code` (or raise `error`), after `after` good ones;
-        `landed`: the call is carried out all the same, only its answer is lost."""
+        `landed`: the call is carried out all the same, only its answer is lost; `matching`: only
+        calls whose request body holds this text (one incident's id) are counted and answered."""
         self.plans.setdefault((service, operation), []).append(
             {
                 "code": code,
@@ -264,6 +266,7 @@ class Faults:
                 "error": error,
                 "message": message or f"injected {code}",
                 "landed": landed,
+                "matching": matching,
             }
         )
 
@@ -281,7 +284,10 @@ class Faults:
         def answer(request: Any, event_name: str, **_: Any) -> Any:
             operation = event_name.rsplit(".", 1)[1]
             key = (prefix, operation)
+            body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
             for plan in self.plans.get(key, []):
+                if plan["matching"] is not None and plan["matching"].encode() not in body:
+                    continue
                 if plan["after"] > 0:
                     plan["after"] -= 1
                     continue
