@@ -321,3 +321,26 @@ def test_a_state_left_too_large_to_keep_is_recorded_without_it_and_undo_says_why
         "undo of step 1 (notify.note): the state it left was not kept (too large), so whether the resource "
         "changed since cannot be told; nothing was changed"
     )
+
+
+def test_a_write_dynamodb_still_refuses_for_its_size_is_answered_failed_with_an_error_line(
+    client, runtime, make_trail, instant_backoff, caplog
+):
+    """Should DynamoDB count an item larger than trailguard does, and refuse even the
+    incident without its plan: the handler says so in its answer and its log line, and
+    does not raise (Lambda's retries could not make it fit)."""
+    from tests.conftest import Faults
+
+    faults = Faults()
+    runtime.__dict__["clients"] = recording_clients(faults, member_role=runtime.settings.member_role)
+    too_large = "Item size has exceeded the maximum allowed size"
+    faults.add("dynamodb", "PutItem", "ValidationException", message=too_large, times=2)
+    cloudtrail = make_trail("main")
+    event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+
+    payload = client.lambda_.invoke("respond_to_cloudtrail", event).payload
+    assert payload["status"] == "failed" and payload["eventID"] == event["detail"]["eventID"]
+    assert f"(DynamoDB refused it: {too_large})" in payload["reason"]
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if "incident too large" in r.getMessage()]
+    assert line["eventName"] == "StopLogging" and line["error"] == payload["reason"]
+    assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is False  # nothing done that is not recorded
