@@ -141,10 +141,13 @@ def _incidents(runtime: Any) -> dict[str, str]:
     """Every incident in the table, by id, with its state (a full scan, paginated)."""
     found: dict[str, str] = {}
     client = runtime.clients.home_client("dynamodb")
-    for page in client.get_paginator("scan").paginate(TableName=TABLE, ProjectionExpression="pk, body"):
+    pages = client.get_paginator("scan").paginate(
+        TableName=TABLE, ProjectionExpression="pk, #state", ExpressionAttributeNames={"#state": "state"}
+    )
+    for page in pages:
         for item in page["Items"]:
             if item["pk"]["S"].startswith("inc-"):
-                found[item["pk"]["S"]] = json.loads(item["body"]["S"])["state"]
+                found[item["pk"]["S"]] = item["state"]["S"]
     return found
 
 

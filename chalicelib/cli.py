@@ -478,7 +478,8 @@ def _bootstrap_secrets(settings: Settings) -> None:
 def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
     import boto3
 
-    from chalicelib.store import DynamoStore
+    from chalicelib.incidents import HISTORY_FIRST
+    from chalicelib.store import DynamoStore, UnreadableIncident
 
     settings = _stage_settings(stage)
     if not settings.table:
@@ -486,7 +487,11 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
         sys.exit(2)
     store = DynamoStore(boto3.client("dynamodb"), settings.table, settings.retention_days)
     if incident_id:
-        incident = store.get(incident_id)
+        try:
+            incident = store.get(incident_id)
+        except UnreadableIncident as problem:
+            click.echo(f"error: {problem}", err=True)
+            sys.exit(1)
         if incident is None:
             click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
             sys.exit(1)
@@ -504,11 +509,16 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
                 else "up to date"
             )
             click.echo(f"  Slack message {where.get('channel')} {where.get('ts') or '(not posted)'}: {status}")
-        for entry in incident.history:
+        for number, entry in enumerate(incident.history):
+            if number == HISTORY_FIRST and incident.history_dropped:
+                click.echo(f"  ... {incident.history_dropped} entries in between not kept ...")
             detail = f": {entry.detail}" if entry.detail else ""
             click.echo(f"  {entry.at}  {entry.who:<28} {entry.what:<12} -> {entry.state.value}{detail}")
         return
-    found = store.open_incidents()
+    unreadable: list[UnreadableIncident] = []
+    found = store.open_incidents(unreadable=unreadable)
+    for damaged in unreadable:
+        click.echo(f"error: {damaged}", err=True)
     for incident in found:
         if as_json:
             click.echo(json.dumps(incident.to_dict(), default=str))

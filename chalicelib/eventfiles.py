@@ -6,7 +6,9 @@ reader tells them apart by content, not by file name, and streams: memory holds 
 file of the S3 kind at a time and one line of JSON Lines, never the whole corpus.
 
 A bad file or record does not stop a read: it is yielded as an `EventError` that names
-the file and the record (or line), so that callers can report it and go on.
+the file and the record (or line), so that callers can report it and go on. So is a gzip
+file that inflates past `MAX_INFLATED_BYTES` (a compression bomb: 1 MB can hold 1 GB): no
+more than that is decompressed, and what came before it is read.
 
 Given `wanted` (the (eventSource, eventName) pairs some playbook answers), a record that
 names another call is yielded as `None`, counted but neither checked nor wrapped: that is
@@ -127,6 +129,11 @@ def read_event_file(path: Path, wanted: Wanted | None = None) -> Iterator[Item]:
     except (OSError, EOFError, zlib.error) as error:
         # A truncated or corrupt gzip file read as a stream: what was read before is kept.
         problem = f"cannot read file: {error}"
+    except _Inflated:
+        problem = (
+            f"cannot read file: it inflates to more than {MAX_INFLATED_BYTES // 2**20} MiB, the most replay "
+            "decompresses of one file (a compression bomb, or an export to decompress before reading it)"
+        )
     if problem:
         yield EventError(problem, name)
 
@@ -135,28 +142,77 @@ _WHOLE_FILE_LIMIT = 16 * 1024 * 1024
 """Gzip files up to this size (CloudTrail's own are a few MB) are decompressed in one call,
 several times faster than a stream; larger ones (exports) are streamed line by line."""
 
+MAX_INFLATED_BYTES = 256 * 1024 * 1024
+"""The most bytes decompressed from one gzip file. CloudTrail's own files inflate to a few
+MB, tens at most; a file that inflates further is a compression bomb, or an export that is
+better decompressed first (an uncompressed file is streamed without a limit)."""
 
-def _open(path: Path) -> tuple[IO[bytes], str | None]:
+
+class _Inflated(Exception):
+    """A gzip file inflated past MAX_INFLATED_BYTES."""
+
+
+class _Capped:
+    """A decompressed stream that gives at most MAX_INFLATED_BYTES in all, then raises
+    `_Inflated`: lines and reads are bounded, so a single 3 GB line is never held."""
+
+    def __init__(self, stream: gzip.GzipFile, raw: IO[bytes]) -> None:
+        self.stream = stream
+        self.raw = raw
+        self.room = MAX_INFLATED_BYTES
+
+    def _taken(self, data: bytes) -> bytes:
+        if len(data) > self.room:
+            raise _Inflated
+        self.room -= len(data)
+        return data
+
+    def readline(self) -> bytes:
+        return self._taken(self.stream.readline(self.room + 1))
+
+    def read(self) -> bytes:
+        return self._taken(self.stream.read(self.room + 1))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __enter__(self) -> _Capped:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.close()
+        self.raw.close()  # GzipFile leaves the file it was given open
+
+
+def _open(path: Path) -> tuple[IO[bytes] | _Capped, str | None]:
     """The file's bytes as a stream, and a problem found while decompressing it whole."""
     raw = open(path, "rb")
     if raw.peek(2)[:2] != _GZIP_MAGIC:
         return raw, None
-    if os.fstat(raw.fileno()).st_size > _WHOLE_FILE_LIMIT:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), None  # type: ignore[return-value]
-    with raw:
-        data, problem = _gunzip(raw.read())
-    return io.BytesIO(data), problem
+    if os.fstat(raw.fileno()).st_size <= _WHOLE_FILE_LIMIT:
+        with raw:
+            data, problem = _gunzip(raw.read())
+        if data is not None:
+            return io.BytesIO(data), problem
+        raw = open(path, "rb")  # it inflates past the cap: streamed, what comes before it is read
+    return _Capped(gzip.GzipFile(fileobj=raw, mode="rb"), raw), None
 
 
-def _gunzip(data: bytes) -> tuple[bytes, str | None]:
-    """Every member of a gzip file; when it is cut short or corrupt, what came before and why."""
+def _gunzip(data: bytes) -> tuple[bytes | None, str | None]:
+    """Every member of a gzip file; when it is cut short or corrupt, what came before and
+    why; None if it inflates past MAX_INFLATED_BYTES (then it is streamed instead)."""
     parts: list[bytes] = []
+    room = MAX_INFLATED_BYTES
     while data:
         decompressor = zlib.decompressobj(31)
         try:
-            parts.append(decompressor.decompress(data))
+            part = decompressor.decompress(data, room + 1)
         except zlib.error as error:
             return b"".join(parts), f"cannot read file: {error}"
+        if len(part) > room:
+            return None, None
+        room -= len(part)
+        parts.append(part)
         if not decompressor.eof:
             return b"".join(
                 parts
@@ -165,7 +221,7 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     return b"".join(parts), None
 
 
-def _read_stream(stream: IO[bytes], name: str, wanted: Wanted | None) -> Iterator[Item]:
+def _read_stream(stream: IO[bytes] | _Capped, name: str, wanted: Wanted | None) -> Iterator[Item]:
     lines = _numbered_lines(stream)
     number, first = next(lines, (0, b""))
     if not first:
@@ -179,7 +235,11 @@ def _read_stream(stream: IO[bytes], name: str, wanted: Wanted | None) -> Iterato
         # Not one object per line: a pretty-printed document spanning several lines.
         yield from _from_text(first + stream.read(), name, wanted)
         return
-    following = next(lines, None)
+    try:
+        following = next(lines, None)
+    except _Inflated:
+        yield from _from_document(document, f"{name} line {number}", wanted)  # what came before it
+        raise
     if following is None:
         # One line, one document: the layout of CloudTrail's own S3 files.
         yield from _from_document(document, name, wanted)
@@ -194,7 +254,7 @@ def _read_stream(stream: IO[bytes], name: str, wanted: Wanted | None) -> Iterato
         yield from _from_document(document, f"{name} line {number}", wanted)
 
 
-def _numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+def _numbered_lines(stream: IO[bytes] | _Capped) -> Iterator[tuple[int, bytes]]:
     for number, line in enumerate(stream, start=1):
         if line.strip():
             yield number, line

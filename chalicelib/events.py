@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.incidents import cut
+
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
@@ -261,9 +263,10 @@ class CloudTrailEvent:
         return None
 
     def summary(self) -> dict[str, Any]:
-        """The few fields an incident keeps and a message shows, whatever the record's size."""
+        """The few fields an incident keeps and a message shows, whatever the record's size
+        (each text cut to SUMMARY_TEXT_LIMIT characters: the caller chooses a user agent)."""
         actor = self.actor
-        return {
+        summary = {
             "eventID": self.event_id,
             "eventName": self.name,
             "eventSource": self.source,
@@ -278,7 +281,12 @@ class CloudTrailEvent:
             "sourceIPAddress": self.source_ip,
             "userAgent": self.user_agent,
         }
+        return {
+            key: cut(value, SUMMARY_TEXT_LIMIT) if isinstance(value, str) else value for key, value in summary.items()
+        }
 
+
+SUMMARY_TEXT_LIMIT = 1000
 
 _RESOURCE_PARAMETERS = (
     "name",

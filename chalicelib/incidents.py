@@ -6,6 +6,11 @@ event delivered twice maps to the same incident and the store can refuse the sec
 Every change of state goes through `Incident.move`, which checks it against the one table
 of legal transitions (`TRANSITIONS`) and appends who made it, and when, to the history.
 The store then writes the change only if nobody else changed the incident meanwhile.
+
+An incident lives in one DynamoDB item, so nothing in it grows without bound: a history
+entry's detail is cut to `DETAIL_LIMIT` characters, the history keeps its first
+`HISTORY_FIRST` entries and the latest ones up to `HISTORY_LIMIT` (counting the others in
+`history_dropped`), and a step's parameters, the plan's own, are kept once.
 """
 
 from __future__ import annotations
@@ -81,6 +86,21 @@ class StepStatus(StrEnum):
     UNDONE = "undone"  # put back as it was before trailguard acted
 
 
+DETAIL_LIMIT = 1000
+"""The most characters of a history entry's detail (an error, a refusal) that are kept."""
+HISTORY_LIMIT = 100
+"""The most history entries an incident keeps: the first `HISTORY_FIRST` and the latest."""
+HISTORY_FIRST = 20
+
+
+def cut(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """`text`, or its start and how much was left out when it is longer than `limit`."""
+    if len(text) <= limit:
+        return text
+    kept = limit - 40  # room for the marker
+    return f"{text[:kept]}… ({len(text) - kept:,} more characters)"
+
+
 @dataclass
 class StepResult:
     action: str
@@ -104,10 +124,11 @@ class StepResult:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StepResult:
+    def from_dict(cls, data: Mapping[str, Any], planned: Mapping[str, Any] | None = None) -> StepResult:
+        """`planned`: the plan's step, whose parameters a step without its own has."""
         return cls(
             action=data["action"],
-            params=dict(data["params"]),
+            params=dict(data["params"] if "params" in data else (planned or {})["params"]),
             status=StepStatus(data["status"]),
             before=data.get("before"),
             after=data.get("after"),
@@ -170,6 +191,8 @@ class Incident:
     history entries it `shown`; the last delivery `error`. None: no message to keep."""
     lease_until: str | None = None
     """While busy: until when the worker that claimed it may run; after that, another may resume."""
+    history_dropped: int = 0
+    """History entries recorded but no longer kept (between the first ones and the latest)."""
     version: int = 0
     """How many times the store has written it; every write is conditional on this."""
     stored_state: State | None = field(default=None, compare=False, repr=False)
@@ -190,14 +213,32 @@ class Incident:
         self.record(who, transition, detail, now)
 
     def record(self, who: str, what: str, detail: str | None = None, now: dt.datetime | None = None) -> None:
-        """Add a decision to the history without changing state (opening, resuming)."""
-        self.history.append(HistoryEntry(timestamp(now or utc_now()), who, what, self.state, detail))
+        """Add a decision to the history without changing state (opening, resuming); past
+        HISTORY_LIMIT entries, the oldest after the first HISTORY_FIRST is let go."""
+        entry = HistoryEntry(timestamp(now or utc_now()), who, what, self.state, cut(detail) if detail else detail)
+        self.history.append(entry)
+        if len(self.history) > HISTORY_LIMIT:
+            del self.history[HISTORY_FIRST]
+            self.history_dropped += 1
+
+    @property
+    def history_count(self) -> int:
+        """How many history entries were ever recorded, kept or not."""
+        return len(self.history) + self.history_dropped
+
+    def history_since(self, count: int) -> list[HistoryEntry]:
+        """The entries recorded after the first `count` ones (those still kept)."""
+        numbered = (
+            (index if index < HISTORY_FIRST else index + self.history_dropped, entry)
+            for index, entry in enumerate(self.history)
+        )
+        return [entry for number, entry in numbered if number >= count]
 
     @property
     def notification_due(self) -> bool:
         """Whether its message does not show its latest change yet (not delivered, or Slack
         failed): the message records how many history entries it shows."""
-        return self.notification is not None and self.notification.get("shown") != len(self.history)
+        return self.notification is not None and self.notification.get("shown") != self.history_count
 
     def lease_expired(self, now: dt.datetime) -> bool:
         return self.lease_until is None or dt.datetime.fromisoformat(self.lease_until) <= now
@@ -213,17 +254,26 @@ class Incident:
             "state": self.state.value,
             "event": self.event,
             "plan": self.plan,
-            "steps": [step.to_dict() for step in self.steps],
+            "steps": [self._step_dict(index, step) for index, step in enumerate(self.steps)],
             "error": self.error,
             "createdAt": self.created_at,
             "history": [entry.to_dict() for entry in self.history],
+            "historyDropped": self.history_dropped,
             "notification": self.notification,
             "leaseUntil": self.lease_until,
             "version": self.version,
         }
 
+    def _step_dict(self, index: int, step: StepResult) -> dict[str, Any]:
+        """A step as stored: without its parameters when they are the plan's (kept once)."""
+        data = step.to_dict()
+        if index < len(self.plan) and self.plan[index].get("params") == step.params:
+            del data["params"]
+        return data
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Incident:
+        plan = list(data.get("plan") or [])
         return cls(
             id=data["id"],
             playbook_id=data["playbook"],
@@ -233,12 +283,16 @@ class Incident:
             mode=data["mode"],
             event=dict(data["event"]),
             state=State(data["state"]),
-            plan=list(data.get("plan") or []),
-            steps=[StepResult.from_dict(step) for step in data.get("steps") or []],
+            plan=plan,
+            steps=[
+                StepResult.from_dict(step, plan[index] if index < len(plan) else None)
+                for index, step in enumerate(data.get("steps") or [])
+            ],
             error=data.get("error"),
             created_at=data["createdAt"],
             history=[HistoryEntry.from_dict(entry) for entry in data.get("history") or []],
             notification=data.get("notification"),
             lease_until=data.get("leaseUntil"),
+            history_dropped=int(data.get("historyDropped") or 0),
             version=int(data.get("version", 0)),
         )

@@ -9,6 +9,8 @@ lease (a redelivery of the event, the sweep), or a person's Retry after a failur
 with the snapshots already taken and reads the resource's state anew. After a change, the
 resource is read back, and the step fails unless it is in the safe state: a step is never
 reported done on the word of the call that made it.
+A snapshot too large to keep in the incident fails its step before the change: nothing is
+changed that could not be undone.
 
 Without an action binder, steps are simulated (replay): nothing calls AWS.
 """
@@ -23,7 +25,7 @@ from typing import Any, Protocol
 
 from chalicelib import acceptances, memory
 from chalicelib.actions import Action, ActionError, registered_actions
-from chalicelib.actions.base import ActionContext, describe_error
+from chalicelib.actions.base import ActionContext, UndoRefused, describe_error
 from chalicelib.incidents import (
     BUSY_STATES,
     IllegalTransition,
@@ -31,11 +33,12 @@ from chalicelib.incidents import (
     State,
     StepResult,
     StepStatus,
+    cut,
     timestamp,
     utc_now,
 )
 from chalicelib.retrying import eventually
-from chalicelib.store import IncidentStore, StaleIncident
+from chalicelib.store import IncidentStore, IncidentTooLarge, StaleIncident
 
 log = logging.getLogger("trailguard")
 
@@ -185,7 +188,7 @@ class Lifecycle:
                     before = current
                     result = StepResult(planned["action"], planned["params"], StepStatus.APPLYING, before=before)
                     _put_step(incident, index, result)
-                    self._save(incident)  # written before any change: undo needs it if we die now
+                    self._keep_snapshot(incident, result)  # before any change: undo needs it if we die now
                 else:
                     # A resume or a retry: an earlier attempt may have changed the resource
                     # half-way; what undo must restore is still the snapshot it took first.
@@ -199,15 +202,35 @@ class Lifecycle:
                     action.apply(current)
                     result.after = _read_back(action)
                     result.status = StepStatus.APPLIED
-                result.error, result.note = None, action.note
+                result.error, result.note = None, cut(action.note) if action.note else None
             except StaleIncident:
                 raise
             except Exception as error:
                 return self._fail_step(incident, index, planned, result, error)
         incident.error = None
         incident.move("finish", TRAILGUARD, now=self.clock())
-        self._save(incident)
+        try:
+            self._save(incident)
+        except IncidentTooLarge:
+            # What the steps left does not fit beside the rest: the changes are made, so they
+            # are recorded, without those states (undo then refuses, saying why).
+            for step in incident.steps:
+                if step.status is StepStatus.APPLIED and step.after is not None:
+                    step.after = None
+                    step.note = "the state it left was too large to keep, so it cannot be undone"
+            self._save(incident)
         return incident
+
+    def _keep_snapshot(self, incident: Incident, result: StepResult) -> None:
+        """Write the step's snapshot; one too large to keep fails the step here, before the
+        change, rather than make a change that could not be undone."""
+        try:
+            self._save(incident)
+        except IncidentTooLarge as error:
+            result.before = None
+            raise ActionError(
+                f"the resource's state is too large to keep for undo ({error}): nothing was changed"
+            ) from None
 
     def _fail_step(
         self, incident: Incident, index: int, planned: Mapping[str, Any], result: StepResult | None, error: Exception
@@ -231,9 +254,14 @@ class Lifecycle:
         restored = 0
         for index in reversed(range(len(incident.steps))):
             result = incident.steps[index]
-            if result.status is not StepStatus.APPLIED or result.before is None or result.after is None:
+            if result.status is not StepStatus.APPLIED:
                 continue
             try:
+                if result.before is None or result.after is None:
+                    raise UndoRefused(
+                        "the state it left was not kept (too large), so whether the resource changed since "
+                        "cannot be told"
+                    )
                 if self.actions is None:
                     raise RuntimeError("a simulated lifecycle cannot undo")
                 planned = incident.plan[index] if index < len(incident.plan) else {}

@@ -22,7 +22,7 @@ from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.notify import Notifier
 from chalicelib.plan import Plan, PlanError
 from chalicelib.playbook import Playbook
-from chalicelib.store import StaleIncident
+from chalicelib.store import IncidentTooLarge, StaleIncident
 
 log = logging.getLogger("trailguard")
 
@@ -115,7 +115,17 @@ class Responder:
         incident.notification = self.notifier.address(incident)
         if simulate and plan is not None:
             incident.steps = [StepResult(s.action, s.params, StepStatus.SIMULATED) for s in plan.steps]
-        if not self.lifecycle.open(incident, TRAILGUARD, f"{event.name} by {event.actor.label}"):
+        opening = f"{event.name} by {event.actor.label}"
+        try:
+            opened = self.lifecycle.open(incident, TRAILGUARD, opening)
+        except IncidentTooLarge as error:
+            # The plan cannot be kept, so it cannot be carried out, approved or undone: record
+            # that, without the plan, as a failure people are told about.
+            incident.plan, incident.steps, incident.history, incident.lease_until = [], [], [], None
+            incident.state = State.FAILED
+            incident.error = f"nothing was done: the plan is too large to keep ({error})"
+            opened = self.lifecycle.open(incident, TRAILGUARD, opening)
+        if not opened:
             return self._duplicate(playbook, incident.id)
         if incident.state is State.REMEDIATING:
             try:

@@ -9,7 +9,9 @@ Event handling draws one line between bad input and failure: an event that is no
 usable CloudTrail event is answered with "rejected" and a log line (Lambda must not retry
 it); an action that fails is recorded in its incident. Only an error in trailguard itself
 (or in its store) escapes, so that Lambda's bounded retries and failure destination keep
-the event; a retried event finds its incident and opens no second one.
+the event; a retried event finds its incident and opens no second one. An incident too
+large to record in any form is answered "failed" with the reason and an error line:
+delivering the event again could not make it fit.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from chalicelib.notify import Fanout, LogNotifier, Notifier
 from chalicelib.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.responder import Decision, Outcome, Responder
 from chalicelib.settings import Settings
-from chalicelib.store import DynamoStore, IncidentStore, MemoryStore
+from chalicelib.store import DynamoStore, IncidentStore, IncidentTooLarge, MemoryStore
 
 log = logging.getLogger("trailguard")
 
@@ -236,10 +238,6 @@ class Runtime:
                 )
             )
             return {"status": "rejected", "reason": str(error)}
-        decision, outcomes = self.responder.respond(event)
-        self._remember(event, decision, outcomes)
-        elapsed = logs.milliseconds(time.perf_counter() - started)
-        result: dict[str, Any] = {"status": "handled", "eventID": event.event_id, "eventName": event.name}
         where = {
             "eventID": event.event_id,
             "eventSource": event.source,
@@ -248,6 +246,17 @@ class Runtime:
             "region": event.region,
             "actor": event.actor.label,
         }
+        try:
+            decision, outcomes = self.responder.respond(event)
+        except IncidentTooLarge as error:
+            elapsed = logs.milliseconds(time.perf_counter() - started)
+            log.error(
+                json.dumps({"message": "incident too large", **where, "error": str(error), "duration_ms": elapsed})
+            )
+            return {"status": "failed", "eventID": event.event_id, "eventName": event.name, "reason": str(error)}
+        self._remember(event, decision, outcomes)
+        elapsed = logs.milliseconds(time.perf_counter() - started)
+        result: dict[str, Any] = {"status": "handled", "eventID": event.event_id, "eventName": event.name}
         if decision.skip is not None:
             result.update(status="skipped", skipped=decision.skip.code, reason=decision.skip.reason)
             log.info(

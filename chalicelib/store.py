@@ -14,6 +14,11 @@ nobody wrote it since it was read.
 
 `MemoryStore` serves replay, the CLI and tests; `DynamoStore` serves deployed stages,
 one table, with a sparse index of open incidents and a TTL on finished ones.
+
+DynamoDB keeps at most 400 KB per item. An incident's body is kept compressed once it is
+large, and both stores refuse an incident that would still take more than `MAX_ITEM_BYTES`
+(`IncidentTooLarge`, before anything is sent), so that the lifecycle can fail what cannot
+be recorded in the open, instead of DynamoDB failing it half-way.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from chalicelib.incidents import OPEN_STATES, Incident, State
@@ -33,6 +40,16 @@ UNANNOUNCED = "unannounced"
 TTL_ATTRIBUTE = "expiresAt"
 AMEND_ATTEMPTS = 5
 """Reads and conditional writes an `amend` tries before giving up (others kept writing)."""
+
+
+MAX_ITEM_BYTES = 300_000
+"""The most one incident may take in the table, as DynamoDB counts it: well under its 400 KB
+limit (its index holds a copy of the item, under the same limit)."""
+COMPRESS_OVER = 16 * 1024
+"""A body larger than this (JSON, in bytes) is kept zlib-compressed, as binary; smaller ones
+stay readable JSON in the console."""
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""The most a compressed body may inflate to when read; what trailguard writes is far less."""
 
 
 class StaleIncident(Exception):
@@ -49,6 +66,27 @@ instead, or None to leave it as it is. It may be called more than once (when ano
 writer got in first), so it must only read."""
 
 
+class IncidentTooLarge(Exception):
+    """The incident would not fit in one item; nothing was written."""
+
+    def __init__(self, incident_id: str, size: int | None, reason: str = "") -> None:
+        self.incident_id = incident_id
+        self.size = size
+        taken = f"takes {size:,} bytes" if size is not None else "is too large"
+        super().__init__(
+            f"incident {incident_id} {taken} in the table{reason}; one incident may take at most {MAX_ITEM_BYTES:,}"
+        )
+
+
+class UnreadableIncident(Exception):
+    """An item of the table that is not an incident trailguard can read (damaged, or not
+    written by trailguard); `key` is its pk."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        super().__init__(f"incident {key} cannot be read: {reason}")
+
+
 class IncidentStore(Protocol):
     def create(self, incident: Incident) -> bool:
         """Record a new incident; False (and nothing written) if its id already exists."""
@@ -56,12 +94,16 @@ class IncidentStore(Protocol):
     def save(self, incident: Incident) -> None:
         """Write the incident if the stored version is `incident.version`; else StaleIncident."""
 
-    def get(self, incident_id: str) -> Incident | None: ...
+    def get(self, incident_id: str) -> Incident | None:
+        """The incident, None if there is none; UnreadableIncident if its item is damaged."""
 
-    def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
-        """Incidents in `states` (all of them open states), oldest first."""
+    def open_incidents(
+        self, states: Iterable[State] = OPEN_STATES, *, unreadable: list[UnreadableIncident] | None = None
+    ) -> list[Incident]:
+        """Incidents in `states` (all of them open states), oldest first. A damaged item is
+        added to `unreadable` and the others are listed; without that list it is raised."""
 
-    def unannounced(self) -> list[Incident]:
+    def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         """Incidents whose message does not show their latest change (`notification_due`)."""
 
     def remember(self, key: str, value: dict[str, Any]) -> None:
@@ -91,6 +133,7 @@ class MemoryStore:
         with self._lock:
             if incident.id in self._incidents:
                 return False
+            check_size(incident)
             incident.version = 1
             incident.stored_state = incident.state
             self._incidents[incident.id] = incident.to_dict()
@@ -105,6 +148,7 @@ class MemoryStore:
                 or stored["state"] != _value(incident.stored_state)
             ):
                 raise StaleIncident(incident.id)
+            check_size(incident)
             incident.version += 1
             incident.stored_state = incident.state
             self._incidents[incident.id] = incident.to_dict()
@@ -114,13 +158,15 @@ class MemoryStore:
             stored = self._incidents.get(incident_id)
         return _loaded(stored) if stored else None
 
-    def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
+    def open_incidents(
+        self, states: Iterable[State] = OPEN_STATES, *, unreadable: list[UnreadableIncident] | None = None
+    ) -> list[Incident]:
         wanted = {State(state).value for state in states}
         with self._lock:
             found = [_loaded(data) for data in self._incidents.values() if data["state"] in wanted]
         return sorted(found, key=lambda incident: incident.created_at)
 
-    def unannounced(self) -> list[Incident]:
+    def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         with self._lock:
             found = [_loaded(data) for data in self._incidents.values()]
         return sorted((i for i in found if i.notification_due), key=lambda incident: incident.created_at)
@@ -142,7 +188,7 @@ class MemoryStore:
             return self.recall(key)
 
 
-def _loaded(data: dict[str, Any]) -> Incident:
+def _loaded(data: Mapping[str, Any]) -> Incident:
     incident = Incident.from_dict(data)
     incident.stored_state = incident.state
     return incident
@@ -150,6 +196,92 @@ def _loaded(data: dict[str, Any]) -> Incident:
 
 def _value(state: State | None) -> str | None:
     return state.value if state is not None else None
+
+
+# -- items as DynamoDB holds them -----------------------------------------------------------
+
+
+def encode_body(document: Any) -> dict[str, Any]:
+    """A JSON document as an attribute value: text, or zlib-compressed binary when large."""
+    text = json.dumps(document, default=str, separators=(",", ":"))
+    data = text.encode()
+    if len(data) <= COMPRESS_OVER:
+        return {"S": text}
+    return {"B": zlib.compress(data)}
+
+
+def decode_body(value: Mapping[str, Any]) -> Any:
+    """What `encode_body` wrote (and the plain JSON text of earlier versions)."""
+    if "S" in value:
+        return json.loads(value["S"])
+    if "B" in value:
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(value["B"], MAX_BODY_BYTES)
+        except zlib.error as error:
+            raise ValueError(f"the compressed body is damaged ({error})") from None
+        if inflater.unconsumed_tail:
+            raise ValueError(f"the body inflates to more than {MAX_BODY_BYTES:,} bytes")
+        if not inflater.eof:
+            raise ValueError("the compressed body is cut short")
+        return json.loads(data)
+    raise ValueError(f"the body is neither text nor binary ({sorted(value)})")
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """An item's size as DynamoDB counts it toward its limit: each attribute's name and
+    value in bytes (text in UTF-8, binary raw, a number by its significant digits)."""
+    total = 0
+    for name, value in item.items():
+        total += len(name.encode())
+        if "S" in value:
+            total += len(value["S"].encode())
+        elif "B" in value:
+            total += len(value["B"])
+        elif "N" in value:
+            digits = value["N"].lstrip("-").replace(".", "").strip("0") or "0"
+            total += (len(digits) + 1) // 2 + 1
+        else:
+            raise TypeError(f"attribute {name}: only S, B and N are sized, not {sorted(value)}")
+    return total
+
+
+def incident_item(incident: Incident, expires_at: int, writer: str) -> dict[str, Any]:
+    """The item that holds an incident: the body (the whole incident) and, beside it, the
+    attributes that conditions, the open index and TTL read, and the token of this write."""
+    item: dict[str, Any] = {
+        "pk": {"S": incident.id},
+        "state": {"S": incident.state.value},
+        "version": {"N": str(incident.version)},
+        "createdAt": {"S": incident.created_at},
+        "body": encode_body(incident.to_dict()),
+        "writer": {"S": writer},
+    }
+    if incident.state in OPEN_STATES:
+        item["openState"] = {"S": incident.state.value}
+    elif incident.notification_due:
+        item["openState"] = {"S": UNANNOUNCED}
+    if incident.state not in OPEN_STATES:
+        item[TTL_ATTRIBUTE] = {"N": str(expires_at)}
+    return item
+
+
+def check_size(incident: Incident, item: Mapping[str, Any] | None = None) -> None:
+    """Raise IncidentTooLarge if the incident (as `item`, else as DynamoStore would write
+    it) would not fit in one item of the table."""
+    item = item or incident_item(incident, int(time.time()), uuid.uuid4().hex)
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise IncidentTooLarge(incident.id, size)
+
+
+def _read_incident(item: Mapping[str, Any]) -> Incident:
+    key = item.get("pk", {}).get("S", "(no pk)")
+    try:
+        return _loaded(decode_body(item["body"]))
+    except Exception as error:  # whatever is wrong with it, it must not hide the other items
+        reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+        raise UnreadableIncident(key, reason) from None
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -177,13 +309,18 @@ def table_definition(name: str) -> dict[str, Any]:
 
 
 class DynamoStore:
-    """Incidents in DynamoDB. Each item holds the incident as JSON (`body`) plus the
-    attributes the conditions, the open-incident index and TTL need.
+    """Incidents in DynamoDB. Each item holds the incident as JSON (`body`, compressed when
+    large) plus the attributes the conditions, the open-incident index and TTL need.
 
     `openState` is set only while an incident is open (to its state), or finished with its
     message still due (to `unannounced`), so the index holds only what the sweep may have
     to act on (a sparse index); `expiresAt` is set once it is finished, so DynamoDB
     deletes it `retention_days` later.
+
+    Every write carries a token of its own (`writer`). botocore sends a write again when
+    its answer is lost (a timeout, a 5xx), though DynamoDB may have carried it out: the
+    second attempt's condition then fails on our own item. The failed condition returns
+    the item, and a matching token tells our own write from someone else's.
     """
 
     def __init__(self, client: Any, table: str, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
@@ -194,14 +331,13 @@ class DynamoStore:
     def create(self, incident: Incident) -> bool:
         incident.version = 1
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=self._item(incident),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
+            self._put(incident, ConditionExpression="attribute_not_exists(pk)")
+        except StaleIncident:
             incident.version = 0
             return False
+        except Exception:
+            incident.version = 0
+            raise
         incident.stored_state = incident.state
         return True
 
@@ -209,9 +345,8 @@ class DynamoStore:
         read_version = incident.version
         incident.version = read_version + 1
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=self._item(incident),
+            self._put(
+                incident,
                 ConditionExpression="#version = :read AND #state = :state",
                 ExpressionAttributeNames={"#version": "version", "#state": "state"},
                 ExpressionAttributeValues={
@@ -219,49 +354,81 @@ class DynamoStore:
                     ":state": {"S": _value(incident.stored_state) or ""},
                 },
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
+        except Exception:
             incident.version = read_version
-            raise StaleIncident(incident.id) from None
+            raise
         incident.stored_state = incident.state
+
+    def _put(self, incident: Incident, **condition: Any) -> None:
+        """Write the incident under `condition`: StaleIncident if someone else's item fails
+        it, IncidentTooLarge if it cannot fit (checked before it is sent)."""
+        writer = uuid.uuid4().hex
+        item = incident_item(incident, int(time.time()) + self.retention_seconds, writer)
+        check_size(incident, item)
+        try:
+            self.client.put_item(
+                TableName=self.table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as error:
+            found = error.response.get("Item") or {}
+            if found.get("writer", {}).get("S") != writer:
+                raise StaleIncident(incident.id) from None
+        except self.client.exceptions.ClientError as error:
+            details = error.response.get("Error", {})
+            if details.get("Code") == "ValidationException" and "size" in str(details.get("Message", "")).lower():
+                raise IncidentTooLarge(incident.id, None, f" (DynamoDB refused it: {details.get('Message')})") from None
+            raise
 
     def get(self, incident_id: str) -> Incident | None:
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": incident_id}}, ConsistentRead=True).get(
             "Item"
         )
-        return _loaded(json.loads(item["body"]["S"])) if item else None
+        return _read_incident(item) if item else None
 
-    def open_incidents(self, states: Iterable[State] = OPEN_STATES) -> list[Incident]:
-        found = [incident for state in states for incident in self._query_open(State(state).value)]
+    def open_incidents(
+        self, states: Iterable[State] = OPEN_STATES, *, unreadable: list[UnreadableIncident] | None = None
+    ) -> list[Incident]:
+        found = [incident for state in states for incident in self._query_open(State(state).value, unreadable)]
         return sorted(found, key=lambda incident: incident.created_at)
 
-    def _query_open(self, key: str) -> list[Incident]:
+    def _query_open(self, key: str, unreadable: list[UnreadableIncident] | None) -> list[Incident]:
         pages = self.client.get_paginator("query").paginate(
             TableName=self.table,
             IndexName=OPEN_INDEX,
             KeyConditionExpression="openState = :key",
             ExpressionAttributeValues={":key": {"S": key}},
         )
-        return [_loaded(json.loads(item["body"]["S"])) for page in pages for item in page["Items"]]
+        found: list[Incident] = []
+        for page in pages:
+            for item in page["Items"]:
+                try:
+                    found.append(_read_incident(item))
+                except UnreadableIncident as problem:
+                    if unreadable is None:
+                        raise
+                    unreadable.append(problem)
+        return found
 
-    def unannounced(self) -> list[Incident]:
-        candidates = self.open_incidents() + self._query_open(UNANNOUNCED)
+    def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
+        candidates = self.open_incidents(unreadable=unreadable) + self._query_open(UNANNOUNCED, unreadable)
         return sorted((i for i in candidates if i.notification_due), key=lambda incident: incident.created_at)
 
     def remember(self, key: str, value: dict[str, Any]) -> None:
-        self.client.put_item(
-            TableName=self.table, Item={"pk": {"S": key}, "body": {"S": json.dumps(value, default=str)}}
-        )
+        self.client.put_item(TableName=self.table, Item={"pk": {"S": key}, "body": encode_body(value)})
 
     def recall(self, key: str) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-        return json.loads(item["body"]["S"]) if item else None
+        if not item:
+            return None
+        value: dict[str, Any] = decode_body(item["body"])
+        return value
 
     def amend(self, key: str, change: Change) -> dict[str, Any] | None:
         """A consistent read, then a put conditional on the document's `version` (absent
         before its first amend)."""
         for _ in range(AMEND_ATTEMPTS):
             item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-            stored = json.loads(item["body"]["S"]) if item else None
+            stored = decode_body(item["body"]) if item else None
             version = int(item["version"]["N"]) if item and "version" in item else 0
             new = change(stored)
             if new is None:
@@ -280,7 +447,7 @@ class DynamoStore:
                     Item={
                         "pk": {"S": key},
                         "version": {"N": str(version + 1)},
-                        "body": {"S": json.dumps(new, default=str, separators=(",", ":"))},
+                        "body": encode_body(new),
                     },
                     ExpressionAttributeNames={"#version": "version"},
                     **condition,
@@ -289,22 +456,6 @@ class DynamoStore:
                 continue
             return json.loads(json.dumps(new, default=str))
         raise BusyDocument(f"{key} changed at each of {AMEND_ATTEMPTS} attempts to amend it")
-
-    def _item(self, incident: Incident) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "pk": {"S": incident.id},
-            "state": {"S": incident.state.value},
-            "version": {"N": str(incident.version)},
-            "createdAt": {"S": incident.created_at},
-            "body": {"S": json.dumps(incident.to_dict(), default=str, separators=(",", ":"))},
-        }
-        if incident.state in OPEN_STATES:
-            item["openState"] = {"S": incident.state.value}
-        elif incident.notification_due:
-            item["openState"] = {"S": UNANNOUNCED}
-        if incident.state not in OPEN_STATES:
-            item[TTL_ATTRIBUTE] = {"N": str(int(time.time()) + self.retention_seconds)}
-        return item
 
 
 def _check_shape(table: dict[str, Any]) -> None:

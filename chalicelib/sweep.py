@@ -15,7 +15,9 @@ It also offers memory the present configurations of trails, flow logs and Config
 delivery channels (for the actions that re-create them): a difference from what is
 remembered that no judged event or decision explains is kept out of memory and reported
 (`drifted`). It expires proposals nobody answered in time, resumes incidents whose worker
-died, and delivers the Slack messages Slack did not take.
+died, and delivers the Slack messages Slack did not take. Each incident is handled on its own: one
+that cannot be read or written is reported in the sweep's errors, with its id, and the
+sweep goes on with the others.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +34,10 @@ from chalicelib import acceptances, memory, remembered, trails
 from chalicelib.actions.base import describe_error
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
-from chalicelib.incidents import BUSY_STATES, IllegalTransition, State
+from chalicelib.incidents import BUSY_STATES, IllegalTransition, Incident, State
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.responder import Responder
-from chalicelib.store import StaleIncident
+from chalicelib.store import StaleIncident, UnreadableIncident
 
 log = logging.getLogger("trailguard")
 
@@ -57,6 +59,11 @@ class SweepReport:
     drifted: list[str] = field(default_factory=list)
     """Remembered configurations that differ from the present ones without a judgement."""
     errors: list[str] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        """Report a problem once, however many parts of the sweep meet it."""
+        if text not in self.errors:
+            self.errors.append(text)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,9 +148,12 @@ class Sweep:
                     check(region, report)
                 except Exception as error:
                     report.errors.append(f"{region}: {check.__name__.strip('_')}: {describe_error(error)}")
-        self._expire_proposals(report)
-        self._resume_busy(report)
-        self._deliver_messages(report)
+        for tidy in (self._expire_proposals, self._resume_busy, self._deliver_messages):
+            try:
+                tidy(report)
+            except Exception as error:
+                log.exception("the sweep could not %s", tidy.__name__.strip("_").replace("_", " "))
+                report.error(f"{tidy.__name__.strip('_').replace('_', ' ')}: {describe_error(error)}")
         return report
 
     # -- trails ------------------------------------------------------------------------------
@@ -249,46 +259,72 @@ class Sweep:
 
     def _expire_proposals(self, report: SweepReport) -> None:
         now = self.lifecycle.clock()
-        for incident in self.lifecycle.store.open_incidents([State.PROPOSED]):
+
+        def expire(incident: Incident) -> None:
             playbook = self.catalog.get(incident.playbook_id)
             timeout = playbook.approval_timeout if playbook else DEFAULT_APPROVAL_TIMEOUT
             if dt.datetime.fromisoformat(incident.created_at) + timeout > now:
-                continue
+                return
             try:
                 expired = self.lifecycle.expire(incident.id, SWEEPER, f"nobody answered within {_hours(timeout)}")
             except (IllegalTransition, StaleIncident):
-                continue  # answered meanwhile
+                return  # answered meanwhile
             report.expired.append(expired.id)
             self.responder.notify(expired)
 
+        self._each(self._listed([State.PROPOSED], report), "expire", expire, report)
+
     def _resume_busy(self, report: SweepReport) -> None:
         now = self.lifecycle.clock()
-        for incident in self.lifecycle.store.open_incidents(BUSY_STATES):
+
+        def resume(incident: Incident) -> None:
             if not incident.lease_expired(now):
-                continue
+                return
             try:
                 resumed = self.lifecycle.resume(incident, SWEEPER)
             except StaleIncident:
-                continue  # another worker took it
+                return  # another worker took it
             report.resumed.append(resumed.id)
             self.responder.notify(resumed)
+
+        self._each(self._listed(BUSY_STATES, report), "resume", resume, report)
 
     def _deliver_messages(self, report: SweepReport) -> None:
         """Messages Slack did not take (or a worker died before sending): send them now.
 
         A busy incident is left to its worker, which sends its message when done.
         """
-        try:
-            due = self.lifecycle.store.unannounced()
-        except Exception as error:
-            report.errors.append(f"undelivered messages: {describe_error(error)}")
-            return
-        for incident in due:
+        unreadable: list[UnreadableIncident] = []
+        due = self.lifecycle.store.unannounced(unreadable=unreadable)
+        for problem in unreadable:
+            report.error(str(problem))
+
+        def deliver(incident: Incident) -> None:
             if incident.state in BUSY_STATES:
-                continue
+                return
             self.responder.notify(incident)
             if not incident.notification_due:
                 report.delivered.append(incident.id)
+
+        self._each(due, "deliver", deliver, report)
+
+    def _listed(self, states: Iterable[State], report: SweepReport) -> list[Incident]:
+        """The open incidents in `states`; the damaged ones are reported, not raised."""
+        unreadable: list[UnreadableIncident] = []
+        found = self.lifecycle.store.open_incidents(states, unreadable=unreadable)
+        for problem in unreadable:
+            report.error(str(problem))
+        return found
+
+    @staticmethod
+    def _each(incidents: list[Incident], what: str, handle: Callable[[Incident], None], report: SweepReport) -> None:
+        """`handle` each incident; one that fails is reported with its id, and the rest go on."""
+        for incident in incidents:
+            try:
+                handle(incident)
+            except Exception as error:
+                log.exception("the sweep could not %s incident %s", what, incident.id)
+                report.error(f"incident {incident.id}: {what}: {describe_error(error)}")
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -232,7 +232,8 @@ class Faults:
     Attach it to clients (`recording_clients(faults)` does, for every client trailguard
     makes); an error is answered at botocore's `before-send`, with the request pointed at
     a host moto does not serve, because botocore calls every before-send handler and
-    moto's would still carry the call out."""
+    moto's would still carry the call out. With `landed`, moto carries the call out first
+    and its answer is then lost: what a timeout or a 5xx after AWS has written does."""
 
     def __init__(self) -> None:
         self.plans: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -250,8 +251,12 @@ class Faults:
         after: int = 0,
         error: type[BaseException] | None = None,
         message: str | None = None,
+        landed: bool = False,
+        matching: str | None = None,
     ) -> None:
-        """Answer `times` calls of the operation with `code` (or raise `error`), after `after` good ones."""
+        """Answer `times` calls of the operation with `code` (or raise `error`), after `after` good ones;
+        `landed`: the call is carried out all the same, only its answer is lost; `matching`: only
+        calls whose request body holds this text (one incident's id) are counted and answered."""
         self.plans.setdefault((service, operation), []).append(
             {
                 "code": code,
@@ -260,6 +265,8 @@ class Faults:
                 "after": after,
                 "error": error,
                 "message": message or f"injected {code}",
+                "landed": landed,
+                "matching": matching,
             }
         )
 
@@ -277,13 +284,20 @@ class Faults:
         def answer(request: Any, event_name: str, **_: Any) -> Any:
             operation = event_name.rsplit(".", 1)[1]
             key = (prefix, operation)
+            body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
             for plan in self.plans.get(key, []):
+                if plan["matching"] is not None and plan["matching"].encode() not in body:
+                    continue
                 if plan["after"] > 0:
                     plan["after"] -= 1
                     continue
                 if plan["times"] > 0:
                     plan["times"] -= 1
                     self.injected[key] += 1
+                    if plan["landed"]:
+                        from moto.core.models import botocore_stubber
+
+                        botocore_stubber(event_name, request)  # AWS did it; the caller will not hear so
                     if plan["error"] is not None:
                         raise plan["error"]()
                     request.url = "https://injected-fault.invalid/"  # moto must not carry the call out

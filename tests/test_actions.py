@@ -6,6 +6,8 @@ ACLs that AWS would refuse), the tests also check the calls sent and their order
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -295,3 +297,15 @@ def test_remove_public_acl_undo_refused_when_the_acl_changed(public_bucket, call
     with pytest.raises(UndoRefused, match="Grants"):
         action.undo(before, after)
     assert calls.writes() == []
+
+
+def test_a_refused_undo_names_what_changed_without_copying_whole_policies():
+    from chalicelib.actions.base import describe_change
+
+    policy = json.dumps({"Statement": [{"Sid": f"S{n}", "Effect": "Allow", "Action": "kms:*"} for n in range(800)]})
+    changed = policy.replace('"S799"', '"Mallory"')
+    line = describe_change({"Key": "k", "Policy": policy, "Rules": list(range(500))}, {"Key": "k", "Policy": changed})
+    assert line.startswith('Policy: \'{"Statement": [{"Sid": "S0", "Effect": … (')
+    assert f"({len(repr(changed)):,} characters)" in line and "Rules: (list of 500 items) -> None" in line
+    assert len(line) < 250 and "Key" not in line
+    assert describe_change({"KeyState": "Enabled"}, {"KeyState": "Disabled"}) == "KeyState: 'Enabled' -> 'Disabled'"

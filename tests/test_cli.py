@@ -360,6 +360,50 @@ def test_incidents_lists_open_ones_and_shows_one_with_its_history(aws):
     assert missing.exit_code == 1 and "no incident inc-2 in trailguard-dev" in missing.output
 
 
+def test_incidents_reports_a_damaged_item_and_lists_the_others_and_marks_entries_not_kept(aws):
+    import boto3
+
+    from chalicelib.incidents import Incident, State
+    from chalicelib.store import DynamoStore
+
+    CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
+    client = boto3.client("dynamodb")
+    store = DynamoStore(client, "trailguard-dev")
+    incident = Incident(
+        id="inc-1",
+        playbook_id="cloudtrail-stop-logging",
+        playbook_version=1,
+        title="CloudTrail logging stopped",
+        severity="critical",
+        mode="approve",
+        state=State.PROPOSED,
+        event={
+            "eventID": "e1",
+            "eventName": "StopLogging",
+            "account": "123456789012",
+            "region": "us-east-1",
+            "actor": "IAMUser mallory",
+            "eventTime": "t",
+            "sourceIPAddress": "203.0.113.7",
+        },
+    )
+    for number in range(150):
+        incident.record("slack:U1", "undo", f"attempt {number}")
+    store.create(incident)
+    client.put_item(
+        TableName="trailguard-dev",
+        Item={"pk": {"S": "inc-2"}, "openState": {"S": "proposed"}, "createdAt": {"S": "t"}, "body": {"S": "{"}},
+    )
+    listed = CliRunner().invoke(main, ["incidents", "--stage", "dev"])
+    assert listed.exit_code == 0 and "inc-1" in listed.stdout
+    assert "error: incident inc-2 cannot be read: Expecting property name" in listed.stderr
+    damaged = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-2"])
+    assert damaged.exit_code == 1 and "error: incident inc-2 cannot be read" in damaged.output
+    shown = CliRunner().invoke(main, ["incidents", "--stage", "dev", "inc-1"]).output.splitlines()
+    marker = shown.index("  ... 50 entries in between not kept ...")
+    assert shown[marker - 1].endswith("attempt 19") and shown[marker + 1].endswith("attempt 70")
+
+
 def test_the_policy_reads_only_the_stages_slack_secrets_and_invokes_only_its_worker():
     import dataclasses
 

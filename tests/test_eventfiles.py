@@ -157,3 +157,59 @@ def test_records_of_calls_nobody_wants_are_counted_not_checked(tmp_path):
     assert items[0] is None
     assert isinstance(items[1], EventError) and "missing field 'eventTime'" in str(items[1])
     assert [item.event_id for item in items[2:]] == [good["eventID"], wrapped["detail"]["eventID"]]
+
+
+# -- compression bombs ---------------------------------------------------------------------
+
+_CAPPED = (
+    "cannot read file: it inflates to more than {} MiB, the most replay decompresses of one file "
+    "(a compression bomb, or an export to decompress before reading it)"
+)
+
+
+def _bomb(path, start: bytes, inflated_mib: int) -> None:
+    """A gzip file that inflates to `inflated_mib` MiB from a thousandth of that: `start`,
+    then spaces (in 1 MiB members: gzip allows a file of many)."""
+    path.write_bytes(gzip.compress(start) + gzip.compress(b" " * 1024 * 1024) * inflated_mib)
+
+
+def test_a_1_mb_gzip_bomb_is_cut_at_the_cap_reported_and_the_next_file_is_read(datasets, tmp_path):
+    """A 1 MB CloudTrail-looking file that would inflate to 1 GiB: replay decompresses no
+    more of it than the cap, reports it like a damaged file (its name and why), and reads
+    the next file."""
+    import tracemalloc
+
+    from chalicelib.eventfiles import MAX_INFLATED_BYTES
+
+    bomb = tmp_path / "a-bomb.json.gz"
+    _bomb(bomb, b'{"Records": [', 1024)
+    assert bomb.stat().st_size < 1_100_000
+    source = _invictus_file(datasets)
+    (tmp_path / "b-good.json.gz").write_bytes(gzip.compress(source.read_bytes()))
+
+    tracemalloc.start()
+    try:
+        items = list(read_events([tmp_path]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [str(item) for item in items if isinstance(item, EventError)] == [f"{bomb}: {_CAPPED.format(256)}"]
+    assert _ids(items) == [r["eventID"] for r in json.loads(source.read_text())["Records"]]
+    assert peak < 3 * MAX_INFLATED_BYTES < 1024 * 1024 * 1024  # the whole of it (1 GiB) was never held
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["small-file", "large-file"])
+@pytest.mark.parametrize("layout", ["array", "json-lines"])
+def test_every_layout_stops_at_the_cap_after_reading_what_came_before(tmp_path, monkeypatch, layout, streamed):
+    from chalicelib import eventfiles
+
+    monkeypatch.setattr(eventfiles, "MAX_INFLATED_BYTES", 8 * 1024 * 1024)
+    if streamed:  # a file larger than is decompressed in one call
+        monkeypatch.setattr(eventfiles, "_WHOLE_FILE_LIMIT", 1024)
+    first = record("StopLogging", "cloudtrail.amazonaws.com")
+    start = b"[" if layout == "array" else json.dumps(first).encode() + b"\n"
+    bomb = tmp_path / "bomb.jsonl.gz"
+    _bomb(bomb, start, 64)
+    items = list(read_events([bomb]))
+    assert [str(item) for item in items if isinstance(item, EventError)] == [f"{bomb}: {_CAPPED.format(8)}"]
+    assert _ids(items) == ([] if layout == "array" else [first["eventID"]])

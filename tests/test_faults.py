@@ -202,6 +202,26 @@ def test_dynamodb_throttling_is_absorbed_and_a_table_that_stays_throttled_makes_
     _survived("DynamoDB throttling (persistent)")
 
 
+@pytest.mark.parametrize("lost", ["the incident's creation", "the snapshot's write"])
+def test_an_answer_lost_after_dynamodb_wrote_is_not_taken_for_a_duplicate(client, runtime, faults, make_trail, lost):
+    """DynamoDB wrote, then a 500 lost its answer; botocore's second attempt found our own
+    item. This Lambda opened the incident: it remediates now and says so, instead of
+    reporting a duplicate and leaving the trail stopped until the sweep."""
+    make_trail("main")
+    faults.add(
+        "dynamodb",
+        "PutItem",
+        "InternalServerError",
+        status=500,
+        landed=True,
+        after=int(lost != "the incident's creation"),
+    )
+    (incident,) = _stop_logging(client)["incidents"]
+    assert incident["duplicate"] is False and incident["state"] == "remediated" and _logging()
+    assert faults.injected[("dynamodb", "PutItem")] == 1 and faults.succeeded[START] == 1
+    _survived("DynamoDB answer lost after the write")
+
+
 TWO_STEPS = """\
 id: two-trails
 title: Both trails must log

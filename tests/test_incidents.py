@@ -105,3 +105,59 @@ def test_every_state_has_a_headline_for_people():
         incident = _incident(state)
         incident.event.update(eventName="StopLogging", actor="IAMUser mallory", eventTime="t", sourceIPAddress="ip")
         assert describe(incident).startswith("[HIGH] t: ")
+
+
+# -- nothing in an incident grows without bound (it lives in one DynamoDB item) ---------------
+
+
+def test_the_history_keeps_its_first_entries_and_the_latest_and_counts_the_others():
+    from chalicelib.incidents import HISTORY_FIRST, HISTORY_LIMIT
+
+    incident = _incident(State.REMEDIATED)
+    incident.notification = {"channel": "C1", "ts": "1.2", "shown": 0}
+    for number in range(1000):
+        incident.record("slack:U1", "undo", f"entry {number}")
+    assert len(incident.history) == HISTORY_LIMIT and incident.history_dropped == 1000 - HISTORY_LIMIT
+    assert incident.history_count == 1000
+    details = [entry.detail for entry in incident.history]
+    assert details[:HISTORY_FIRST] == [f"entry {n}" for n in range(HISTORY_FIRST)]
+    assert details[HISTORY_FIRST:] == [f"entry {n}" for n in range(1000 - HISTORY_LIMIT + HISTORY_FIRST, 1000)]
+    again = Incident.from_dict(incident.to_dict())
+    assert again.history_dropped == incident.history_dropped and again.history == incident.history
+
+
+def test_a_message_is_due_after_each_new_entry_even_once_the_history_is_full():
+    incident = _incident(State.REMEDIATED)
+    incident.notification = {"channel": "C1", "ts": "1.2"}
+    for number in range(300):
+        incident.record("slack:U1", "undo", f"entry {number}")
+        assert incident.notification_due
+        incident.notification["shown"] = incident.history_count
+        assert not incident.notification_due
+    incident.record("slack:U2", "acknowledge")
+    assert [entry.who for entry in incident.history_since(incident.notification["shown"])] == ["slack:U2"]
+    assert [e.detail for e in incident.history_since(297)] == ["entry 297", "entry 298", "entry 299", None]
+    assert incident.history_since(0) == incident.history
+
+
+def test_a_long_detail_is_cut_and_says_how_much_was_left_out():
+    from chalicelib.incidents import DETAIL_LIMIT
+
+    incident = _incident(State.UNDOING)
+    incident.move("refuse_undo", "trailguard", "x" * 50_000)
+    (entry,) = incident.history
+    assert len(entry.detail) <= DETAIL_LIMIT and entry.detail.endswith("(49,040 more characters)")
+
+
+def test_a_steps_parameters_are_stored_once_with_the_plan():
+    incident = _incident(State.REMEDIATED)
+    rules = [{"ipProtocol": "tcp", "fromPort": port, "toPort": port, "cidrIpv4": "0.0.0.0/0"} for port in range(300)]
+    incident.plan = [{"action": "ec2.revoke_public_ingress", "params": {"group": "sg-1", "rules": rules}}]
+    incident.steps = [StepResult("ec2.revoke_public_ingress", {"group": "sg-1", "rules": rules}, StepStatus.APPLIED)]
+    stored = incident.to_dict()
+    assert "params" not in stored["steps"][0]
+    again = Incident.from_dict(stored)
+    assert again.steps[0].params == {"group": "sg-1", "rules": rules}
+    # What earlier versions wrote, each step with its own copy, still reads.
+    stored["steps"][0]["params"] = {"group": "sg-1", "rules": rules}
+    assert Incident.from_dict(stored) == again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -228,3 +229,197 @@ def test_amend_is_conditional_on_the_version_it_read(aws):
     puts = [params for name, params in recorder.params if name == "PutItem"]
     assert [p["ConditionExpression"] for p in puts] == ["attribute_not_exists(#version)", "#version = :read"]
     assert puts[1]["ExpressionAttributeValues"] == {":read": {"N": "1"}}
+
+
+# -- what a write whose answer was lost means (finding: a lost answer read as a duplicate) --
+
+
+@pytest.fixture
+def faulty_dynamo_store(aws, instant_backoff):
+    """The DynamoDB store with conftest's fault injector on its client."""
+    from chalicelib.store import DynamoStore
+    from tests.conftest import Faults
+
+    faults = Faults()
+    client = faults.attach(boto3.client("dynamodb", region_name=REGION))
+    ensure_table(client, TABLE)
+    return DynamoStore(client, TABLE), faults
+
+
+def test_a_create_whose_answer_was_lost_is_not_taken_for_a_duplicate(faulty_dynamo_store):
+    """DynamoDB wrote the incident, then a 500 lost the answer; botocore sent the PutItem
+    again and its condition failed on our own item. Only someone else's item makes a
+    duplicate: this Lambda opened the incident and must act on it."""
+    store, faults = faulty_dynamo_store
+    faults.add("dynamodb", "PutItem", "InternalServerError", status=500, landed=True)
+    assert store.create(_incident()) is True
+    assert faults.sent("dynamodb", "PutItem") == 2
+    assert store.get(_incident().id).version == 1
+    assert store.create(_incident()) is False  # a real second delivery is still a duplicate
+
+
+def test_a_save_whose_answer_was_lost_is_not_taken_for_someone_elses(faulty_dynamo_store):
+    store, faults = faulty_dynamo_store
+    store.create(_incident())
+    incident = store.get(_incident().id)
+    incident.move("approve", "slack:U1")
+    faults.add("dynamodb", "PutItem", "InternalServerError", status=500, landed=True)
+    store.save(incident)  # our own write: no StaleIncident
+    assert incident.version == 2 and store.get(incident.id).state is State.REMEDIATING
+    stale = store.get(incident.id)
+    stale.version = 1  # as if read before our save
+    stale.move("finish", "trailguard")
+    with pytest.raises(StaleIncident):
+        store.save(stale)
+
+
+def test_other_dynamodb_errors_while_creating_are_raised_not_taken_for_a_duplicate(faulty_dynamo_store):
+    store, faults = faulty_dynamo_store
+    faults.add("dynamodb", "PutItem", "InternalServerError", status=500, times=10)
+    with pytest.raises(Exception, match="InternalServerError"):
+        store.create(_incident())
+    assert store.get(_incident().id) is None
+
+
+# -- size: DynamoDB keeps at most 400 KB per item ---------------------------------------------
+
+
+def _big_incident(snapshot_bytes: int, event_id: str = "evt-big") -> Incident:
+    """An incident holding a key policy of `snapshot_bytes` before and after its step (as
+    `kms.restore_key_policy` records them), readable text as real policies are."""
+    from chalicelib.incidents import StepResult, StepStatus
+
+    statements: list[dict] = []
+    size = 0
+    while size < snapshot_bytes:
+        number = len(statements)
+        statements.append(
+            {
+                "Sid": f"AllowRole{number}",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{100000000000 + number}:role/app-{number}"},
+                "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            }
+        )
+        size += len(json.dumps(statements[-1]))
+    policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
+    incident = _incident(event_id, State.REMEDIATED)
+    incident.plan = [{"action": "kms.restore_key_policy", "params": {"key": "k-1"}}]
+    incident.steps = [
+        StepResult(
+            "kms.restore_key_policy",
+            {"key": "k-1"},
+            StepStatus.APPLIED,
+            before={"Key": "k-1", "Policy": policy},
+            after={"Key": "k-1", "Policy": policy.replace("kms:GenerateDataKey*", "kms:Encrypt")},
+        )
+    ]
+    return incident
+
+
+def test_an_incident_larger_than_an_item_as_json_is_kept_compressed_and_read_back(dynamo_store):
+    from chalicelib.store import MAX_ITEM_BYTES, item_size
+
+    incident = _big_incident(300_000)
+    assert len(json.dumps(incident.to_dict())) > 400 * 1024  # as plain JSON, DynamoDB would refuse it
+    assert dynamo_store.create(incident) is True
+    stored = dynamo_store.get(incident.id)
+    assert stored.steps == incident.steps and stored.plan == incident.plan
+    item = dynamo_store.client.get_item(TableName=TABLE, Key={"pk": {"S": incident.id}})["Item"]
+    assert item_size(item) <= MAX_ITEM_BYTES
+    assert {"state", "version", "createdAt", "openState"} <= set(item)  # what conditions and the index use
+    stored.move("acknowledge", "slack:U1")
+    dynamo_store.save(stored)
+    assert dynamo_store.get(incident.id).state is State.ACKNOWLEDGED
+
+
+def test_an_incident_that_cannot_fit_is_refused_before_anything_is_sent(store):
+    """Random text does not compress: such an incident is refused with IncidentTooLarge,
+    which says how large it is, and the store is left as it was."""
+    import base64
+    import os
+
+    from chalicelib.store import IncidentTooLarge
+
+    incident = _incident("evt-noise")
+    incident.plan = [{"action": "notify.note", "params": {"text": base64.b64encode(os.urandom(360_000)).decode()}}]
+    with pytest.raises(IncidentTooLarge, match=r"incident inc-\w+ takes [\d,]+ bytes .* at most [\d,]+"):
+        store.create(incident)
+    assert store.get(incident.id) is None
+    small = _incident("evt-noise")
+    assert store.create(small) is True
+    small.plan = incident.plan
+    with pytest.raises(IncidentTooLarge):
+        store.save(small)
+    assert store.get(small.id).plan == [] and store.get(small.id).version == 1
+
+
+def test_dynamodbs_own_refusal_of_an_item_too_large_is_reported_as_such(faulty_dynamo_store):
+    from chalicelib.store import IncidentTooLarge
+
+    store, faults = faulty_dynamo_store
+    faults.add(
+        "dynamodb",
+        "PutItem",
+        "ValidationException",
+        message="Item size has exceeded the maximum allowed size",
+    )
+    with pytest.raises(IncidentTooLarge, match="DynamoDB refused it"):
+        store.create(_incident())
+
+
+def test_item_size_counts_as_dynamodb_does():
+    from chalicelib.store import item_size
+
+    # Names and values in UTF-8 bytes, binary as raw bytes, numbers by significant digits.
+    assert item_size({"pk": {"S": "inc-1"}}) == 2 + 5
+    assert item_size({"body": {"B": b"\x00" * 10}}) == 4 + 10
+    assert item_size({"v": {"N": "12345"}}) == 1 + 3 + 1
+    assert item_size({"é": {"S": "ü"}}) == 2 + 2
+
+
+# -- damaged items: one must not hide the others -------------------------------------------
+
+
+def _put_raw(client, pk: str, body: dict, state: str = "proposed") -> None:
+    client.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": pk},
+            "state": {"S": state},
+            "version": {"N": "1"},
+            "createdAt": {"S": "2026-11-26T02:00:00+00:00"},
+            "openState": {"S": state},
+            "body": body,
+        },
+    )
+
+
+def test_damaged_items_are_reported_by_id_and_the_others_are_listed(dynamo_store):
+    import zlib
+
+    from chalicelib.store import UnreadableIncident
+
+    client = dynamo_store.client
+    dynamo_store.create(_incident("good-1"))
+    _put_raw(client, "inc-not-json", {"S": "{not json"})
+    _put_raw(client, "inc-bad-state", {"S": json.dumps({**_incident("x").to_dict(), "state": "exploded"})})
+    _put_raw(client, "inc-not-zlib", {"B": b"\x78\x9cnot zlib"})
+    _put_raw(client, "inc-zlib-bomb", {"B": zlib.compress(b" " * (64 * 1024 * 1024))})
+    dynamo_store.create(_incident("good-2", created="2026-11-26T04:00:00+00:00"))
+
+    unreadable: list[UnreadableIncident] = []
+    found = dynamo_store.open_incidents(unreadable=unreadable)
+    assert [i.event["eventID"] for i in found] == ["good-1", "good-2"]
+    assert sorted(problem.key for problem in unreadable) == [
+        "inc-bad-state",
+        "inc-not-json",
+        "inc-not-zlib",
+        "inc-zlib-bomb",
+    ]
+    assert all(str(problem).startswith(f"incident {problem.key} cannot be read: ") for problem in unreadable)
+    with pytest.raises(UnreadableIncident, match="cannot be read"):
+        dynamo_store.open_incidents()  # without a list to report to, the first one is raised
+    with pytest.raises(UnreadableIncident, match="inc-not-json cannot be read"):
+        dynamo_store.get("inc-not-json")

@@ -304,3 +304,82 @@ def test_an_undone_key_remediation_sticks(aws, clock, calls, name, unsafe, state
     report = sweep.run()
     assert report.opened == [] and len(report.accepted) == 1
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == state
+
+
+def _damaged(client, pk: str, open_state: str, body: dict) -> None:
+    """An item in the open index that is no incident trailguard can read."""
+    client.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": pk},
+            "state": {"S": open_state},
+            "version": {"N": "1"},
+            "createdAt": {"S": "2026-11-26T01:00:00+00:00"},
+            "openState": {"S": open_state},
+            "body": body,
+        },
+    )
+
+
+def test_one_damaged_or_failing_incident_does_not_stop_the_sweep(
+    tmp_path, dynamo_store, make_trail, clock, calls, instant_backoff
+):
+    """Damaged items sit in the open index beside good incidents, and every write of one
+    proposal fails: the sweep reports each by id and expires, resumes and delivers the rest."""
+    from tests.conftest import Faults
+
+    (tmp_path / "approve.yaml").write_text(APPROVE_PLAYBOOK)
+    catalog = Catalog.load([tmp_path])
+    cloudtrail = make_trail("main")
+    clients = recording_clients(calls)
+    lifecycle = Lifecycle(dynamo_store, AwsActions(clients, dynamo_store), clock=clock)
+    responder = Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=NullNotifier())
+    sweep = Sweep(
+        catalog=catalog,
+        responder=responder,
+        lifecycle=lifecycle,
+        clients=clients,
+        account=ACCOUNT,
+        regions={REGION},
+        trail_names={"none"},
+    )
+    stopped = [
+        CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})) for _ in "ab"
+    ]
+    failing, expiring = (responder.respond(event)[1][0].incident for event in stopped)
+    stuck = Incident(
+        id=incident_id("evt-dead-worker", "trail-approve"),
+        playbook_id="trail-approve",
+        playbook_version=1,
+        title="t",
+        severity="high",
+        mode="approve",
+        event=stopped[0].summary(),
+        state=State.REMEDIATING,
+        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+    )
+    assert lifecycle.open(stuck, "trailguard")
+    _damaged(dynamo_store.client, "inc-00000000000000000001", "proposed", {"S": "{not json"})
+    _damaged(dynamo_store.client, "inc-00000000000000000002", "remediating", {"B": b"not zlib"})
+    _damaged(dynamo_store.client, "inc-00000000000000000003", "unannounced", {"S": '{"id": "inc-3"}'})
+    faults = Faults()
+    faults.attach(dynamo_store.client)
+    faults.add("dynamodb", "PutItem", "InternalServerError", status=500, times=50, matching=failing.id)
+    clock.now += dt.timedelta(hours=3)
+
+    report = sweep.run()  # on a sweep that stopped at the first bad item, nothing below would hold
+    assert report.expired == [expiring.id] and report.resumed == [stuck.id]
+    assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is True
+    assert dynamo_store.get(failing.id).state is State.PROPOSED
+    assert sorted(report.errors) == sorted(
+        [
+            f"incident {failing.id}: expire: InternalServerError: injected InternalServerError",
+            "incident inc-00000000000000000001 cannot be read: Expecting property name enclosed in double quotes: "
+            "line 1 column 2 (char 1)",
+            "incident inc-00000000000000000002 cannot be read: the compressed body is damaged (Error -3 while "
+            "decompressing data: incorrect header check)",
+            "incident inc-00000000000000000003 cannot be read: KeyError: 'playbook'",
+        ]
+    )
+    faults.clear()
+    assert sweep.run().expired == [failing.id]  # nothing was lost: the next sweep finishes it

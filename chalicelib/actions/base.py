@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chalicelib import memory
+from chalicelib.incidents import cut
 from chalicelib.resource_policies import Trusted
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -187,24 +188,44 @@ def trusted_by(action: Action, *own_accounts: str) -> Trusted:
     return Trusted.of(accounts, action.params["trusted_organizations"])
 
 
+_SHOWN_VALUE = 60
+"""The longest value a change or an error shows whole; longer ones are named by their size."""
+
+
 def describe_change(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> str:
-    """One line saying which fields differ, for messages that refuse an undo."""
+    """One line saying which fields differ, for messages that refuse an undo: short values
+    are shown, long ones (a whole policy) only by their size, so that a refusal repeated
+    many times does not copy snapshots into the incident's history."""
     keys = sorted(set(expected) | set(actual))
     changes = [
-        f"{key}: {expected.get(key)!r} -> {actual.get(key)!r}" for key in keys if expected.get(key) != actual.get(key)
+        f"{key}: {_brief(expected.get(key))} -> {_brief(actual.get(key))}"
+        for key in keys
+        if expected.get(key) != actual.get(key)
     ]
     return "; ".join(changes) or "no visible difference"
 
 
+def _brief(value: Any) -> str:
+    shown = repr(value)
+    if len(shown) <= _SHOWN_VALUE:
+        return shown
+    if isinstance(value, (list, dict)):
+        return f"({type(value).__name__} of {len(value):,} items)"
+    return f"{shown[: _SHOWN_VALUE - 20]}… ({len(shown):,} characters)"
+
+
 def describe_error(error: BaseException) -> str:
-    """A one-line error for incidents and messages (AWS's error code and message if any)."""
+    """A one-line error for incidents and messages (AWS's error code and message if any),
+    cut to DETAIL_LIMIT characters: some AWS messages quote the request."""
     response = getattr(error, "response", None)
     if isinstance(response, dict) and "Error" in response:
         details = response["Error"]
-        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
-    if isinstance(error, ActionError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+        text = f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
+    elif isinstance(error, ActionError):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return cut(text)
 
 
 _REGISTRY: dict[str, type[Action]] = {}

@@ -82,7 +82,7 @@ class SlackNotifier(Notifier):
         ours, theirs = incident.notification or {}, dict(fresh.notification or {})
         if ours.get("ts") and not theirs.get("ts"):
             theirs.update(channel=ours["channel"], ts=ours["ts"])
-        if ours.get("ts") == theirs.get("ts") and ours.get("shown") == len(fresh.history):
+        if ours.get("ts") == theirs.get("ts") and ours.get("shown") == fresh.history_count:
             theirs["shown"] = ours["shown"]
         fresh.notification = theirs
         return fresh
@@ -122,7 +122,7 @@ class SlackNotifier(Notifier):
                     unfurl_media=False,
                 )  # no preview of the console
                 reference.update(channel=posted["channel"], ts=posted["ts"])
-            reference["shown"] = len(incident.history)
+            reference["shown"] = incident.history_count
             reference.pop("error", None)
         except Exception as error:
             reference["error"] = _describe(error)
@@ -139,7 +139,7 @@ class SlackNotifier(Notifier):
 
     def _reply_in_thread(self, web: Any, incident: Incident, reference: Mapping[str, Any], shown: int) -> None:
         """The decisions since the message last changed, one line each (best effort)."""
-        entries = [entry for entry in incident.history[shown:] if entry.what not in ("open", "resume")]
+        entries = [entry for entry in incident.history_since(shown) if entry.what not in ("open", "resume")]
         if not entries:
             return
         try:
