@@ -356,19 +356,29 @@ def slack_stub() -> Iterator[Any]:
 
 def signed_click(
     transition: str,
-    incident_id: str,
+    value: str,
     *,
     user: str = APPROVER,
     response_url: str | None = None,
     secret: str = SIGNING_SECRET,
     age_seconds: int = 0,
 ) -> tuple[str, dict[str, str]]:
-    """What Slack sends when `user` presses a trailguard button, signed with the test app's secret."""
+    """What Slack sends when `user` presses a trailguard button carrying `value`
+    (`slack_stub.button_value`), signed with the test app's secret."""
     from chalicelib.slack.stub import signed_click as slack_click
 
-    return slack_click(
-        transition, incident_id, user=user, secret=secret, response_url=response_url, age_seconds=age_seconds
-    )
+    return slack_click(transition, value, user=user, secret=secret, response_url=response_url, age_seconds=age_seconds)
+
+
+@pytest.fixture
+def press(client, slack_stub):
+    """Press a button on the incident's message as the Slack stub shows it now, through the app's route."""
+
+    def press(transition: str, incident_id: str, **options: Any) -> Any:
+        body, headers = signed_click(transition, slack_stub.button_value(incident_id, transition), **options)
+        return client.http.post("/slack/interactions", headers=headers, body=body)
+
+    return press
 
 
 DEPLOYED_TABLE = "trailguard-slack-test"

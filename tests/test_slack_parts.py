@@ -369,7 +369,7 @@ def test_secrets_are_read_once_and_never_logged(aws, slack_stub, monkeypatch, ca
         with Client(chalice_app.app) as client:
             event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
             [incident] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
-            body, headers = signed_click("undo", incident["id"])
+            body, headers = signed_click("undo", slack_stub.button_value(incident["id"], "undo"))
             assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     finally:
         runtime.reset()
@@ -418,7 +418,7 @@ def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(
         with Client(chalice_app.app) as client:
             event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
             [opened] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
-            body, headers = signed_click("approve", opened["id"])
+            body, headers = signed_click("approve", slack_stub.button_value(opened["id"], "approve"))
             assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
 
             # Answered: the decision is recorded, AWS is not touched yet, the worker is invoked.

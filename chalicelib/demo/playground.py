@@ -137,14 +137,15 @@ def keep_running(
     events = event_endpoint(chalice_app)
     process, api_port = _start_chalice_local(local, slack, secret, table)
     sample = _sample_event(output)
-    open_incidents = [row.incident for row in outcome.rows if row.state in ("remediated", "proposed")]
-    incident = open_incidents[0] if open_incidents else "inc-..."
+    undoable = [row.incident for row in outcome.rows if row.state == "remediated"]
+    incident = undoable[0] if undoable else "inc-..."
+    value = slack.button_value(incident, "undo") if undoable else incident  # what the message's Undo carries
     payload = json.dumps(
         {
             "type": "block_actions",
             "user": {"id": scenario.ON_CALL},
             "response_url": slack.response_url("play"),
-            "actions": [{"action_id": "trailguard:undo", "value": incident}],
+            "actions": [{"action_id": "trailguard:undo", "value": value}],
         },
         separators=(",", ":"),
     )
