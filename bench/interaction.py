@@ -22,7 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from bench.common import bench_record, median, moto_in_process
+from bench.common import bench_record, integrity_key, median, moto_in_process
 from chalicelib.slack.stub import signed_click
 
 CLICKS = 300
@@ -78,6 +78,7 @@ def run(clicks: int = CLICKS) -> dict:
             runtime.settings = dataclasses.replace(
                 runtime.settings,
                 table="trailguard-bench",
+                integrity_key=integrity_key(),
                 slack_token=slack.token,
                 slack_signing_secret=SECRET,
                 slack_channel="#bench",

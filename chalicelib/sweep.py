@@ -26,6 +26,7 @@ from chalicelib.actions.base import describe_error
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
 from chalicelib.incidents import BUSY_STATES, IllegalTransition, State
+from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.responder import Responder
 from chalicelib.store import StaleIncident
@@ -45,6 +46,8 @@ class SweepReport:
     expired: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    """Incidents and remembered configurations changed outside trailguard, left alone ("key: why")."""
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +58,7 @@ class SweepReport:
             "expired": self.expired,
             "resumed": self.resumed,
             "delivered": self.delivered,
+            "refused": self.refused,
             "errors": self.errors,
         }
 
@@ -155,14 +159,19 @@ class Sweep:
             )
         for name in sorted(self.trail_names - seen - {"*"}):
             account, trail_region, trail_name = trails.locate(name, self.account, region)
-            if (
-                trail_region != region
-                or self.lifecycle.store.recall(trails.memory_key(account, region, trail_name)) is None
-            ):
+            if trail_region != region or not self._remembers(trails.memory_key(account, region, trail_name)):
                 continue
             report.trails_checked += 1
             finding = f"trail {trail_name} missing"
             self._open(region, "DeleteTrail", {"name": trail_name}, finding, f"{name}@{self._today()}", report)
+
+    def _remembers(self, key: str) -> bool:
+        """Whether a configuration is remembered under `key`. One changed outside trailguard
+        counts: the incident then opens, and its restore fails saying why."""
+        try:
+            return self.lifecycle.store.recall(key) is not None
+        except ChangedOutsideTrailguard:
+            return True
 
     # -- what is remembered ------------------------------------------------------------------
 
@@ -217,8 +226,8 @@ class Sweep:
                 continue
             try:
                 expired = self.lifecycle.expire(incident.id, SWEEPER, f"nobody answered within {_hours(timeout)}")
-            except (IllegalTransition, StaleIncident):
-                continue  # answered meanwhile
+            except (IllegalTransition, StaleIncident, ChangedOutsideTrailguard):
+                continue  # answered meanwhile, or changed outside trailguard (logged, reported)
             report.expired.append(expired.id)
             self.responder.notify(expired)
 

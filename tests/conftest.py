@@ -166,6 +166,18 @@ def calls() -> CallRecorder:
 
 
 TABLE = "trailguard-test"
+INTEGRITY_KEY = "alias/trailguard-test-integrity"
+
+
+@pytest.fixture
+def integrity_key(aws) -> str:
+    """The stage's KMS HMAC key in moto, made the way `bootstrap` makes it; returns its alias."""
+    import boto3
+
+    from chalicelib.integrity import ensure_key
+
+    ensure_key(boto3.client("kms", region_name=REGION), INTEGRITY_KEY)
+    return INTEGRITY_KEY
 
 
 @pytest.fixture
@@ -385,8 +397,8 @@ DEPLOYED_TABLE = "trailguard-slack-test"
 
 
 @pytest.fixture
-def runtime(aws, slack_stub, monkeypatch):
-    """The app's runtime as deployed (incidents in DynamoDB), Slack pointed at the stub."""
+def runtime(aws, slack_stub, integrity_key, monkeypatch):
+    """The app's runtime as deployed (incidents in DynamoDB, sealed with KMS), Slack pointed at the stub."""
     import dataclasses
 
     import boto3
@@ -400,6 +412,7 @@ def runtime(aws, slack_stub, monkeypatch):
     settings = dataclasses.replace(
         Settings(),
         table=DEPLOYED_TABLE,
+        integrity_key=integrity_key,
         slack_token=slack_stub.token,
         slack_signing_secret=SIGNING_SECRET,
         slack_channel="#security-alerts",

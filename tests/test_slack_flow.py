@@ -360,7 +360,7 @@ def test_a_table_that_fails_gets_503_not_a_stack_trace(press, client, runtime, t
     from chalicelib.store import DynamoStore
 
     incident_id = _proposal(client, trail)
-    runtime.lifecycle.store = DynamoStore(boto3.client("dynamodb"), "a-table-that-is-not-there")
+    runtime.claims.store = DynamoStore(boto3.client("dynamodb"), "a-table-that-is-not-there")
     response = press("approve", incident_id)
     assert response.status_code == 503
     assert json.loads(response.body)["error"].startswith("trailguard could not handle the click; nothing was changed")

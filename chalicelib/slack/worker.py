@@ -6,6 +6,12 @@ interaction's `response_url`, why their click did nothing. A job names the incid
 version its decision wrote: if the incident has moved on since (another worker took it,
 the event was delivered again), the work is not run a second time; the message is still
 brought up to date.
+
+The worker acts only on an incident whose seal holds (the store checks it on reading,
+see `integrity`): whoever can write the table and invoke the worker (the public
+endpoint's role) cannot have it carry out a plan, a snapshot or a state of their own.
+Once a click's work is done (or there was none: deny, acknowledge), the incident is
+written again under trailguard's seal.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.incidents import BUSY_STATES
+from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Notifier
 from chalicelib.store import StaleIncident
@@ -40,9 +47,13 @@ class ClickWorker:
             except Exception as error:
                 log.warning(json.dumps({"message": "could not answer the user", "error": f"{type(error).__name__}"}))
             return {"status": "told"}
-        incident = self.lifecycle.store.get(str(job["incident"]))
+        incident_id = str(job["incident"])
+        try:
+            incident = self.lifecycle.store.get(incident_id)
+        except ChangedOutsideTrailguard as error:
+            return {"status": "refused", "incident": incident_id, "reason": error.reason}
         if incident is None:
-            return {"status": "gone", "incident": job["incident"]}
+            return {"status": "gone", "incident": incident_id}
         if incident.state in BUSY_STATES:
             if incident.version != job.get("version"):
                 log.info(json.dumps({"message": "another worker has the incident", "incident": incident.id}))
@@ -51,6 +62,8 @@ class ClickWorker:
                 incident = self.lifecycle.carry_out(incident)
             except StaleIncident:
                 return {"status": "taken", "incident": incident.id}
+        else:
+            incident = self.lifecycle.settle(incident)
         self.notifier.notify(incident)
         return {
             "status": "done",
