@@ -95,7 +95,7 @@ def run(clicks: int = CLICKS) -> dict:
                     client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 401, secret="forged"
                 )
                 baseline = _measure(floor_client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 200)
-            states = {runtime.store.get(p).state.value for p in proposals}
+            states = {runtime.store.get(p.split(":")[0]).state.value for p in proposals}
             assert states == {"remediating"}, states  # decided, and handed to the worker
     finally:
         runtime.settings, runtime.catalog = saved
@@ -113,8 +113,9 @@ def run(clicks: int = CLICKS) -> dict:
 
 
 def _propose(runtime, event_class) -> str:
+    """A fresh proposal; the value of the Approve button on its message (`inc-…:N`)."""
     _, [outcome] = runtime.responder.respond(event_class.from_record(bench_record("StopLogging")))
-    return outcome.incident.id
+    return f"{outcome.incident.id}:{outcome.incident.decisions}"
 
 
 def _measure(client, in_moto, clicks, expected_status, secret=SECRET) -> dict:

@@ -214,6 +214,13 @@ class Incident:
         failed): the message records how many history entries it shows."""
         return self.notification is not None and self.notification.get("shown") != len(self.history)
 
+    @property
+    def decisions(self) -> int:
+        """How many decisions (history entries) it holds: a message's buttons carry it, so that
+        a press on a message older than the incident's last decision is refused. Delivering a
+        message does not change it (unlike `version`)."""
+        return len(self.history)
+
     def lease_expired(self, now: dt.datetime) -> bool:
         return self.lease_until is None or dt.datetime.fromisoformat(self.lease_until) <= now
 

@@ -375,11 +375,18 @@ def signed_click(
     secret: str = SIGNING_SECRET,
     age_seconds: int = 0,
 ) -> tuple[str, dict[str, str]]:
-    """What Slack sends when `user` presses a trailguard button carrying `value`
-    (`slack_stub.button_value`), signed with the test app's secret."""
+    """What Slack sends when `user` presses a trailguard button carrying `value` (the incident
+    id and its decision count: `slack_stub.button_value`, or `shown(incident)`), signed with
+    the test app's secret."""
     from chalicelib.slack.stub import signed_click as slack_click
 
     return slack_click(transition, value, user=user, secret=secret, response_url=response_url, age_seconds=age_seconds)
+
+
+def shown(incident: Any) -> str:
+    """The value a button on the incident's message carries, for tests without a Slack stub:
+    its id and its decision count (how many history entries) as the incident is now."""
+    return f"{incident.id}:{len(incident.history)}"
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 
 from chalicelib.incidents import State
 from chalicelib.integrity import message
-from tests.conftest import ACCOUNT, DEPLOYED_TABLE, INTEGRITY_KEY, REGION, ROOT, envelope, record
+from tests.conftest import ACCOUNT, DEPLOYED_TABLE, INTEGRITY_KEY, REGION, ROOT, envelope, record, signed_click
 
 pytestmark = pytest.mark.e2e
 
@@ -338,3 +338,68 @@ def test_a_table_without_an_integrity_key_is_refused_not_run_unsealed(client, ru
     with pytest.raises(LookupError, match="TRAILGUARD_INTEGRITY_KEY is not set"):
         runtime.handle_eventbridge(envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": TRAIL})))
     assert logging_now() is False
+
+
+# -- a replayed click --------------------------------------------------------------------
+
+
+def test_a_replayed_undo_is_refused_once_the_incident_is_back_in_a_state_that_allows_it(
+    client, runtime, slack_stub, trail
+):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    trail.stop_logging(Name=TRAIL)  # changed after trailguard acted: the undo will be refused
+    undo = signed_click("undo", slack_stub.button_value(incident_id, "undo"), response_url=slack_stub.response_url())
+    client.http.post("/slack/interactions", headers=undo[1], body=undo[0])
+    assert stored(incident_id)["state"] == "remediated"  # undo refused: Undo is offered again
+    trail.start_logging(Name=TRAIL)  # as trailguard left it: an undo would now go through
+
+    replayed = client.http.post("/slack/interactions", headers=undo[1], body=undo[0])  # within 5 minutes
+
+    assert replayed.status_code == 200 and logging_now() is True
+    assert [entry["what"] for entry in stored(incident_id)["history"]].count("undo") == 1
+    told = slack_stub.ephemeral[-1]["text"]
+    assert "the message you pressed was out of date" in told and "it is remediated now" in told
+
+
+def test_a_replayed_retry_is_refused_after_the_retry_it_repeats_failed(client, runtime, slack_stub, make_trail):
+    incident_id = stop_logging(client)  # no trail yet: the step fails
+    retry = signed_click("retry", slack_stub.button_value(incident_id, "retry"))
+    client.http.post("/slack/interactions", headers=retry[1], body=retry[0])
+    assert stored(incident_id)["state"] == "failed"  # failed again: Retry is offered again
+    make_trail(TRAIL).stop_logging(Name=TRAIL)
+
+    client.http.post("/slack/interactions", headers=retry[1], body=retry[0])
+
+    assert stored(incident_id)["state"] == "failed" and logging_now() is False
+    assert [entry["what"] for entry in stored(incident_id)["history"]].count("retry") == 1
+
+
+def test_a_button_without_a_decision_count_is_refused_as_out_of_date(client, runtime, slack_stub, trail, approve_mode):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    old_style = signed_click("approve", incident_id, response_url=slack_stub.response_url())  # value: the id alone
+
+    assert client.http.post("/slack/interactions", headers=old_style[1], body=old_style[0]).status_code == 200
+
+    assert stored(incident_id)["state"] == "proposed" and logging_now() is False
+    assert "the message you pressed was out of date" in slack_stub.ephemeral[-1]["text"]
+
+
+def test_a_press_on_an_out_of_date_message_refreshes_it(client, runtime, press, slack_stub, trail):
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    stale_undo = slack_stub.button_value(incident_id, "undo")
+    slack_stub.fail("chat.update", 503, times=20)  # Slack takes no update: the message keeps its buttons
+    press("acknowledge", incident_id)
+    assert stored(incident_id)["state"] == "acknowledged"
+    slack_stub._failures.clear()
+
+    body, headers = signed_click("undo", stale_undo, response_url=slack_stub.response_url())
+    client.http.post("/slack/interactions", headers=headers, body=body)
+
+    assert stored(incident_id)["state"] == "acknowledged" and logging_now() is True
+    assert "the message you pressed was out of date" in slack_stub.ephemeral[-1]["text"]
+    message = slack_stub.only_message()
+    assert not [b for b in message.blocks if b["type"] == "actions"]  # brought up to date: no buttons left
+    assert "Acknowledged by" in json.dumps(message.blocks)

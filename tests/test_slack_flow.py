@@ -153,7 +153,8 @@ def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, 
     assert first.status_code == second.status_code == 200
     assert recorder.writes().count("StartLogging") == 1
     [told] = slack_stub.ephemeral
-    assert told["response_type"] == "ephemeral" and "it is remediated, and approve needs proposed" in told["text"]
+    assert told["response_type"] == "ephemeral" and "the message you pressed was out of date" in told["text"]
+    assert "it is remediated now" in told["text"]
     assert [h.what for h in runtime.store.get(incident_id).history].count("approve") == 1
 
 
@@ -285,7 +286,7 @@ def test_a_replayed_request_older_than_five_minutes_is_refused(press, client, ru
                     "actions": [{"action_id": "trailguard:approve", "value": "../../etc"}],
                 }
             ),
-            "expected an incident id",
+            "expected inc-<id>:<decision count>",
         ),
         (json.dumps({"type": "block_actions", "actions": [{"action_id": "trailguard:approve"}]}), "user.id"),
         (json.dumps({"type": "block_actions", "padding": "x" * 70_000}), "expected at most 65536"),

@@ -31,6 +31,7 @@ from tests.conftest import (
     envelope,
     record,
     recording_clients,
+    shown,
     signed_click,
 )
 
@@ -96,7 +97,8 @@ def test_buttons_follow_the_state(state, expected):
     message = render(incident)
     assert _buttons(message) == expected
     values = {e["value"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]}
-    assert values == ({incident.id} if expected else set())
+    # each button carries the incident and its decision count (the history's length) when drawn
+    assert values == ({f"{incident.id}:{len(incident.history)}"} if expected else set())
 
 
 def test_a_failed_incident_without_a_plan_offers_no_retry():
@@ -496,7 +498,7 @@ def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stu
         CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
     )
 
-    assert interactions.answer(*signed_click("approve", outcome.incident.id)).status == 200
+    assert interactions.answer(*signed_click("approve", shown(outcome.incident))).status == 200
     assert len(lost_jobs) == 1 and store.get(outcome.incident.id).state is State.REMEDIATING
 
     sweep = Sweep(

@@ -149,7 +149,7 @@ def keep_running(
     sample = _sample_event(output)
     undoable = [row.incident for row in outcome.rows if row.state == "remediated"]
     incident = undoable[0] if undoable else "inc-..."
-    value = slack.button_value(incident, "undo") if undoable else incident  # what the message's Undo carries
+    value = slack.button_value(incident, "undo") if undoable else "inc-...:N"  # what the message's Undo carries
     payload = json.dumps(
         {
             "type": "block_actions",

@@ -6,9 +6,11 @@ In order, each refusal answered and logged, none changing anything:
    old): 401;
 2. the payload (form-encoded `payload=`, a `block_actions` on one of our buttons): 400;
 3. the incident (it may have expired), the clicking user (an approver of its playbook),
-   the transition (legal from the incident's state, written conditionally, so a double
-   click or two approvers at once decide once): 200, and an ephemeral message to the
-   user saying why nothing happened.
+   the message (the button carries the incident's decision count when it was drawn: a
+   press on an older message, such as a replayed request, is refused and the message
+   refreshed), the transition (legal from the incident's state, written conditionally,
+   so a double click or two approvers at once decide once): 200, and an ephemeral
+   message to the user saying why nothing happened.
 
 Then the decision is recorded and the slow part (the AWS calls, the message update) is
 handed to the worker, so the answer never waits for AWS.
@@ -24,18 +26,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.incidents import IllegalTransition
+from chalicelib.incidents import CLICK_TRANSITIONS, IllegalTransition
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
-from chalicelib.slack.messages import ACTION_PREFIX, SLACK_USER_PREFIX
+from chalicelib.slack.messages import ACTION_PREFIX, SLACK_USER_PREFIX, VALUE_SEPARATOR
 from chalicelib.store import StaleIncident
 
 log = logging.getLogger("trailguard")
 
-TRANSITIONS = ("approve", "deny", "undo", "retry", "acknowledge")
+TRANSITIONS = CLICK_TRANSITIONS
 """What a button may ask for; the incident's state machine decides whether it may happen."""
 
-_INCIDENT_ID = re.compile(r"^inc-[0-9a-f]{20}$")
+_BUTTON_VALUE = re.compile(rf"(?P<incident>inc-[0-9a-f]{{20}})(?:{VALUE_SEPARATOR}(?P<decisions>[0-9]{{1,9}}))?")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 MAX_BODY_BYTES = 64 * 1024
 
@@ -50,6 +52,9 @@ class Click:
     incident_id: str
     user_id: str
     response_url: str | None
+    decisions: int | None = None
+    """The incident's decision count when the message was drawn (None: a button of an
+    older trailguard, which did not say)."""
 
     @property
     def who(self) -> str:
@@ -102,12 +107,22 @@ def parse_click(raw_body: bytes | str) -> Click:
             f"payload.actions[0].action_id is {action_id!r}; expected one of "
             + ", ".join(ACTION_PREFIX + name for name in TRANSITIONS)
         )
-    if not isinstance(value, str) or not _INCIDENT_ID.match(value):
-        raise BadInteraction(f"payload.actions[0].value is {value!r}; expected an incident id")
+    button = _BUTTON_VALUE.fullmatch(value) if isinstance(value, str) else None
+    if button is None:
+        raise BadInteraction(f"payload.actions[0].value is {_cut(value)}; expected inc-<id>:<decision count>")
     response_url = payload.get("response_url")
     if response_url is not None and not isinstance(response_url, str):
         raise BadInteraction("payload.response_url: expected a URL")
-    return Click(transition, value, user_id, response_url)
+    decisions = button.group("decisions")
+    return Click(
+        transition, button.group("incident"), user_id, response_url, int(decisions) if decisions is not None else None
+    )
+
+
+def _cut(value: Any) -> str:
+    """A sender's value for an answer or a log line: its start only."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 class Interactions:
@@ -171,6 +186,27 @@ class Interactions:
                 f"You are not an approver for playbook {incident.playbook_id}, so nothing was done. "
                 "Approvers are set in the playbook's `slack.approvers` or TRAILGUARD_SLACK_APPROVERS.",
             )
+        if click.decisions != incident.decisions:
+            log.info(
+                json.dumps(
+                    {
+                        "message": "click refused: out-of-date message",
+                        "incident": incident.id,
+                        "transition": click.transition,
+                        "user": click.user_id,
+                        "shown": click.decisions,
+                        "decisions": incident.decisions,
+                    }
+                )
+            )
+            self._hand_over({"refresh": incident.id})
+            return self._tell(
+                click,
+                response_url,
+                f"Nothing was done: the message you pressed was out of date (incident {incident.id} has changed "
+                f"since it was drawn; it is {incident.state.value} now). trailguard is bringing the message up to "
+                "date: look at it again, and press again if it still applies.",
+            )
         try:
             decided = self.lifecycle.claim(click.incident_id, click.transition, click.who, read=incident)
         except (IllegalTransition, StaleIncident) as error:
@@ -221,7 +257,7 @@ class Interactions:
                 json.dumps(
                     {
                         "message": "could not hand the click to the worker; the sweep will finish it",
-                        "job": job.get("incident"),
+                        "job": job.get("incident") or job.get("refresh"),
                         "error": f"{type(error).__name__}: {error}",
                     }
                 )

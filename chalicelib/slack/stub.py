@@ -29,7 +29,13 @@ RESPONSE = "/response/"
 
 
 def signed_click(
-    transition: str, value: str, *, user: str, secret: str, response_url: str | None = None, age_seconds: int = 0
+    transition: str,
+    value: str,
+    *,
+    user: str,
+    secret: str,
+    response_url: str | None = None,
+    age_seconds: int = 0,
 ) -> tuple[str, dict[str, str]]:
     """The form body and headers Slack sends to the app when `user` presses a trailguard
     button (a block_actions payload) whose value is `value` (`SlackStub.button_value`),

@@ -1,7 +1,8 @@
 """The slow half of a click, run after Slack has had its answer.
 
 A job either carries out a decision already recorded by `interactions` (the AWS calls of
-an approve, an undo or a retry; then the message update), or tells one user, through the
+an approve, an undo or a retry; then the message update), brings a message someone
+pressed while it was out of date up to date (`refresh`), or tells one user, through the
 interaction's `response_url`, why their click did nothing. A job names the incident
 version its decision wrote: if the incident has moved on since (another worker took it,
 the event was delivered again), the work is not run a second time; the message is still
@@ -38,22 +39,26 @@ class ClickWorker:
         self.respond = respond
 
     def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
-        if not isinstance(job, Mapping) or not ({"tell", "incident"} & set(job)):
+        if not isinstance(job, Mapping) or not ({"tell", "incident", "refresh"} & set(job)):
             log.warning(json.dumps({"message": "worker job rejected", "job": repr(job)[:200]}))
-            return {"status": "rejected", "reason": "expected {incident, version} or {tell, response_url}"}
+            return {"status": "rejected", "reason": "expected {incident, version}, {refresh} or {tell, response_url}"}
         if "tell" in job:
             try:
                 self.respond(str(job["response_url"]), str(job["tell"]))
             except Exception as error:
                 log.warning(json.dumps({"message": "could not answer the user", "error": f"{type(error).__name__}"}))
             return {"status": "told"}
-        incident_id = str(job["incident"])
+        incident_id = str(job.get("incident") or job.get("refresh"))
         try:
             incident = self.lifecycle.store.get(incident_id)
         except ChangedOutsideTrailguard as error:
             return {"status": "refused", "incident": incident_id, "reason": error.reason}
         if incident is None:
             return {"status": "gone", "incident": incident_id}
+        if "refresh" in job:
+            if incident.state not in BUSY_STATES:  # a busy one's worker updates the message when done
+                self.notifier.notify(incident)
+            return {"status": "refreshed", "incident": incident.id, "state": incident.state.value}
         if incident.state in BUSY_STATES:
             if incident.version != job.get("version"):
                 log.info(json.dumps({"message": "another worker has the incident", "incident": incident.id}))
