@@ -199,6 +199,8 @@ class Runtime:
             dispatch=lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.run_click_job,
             respond=send_ephemeral,
             response_url_prefixes=prefixes,
+            team_id=settings.slack_team_id,
+            app_id=settings.slack_app_id,
         )
 
     @functools.cached_property

@@ -37,6 +37,10 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
   that name none
 - TRAILGUARD_SLACK_APPROVERS (default: (none: nobody may press a button)): comma-separated Slack
   user ids (U...) and user-group ids (S...) that may press buttons of playbooks that name none
+- TRAILGUARD_SLACK_TEAM_ID (default: (any)): the workspace (team) id, T...; a click from another
+  workspace is refused, even when signed with the app's secret (an app installed in several)
+- TRAILGUARD_SLACK_APP_ID (default: (any)): the Slack app's id, A...; a click on another app's
+  message is refused
 - TRAILGUARD_SLACK_BASE_URL (default: https://slack.com/api/): the Slack Web API's address (the
   local stub in tests and demo)
 - TRAILGUARD_SLACK_WORKER (default: (unset: in-process)): the Lambda function that carries out
@@ -64,6 +68,8 @@ INTEGRITY_KEY = (
     r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(alias/[A-Za-z0-9/_-]{1,250}|key/[A-Za-z0-9-]{1,100})"
     r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
 )
+SLACK_TEAM = r"[TE][A-Z0-9]{2,}"
+SLACK_APP = r"A[A-Z0-9]{2,}"
 
 
 def _names(text: str) -> frozenset[str]:
@@ -85,7 +91,7 @@ def _whole_number(environ: Mapping[str, str], name: str, default: int, least: in
 
 def _approvers(text: str) -> frozenset[str]:
     ids = _names(text)
-    wrong = sorted(i for i in ids if not re.match(SLACK_APPROVER, i))
+    wrong = sorted(i for i in ids if not re.fullmatch(SLACK_APPROVER, i))
     if wrong:
         raise ValueError(
             f"TRAILGUARD_SLACK_APPROVERS has {', '.join(wrong)}; expected Slack user ids (U0123ABCD) "
@@ -96,7 +102,7 @@ def _approvers(text: str) -> frozenset[str]:
 
 def _channel(text: str) -> str | None:
     channel = text.strip() or None
-    if channel is not None and not re.match(SLACK_CHANNEL, channel):
+    if channel is not None and not re.fullmatch(SLACK_CHANNEL, channel):
         raise ValueError(f"TRAILGUARD_SLACK_CHANNEL is {channel!r}; expected a channel id (C0123ABCD) or #name")
     return channel
 
@@ -142,6 +148,8 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_channel: str | None = None
     slack_approvers: frozenset[str] = frozenset()
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
     slack_base_url: str | None = None
     slack_worker: str | None = None
     account_names: Mapping[str, str] = field(default_factory=dict)
@@ -182,6 +190,8 @@ class Settings:
             slack_signing_secret=environ.get("TRAILGUARD_SLACK_SIGNING_SECRET", "").strip() or None,
             slack_channel=_channel(environ.get("TRAILGUARD_SLACK_CHANNEL", "")),
             slack_approvers=_approvers(environ.get("TRAILGUARD_SLACK_APPROVERS", "")),
+            slack_team_id=_identifier(environ, "TRAILGUARD_SLACK_TEAM_ID", SLACK_TEAM, "a Slack team id (T0123ABCD)"),
+            slack_app_id=_identifier(environ, "TRAILGUARD_SLACK_APP_ID", SLACK_APP, "a Slack app id (A0123ABCD)"),
             slack_base_url=environ.get("TRAILGUARD_SLACK_BASE_URL", "").strip() or None,
             slack_worker=environ.get("TRAILGUARD_SLACK_WORKER", "").strip() or None,
             account_names=_account_names(environ.get("TRAILGUARD_ACCOUNT_NAMES", "")),

@@ -374,13 +374,16 @@ def signed_click(
     response_url: str | None = None,
     secret: str = SIGNING_SECRET,
     age_seconds: int = 0,
+    **payload: str,
 ) -> tuple[str, dict[str, str]]:
     """What Slack sends when `user` presses a trailguard button carrying `value` (the incident
     id and its decision count: `slack_stub.button_value`, or `shown(incident)`), signed with
     the test app's secret."""
     from chalicelib.slack.stub import signed_click as slack_click
 
-    return slack_click(transition, value, user=user, secret=secret, response_url=response_url, age_seconds=age_seconds)
+    return slack_click(
+        transition, value, user=user, secret=secret, response_url=response_url, age_seconds=age_seconds, **payload
+    )
 
 
 def shown(incident: Any) -> str:

@@ -110,8 +110,11 @@ def test_slack_settings():
             "TRAILGUARD_SLACK_APPROVERS": "U0123ABCD, S0SECURITY",
             "TRAILGUARD_SLACK_WORKER": "trailguard-prod-slack_worker",
             "TRAILGUARD_ACCOUNT_NAMES": "111122223333=prod, 444455556666=staging",
+            "TRAILGUARD_SLACK_TEAM_ID": "T0123ABCD",
+            "TRAILGUARD_SLACK_APP_ID": "A0123ABCD",
         }
     )
+    assert (settings.slack_team_id, settings.slack_app_id) == ("T0123ABCD", "A0123ABCD")
     assert settings.slack and settings.slack_channel == "#security-alerts"
     assert settings.slack_approvers == {"U0123ABCD", "S0SECURITY"}
     assert settings.slack_worker == "trailguard-prod-slack_worker"
@@ -130,6 +133,8 @@ def test_without_a_token_incidents_are_only_logged():
         ({"TRAILGUARD_SLACK_APPROVERS": "alice,U0123ABCD"}, "has alice; expected Slack user ids"),
         ({"TRAILGUARD_SLACK_CHANNEL": "security alerts"}, "expected a channel id (C0123ABCD) or #name"),
         ({"TRAILGUARD_ACCOUNT_NAMES": "prod=111122223333"}, "expected ACCOUNT_ID=name"),
+        ({"TRAILGUARD_SLACK_TEAM_ID": "acme"}, "TRAILGUARD_SLACK_TEAM_ID is 'acme'; expected a Slack team id"),
+        ({"TRAILGUARD_SLACK_APP_ID": "T0123ABCD"}, "TRAILGUARD_SLACK_APP_ID is 'T0123ABCD'; expected a Slack app id"),
         ({"TRAILGUARD_INTEGRITY_KEY": "trailguard-key"}, "expected a KMS key alias (alias/trailguard-prod-integrity)"),
     ],
 )

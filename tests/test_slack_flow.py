@@ -400,3 +400,35 @@ def test_a_form_content_type_with_a_charset_is_accepted(client, runtime, slack_s
     headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     assert runtime.store.get(incident_id).state is State.REMEDIATED
+
+
+# -- the workspace and the app -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting,other",
+    [("slack_team_id", {"team": "T0ELSEWHERE"}), ("slack_app_id", {"app": "A0ANOTHERAPP"})],
+)
+def test_a_click_signed_for_another_workspace_or_app_is_refused_before_any_read(
+    client, runtime, slack_stub, trail, approve_mode, monkeypatch, caplog, setting, other
+):
+    """An app installed in several workspaces signs them all with one secret: only the
+    configured workspace and app are answered; the table is not read for the others."""
+    incident_id = _proposal(client, trail)
+    ours = {"slack_team_id": "T0STUB", "slack_app_id": "A0TRAILGUARD"}[setting]  # what the stub signs with
+    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, **{setting: ours}))
+    runtime.__dict__.pop("interactions", None)
+    reads = CallRecorder()
+    reads.attach(runtime.unsealed_store.client)
+    value = slack_stub.button_value(incident_id, "approve")
+
+    with caplog.at_level(logging.WARNING, logger="trailguard"):
+        body, headers = signed_click("approve", value, **other)
+        refused = client.http.post("/slack/interactions", headers=headers, body=body)
+
+    assert refused.status_code == 403 and "trailguard answers" in json.loads(refused.body)["error"]
+    assert reads.calls == [] and runtime.store.get(incident_id).state is State.PROPOSED
+    assert "Slack request refused" in caplog.text
+    body, headers = signed_click("approve", value)
+    assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
+    assert runtime.store.get(incident_id).state is State.REMEDIATED

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import logging
+import re
 import zipfile
 
 import pytest
@@ -532,3 +533,22 @@ def test_step_parameters_are_summed_up_for_people():
     rule = {"securityGroupRuleId": "sgr-0123456789abcdef0", "groupId": "sg-0123456789abcdef0", "fromPort": 22}
     text = describe_params({"group": "sg-1", "rules": [rule], "ports": ports, "fallback": None, "few": [22, 3389]})
     assert text == "group=sg-1, rules=(1 item), ports=22, 23, 135, 139, 445, 1433, … (12), few=22, 3389"
+
+
+@pytest.mark.parametrize(
+    "user,value,problem",
+    [
+        ("U0APPROVER\n", "inc-0123456789abcdef0123:1", "payload.user.id"),
+        ("U0APPROVER", "inc-0123456789abcdef0123\n", "payload.actions[0].value"),
+        ("U0APPROVER", "inc-0123456789abcdef0123:1\n", "payload.actions[0].value"),
+    ],
+)
+def test_an_id_with_a_trailing_newline_is_not_an_id(user, value, problem):
+    """`re.match` with `$` accepts "U0APPROVER\n": a Slack id is matched whole."""
+    from chalicelib.slack.interactions import BadInteraction, parse_click
+
+    body, _ = signed_click("approve", value, user=user)
+    with pytest.raises(BadInteraction, match=re.escape(problem)):
+        parse_click(body)
+    good, _ = signed_click("approve", "inc-0123456789abcdef0123:1")
+    assert (parse_click(good).incident_id, parse_click(good).decisions) == ("inc-0123456789abcdef0123", 1)

@@ -5,7 +5,9 @@ In order, each refusal answered and logged, none changing anything:
 1. the signature (slack_sdk's SignatureVerifier over the raw body; at most 5 minutes
    old): 401;
 2. the payload (form-encoded `payload=`, a `block_actions` on one of our buttons): 400;
-3. the incident (it may have expired), the clicking user (an approver of its playbook),
+3. the workspace and the app, when configured (`TRAILGUARD_SLACK_TEAM_ID`,
+   `TRAILGUARD_SLACK_APP_ID`): a payload signed for another is 403, before any read;
+4. the incident (it may have expired), the clicking user (an approver of its playbook),
    the message (the button carries the incident's decision count when it was drawn: a
    press on an older message, such as a replayed request, is refused and the message
    refreshed), the transition (legal from the incident's state, written conditionally,
@@ -37,8 +39,9 @@ log = logging.getLogger("trailguard")
 TRANSITIONS = CLICK_TRANSITIONS
 """What a button may ask for; the incident's state machine decides whether it may happen."""
 
+# Matched whole (`fullmatch`): with `re.match`, `$` also matches before a trailing newline.
 _BUTTON_VALUE = re.compile(rf"(?P<incident>inc-[0-9a-f]{{20}})(?:{VALUE_SEPARATOR}(?P<decisions>[0-9]{{1,9}}))?")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -55,6 +58,8 @@ class Click:
     decisions: int | None = None
     """The incident's decision count when the message was drawn (None: a button of an
     older trailguard, which did not say)."""
+    team_id: str | None = None
+    app_id: str | None = None
 
     @property
     def who(self) -> str:
@@ -93,7 +98,7 @@ def parse_click(raw_body: bytes | str) -> Click:
         raise BadInteraction(f"payload.type is {payload.get('type')!r}; trailguard only answers block_actions")
     user = payload.get("user")
     user_id = user.get("id") if isinstance(user, dict) else None
-    if not isinstance(user_id, str) or not _USER_ID.match(user_id):
+    if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
         raise BadInteraction(f"payload.user.id is {user_id!r}; expected a Slack user id")
     actions = payload.get("actions")
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
@@ -114,8 +119,16 @@ def parse_click(raw_body: bytes | str) -> Click:
     if response_url is not None and not isinstance(response_url, str):
         raise BadInteraction("payload.response_url: expected a URL")
     decisions = button.group("decisions")
+    team, app_id = payload.get("team"), payload.get("api_app_id")
+    team_id = team.get("id") if isinstance(team, dict) else user.get("team_id") if isinstance(user, dict) else None
     return Click(
-        transition, button.group("incident"), user_id, response_url, int(decisions) if decisions is not None else None
+        transition,
+        button.group("incident"),
+        user_id,
+        response_url,
+        int(decisions) if decisions is not None else None,
+        team_id if isinstance(team_id, str) else None,
+        app_id if isinstance(app_id, str) else None,
     )
 
 
@@ -135,16 +148,21 @@ class Interactions:
         dispatch: Callable[[dict[str, Any]], Any],
         respond: Callable[[str, str], Any] | None = None,
         response_url_prefixes: tuple[str, ...] = ("https://hooks.slack.com/",),
+        team_id: str | None = None,
+        app_id: str | None = None,
     ) -> None:
         """`dispatch(job)` hands a job to the worker (`slack.worker`): to a Lambda invoked
         asynchronously when deployed, in-process locally. `respond(response_url, text)`
-        answers the user at once, for when the worker cannot be reached."""
+        answers the user at once, for when the worker cannot be reached. `team_id` and
+        `app_id`, when given, are the only workspace and app whose clicks are answered."""
         self.verify = verify
         self.lifecycle = lifecycle
         self.approvers = approvers
         self.dispatch = dispatch
         self.respond = respond
         self.response_url_prefixes = response_url_prefixes
+        self.team_id = team_id
+        self.app_id = app_id
 
     def answer(self, raw_body: bytes | str, headers: Mapping[str, str]) -> Answer:
         if not self._signed(raw_body, headers):
@@ -153,6 +171,12 @@ class Interactions:
             click = parse_click(raw_body)
         except BadInteraction as error:
             return self._refuse(400, str(error), headers)
+        if self.team_id is not None and click.team_id != self.team_id:
+            reason = f"payload.team.id is {_cut(click.team_id)}; trailguard answers workspace {self.team_id} only"
+            return self._refuse(403, reason, headers)
+        if self.app_id is not None and click.app_id != self.app_id:
+            reason = f"payload.api_app_id is {_cut(click.app_id)}; trailguard answers app {self.app_id} only"
+            return self._refuse(403, reason, headers)
         response_url = (
             click.response_url
             if click.response_url and click.response_url.startswith(self.response_url_prefixes)

@@ -36,6 +36,8 @@ def signed_click(
     secret: str,
     response_url: str | None = None,
     age_seconds: int = 0,
+    team: str = "T0STUB",
+    app: str = "A0TRAILGUARD",
 ) -> tuple[str, dict[str, str]]:
     """The form body and headers Slack sends to the app when `user` presses a trailguard
     button (a block_actions payload) whose value is `value` (`SlackStub.button_value`),
@@ -45,9 +47,9 @@ def signed_click(
     incident_id = value.split(":", 1)[0]
     payload = {
         "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": "T0STUB"},
-        "api_app_id": "A0TRAILGUARD",
-        "team": {"id": "T0STUB", "domain": "stub"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
+        "api_app_id": app,
+        "team": {"id": team, "domain": "stub"},
         "container": {
             "type": "message",
             "message_ts": "1764126000.000001",
