@@ -302,7 +302,7 @@ class Runtime:
             key_ids=settings.sweep_keys,
             allowed_keys=settings.sweep_allowed_keys,
         ).run()
-        report.refused = list(self.store.refused)  # left alone: changed outside trailguard
+        report.refused = list(dict.fromkeys(self.store.refused))  # left alone: changed outside trailguard
         log.info(json.dumps({"message": "sweep done", **report.to_dict()}))
         return report.to_dict()
 

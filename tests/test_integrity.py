@@ -21,7 +21,17 @@ import pytest
 
 from chalicelib.incidents import State
 from chalicelib.integrity import message
-from tests.conftest import ACCOUNT, DEPLOYED_TABLE, INTEGRITY_KEY, REGION, ROOT, envelope, record, signed_click
+from tests.conftest import (
+    ACCOUNT,
+    DEPLOYED_TABLE,
+    INTEGRITY_KEY,
+    REGION,
+    ROOT,
+    CallRecorder,
+    envelope,
+    record,
+    signed_click,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -244,10 +254,15 @@ def test_a_redelivered_event_does_not_resume_a_forged_incident(client, runtime, 
 # -- what the sweep refuses --------------------------------------------------------------
 
 
-def test_the_sweep_refuses_forged_incidents_and_goes_on_with_the_others(client, runtime, trail):
-    busy = forged_incident()
-    proposal = forged_incident(
-        "proposed", id="inc-" + "f" * 20, mode="approve", createdAt="2020-01-01T00:00:00+00:00", leaseUntil=None
+def test_the_sweep_refuses_forged_incidents_and_goes_on_with_the_others(client, runtime, slack_stub, trail):
+    busy = forged_incident()  # its lease ran out long ago: the sweep would resume it
+    proposal = forged_incident(  # past its timeout, and its message due: the sweep would expire it and post it
+        "proposed",
+        id="inc-" + "f" * 20,
+        mode="approve",
+        createdAt="2020-01-01T00:00:00+00:00",
+        leaseUntil=None,
+        notification={"channel": "#security-alerts"},
     )
     for forged in (busy, proposal):
         put_as_the_endpoint(forged)
@@ -261,6 +276,7 @@ def test_the_sweep_refuses_forged_incidents_and_goes_on_with_the_others(client, 
     assert sorted(line.split(":")[0] for line in report["refused"]) == sorted([busy["id"], proposal["id"]])
     assert report["resumed"] == [] and report["expired"] == []
     assert stored(busy["id"]) == busy and stored(proposal["id"]) == proposal
+    assert proposal["id"] not in json.dumps([m.blocks for m in slack_stub.messages.values()])  # nothing posted
     [genuine] = report["opened"]  # the sweep's own finding, in the same run
     assert runtime.store.get(genuine).state is State.REMEDIATED and logging_now() is True
 
@@ -314,8 +330,11 @@ def test_a_click_keeps_the_seal_it_found_and_the_sweep_carries_it_out(
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     proposed = stored(incident_id)
+    kms = CallRecorder()
+    kms.attach(runtime.clients.home_client("kms"))
 
     press("approve", incident_id)
+    assert kms.calls == []  # the endpoint neither seals nor checks: its role has no KMS permission
     claimed = stored(incident_id)
     assert (claimed["state"], claimed["sealedState"]) == ("remediating", "proposed")
     assert claimed["seal"] == proposed["seal"] and logging_now() is False
@@ -327,6 +346,7 @@ def test_a_click_keeps_the_seal_it_found_and_the_sweep_carries_it_out(
     report = client.lambda_.invoke("posture_sweep", scheduled).payload
     assert incident_id in report["resumed"] and report["refused"] == []
     assert logging_now() is True and stored(incident_id)["sealedState"] == "remediated"
+    assert "GenerateMac" in kms.calls  # the sweep seals, through the same client
 
 
 def test_a_table_without_an_integrity_key_is_refused_not_run_unsealed(client, runtime, trail, monkeypatch):
