@@ -145,6 +145,19 @@ def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float
         logging.getLogger("trailguard").setLevel(saved_level)
 
 
+INTEGRITY_KEY = "alias/trailguard-bench-integrity"
+
+
+def integrity_key() -> str:
+    """The stage's KMS HMAC key in moto (as `bootstrap` makes it): a table is sealed with one."""
+    import boto3
+
+    from chalicelib.integrity import ensure_key
+
+    ensure_key(boto3.client("kms", region_name="us-east-1"), INTEGRITY_KEY)
+    return INTEGRITY_KEY
+
+
 def bench_record(event_name: str, **fields: Any) -> dict[str, Any]:
     """A CloudTrail record of `event_name` on the trail `bench`, by an IAM user in moto's account."""
     from chalicelib.events import api_call_record

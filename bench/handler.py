@@ -13,7 +13,7 @@ import dataclasses
 import time
 import uuid
 
-from bench.common import bench_record, median, moto_in_process, p99
+from bench.common import bench_record, integrity_key, median, moto_in_process, p99
 
 EVENTS = 300
 
@@ -30,7 +30,8 @@ def run(events: int = EVENTS) -> dict:
     saved = runtime.settings
     with moto_in_process() as in_moto:
         ensure_table(boto3.client("dynamodb"), "trailguard-bench")
-        runtime.settings = dataclasses.replace(runtime.settings, table="trailguard-bench")
+        key = integrity_key()
+        runtime.settings = dataclasses.replace(runtime.settings, table="trailguard-bench", integrity_key=key)
         runtime.reset()
         try:
             boto3.client("s3").create_bucket(Bucket="bench-trail-logs")

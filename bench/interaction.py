@@ -22,7 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from bench.common import bench_record, median, moto_in_process
+from bench.common import bench_record, integrity_key, median, moto_in_process
 from chalicelib.slack.stub import signed_click
 
 CLICKS = 300
@@ -78,6 +78,7 @@ def run(clicks: int = CLICKS) -> dict:
             runtime.settings = dataclasses.replace(
                 runtime.settings,
                 table="trailguard-bench",
+                integrity_key=integrity_key(),
                 slack_token=slack.token,
                 slack_signing_secret=SECRET,
                 slack_channel="#bench",
@@ -94,7 +95,7 @@ def run(clicks: int = CLICKS) -> dict:
                     client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 401, secret="forged"
                 )
                 baseline = _measure(floor_client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 200)
-            states = {runtime.store.get(p).state.value for p in proposals}
+            states = {runtime.store.get(p.split(":")[0]).state.value for p in proposals}
             assert states == {"remediating"}, states  # decided, and handed to the worker
     finally:
         runtime.settings, runtime.catalog = saved
@@ -112,8 +113,9 @@ def run(clicks: int = CLICKS) -> dict:
 
 
 def _propose(runtime, event_class) -> str:
+    """A fresh proposal; the value of the Approve button on its message (`inc-…:N`)."""
     _, [outcome] = runtime.responder.respond(event_class.from_record(bench_record("StopLogging")))
-    return outcome.incident.id
+    return f"{outcome.incident.id}:{outcome.incident.decisions}"
 
 
 def _measure(client, in_moto, clicks, expected_status, secret=SECRET) -> dict:

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.common import ROOT, moto_in_process, serialised_dynamodb_writes
+from bench.common import ROOT, integrity_key, moto_in_process, serialised_dynamodb_writes
 
 TABLE = "trailguard-load"
 REGION = "us-east-1"
@@ -96,7 +96,7 @@ def burst(distinct: int, duplicates: int, threads: int = 8, seed: int = 7) -> Lo
         boto3.client("s3", region_name=REGION).create_bucket(Bucket="load-trail-logs")
         boto3.client("cloudtrail", region_name=REGION).create_trail(Name="main", S3BucketName="load-trail-logs")
         runtime = Runtime(
-            Settings(table=TABLE, log_level="ERROR", sweep_regions=frozenset({REGION})),
+            Settings(table=TABLE, integrity_key=integrity_key(), log_level="ERROR", sweep_regions=frozenset({REGION})),
             Catalog.load([ROOT / "playbooks"], with_tests=False),
         )
         events = _events(distinct)

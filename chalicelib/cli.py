@@ -7,8 +7,8 @@ replay PATH...          what the playbooks would have done about these logs
 schema                  print the playbook JSON Schema (for editors)
 policy                  print the roles' IAM policies, the member template; --write a stage's files
 docs                    write docs/playbooks.md and docs/slack-messages.md from the code
-bootstrap --stage S     create the stage's table (with TTL), Slack placeholders and, once
-                        deployed, the API's access logs; idempotently
+bootstrap --stage S     create the stage's table (with TTL), integrity key and Slack placeholders
+                        and, once deployed, the API's access logs; idempotently
 incidents --stage S     list open incidents, or show one with its history
 demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stub
 """
@@ -370,9 +370,9 @@ def _write_deployment_files(stage: str, settings: Settings, catalog: Catalog) ->
 
 
 @main.command(
-    help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL) and its Slack "
-    "secrets' placeholders; after chalice deploy, the REST API's access logs. Safe to rerun; never "
-    "overwrites a secret."
+    help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL), the KMS HMAC key "
+    "that seals it, and its Slack secrets' placeholders; after chalice deploy, the REST API's access logs. "
+    "Safe to rerun; never overwrites a secret."
 )
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
 def bootstrap(stage: str) -> None:
@@ -393,6 +393,7 @@ def bootstrap(stage: str) -> None:
         sys.exit(1)
     for line in done or [f"table {settings.table} is ready (already existed, TTL on)"]:
         click.echo(line)
+    _bootstrap_integrity_key(stage, settings)
     _bootstrap_secrets(settings)
     if not _bootstrap_access_logs(stage):
         click.echo(
@@ -445,6 +446,36 @@ def _bootstrap_access_logs(stage: str) -> bool:
     for line in lines:
         click.echo(line)
     return True
+
+
+def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
+    """The key the acting functions seal the table with; only they may seal (its key policy)."""
+    import boto3
+
+    from chalicelib.aws import partition_of
+    from chalicelib.catalog import Catalog
+    from chalicelib.deployment import acting_functions, role_name
+    from chalicelib.integrity import KEY_SPEC, ensure_key
+    from chalicelib.policy import integrity_key_policy
+    from chalicelib.runtime import Runtime
+
+    key = settings.integrity_key
+    assert key is not None  # Settings refuses a table without one
+    try:
+        kms = boto3.client("kms")
+        account = boto3.client("sts").get_caller_identity()["Account"]
+        prefix = f"arn:{partition_of(kms.meta.region_name)}:iam::{account}"
+        rules = Runtime(settings, Catalog.load(settings.playbooks, with_tests=False)).eventbridge_rules()
+        roles = [f"{prefix}:role/{role_name(stage, f)}" for f in acting_functions([rule.name for rule in rules])]
+        description = f"trailguard ({stage}): seals what its acting functions write to the incidents table"
+        done = ensure_key(kms, key, integrity_key_policy(f"{prefix}:root", roles), description)
+    except Exception as error:
+        from chalicelib.actions.base import describe_error
+
+        click.echo(f"error: integrity key {key}: {describe_error(error)}", err=True)
+        sys.exit(1)
+    for line in done or [f"integrity key {key} is ready (already existed, {KEY_SPEC})"]:
+        click.echo(line)
 
 
 def _bootstrap_secrets(settings: Settings) -> None:

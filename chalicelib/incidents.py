@@ -71,6 +71,16 @@ TRANSITIONS: Mapping[str, Transition] = dict(
 )
 """Every legal change of state, by the name people and code use for it."""
 
+CLICK_TRANSITIONS = ("approve", "deny", "undo", "retry", "acknowledge")
+"""The transitions a person makes with a Slack button. The public endpoint records them
+without resealing the incident (its role cannot), so a sealed incident may be one of these
+away from the state it was sealed in, and no further (see `integrity`)."""
+
+
+def one_click_away(sealed: State, now: State) -> bool:
+    """Whether one button press leads from `sealed` to `now`."""
+    return any(sealed in TRANSITIONS[name].sources and TRANSITIONS[name].target is now for name in CLICK_TRANSITIONS)
+
 
 class IllegalTransition(Exception):
     """The incident is not in a state that allows this; the message says which would."""
@@ -195,6 +205,11 @@ class Incident:
     """History entries recorded but no longer kept (between the first ones and the latest)."""
     version: int = 0
     """How many times the store has written it; every write is conditional on this."""
+    seal: str | None = None
+    """The integrity tag trailguard's acting roles put on what only they may write (see
+    `integrity`); None until one of them has written it."""
+    sealed_state: State | None = None
+    """The state the seal was made in: a click may have moved it on since, by one button."""
     stored_state: State | None = field(default=None, compare=False, repr=False)
     """The state as last read from or written to the store (not serialized): a write is
     also conditional on the store still holding it."""
@@ -240,6 +255,13 @@ class Incident:
         failed): the message records how many history entries it shows."""
         return self.notification is not None and self.notification.get("shown") != self.history_count
 
+    @property
+    def decisions(self) -> int:
+        """How many decisions (history entries) it holds: a message's buttons carry it, so that
+        a press on a message older than the incident's last decision is refused. Delivering a
+        message does not change it (unlike `version`)."""
+        return len(self.history)
+
     def lease_expired(self, now: dt.datetime) -> bool:
         return self.lease_until is None or dt.datetime.fromisoformat(self.lease_until) <= now
 
@@ -262,6 +284,8 @@ class Incident:
             "notification": self.notification,
             "leaseUntil": self.lease_until,
             "version": self.version,
+            "seal": self.seal,
+            "sealedState": self.sealed_state.value if self.sealed_state is not None else None,
         }
 
     def _step_dict(self, index: int, step: StepResult) -> dict[str, Any]:
@@ -295,4 +319,14 @@ class Incident:
             lease_until=data.get("leaseUntil"),
             history_dropped=int(data.get("historyDropped") or 0),
             version=int(data.get("version", 0)),
+            seal=data.get("seal"),
+            sealed_state=_state_or_none(data.get("sealedState")),
         )
+
+
+def _state_or_none(value: Any) -> State | None:
+    """A sealed state as stored; anything else is no sealed state (and the seal check says so)."""
+    try:
+        return State(value)
+    except ValueError:
+        return None

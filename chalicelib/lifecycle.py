@@ -37,6 +37,7 @@ from chalicelib.incidents import (
     timestamp,
     utc_now,
 )
+from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.retrying import eventually
 from chalicelib.store import IncidentStore, IncidentTooLarge, StaleIncident
 
@@ -136,6 +137,18 @@ class Lifecycle:
             self._accept(incident)
         return incident
 
+    def settle(self, incident: Incident) -> Incident:
+        """Write again, under trailguard's own seal, an incident a click moved to a state
+        with no work to do (denied, acknowledged): whoever can write the table can then not
+        put it back to the state before the click. The work of a busy one seals it anyway."""
+        if incident.sealed_state is None or incident.state is incident.sealed_state or incident.state in BUSY_STATES:
+            return incident
+        try:
+            self._save(incident)
+        except StaleIncident:
+            pass  # moved on meanwhile, by someone who writes it in turn
+        return incident
+
     def resume(self, incident: Incident, who: str) -> Incident:
         """Finish a busy incident whose worker died (its lease ran out); else leave it."""
         if incident.state not in BUSY_STATES or not incident.lease_expired(self.clock()):
@@ -164,9 +177,12 @@ class Lifecycle:
             action_class = registered_actions().get(step["action"])
             if action_class is None:
                 continue
-            for key in action_class.memory_keys(step["params"], context):
-                memory.hold(self.store, key, incident.id)
-            remembered = action_class.recall(step["params"], context)
+            try:
+                for key in action_class.memory_keys(step["params"], context):
+                    memory.hold(self.store, key, incident.id)
+                remembered = action_class.recall(step["params"], context)
+            except ChangedOutsideTrailguard:
+                continue  # logged; the step recalls it again when it runs, and fails saying why
             if remembered is not None:
                 step["remembered"] = remembered
 
@@ -235,7 +251,7 @@ class Lifecycle:
     def _fail_step(
         self, incident: Incident, index: int, planned: Mapping[str, Any], result: StepResult | None, error: Exception
     ) -> Incident:
-        if not hasattr(error, "response") and not isinstance(error, ActionError):
+        if not hasattr(error, "response") and not isinstance(error, (ActionError, ChangedOutsideTrailguard)):
             log.exception("unexpected error in %s for incident %s", planned["action"], incident.id)
         result = result or StepResult(planned["action"], planned["params"], StepStatus.FAILED)
         result.status = StepStatus.FAILED

@@ -5,10 +5,12 @@ Least privilege, in three shapes:
 - `lambda_policy`: the functions that change AWS (the rules' handler, the sweep, the click
   worker): the permissions of the actions some playbook uses, narrowed to the resource
   type where the service allows it, read access for the posture sweep, the stage's table,
-  its Slack secrets, its own click worker, assuming the member role, writing its logs.
-- `api_policy`: the public Slack endpoint's function: the table, the Slack secrets and the
-  worker, and no remediation permission at all: a bug behind the public URL cannot touch
-  a trail or a key.
+  sealing and checking with its integrity key, its Slack secrets, its own click worker,
+  assuming the member role, writing its logs.
+- `api_policy`: the public Slack endpoint's function: reading and writing incidents
+  (`inc-*` items only, not remembered configurations), the Slack secrets and the worker;
+  no remediation permission and no KMS permission at all: a bug behind the public URL
+  cannot touch a trail or a key, and cannot seal an incident the worker would act on.
 - `member_policy`: the role trailguard assumes in member accounts: the remediation
   permissions only.
 
@@ -42,6 +44,11 @@ SWEEP_PERMISSIONS = (
     "kms:ListKeys",
 )
 TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+ENDPOINT_TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
+"""What a click needs: read the incident, write its decision conditionally."""
+ENDPOINT_KEYS = ("inc-*",)
+"""The items the endpoint may touch: incidents (`incidents.incident_id`), not remembered configurations."""
+SEAL_PERMISSIONS = ("kms:GenerateMac", "kms:VerifyMac")
 PASS_ROLE = "iam:PassRole"
 ROLE_CHANGING_PERMISSIONS = (
     # Every IAM call that changes a role, what it may do or who may assume it (AWS's example
@@ -214,6 +221,78 @@ def _table(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def _endpoint_table(settings: Settings) -> list[dict[str, Any]]:
+    """The endpoint's items: incidents only, by their key (IAM's `dynamodb:LeadingKeys`).
+
+    `ForAllValues` is true when the key is absent from the request, so the `Null` condition
+    requires it; GetItem and PutItem always carry it. `dynamodb:Attributes` cannot narrow the
+    write further: an incident is one JSON attribute (`body`) a click rewrites whole; the
+    acting roles' seal covers what is in it instead (see `integrity`).
+    """
+    if not settings.table:
+        return []
+    return [
+        {
+            "Sid": "Incidents",
+            "Effect": "Allow",
+            "Action": list(ENDPOINT_TABLE_PERMISSIONS),
+            "Resource": f"arn:*:dynamodb:*:*:table/{settings.table}",
+            "Condition": {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(ENDPOINT_KEYS)},
+                "Null": {"dynamodb:LeadingKeys": "false"},
+            },
+        }
+    ]
+
+
+def seal_statements(settings: Settings) -> list[dict[str, Any]]:
+    """Sealing and checking with the stage's integrity key (HMAC_SHA_256 only), and no other key.
+
+    An alias is granted through `kms:ResourceAliases` (the key's id is known only once it
+    exists; IAM cannot name a key by alias in `Resource`); a key ARN or id by itself.
+    """
+    from chalicelib.integrity import MAC_ALGORITHM, alias_of
+
+    key = settings.integrity_key
+    if not key:
+        return []
+    statement: dict[str, Any] = {"Sid": "SealIncidents", "Effect": "Allow", "Action": list(SEAL_PERMISSIONS)}
+    alias = alias_of(key)
+    condition: dict[str, Any] = {"StringEquals": {"kms:MacAlgorithm": MAC_ALGORITHM}}
+    if alias is not None:
+        statement["Resource"] = RESOURCE_TYPES["Key"][0]
+        condition["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": alias}
+    else:
+        statement["Resource"] = key if key.startswith("arn:") else f"arn:*:kms:*:*:key/{key}"
+    statement["Condition"] = condition
+    return [statement]
+
+
+def integrity_key_policy(account_root: Any, acting_roles: list[Any]) -> dict[str, Any]:
+    """The integrity key's own policy: the account manages it through IAM (AWS's default key
+    policy), and no principal but the acting roles may make a seal, whatever IAM grants."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountManagesTheKeyThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": account_root},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "OnlyTheActingRolesSeal",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:GenerateMac",
+                "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": acting_roles}},
+            },
+        ],
+    }
+
+
 def own_roles_unchanged(own_roles: Iterable[str]) -> dict[str, Any]:
     """An explicit deny, which no allow (this policy's or any other) overrides: the roles
     that remediate may change no role of trailguard's own. The names are those the stage
@@ -241,6 +320,7 @@ def lambda_policy(catalog: Catalog, settings: Settings, *, own_roles: Iterable[s
         own_roles_unchanged(own_roles),
         {"Sid": "Sweep", "Effect": "Allow", "Action": list(SWEEP_PERMISSIONS), "Resource": "*"},
         *_table(settings),
+        *seal_statements(settings),
         *_slack_statements(settings),
         {
             "Sid": "AssumeMemberRole",
@@ -255,7 +335,7 @@ def lambda_policy(catalog: Catalog, settings: Settings, *, own_roles: Iterable[s
 
 def api_policy(settings: Settings) -> dict[str, Any]:
     """The Slack endpoint records decisions and hands the work to the worker: nothing more."""
-    return {"Version": "2012-10-17", "Statement": [_logs(), *_table(settings), *_slack_statements(settings)]}
+    return {"Version": "2012-10-17", "Statement": [_logs(), *_endpoint_table(settings), *_slack_statements(settings)]}
 
 
 def member_policy(catalog: Catalog, *, own_roles: Iterable[str]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from chalicelib.events import CloudTrailEvent
 from chalicelib.expressions import ExpressionError
 from chalicelib.guards import OwnIdentities, Skip, skip_reason
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.lifecycle import TRAILGUARD, Lifecycle
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.notify import Notifier
@@ -47,6 +48,9 @@ class Outcome:
     playbook: Playbook
     incident: Incident
     duplicate: bool = False
+    refused: str | None = None
+    """Why the stored incident this event maps to was left alone (changed outside trailguard);
+    `incident` is then the one the event would have opened, not the stored one."""
 
 
 def decide(catalog: Catalog, event: CloudTrailEvent, own: OwnIdentities, lists: NamedLists = NO_LISTS) -> Decision:
@@ -126,7 +130,7 @@ class Responder:
             incident.error = f"nothing was done: the plan is too large to keep ({error})"
             opened = self.lifecycle.open(incident, TRAILGUARD, opening)
         if not opened:
-            return self._duplicate(playbook, incident.id)
+            return self._duplicate(playbook, incident)
         if incident.state is State.REMEDIATING:
             try:
                 incident = self.lifecycle.remediate(incident)
@@ -139,15 +143,20 @@ class Responder:
                         {"message": "another worker moved the incident; leaving it to them", "incident": incident.id}
                     )
                 )
-                return self._duplicate(playbook, incident.id)
+                return self._duplicate(playbook, incident)
         self.notify(incident)
         return Outcome(playbook, incident)
 
-    def _duplicate(self, playbook: Playbook, existing_id: str) -> Outcome:
-        """The event was delivered before: finish what a dead worker left, else do nothing."""
-        existing = self.lifecycle.store.get(existing_id)
+    def _duplicate(self, playbook: Playbook, ours: Incident) -> Outcome:
+        """The event was delivered before: finish what a dead worker left, else do nothing.
+
+        A stored incident that fails its seal check is left alone (the store logged it)."""
+        try:
+            existing = self.lifecycle.store.get(ours.id)
+        except ChangedOutsideTrailguard as error:
+            return Outcome(playbook, ours, duplicate=True, refused=error.reason)
         if existing is None:  # created and expired between two reads: nothing to add
-            raise StaleIncident(existing_id)
+            raise StaleIncident(ours.id)
         version = existing.version
         resumed = self.lifecycle.resume(existing, TRAILGUARD)
         if resumed.version != version:

@@ -5,6 +5,11 @@ refuse a bad playbook before anything is deployed. Clients, the store and the re
 are built on first use, keeping the cold start small; building the responder asks STS
 who we are, so that calls made through the function's own role are never answered.
 
+Two views of the table: the acting functions (the rules' handler, the sweep, the click
+worker) use `store`, which seals what they write and checks what they read (see
+`integrity`); the Slack endpoint records clicks through `unsealed_store`, as its role
+holds no KMS permission, and hands the work to the worker, which checks it.
+
 Event handling draws one line between bad input and failure: an event that is not a
 usable CloudTrail event is answered with "rejected" and a log line (Lambda must not retry
 it); an action that fails is recorded in its incident. Only an error in trailguard itself
@@ -27,11 +32,12 @@ from chalicelib import logs, memory, remembered
 from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.integrity import KmsSealer, LocalSealer, SealedStore, Sealer
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Fanout, LogNotifier, Notifier
 from chalicelib.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.responder import Decision, Outcome, Responder
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, missing_integrity_key
 from chalicelib.store import DynamoStore, IncidentStore, IncidentTooLarge, MemoryStore
 
 log = logging.getLogger("trailguard")
@@ -54,8 +60,11 @@ class Runtime:
         for name in (
             "own_calls",
             "clients",
+            "unsealed_store",
+            "sealer",
             "store",
             "lifecycle",
+            "claims",
             "responder",
             "notifier",
             "slack_token",
@@ -86,15 +95,37 @@ class Runtime:
         )
 
     @functools.cached_property
-    def store(self) -> IncidentStore:
+    def unsealed_store(self) -> IncidentStore:
+        """The table as it is: what the Slack endpoint reads and writes a click to."""
         if self.settings.table is None:
             log.warning("TRAILGUARD_TABLE is not set: incidents are kept in this process's memory only")
             return MemoryStore()
         return DynamoStore(self.clients.home_client("dynamodb"), self.settings.table, self.settings.retention_days)
 
     @functools.cached_property
+    def sealer(self) -> Sealer:
+        """KMS with the stage's integrity key; a key of this process's own when incidents live
+        in its memory. A table without a key is refused: it would run unsealed."""
+        if self.settings.integrity_key is not None:
+            return KmsSealer(self.clients.home_client("kms"), self.settings.integrity_key)
+        if self.settings.table is not None:
+            raise LookupError(missing_integrity_key(self.settings.table))
+        return LocalSealer()
+
+    @functools.cached_property
+    def store(self) -> SealedStore:
+        """The table as the acting functions use it: writes sealed, reads checked."""
+        return SealedStore(self.unsealed_store, self.sealer)
+
+    @functools.cached_property
     def lifecycle(self) -> Lifecycle:
         return Lifecycle(self.store, AwsActions(self.clients, self.store), lease_seconds=self.settings.lease_seconds)
+
+    @functools.cached_property
+    def claims(self) -> Lifecycle:
+        """The Slack endpoint's lifecycle: it records decisions and runs nothing (no actions,
+        no seal); the worker carries them out."""
+        return Lifecycle(self.unsealed_store, None, lease_seconds=self.settings.lease_seconds)
 
     @functools.cached_property
     def responder(self) -> Responder:
@@ -176,7 +207,7 @@ class Runtime:
             prefixes += (f"{parts.scheme}://{parts.netloc}/",)
         return Interactions(
             verify=self._verify_slack,
-            lifecycle=self.lifecycle,
+            lifecycle=self.claims,
             approvers=Approvers(
                 settings.slack_approvers,
                 {p.id: p.approvers for p in self.catalog.playbooks},
@@ -187,6 +218,8 @@ class Runtime:
             dispatch=lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.run_click_job,
             respond=send_ephemeral,
             response_url_prefixes=prefixes,
+            team_id=settings.slack_team_id,
+            app_id=settings.slack_app_id,
         )
 
     @functools.cached_property
@@ -270,10 +303,7 @@ class Runtime:
                     }
                 )
             )
-        result["incidents"] = [
-            {"id": o.incident.id, "playbook": o.playbook.id, "state": o.incident.state.value, "duplicate": o.duplicate}
-            for o in outcomes
-        ]
+        result["incidents"] = [_summary(outcome) for outcome in outcomes]
         if log.isEnabledFor(logging.INFO):
             for outcome in outcomes:
                 log.info(json.dumps(_decision_line(outcome, where, elapsed)))
@@ -286,6 +316,7 @@ class Runtime:
         from chalicelib.sweep import Sweep
 
         settings = self.settings
+        self.store.refused.clear()
         report = Sweep(
             catalog=self.catalog,
             responder=self.responder,
@@ -297,6 +328,7 @@ class Runtime:
             key_ids=settings.sweep_keys,
             allowed_keys=settings.sweep_allowed_keys,
         ).run()
+        report.refused = list(dict.fromkeys(self.store.refused))  # left alone: changed outside trailguard
         log.info(json.dumps({"message": "sweep done", **report.to_dict()}))
         return report.to_dict()
 
@@ -330,6 +362,19 @@ class Runtime:
                 log.log(logging.WARNING if offer.outcome == memory.DRIFT else logging.INFO, json.dumps(line))
 
 
+def _summary(outcome: Outcome) -> dict[str, Any]:
+    """An incident in the handler's result; one changed outside trailguard has no state to tell."""
+    summary: dict[str, Any] = {
+        "id": outcome.incident.id,
+        "playbook": outcome.playbook.id,
+        "state": outcome.incident.state.value if outcome.refused is None else None,
+        "duplicate": outcome.duplicate,
+    }
+    if outcome.refused is not None:
+        summary["refused"] = outcome.refused
+    return summary
+
+
 def _decision_line(outcome: Outcome, where: dict[str, Any], elapsed_ms: float) -> dict[str, Any]:
     """The log line of one decision: which incident, for which event, by which playbook, how it ended."""
     incident = outcome.incident
@@ -344,6 +389,8 @@ def _decision_line(outcome: Outcome, where: dict[str, Any], elapsed_ms: float) -
         "duplicate": outcome.duplicate,
         "duration_ms": elapsed_ms,
     }
-    if incident.error:
+    if outcome.refused is not None:
+        line.update(state=None, refused=outcome.refused)
+    elif incident.error:
         line["error"] = incident.error
     return line

@@ -12,6 +12,10 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
 - TRAILGUARD_LOG_LEVEL (default: INFO): level of trailguard's log lines
 - TRAILGUARD_TABLE (default: (unset)): the DynamoDB table of incidents; unset: kept in memory only
   (one container; for local runs, never for a deployed stage)
+- TRAILGUARD_INTEGRITY_KEY (default: (required with TRAILGUARD_TABLE)): the KMS HMAC key that seals
+  what the acting functions write to the table (`alias/trailguard-<stage>-integrity`, an alias ARN,
+  a key id or ARN); `bootstrap` or the merge template creates it. Unset without a table: a key made
+  for the process, as the incidents are in its memory
 - TRAILGUARD_RETENTION_DAYS (default: 90): how long finished incidents are kept (DynamoDB TTL)
 - TRAILGUARD_MEMBER_ROLE (default: trailguard-remediator): role assumed in other accounts of the
   organization
@@ -35,6 +39,10 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
   that name none
 - TRAILGUARD_SLACK_APPROVERS (default: (none: nobody may press a button)): comma-separated Slack
   user ids (U...) and user-group ids (S...) that may press buttons of playbooks that name none
+- TRAILGUARD_SLACK_TEAM_ID (default: (any)): the workspace (team) id, T...; a click from another
+  workspace is refused, even when signed with the app's secret (an app installed in several)
+- TRAILGUARD_SLACK_APP_ID (default: (any)): the Slack app's id, A...; a click on another app's
+  message is refused
 - TRAILGUARD_SLACK_BASE_URL (default: https://slack.com/api/): the Slack Web API's address (the
   local stub in tests and demo)
 - TRAILGUARD_SLACK_WORKER (default: (unset: in-process)): the Lambda function that carries out
@@ -66,6 +74,13 @@ PROJECT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
 DEFAULT_OWN_ROLES: frozenset[str] = frozenset()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+INTEGRITY_KEY = (
+    r"alias/[A-Za-z0-9/_-]{1,250}"
+    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(alias/[A-Za-z0-9/_-]{1,250}|key/[A-Za-z0-9-]{1,100})"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
+)
+SLACK_TEAM = r"[TE][A-Z0-9]{2,}"
+SLACK_APP = r"A[A-Z0-9]{2,}"
 
 
 def _names(text: str) -> frozenset[str]:
@@ -110,6 +125,14 @@ def _account(environ: Mapping[str, str], name: str) -> str | None:
     return text or None
 
 
+def _identifier(environ: Mapping[str, str], name: str, pattern: str, expected: str) -> str | None:
+    """An optional id setting, whole (`fullmatch`: a trailing newline is not part of an id)."""
+    value = environ.get(name, "").strip() or None
+    if value is not None and not re.fullmatch(pattern, value):
+        raise ValueError(f"{name} is {value!r}; expected {expected}")
+    return value
+
+
 def _account_names(text: str) -> dict[str, str]:
     names: dict[str, str] = {}
     for pair in _names(text):
@@ -137,6 +160,7 @@ class Settings:
     central_account: str | None = None
     log_level: str = "INFO"
     table: str | None = None
+    integrity_key: str | None = None
     retention_days: int = 90
     member_role: str = DEFAULT_MEMBER_ROLE
     external_id: str | None = None
@@ -151,6 +175,8 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_channel: str | None = None
     slack_approvers: frozenset[str] = frozenset()
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
     slack_base_url: str | None = None
     slack_worker: str | None = None
     account_names: Mapping[str, str] = field(default_factory=dict)
@@ -199,6 +225,12 @@ class Settings:
             central_account=_account(environ, "TRAILGUARD_CENTRAL_ACCOUNT"),
             log_level=log_level,
             table=environ.get("TRAILGUARD_TABLE", "").strip() or None,
+            integrity_key=_identifier(
+                environ,
+                "TRAILGUARD_INTEGRITY_KEY",
+                INTEGRITY_KEY,
+                "a KMS key alias (alias/trailguard-prod-integrity), an alias or key ARN, or a key id",
+            ),
             retention_days=_whole_number(environ, "TRAILGUARD_RETENTION_DAYS", 90, 1),
             member_role=member_role,
             external_id=environ.get("TRAILGUARD_EXTERNAL_ID", "").strip() or None,
@@ -212,14 +244,28 @@ class Settings:
             slack_signing_secret=environ.get("TRAILGUARD_SLACK_SIGNING_SECRET", "").strip() or None,
             slack_channel=_channel(environ.get("TRAILGUARD_SLACK_CHANNEL", "")),
             slack_approvers=_approvers(environ.get("TRAILGUARD_SLACK_APPROVERS", "")),
+            slack_team_id=_identifier(environ, "TRAILGUARD_SLACK_TEAM_ID", SLACK_TEAM, "a Slack team id (T0123ABCD)"),
+            slack_app_id=_identifier(environ, "TRAILGUARD_SLACK_APP_ID", SLACK_APP, "a Slack app id (A0123ABCD)"),
             slack_base_url=environ.get("TRAILGUARD_SLACK_BASE_URL", "").strip() or None,
             slack_worker=environ.get("TRAILGUARD_SLACK_WORKER", "").strip() or None,
             account_names=_account_names(environ.get("TRAILGUARD_ACCOUNT_NAMES", "")),
             trusted_accounts=_named_list(environ, "TRAILGUARD_TRUSTED_ACCOUNTS", TRUSTED_ACCOUNTS),
             trusted_organizations=_named_list(environ, "TRAILGUARD_TRUSTED_ORGANIZATIONS", TRUSTED_ORGANIZATIONS),
         )
+        if settings.table and settings.integrity_key is None:
+            raise ValueError(missing_integrity_key(settings.table))
         if settings.slack and settings.slack_channel is None:
             raise ValueError(
                 "TRAILGUARD_SLACK_TOKEN is set but TRAILGUARD_SLACK_CHANNEL is not; name the default channel"
             )
         return settings
+
+
+def missing_integrity_key(table: str) -> str:
+    """Why a stage with a table and no integrity key does not run, and how to fix it."""
+    return (
+        f"TRAILGUARD_TABLE is {table!r} but TRAILGUARD_INTEGRITY_KEY is not set: trailguard acts only on "
+        "incidents its own functions sealed, and cannot seal without the key. Set TRAILGUARD_INTEGRITY_KEY to "
+        "alias/trailguard-<stage>-integrity in .chalice/config.json, and create the key with "
+        "`python -m chalicelib bootstrap --stage <stage>` (or deploy the merge template, which creates it)"
+    )

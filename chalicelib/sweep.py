@@ -35,6 +35,7 @@ from chalicelib.actions.base import describe_error
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
 from chalicelib.incidents import BUSY_STATES, IllegalTransition, Incident, State
+from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.responder import Responder
 from chalicelib.store import StaleIncident, UnreadableIncident
@@ -58,6 +59,8 @@ class SweepReport:
     """Findings left alone because people decided so (which incident, who)."""
     drifted: list[str] = field(default_factory=list)
     """Remembered configurations that differ from the present ones without a judgement."""
+    refused: list[str] = field(default_factory=list)
+    """Incidents and remembered configurations changed outside trailguard, left alone ("key: why")."""
     errors: list[str] = field(default_factory=list)
 
     def error(self, text: str) -> None:
@@ -75,6 +78,7 @@ class SweepReport:
             "delivered": self.delivered,
             "accepted": self.accepted,
             "drifted": self.drifted,
+            "refused": self.refused,
             "errors": self.errors,
         }
 
@@ -183,10 +187,7 @@ class Sweep:
             )
         for name in sorted(self.trail_names - seen - {"*"}):
             account, trail_region, trail_name = trails.locate(name, self.account, region)
-            if (
-                trail_region != region
-                or self.lifecycle.store.recall(trails.memory_key(account, region, trail_name)) is None
-            ):
+            if trail_region != region or not self._remembers(trails.memory_key(account, region, trail_name)):
                 continue
             report.trails_checked += 1
             finding = f"trail {trail_name} missing"
@@ -194,6 +195,14 @@ class Sweep:
                 continue
             self._open(region, "DeleteTrail", {"name": trail_name}, finding, f"{name}@{self._today()}", report)
         decisions.forget_safe()
+
+    def _remembers(self, key: str) -> bool:
+        """Whether a configuration is remembered under `key`. One changed outside trailguard
+        counts: the incident then opens, and its restore fails saying why."""
+        try:
+            return self.lifecycle.store.recall(key) is not None
+        except ChangedOutsideTrailguard:
+            return True
 
     # -- what is remembered ------------------------------------------------------------------
 
@@ -267,8 +276,8 @@ class Sweep:
                 return
             try:
                 expired = self.lifecycle.expire(incident.id, SWEEPER, f"nobody answered within {_hours(timeout)}")
-            except (IllegalTransition, StaleIncident):
-                return  # answered meanwhile
+            except (IllegalTransition, StaleIncident, ChangedOutsideTrailguard):
+                return  # answered meanwhile, or changed outside trailguard (logged, reported)
             report.expired.append(expired.id)
             self.responder.notify(expired)
 

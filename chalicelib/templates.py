@@ -1,9 +1,10 @@
 """The CloudFormation templates a deployment needs beyond what Chalice creates.
 
-- `merge_template`: for `chalice package --merge-template`. It adds the incident table and
-  the REST API's access logs (which Chalice cannot turn on), and gives every function and
-  role the name `chalice deploy` would give it, so the worker's name in the settings, the
-  policy's ARNs and the member roles' trust hold whichever way a team deploys.
+- `merge_template`: for `chalice package --merge-template`. It adds the incident table,
+  the integrity key that seals it (with its alias) and the REST API's access logs (which
+  Chalice cannot turn on), and gives every function and role the name `chalice deploy`
+  would give it, so the worker's name in the settings, the policy's ARNs and the member
+  roles' trust hold whichever way a team deploys.
 - `member_template`: one StackSet for every member account and region. It creates the
   role trailguard assumes (trusting only the central account's acting roles, with the
   external id, holding only the remediation permissions) and forwards the CloudTrail
@@ -29,7 +30,8 @@ from chalicelib.deployment import (
     own_roles_in_member_accounts,
     role_name,
 )
-from chalicelib.policy import member_policy
+from chalicelib.integrity import KEY_SPEC, KEY_USAGE, alias_of
+from chalicelib.policy import integrity_key_policy, member_policy
 from chalicelib.settings import Settings
 from chalicelib.store import TTL_ATTRIBUTE, table_definition
 
@@ -83,13 +85,42 @@ def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> di
             }
         }
     }
-    for function in [*acting_functions([rule.name for rule in rules]), API_FUNCTION]:
+    acting = acting_functions([rule.name for rule in rules])
+    for function in [*acting, API_FUNCTION]:
         function_id, role_id = _logical_ids(function)
         resources[function_id] = {"Properties": {"FunctionName": function_name(stage, function)}}
         resources[role_id] = {"Properties": {"RoleName": role_name(stage, function)}}
+    outputs: dict[str, Any] = {"IncidentTableName": {"Value": {"Ref": "IncidentTable"}}}
+    alias = alias_of(settings.integrity_key or "")
+    if alias is not None:  # a key named by id or ARN was made elsewhere
+        resources.update(_integrity_key(stage, alias, [role_name(stage, function) for function in acting]))
+        outputs["IntegrityKeyArn"] = {"Value": {"Fn::GetAtt": ["IntegrityKey", "Arn"]}}
+    return {"Resources": resources, "Outputs": outputs}
+
+
+def _integrity_key(stage: str, alias: str, acting_roles: list[str]) -> dict[str, Any]:
+    """The HMAC key that seals the table (see `integrity`), kept when the stack goes: without
+    it, no stored incident can be checked again."""
+    policy = integrity_key_policy(
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
+        [{"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{role}"} for role in acting_roles],
+    )
     return {
-        "Resources": resources,
-        "Outputs": {"IncidentTableName": {"Value": {"Ref": "IncidentTable"}}},
+        "IntegrityKey": {
+            "Type": "AWS::KMS::Key",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "Description": f"trailguard ({stage}): seals what its acting functions write to the incidents table",
+                "KeySpec": KEY_SPEC,
+                "KeyUsage": KEY_USAGE,
+                "KeyPolicy": policy,
+            },
+        },
+        "IntegrityKeyAlias": {
+            "Type": "AWS::KMS::Alias",
+            "Properties": {"AliasName": alias, "TargetKeyId": {"Ref": "IntegrityKey"}},
+        },
     }
 
 

@@ -166,6 +166,18 @@ def calls() -> CallRecorder:
 
 
 TABLE = "trailguard-test"
+INTEGRITY_KEY = "alias/trailguard-test-integrity"
+
+
+@pytest.fixture
+def integrity_key(aws) -> str:
+    """The stage's KMS HMAC key in moto, made the way `bootstrap` makes it; returns its alias."""
+    import boto3
+
+    from chalicelib.integrity import ensure_key
+
+    ensure_key(boto3.client("kms", region_name=REGION), INTEGRITY_KEY)
+    return INTEGRITY_KEY
 
 
 @pytest.fixture
@@ -370,27 +382,47 @@ def slack_stub() -> Iterator[Any]:
 
 def signed_click(
     transition: str,
-    incident_id: str,
+    value: str,
     *,
     user: str = APPROVER,
     response_url: str | None = None,
     secret: str = SIGNING_SECRET,
     age_seconds: int = 0,
+    **payload: str,
 ) -> tuple[str, dict[str, str]]:
-    """What Slack sends when `user` presses a trailguard button, signed with the test app's secret."""
+    """What Slack sends when `user` presses a trailguard button carrying `value` (the incident
+    id and its decision count: `slack_stub.button_value`, or `shown(incident)`), signed with
+    the test app's secret."""
     from chalicelib.slack.stub import signed_click as slack_click
 
     return slack_click(
-        transition, incident_id, user=user, secret=secret, response_url=response_url, age_seconds=age_seconds
+        transition, value, user=user, secret=secret, response_url=response_url, age_seconds=age_seconds, **payload
     )
+
+
+def shown(incident: Any) -> str:
+    """The value a button on the incident's message carries, for tests without a Slack stub:
+    its id and its decision count (how many history entries) as the incident is now."""
+    return f"{incident.id}:{len(incident.history)}"
+
+
+@pytest.fixture
+def press(client, slack_stub):
+    """Press a button on the incident's message as the Slack stub shows it now, through the app's route."""
+
+    def press(transition: str, incident_id: str, **options: Any) -> Any:
+        body, headers = signed_click(transition, slack_stub.button_value(incident_id, transition), **options)
+        return client.http.post("/slack/interactions", headers=headers, body=body)
+
+    return press
 
 
 DEPLOYED_TABLE = "trailguard-slack-test"
 
 
 @pytest.fixture
-def runtime(aws, slack_stub, monkeypatch):
-    """The app's runtime as deployed (incidents in DynamoDB), Slack pointed at the stub."""
+def runtime(aws, slack_stub, integrity_key, monkeypatch):
+    """The app's runtime as deployed (incidents in DynamoDB, sealed with KMS), Slack pointed at the stub."""
     import dataclasses
 
     import boto3
@@ -404,6 +436,7 @@ def runtime(aws, slack_stub, monkeypatch):
     settings = dataclasses.replace(
         Settings(),
         table=DEPLOYED_TABLE,
+        integrity_key=integrity_key,
         slack_token=slack_stub.token,
         slack_signing_secret=SIGNING_SECRET,
         slack_channel="#security-alerts",

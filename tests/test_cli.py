@@ -245,7 +245,9 @@ def test_the_trailguard_command_works_from_any_directory(tmp_path, datasets):
     assert [match["playbook"] for match in json.loads(line)["matches"]] == ["cloudtrail-stop-logging"]
 
 
-def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws, monkeypatch):
+def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_next(aws, monkeypatch):
+    import re
+
     import boto3
 
     # the checkout may hold a real deployment's record (.chalice/deployed/dev.json); this is a stage not deployed yet
@@ -254,7 +256,9 @@ def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws, monkeypa
     first = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     assert first.exit_code == 0, first.output
     token = "aws ssm put-parameter --overwrite --type SecureString --name /trailguard/dev/slack-bot-token --value VALUE"
-    assert first.output.splitlines() == [
+    lines = first.output.splitlines()
+    assert re.fullmatch(r"created integrity key [0-9a-f-]{36} \(alias/trailguard-dev-integrity, HMAC_256\)", lines[2])
+    assert lines[:2] + lines[3:] == [
         "created table trailguard-dev",
         "turned on TTL (expiresAt) on trailguard-dev",
         "created the SSM parameter /trailguard/dev/slack-bot-token (SecureString) with a placeholder",
@@ -277,6 +281,17 @@ def test_bootstrap_creates_the_stage_table_once_and_says_what_next(aws, monkeypa
     ssm.put_parameter(Name="/trailguard/dev/slack-bot-token", Value="xoxb-real", Type="SecureString", Overwrite=True)
     again = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     assert again.exit_code == 0 and again.output.startswith("table trailguard-dev is ready")
+    assert "integrity key alias/trailguard-dev-integrity is ready (already existed, HMAC_256)" in again.output
+    kms = boto3.client("kms")
+    key = kms.describe_key(KeyId="alias/trailguard-dev-integrity")["KeyMetadata"]
+    assert (key["KeySpec"], key["KeyUsage"], key["KeyState"]) == ("HMAC_256", "GENERATE_VERIFY_MAC", "Enabled")
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    [deny] = [statement for statement in policy["Statement"] if statement["Effect"] == "Deny"]
+    assert deny["Action"] == "kms:GenerateMac"
+    assert sorted(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == [
+        f"arn:aws:iam::123456789012:role/trailguard-dev-{function}"
+        for function in ("posture_sweep", "respond_to_cloudtrail", "slack_worker")
+    ]
     assert "the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is set" in again.output
     # never overwritten
     assert (

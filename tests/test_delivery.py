@@ -19,9 +19,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def client(dynamo_store, calls, monkeypatch):
+def client(dynamo_store, integrity_key, calls, monkeypatch):
     runtime = chalice_app.runtime
-    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, table=TABLE))
+    settings = dataclasses.replace(runtime.settings, table=TABLE, integrity_key=integrity_key)
+    monkeypatch.setattr(runtime, "settings", settings)
     runtime.reset()
     with Client(chalice_app.app) as test_client:
         yield test_client
@@ -129,6 +130,6 @@ def test_a_deleted_trail_never_seen_fails_and_says_why(client, aws, datasets):
 def test_writes_per_incident_are_the_documented_three(client, make_trail, calls, datasets):
     """docs/incidents.md: open, snapshot before the change, result."""
     make_trail(TRAIL)
-    calls.attach(chalice_app.runtime.store.client)
+    calls.attach(chalice_app.runtime.unsealed_store.client)
     client.lambda_.invoke("respond_to_cloudtrail", _stop_event(datasets))
     assert calls.writes() == ["PutItem", "PutItem", "PutItem"]

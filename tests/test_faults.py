@@ -29,7 +29,6 @@ from tests.conftest import (
     member_session,
     record,
     recording_clients,
-    signed_click,
 )
 
 pytestmark = pytest.mark.integration
@@ -61,12 +60,6 @@ def _stop_logging(client: Any, trail: str = "main", account: str = ACCOUNT, **fi
     )
     payload: dict[str, Any] = client.lambda_.invoke("respond_to_cloudtrail", event).payload
     return payload
-
-
-def _click(client: Any, transition: str, incident_id: str) -> int:
-    body, headers = signed_click(transition, incident_id)
-    status: int = client.http.post("/slack/interactions", headers=headers, body=body).status_code
-    return status
 
 
 def _sweep(client: Any) -> None:
@@ -116,7 +109,7 @@ def test_transient_aws_errors_are_retried_by_botocore_and_the_step_runs_once(
     ],
 )
 def test_persistent_aws_errors_fail_the_incident_and_a_retry_click_finishes_it(
-    client, runtime, faults, make_trail, code, status, name
+    client, press, runtime, faults, make_trail, code, status, name
 ):
     make_trail("main")
     faults.add(*START, code, status=status, times=50)
@@ -127,7 +120,7 @@ def test_persistent_aws_errors_fail_the_incident_and_a_retry_click_finishes_it(
     assert faults.injected[START] == (1 if name == "expired credentials" else 5)  # bounded, never forever
     assert not _logging()
     faults.clear()
-    assert _click(client, "retry", incident["id"]) == 200
+    assert press("retry", incident["id"]).status_code == 200
     assert runtime.store.get(incident["id"]).state is State.REMEDIATED and _logging()
     assert faults.succeeded[START] == 1
     _survived(f"{name} (persistent)")
@@ -143,7 +136,7 @@ def member_trail(aws):
 
 
 def test_access_denied_in_a_member_account_fails_clearly_and_a_retry_finishes_once_the_role_is_fixed(
-    client, runtime, faults, member_trail
+    client, press, runtime, faults, member_trail
 ):
     faults.add("sts", "AssumeRole", "AccessDenied", times=50)
     (incident,) = _stop_logging(client, "member", account=MEMBER)["incidents"]
@@ -155,7 +148,7 @@ def test_access_denied_in_a_member_account_fails_clearly_and_a_retry_finishes_on
     assert not _logging("member", member_trail)
     faults.clear()  # the StackSet reached the account
     runtime.clients._sessions.pop(MEMBER, None)  # as a new container would
-    assert _click(client, "retry", incident["id"]) == 200
+    assert press("retry", incident["id"]).status_code == 200
     assert runtime.store.get(incident["id"]).state is State.REMEDIATED and _logging("member", member_trail)
     assert faults.succeeded[START] == 1
     _survived("AccessDenied in a member account")

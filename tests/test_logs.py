@@ -108,7 +108,7 @@ def test_clicks_and_skips_are_logged_as_json_without_secrets(
         "respond_to_cloudtrail", envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
     )
     incident = opened.payload["incidents"][0]["id"]
-    body, headers = signed_click("approve", incident)
+    body, headers = signed_click("approve", slack_stub.button_value(incident, "approve"))
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     text = lambda_log.getvalue()
     lines = _lines(lambda_log)

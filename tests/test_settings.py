@@ -43,6 +43,7 @@ def test_incident_and_sweep_settings():
     settings = Settings.from_environment(
         {
             "TRAILGUARD_TABLE": "trailguard-prod",
+            "TRAILGUARD_INTEGRITY_KEY": "alias/trailguard-prod-integrity",
             "TRAILGUARD_RETENTION_DAYS": "30",
             "TRAILGUARD_EXTERNAL_ID": "x",
             "TRAILGUARD_SWEEP_REGIONS": "eu-west-1, us-east-1",
@@ -52,6 +53,7 @@ def test_incident_and_sweep_settings():
         }
     )
     assert (settings.table, settings.retention_days, settings.external_id) == ("trailguard-prod", 30, "x")
+    assert settings.integrity_key == "alias/trailguard-prod-integrity"
     assert settings.sweep_regions == {"eu-west-1", "us-east-1"}
     assert (
         settings.sweep_trails == {"*"}
@@ -60,6 +62,29 @@ def test_incident_and_sweep_settings():
     )
     defaults = Settings.from_environment({"AWS_REGION": "ap-south-1"})
     assert defaults.table is None and defaults.sweep_regions == {"ap-south-1"} and defaults.sweep_keys == frozenset()
+
+
+def test_a_table_without_an_integrity_key_is_refused_saying_what_to_set_and_how_to_make_it():
+    """A deployed stage must not run unsealed: it would act on whatever the table holds."""
+    with pytest.raises(ValueError) as raised:
+        Settings.from_environment({"TRAILGUARD_TABLE": "trailguard-prod"})
+    message = str(raised.value)
+    assert "TRAILGUARD_INTEGRITY_KEY is not set" in message
+    assert "alias/trailguard-<stage>-integrity" in message and "python -m chalicelib bootstrap --stage" in message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "alias/trailguard-prod-integrity",
+        "arn:aws:kms:eu-west-1:111122223333:alias/trailguard-prod-integrity",
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+    ],
+)
+def test_an_integrity_key_is_an_alias_a_key_id_or_their_arn(key):
+    settings = Settings.from_environment({"TRAILGUARD_TABLE": "t", "TRAILGUARD_INTEGRITY_KEY": key})
+    assert settings.integrity_key == key
 
 
 @pytest.mark.parametrize(
@@ -88,8 +113,11 @@ def test_slack_settings():
             "TRAILGUARD_SLACK_APPROVERS": "U0123ABCD, S0SECURITY",
             "TRAILGUARD_SLACK_WORKER": "trailguard-prod-slack_worker",
             "TRAILGUARD_ACCOUNT_NAMES": "111122223333=prod, 444455556666=staging",
+            "TRAILGUARD_SLACK_TEAM_ID": "T0123ABCD",
+            "TRAILGUARD_SLACK_APP_ID": "A0123ABCD",
         }
     )
+    assert (settings.slack_team_id, settings.slack_app_id) == ("T0123ABCD", "A0123ABCD")
     assert settings.slack and settings.slack_channel == "#security-alerts"
     assert settings.slack_approvers == {"U0123ABCD", "S0SECURITY"}
     assert settings.slack_worker == "trailguard-prod-slack_worker"
@@ -108,6 +136,9 @@ def test_without_a_token_incidents_are_only_logged():
         ({"TRAILGUARD_SLACK_APPROVERS": "alice,U0123ABCD"}, "has alice; expected Slack user ids"),
         ({"TRAILGUARD_SLACK_CHANNEL": "security alerts"}, "expected a channel id (C0123ABCD) or #name"),
         ({"TRAILGUARD_ACCOUNT_NAMES": "prod=111122223333"}, "expected ACCOUNT_ID=name"),
+        ({"TRAILGUARD_SLACK_TEAM_ID": "acme"}, "TRAILGUARD_SLACK_TEAM_ID is 'acme'; expected a Slack team id"),
+        ({"TRAILGUARD_SLACK_APP_ID": "T0123ABCD"}, "TRAILGUARD_SLACK_APP_ID is 'T0123ABCD'; expected a Slack app id"),
+        ({"TRAILGUARD_INTEGRITY_KEY": "trailguard-key"}, "expected a KMS key alias (alias/trailguard-prod-integrity)"),
     ],
 )
 def test_bad_slack_settings_are_refused_clearly(environment, message):

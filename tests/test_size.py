@@ -34,6 +34,7 @@ from tests.conftest import (
     envelope,
     record,
     recording_clients,
+    shown,
     signed_click,
 )
 
@@ -236,7 +237,7 @@ def test_a_security_group_opened_by_hundreds_of_rules_is_closed_and_an_undo_refu
     assert len(stored.plan[0]["params"]["ranges"]) == 250 and len(stored.steps[0].before["OpenRules"]) == 250
 
     boto3.client("ec2", region_name=REGION).authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
-    body, headers = signed_click("undo", incident["id"])
+    body, headers = signed_click("undo", shown(stored))
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     refused = runtime.store.get(incident["id"])
     assert refused.state is State.REMEDIATED and refused.history[-1].what == "refuse_undo"

@@ -40,11 +40,6 @@ def stop_logging(client):
     return incident["id"]
 
 
-def click(client, transition, incident_id, **options):
-    body, headers = signed_click(transition, incident_id, **options)
-    return client.http.post("/slack/interactions", headers=headers, body=body)
-
-
 def buttons(message):
     return [e["action_id"].split(":")[1] for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
 
@@ -60,7 +55,7 @@ def logging_now(trail):
 # -- auto mode: remediated, then Undo ----------------------------------------------------
 
 
-def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(client, runtime, slack_stub, trail):
+def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(press, client, runtime, slack_stub, trail):
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     assert logging_now(trail) is True
@@ -71,7 +66,7 @@ def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(clien
     stored = runtime.store.get(incident_id)
     assert stored.notification["ts"] == message.ts and not stored.notification_due
 
-    response = click(client, "undo", incident_id, response_url=slack_stub.response_url())
+    response = press("undo", incident_id, response_url=slack_stub.response_url())
     assert response.status_code == 200
     assert logging_now(trail) is False  # back to what the attacker left: the undo was asked for
     assert runtime.store.get(incident_id).state is State.UNDONE
@@ -81,12 +76,12 @@ def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(clien
     assert runtime.sweep()["opened"] == [] and logging_now(trail) is False  # the decision sticks
 
 
-def test_undo_is_refused_and_says_so_when_the_trail_changed_since(client, runtime, slack_stub, trail):
+def test_undo_is_refused_and_says_so_when_the_trail_changed_since(press, client, runtime, slack_stub, trail):
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     trail.stop_logging(Name=TRAIL)  # someone changed it after trailguard: undo must not touch it
 
-    click(client, "undo", incident_id)
+    press("undo", incident_id)
 
     incident = runtime.store.get(incident_id)
     assert incident.state is State.REMEDIATED and incident.history[-1].what == "refuse_undo"
@@ -96,24 +91,24 @@ def test_undo_is_refused_and_says_so_when_the_trail_changed_since(client, runtim
     assert buttons(message) == ["undo", "acknowledge"]
 
 
-def test_acknowledge_closes_the_incident_and_removes_undo(client, runtime, slack_stub, trail):
+def test_acknowledge_closes_the_incident_and_removes_undo(press, client, runtime, slack_stub, trail):
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
-    click(client, "acknowledge", incident_id)
+    press("acknowledge", incident_id)
     assert runtime.store.get(incident_id).state is State.ACKNOWLEDGED
     message = slack_stub.only_message()
     assert buttons(message) == [] and "Acknowledged by" in text_of(message)
     assert logging_now(trail) is True
 
 
-def test_retry_runs_the_failed_step_again(client, runtime, slack_stub, make_trail):
+def test_retry_runs_the_failed_step_again(press, client, runtime, slack_stub, make_trail):
     incident_id = stop_logging(client)  # no trail yet: the step fails
     assert runtime.store.get(incident_id).state is State.FAILED
     assert buttons(slack_stub.only_message()) == ["retry", "acknowledge"]
     trail = make_trail(TRAIL)
     trail.stop_logging(Name=TRAIL)
 
-    click(client, "retry", incident_id)
+    press("retry", incident_id)
 
     assert runtime.store.get(incident_id).state is State.REMEDIATED and logging_now(trail) is True
     assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]
@@ -122,7 +117,7 @@ def test_retry_runs_the_failed_step_again(client, runtime, slack_stub, make_trai
 # -- approve mode ------------------------------------------------------------------------
 
 
-def test_approve_runs_the_proposal(client, runtime, slack_stub, trail, approve_mode):
+def test_approve_runs_the_proposal(press, client, runtime, slack_stub, trail, approve_mode):
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     assert logging_now(trail) is False  # nothing runs before a person approves
@@ -130,17 +125,17 @@ def test_approve_runs_the_proposal(client, runtime, slack_stub, trail, approve_m
     assert buttons(message) == ["approve", "deny"]
     assert "Proposed steps" in text_of(message)
 
-    assert click(client, "approve", incident_id).status_code == 200
+    assert press("approve", incident_id).status_code == 200
 
     assert logging_now(trail) is True
     assert runtime.store.get(incident_id).state is State.REMEDIATED
     assert buttons(message) == ["undo", "acknowledge"] and "Approved by" in text_of(message)
 
 
-def test_deny_closes_the_proposal_and_changes_nothing(client, runtime, slack_stub, trail, approve_mode):
+def test_deny_closes_the_proposal_and_changes_nothing(press, client, runtime, slack_stub, trail, approve_mode):
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
-    click(client, "deny", incident_id)
+    press("deny", incident_id)
     assert logging_now(trail) is False
     assert runtime.store.get(incident_id).state is State.DENIED
     message = slack_stub.only_message()
@@ -154,12 +149,14 @@ def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, 
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     url = slack_stub.response_url("double")
-    first = click(client, "approve", incident_id, response_url=url)
-    second = click(client, "approve", incident_id, response_url=url)
+    body, headers = signed_click("approve", slack_stub.button_value(incident_id, "approve"), response_url=url)
+    first = client.http.post("/slack/interactions", headers=headers, body=body)
+    second = client.http.post("/slack/interactions", headers=headers, body=body)  # the same press, sent twice
     assert first.status_code == second.status_code == 200
     assert recorder.writes().count("StartLogging") == 1
     [told] = slack_stub.ephemeral
-    assert told["response_type"] == "ephemeral" and "it is remediated, and approve needs proposed" in told["text"]
+    assert told["response_type"] == "ephemeral" and "the message you pressed was out of date" in told["text"]
+    assert "it is remediated now" in told["text"]
     assert [h.what for h in runtime.store.get(incident_id).history].count("approve") == 1
 
 
@@ -169,7 +166,8 @@ def test_approvers_pressing_at_the_same_moment_decide_once(client, runtime, slac
     recorder = CallRecorder()
     runtime.__dict__["clients"] = recording_clients(recorder)
     incident_id = _proposal(client, trail)
-    requests = [signed_click("approve", incident_id, user=user) for user in (APPROVER, "U0ALICE", "U0BOB") * 3]
+    value = slack_stub.button_value(incident_id, "approve")
+    requests = [signed_click("approve", value, user=user) for user in (APPROVER, "U0ALICE", "U0BOB") * 3]
     start = threading.Barrier(len(requests))
     answers = []
 
@@ -188,20 +186,22 @@ def test_approvers_pressing_at_the_same_moment_decide_once(client, runtime, slac
     assert recorder.writes().count("StartLogging") == 1 and logging_now(trail) is True
 
 
-def test_a_user_group_member_may_approve(client, runtime, slack_stub, trail, approve_mode):
+def test_a_user_group_member_may_approve(press, client, runtime, slack_stub, trail, approve_mode):
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
-    click(client, "approve", incident_id, user="U0ALICE")
+    press("approve", incident_id, user="U0ALICE")
     assert runtime.store.get(incident_id).state is State.REMEDIATED
     assert len(slack_stub.calls("usergroups.users.list")) == 1
 
 
-def test_an_unauthorized_user_changes_nothing_and_is_told_why(client, runtime, slack_stub, trail, approve_mode, caplog):
+def test_an_unauthorized_user_changes_nothing_and_is_told_why(
+    press, client, runtime, slack_stub, trail, approve_mode, caplog
+):
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     version = runtime.store.get(incident_id).version
     with caplog.at_level(logging.WARNING, logger="trailguard"):
-        response = click(client, "approve", incident_id, user=STRANGER, response_url=slack_stub.response_url())
+        response = press("approve", incident_id, user=STRANGER, response_url=slack_stub.response_url())
     assert response.status_code == 200
     assert logging_now(trail) is False
     assert runtime.store.get(incident_id).version == version
@@ -211,16 +211,16 @@ def test_an_unauthorized_user_changes_nothing_and_is_told_why(client, runtime, s
 
 
 def test_approvers_named_by_the_playbook_replace_the_global_ones(
-    client, runtime, slack_stub, trail, tmp_path, monkeypatch
+    press, client, runtime, slack_stub, trail, tmp_path, monkeypatch
 ):
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK + "slack: {channel: '#trail-owners', approvers: [U0OWNER]}\n")
     monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     assert slack_stub.only_message().channel == slack_stub.channel_id("#trail-owners")
-    click(client, "approve", incident_id, user=APPROVER)
+    press("approve", incident_id, user=APPROVER)
     assert runtime.store.get(incident_id).state is State.PROPOSED
-    click(client, "approve", incident_id, user="U0OWNER")
+    press("approve", incident_id, user="U0OWNER")
     assert runtime.store.get(incident_id).state is State.REMEDIATED
 
 
@@ -241,24 +241,24 @@ def _proposal(client, trail):
         (lambda body, headers: (body, {**headers, "X-Slack-Request-Timestamp": "yesterday"}), 401),
     ],
 )
-def test_forged_requests_are_refused(client, runtime, trail, approve_mode, tamper, status):
+def test_forged_requests_are_refused(client, runtime, slack_stub, trail, approve_mode, tamper, status):
     incident_id = _proposal(client, trail)
-    body, headers = tamper(*signed_click("approve", incident_id))
+    body, headers = tamper(*signed_click("approve", slack_stub.button_value(incident_id, "approve")))
     response = client.http.post("/slack/interactions", headers=headers, body=body)
     assert response.status_code == status
     assert runtime.store.get(incident_id).state is State.PROPOSED and logging_now(trail) is False
 
 
-def test_a_request_signed_with_another_secret_is_refused(client, runtime, trail, approve_mode):
+def test_a_request_signed_with_another_secret_is_refused(press, client, runtime, trail, approve_mode):
     incident_id = _proposal(client, trail)
-    response = click(client, "approve", incident_id, secret="not-the-apps-secret")
+    response = press("approve", incident_id, secret="not-the-apps-secret")
     assert response.status_code == 401
     assert runtime.store.get(incident_id).state is State.PROPOSED
 
 
-def test_a_replayed_request_older_than_five_minutes_is_refused(client, runtime, trail, approve_mode):
+def test_a_replayed_request_older_than_five_minutes_is_refused(press, client, runtime, trail, approve_mode):
     incident_id = _proposal(client, trail)
-    response = click(client, "approve", incident_id, age_seconds=301)
+    response = press("approve", incident_id, age_seconds=301)
     assert response.status_code == 401
     assert json.loads(response.body)["error"] == "invalid or expired signature"
     assert runtime.store.get(incident_id).state is State.PROPOSED
@@ -288,7 +288,7 @@ def test_a_replayed_request_older_than_five_minutes_is_refused(client, runtime, 
                     "actions": [{"action_id": "trailguard:approve", "value": "../../etc"}],
                 }
             ),
-            "expected an incident id",
+            "expected inc-<id>:<decision count>",
         ),
         (json.dumps({"type": "block_actions", "actions": [{"action_id": "trailguard:approve"}]}), "user.id"),
         (json.dumps({"type": "block_actions", "padding": "x" * 70_000}), "expected at most 65536"),
@@ -317,11 +317,11 @@ def test_a_body_that_is_not_a_form_is_refused_not_crashed(client):
     assert response.status_code == 415  # Chalice refuses the content type before our code runs
 
 
-def test_without_a_signing_secret_every_click_is_refused(client, runtime, trail, approve_mode, monkeypatch):
+def test_without_a_signing_secret_every_click_is_refused(press, client, runtime, trail, approve_mode, monkeypatch):
     incident_id = _proposal(client, trail)
     monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, slack_signing_secret=None))
     runtime.reset()
-    assert click(client, "approve", incident_id).status_code == 401
+    assert press("approve", incident_id).status_code == 401
 
 
 # -- Slack failing -----------------------------------------------------------------------
@@ -357,24 +357,24 @@ def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runt
     assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]
 
 
-def test_a_table_that_fails_gets_503_not_a_stack_trace(client, runtime, trail, approve_mode):
+def test_a_table_that_fails_gets_503_not_a_stack_trace(press, client, runtime, trail, approve_mode):
     import boto3
 
     from chalicelib.store import DynamoStore
 
     incident_id = _proposal(client, trail)
-    runtime.lifecycle.store = DynamoStore(boto3.client("dynamodb"), "a-table-that-is-not-there")
-    response = click(client, "approve", incident_id)
+    runtime.claims.store = DynamoStore(boto3.client("dynamodb"), "a-table-that-is-not-there")
+    response = press("approve", incident_id)
     assert response.status_code == 503
     assert json.loads(response.body)["error"].startswith("trailguard could not handle the click; nothing was changed")
 
 
 def test_a_rate_limited_group_lookup_refuses_at_once_instead_of_waiting(
-    client, runtime, slack_stub, trail, approve_mode
+    press, client, runtime, slack_stub, trail, approve_mode
 ):
     incident_id = _proposal(client, trail)
     slack_stub.fail("usergroups.users.list", 429, retry_after=30)  # waiting would outlast Slack's 3 s
-    response = click(client, "approve", incident_id, user="U0ALICE", response_url=slack_stub.response_url())
+    response = press("approve", incident_id, user="U0ALICE", response_url=slack_stub.response_url())
     assert response.status_code == 200
     assert len(slack_stub.calls("usergroups.users.list")) == 1  # no retry inside the answer
     assert runtime.store.get(incident_id).state is State.PROPOSED
@@ -383,12 +383,12 @@ def test_a_rate_limited_group_lookup_refuses_at_once_instead_of_waiting(
 
 
 def test_a_worker_that_cannot_be_invoked_leaves_the_decision_to_the_sweep_and_says_so(
-    client, runtime, slack_stub, trail, approve_mode, monkeypatch
+    press, client, runtime, slack_stub, trail, approve_mode, monkeypatch
 ):
     monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, slack_worker="no-such-function"))
     runtime.__dict__.pop("interactions", None)
     incident_id = _proposal(client, trail)
-    response = click(client, "approve", incident_id, response_url=slack_stub.response_url())
+    response = press("approve", incident_id, response_url=slack_stub.response_url())
     assert response.status_code == 200
     assert runtime.store.get(incident_id).state is State.REMEDIATING  # decided; the sweep resumes it after the lease
     assert logging_now(trail) is False
@@ -396,9 +396,41 @@ def test_a_worker_that_cannot_be_invoked_leaves_the_decision_to_the_sweep_and_sa
     assert "is recorded, but trailguard's worker could not be started" in told["text"]
 
 
-def test_a_form_content_type_with_a_charset_is_accepted(client, runtime, trail, approve_mode):
+def test_a_form_content_type_with_a_charset_is_accepted(client, runtime, slack_stub, trail, approve_mode):
     incident_id = _proposal(client, trail)
-    body, headers = signed_click("approve", incident_id)
+    body, headers = signed_click("approve", slack_stub.button_value(incident_id, "approve"))
     headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+    assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
+    assert runtime.store.get(incident_id).state is State.REMEDIATED
+
+
+# -- the workspace and the app -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting,other",
+    [("slack_team_id", {"team": "T0ELSEWHERE"}), ("slack_app_id", {"app": "A0ANOTHERAPP"})],
+)
+def test_a_click_signed_for_another_workspace_or_app_is_refused_before_any_read(
+    client, runtime, slack_stub, trail, approve_mode, monkeypatch, caplog, setting, other
+):
+    """An app installed in several workspaces signs them all with one secret: only the
+    configured workspace and app are answered; the table is not read for the others."""
+    incident_id = _proposal(client, trail)
+    ours = {"slack_team_id": "T0STUB", "slack_app_id": "A0TRAILGUARD"}[setting]  # what the stub signs with
+    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, **{setting: ours}))
+    runtime.__dict__.pop("interactions", None)
+    reads = CallRecorder()
+    reads.attach(runtime.unsealed_store.client)
+    value = slack_stub.button_value(incident_id, "approve")
+
+    with caplog.at_level(logging.WARNING, logger="trailguard"):
+        body, headers = signed_click("approve", value, **other)
+        refused = client.http.post("/slack/interactions", headers=headers, body=body)
+
+    assert refused.status_code == 403 and "trailguard answers" in json.loads(refused.body)["error"]
+    assert reads.calls == [] and runtime.store.get(incident_id).state is State.PROPOSED
+    assert "Slack request refused" in caplog.text
+    body, headers = signed_click("approve", value)
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     assert runtime.store.get(incident_id).state is State.REMEDIATED

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import logging
+import re
 import zipfile
 
 import pytest
@@ -32,6 +33,7 @@ from tests.conftest import (
     envelope,
     record,
     recording_clients,
+    shown,
     signed_click,
 )
 
@@ -97,7 +99,8 @@ def test_buttons_follow_the_state(state, expected):
     message = render(incident)
     assert _buttons(message) == expected
     values = {e["value"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]}
-    assert values == ({incident.id} if expected else set())
+    # each button carries the incident and its decision count (the history's length) when drawn
+    assert values == ({f"{incident.id}:{len(incident.history)}"} if expected else set())
 
 
 def test_a_failed_incident_without_a_plan_offers_no_retry():
@@ -370,7 +373,7 @@ def test_secrets_are_read_once_and_never_logged(aws, slack_stub, monkeypatch, ca
         with Client(chalice_app.app) as client:
             event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
             [incident] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
-            body, headers = signed_click("undo", incident["id"])
+            body, headers = signed_click("undo", slack_stub.button_value(incident["id"], "undo"))
             assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     finally:
         runtime.reset()
@@ -419,7 +422,7 @@ def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(
         with Client(chalice_app.app) as client:
             event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
             [opened] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
-            body, headers = signed_click("approve", opened["id"])
+            body, headers = signed_click("approve", slack_stub.button_value(opened["id"], "approve"))
             assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
 
             # Answered: the decision is recorded, AWS is not touched yet, the worker is invoked.
@@ -497,7 +500,7 @@ def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stu
         CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
     )
 
-    assert interactions.answer(*signed_click("approve", outcome.incident.id)).status == 200
+    assert interactions.answer(*signed_click("approve", shown(outcome.incident))).status == 200
     assert len(lost_jobs) == 1 and store.get(outcome.incident.id).state is State.REMEDIATING
 
     sweep = Sweep(
@@ -531,3 +534,22 @@ def test_step_parameters_are_summed_up_for_people():
     rule = {"securityGroupRuleId": "sgr-0123456789abcdef0", "groupId": "sg-0123456789abcdef0", "fromPort": 22}
     text = describe_params({"group": "sg-1", "rules": [rule], "ports": ports, "fallback": None, "few": [22, 3389]})
     assert text == "group=sg-1, rules=(1 item), ports=22, 23, 135, 139, 445, 1433, … (12), few=22, 3389"
+
+
+@pytest.mark.parametrize(
+    "user,value,problem",
+    [
+        ("U0APPROVER\n", "inc-0123456789abcdef0123:1", "payload.user.id"),
+        ("U0APPROVER", "inc-0123456789abcdef0123\n", "payload.actions[0].value"),
+        ("U0APPROVER", "inc-0123456789abcdef0123:1\n", "payload.actions[0].value"),
+    ],
+)
+def test_an_id_with_a_trailing_newline_is_not_an_id(user, value, problem):
+    """`re.match` with `$` accepts "U0APPROVER\n": a Slack id is matched whole."""
+    from chalicelib.slack.interactions import BadInteraction, parse_click
+
+    body, _ = signed_click("approve", value, user=user)
+    with pytest.raises(BadInteraction, match=re.escape(problem)):
+        parse_click(body)
+    good, _ = signed_click("approve", "inc-0123456789abcdef0123:1")
+    assert (parse_click(good).incident_id, parse_click(good).decisions) == ("inc-0123456789abcdef0123", 1)

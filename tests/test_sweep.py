@@ -59,11 +59,12 @@ def _sweep(catalog, clock, calls, **options):
 
 
 @pytest.fixture
-def sweep_client(dynamo_store, monkeypatch):
+def sweep_client(dynamo_store, integrity_key, monkeypatch):
     runtime = chalice_app.runtime
-    monkeypatch.setattr(
-        runtime, "settings", dataclasses.replace(runtime.settings, table=TABLE, sweep_regions=frozenset({REGION}))
+    settings = dataclasses.replace(
+        runtime.settings, table=TABLE, integrity_key=integrity_key, sweep_regions=frozenset({REGION})
     )
+    monkeypatch.setattr(runtime, "settings", settings)
     runtime.reset()
     with Client(chalice_app.app) as client:
         yield client

@@ -91,10 +91,72 @@ def test_the_api_handler_holds_no_permission_to_change_aws():
         "logs:PutLogEvents",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
-        "dynamodb:Query",
         "ssm:GetParameter",
         "lambda:InvokeFunction",
     }
+
+
+def _string_like(pattern: str, value: str) -> bool:
+    """IAM's StringLike: `*` any run of characters, `?` one character, case-sensitive."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_endpoint_may_touch_only_incident_items_and_holds_no_kms_permission(stage):
+    """The public endpoint's role: incidents (`inc-*` keys) only, so it can write neither a
+    remembered configuration nor anything else in the table; and no KMS at all, so it cannot
+    seal what the worker would act on."""
+    from chalicelib import configservice, flowlogs, trails
+    from chalicelib.incidents import incident_id
+
+    api = json.loads((PLAYBOOKS.parent / ".chalice" / f"policy-{stage}-api.json").read_text())
+    assert not any(a.startswith("kms:") for s in api["Statement"] for a in _actions(s))
+    [table] = [s for s in api["Statement"] if any(a.startswith("dynamodb:") for a in _actions(s))]
+    assert set(_actions(table)) == {"dynamodb:GetItem", "dynamodb:PutItem"}  # no Query: no index, no listing
+    assert table["Resource"] == f"arn:*:dynamodb:*:*:table/trailguard-{stage}"
+    # ForAllValues is true when the key is absent: the Null condition requires it
+    assert table["Condition"]["Null"] == {"dynamodb:LeadingKeys": "false"}
+    patterns = table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+
+    def allowed(key: str) -> bool:
+        return any(_string_like(pattern, key) for pattern in patterns)
+
+    assert allowed(incident_id("an-event", "cloudtrail-stop-logging"))
+    for remembered in (
+        trails.memory_key("123456789012", "us-east-1", "org-trail"),
+        flowlogs.memory_key("123456789012", "us-east-1", "fl-0123456789abcdef0"),
+        configservice.memory_key("123456789012", "us-east-1"),
+    ):
+        assert not allowed(remembered), remembered
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_only_the_acting_roles_may_seal_and_only_with_the_stages_key(catalog, stage):
+    settings = stage_settings(stage)
+    assert settings.integrity_key == f"alias/trailguard-{stage}-integrity"
+    acting = json.loads((PLAYBOOKS.parent / ".chalice" / f"policy-{stage}.json").read_text())
+    [seal] = [s for s in acting["Statement"] if any(a.startswith("kms:") and "Mac" in a for a in _actions(s))]
+    assert sorted(_actions(seal)) == ["kms:GenerateMac", "kms:VerifyMac"]
+    assert seal["Condition"] == {
+        "StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"},
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": settings.integrity_key},
+    }
+    merge = json.loads((PLAYBOOKS.parent / "deploy" / f"merge-{stage}.json").read_text())["Resources"]
+    key = merge["IntegrityKey"]
+    assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    assert key["DeletionPolicy"] == "Retain"  # without it no stored incident can be checked again
+    assert merge["IntegrityKeyAlias"]["Properties"] == {
+        "AliasName": settings.integrity_key,
+        "TargetKeyId": {"Ref": "IntegrityKey"},
+    }
+    [deny] = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Effect"] == "Deny"]
+    assert (deny["Principal"], deny["Action"]) == ("*", "kms:GenerateMac")
+    rules = Runtime(settings, catalog).eventbridge_rules()
+    sealers = [arn["Fn::Sub"].rsplit("/", 1)[1] for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]]
+    assert sealers == [role_name(stage, f) for f in acting_functions([r.name for r in rules])]
+    assert role_name(stage, "api_handler") not in sealers
 
 
 def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_id(catalog):
@@ -250,6 +312,7 @@ def test_the_member_template_deploys_with_its_conditions(aws, catalog):
 
 def test_policy_without_a_stage_reads_the_environment_and_write_needs_a_stage(monkeypatch):
     monkeypatch.setenv("TRAILGUARD_TABLE", "my-table")
+    monkeypatch.setenv("TRAILGUARD_INTEGRITY_KEY", "alias/my-key")
     printed = json.loads(CliRunner().invoke(main, ["policy"]).output)
     incidents = next(s for s in printed["Statement"] if s["Sid"] == "Incidents")
     assert incidents["Resource"][0] == "arn:*:dynamodb:*:*:table/my-table"

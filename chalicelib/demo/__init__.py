@@ -22,6 +22,7 @@ from chalicelib.demo import scenario
 from chalicelib.demo.story import Outcome, Story
 
 TABLE = "trailguard-demo"
+INTEGRITY_KEY = "alias/trailguard-demo-integrity"
 SIGNING_SECRET = "trailguard-demo-signing-secret"
 PROJECT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT = PROJECT / "demo-output"
@@ -30,6 +31,7 @@ DEFAULT_OUTPUT = PROJECT / "demo-output"
 @contextlib.contextmanager
 def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, Any, Any]]:
     """The local AWS and Slack, and the app configured as a deployed stage would be against them."""
+    from chalicelib.integrity import ensure_key
     from chalicelib.localaws import LocalAws, process_environment
     from chalicelib.slack.stub import SlackStub
     from chalicelib.store import ensure_table
@@ -40,6 +42,7 @@ def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, A
         process_environment(local.environment()),
     ):
         ensure_table(local.client("dynamodb"), TABLE)
+        ensure_key(local.client("kms"), INTEGRITY_KEY)  # as `bootstrap` makes it: the seal is real KMS
         if str(PROJECT) not in sys.path:
             sys.path.insert(0, str(PROJECT))
         import app as chalice_app
@@ -49,6 +52,7 @@ def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, A
         runtime.settings = dataclasses.replace(
             saved,
             table=TABLE,
+            integrity_key=INTEGRITY_KEY,
             slack_token=slack.token,
             slack_signing_secret=SIGNING_SECRET,
             slack_channel=scenario.CHANNEL,
@@ -95,4 +99,4 @@ def run_demo(output: Path = DEFAULT_OUTPUT, keep_running: bool = False) -> int:
 
     with local_world() as (chalice_app, local, slack):
         outcome = _tell(chalice_app, local, slack, output, color)
-        return serve(chalice_app, local, slack, SIGNING_SECRET, TABLE, outcome, output)
+        return serve(chalice_app, local, slack, SIGNING_SECRET, TABLE, INTEGRITY_KEY, outcome, output)

@@ -67,12 +67,15 @@ def event_endpoint(chalice_app: Any) -> ThreadingHTTPServer:
     return server
 
 
-def _start_chalice_local(local: Any, slack: Any, secret: str, table: str) -> tuple[subprocess.Popen[bytes], int]:
+def _start_chalice_local(
+    local: Any, slack: Any, secret: str, table: str, integrity_key: str
+) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     env = {
         **os.environ,
         **local.environment(),
         "TRAILGUARD_TABLE": table,
+        "TRAILGUARD_INTEGRITY_KEY": integrity_key,
         "TRAILGUARD_SLACK_TOKEN": slack.token,
         "TRAILGUARD_SLACK_SIGNING_SECRET": secret,
         "TRAILGUARD_SLACK_CHANNEL": scenario.CHANNEL,
@@ -132,19 +135,27 @@ def _sample_event(output: Path) -> Path:
 
 
 def keep_running(
-    chalice_app: Any, local: Any, slack: Any, secret: str, table: str, outcome: Outcome, output: Path
+    chalice_app: Any,
+    local: Any,
+    slack: Any,
+    secret: str,
+    table: str,
+    integrity_key: str,
+    outcome: Outcome,
+    output: Path,
 ) -> int:
     events = event_endpoint(chalice_app)
-    process, api_port = _start_chalice_local(local, slack, secret, table)
+    process, api_port = _start_chalice_local(local, slack, secret, table, integrity_key)
     sample = _sample_event(output)
-    open_incidents = [row.incident for row in outcome.rows if row.state in ("remediated", "proposed")]
-    incident = open_incidents[0] if open_incidents else "inc-..."
+    undoable = [row.incident for row in outcome.rows if row.state == "remediated"]
+    incident = undoable[0] if undoable else "inc-..."
+    value = slack.button_value(incident, "undo") if undoable else "inc-...:N"  # what the message's Undo carries
     payload = json.dumps(
         {
             "type": "block_actions",
             "user": {"id": scenario.ON_CALL},
             "response_url": slack.response_url("play"),
-            "actions": [{"action_id": "trailguard:undo", "value": incident}],
+            "actions": [{"action_id": "trailguard:undo", "value": value}],
         },
         separators=(",", ":"),
     )

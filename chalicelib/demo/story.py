@@ -166,7 +166,7 @@ class Story:
         told = len(self.slack.ephemeral)
         body, headers = signed_click(
             press.transition,
-            incident_id,
+            self.slack.button_value(incident_id, press.transition),  # the button on the message as it is now
             user=press.user,
             secret="a-guessed-secret" if press.forged else self.secret,
             response_url=self.slack.response_url(str(number)),

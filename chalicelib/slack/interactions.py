@@ -5,10 +5,14 @@ In order, each refusal answered and logged, none changing anything:
 1. the signature (slack_sdk's SignatureVerifier over the raw body; at most 5 minutes
    old): 401;
 2. the payload (form-encoded `payload=`, a `block_actions` on one of our buttons): 400;
-3. the incident (it may have expired), the clicking user (an approver of its playbook),
-   the transition (legal from the incident's state, written conditionally, so a double
-   click or two approvers at once decide once): 200, and an ephemeral message to the
-   user saying why nothing happened.
+3. the workspace and the app, when configured (`TRAILGUARD_SLACK_TEAM_ID`,
+   `TRAILGUARD_SLACK_APP_ID`): a payload signed for another is 403, before any read;
+4. the incident (it may have expired), the clicking user (an approver of its playbook),
+   the message (the button carries the incident's decision count when it was drawn: a
+   press on an older message, such as a replayed request, is refused and the message
+   refreshed), the transition (legal from the incident's state, written conditionally,
+   so a double click or two approvers at once decide once): 200, and an ephemeral
+   message to the user saying why nothing happened.
 
 Then the decision is recorded and the slow part (the AWS calls, the message update) is
 handed to the worker, so the answer never waits for AWS.
@@ -24,19 +28,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.incidents import IllegalTransition
+from chalicelib.incidents import CLICK_TRANSITIONS, IllegalTransition
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
-from chalicelib.slack.messages import ACTION_PREFIX, SLACK_USER_PREFIX
+from chalicelib.slack.messages import ACTION_PREFIX, SLACK_USER_PREFIX, VALUE_SEPARATOR
 from chalicelib.store import StaleIncident
 
 log = logging.getLogger("trailguard")
 
-TRANSITIONS = ("approve", "deny", "undo", "retry", "acknowledge")
+TRANSITIONS = CLICK_TRANSITIONS
 """What a button may ask for; the incident's state machine decides whether it may happen."""
 
-_INCIDENT_ID = re.compile(r"^inc-[0-9a-f]{20}$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# Matched whole (`fullmatch`): with `re.match`, `$` also matches before a trailing newline.
+_BUTTON_VALUE = re.compile(rf"(?P<incident>inc-[0-9a-f]{{20}})(?:{VALUE_SEPARATOR}(?P<decisions>[0-9]{{1,9}}))?")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -50,6 +55,11 @@ class Click:
     incident_id: str
     user_id: str
     response_url: str | None
+    decisions: int | None = None
+    """The incident's decision count when the message was drawn (None: a button of an
+    older trailguard, which did not say)."""
+    team_id: str | None = None
+    app_id: str | None = None
 
     @property
     def who(self) -> str:
@@ -88,7 +98,7 @@ def parse_click(raw_body: bytes | str) -> Click:
         raise BadInteraction(f"payload.type is {payload.get('type')!r}; trailguard only answers block_actions")
     user = payload.get("user")
     user_id = user.get("id") if isinstance(user, dict) else None
-    if not isinstance(user_id, str) or not _USER_ID.match(user_id):
+    if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
         raise BadInteraction(f"payload.user.id is {user_id!r}; expected a Slack user id")
     actions = payload.get("actions")
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
@@ -102,12 +112,30 @@ def parse_click(raw_body: bytes | str) -> Click:
             f"payload.actions[0].action_id is {action_id!r}; expected one of "
             + ", ".join(ACTION_PREFIX + name for name in TRANSITIONS)
         )
-    if not isinstance(value, str) or not _INCIDENT_ID.match(value):
-        raise BadInteraction(f"payload.actions[0].value is {value!r}; expected an incident id")
+    button = _BUTTON_VALUE.fullmatch(value) if isinstance(value, str) else None
+    if button is None:
+        raise BadInteraction(f"payload.actions[0].value is {_cut(value)}; expected inc-<id>:<decision count>")
     response_url = payload.get("response_url")
     if response_url is not None and not isinstance(response_url, str):
         raise BadInteraction("payload.response_url: expected a URL")
-    return Click(transition, value, user_id, response_url)
+    decisions = button.group("decisions")
+    team, app_id = payload.get("team"), payload.get("api_app_id")
+    team_id = team.get("id") if isinstance(team, dict) else user.get("team_id") if isinstance(user, dict) else None
+    return Click(
+        transition,
+        button.group("incident"),
+        user_id,
+        response_url,
+        int(decisions) if decisions is not None else None,
+        team_id if isinstance(team_id, str) else None,
+        app_id if isinstance(app_id, str) else None,
+    )
+
+
+def _cut(value: Any) -> str:
+    """A sender's value for an answer or a log line: its start only."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 class Interactions:
@@ -120,16 +148,21 @@ class Interactions:
         dispatch: Callable[[dict[str, Any]], Any],
         respond: Callable[[str, str], Any] | None = None,
         response_url_prefixes: tuple[str, ...] = ("https://hooks.slack.com/",),
+        team_id: str | None = None,
+        app_id: str | None = None,
     ) -> None:
         """`dispatch(job)` hands a job to the worker (`slack.worker`): to a Lambda invoked
         asynchronously when deployed, in-process locally. `respond(response_url, text)`
-        answers the user at once, for when the worker cannot be reached."""
+        answers the user at once, for when the worker cannot be reached. `team_id` and
+        `app_id`, when given, are the only workspace and app whose clicks are answered."""
         self.verify = verify
         self.lifecycle = lifecycle
         self.approvers = approvers
         self.dispatch = dispatch
         self.respond = respond
         self.response_url_prefixes = response_url_prefixes
+        self.team_id = team_id
+        self.app_id = app_id
 
     def answer(self, raw_body: bytes | str, headers: Mapping[str, str]) -> Answer:
         if not self._signed(raw_body, headers):
@@ -138,6 +171,12 @@ class Interactions:
             click = parse_click(raw_body)
         except BadInteraction as error:
             return self._refuse(400, str(error), headers)
+        if self.team_id is not None and click.team_id != self.team_id:
+            reason = f"payload.team.id is {_cut(click.team_id)}; trailguard answers workspace {self.team_id} only"
+            return self._refuse(403, reason, headers)
+        if self.app_id is not None and click.app_id != self.app_id:
+            reason = f"payload.api_app_id is {_cut(click.app_id)}; trailguard answers app {self.app_id} only"
+            return self._refuse(403, reason, headers)
         response_url = (
             click.response_url
             if click.response_url and click.response_url.startswith(self.response_url_prefixes)
@@ -170,6 +209,27 @@ class Interactions:
                 response_url,
                 f"You are not an approver for playbook {incident.playbook_id}, so nothing was done. "
                 "Approvers are set in the playbook's `slack.approvers` or TRAILGUARD_SLACK_APPROVERS.",
+            )
+        if click.decisions != incident.decisions:
+            log.info(
+                json.dumps(
+                    {
+                        "message": "click refused: out-of-date message",
+                        "incident": incident.id,
+                        "transition": click.transition,
+                        "user": click.user_id,
+                        "shown": click.decisions,
+                        "decisions": incident.decisions,
+                    }
+                )
+            )
+            self._hand_over({"refresh": incident.id})
+            return self._tell(
+                click,
+                response_url,
+                f"Nothing was done: the message you pressed was out of date (incident {incident.id} has changed "
+                f"since it was drawn; it is {incident.state.value} now). trailguard is bringing the message up to "
+                "date: look at it again, and press again if it still applies.",
             )
         try:
             decided = self.lifecycle.claim(click.incident_id, click.transition, click.who, read=incident)
@@ -221,7 +281,7 @@ class Interactions:
                 json.dumps(
                     {
                         "message": "could not hand the click to the worker; the sweep will finish it",
-                        "job": job.get("incident"),
+                        "job": job.get("incident") or job.get("refresh"),
                         "error": f"{type(error).__name__}: {error}",
                     }
                 )

@@ -35,6 +35,9 @@ from chalicelib.incidents import HistoryEntry, Incident, State, StepResult, Step
 ACTION_PREFIX = "trailguard:"
 """Prefix of every button's action_id; the rest is the transition it asks for."""
 
+VALUE_SEPARATOR = ":"
+"""Between the incident id and its decision count in a button's value (`inc-…:3`)."""
+
 SLACK_USER_PREFIX = "slack:"
 """How the history names a Slack user: `slack:U0123ABCD`."""
 
@@ -238,12 +241,19 @@ def _buttons(incident: Incident) -> list[ButtonElement]:
         ButtonElement(
             text=_LABELS[name],
             action_id=f"{ACTION_PREFIX}{name}",
-            value=incident.id,
+            value=button_value(incident),
             style=_STYLES.get(name),
             confirm=_confirmation(incident, name),
         )
         for name in names
     ]
+
+
+def button_value(incident: Incident) -> str:
+    """What a button carries: the incident, and how many decisions it held when the message
+    was drawn. A press on a message older than the incident's last decision (a replayed
+    request, a message Slack has not shown the update of) is refused, not acted on."""
+    return f"{incident.id}{VALUE_SEPARATOR}{incident.decisions}"
 
 
 def _confirmation(incident: Incident, name: str) -> ConfirmObject | None:

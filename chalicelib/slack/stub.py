@@ -29,17 +29,27 @@ RESPONSE = "/response/"
 
 
 def signed_click(
-    transition: str, incident_id: str, *, user: str, secret: str, response_url: str | None = None, age_seconds: int = 0
+    transition: str,
+    value: str,
+    *,
+    user: str,
+    secret: str,
+    response_url: str | None = None,
+    age_seconds: int = 0,
+    team: str = "T0STUB",
+    app: str = "A0TRAILGUARD",
 ) -> tuple[str, dict[str, str]]:
     """The form body and headers Slack sends to the app when `user` presses a trailguard
-    button (a block_actions payload), signed with slack_sdk's own SignatureVerifier."""
+    button (a block_actions payload) whose value is `value` (`SlackStub.button_value`),
+    signed with slack_sdk's own SignatureVerifier."""
     from slack_sdk.signature import SignatureVerifier
 
+    incident_id = value.split(":", 1)[0]
     payload = {
         "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": "T0STUB"},
-        "api_app_id": "A0TRAILGUARD",
-        "team": {"id": "T0STUB", "domain": "stub"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
+        "api_app_id": app,
+        "team": {"id": team, "domain": "stub"},
         "container": {
             "type": "message",
             "message_ts": "1764126000.000001",
@@ -54,7 +64,7 @@ def signed_click(
                 "action_id": f"trailguard:{transition}",
                 "block_id": f"incident:{incident_id}",
                 "text": {"type": "plain_text", "text": transition.title()},
-                "value": incident_id,
+                "value": value,
                 "type": "button",
                 "action_ts": "1764126001.000002",
             }
@@ -170,6 +180,20 @@ class SlackStub:
         with self._lock:
             [message] = self.messages.values()
             return message
+
+    def button_value(self, incident_id: str, transition: str) -> str:
+        """The value of the `transition` button on the incident's message as Slack shows it
+        now: what a press on it sends. LookupError if no message shows that button."""
+        with self._lock:
+            for message in self.messages.values():
+                for block in message.blocks:
+                    for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                        value = str(element.get("value", ""))
+                        if element.get("action_id") == f"trailguard:{transition}" and (
+                            value == incident_id or value.startswith(incident_id + ":")
+                        ):
+                            return value
+        raise LookupError(f"no message shows a {transition} button for incident {incident_id}")
 
     def channel_id(self, channel: str) -> str:
         """The id a channel name stands for (as Slack answers chat.postMessage with the id)."""

@@ -2,11 +2,18 @@
 
 A job either carries out a decision already recorded by `interactions` (the AWS calls of
 an approve, an undo or a retry; for a denial, the record the posture sweep honours; then
-the message update), or tells one user, through the
+the message update), brings a message someone pressed while it was out of date up to date
+(`refresh`), or tells one user, through the
 interaction's `response_url`, why their click did nothing. A job names the incident
 version its decision wrote: if the incident has moved on since (another worker took it,
 the event was delivered again), the work is not run a second time; the message is still
 brought up to date.
+
+The worker acts only on an incident whose seal holds (the store checks it on reading,
+see `integrity`): whoever can write the table and invoke the worker (the public
+endpoint's role) cannot have it carry out a plan, a snapshot or a state of their own.
+Once a click's work is done (or there was none: deny, acknowledge), the incident is
+written again under trailguard's seal.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.incidents import BUSY_STATES, State
+from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Notifier
 from chalicelib.store import StaleIncident
@@ -32,18 +40,26 @@ class ClickWorker:
         self.respond = respond
 
     def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
-        if not isinstance(job, Mapping) or not ({"tell", "incident"} & set(job)):
+        if not isinstance(job, Mapping) or not ({"tell", "incident", "refresh"} & set(job)):
             log.warning(json.dumps({"message": "worker job rejected", "job": repr(job)[:200]}))
-            return {"status": "rejected", "reason": "expected {incident, version} or {tell, response_url}"}
+            return {"status": "rejected", "reason": "expected {incident, version}, {refresh} or {tell, response_url}"}
         if "tell" in job:
             try:
                 self.respond(str(job["response_url"]), str(job["tell"]))
             except Exception as error:
                 log.warning(json.dumps({"message": "could not answer the user", "error": f"{type(error).__name__}"}))
             return {"status": "told"}
-        incident = self.lifecycle.store.get(str(job["incident"]))
+        incident_id = str(job.get("incident") or job.get("refresh"))
+        try:
+            incident = self.lifecycle.store.get(incident_id)
+        except ChangedOutsideTrailguard as error:
+            return {"status": "refused", "incident": incident_id, "reason": error.reason}
         if incident is None:
-            return {"status": "gone", "incident": job["incident"]}
+            return {"status": "gone", "incident": incident_id}
+        if "refresh" in job:
+            if incident.state not in BUSY_STATES:  # a busy one's worker updates the message when done
+                self.notifier.notify(incident)
+            return {"status": "refreshed", "incident": incident.id, "state": incident.state.value}
         if incident.state in BUSY_STATES:
             if incident.version != job.get("version"):
                 log.info(json.dumps({"message": "another worker has the incident", "incident": incident.id}))
@@ -52,8 +68,10 @@ class ClickWorker:
                 incident = self.lifecycle.carry_out(incident)
             except StaleIncident:
                 return {"status": "taken", "incident": incident.id}
-        elif incident.state is State.DENIED:
-            incident = self.lifecycle.carry_out(incident)  # records the decision for the sweep; writes no incident
+        else:
+            if incident.state is State.DENIED:
+                incident = self.lifecycle.carry_out(incident)  # records the decision the sweep honours
+            incident = self.lifecycle.settle(incident)
         self.notifier.notify(incident)
         return {
             "status": "done",

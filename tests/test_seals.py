@@ -1,0 +1,197 @@
+"""What a seal covers and what it leaves to clicks and the notifier (chalicelib/integrity.py).
+
+The store underneath is written here as the Slack endpoint writes it (the unsealed store:
+conditional puts of whatever it likes), and read back through the acting roles' store.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.integrity import (
+    ChangedOutsideTrailguard,
+    KmsSealer,
+    LocalSealer,
+    SealedStore,
+    ensure_key,
+    message,
+)
+from chalicelib.store import MemoryStore
+from tests.conftest import REGION
+
+pytestmark = pytest.mark.unit
+
+
+def _incident(state: State = State.REMEDIATED) -> Incident:
+    return Incident(
+        id=incident_id("evt-1", "cloudtrail-stop-logging"),
+        playbook_id="cloudtrail-stop-logging",
+        playbook_version=1,
+        title="CloudTrail logging stopped",
+        severity="critical",
+        mode="auto",
+        event={"eventID": "evt-1", "account": "123456789012", "region": "us-east-1", "actor": "IAMUser mallory"},
+        state=state,
+        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+        steps=[
+            StepResult(
+                "cloudtrail.start_logging",
+                {"trail": "main"},
+                StepStatus.APPLIED,
+                before={"Trail": "main", "IsLogging": False},
+                after={"Trail": "main", "IsLogging": True},
+            )
+        ],
+    )
+
+
+@pytest.fixture
+def stores():
+    """(what the acting roles use, what the endpoint writes through), over one table."""
+    table = MemoryStore()
+    sealed = SealedStore(table, LocalSealer())
+    genuine = _incident()
+    assert sealed.create(genuine)
+    return sealed, table, genuine.id
+
+
+def _edit(table: MemoryStore, key: str, change) -> None:
+    """A conditional write as the endpoint makes it: read, change anything, put back."""
+    incident = table.get(key)
+    change(incident)
+    table.save(incident)
+
+
+SEALED_EDITS = {
+    "the account": lambda i: i.event.update(account="999999999999"),
+    "the region": lambda i: i.event.update(region="eu-west-1"),
+    "the playbook": lambda i: setattr(i, "playbook_id", "kms-key-disabled"),
+    "the mode": lambda i: setattr(i, "mode", "dry-run"),
+    "the severity": lambda i: setattr(i, "severity", "low"),
+    "a plan's parameter": lambda i: i.plan[0]["params"].update(trail="other"),
+    "a recalled configuration": lambda i: i.plan[0].update(remembered={"S3BucketName": "elsewhere"}),
+    "a step's before": lambda i: i.steps[0].before.update(IsLogging=True),
+    "a step's after": lambda i: i.steps[0].after.update(IsLogging=False),
+    "a step's status": lambda i: setattr(i.steps[0], "status", StepStatus.FAILED),
+    "the error": lambda i: setattr(i, "error", "nothing to see"),
+    "the creation time": lambda i: setattr(i, "created_at", "2020-01-01T00:00:00+00:00"),
+    "the sealed state": lambda i: setattr(i, "sealed_state", State.PROPOSED),
+    "the seal itself": lambda i: setattr(i, "seal", "AAAA" + (i.seal or "")[4:]),
+    "no seal": lambda i: setattr(i, "seal", None),
+}
+
+
+@pytest.mark.parametrize("edit", SEALED_EDITS.values(), ids=SEALED_EDITS.keys())
+def test_an_edit_of_anything_sealed_is_refused(stores, edit):
+    sealed, table, key = stores
+    _edit(table, key, edit)
+    with pytest.raises(ChangedOutsideTrailguard, match=f"incident {key} changed outside trailguard"):
+        sealed.get(key)
+    assert sealed.open_incidents() == [] and sealed.refused[-1].startswith(key)
+
+
+UNSEALED_EDITS = {
+    "a decision in the history": lambda i: i.record("slack:U0APPROVER", "comment"),
+    "where the message is": lambda i: setattr(i, "notification", {"channel": "C1", "ts": "1.2", "shown": 2}),
+    "the lease": lambda i: setattr(i, "lease_until", "2030-01-01T00:00:00+00:00"),
+    "one button press (undo)": lambda i: i.move("undo", "slack:U0APPROVER"),
+    "one button press (acknowledge)": lambda i: i.move("acknowledge", "slack:U0APPROVER"),
+}
+
+
+@pytest.mark.parametrize("edit", UNSEALED_EDITS.values(), ids=UNSEALED_EDITS.keys())
+def test_what_a_click_or_the_notifier_writes_keeps_the_seal_valid(stores, edit):
+    sealed, table, key = stores
+    _edit(table, key, edit)
+    assert sealed.get(key) is not None and [i.id for i in sealed.open_incidents()] in ([key], [])
+
+
+@pytest.mark.parametrize(
+    "sealed_in,moved_to",
+    [
+        (State.REMEDIATED, State.REMEDIATING),  # run the plan again: no button does that
+        (State.DENIED, State.REMEDIATING),  # denied, then approved: two presses
+        (State.UNDONE, State.UNDOING),
+        (State.EXPIRED, State.PROPOSED),
+    ],
+)
+def test_a_state_more_than_one_button_away_from_the_sealed_one_is_refused(sealed_in, moved_to):
+    table = MemoryStore()
+    sealed = SealedStore(table, LocalSealer())
+    sealed.create(_incident(sealed_in))
+    _edit(table, _incident().id, lambda i: setattr(i, "state", moved_to))
+    with pytest.raises(ChangedOutsideTrailguard, match="no button leads from one to the other"):
+        sealed.get(_incident().id)
+
+
+def test_an_acting_write_seals_the_state_it_reached(stores):
+    sealed, table, key = stores
+    _edit(table, key, lambda i: i.move("undo", "slack:U0APPROVER"))
+    undoing = sealed.get(key)
+    assert (undoing.state, undoing.sealed_state) == (State.UNDOING, State.REMEDIATED)
+    undoing.move("finish_undo", "trailguard")
+    sealed.save(undoing)
+    assert table.get(key).sealed_state is State.UNDONE
+    _edit(table, key, lambda i: setattr(i, "state", State.UNDOING))  # the old click's state, again
+    with pytest.raises(ChangedOutsideTrailguard):
+        sealed.get(key)
+
+
+def test_an_incident_copied_under_another_key_is_refused():
+    table = MemoryStore()
+    sealed = SealedStore(table, LocalSealer())
+    sealed.create(_incident())
+    copy = table.get(_incident().id)
+    copy_dict = copy.to_dict()
+    table._incidents["inc-" + "f" * 20] = copy_dict  # the same sealed body, stored under another id
+    with pytest.raises(ChangedOutsideTrailguard, match="stored under inc-ffff"):
+        sealed.get("inc-" + "f" * 20)
+
+
+def test_a_remembered_configuration_is_sealed_and_checked():
+    table = MemoryStore()
+    sealed = SealedStore(table, LocalSealer())
+    sealed.remember("trail#1#r#main", {"Name": "main", "S3BucketName": "logs"})
+    assert sealed.recall("trail#1#r#main") == {"Name": "main", "S3BucketName": "logs"}  # the seal is not handed out
+    table.remember("trail#1#r#main", {**table.recall("trail#1#r#main"), "S3BucketName": "elsewhere"})
+    with pytest.raises(ChangedOutsideTrailguard, match="its seal does not match"):
+        sealed.recall("trail#1#r#main")
+    table.remember("trail#1#r#other", {"Name": "other", "S3BucketName": "elsewhere"})
+    with pytest.raises(ChangedOutsideTrailguard, match="carries no seal"):
+        sealed.recall("trail#1#r#other")
+    assert sealed.recall("trail#1#r#never") is None
+
+
+def test_another_processs_local_key_does_not_verify():
+    """A seal is only as good as its key: another key (another process's) does not match."""
+    table = MemoryStore()
+    SealedStore(table, LocalSealer()).create(_incident())
+    with pytest.raises(ChangedOutsideTrailguard, match="does not match"):
+        SealedStore(table, LocalSealer()).get(_incident().id)
+
+
+def test_kms_checks_the_seal_and_a_key_it_cannot_use_is_an_error_not_a_forgery(aws):
+    kms = boto3.client("kms", region_name=REGION)
+    ensure_key(kms, "alias/seal-test")
+    text = message("incident", "inc-1", {"plan": []})
+    tag = KmsSealer(kms, "alias/seal-test").seal(text)
+    fresh = KmsSealer(kms, "alias/seal-test")  # nothing remembered: KMS answers
+    assert fresh.verify(text, tag) is True
+    assert fresh.verify(message("incident", "inc-1", {"plan": [1]}), tag) is False  # VerifyMac: invalid
+    assert fresh.verify(text, "not base64!") is False and fresh.verify(text, None) is False
+    with pytest.raises(kms.exceptions.NotFoundException):
+        KmsSealer(kms, "alias/no-such-key").verify(text, tag)  # cannot check: raised, not "changed"
+
+
+def test_ensure_key_refuses_a_key_of_another_kind(aws):
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key(Description="an encryption key")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/not-hmac", TargetKeyId=key)
+    with pytest.raises(
+        ValueError, match=r"is a SYMMETRIC_DEFAULT key for .*; expected HMAC_256 for GENERATE_VERIFY_MAC"
+    ):
+        ensure_key(kms, "alias/not-hmac")
+    assert ensure_key(kms, "alias/seal-test")[0].startswith("created integrity key")
+    assert ensure_key(kms, "alias/seal-test") == []  # once
