@@ -64,10 +64,12 @@ def memory_key(account: str, region: str, name: str) -> str:
 
 def describe(client: Any, name_or_arn: str) -> dict[str, Any] | None:
     """The trail's configuration, selectors, tags and logging status; None if it does not exist."""
-    trails = client.describe_trails(trailNameList=[name_or_arn], includeShadowTrails=False)["trailList"]
-    if not trails:
+    listed = client.describe_trails(trailNameList=[name_or_arn], includeShadowTrails=False)["trailList"]
+    # Only the trail asked for: a list that names others (moto answers an unknown name with
+    # every trail) must not make another trail stand in for a missing one.
+    trail = next((t for t in listed if name_or_arn in (t.get("Name"), t.get("TrailARN"))), None)
+    if trail is None:
         return None
-    trail = trails[0]
     arn = trail["TrailARN"]
     config: dict[str, Any] = {"Name": trail["Name"], "TrailARN": arn, "HomeRegion": trail.get("HomeRegion")}
     config.update({field: trail[field] for field in SETTINGS if trail.get(field) not in (None, "")})

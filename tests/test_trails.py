@@ -234,3 +234,10 @@ def test_restoring_settings_never_turns_off_what_records_more(cloudtrail, org_tr
         True,
     )
     assert action.note.startswith("put back KmsKeyId as remembered at ")
+
+
+def test_a_missing_trail_is_missing_even_when_describe_trails_names_others(aws, make_trail):
+    """moto answers DescribeTrails for an unknown name with every trail; a restore must not
+    take another trail for the one that was deleted."""
+    make_trail("other")
+    assert trails.describe(boto3.client("cloudtrail", region_name="us-east-1"), "deleted-trail") is None
