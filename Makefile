@@ -47,7 +47,7 @@ test-fast: $(TEST_INSTALLED)
 	$(BIN)/python -m pytest -m unit -n 0 -q
 
 demo: $(DEV_INSTALLED)
-	$(BIN)/python -m chalicelib demo
+	$(BIN)/python -m trailguard demo
 
 # The benchmarks (bench/), rewriting docs/benchmarks.md; needs gzip and jq.
 bench: $(TEST_INSTALLED)
@@ -60,8 +60,8 @@ fuzz: $(TEST_INSTALLED)
 	  $(BIN)/python -m pytest tests/test_fuzz.py tests/test_load.py -p no:cacheprovider -n 0
 
 validate: $(DEV_INSTALLED)
-	$(BIN)/python -m chalicelib validate
-	$(BIN)/python -m chalicelib test
+	$(BIN)/python -m trailguard validate
+	$(BIN)/python -m trailguard test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache trailguard.egg-info

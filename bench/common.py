@@ -116,7 +116,7 @@ def moto_in_process(config: dict[str, Any] | None = None) -> Iterator[list[float
     from moto import mock_aws
     from moto.core.botocore_stubber import BotocoreStubber
 
-    from chalicelib.localaws import process_environment
+    from trailguard.local.aws import process_environment
 
     saved_level = logging.getLogger("trailguard").level
     logging.getLogger("trailguard").setLevel(logging.WARNING)  # a line per event is not what is measured
@@ -152,7 +152,7 @@ def integrity_key() -> str:
     """The stage's KMS HMAC key in moto (as `bootstrap` makes it): a table is sealed with one."""
     import boto3
 
-    from chalicelib.integrity import ensure_key
+    from trailguard.bootstrap import ensure_key
 
     ensure_key(boto3.client("kms", region_name="us-east-1"), INTEGRITY_KEY)
     return INTEGRITY_KEY

@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from chalicelib.reference import default_datasets
+from trailguard.generate.docs import default_datasets
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 

@@ -24,7 +24,7 @@ def run(events: int = EVENTS) -> dict:
 
     import app as chalice_app
     from chalicelib.events import eventbridge_envelope
-    from chalicelib.store import ensure_table
+    from trailguard.bootstrap import ensure_table
 
     runtime = chalice_app.runtime
     saved = runtime.settings

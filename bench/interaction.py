@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 from bench.common import bench_record, integrity_key, median, moto_in_process
-from chalicelib.slack.stub import signed_click
+from trailguard.local.slack import signed_click
 
 CLICKS = 300
 TARGET_MEDIAN_MS = 50.0
@@ -53,8 +53,8 @@ def run(clicks: int = CLICKS) -> dict:
     import app as chalice_app
     from chalicelib.catalog import Catalog
     from chalicelib.events import CloudTrailEvent
-    from chalicelib.slack.stub import SlackStub
-    from chalicelib.store import ensure_table
+    from trailguard.bootstrap import ensure_table
+    from trailguard.local.slack import SlackStub
 
     floor_app = Chalice(app_name="floor")
 

@@ -88,7 +88,7 @@ def burst(distinct: int, duplicates: int, threads: int = 8, seed: int = 7) -> Lo
     from chalicelib.incidents import incident_id
     from chalicelib.runtime import Runtime
     from chalicelib.settings import Settings
-    from chalicelib.store import ensure_table
+    from trailguard.bootstrap import ensure_table
 
     result = LoadResult(distinct, duplicates, threads)
     with moto_in_process(), serialised_dynamodb_writes():

@@ -43,7 +43,7 @@ def jq_command(corpus: Path, names: list[str]) -> str:
 
 
 def replay_command(corpus: Path, playbooks: list[str] | None = None) -> list[str]:
-    command = [PYTHON, "-m", "chalicelib", "replay", str(corpus), "--format", "jsonl"]
+    command = [PYTHON, "-m", "trailguard", "replay", str(corpus), "--format", "jsonl"]
     for path in playbooks or []:
         command += ["--playbooks", path]
     return command

@@ -136,7 +136,7 @@ is imported by `app.py`, depth 2 by those modules):
 
 ## Replay throughput
 
-`python -m chalicelib replay CORPUS --format jsonl` over {rep["records"]:,} records
+`python -m trailguard replay CORPUS --format jsonl` over {rep["records"]:,} records
 (100 `.json.gz` files in CloudTrail's S3 layout), against the same files in the same run:
 
 - (a) `gzip -dc FILES | jq -c '.Records[] | select(.eventName | IN(...))'` with the event

@@ -1,6 +1,6 @@
 """The JSON Schema of a playbook file: one definition for the loader and for editors.
 
-`playbooks/playbook.schema.json` is this schema written out (`python -m chalicelib
+`playbooks/playbook.schema.json` is this schema written out (`python -m trailguard
 schema`), so that editors complete and check keys; a test keeps the two identical.
 Descriptions double as the "expected" part of error messages, so they say what to write.
 """
@@ -152,7 +152,7 @@ SCHEMA: dict[str, Any] = {
         },
         "tests": {
             "type": "array",
-            "description": "examples that must keep behaving as written (python -m chalicelib test)",
+            "description": "examples that must keep behaving as written (python -m trailguard test)",
             "items": {
                 "type": "object",
                 "additionalProperties": False,

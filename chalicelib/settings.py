@@ -267,5 +267,5 @@ def missing_integrity_key(table: str) -> str:
         f"TRAILGUARD_TABLE is {table!r} but TRAILGUARD_INTEGRITY_KEY is not set: trailguard acts only on "
         "incidents its own functions sealed, and cannot seal without the key. Set TRAILGUARD_INTEGRITY_KEY to "
         "alias/trailguard-<stage>-integrity in .chalice/config.json, and create the key with "
-        "`python -m chalicelib bootstrap --stage <stage>` (or deploy the merge template, which creates it)"
+        "`python -m trailguard bootstrap --stage <stage>` (or deploy the merge template, which creates it)"
     )

@@ -456,36 +456,3 @@ class DynamoStore:
                 continue
             return json.loads(json.dumps(new, default=str))
         raise BusyDocument(f"{key} changed at each of {AMEND_ATTEMPTS} attempts to amend it")
-
-
-def _check_shape(table: dict[str, Any]) -> None:
-    """Refuse a table of the same name that trailguard did not make (it would fail later)."""
-    keys = [(key["AttributeName"], key["KeyType"]) for key in table.get("KeySchema", [])]
-    indexes = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
-    if keys != [("pk", "HASH")] or OPEN_INDEX not in indexes:
-        raise ValueError(
-            f"table {table['TableName']} exists but is not a trailguard table "
-            f"(key {keys}, indexes {sorted(indexes)}; expected key pk and index {OPEN_INDEX!r})"
-        )
-
-
-def ensure_table(client: Any, name: str) -> list[str]:
-    """Create the table and turn TTL on, unless already done; returns what it did."""
-    done: list[str] = []
-    try:
-        existing = client.describe_table(TableName=name)["Table"]
-    except client.exceptions.ResourceNotFoundException:
-        client.create_table(**table_definition(name))
-        done.append(f"created table {name}")
-    else:
-        _check_shape(existing)
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
-    ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        client.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-        )
-        done.append(f"turned on TTL ({TTL_ATTRIBUTE}) on {name}")
-    elif ttl.get("AttributeName") != TTL_ATTRIBUTE:
-        raise ValueError(f"table {name} already has TTL on {ttl.get('AttributeName')!r}, not {TTL_ATTRIBUTE!r}")
-    return done

@@ -15,7 +15,7 @@ import hypothesis
 import pytest
 
 from chalicelib.events import api_call_record, eventbridge_envelope
-from chalicelib.reference import default_datasets
+from trailguard.generate.docs import default_datasets
 
 # No test may reach real AWS: fake credentials and a fixed region before boto3 is used.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
@@ -174,7 +174,7 @@ def integrity_key(aws) -> str:
     """The stage's KMS HMAC key in moto, made the way `bootstrap` makes it; returns its alias."""
     import boto3
 
-    from chalicelib.integrity import ensure_key
+    from trailguard.bootstrap import ensure_key
 
     ensure_key(boto3.client("kms", region_name=REGION), INTEGRITY_KEY)
     return INTEGRITY_KEY
@@ -185,7 +185,8 @@ def dynamo_store(aws):
     """The DynamoDB store on a table made the way `bootstrap` makes it, in moto."""
     import boto3
 
-    from chalicelib.store import DynamoStore, ensure_table
+    from chalicelib.store import DynamoStore
+    from trailguard.bootstrap import ensure_table
 
     client = boto3.client("dynamodb", region_name=REGION)
     ensure_table(client, TABLE)
@@ -374,7 +375,7 @@ STRANGER = "U0STRANGER"
 
 @pytest.fixture
 def slack_stub() -> Iterator[Any]:
-    from chalicelib.slack.stub import SlackStub
+    from trailguard.local.slack import SlackStub
 
     with SlackStub(groups={"S0SECURITY": ["U0ALICE", "U0BOB"]}) as stub:
         yield stub
@@ -393,7 +394,7 @@ def signed_click(
     """What Slack sends when `user` presses a trailguard button carrying `value` (the incident
     id and its decision count: `slack_stub.button_value`, or `shown(incident)`), signed with
     the test app's secret."""
-    from chalicelib.slack.stub import signed_click as slack_click
+    from trailguard.local.slack import signed_click as slack_click
 
     return slack_click(
         transition, value, user=user, secret=secret, response_url=response_url, age_seconds=age_seconds, **payload
@@ -429,7 +430,7 @@ def runtime(aws, slack_stub, integrity_key, monkeypatch):
 
     import app as chalice_app
     from chalicelib.settings import Settings
-    from chalicelib.store import ensure_table
+    from trailguard.bootstrap import ensure_table
 
     ensure_table(boto3.client("dynamodb"), DEPLOYED_TABLE)
     runtime = chalice_app.runtime

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from chalicelib.localaws import LocalAws, WsgiApp
+from trailguard.local.aws import LocalAws, WsgiApp
 
 
 def swagger_to_moto(app: WsgiApp) -> WsgiApp:

@@ -12,12 +12,12 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.authoring import AuthoringError, pick_record, schema_reference
 from chalicelib.catalog import Catalog
-from chalicelib.cli import main
 from chalicelib.guards import OwnIdentities
-from chalicelib.playbook_tests import run_tests
 from tests.conftest import PLAYBOOKS, ROOT
+from trailguard.authoring import AuthoringError, pick_record, schema_reference
+from trailguard.cli import main
+from trailguard.playbook_tests import run_tests
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +108,7 @@ def test_failing_tests_print_a_one_line_rerun_hint(tmp_path):
     broken.write_text(text)
     result = CliRunner().invoke(main, ["test", str(broken)])
     assert result.exit_code == 1
-    assert f"rerun: python -m chalicelib test {broken}   (or add --watch)" in result.output
+    assert f"rerun: python -m trailguard test {broken}   (or add --watch)" in result.output
 
 
 def _read_until(process: subprocess.Popen[bytes], text: str, seconds: float = 60) -> str:
@@ -140,7 +140,7 @@ def test_watch_runs_the_tests_again_when_a_playbook_changes(datasets, tmp_path):
     )
     target = tmp_path / "watched.yaml"
     process = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib", "test", "--watch", str(tmp_path)],
+        [sys.executable, "-m", "trailguard", "test", "--watch", str(tmp_path)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

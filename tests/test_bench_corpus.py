@@ -9,8 +9,8 @@ import re
 import pytest
 
 from bench.corpus import build, invictus_records
-from chalicelib.eventfiles import read_events
 from chalicelib.events import CloudTrailEvent
+from trailguard.eventfiles import read_events
 
 pytestmark = pytest.mark.unit
 

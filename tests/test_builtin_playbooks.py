@@ -11,10 +11,10 @@ from chalicelib.actions.base import ActionContext
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, api_call_record
 from chalicelib.plan import PlanError
-from chalicelib.playbook_tests import load_test_event, run_tests
 from chalicelib.responder import decide
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS
+from trailguard.playbook_tests import load_test_event, run_tests
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""`python -m chalicelib`: validate, test, replay (over the real datasets), schema, policy."""
+"""`python -m trailguard`: validate, test, replay (over the real datasets), schema, policy."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib import __version__
-from chalicelib.cli import main
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record
 from tests.test_playbook_loading import VALID
+from trailguard.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ def test_test_command_reports_a_failing_test_with_a_rerun_hint(run, tmp_path):
     assert result.exit_code == 1
     assert "FAIL trail-stopped: wrong expectation" in result.output
     assert "step 1 (cloudtrail.start_logging): expected trail='other', got trail='main'" in result.output
-    assert f"rerun: python -m chalicelib test {path}" in result.output
+    assert f"rerun: python -m trailguard test {path}" in result.output
 
 
 def test_test_event_from_a_file(run, tmp_path):
@@ -227,7 +227,7 @@ def test_schema_file_is_the_generated_schema(run):
 
 
 def test_python_m_chalicelib_runs():
-    result = subprocess.run([sys.executable, "-m", "chalicelib", "validate"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "trailguard", "validate"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("ok: ")
 
 
@@ -251,7 +251,7 @@ def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_
     import boto3
 
     # the checkout may hold a real deployment's record (.chalice/deployed/dev.json); this is a stage not deployed yet
-    monkeypatch.setattr("chalicelib.deployment.deployed_rest_api_id", lambda stage: None)
+    monkeypatch.setattr("trailguard.generate.deployment.deployed_rest_api_id", lambda stage: None)
 
     first = CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     assert first.exit_code == 0, first.output
@@ -302,7 +302,7 @@ def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_
 
 
 def test_the_rest_api_is_the_one_chalice_deploy_recorded(tmp_path):
-    from chalicelib.deployment import StageError, deployed_rest_api_id
+    from trailguard.generate.deployment import StageError, deployed_rest_api_id
 
     assert deployed_rest_api_id("dev", tmp_path) is None  # not deployed yet
     (tmp_path / "deployed").mkdir()
@@ -423,7 +423,7 @@ def test_the_policy_reads_only_the_stages_slack_secrets_and_invokes_only_its_wor
     import dataclasses
 
     from chalicelib.catalog import Catalog
-    from chalicelib.policy import lambda_policy
+    from trailguard.generate.policy import lambda_policy
 
     settings = dataclasses.replace(
         Settings(),

@@ -8,10 +8,10 @@ import urllib.request
 
 import pytest
 
-from chalicelib.demo import local_world, play
-from chalicelib.demo.playground import event_endpoint
-from chalicelib.demo.scenario import ATTACKER, REGION, TRAIL
 from chalicelib.events import api_call_record
+from trailguard.demo import local_world, play
+from trailguard.demo.playground import event_endpoint
+from trailguard.demo.scenario import ATTACKER, REGION, TRAIL
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +85,7 @@ def test_the_playgrounds_event_endpoint_runs_a_record_through_the_handler(capsys
 def test_the_demo_exits_non_zero_when_something_ends_otherwise_than_the_story_says(capsys, tmp_path, monkeypatch):
     import dataclasses
 
-    from chalicelib.demo import run_demo, scenario
+    from trailguard.demo import run_demo, scenario
 
     wrong = (dataclasses.replace(scenario.ATTACKS[0], expected="NOT logging"), *scenario.ATTACKS[1:])
     monkeypatch.setattr(scenario, "ATTACKS", wrong)

@@ -21,13 +21,13 @@ import pytest
 from moto.events.models import EventPattern
 
 from chalicelib.catalog import Catalog
-from chalicelib.deployment import function_name, role_name, stage_environment
 from chalicelib.events import api_call_record
-from chalicelib.localaws import LocalAws
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import MALLORY, PLAYBOOKS, ROOT
 from tests.deploy_aws import deploy_aws
+from trailguard.generate.deployment import function_name, role_name, stage_environment
+from trailguard.local.aws import LocalAws
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ FUNCTIONS = ("respond_to_cloudtrail", "posture_sweep", "slack_worker", "api_hand
 def _copy_project(to: Path) -> Path:
     for name in ("app.py", "requirements.txt"):
         shutil.copy(ROOT / name, to / name)
-    for name in ("chalicelib", "playbooks"):
+    for name in ("chalicelib", "trailguard", "playbooks"):
         shutil.copytree(ROOT / name, to / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "vendor", to / "vendor", symlinks=True)
     (to / ".chalice").mkdir()
@@ -63,8 +63,8 @@ def _chalice(project: Path, local: LocalAws, *args: str) -> subprocess.Completed
 
 
 def _bootstrap(project: Path, local: LocalAws) -> subprocess.CompletedProcess[str]:
-    # `python -m` from the copy's folder runs the copy's chalicelib, which reads the copy's .chalice/deployed/
-    return _run(project, local, sys.executable, "-m", "chalicelib", "bootstrap")
+    # `python -m` from the copy's folder runs the copy's tooling, which reads the copy's .chalice/deployed/
+    return _run(project, local, sys.executable, "-m", "trailguard", "bootstrap")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_bootstrap_after_deploy_turns_on_the_apis_access_logs(deployed):
     to give API Gateway its account-wide CloudWatch Logs role when the account has none.
     (moto replaces a stage on every deployment, AWS keeps its settings: a redeploy is not
     checked here.)"""
-    from chalicelib.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, LOGGING_ROLE
+    from trailguard.generate.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, LOGGING_ROLE
 
     local, project, _ = deployed
     apigateway = local.client("apigateway")

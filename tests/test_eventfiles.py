@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-from chalicelib.eventfiles import iter_event_files, read_events
 from chalicelib.events import CloudTrailEvent, EventError
 from tests.conftest import envelope, record
+from trailguard.eventfiles import iter_event_files, read_events
 
 pytestmark = pytest.mark.unit
 
@@ -179,7 +179,7 @@ def test_a_1_mb_gzip_bomb_is_cut_at_the_cap_reported_and_the_next_file_is_read(d
     the next file."""
     import tracemalloc
 
-    from chalicelib.eventfiles import MAX_INFLATED_BYTES
+    from trailguard.eventfiles import MAX_INFLATED_BYTES
 
     bomb = tmp_path / "a-bomb.json.gz"
     _bomb(bomb, b'{"Records": [', 1024)
@@ -201,7 +201,7 @@ def test_a_1_mb_gzip_bomb_is_cut_at_the_cap_reported_and_the_next_file_is_read(d
 @pytest.mark.parametrize("streamed", [False, True], ids=["small-file", "large-file"])
 @pytest.mark.parametrize("layout", ["array", "json-lines"])
 def test_every_layout_stops_at_the_cap_after_reading_what_came_before(tmp_path, monkeypatch, layout, streamed):
-    from chalicelib import eventfiles
+    from trailguard import eventfiles
 
     monkeypatch.setattr(eventfiles, "MAX_INFLATED_BYTES", 8 * 1024 * 1024)
     if streamed:  # a file larger than is decompressed in one call

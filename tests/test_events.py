@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from chalicelib.eventfiles import read_events
 from chalicelib.events import CloudTrailEvent, EventError
 from tests.conftest import envelope, record
+from trailguard.eventfiles import read_events
 
 pytestmark = pytest.mark.unit
 

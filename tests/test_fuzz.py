@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.catalog import Catalog
-from chalicelib.eventfiles import read_event_file
 from chalicelib.events import CloudTrailEvent, EventError, eventbridge_envelope
 from chalicelib.guards import OwnIdentities
 from chalicelib.playbook_loader import load_playbooks
-from chalicelib.replay import ReplayCounts, replay
 from tests.conftest import DATASETS, PLAYBOOKS, SIGNING_SECRET, count_fuzz_case, signed_click
+from trailguard.eventfiles import read_event_file
+from trailguard.replay import ReplayCounts, replay
 
 pytestmark = pytest.mark.integration
 

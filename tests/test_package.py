@@ -48,6 +48,13 @@ def test_zip_holds_the_app_the_library_and_every_playbook(package):
     assert {"yaml/__init__.py", "fastjsonschema/__init__.py", "jmespath/__init__.py", "slack_sdk/__init__.py"} <= names
 
 
+def test_zip_holds_no_tooling(package):
+    """The CLI, the demo, the local AWS and Slack and the generators stay out of the Lambda package."""
+    names = zipfile.ZipFile(package / "deployment.zip").namelist()
+    assert not [name for name in names if name.startswith(("trailguard/", "tests/", "bench/"))]
+    assert "chalicelib/cli.py" not in names and "chalicelib/demo/__init__.py" not in names
+
+
 def test_template_rules_are_the_catalogs_patterns(package):
     template = json.loads((package / "sam.json").read_text())
     functions = {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::Serverless::Function"}
@@ -141,7 +148,7 @@ def test_every_function_has_a_reserved_concurrency_and_the_public_endpoint_a_sma
 
 
 def test_the_merge_template_turns_on_access_logs_without_the_request_body(package):
-    from chalicelib.access_logs import ACCESS_LOG_RETENTION_DAYS
+    from trailguard.generate.access_logs import ACCESS_LOG_RETENTION_DAYS
 
     resources = json.loads((package / "sam.json").read_text())["Resources"]
     api = resources["RestAPI"]

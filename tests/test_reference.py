@@ -6,8 +6,8 @@ import pytest
 
 from chalicelib.actions import registered_actions
 from chalicelib.catalog import Catalog
-from chalicelib.reference import DOCS_FILE, NOT_ANSWERED, render, stratus_coverage
 from tests.conftest import PLAYBOOKS
+from trailguard.generate.docs import DOCS_FILE, NOT_ANSWERED, render, stratus_coverage
 
 pytestmark = pytest.mark.unit
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 def test_the_committed_reference_is_current(datasets):
     catalog = Catalog.load([PLAYBOOKS])
     expected = render(catalog, stratus_coverage(catalog, datasets / "stratus-detonation-logs"))
-    assert DOCS_FILE.read_text() == expected, "docs/playbooks.md is stale: run python -m chalicelib docs"
+    assert DOCS_FILE.read_text() == expected, "docs/playbooks.md is stale: run python -m trailguard docs"
 
 
 def test_every_technique_is_answered_or_says_why_not(datasets):
@@ -36,17 +36,17 @@ def test_the_reference_names_every_action_and_playbook():
 
 
 def test_the_committed_slack_examples_are_current():
-    from chalicelib.slack.examples import EXAMPLES_FILE, render_examples
+    from trailguard.generate.slack_examples import EXAMPLES_FILE, render_examples
 
     expected = render_examples(Catalog.load([PLAYBOOKS]))
-    assert EXAMPLES_FILE.read_text() == expected, "docs/slack-messages.md is stale: run python -m chalicelib docs"
+    assert EXAMPLES_FILE.read_text() == expected, "docs/slack-messages.md is stale: run python -m trailguard docs"
 
 
 def test_every_message_kind_has_an_example_slack_would_take(slack_stub):
     from chalicelib.incidents import State
     from chalicelib.slack.client import web_client
-    from chalicelib.slack.examples import ACCOUNT_NAMES, examples
     from chalicelib.slack.messages import render
+    from trailguard.generate.slack_examples import ACCOUNT_NAMES, examples
 
     shown = examples(Catalog.load([PLAYBOOKS]))
     assert {incident.state for _, _, incident in shown} == set(State) - {State.REMEDIATING, State.UNDOING}

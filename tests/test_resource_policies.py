@@ -133,7 +133,7 @@ def test_deny_statements_not_principal_a_single_statement_object_and_json_text()
 
 
 def test_real_bucket_policies_from_the_datasets(datasets):
-    from chalicelib.eventfiles import read_events
+    from trailguard.eventfiles import read_events
 
     policies = [
         e.request_parameters.get("bucketPolicy")

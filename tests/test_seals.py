@@ -15,11 +15,11 @@ from chalicelib.integrity import (
     KmsSealer,
     LocalSealer,
     SealedStore,
-    ensure_key,
     message,
 )
 from chalicelib.store import MemoryStore
 from tests.conftest import REGION
+from trailguard.bootstrap import ensure_key
 
 pytestmark = pytest.mark.unit
 

@@ -70,7 +70,7 @@ def test_a_table_without_an_integrity_key_is_refused_saying_what_to_set_and_how_
         Settings.from_environment({"TRAILGUARD_TABLE": "trailguard-prod"})
     message = str(raised.value)
     assert "TRAILGUARD_INTEGRITY_KEY is not set" in message
-    assert "alias/trailguard-<stage>-integrity" in message and "python -m chalicelib bootstrap --stage" in message
+    assert "alias/trailguard-<stage>-integrity" in message and "python -m trailguard bootstrap --stage" in message
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ import boto3
 import pytest
 
 from chalicelib.incidents import Incident, State, incident_id
-from chalicelib.store import TTL_ATTRIBUTE, MemoryStore, StaleIncident, ensure_table
+from chalicelib.store import TTL_ATTRIBUTE, MemoryStore, StaleIncident
 from tests.conftest import REGION, TABLE
+from trailguard.bootstrap import ensure_table
 
 pytestmark = pytest.mark.unit
 

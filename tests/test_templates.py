@@ -13,11 +13,14 @@ from click.testing import CliRunner
 
 from chalicelib.actions.base import registered_actions
 from chalicelib.catalog import Catalog
-from chalicelib.cli import deployment_files, main
-from chalicelib.deployment import acting_functions, role_name, stage_settings
 from chalicelib.events import CloudTrailEvent
 from chalicelib.guards import skip_reason
-from chalicelib.policy import (
+from chalicelib.runtime import Runtime
+from chalicelib.settings import Settings
+from tests.conftest import PLAYBOOKS, ROOT, record
+from trailguard.cli import deployment_files, main
+from trailguard.generate.deployment import acting_functions, role_name, stage_settings
+from trailguard.generate.policy import (
     RESOURCE_TYPES,
     RESOURCES,
     ROLE_CHANGING_PERMISSIONS,
@@ -25,9 +28,6 @@ from chalicelib.policy import (
     lambda_policy,
     member_policy,
 )
-from chalicelib.runtime import Runtime
-from chalicelib.settings import Settings
-from tests.conftest import PLAYBOOKS, ROOT, record
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +44,9 @@ def _actions(statement):
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_committed_files_are_what_the_playbooks_and_the_stage_need(catalog, stage):
     for path, text in deployment_files(stage, stage_settings(stage), catalog).items():
-        assert path.exists(), f"{path} is missing: run python -m chalicelib policy --stage {stage} --write"
+        assert path.exists(), f"{path} is missing: run python -m trailguard policy --stage {stage} --write"
         assert json.loads(path.read_text()) == json.loads(text), (
-            f"{path} is stale: run python -m chalicelib policy --stage {stage} --write"
+            f"{path} is stale: run python -m trailguard policy --stage {stage} --write"
         )
 
 
@@ -323,7 +323,7 @@ def test_policy_without_a_stage_reads_the_environment_and_write_needs_a_stage(mo
 
 
 def test_a_stage_without_a_table_has_no_merge_template(catalog):
-    from chalicelib.templates import merge_template
+    from trailguard.generate.templates import merge_template
 
     with pytest.raises(ValueError, match="sets no TRAILGUARD_TABLE"):
         merge_template("qa", dataclasses.replace(Settings(), table=None), [])

@@ -35,7 +35,7 @@ def read_secret(setting: str, home_client: Callable[[str], Any]) -> str:
             value = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
         except client.exceptions.ParameterNotFound:
             raise SecretError(
-                f"the SSM parameter {name} does not exist (python -m chalicelib bootstrap creates it)"
+                f"the SSM parameter {name} does not exist (python -m trailguard bootstrap creates it)"
             ) from None
         except Exception as error:
             raise SecretError(f"could not read the SSM parameter {name}: {type(error).__name__}") from None

@@ -19,9 +19,9 @@ from pathlib import Path
 import yaml
 
 from chalicelib.actions.base import registered_actions
-from chalicelib.eventfiles import read_event_file
 from chalicelib.events import CloudTrailEvent, EventError
 from chalicelib.settings import PROJECT_PLAYBOOKS
+from trailguard.eventfiles import read_event_file
 
 PLAYBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
@@ -115,7 +115,7 @@ def skeleton(playbook_id: str, event: CloudTrailEvent, origin: str, schema_refer
     head = head.replace(f"  events: [{event.name}]\n", f"  events: [{event.name}]\n{hint}", 1)
     return (
         f"# yaml-language-server: $schema={schema_reference}\n"
-        f"# Written by `python -m chalicelib new` from {origin}, event {event.event_id}.\n"
+        f"# Written by `python -m trailguard new` from {origin}, event {event.event_id}.\n"
         f"{head}tests:\n{tests}"
     )
 

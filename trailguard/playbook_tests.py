@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.catalog import Catalog
-from chalicelib.eventfiles import read_event_file
 from chalicelib.events import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
 from chalicelib.playbook import Playbook, PlaybookTest
 from chalicelib.responder import Decision, decide
+from trailguard.eventfiles import read_event_file
 
 
 @dataclass(frozen=True)

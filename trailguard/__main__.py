@@ -1,6 +1,6 @@
-"""`python -m chalicelib`: see chalicelib/cli.py."""
+"""`python -m trailguard`: see trailguard/cli.py."""
 
-from chalicelib.cli import main
+from trailguard.cli import main
 
 if __name__ == "__main__":  # replay's worker processes import this module again under another name
     main()

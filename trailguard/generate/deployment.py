@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.settings import Settings
+from trailguard import PROJECT
 
-PROJECT = Path(__file__).resolve().parent.parent
 CHALICE_DIR = PROJECT / ".chalice"
 TEMPLATES_DIR = PROJECT / "deploy"
 APP_NAME = "trailguard"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.deployment import APP_NAME
+from trailguard.generate.deployment import APP_NAME
 
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",

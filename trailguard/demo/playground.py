@@ -1,4 +1,4 @@
-"""`python -m chalicelib demo --keep-running`: the demo's world left up for people to play in.
+"""`python -m trailguard demo --keep-running`: the demo's world left up for people to play in.
 
 After the story, the local AWS, the Slack stub and `chalice local` (the app's real routes,
 in a process of their own, sharing the incidents through the local DynamoDB) stay up. The
@@ -23,11 +23,10 @@ from typing import Any
 
 import click
 
-from chalicelib.demo import scenario
-from chalicelib.demo.story import Outcome, slack_text
 from chalicelib.events import api_call_record, eventbridge_envelope
-
-PROJECT = Path(__file__).resolve().parents[2]
+from trailguard import PROJECT
+from trailguard.demo import scenario
+from trailguard.demo.story import Outcome, slack_text
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""`python -m chalicelib`: the commands playbook authors and operators run.
+"""`python -m trailguard`: the commands playbook authors and operators run.
 
 validate [PATH...]      check playbooks; exit 1 listing every mistake
 test [PATH...]          run the playbooks' inline tests (--watch: again on every change)
@@ -63,7 +63,7 @@ def test_command(paths: tuple[str, ...], watch: bool) -> None:
         sys.exit(_run_tests(paths))
     import time
 
-    from chalicelib.authoring import watched_files
+    from trailguard.authoring import watched_files
 
     roots = [Path(p) for p in paths] or list(Settings.from_environment().playbooks)
     seen: dict[Path, float] = {}
@@ -84,7 +84,7 @@ def test_command(paths: tuple[str, ...], watch: bool) -> None:
 
 def _run_tests(paths: tuple[str, ...]) -> int:
     """Run the tests once and report them; 0 when all pass, 1 otherwise (a load error included)."""
-    from chalicelib.playbook_tests import run_tests
+    from trailguard.playbook_tests import run_tests
 
     settings = Settings.from_environment()
     try:
@@ -106,7 +106,7 @@ def _run_tests(paths: tuple[str, ...]) -> int:
     click.echo(f"{len(catalog.playbooks)} playbooks, {len(results)} tests: {passed} passed, {len(failed)} failed")
     if failed:
         files = sorted({str(result.playbook.path) for result in failed})
-        click.echo(f"rerun: python -m chalicelib test {' '.join(files)}   (or add --watch)")
+        click.echo(f"rerun: python -m trailguard test {' '.join(files)}   (or add --watch)")
         return 1
     return 0
 
@@ -130,8 +130,8 @@ def _run_tests(paths: tuple[str, ...]) -> int:
 def new(
     playbook_id: str, source: str, event_name: str | None, event_id: str | None, out_dir: str | None, force: bool
 ) -> None:
-    from chalicelib.authoring import AuthoringError, write_skeleton
     from chalicelib.settings import PROJECT_PLAYBOOKS
+    from trailguard.authoring import AuthoringError, write_skeleton
 
     folder = Path(out_dir) if out_dir else PROJECT_PLAYBOOKS
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ def new(
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
     click.echo(f"wrote {target}: {event.source} {event.name}, notify mode, 2 tests from event {event.event_id}")
-    click.echo(f"next: edit it, then python -m chalicelib test --watch {target}")
+    click.echo(f"next: edit it, then python -m trailguard test --watch {target}")
 
 
 @main.command(help="Run CloudTrail logs through the playbooks, as the Lambda would, without calling AWS or Slack.")
@@ -205,14 +205,14 @@ def replay(
     trusted_accounts: tuple[str, ...],
     trusted_organizations: tuple[str, ...],
 ) -> None:
-    from chalicelib import replay as replaying
-    from chalicelib.eventfiles import iter_event_files, read_events
+    from trailguard import replay as replaying
+    from trailguard.eventfiles import iter_event_files, read_events
 
     catalog = _load(playbook_paths)
     if only:
         unknown = sorted(set(only) - {p.id for p in catalog.playbooks})
         if unknown:
-            click.echo(f"error: no playbook {', '.join(unknown)} (see python -m chalicelib validate)", err=True)
+            click.echo(f"error: no playbook {', '.join(unknown)} (see python -m trailguard validate)", err=True)
             sys.exit(2)
         catalog = Catalog([p for p in catalog.playbooks if p.id in only])
     settings = Settings.from_environment()
@@ -287,7 +287,7 @@ def schema() -> None:
 
 
 def _stage_settings(stage: str) -> Settings:
-    from chalicelib.deployment import StageError, stage_settings
+    from trailguard.generate.deployment import StageError, stage_settings
 
     try:
         return stage_settings(stage)
@@ -311,8 +311,8 @@ def _stage_settings(stage: str) -> Settings:
 )
 @click.option("--write", is_flag=True, help="Write the stage's files instead of printing.")
 def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
-    from chalicelib.policy import api_policy, lambda_policy
     from chalicelib.runtime import Runtime
+    from trailguard.generate.policy import api_policy, lambda_policy
 
     if write and not stage:
         click.echo("error: --write needs --stage", err=True)
@@ -327,13 +327,13 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
             click.echo(f"wrote {path}")
         return
     if member:
-        from chalicelib.templates import member_template
+        from trailguard.generate.templates import member_template
 
         document = member_template(stage or "prod", settings, catalog, Runtime(settings, catalog).eventbridge_rules())
     elif api:
         document = api_policy(settings)
     elif stage:
-        from chalicelib.deployment import own_roles_in_central_account
+        from trailguard.generate.deployment import own_roles_in_central_account
 
         rules = [rule.name for rule in Runtime(settings, catalog).eventbridge_rules()]
         document = lambda_policy(catalog, settings, own_roles=own_roles_in_central_account(stage, settings, rules))
@@ -344,10 +344,10 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
 
 def deployment_files(stage: str, settings: Settings, catalog: Catalog) -> dict[Path, str]:
     """Every file `policy --stage STAGE --write` writes, by path, with its text."""
-    from chalicelib.deployment import CHALICE_DIR, TEMPLATES_DIR, own_roles_in_central_account
-    from chalicelib.policy import api_policy, lambda_policy
     from chalicelib.runtime import Runtime
-    from chalicelib.templates import central_bus_template, member_template, merge_template
+    from trailguard.generate.deployment import CHALICE_DIR, TEMPLATES_DIR, own_roles_in_central_account
+    from trailguard.generate.policy import api_policy, lambda_policy
+    from trailguard.generate.templates import central_bus_template, member_template, merge_template
 
     rules = Runtime(settings, catalog).eventbridge_rules()
     own_roles = own_roles_in_central_account(stage, settings, [rule.name for rule in rules])
@@ -378,7 +378,7 @@ def _write_deployment_files(stage: str, settings: Settings, catalog: Catalog) ->
 def bootstrap(stage: str) -> None:
     import boto3
 
-    from chalicelib.store import ensure_table
+    from trailguard.bootstrap import ensure_table
 
     settings = _stage_settings(stage)
     if not settings.table:
@@ -405,15 +405,15 @@ def _bootstrap_access_logs(stage: str) -> bool:
     """Turn on the access logs of the stage's REST API; False when it is not deployed yet."""
     import boto3
 
-    from chalicelib.access_logs import (
+    from chalicelib.actions.base import describe_error
+    from trailguard.generate.access_logs import (
         AccessLogError,
         access_log_group,
         ensure_access_logs,
         has_logging_role,
         logging_role_commands,
     )
-    from chalicelib.actions.base import describe_error
-    from chalicelib.deployment import StageError, api_gateway_stage, deployed_rest_api_id
+    from trailguard.generate.deployment import StageError, api_gateway_stage, deployed_rest_api_id
 
     apigateway = boto3.client("apigateway")
 
@@ -454,10 +454,11 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
 
     from chalicelib.aws import partition_of
     from chalicelib.catalog import Catalog
-    from chalicelib.deployment import acting_functions, role_name
-    from chalicelib.integrity import KEY_SPEC, ensure_key
-    from chalicelib.policy import integrity_key_policy
+    from chalicelib.integrity import KEY_SPEC
     from chalicelib.runtime import Runtime
+    from trailguard.bootstrap import ensure_key
+    from trailguard.generate.deployment import acting_functions, role_name
+    from trailguard.generate.policy import integrity_key_policy
 
     key = settings.integrity_key
     assert key is not None  # Settings refuses a table without one
@@ -571,7 +572,7 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
 )
 @click.option("--check", is_flag=True, help="Exit 1 if a file differs from what would be written.")
 def docs(datasets: str | None, check: bool) -> None:
-    from chalicelib.reference import (
+    from trailguard.generate.docs import (
         DOCS_FILE,
         default_datasets,
         render,
@@ -584,7 +585,7 @@ def docs(datasets: str | None, check: bool) -> None:
     if not stratus.is_dir():
         click.echo(f"error: no Stratus detonation logs at {stratus} (give --datasets)", err=True)
         sys.exit(2)
-    from chalicelib.slack.examples import EXAMPLES_FILE, render_examples
+    from trailguard.generate.slack_examples import EXAMPLES_FILE, render_examples
 
     generated = {
         DOCS_FILE: render(catalog, stratus_coverage(catalog, stratus)),
@@ -593,7 +594,7 @@ def docs(datasets: str | None, check: bool) -> None:
     stale = [path for path, text in generated.items() if (path.read_text() if path.exists() else "") != text]
     if check:
         for path in stale:
-            click.echo(f"{path} is stale: run python -m chalicelib docs", err=True)
+            click.echo(f"{path} is stale: run python -m trailguard docs", err=True)
         if stale:
             sys.exit(1)
         click.echo("ok: " + ", ".join(str(path) for path in generated) + " are current")
@@ -616,6 +617,6 @@ def docs(datasets: str | None, check: bool) -> None:
     help="Afterwards, leave the local AWS, the Slack stub and `chalice local` up, and print how to play.",
 )
 def demo(output: str | None, keep_running: bool) -> None:
-    from chalicelib.demo import DEFAULT_OUTPUT, run_demo
+    from trailguard.demo import DEFAULT_OUTPUT, run_demo
 
     sys.exit(run_demo(Path(output) if output else DEFAULT_OUTPUT, keep_running))

@@ -18,23 +18,22 @@ from typing import Any
 
 import click
 
-from chalicelib.demo import scenario
-from chalicelib.demo.story import Outcome, Story
+from trailguard import PROJECT
+from trailguard.demo import scenario
+from trailguard.demo.story import Outcome, Story
 
 TABLE = "trailguard-demo"
 INTEGRITY_KEY = "alias/trailguard-demo-integrity"
 SIGNING_SECRET = "trailguard-demo-signing-secret"
-PROJECT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT = PROJECT / "demo-output"
 
 
 @contextlib.contextmanager
 def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, Any, Any]]:
     """The local AWS and Slack, and the app configured as a deployed stage would be against them."""
-    from chalicelib.integrity import ensure_key
-    from chalicelib.localaws import LocalAws, process_environment
-    from chalicelib.slack.stub import SlackStub
-    from chalicelib.store import ensure_table
+    from trailguard.bootstrap import ensure_key, ensure_table
+    from trailguard.local.aws import LocalAws, process_environment
+    from trailguard.local.slack import SlackStub
 
     with (
         LocalAws(port=aws_port, region=scenario.REGION) as local,
@@ -95,7 +94,7 @@ def run_demo(output: Path = DEFAULT_OUTPUT, keep_running: bool = False) -> int:
     color = sys.stdout.isatty()
     if not keep_running:
         return 0 if play(output, color).ok else 1
-    from chalicelib.demo.playground import keep_running as serve
+    from trailguard.demo.playground import keep_running as serve
 
     with local_world() as (chalice_app, local, slack):
         outcome = _tell(chalice_app, local, slack, output, color)

@@ -18,10 +18,10 @@ from typing import Any
 
 import click
 
-from chalicelib.demo import scenario
-from chalicelib.demo.records import CallRecorder, cloudtrail_record
 from chalicelib.events import eventbridge_envelope
 from chalicelib.slack.messages import describe_params
+from trailguard.demo import scenario
+from trailguard.demo.records import CallRecorder, cloudtrail_record
 
 SERVICES = ("cloudtrail", "kms", "s3", "ec2")
 
@@ -159,7 +159,7 @@ class Story:
         click.echo()
 
     def press(self, client: Any, number: int, press: scenario.Press) -> None:
-        from chalicelib.slack.stub import signed_click
+        from trailguard.local.slack import signed_click
 
         attack, incident_id = self.incidents[press.attack]
         click.echo(self.style(f"{number}. {press.title}", fg="cyan", bold=True))

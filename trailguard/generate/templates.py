@@ -20,9 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, access_log_group
 from chalicelib.catalog import Catalog, EventRule
-from chalicelib.deployment import (
+from chalicelib.integrity import KEY_SPEC, KEY_USAGE
+from chalicelib.settings import Settings
+from chalicelib.store import TTL_ATTRIBUTE, table_definition
+from trailguard.bootstrap import alias_of
+from trailguard.generate.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, access_log_group
+from trailguard.generate.deployment import (
     API_FUNCTION,
     acting_functions,
     forwarder_role_name,
@@ -30,10 +34,7 @@ from chalicelib.deployment import (
     own_roles_in_member_accounts,
     role_name,
 )
-from chalicelib.integrity import KEY_SPEC, KEY_USAGE, alias_of
-from chalicelib.policy import integrity_key_policy, member_policy
-from chalicelib.settings import Settings
-from chalicelib.store import TTL_ATTRIBUTE, table_definition
+from trailguard.generate.policy import integrity_key_policy, member_policy
 
 CENTRAL_BUS = "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
 OWN_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
