@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.incidents import cut
+from chalicelib.text import cut
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")

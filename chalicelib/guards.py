@@ -19,10 +19,12 @@ and calls made through it are an attacker's. So:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from chalicelib.events import CloudTrailEvent
+from chalicelib.settings import Settings
 
 MEMBER_SESSION_NAME = "trailguard"
 """The session name trailguard gives every member-role session it opens (see `aws`). Anyone
@@ -62,6 +64,25 @@ class OwnIdentities:
     central_roles: frozenset[str] = frozenset()
     member_role: str | None = None
     own_calls: OwnCalls | None = None
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        central_account: str | None = None,
+        extra_roles: Iterable[str] = (),
+        *,
+        own_calls: OwnCalls | None = None,
+    ) -> OwnIdentities:
+        """trailguard's roles as the settings name them: the account found at run time wins over
+        TRAILGUARD_CENTRAL_ACCOUNT; `own_calls`, where kept, narrows the member role to the
+        calls trailguard made."""
+        return cls(
+            central_account=central_account or settings.central_account,
+            central_roles=settings.own_role_names | frozenset(extra_roles),
+            member_role=settings.member_role,
+            own_calls=own_calls,
+        )
 
     def made(self, event: CloudTrailEvent) -> str | None:
         """The role (as `account:role/name`) if trailguard itself made the call, else None."""

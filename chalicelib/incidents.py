@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.text import cut
+
 
 class State(StrEnum):
     PROPOSED = "proposed"  # approve mode: waiting for a person
@@ -96,19 +98,9 @@ class StepStatus(StrEnum):
     UNDONE = "undone"  # put back as it was before trailguard acted
 
 
-DETAIL_LIMIT = 1000
-"""The most characters of a history entry's detail (an error, a refusal) that are kept."""
 HISTORY_LIMIT = 100
 """The most history entries an incident keeps: the first `HISTORY_FIRST` and the latest."""
 HISTORY_FIRST = 20
-
-
-def cut(text: str, limit: int = DETAIL_LIMIT) -> str:
-    """`text`, or its start and how much was left out when it is longer than `limit`."""
-    if len(text) <= limit:
-        return text
-    kept = limit - 40  # room for the marker
-    return f"{text[:kept]}… ({len(text) - kept:,} more characters)"
 
 
 @dataclass

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.formats import SLACK_APPROVER, SLACK_CHANNEL
 from chalicelib.named_lists import LISTS
 
 MODES = ("auto", "approve", "notify", "dry-run")
 SEVERITIES = ("low", "medium", "high", "critical")
-SLACK_CHANNEL = "^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$"
-SLACK_APPROVER = "^[UWS][A-Z0-9]{6,}$"
 
 _EXPRESSION = {
     "type": "string",

@@ -32,6 +32,7 @@ from chalicelib import logs, memory, remembered
 from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.guards import OwnIdentities
 from chalicelib.integrity import KmsSealer, LocalSealer, SealedStore, Sealer
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Fanout, LogNotifier, Notifier
@@ -130,8 +131,8 @@ class Runtime:
     @functools.cached_property
     def responder(self) -> Responder:
         own_role = self.clients.own_role_name()
-        own = self.settings.own_identities(
-            self.clients.home_account(), [own_role] if own_role else [], own_calls=self.own_calls
+        own = OwnIdentities.of(
+            self.settings, self.clients.home_account(), [own_role] if own_role else [], own_calls=self.own_calls
         )
         return Responder(
             self.catalog,

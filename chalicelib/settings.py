@@ -61,26 +61,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib import named_lists
-from chalicelib.guards import OwnCalls, OwnIdentities
+from chalicelib.formats import INTEGRITY_KEY, SLACK_APP, SLACK_APPROVER, SLACK_CHANNEL, SLACK_TEAM
 from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, NamedLists
-from chalicelib.playbook_schema import SLACK_APPROVER, SLACK_CHANNEL
 
 PROJECT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
 DEFAULT_OWN_ROLES: frozenset[str] = frozenset()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-INTEGRITY_KEY = (
-    r"alias/[A-Za-z0-9/_-]{1,250}"
-    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(alias/[A-Za-z0-9/_-]{1,250}|key/[A-Za-z0-9-]{1,100})"
-    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
-)
-SLACK_TEAM = r"[TE][A-Z0-9]{2,}"
-SLACK_APP = r"A[A-Z0-9]{2,}"
 
 
 def _names(text: str) -> frozenset[str]:
@@ -187,23 +179,6 @@ class Settings:
     def slack(self) -> bool:
         """Whether incidents go to Slack (else they are only logged)."""
         return self.slack_token is not None
-
-    def own_identities(
-        self,
-        central_account: str | None = None,
-        extra_roles: Iterable[str] = (),
-        *,
-        own_calls: OwnCalls | None = None,
-    ) -> OwnIdentities:
-        """trailguard's roles as AWS identifies them: the account found at run time wins over
-        TRAILGUARD_CENTRAL_ACCOUNT; `own_calls`, where kept, narrows the member role to the
-        calls trailguard made."""
-        return OwnIdentities(
-            central_account=central_account or self.central_account,
-            central_roles=self.own_role_names | frozenset(extra_roles),
-            member_role=self.member_role,
-            own_calls=own_calls,
-        )
 
     @property
     def named_lists(self) -> NamedLists:

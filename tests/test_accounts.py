@@ -7,6 +7,7 @@ import pytest
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
+from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import State
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
@@ -51,7 +52,7 @@ def assumed(calls, faults):
 def _responder(clients):
     return Responder(
         Catalog.load([PLAYBOOKS]),
-        own=Settings().own_identities(ACCOUNT),
+        own=OwnIdentities.of(Settings(), ACCOUNT),
         lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)),
         notifier=NullNotifier(),
     )
@@ -120,7 +121,7 @@ def test_a_member_role_that_cannot_be_assumed_fails_the_step_clearly(aws, assume
 
 def test_the_member_role_is_ours_in_member_accounts_and_the_function_roles_in_the_central_one():
     settings = Settings.from_environment({"TRAILGUARD_MEMBER_ROLE": "sec-auto", "TRAILGUARD_OWN_ROLES": "sec-bot"})
-    own = settings.own_identities(ACCOUNT)
+    own = OwnIdentities.of(settings, ACCOUNT)
     assert own.member_role == "sec-auto" and own.central_roles == {"sec-bot"} and own.central_account == ACCOUNT
 
 

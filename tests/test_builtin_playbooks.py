@@ -10,6 +10,7 @@ from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent, api_call_record
+from chalicelib.guards import OwnIdentities
 from chalicelib.plan import PlanError
 from chalicelib.responder import decide
 from chalicelib.settings import Settings
@@ -19,7 +20,7 @@ from trailguard.playbook_tests import load_test_event, run_tests
 pytestmark = pytest.mark.unit
 
 CATALOG = Catalog.load([PLAYBOOKS])
-RESULTS = run_tests(CATALOG.playbooks, Settings().own_identities())
+RESULTS = run_tests(CATALOG.playbooks, OwnIdentities.of(Settings()))
 
 
 @pytest.mark.parametrize("result", RESULTS, ids=lambda r: f"{r.playbook.id}: {r.test.name}")
@@ -55,7 +56,7 @@ def test_a_broken_expectation_is_caught():
     positive = next(t for t in playbook.tests if t.expect != "ignore")
     broken = type(positive)(positive.name, positive.event, "ignore", positive.line)
     altered = type(playbook)(**{**playbook.__dict__, "tests": (broken,)})
-    [result] = run_tests([altered], Settings().own_identities())
+    [result] = run_tests([altered], OwnIdentities.of(Settings()))
     assert not result.passed and "expected the event to be ignored, got a plan (mode auto)" in result.problem
 
 
@@ -124,6 +125,6 @@ def test_an_exotic_digit_in_a_port_leaves_the_decision_path_without_an_exception
         identity={"type": "IAMUser", "accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/u"},
         region="us-east-1",
     )
-    decision = decide(CATALOG, CloudTrailEvent.from_record(record), Settings().own_identities())
+    decision = decide(CATALOG, CloudTrailEvent.from_record(record), OwnIdentities.of(Settings()))
     assert [playbook.id for playbook, _ in decision.rejections] == ["ec2-security-group-public-admin-ingress"]
     assert not decision.plans and not decision.failures

@@ -141,7 +141,7 @@ def test_a_message_is_due_after_each_new_entry_even_once_the_history_is_full():
 
 
 def test_a_long_detail_is_cut_and_says_how_much_was_left_out():
-    from chalicelib.incidents import DETAIL_LIMIT
+    from chalicelib.text import DETAIL_LIMIT
 
     incident = _incident(State.UNDOING)
     incident.move("refuse_undo", "trailguard", "x" * 50_000)

@@ -19,11 +19,12 @@ from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import DETAIL_LIMIT, HISTORY_LIMIT, State, StepStatus
+from chalicelib.incidents import HISTORY_LIMIT, State, StepStatus
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
 from chalicelib.responder import Responder
 from chalicelib.store import MAX_ITEM_BYTES, item_size
+from chalicelib.text import DETAIL_LIMIT
 from tests.conftest import (
     ACCOUNT,
     DEPLOYED_TABLE,

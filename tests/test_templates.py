@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from chalicelib.actions.base import registered_actions
 from chalicelib.catalog import Catalog
 from chalicelib.events import CloudTrailEvent
-from chalicelib.guards import skip_reason
+from chalicelib.guards import OwnIdentities, skip_reason
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record
@@ -277,7 +277,7 @@ def test_calls_by_any_of_the_stages_roles_are_never_answered(catalog):
         event = CloudTrailEvent.from_record(
             record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"}, userIdentity=identity)
         )
-        skip = skip_reason(event, settings.own_identities("123456789012"))
+        skip = skip_reason(event, OwnIdentities.of(settings, "123456789012"))
         assert skip is not None and skip.code == "own-identity", role
 
 

@@ -26,6 +26,7 @@ import click
 
 from chalicelib import __version__
 from chalicelib.catalog import Catalog, CatalogError
+from chalicelib.guards import OwnIdentities
 from chalicelib.settings import Settings
 
 _SHOWN_MALFORMED = 20
@@ -92,7 +93,7 @@ def _run_tests(paths: tuple[str, ...]) -> int:
     except CatalogError as error:
         click.echo(str(error), err=True)
         return 1
-    results = run_tests(catalog.playbooks, settings.own_identities())
+    results = run_tests(catalog.playbooks, OwnIdentities.of(settings))
     failed = [result for result in results if not result.passed]
     for result in results:
         mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
@@ -246,7 +247,7 @@ def replay(
     for item in replaying.replay(
         events(),
         catalog,
-        settings.own_identities(central_account, own_roles),
+        OwnIdentities.of(settings, central_account, own_roles),
         include_skipped=include_skipped,
         on_malformed=report_malformed,
         lists=lists,

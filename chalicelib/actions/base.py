@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chalicelib import memory
-from chalicelib.incidents import cut
 from chalicelib.resource_policies import Trusted
+from chalicelib.text import cut
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
