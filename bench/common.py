@@ -160,7 +160,7 @@ def integrity_key() -> str:
 
 def bench_record(event_name: str, **fields: Any) -> dict[str, Any]:
     """A CloudTrail record of `event_name` on the trail `bench`, by an IAM user in moto's account."""
-    from chalicelib.events import api_call_record
+    from chalicelib.events.synthetic import api_call_record
 
     identity = {
         "type": "IAMUser",

@@ -23,7 +23,7 @@ def run(events: int = EVENTS) -> dict:
     from chalice.test import Client
 
     import app as chalice_app
-    from chalicelib.events import eventbridge_envelope
+    from chalicelib.events.synthetic import eventbridge_envelope
     from trailguard.bootstrap import ensure_table
 
     runtime = chalice_app.runtime

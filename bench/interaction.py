@@ -52,7 +52,7 @@ def run(clicks: int = CLICKS) -> dict:
 
     import app as chalice_app
     from chalicelib.catalog import Catalog
-    from chalicelib.events import CloudTrailEvent
+    from chalicelib.events.record import CloudTrailEvent
     from trailguard.bootstrap import ensure_table
     from trailguard.local.slack import SlackStub
 

@@ -58,7 +58,7 @@ class LoadResult:
 
 
 def _events(distinct: int) -> list[dict[str, Any]]:
-    from chalicelib.events import api_call_record, eventbridge_envelope
+    from chalicelib.events.synthetic import api_call_record, eventbridge_envelope
 
     events = []
     for number in range(distinct):

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.events import CLOUDTRAIL_DETAIL_TYPE
+from chalicelib.events.record import CLOUDTRAIL_DETAIL_TYPE
 from chalicelib.playbook import Playbook
 from chalicelib.playbook_loader import PlaybookError, load_playbooks
 

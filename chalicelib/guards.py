@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.settings import Settings
 
 MEMBER_SESSION_NAME = "trailguard"

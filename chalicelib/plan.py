@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chalicelib.events import CloudTrailEvent
+    from chalicelib.events.record import CloudTrailEvent
     from chalicelib.playbook import Playbook
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.actions import Action
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.expressions import Expression
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.plan import Plan, PlanError, PlannedStep

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.expressions import ExpressionError
 from chalicelib.guards import OwnIdentities, Skip, skip_reason
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id

@@ -31,7 +31,7 @@ from typing import Any
 from chalicelib import logs, memory, remembered
 from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog, EventRule
-from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
 from chalicelib.integrity import KmsSealer, LocalSealer, SealedStore, Sealer
 from chalicelib.lifecycle import Lifecycle

@@ -23,7 +23,6 @@ sweep goes on with the others.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -33,7 +32,8 @@ from typing import Any
 from chalicelib import acceptances, memory, remembered, trails
 from chalicelib.actions.base import describe_error
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.synthetic import SWEEPER, sweep_record
 from chalicelib.incidents import BUSY_STATES, IllegalTransition, Incident, State
 from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.lifecycle import Lifecycle
@@ -42,8 +42,6 @@ from chalicelib.store import StaleIncident, UnreadableIncident
 
 log = logging.getLogger("trailguard")
 
-SWEEPER = "trailguard-sweep"
-SWEEP_EVENT_TYPE = "TrailguardSweep"
 DEFAULT_APPROVAL_TIMEOUT = dt.timedelta(hours=24)
 
 
@@ -81,43 +79,6 @@ class SweepReport:
             "refused": self.refused,
             "errors": self.errors,
         }
-
-
-def sweep_record(
-    account: str,
-    region: str,
-    source: str,
-    name: str,
-    request: dict[str, Any],
-    finding: str,
-    occurrence: str,
-    now: dt.datetime,
-) -> dict[str, Any]:
-    """A CloudTrail-shaped record of what the sweep found, clearly not from CloudTrail.
-
-    Its eventID is stable for one finding (resource and occurrence), so the next sweep
-    finding the same thing opens no second incident.
-    """
-    digest = hashlib.sha256(f"{account}\n{region}\n{name}\n{occurrence}".encode()).hexdigest()[:32]
-    return {
-        "eventVersion": "1.08",
-        "eventID": f"{SWEEPER}-{digest}",
-        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eventSource": source,
-        "eventName": name,
-        "eventType": SWEEP_EVENT_TYPE,
-        "awsRegion": region,
-        "recipientAccountId": account,
-        "readOnly": False,
-        "sourceIPAddress": SWEEPER,
-        "userAgent": SWEEPER,
-        "userIdentity": {"type": "Unknown", "principalId": SWEEPER, "accountId": account, "invokedBy": SWEEPER},
-        "requestParameters": request,
-        "responseElements": None,
-        "additionalEventData": {
-            "trailguardSweep": f"no CloudTrail event was received; the posture sweep found {finding}"
-        },
-    }
 
 
 class Sweep:

@@ -14,7 +14,7 @@ from typing import Any
 import hypothesis
 import pytest
 
-from chalicelib.events import api_call_record, eventbridge_envelope
+from chalicelib.events.synthetic import api_call_record, eventbridge_envelope
 from trailguard.generate.docs import default_datasets
 
 # No test may reach real AWS: fake credentials and a fixed region before boto3 is used.

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bench.corpus import build, invictus_records
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from trailguard.eventfiles import read_events
 
 pytestmark = pytest.mark.unit

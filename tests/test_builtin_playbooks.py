@@ -9,7 +9,8 @@ import pytest
 from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent, api_call_record
+from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.synthetic import api_call_record
 from chalicelib.guards import OwnIdentities
 from chalicelib.plan import PlanError
 from chalicelib.responder import decide

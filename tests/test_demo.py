@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from chalicelib.events import api_call_record
+from chalicelib.events.synthetic import api_call_record
 from trailguard.demo import local_world, play
 from trailguard.demo.playground import event_endpoint
 from trailguard.demo.scenario import ATTACKER, REGION, TRAIL

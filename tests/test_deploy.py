@@ -21,7 +21,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from chalicelib.catalog import Catalog
-from chalicelib.events import api_call_record
+from chalicelib.events.synthetic import api_call_record
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import MALLORY, PLAYBOOKS, ROOT

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent, EventError, eventbridge_envelope
+from chalicelib.events.record import CloudTrailEvent, EventError
+from chalicelib.events.synthetic import eventbridge_envelope
 from chalicelib.guards import OwnIdentities
 from chalicelib.playbook_loader import load_playbooks
 from tests.conftest import DATASETS, PLAYBOOKS, SIGNING_SECRET, count_fuzz_case, signed_click

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities, skip_reason
 from chalicelib.own_calls import MemoryOwnCalls
 from tests.conftest import record

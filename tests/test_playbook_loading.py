@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from chalicelib.catalog import Catalog, CatalogError
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.playbook_loader import PlaybookErrors, load_playbook, load_playbooks
 from tests.conftest import record
 

@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.aws import AwsActions, AwsClients
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import State, StepStatus, incident_id
 from chalicelib.lifecycle import Lifecycle

@@ -17,7 +17,7 @@ import pytest
 
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import HISTORY_LIMIT, State, StepStatus
 from chalicelib.lifecycle import Lifecycle

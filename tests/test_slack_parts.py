@@ -15,7 +15,7 @@ from chalice.test import Client
 
 import app as chalice_app
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.settings import Settings

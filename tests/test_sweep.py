@@ -13,14 +13,15 @@ import app as chalice_app
 from chalicelib import trails
 from chalicelib.aws import AwsActions
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.synthetic import SWEEPER
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import Incident, State, incident_id
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
 from chalicelib.responder import Responder
 from chalicelib.store import MemoryStore
-from chalicelib.sweep import SWEEPER, Sweep
+from chalicelib.sweep import Sweep
 from tests.conftest import (
     ACCOUNT,
     APPROVE_PLAYBOOK,

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from chalicelib.actions.base import registered_actions
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities, skip_reason
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
@@ -337,6 +337,8 @@ def test_every_test_the_security_model_names_exists():
 
     text = (ROOT / "docs" / "security.md").read_text()
     named = set(re.findall(r"\b(test_[a-z0-9_]+)\b(?!\.py)", text))  # test names, not test_*.py files
-    sources = "".join(path.read_text() for path in (ROOT / "tests").glob("test_*.py"))
+    sources = "".join(path.read_text() for path in (ROOT / "tests").rglob("test_*.py"))
     missing = sorted(name for name in named if f"def {name}(" not in sources)
     assert missing == [], missing
+    files = set(re.findall(r"`(?:tests/)?((?:[a-z_]+/)*test_[a-z0-9_]+\.py)", text))  # test files, from tests/
+    assert files and sorted(f for f in files if not (ROOT / "tests" / f).exists()) == []

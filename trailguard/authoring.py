@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from chalicelib.actions.base import registered_actions
-from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.settings import PROJECT_PLAYBOOKS
 from trailguard.eventfiles import read_event_file
 

@@ -31,7 +31,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import IO, Any
 
-from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.events.record import CloudTrailEvent, EventError
 
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 _GZIP_MAGIC = b"\x1f\x8b"

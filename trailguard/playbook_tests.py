@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
 from chalicelib.playbook import Playbook, PlaybookTest
 from chalicelib.responder import Decision, decide

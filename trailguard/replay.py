@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.named_lists import NO_LISTS, NamedLists

@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from chalicelib.events import api_call_record, eventbridge_envelope
+from chalicelib.events.synthetic import api_call_record, eventbridge_envelope
 from trailguard import PROJECT
 from trailguard.demo import scenario
 from trailguard.demo.story import Outcome, slack_text

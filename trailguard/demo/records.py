@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.events import api_call_record
+from chalicelib.events.synthetic import api_call_record
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from chalicelib.events import eventbridge_envelope
+from chalicelib.events.synthetic import eventbridge_envelope
 from chalicelib.slack.messages import describe_params
 from trailguard.demo import scenario
 from trailguard.demo.records import CallRecorder, cloudtrail_record

@@ -18,7 +18,7 @@ from typing import Any
 
 from chalicelib.actions import Action, registered_actions
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.expressions import DOCUMENTED_BY, DomainFunctions
 from chalicelib.guards import OwnIdentities
 from chalicelib.playbook import Playbook

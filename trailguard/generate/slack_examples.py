@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from chalicelib.catalog import Catalog
-from chalicelib.events import CloudTrailEvent
+from chalicelib.events.record import CloudTrailEvent
 from chalicelib.incidents import HistoryEntry, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.playbook import Playbook
 from chalicelib.slack.messages import block_kit_builder_url, render

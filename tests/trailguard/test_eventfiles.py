@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.events.record import CloudTrailEvent, EventError
 from tests.conftest import envelope, record
 from trailguard.eventfiles import iter_event_files, read_events
 

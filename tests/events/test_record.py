@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chalicelib.events import CloudTrailEvent, EventError
+from chalicelib.events.record import CloudTrailEvent, EventError
 from tests.conftest import envelope, record
 from trailguard.eventfiles import read_events
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -309,59 +308,6 @@ _RESOURCE_PARAMETERS = (
     "resourceArn",
     "policyArn",
 )
-
-
-def api_call_record(
-    event_name: str,
-    source: str,
-    request: Mapping[str, Any] | None,
-    *,
-    identity: Mapping[str, Any],
-    region: str,
-    response: Mapping[str, Any] | None = None,
-    event_time: str | None = None,
-    source_ip: str = "203.0.113.7",
-    user_agent: str = "aws-cli/2.15.0",
-    **fields: Any,
-) -> dict[str, Any]:
-    """A complete CloudTrail record of a successful write call by `identity` in its account,
-    with fresh event and request ids (for the demo, the tests and the benchmarks; `fields`
-    set or override any other key)."""
-    record: dict[str, Any] = {
-        "eventVersion": "1.09",
-        "userIdentity": dict(identity),
-        "eventTime": event_time or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eventSource": source,
-        "eventName": event_name,
-        "awsRegion": region,
-        "sourceIPAddress": source_ip,
-        "userAgent": user_agent,
-        "requestParameters": request,
-        "responseElements": response,
-        "requestID": str(uuid.uuid4()),
-        "eventID": str(uuid.uuid4()),
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": identity.get("accountId"),
-    }
-    record.update(fields)
-    return record
-
-
-def eventbridge_envelope(record: Mapping[str, Any], event_id: str, source: str | None = None) -> dict[str, Any]:
-    """The event EventBridge delivers for `record` (for the demo, tests and synthetic events)."""
-    return {
-        "version": "0",
-        "id": event_id,
-        "detail-type": CLOUDTRAIL_DETAIL_TYPE,
-        "source": source or "aws." + str(record.get("eventSource", "")).split(".")[0],
-        "account": record.get("recipientAccountId"),
-        "time": record.get("eventTime"),
-        "region": record.get("awsRegion"),
-        "resources": [],
-        "detail": dict(record),
-    }
 
 
 def _check_record(record: Any, where: str | None) -> None:
