@@ -21,8 +21,9 @@ import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath import functions
 
-from chalicelib import domain_functions, named_lists, resource_policies
-from chalicelib.domain_functions import (
+from chalicelib import named_lists
+from chalicelib.aws import quirks, resource_policies
+from chalicelib.aws.quirks import (
     acting_user,
     admin_and_database_ports,
     flow_log_ids,
@@ -33,8 +34,8 @@ from chalicelib.domain_functions import (
     shared_with,
     wide_cidrs,
 )
+from chalicelib.aws.resource_policies import external_principals, lambda_permission_policy, public_statements
 from chalicelib.named_lists import LISTS, NO_LISTS, NamedLists, named_list
-from chalicelib.resource_policies import external_principals, lambda_permission_policy, public_statements
 
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
 CLOUDTRAIL_FIELDS = frozenset(
@@ -144,9 +145,7 @@ class DomainFunctions(functions.Functions):
 
 
 DOCUMENTED_BY: dict[str, Any] = {
-    name: next(
-        getattr(module, name) for module in (domain_functions, resource_policies, named_lists) if hasattr(module, name)
-    )
+    name: next(getattr(module, name) for module in (quirks, resource_policies, named_lists) if hasattr(module, name))
     for name in sorted(method.removeprefix("_func_") for method in vars(DomainFunctions) if method.startswith("_func_"))
 }
 """Each of trailguard's own functions, by the Python function whose docstring documents it

@@ -23,13 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from chalicelib.aws.clients import MEMBER_SESSION_NAME
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.settings import Settings
-
-MEMBER_SESSION_NAME = "trailguard"
-"""The session name trailguard gives every member-role session it opens (see `aws`). Anyone
-can choose a session name, so it only narrows: a person who assumes the member role under
-their own name is answered. It is not what makes a call ours."""
 
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/(?:[^\s]*/)?([\w+=,.@-]+)")
 _SESSION_ARN = re.compile(r"arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[^\s]+")

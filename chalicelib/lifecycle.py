@@ -25,7 +25,10 @@ from typing import Any, Protocol
 
 from chalicelib import acceptances, memory
 from chalicelib.actions import Action, ActionError, registered_actions
-from chalicelib.actions.base import ActionContext, UndoRefused, describe_error
+from chalicelib.actions.base import ActionContext, UndoRefused
+from chalicelib.aws.errors import describe_error
+from chalicelib.aws.retrying import eventually
+from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.incidents import (
     BUSY_STATES,
     IllegalTransition,
@@ -37,8 +40,6 @@ from chalicelib.incidents import (
     timestamp,
     utc_now,
 )
-from chalicelib.integrity import ChangedOutsideTrailguard
-from chalicelib.retrying import eventually
 from chalicelib.store import IncidentStore, IncidentTooLarge, StaleIncident
 
 log = logging.getLogger("trailguard")

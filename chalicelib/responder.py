@@ -12,12 +12,12 @@ import json
 import logging
 from dataclasses import dataclass
 
+from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.expressions import ExpressionError
 from chalicelib.guards import OwnIdentities, Skip, skip_reason
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
-from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.lifecycle import TRAILGUARD, Lifecycle
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.notify import Notifier

@@ -29,14 +29,16 @@ import urllib.parse
 from typing import Any
 
 from chalicelib import logs, memory, remembered
-from chalicelib.aws import AwsActions, AwsClients
+from chalicelib.actions.binding import ActionBinder
+from chalicelib.aws.clients import AwsClients
+from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
+from chalicelib.aws.seals import KmsSealer, LocalSealer, Sealer
 from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
-from chalicelib.integrity import KmsSealer, LocalSealer, SealedStore, Sealer
+from chalicelib.integrity import SealedStore
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Fanout, LogNotifier, Notifier
-from chalicelib.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.responder import Decision, Outcome, Responder
 from chalicelib.settings import Settings, missing_integrity_key
 from chalicelib.store import DynamoStore, IncidentStore, IncidentTooLarge, MemoryStore
@@ -120,7 +122,7 @@ class Runtime:
 
     @functools.cached_property
     def lifecycle(self) -> Lifecycle:
-        return Lifecycle(self.store, AwsActions(self.clients, self.store), lease_seconds=self.settings.lease_seconds)
+        return Lifecycle(self.store, ActionBinder(self.clients, self.store), lease_seconds=self.settings.lease_seconds)
 
     @functools.cached_property
     def claims(self) -> Lifecycle:

@@ -27,10 +27,10 @@ import json
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from chalicelib.aws.dynamodb import decode_body, encode_body, item_size
 from chalicelib.incidents import OPEN_STATES, Incident, State
 
 DEFAULT_RETENTION_DAYS = 90
@@ -45,11 +45,6 @@ AMEND_ATTEMPTS = 5
 MAX_ITEM_BYTES = 300_000
 """The most one incident may take in the table, as DynamoDB counts it: well under its 400 KB
 limit (its index holds a copy of the item, under the same limit)."""
-COMPRESS_OVER = 16 * 1024
-"""A body larger than this (JSON, in bytes) is kept zlib-compressed, as binary; smaller ones
-stay readable JSON in the console."""
-MAX_BODY_BYTES = 16 * 1024 * 1024
-"""The most a compressed body may inflate to when read; what trailguard writes is far less."""
 
 
 class StaleIncident(Exception):
@@ -199,51 +194,6 @@ def _value(state: State | None) -> str | None:
 
 
 # -- items as DynamoDB holds them -----------------------------------------------------------
-
-
-def encode_body(document: Any) -> dict[str, Any]:
-    """A JSON document as an attribute value: text, or zlib-compressed binary when large."""
-    text = json.dumps(document, default=str, separators=(",", ":"))
-    data = text.encode()
-    if len(data) <= COMPRESS_OVER:
-        return {"S": text}
-    return {"B": zlib.compress(data)}
-
-
-def decode_body(value: Mapping[str, Any]) -> Any:
-    """What `encode_body` wrote (and the plain JSON text of earlier versions)."""
-    if "S" in value:
-        return json.loads(value["S"])
-    if "B" in value:
-        inflater = zlib.decompressobj()
-        try:
-            data = inflater.decompress(value["B"], MAX_BODY_BYTES)
-        except zlib.error as error:
-            raise ValueError(f"the compressed body is damaged ({error})") from None
-        if inflater.unconsumed_tail:
-            raise ValueError(f"the body inflates to more than {MAX_BODY_BYTES:,} bytes")
-        if not inflater.eof:
-            raise ValueError("the compressed body is cut short")
-        return json.loads(data)
-    raise ValueError(f"the body is neither text nor binary ({sorted(value)})")
-
-
-def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
-    """An item's size as DynamoDB counts it toward its limit: each attribute's name and
-    value in bytes (text in UTF-8, binary raw, a number by its significant digits)."""
-    total = 0
-    for name, value in item.items():
-        total += len(name.encode())
-        if "S" in value:
-            total += len(value["S"].encode())
-        elif "B" in value:
-            total += len(value["B"])
-        elif "N" in value:
-            digits = value["N"].lstrip("-").replace(".", "").strip("0") or "0"
-            total += (len(digits) + 1) // 2 + 1
-        else:
-            raise TypeError(f"attribute {name}: only S, B and N are sized, not {sorted(value)}")
-    return total
 
 
 def incident_item(incident: Incident, expires_at: int, writer: str) -> dict[str, Any]:

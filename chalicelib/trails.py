@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chalicelib import memory
-from chalicelib.retrying import eventually
+from chalicelib.aws.retrying import eventually
 
 # describe_trails' field -> create_trail's (and update_trail's) parameter.
 _CREATE_PARAMETERS = {

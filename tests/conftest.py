@@ -196,7 +196,7 @@ def dynamo_store(aws):
 def recording_clients(*attachers: Any, **options: Any) -> Any:
     """Real moto-backed AwsClients, each client they make given to every attacher's
     `attach` (a CallRecorder records its calls; Faults injects errors)."""
-    from chalicelib.aws import AwsClients
+    from chalicelib.aws.clients import AwsClients
 
     class RecordingClients(AwsClients):
         def _new_client(self, session: Any, service: str, region: str | None) -> Any:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from chalicelib.actions import ActionError, UndoRefused, registered_actions
-from chalicelib.domain_functions import ALL_USERS, AUTHENTICATED_USERS
+from chalicelib.aws.quirks import ALL_USERS, AUTHENTICATED_USERS
 from tests.conftest import REGION
 
 pytestmark = pytest.mark.unit

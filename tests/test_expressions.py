@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from chalicelib.domain_functions import (
+from chalicelib.aws.quirks import (
     ALL_USERS,
     AUTHENTICATED_USERS,
     open_to_ports,

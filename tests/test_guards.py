@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.aws.own_calls import MemoryOwnCalls
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities, skip_reason
-from chalicelib.own_calls import MemoryOwnCalls
 from tests.conftest import record
 
 pytestmark = pytest.mark.unit

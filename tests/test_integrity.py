@@ -19,8 +19,8 @@ import logging
 import boto3
 import pytest
 
+from chalicelib.aws.seals import message
 from chalicelib.incidents import State
-from chalicelib.integrity import message
 from tests.conftest import (
     ACCOUNT,
     DEPLOYED_TABLE,

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from chalicelib.aws import AwsActions
+from chalicelib.actions.binding import ActionBinder
 from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
@@ -58,7 +58,7 @@ def clock():
 
 @pytest.fixture
 def lifecycle(store, clients, clock):
-    return Lifecycle(store, AwsActions(clients, store), clock=clock)
+    return Lifecycle(store, ActionBinder(clients, store), clock=clock)
 
 
 def _responder(lifecycle, catalog):

@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from chalicelib.aws import AwsActions, AwsClients
+from chalicelib.actions.binding import ActionBinder
+from chalicelib.aws.clients import AwsClients
 from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
@@ -24,7 +25,7 @@ def _responder(catalog, clients, messages=None):
     return Responder(
         catalog,
         own=OwnIdentities(member_role="trailguard-remediator"),
-        lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)),
+        lifecycle=Lifecycle(MemoryStore(), ActionBinder(clients)),
         notifier=TextNotifier((messages if messages is not None else []).append),
     )
 
@@ -152,7 +153,7 @@ def test_a_notifier_that_fails_loses_no_incident(builtin, stopped_trail):
     responder = Responder(
         builtin,
         own=OwnIdentities(),
-        lifecycle=Lifecycle(MemoryStore(), AwsActions(AwsClients())),
+        lifecycle=Lifecycle(MemoryStore(), ActionBinder(AwsClients())),
         notifier=BrokenNotifier(),
     )
     _, [outcome] = responder.respond(_stop_logging())

@@ -9,14 +9,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from chalicelib.aws.seals import ChangedOutsideTrailguard, KmsSealer, LocalSealer, message
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
-from chalicelib.integrity import (
-    ChangedOutsideTrailguard,
-    KmsSealer,
-    LocalSealer,
-    SealedStore,
-    message,
-)
+from chalicelib.integrity import SealedStore
 from chalicelib.store import MemoryStore
 from tests.conftest import REGION
 from trailguard.bootstrap import ensure_key

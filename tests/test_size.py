@@ -15,7 +15,8 @@ import string
 import boto3
 import pytest
 
-from chalicelib.aws import AwsActions
+from chalicelib.actions.binding import ActionBinder
+from chalicelib.aws.dynamodb import item_size
 from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
@@ -23,7 +24,7 @@ from chalicelib.incidents import HISTORY_LIMIT, State, StepStatus
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
 from chalicelib.responder import Responder
-from chalicelib.store import MAX_ITEM_BYTES, item_size
+from chalicelib.store import MAX_ITEM_BYTES
 from chalicelib.text import DETAIL_LIMIT
 from tests.conftest import (
     ACCOUNT,
@@ -53,7 +54,7 @@ def _stored_size(client, table: str, incident_id: str) -> int:
 @pytest.fixture
 def lifecycle(dynamo_store, calls):
     clients = recording_clients(calls)
-    return Lifecycle(dynamo_store, AwsActions(clients, dynamo_store), clock=Clock())
+    return Lifecycle(dynamo_store, ActionBinder(clients, dynamo_store), clock=Clock())
 
 
 def _responder(lifecycle, catalog=None):

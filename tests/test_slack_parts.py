@@ -196,13 +196,14 @@ def _notifier(slack_stub, store) -> SlackNotifier:
 
 def _slack_responder(catalog, store, slack_stub, clock=None):
     """A responder acting in moto and telling the Slack stub, as the runtime wires one."""
-    from chalicelib.aws import AwsActions, AwsClients
+    from chalicelib.actions.binding import ActionBinder
+    from chalicelib.aws.clients import AwsClients
     from chalicelib.incidents import utc_now
     from chalicelib.lifecycle import Lifecycle
     from chalicelib.responder import Responder
 
     clients = AwsClients()
-    lifecycle = Lifecycle(store, AwsActions(clients, store), clock=clock or utc_now)
+    lifecycle = Lifecycle(store, ActionBinder(clients, store), clock=clock or utc_now)
     return Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=_notifier(slack_stub, store)), clients
 
 

@@ -320,7 +320,8 @@ def _big_incident(snapshot_bytes: int, event_id: str = "evt-big") -> Incident:
 
 
 def test_an_incident_larger_than_an_item_as_json_is_kept_compressed_and_read_back(dynamo_store):
-    from chalicelib.store import MAX_ITEM_BYTES, item_size
+    from chalicelib.aws.dynamodb import item_size
+    from chalicelib.store import MAX_ITEM_BYTES
 
     incident = _big_incident(300_000)
     assert len(json.dumps(incident.to_dict())) > 400 * 1024  # as plain JSON, DynamoDB would refuse it
@@ -371,7 +372,7 @@ def test_dynamodbs_own_refusal_of_an_item_too_large_is_reported_as_such(faulty_d
 
 
 def test_item_size_counts_as_dynamodb_does():
-    from chalicelib.store import item_size
+    from chalicelib.aws.dynamodb import item_size
 
     # Names and values in UTF-8 bytes, binary as raw bytes, numbers by significant digits.
     assert item_size({"pk": {"S": "inc-1"}}) == 2 + 5

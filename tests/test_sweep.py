@@ -11,7 +11,7 @@ from chalice.test import Client
 
 import app as chalice_app
 from chalicelib import trails
-from chalicelib.aws import AwsActions
+from chalicelib.actions.binding import ActionBinder
 from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import SWEEPER
@@ -44,7 +44,7 @@ def clock():
 def _sweep(catalog, clock, calls, **options):
     store = MemoryStore()
     clients = recording_clients(calls)
-    lifecycle = Lifecycle(store, AwsActions(clients, store), clock=clock)
+    lifecycle = Lifecycle(store, ActionBinder(clients, store), clock=clock)
     responder = Responder(
         catalog, own=OwnIdentities(member_role="trailguard-remediator"), lifecycle=lifecycle, notifier=NullNotifier()
     )
@@ -334,7 +334,7 @@ def test_one_damaged_or_failing_incident_does_not_stop_the_sweep(
     catalog = Catalog.load([tmp_path])
     cloudtrail = make_trail("main")
     clients = recording_clients(calls)
-    lifecycle = Lifecycle(dynamo_store, AwsActions(clients, dynamo_store), clock=clock)
+    lifecycle = Lifecycle(dynamo_store, ActionBinder(clients, dynamo_store), clock=clock)
     responder = Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=NullNotifier())
     sweep = Sweep(
         catalog=catalog,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.integrity import KEY_SPEC, KEY_USAGE
+from chalicelib.aws.seals import KEY_SPEC, KEY_USAGE
 from chalicelib.store import OPEN_INDEX, TTL_ATTRIBUTE, table_definition
 
 

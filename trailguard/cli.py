@@ -388,7 +388,7 @@ def bootstrap(stage: str) -> None:
     try:
         done = ensure_table(boto3.client("dynamodb"), settings.table)
     except Exception as error:
-        from chalicelib.actions.base import describe_error
+        from chalicelib.aws.errors import describe_error
 
         click.echo(f"error: table {settings.table}: {describe_error(error)}", err=True)
         sys.exit(1)
@@ -406,7 +406,7 @@ def _bootstrap_access_logs(stage: str) -> bool:
     """Turn on the access logs of the stage's REST API; False when it is not deployed yet."""
     import boto3
 
-    from chalicelib.actions.base import describe_error
+    from chalicelib.aws.errors import describe_error
     from trailguard.generate.access_logs import (
         AccessLogError,
         access_log_group,
@@ -453,9 +453,9 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
     """The key the acting functions seal the table with; only they may seal (its key policy)."""
     import boto3
 
-    from chalicelib.aws import partition_of
+    from chalicelib.aws.clients import partition_of
+    from chalicelib.aws.seals import KEY_SPEC
     from chalicelib.catalog import Catalog
-    from chalicelib.integrity import KEY_SPEC
     from chalicelib.runtime import Runtime
     from trailguard.bootstrap import ensure_key
     from trailguard.generate.deployment import acting_functions, role_name
@@ -472,7 +472,7 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
         description = f"trailguard ({stage}): seals what its acting functions write to the incidents table"
         done = ensure_key(kms, key, integrity_key_policy(f"{prefix}:root", roles), description)
     except Exception as error:
-        from chalicelib.actions.base import describe_error
+        from chalicelib.aws.errors import describe_error
 
         click.echo(f"error: integrity key {key}: {describe_error(error)}", err=True)
         sys.exit(1)
@@ -497,7 +497,7 @@ def _bootstrap_secrets(settings: Settings) -> None:
             click.echo(f"the Slack {name} ({setting}) is a placeholder; set it: {how_to_set(setting)}")
             continue
         except Exception as error:
-            from chalicelib.actions.base import describe_error
+            from chalicelib.aws.errors import describe_error
 
             click.echo(f"error: the Slack {name} ({setting}): {describe_error(error)}", err=True)
             sys.exit(1)

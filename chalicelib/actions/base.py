@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chalicelib import memory
-from chalicelib.resource_policies import Trusted
-from chalicelib.text import cut
+from chalicelib.aws.errors import ActionError
+from chalicelib.aws.resource_policies import Trusted
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -36,10 +36,6 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "object": (dict,),
 }
-
-
-class ActionError(Exception):
-    """An action could not do its job; the message is meant for the person on call."""
 
 
 class UndoRefused(ActionError):
@@ -212,20 +208,6 @@ def _brief(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return f"({type(value).__name__} of {len(value):,} items)"
     return f"{shown[: _SHOWN_VALUE - 20]}… ({len(shown):,} characters)"
-
-
-def describe_error(error: BaseException) -> str:
-    """A one-line error for incidents and messages (AWS's error code and message if any),
-    cut to DETAIL_LIMIT characters: some AWS messages quote the request."""
-    response = getattr(error, "response", None)
-    if isinstance(response, dict) and "Error" in response:
-        details = response["Error"]
-        text = f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
-    elif isinstance(error, ActionError):
-        text = str(error)
-    else:
-        text = f"{type(error).__name__}: {error}"
-    return cut(text)
 
 
 _REGISTRY: dict[str, type[Action]] = {}

@@ -13,7 +13,7 @@ from chalicelib.actions.base import (
     Parameter,
     register,
 )
-from chalicelib.retrying import eventually
+from chalicelib.aws.retrying import eventually
 
 
 @register

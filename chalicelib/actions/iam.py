@@ -16,7 +16,7 @@ from chalicelib.actions.base import (
     register,
     trusted_by,
 )
-from chalicelib.resource_policies import Trusted, allow_statements, statement_outsiders
+from chalicelib.aws.resource_policies import Trusted, allow_statements, statement_outsiders
 
 _USER = Parameter("user", "string", "Name of the IAM user.")
 

@@ -22,7 +22,7 @@ from chalicelib.actions.base import (
     register,
     trusted_by,
 )
-from chalicelib.resource_policies import open_to_everyone
+from chalicelib.aws.resource_policies import open_to_everyone
 
 _KEY = Parameter("key", "string", "Key id or key ARN (as in the event's requestParameters.keyId).")
 _MIN_WINDOW_DAYS, _MAX_WINDOW_DAYS = 7, 30

@@ -15,9 +15,9 @@ from chalicelib.actions.base import (
     register,
     trusted_by,
 )
-from chalicelib.domain_functions import PUBLIC_GROUPS
-from chalicelib.resource_policies import open_to_everyone
-from chalicelib.retrying import error_code
+from chalicelib.aws.quirks import PUBLIC_GROUPS
+from chalicelib.aws.resource_policies import open_to_everyone
+from chalicelib.aws.retrying import error_code
 
 _GRANTEE_KEYS = ("Type", "ID", "URI", "EmailAddress")
 

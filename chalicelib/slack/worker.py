@@ -23,8 +23,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.incidents import BUSY_STATES, State
-from chalicelib.integrity import ChangedOutsideTrailguard
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Notifier
 from chalicelib.store import StaleIncident

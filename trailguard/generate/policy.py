@@ -251,7 +251,7 @@ def seal_statements(settings: Settings) -> list[dict[str, Any]]:
     An alias is granted through `kms:ResourceAliases` (the key's id is known only once it
     exists; IAM cannot name a key by alias in `Resource`); a key ARN or id by itself.
     """
-    from chalicelib.integrity import MAC_ALGORITHM
+    from chalicelib.aws.seals import MAC_ALGORITHM
     from trailguard.bootstrap import alias_of
 
     key = settings.integrity_key

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from chalicelib.resource_policies import external_principals, lambda_permission_policy, public_statements
+from chalicelib.aws.resource_policies import external_principals, lambda_permission_policy, public_statements
 
 pytestmark = pytest.mark.unit
 

@@ -15,13 +15,11 @@ number of times.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from chalicelib.actions import Action, ActionError, registered_actions
-from chalicelib.actions.base import ActionContext, describe_error
-from chalicelib.guards import MEMBER_SESSION_NAME
-from chalicelib.own_calls import note_write_calls
+from chalicelib.aws.errors import ActionError, describe_error
+from chalicelib.aws.own_calls import note_write_calls
 
 RETRY_CONFIG = {
     "retries": {"mode": "standard", "total_max_attempts": 5},  # the first call and 4 retries
@@ -29,6 +27,9 @@ RETRY_CONFIG = {
     "read_timeout": 20,
 }
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
+MEMBER_SESSION_NAME = "trailguard"
+"""The session name trailguard gives every member-role session it opens. Anyone can choose a
+session name, so it only narrows (see `guards`): it is not what makes a call ours."""
 
 
 class ClientProvider(Protocol):
@@ -156,17 +157,3 @@ class AwsClients:
         from botocore.config import Config
 
         return session.client(service, region_name=region, config=Config(**RETRY_CONFIG))
-
-
-class AwsActions:
-    """Binds a planned step to a client in the event's account and region."""
-
-    def __init__(self, clients: ClientProvider, memory: Any = None) -> None:
-        self.clients = clients
-        self.memory = memory
-
-    def bind(self, step: Mapping[str, Any], account: str | None, region: str, incident_id: str | None = None) -> Action:
-        action_class = registered_actions()[step["action"]]
-        client = self.clients.client(action_class.service, account, region) if action_class.service else None
-        context = ActionContext(account, region, self.memory, step.get("remembered"), incident_id)
-        return action_class(client, step["params"], context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.aws import AwsActions
+from chalicelib.actions.binding import ActionBinder
 from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
@@ -53,7 +53,7 @@ def _responder(clients):
     return Responder(
         Catalog.load([PLAYBOOKS]),
         own=OwnIdentities.of(Settings(), ACCOUNT),
-        lifecycle=Lifecycle(MemoryStore(), AwsActions(clients)),
+        lifecycle=Lifecycle(MemoryStore(), ActionBinder(clients)),
         notifier=NullNotifier(),
     )
 

@@ -1,0 +1,24 @@
+"""A planned step, bound to what it acts with: the action's class, a client in the event's
+account and region, and trailguard's memory of last known configurations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib.actions.base import Action, ActionContext, registered_actions
+from chalicelib.aws.clients import ClientProvider
+
+
+class ActionBinder:
+    """Binds a planned step to a client in the event's account and region."""
+
+    def __init__(self, clients: ClientProvider, memory: Any = None) -> None:
+        self.clients = clients
+        self.memory = memory
+
+    def bind(self, step: Mapping[str, Any], account: str | None, region: str, incident_id: str | None = None) -> Action:
+        action_class = registered_actions()[step["action"]]
+        client = self.clients.client(action_class.service, account, region) if action_class.service else None
+        context = ActionContext(account, region, self.memory, step.get("remembered"), incident_id)
+        return action_class(client, step["params"], context)
