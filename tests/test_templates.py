@@ -11,7 +11,7 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.actions.base import registered_actions
+from chalicelib.actions.base import ANY_RESOURCE, registered_actions
 from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities, skip_reason
@@ -21,12 +21,11 @@ from tests.conftest import PLAYBOOKS, ROOT, record
 from trailguard.cli import deployment_files, main
 from trailguard.generate.deployment import acting_functions, role_name, stage_settings
 from trailguard.generate.policy import (
-    RESOURCE_TYPES,
-    RESOURCES,
     ROLE_CHANGING_PERMISSIONS,
     SWEEP_PERMISSIONS,
     lambda_policy,
     member_policy,
+    narrowing,
 )
 
 pytestmark = pytest.mark.integration
@@ -77,9 +76,24 @@ def test_a_playbook_set_without_an_action_grants_none_of_its_permissions(catalog
 
 
 def test_every_narrowed_permission_names_a_real_action_permission_and_resource_type():
+    """Each action declares what each permission is narrowed to, next to its code: every
+    declared permission is narrowed consistently across actions (`narrowing` refuses two
+    answers), and to ARNs of its own service."""
     declared = {p for action in registered_actions().values() for p in action.permissions}
-    assert set(RESOURCES) <= declared, sorted(set(RESOURCES) - declared)
-    assert set(RESOURCES.values()) <= set(RESOURCE_TYPES)
+    narrowed = narrowing(registered_actions().values())
+    assert set(narrowed) == declared
+    for permission, kind in narrowed.items():
+        assert kind is ANY_RESOURCE or all(arn.startswith(f"arn:*:{permission.split(':')[0]}:") for arn in kind.arns)
+    assert {kind.name for kind in narrowed.values()} >= {"Trail", "Key", "Bucket", "Role", "User", "AnyResource"}
+
+
+def test_a_permission_narrowed_two_ways_by_two_actions_is_refused():
+    start_logging = registered_actions()["cloudtrail.start_logging"]
+    wide = type(
+        "Wide", (start_logging,), {"name": "test.wide", "permissions": {"cloudtrail:StartLogging": ANY_RESOURCE}}
+    )
+    with pytest.raises(ValueError, match=r"StartLogging is narrowed to AnyResource by test\.wide but to Trail"):
+        narrowing([start_logging, wide])
 
 
 def test_the_api_handler_holds_no_permission_to_change_aws():
@@ -193,7 +207,7 @@ def _may_change_a_role(permission: str) -> bool:
     """An IAM permission that is not a read and is not narrowed to users or service-linked roles."""
     if not permission.startswith("iam:") or permission.startswith(("iam:Get", "iam:List")):
         return False
-    return RESOURCES.get(permission) not in ("User", "ServiceLinkedRole")
+    return narrowing(registered_actions().values())[permission].name not in ("User", "ServiceLinkedRole")
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])

@@ -1,26 +1,16 @@
-"""The actions playbooks can call, one module per AWS service.
+"""The actions playbooks can call, one module per AWS service, found without a list.
 
-Importing this package registers every built-in action; `registered_actions()` lists them.
+Every module of this package is imported once, in name order, when the package is: the
+classes it `@register`s become available to playbooks under their names. Adding an action
+is writing its class, with everything it declares, in its service's module (or a new one).
 """
 
-from chalicelib.actions import (  # noqa: F401 - imported to register
-    annotate,
-    cloudtrail,
-    config,
-    ec2,
-    guardduty,
-    iam,
-    kms,
-    lambda_,
-    rds,
-    s3,
-)
-from chalicelib.actions.base import (
-    Action,
-    ActionError,
-    Parameter,
-    UndoRefused,
-    registered_actions,
-)
+import importlib
+import pkgutil
+
+from chalicelib.actions.base import Action, ActionError, Parameter, UndoRefused, registered_actions
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Action", "ActionError", "Parameter", "UndoRefused", "registered_actions"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.actions.base import Action, ActionError, Parameter, register
+from chalicelib.actions.base import ANY_RESOURCE, Action, ActionError, Parameter, register
 
 TAG_KEY = "trailguard:incident"
 
@@ -29,7 +29,11 @@ class TagResource(Action):
 
     name = "tag.resource"
     service = "resourcegroupstaggingapi"
-    permissions = ("tag:GetResources", "tag:TagResources", "tag:UntagResources")
+    permissions = {
+        "tag:GetResources": ANY_RESOURCE,
+        "tag:TagResources": ANY_RESOURCE,
+        "tag:UntagResources": ANY_RESOURCE,
+    }
     parameters = (Parameter("arn", "string", "ARN of the resource."),)
 
     def _incident(self) -> str:
@@ -77,7 +81,7 @@ class Note(Action):
 
     name = "notify.note"
     service = ""
-    permissions = ()
+    permissions = {}
     parameters = (Parameter("text", "string", "What to say."),)
 
     def snapshot(self) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The action contract: what every remediation declares and how it behaves.
 
 An action is a small class registered under a stable public name (`service.verb_object`).
-Like Cloud Custodian's actions, it declares next to its code the parameters it takes, the
-IAM permissions it needs (the deploy policy is generated from them) and, in its
-docstring, a YAML example (the reference documentation is generated from it).
+Like Cloud Custodian's actions, it declares next to its code everything about itself: the
+parameters it takes, the IAM permissions it needs with the resource type each can be
+narrowed to (the deploy policies are generated from these declarations alone) and, in
+its docstring, a YAML example (the reference documentation is generated from it).
 
 Its life in an incident:
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from chalicelib import memory
@@ -36,6 +38,21 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "object": (dict,),
 }
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """What an IAM permission can be narrowed to: the ARNs of one resource type, as the IAM
+    Service Authorization Reference lists them for the permission, and the name its policy
+    statement carries (`Remediate<name>`)."""
+
+    name: str
+    arns: tuple[str, ...]
+
+
+ANY_RESOURCE = ResourceType("AnyResource", ("*",))
+"""For a permission the service grants on no resource type (DescribeTrails, ListDetectors,
+CreateFlowLogs...), and for iam:PassRole, which is narrowed by the service it passes to."""
 
 
 class UndoRefused(ActionError):
@@ -84,8 +101,8 @@ class Action:
     service: ClassVar[str]
     """The boto3 client the action needs, created in the event's account and region
     ("" for an action that calls no AWS service)."""
-    permissions: ClassVar[tuple[str, ...]]
-    """Every IAM action that snapshot, apply and undo call."""
+    permissions: ClassVar[Mapping[str, ResourceType]]
+    """Every IAM action that snapshot, apply and undo call, with what IAM lets it be narrowed to."""
     passes_role_to: ClassVar[str | None] = None
     """With iam:PassRole among the permissions: the only service it may pass roles to."""
     parameters: ClassVar[tuple[Parameter, ...]]
@@ -220,6 +237,10 @@ def register(action: type[Action]) -> type[Action]:
             raise TypeError(f"{action.__name__} must declare {attribute!r}")
     if action.name in _REGISTRY:
         raise ValueError(f"action {action.name!r} is registered twice")
+    wrong = [p for p, kind in action.permissions.items() if ":" not in p or not isinstance(kind, ResourceType)]
+    if wrong:
+        raise TypeError(f"{action.__name__}.permissions: give each IAM action (service:Verb) its ResourceType: {wrong}")
+    action.permissions = MappingProxyType(dict(action.permissions))  # a declaration, never changed
     _REGISTRY[action.name] = action
     return action
 

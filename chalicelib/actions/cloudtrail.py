@@ -6,14 +6,11 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from chalicelib import trails
-from chalicelib.actions.base import (
-    Action,
-    ActionContext,
-    ActionError,
-    Parameter,
-    register,
-)
+from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, ResourceType, register
 from chalicelib.aws.retrying import eventually
+
+TRAIL = ResourceType("Trail", ("arn:*:cloudtrail:*:*:trail/*",))
+"""A trail."""
 
 
 @register
@@ -32,7 +29,11 @@ class StartLogging(Action):
 
     name = "cloudtrail.start_logging"
     service = "cloudtrail"
-    permissions = ("cloudtrail:GetTrailStatus", "cloudtrail:StartLogging", "cloudtrail:StopLogging")
+    permissions = {
+        "cloudtrail:GetTrailStatus": TRAIL,
+        "cloudtrail:StartLogging": TRAIL,
+        "cloudtrail:StopLogging": TRAIL,
+    }
     parameters = (Parameter("trail", "string", "Name or ARN of the trail."),)
 
     def snapshot(self) -> dict[str, Any]:
@@ -95,20 +96,20 @@ class RestoreTrail(Action):
 
     name = "cloudtrail.restore_trail"
     service = "cloudtrail"
-    permissions = (
-        "cloudtrail:DescribeTrails",
-        "cloudtrail:GetEventSelectors",
-        "cloudtrail:ListTags",
-        "cloudtrail:GetTrailStatus",
-        "cloudtrail:CreateTrail",
-        "cloudtrail:UpdateTrail",
-        "cloudtrail:PutEventSelectors",
-        "cloudtrail:AddTags",
-        "cloudtrail:StartLogging",
-        "cloudtrail:StopLogging",
-        "cloudtrail:DeleteTrail",
-        "iam:PassRole",
-    )
+    permissions = {
+        "cloudtrail:DescribeTrails": ANY_RESOURCE,
+        "cloudtrail:GetEventSelectors": TRAIL,
+        "cloudtrail:ListTags": TRAIL,
+        "cloudtrail:GetTrailStatus": TRAIL,
+        "cloudtrail:CreateTrail": TRAIL,
+        "cloudtrail:UpdateTrail": TRAIL,
+        "cloudtrail:PutEventSelectors": TRAIL,
+        "cloudtrail:AddTags": TRAIL,
+        "cloudtrail:StartLogging": TRAIL,
+        "cloudtrail:StopLogging": TRAIL,
+        "cloudtrail:DeleteTrail": TRAIL,
+        "iam:PassRole": ANY_RESOURCE,
+    }
     passes_role_to = "cloudtrail.amazonaws.com"
     eventually_consistent = True  # a trail just created may not be described at once
     parameters = (
@@ -211,7 +212,10 @@ class RestoreEventSelectors(Action):
 
     name = "cloudtrail.restore_event_selectors"
     service = "cloudtrail"
-    permissions = ("cloudtrail:GetEventSelectors", "cloudtrail:PutEventSelectors")
+    permissions = {
+        "cloudtrail:GetEventSelectors": TRAIL,
+        "cloudtrail:PutEventSelectors": TRAIL,
+    }
     parameters = (
         Parameter("trail", "string", "Name or ARN of the trail."),
         Parameter(
@@ -270,14 +274,14 @@ class RestoreTrailSettings(Action):
 
     name = "cloudtrail.restore_trail_settings"
     service = "cloudtrail"
-    permissions = (
-        "cloudtrail:DescribeTrails",
-        "cloudtrail:GetEventSelectors",
-        "cloudtrail:ListTags",
-        "cloudtrail:GetTrailStatus",
-        "cloudtrail:UpdateTrail",
-        "iam:PassRole",
-    )
+    permissions = {
+        "cloudtrail:DescribeTrails": ANY_RESOURCE,
+        "cloudtrail:GetEventSelectors": TRAIL,
+        "cloudtrail:ListTags": TRAIL,
+        "cloudtrail:GetTrailStatus": TRAIL,
+        "cloudtrail:UpdateTrail": TRAIL,
+        "iam:PassRole": ANY_RESOURCE,
+    }
     passes_role_to = "cloudtrail.amazonaws.com"
     parameters = (Parameter("trail", "string", "Name or ARN of the trail."),)
 

@@ -6,13 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib import configservice
-from chalicelib.actions.base import (
-    Action,
-    ActionContext,
-    ActionError,
-    Parameter,
-    register,
-)
+from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, register
 
 
 @register
@@ -31,14 +25,14 @@ class StartRecorder(Action):
 
     name = "config.start_recorder"
     service = "config"
-    permissions = (
-        "config:DescribeConfigurationRecorderStatus",
-        "config:DescribeDeliveryChannels",
-        "config:PutDeliveryChannel",
-        "config:DeleteDeliveryChannel",
-        "config:StartConfigurationRecorder",
-        "config:StopConfigurationRecorder",
-    )
+    permissions = {
+        "config:DescribeConfigurationRecorderStatus": ANY_RESOURCE,
+        "config:DescribeDeliveryChannels": ANY_RESOURCE,
+        "config:PutDeliveryChannel": ANY_RESOURCE,
+        "config:DeleteDeliveryChannel": ANY_RESOURCE,
+        "config:StartConfigurationRecorder": ANY_RESOURCE,
+        "config:StopConfigurationRecorder": ANY_RESOURCE,
+    }
     parameters = (Parameter("recorder", "string", "Name of the recorder (default: every recorder).", required=False),)
 
     @classmethod

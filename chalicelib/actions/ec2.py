@@ -8,13 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib import flowlogs, memory
-from chalicelib.actions.base import (
-    Action,
-    ActionContext,
-    ActionError,
-    Parameter,
-    register,
+from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, ResourceType, register
+
+EBS_SNAPSHOT = ResourceType("EbsSnapshot", ("arn:*:ec2:*::snapshot/*",))
+"""An EBS snapshot."""
+IMAGE = ResourceType("Image", ("arn:*:ec2:*::image/*",))
+"""An AMI."""
+SECURITY_GROUP = ResourceType(
+    "SecurityGroup", ("arn:*:ec2:*:*:security-group/*", "arn:*:ec2:*:*:security-group-rule/*")
 )
+"""A security group and its rules."""
 
 
 def _network(cidr: Any) -> str | None:
@@ -63,11 +66,11 @@ class RevokePublicIngress(Action):
     name = "ec2.revoke_public_ingress"
     service = "ec2"
     eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
-    permissions = (
-        "ec2:DescribeSecurityGroupRules",
-        "ec2:RevokeSecurityGroupIngress",
-        "ec2:AuthorizeSecurityGroupIngress",
-    )
+    permissions = {
+        "ec2:DescribeSecurityGroupRules": ANY_RESOURCE,
+        "ec2:RevokeSecurityGroupIngress": SECURITY_GROUP,
+        "ec2:AuthorizeSecurityGroupIngress": SECURITY_GROUP,
+    }
     parameters = (
         Parameter("group", "string", "Id of the security group."),
         Parameter(
@@ -212,7 +215,10 @@ class RemovePublicSnapshotPermission(_SharedPermission):
 
     name = "ec2.remove_public_snapshot_permission"
     service = "ec2"
-    permissions = ("ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute")
+    permissions = {
+        "ec2:DescribeSnapshotAttribute": EBS_SNAPSHOT,
+        "ec2:ModifySnapshotAttribute": EBS_SNAPSHOT,
+    }
     parameters = (Parameter("snapshot", "string", "Id of the EBS snapshot."), _ACCOUNTS)
     resource_param = "snapshot"
 
@@ -250,7 +256,10 @@ class RemovePublicImagePermission(_SharedPermission):
 
     name = "ec2.remove_public_image_permission"
     service = "ec2"
-    permissions = ("ec2:DescribeImageAttribute", "ec2:ModifyImageAttribute")
+    permissions = {
+        "ec2:DescribeImageAttribute": IMAGE,
+        "ec2:ModifyImageAttribute": IMAGE,
+    }
     parameters = (Parameter("image", "string", "Id of the AMI."), _ACCOUNTS)
     resource_param = "image"
 
@@ -285,14 +294,14 @@ class RestoreFlowLogs(Action):
     name = "ec2.restore_flow_logs"
     service = "ec2"
     eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
-    permissions = (
-        "ec2:DescribeFlowLogs",
-        "ec2:CreateFlowLogs",
-        "ec2:DeleteFlowLogs",
-        "logs:CreateLogDelivery",
-        "logs:DeleteLogDelivery",
-        "iam:PassRole",
-    )
+    permissions = {
+        "ec2:DescribeFlowLogs": ANY_RESOURCE,
+        "ec2:CreateFlowLogs": ANY_RESOURCE,
+        "ec2:DeleteFlowLogs": ANY_RESOURCE,
+        "logs:CreateLogDelivery": ANY_RESOURCE,
+        "logs:DeleteLogDelivery": ANY_RESOURCE,
+        "iam:PassRole": ANY_RESOURCE,
+    }
     passes_role_to = "vpc-flow-logs.amazonaws.com"
     parameters = (Parameter("flow_logs", "array", "Ids of the deleted flow logs (flow_log_ids(requestParameters))."),)
 

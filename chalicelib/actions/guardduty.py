@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.actions.base import Action, register
+from chalicelib.actions.base import ANY_RESOURCE, Action, ResourceType, register
+from chalicelib.actions.iam import SERVICE_LINKED_ROLE
+
+DETECTOR = ResourceType("Detector", ("arn:*:guardduty:*:*:detector/*",))
+"""A GuardDuty detector."""
 
 
 @register
@@ -24,14 +28,14 @@ class RestoreDetector(Action):
 
     name = "guardduty.restore_detector"
     service = "guardduty"
-    permissions = (
-        "guardduty:ListDetectors",
-        "guardduty:GetDetector",
-        "guardduty:CreateDetector",
-        "guardduty:UpdateDetector",
-        "guardduty:DeleteDetector",
-        "iam:CreateServiceLinkedRole",
-    )
+    permissions = {
+        "guardduty:ListDetectors": ANY_RESOURCE,
+        "guardduty:GetDetector": DETECTOR,
+        "guardduty:CreateDetector": ANY_RESOURCE,
+        "guardduty:UpdateDetector": DETECTOR,
+        "guardduty:DeleteDetector": DETECTOR,
+        "iam:CreateServiceLinkedRole": SERVICE_LINKED_ROLE,
+    }
     parameters = ()
 
     def snapshot(self) -> dict[str, Any]:

@@ -13,10 +13,18 @@ from chalicelib.actions.base import (
     Action,
     ActionError,
     Parameter,
+    ResourceType,
     register,
     trusted_by,
 )
 from chalicelib.aws.resource_policies import Trusted, allow_statements, statement_outsiders
+
+ROLE = ResourceType("Role", ("arn:*:iam::*:role/*",))
+"""An IAM role."""
+SERVICE_LINKED_ROLE = ResourceType("ServiceLinkedRole", ("arn:*:iam::*:role/aws-service-role/*",))
+"""A service-linked role."""
+USER = ResourceType("User", ("arn:*:iam::*:user/*",))
+"""An IAM user."""
 
 _USER = Parameter("user", "string", "Name of the IAM user.")
 
@@ -39,7 +47,10 @@ class DeactivateAccessKey(Action):
     name = "iam.deactivate_access_key"
     service = "iam"
     eventually_consistent = True  # IAM documents its changes as eventually consistent
-    permissions = ("iam:ListAccessKeys", "iam:UpdateAccessKey")
+    permissions = {
+        "iam:ListAccessKeys": USER,
+        "iam:UpdateAccessKey": USER,
+    }
     parameters = (_USER, Parameter("key", "string", "The access key id."))
 
     def snapshot(self) -> dict[str, Any]:
@@ -76,7 +87,10 @@ class DeleteLoginProfile(Action):
     name = "iam.delete_login_profile"
     service = "iam"
     eventually_consistent = True  # IAM documents its changes as eventually consistent
-    permissions = ("iam:GetLoginProfile", "iam:DeleteLoginProfile")
+    permissions = {
+        "iam:GetLoginProfile": USER,
+        "iam:DeleteLoginProfile": USER,
+    }
     parameters = (_USER,)
 
     def snapshot(self) -> dict[str, Any]:
@@ -137,7 +151,10 @@ class RestoreTrustPolicy(Action):
     name = "iam.restore_trust_policy"
     service = "iam"
     eventually_consistent = True  # IAM documents its changes as eventually consistent
-    permissions = ("iam:GetRole", "iam:UpdateAssumeRolePolicy")
+    permissions = {
+        "iam:GetRole": ROLE,
+        "iam:UpdateAssumeRolePolicy": ROLE,
+    }
     parameters = (Parameter("role", "string", "Name of the role."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
 
     def _trusted(self, arn: str) -> Trusted:

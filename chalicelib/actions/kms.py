@@ -19,10 +19,14 @@ from chalicelib.actions.base import (
     Action,
     ActionError,
     Parameter,
+    ResourceType,
     register,
     trusted_by,
 )
 from chalicelib.aws.resource_policies import open_to_everyone
+
+KEY = ResourceType("Key", ("arn:*:kms:*:*:key/*",))
+"""A KMS key."""
 
 _KEY = Parameter("key", "string", "Key id or key ARN (as in the event's requestParameters.keyId).")
 _MIN_WINDOW_DAYS, _MAX_WINDOW_DAYS = 7, 30
@@ -66,7 +70,11 @@ class EnableKey(Action):
     name = "kms.enable_key"
     service = "kms"
     eventually_consistent = True  # KMS documents its API as eventually consistent
-    permissions = ("kms:DescribeKey", "kms:EnableKey", "kms:DisableKey")
+    permissions = {
+        "kms:DescribeKey": KEY,
+        "kms:EnableKey": KEY,
+        "kms:DisableKey": KEY,
+    }
     parameters = (_KEY,)
 
     def snapshot(self) -> dict[str, Any]:
@@ -109,13 +117,13 @@ class CancelKeyDeletion(Action):
     name = "kms.cancel_key_deletion"
     service = "kms"
     eventually_consistent = True  # KMS documents its API as eventually consistent
-    permissions = (
-        "kms:DescribeKey",
-        "kms:CancelKeyDeletion",
-        "kms:EnableKey",
-        "kms:DisableKey",
-        "kms:ScheduleKeyDeletion",
-    )
+    permissions = {
+        "kms:DescribeKey": KEY,
+        "kms:CancelKeyDeletion": KEY,
+        "kms:EnableKey": KEY,
+        "kms:DisableKey": KEY,
+        "kms:ScheduleKeyDeletion": KEY,
+    }
     parameters = (
         _KEY,
         Parameter("enable", "boolean", "Enable the key once the deletion is cancelled.", False, True),
@@ -171,7 +179,10 @@ class RestoreKeyPolicy(Action):
     name = "kms.restore_key_policy"
     service = "kms"
     eventually_consistent = True  # KMS documents its API as eventually consistent
-    permissions = ("kms:GetKeyPolicy", "kms:PutKeyPolicy")
+    permissions = {
+        "kms:GetKeyPolicy": KEY,
+        "kms:PutKeyPolicy": KEY,
+    }
     parameters = (_KEY, TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
 
     def _public(self, policy: Any) -> list[Any]:

@@ -7,7 +7,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.actions.base import Action, Parameter, register
+from chalicelib.actions.base import Action, Parameter, ResourceType, register
+
+FUNCTION = ResourceType("Function", ("arn:*:lambda:*:*:function:*",))
+"""A Lambda function."""
 
 
 def _add_permission_arguments(statement: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,7 +49,11 @@ class RemovePermission(Action):
 
     name = "lambda.remove_permission"
     service = "lambda"
-    permissions = ("lambda:GetPolicy", "lambda:RemovePermission", "lambda:AddPermission")
+    permissions = {
+        "lambda:GetPolicy": FUNCTION,
+        "lambda:RemovePermission": FUNCTION,
+        "lambda:AddPermission": FUNCTION,
+    }
     parameters = (
         Parameter("function", "string", "Name or ARN of the function."),
         Parameter("statement", "string", "The statement id (Sid)."),

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.actions.base import Action, Parameter, register
+from chalicelib.actions.base import Action, Parameter, ResourceType, register
+
+DB_SNAPSHOT = ResourceType("DbSnapshot", ("arn:*:rds:*:*:snapshot:*",))
+"""An RDS snapshot."""
 
 
 @register
@@ -26,7 +29,10 @@ class RemoveSnapshotShare(Action):
 
     name = "rds.remove_snapshot_share"
     service = "rds"
-    permissions = ("rds:DescribeDBSnapshotAttributes", "rds:ModifyDBSnapshotAttribute")
+    permissions = {
+        "rds:DescribeDBSnapshotAttributes": DB_SNAPSHOT,
+        "rds:ModifyDBSnapshotAttribute": DB_SNAPSHOT,
+    }
     parameters = (
         Parameter("snapshot", "string", "Identifier of the DB snapshot."),
         Parameter(

@@ -7,17 +7,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.actions.base import (
+    ANY_RESOURCE,
     TRUSTED_ACCOUNTS,
     TRUSTED_ORGANIZATIONS,
     Action,
     ActionError,
     Parameter,
+    ResourceType,
     register,
     trusted_by,
 )
 from chalicelib.aws.quirks import PUBLIC_GROUPS
 from chalicelib.aws.resource_policies import open_to_everyone
 from chalicelib.aws.retrying import error_code
+
+BUCKET = ResourceType("Bucket", ("arn:*:s3:::*",))
+"""A bucket."""
+OBJECT = ResourceType("Object", ("arn:*:s3:::*/*",))
+"""An object."""
 
 _GRANTEE_KEYS = ("Type", "ID", "URI", "EmailAddress")
 
@@ -80,7 +87,10 @@ class RemovePublicAcl(Action):
     name = "s3.remove_public_acl"
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
-    permissions = ("s3:GetBucketAcl", "s3:PutBucketAcl")
+    permissions = {
+        "s3:GetBucketAcl": BUCKET,
+        "s3:PutBucketAcl": BUCKET,
+    }
     parameters = (Parameter("bucket", "string", "Name of the bucket."),)
 
     def snapshot(self) -> dict[str, Any]:
@@ -121,7 +131,10 @@ class RemovePublicObjectAcl(Action):
 
     name = "s3.remove_public_object_acl"
     service = "s3"
-    permissions = ("s3:GetObjectAcl", "s3:PutObjectAcl")
+    permissions = {
+        "s3:GetObjectAcl": OBJECT,
+        "s3:PutObjectAcl": OBJECT,
+    }
     parameters = (
         Parameter("bucket", "string", "Name of the bucket."),
         Parameter("key", "string", "Key of the object."),
@@ -176,7 +189,11 @@ class RemovePublicPolicyStatements(Action):
     name = "s3.remove_public_policy_statements"
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
-    permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
+    permissions = {
+        "s3:GetBucketPolicy": BUCKET,
+        "s3:PutBucketPolicy": BUCKET,
+        "s3:DeleteBucketPolicy": BUCKET,
+    }
     parameters = (Parameter("bucket", "string", "Name of the bucket."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
 
     def _public(self, policy: Any) -> list[Any]:
@@ -290,7 +307,10 @@ class BlockPublicAccess(_PublicAccessBlock):
     name = "s3.block_public_access"
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
-    permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
+    permissions = {
+        "s3:GetBucketPublicAccessBlock": BUCKET,
+        "s3:PutBucketPublicAccessBlock": BUCKET,
+    }
     parameters = (Parameter("bucket", "string", "Name of the bucket."), _SETTINGS_PARAMETER)
 
     def snapshot(self) -> dict[str, Any]:
@@ -322,7 +342,10 @@ class BlockAccountPublicAccess(_PublicAccessBlock):
     name = "s3.block_account_public_access"
     service = "s3control"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
-    permissions = ("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock")
+    permissions = {
+        "s3:GetAccountPublicAccessBlock": ANY_RESOURCE,
+        "s3:PutAccountPublicAccessBlock": ANY_RESOURCE,
+    }
     parameters = (Parameter("account", "string", "The AWS account id."), _SETTINGS_PARAMETER)
 
     def snapshot(self) -> dict[str, Any]:

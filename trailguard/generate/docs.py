@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.actions import Action, registered_actions
+from chalicelib.actions.base import ANY_RESOURCE
 from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.expressions import DOCUMENTED_BY, DomainFunctions
@@ -342,7 +343,8 @@ resource is already safe (check), applies the change (running it again changes n
 then reads the resource back: the step fails unless it is safe now (read a few times
 where AWS documents that reads may lag). It undoes the change only if the resource is
 still exactly as trailguard left it; otherwise the undo is refused and says which fields
-changed. The deploy policy is generated from the permissions listed here.
+changed. The deploy policy is generated from the permissions listed here, each narrowed
+to the resource type named beside it (the others cannot be narrowed).
 """
     ]
     for name in sorted(registered_actions()):
@@ -357,7 +359,12 @@ changed. The deploy policy is generated from the permissions listed here.
                     need = "optional"
                 out.append(f"| `{parameter.name}` | {parameter.type} | {need} | {parameter.description} |")
             out.append("")
-        permissions = ", ".join(f"`{p}`" for p in action.permissions) or "none (calls no AWS service)"
+        permissions = (
+            ", ".join(
+                f"`{p}`" if kind is ANY_RESOURCE else f"`{p}` ({kind.name})" for p, kind in action.permissions.items()
+            )
+            or "none (calls no AWS service)"
+        )
         passes = f" (`iam:PassRole` only to `{action.passes_role_to}`)" if action.passes_role_to else ""
         out.append(f"IAM permissions: {permissions}{passes}.\n\n```yaml\n{example}\n```\n")
     return "\n".join(out)

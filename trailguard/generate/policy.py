@@ -3,10 +3,10 @@
 Least privilege, in three shapes:
 
 - `lambda_policy`: the functions that change AWS (the rules' handler, the sweep, the click
-  worker): the permissions of the actions some playbook uses, narrowed to the resource
-  type where the service allows it, read access for the posture sweep, the stage's table,
-  sealing and checking with its integrity key, its Slack secrets, its own click worker,
-  assuming the member role, writing its logs.
+  worker): the permissions of the actions some playbook uses, each narrowed to the resource
+  type its action declares (nothing here knows one action from another), read access for
+  the posture sweep, the stage's table, sealing and checking with its integrity key, its
+  Slack secrets, its own click worker, assuming the member role, writing its logs.
 - `api_policy`: the public Slack endpoint's function: reading and writing incidents
   (`inc-*` items only, not remembered configurations), the Slack secrets and the worker;
   no remediation permission and no KMS permission at all: a bug behind the public URL
@@ -29,6 +29,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from chalicelib.actions.base import Action, ResourceType
+from chalicelib.actions.kms import KEY
 from chalicelib.catalog import Catalog
 from chalicelib.settings import Settings
 
@@ -72,88 +74,28 @@ SAME_ORGANIZATION = {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID
 """A resource in the caller's own organization. Without AWS Organizations neither key has a
 value, so a statement with this condition allows nothing."""
 
-RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
-    # What a permission can be narrowed to, by the name its statement's Sid carries.
-    "Trail": ("arn:*:cloudtrail:*:*:trail/*",),
-    "Key": ("arn:*:kms:*:*:key/*",),
-    "Bucket": ("arn:*:s3:::*",),
-    "Object": ("arn:*:s3:::*/*",),
-    "SecurityGroup": ("arn:*:ec2:*:*:security-group/*", "arn:*:ec2:*:*:security-group-rule/*"),
-    "EbsSnapshot": ("arn:*:ec2:*::snapshot/*",),
-    "Image": ("arn:*:ec2:*::image/*",),
-    "User": ("arn:*:iam::*:user/*",),
-    "Role": ("arn:*:iam::*:role/*",),
-    "ServiceLinkedRole": ("arn:*:iam::*:role/aws-service-role/*",),
-    "Function": ("arn:*:lambda:*:*:function:*",),
-    "DbSnapshot": ("arn:*:rds:*:*:snapshot:*",),
-    "Detector": ("arn:*:guardduty:*:*:detector/*",),
-    "AnyResource": ("*",),
-}
-RESOURCES: dict[str, str] = {
-    # The resource type each permission can be narrowed to, from the IAM Service
-    # Authorization Reference. A permission not listed here takes "*": the service has no
-    # resource-level permission for it (DescribeTrails, ListDetectors, CreateFlowLogs...).
-    **{
-        f"cloudtrail:{verb}": "Trail"
-        for verb in (
-            "AddTags",
-            "CreateTrail",
-            "DeleteTrail",
-            "GetEventSelectors",
-            "GetTrailStatus",
-            "ListTags",
-            "PutEventSelectors",
-            "StartLogging",
-            "StopLogging",
-            "UpdateTrail",
-        )
-    },
-    **{
-        f"kms:{verb}": "Key"
-        for verb in (
-            "CancelKeyDeletion",
-            "DescribeKey",
-            "DisableKey",
-            "EnableKey",
-            "GetKeyPolicy",
-            "PutKeyPolicy",
-            "ScheduleKeyDeletion",
-        )
-    },
-    **{
-        f"s3:{verb}": "Bucket"
-        for verb in (
-            "DeleteBucketPolicy",
-            "GetBucketAcl",
-            "GetBucketPolicy",
-            "GetBucketPublicAccessBlock",
-            "PutBucketAcl",
-            "PutBucketPolicy",
-            "PutBucketPublicAccessBlock",
-        )
-    },
-    "s3:GetObjectAcl": "Object",
-    "s3:PutObjectAcl": "Object",
-    "ec2:AuthorizeSecurityGroupIngress": "SecurityGroup",
-    "ec2:RevokeSecurityGroupIngress": "SecurityGroup",
-    "ec2:DescribeSnapshotAttribute": "EbsSnapshot",
-    "ec2:ModifySnapshotAttribute": "EbsSnapshot",
-    "ec2:DescribeImageAttribute": "Image",
-    "ec2:ModifyImageAttribute": "Image",
-    **{
-        f"iam:{verb}": "User" for verb in ("DeleteLoginProfile", "GetLoginProfile", "ListAccessKeys", "UpdateAccessKey")
-    },
-    "iam:GetRole": "Role",
-    "iam:UpdateAssumeRolePolicy": "Role",
-    "iam:CreateServiceLinkedRole": "ServiceLinkedRole",
-    **{f"lambda:{verb}": "Function" for verb in ("AddPermission", "GetPolicy", "RemovePermission")},
-    **{f"rds:{verb}": "DbSnapshot" for verb in ("DescribeDBSnapshotAttributes", "ModifyDBSnapshotAttribute")},
-    **{f"guardduty:{verb}": "Detector" for verb in ("DeleteDetector", "GetDetector", "UpdateDetector")},
-}
+
+def _actions(catalog: Catalog) -> list[type[Action]]:
+    """The actions some playbook of the catalog uses."""
+    return list({step.action.name: step.action for playbook in catalog.playbooks for step in playbook.steps}.values())
+
+
+def narrowing(actions: Iterable[type[Action]]) -> dict[str, ResourceType]:
+    """What each permission the actions declare is narrowed to. Two actions that narrow one
+    permission differently contradict each other: refused, naming both."""
+    found: dict[str, tuple[ResourceType, str]] = {}
+    for action in actions:
+        for permission, kind in action.permissions.items():
+            seen = found.setdefault(permission, (kind, action.name))
+            if seen[0] != kind:
+                raise ValueError(
+                    f"{permission} is narrowed to {kind.name} by {action.name} but to {seen[0].name} by {seen[1]}"
+                )
+    return {permission: kind for permission, (kind, _) in found.items()}
 
 
 def remediation_permissions(catalog: Catalog) -> list[str]:
-    return sorted({p for playbook in catalog.playbooks for step in playbook.steps for p in step.action.permissions})
+    return sorted(narrowing(_actions(catalog)))
 
 
 def _pass_role_services(catalog: Catalog) -> list[str]:
@@ -169,19 +111,18 @@ def _pass_role_services(catalog: Catalog) -> list[str]:
 
 def remediation_statements(catalog: Catalog) -> list[dict[str, Any]]:
     """The actions' permissions, one statement per resource type they can be narrowed to."""
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for permission in remediation_permissions(catalog):
+    by_type: dict[ResourceType, list[str]] = defaultdict(list)
+    for permission, kind in sorted(narrowing(_actions(catalog)).items()):
         if permission != PASS_ROLE:
-            by_type[RESOURCES.get(permission, "AnyResource")].append(permission)
+            by_type[kind].append(permission)
     statements: list[dict[str, Any]] = []
-    for kind in sorted(by_type):
-        resources = RESOURCE_TYPES[kind]
+    for kind in sorted(by_type, key=lambda kind: kind.name):
         statements.append(
             {
-                "Sid": f"Remediate{kind}",
+                "Sid": f"Remediate{kind.name}",
                 "Effect": "Allow",
                 "Action": by_type[kind],
-                "Resource": resources[0] if len(resources) == 1 else list(resources),
+                "Resource": kind.arns[0] if len(kind.arns) == 1 else list(kind.arns),
             }
         )
     services = _pass_role_services(catalog)
@@ -261,7 +202,7 @@ def seal_statements(settings: Settings) -> list[dict[str, Any]]:
     alias = alias_of(key)
     condition: dict[str, Any] = {"StringEquals": {"kms:MacAlgorithm": MAC_ALGORITHM}}
     if alias is not None:
-        statement["Resource"] = RESOURCE_TYPES["Key"][0]
+        statement["Resource"] = KEY.arns[0]
         condition["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": alias}
     else:
         statement["Resource"] = key if key.startswith("arn:") else f"arn:*:kms:*:*:key/{key}"
