@@ -51,8 +51,8 @@ def run(clicks: int = CLICKS) -> dict:
     from chalice.test import Client
 
     import app as chalice_app
-    from chalicelib.catalog import Catalog
     from chalicelib.events.record import CloudTrailEvent
+    from chalicelib.playbooks.catalog import Catalog
     from trailguard.bootstrap import ensure_table
     from trailguard.local.slack import SlackStub
 

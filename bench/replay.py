@@ -68,7 +68,7 @@ def count_records(corpus: Path) -> int:
 
 
 def run(corpus: Path, small_corpus: Path, runs: int = RUNS) -> dict:
-    from chalicelib.catalog import Catalog
+    from chalicelib.playbooks.catalog import Catalog
     from chalicelib.settings import PROJECT_PLAYBOOKS
 
     names = sorted({name for group in Catalog.load([PROJECT_PLAYBOOKS]).event_names().values() for name in group})

@@ -13,16 +13,15 @@ import logging
 from dataclasses import dataclass
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.expressions import ExpressionError
 from chalicelib.guards import OwnIdentities, Skip, skip_reason
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.lifecycle import TRAILGUARD, Lifecycle
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.notify import Notifier
-from chalicelib.plan import Plan, PlanError
-from chalicelib.playbook import Playbook
+from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.expressions import ExpressionError
+from chalicelib.playbooks.playbook import Plan, PlanError, Playbook
 from chalicelib.store import IncidentTooLarge, StaleIncident
 
 log = logging.getLogger("trailguard")

@@ -33,12 +33,12 @@ from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.aws.seals import KmsSealer, LocalSealer, Sealer
-from chalicelib.catalog import Catalog, EventRule
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
 from chalicelib.integrity import SealedStore
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Fanout, LogNotifier, Notifier
+from chalicelib.playbooks.catalog import Catalog, EventRule
 from chalicelib.responder import Decision, Outcome, Responder
 from chalicelib.settings import Settings, missing_integrity_key
 from chalicelib.store import DynamoStore, IncidentStore, IncidentTooLarge, MemoryStore

@@ -32,11 +32,11 @@ from typing import Any
 from chalicelib import acceptances, memory, remembered, trails
 from chalicelib.aws.errors import describe_error
 from chalicelib.aws.seals import ChangedOutsideTrailguard
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import SWEEPER, sweep_record
 from chalicelib.incidents import BUSY_STATES, IllegalTransition, Incident, State
 from chalicelib.lifecycle import Lifecycle
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from chalicelib.store import StaleIncident, UnreadableIncident
 

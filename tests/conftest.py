@@ -465,7 +465,7 @@ def client(runtime):
 @pytest.fixture
 def approve_mode(runtime, tmp_path, monkeypatch):
     """The runtime's only playbook: APPROVE_PLAYBOOK (StopLogging, approve mode)."""
-    from chalicelib.catalog import Catalog
+    from chalicelib.playbooks.catalog import Catalog
 
     (tmp_path / "trail-approve.yaml").write_text(APPROVE_PLAYBOOK)
     monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))

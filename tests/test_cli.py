@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from chalicelib import __version__
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record
-from tests.test_playbook_loading import VALID
+from tests.playbooks.test_loader import VALID
 from trailguard.cli import main
 
 pytestmark = pytest.mark.integration
@@ -422,7 +422,7 @@ def test_incidents_reports_a_damaged_item_and_lists_the_others_and_marks_entries
 def test_the_policy_reads_only_the_stages_slack_secrets_and_invokes_only_its_worker():
     import dataclasses
 
-    from chalicelib.catalog import Catalog
+    from chalicelib.playbooks.catalog import Catalog
     from trailguard.generate.policy import lambda_policy
 
     settings = dataclasses.replace(

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from chalicelib.catalog import Catalog
 from chalicelib.events.synthetic import api_call_record
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import MALLORY, PLAYBOOKS, ROOT

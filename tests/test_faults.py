@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.catalog import Catalog
 from chalicelib.incidents import State
+from chalicelib.playbooks.catalog import Catalog
 from tests.conftest import (
     ACCOUNT,
     FAULTS_SURVIVED,

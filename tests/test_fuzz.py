@@ -20,11 +20,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.events.synthetic import eventbridge_envelope
 from chalicelib.guards import OwnIdentities
-from chalicelib.playbook_loader import load_playbooks
+from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.loader import load_playbooks
 from tests.conftest import DATASETS, PLAYBOOKS, SIGNING_SECRET, count_fuzz_case, signed_click
 from trailguard.eventfiles import read_event_file
 from trailguard.replay import ReplayCounts, replay

@@ -8,7 +8,6 @@ import threading
 import pytest
 
 from chalicelib.actions.binding import ActionBinder
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import (
@@ -22,6 +21,7 @@ from chalicelib.incidents import (
 )
 from chalicelib.lifecycle import Lifecycle, UnknownIncident
 from chalicelib.notify import NullNotifier
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from tests.conftest import (
     ACCOUNT,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.catalog import Catalog
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.actions import registered_actions
-from chalicelib.catalog import Catalog
+from chalicelib.playbooks.catalog import Catalog
 from tests.conftest import PLAYBOOKS
 from trailguard.generate.docs import DOCS_FILE, NOT_ANSWERED, render, stratus_coverage
 
@@ -57,7 +57,7 @@ def test_every_message_kind_has_an_example_slack_would_take(slack_stub):
 
 
 def test_the_reference_names_every_nested_playbook_key():
-    from chalicelib.playbook_schema import SCHEMA
+    from chalicelib.playbooks.schema import SCHEMA
 
     text = DOCS_FILE.read_text()
     nested = [

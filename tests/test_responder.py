@@ -8,12 +8,12 @@ import pytest
 
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.clients import AwsClients
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import State, StepStatus, incident_id
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import Notifier, TextNotifier, describe
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from chalicelib.store import MemoryStore
 from tests.conftest import PLAYBOOKS, record, recording_clients

@@ -17,12 +17,12 @@ import pytest
 
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.dynamodb import item_size
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import HISTORY_LIMIT, State, StepStatus
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from chalicelib.store import MAX_ITEM_BYTES
 from chalicelib.text import DETAIL_LIMIT

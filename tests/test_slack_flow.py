@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from chalicelib.catalog import Catalog
 from chalicelib.incidents import State
+from chalicelib.playbooks.catalog import Catalog
 from tests.conftest import (
     APPROVE_PLAYBOOK,
     APPROVER,

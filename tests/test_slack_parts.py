@@ -14,10 +14,10 @@ import pytest
 from chalice.test import Client
 
 import app as chalice_app
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.settings import Settings
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
 from chalicelib.slack.client import web_client

@@ -12,13 +12,13 @@ from chalice.test import Client
 import app as chalice_app
 from chalicelib import trails
 from chalicelib.actions.binding import ActionBinder
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import SWEEPER
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import Incident, State, incident_id
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from chalicelib.store import MemoryStore
 from chalicelib.sweep import Sweep

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib.actions.base import ANY_RESOURCE, registered_actions
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities, skip_reason
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record

@@ -25,8 +25,8 @@ from typing import Any
 import click
 
 from chalicelib import __version__
-from chalicelib.catalog import Catalog, CatalogError
 from chalicelib.guards import OwnIdentities
+from chalicelib.playbooks.catalog import Catalog, CatalogError
 from chalicelib.settings import Settings
 
 _SHOWN_MALFORMED = 20
@@ -282,7 +282,7 @@ def _trusted_lists(settings: Settings, accounts: tuple[str, ...], organizations:
 
 @main.command(help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output).")
 def schema() -> None:
-    from chalicelib.playbook_schema import SCHEMA
+    from chalicelib.playbooks.schema import SCHEMA
 
     click.echo(json.dumps(SCHEMA, indent=2))
 
@@ -455,7 +455,7 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
 
     from chalicelib.aws.clients import partition_of
     from chalicelib.aws.seals import KEY_SPEC
-    from chalicelib.catalog import Catalog
+    from chalicelib.playbooks.catalog import Catalog
     from chalicelib.runtime import Runtime
     from trailguard.bootstrap import ensure_key
     from trailguard.generate.deployment import acting_functions, role_name

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
-from chalicelib.playbook import Playbook, PlaybookTest
+from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.playbook import Playbook, PlaybookTest
 from chalicelib.responder import Decision, decide
 from trailguard.eventfiles import read_event_file
 

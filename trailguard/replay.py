@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.notify import NullNotifier
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Outcome, Responder
 from chalicelib.store import MemoryStore
 

@@ -49,7 +49,7 @@ def test_every_docstring_example_is_a_valid_playbook_step(name, tmp_path):
     """The examples become the reference documentation: each must load as written."""
     import textwrap
 
-    from chalicelib.playbook_loader import load_playbook
+    from chalicelib.playbooks.loader import load_playbook
 
     action = registered_actions()[name]
     example = textwrap.dedent(action.__doc__.split("Example:", 1)[1]).strip()

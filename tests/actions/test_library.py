@@ -188,7 +188,7 @@ def _request_parameters(group, permissions):
 
 def _ranges_the_playbook_finds(group, permissions):
     """What the bundled playbook hands ec2.revoke_public_ingress for this call."""
-    from chalicelib.catalog import Catalog
+    from chalicelib.playbooks.catalog import Catalog
     from tests.conftest import PLAYBOOKS
 
     playbook = Catalog.load([PLAYBOOKS], with_tests=False).get("ec2-security-group-public-admin-ingress")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.actions.binding import ActionBinder
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import State
 from chalicelib.lifecycle import Lifecycle
 from chalicelib.notify import NullNotifier
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from chalicelib.settings import Settings
 from chalicelib.store import MemoryStore

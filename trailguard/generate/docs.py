@@ -18,12 +18,12 @@ from typing import Any
 
 from chalicelib.actions import Action, registered_actions
 from chalicelib.actions.base import ANY_RESOURCE
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent, EventError
-from chalicelib.expressions import DOCUMENTED_BY, DomainFunctions
 from chalicelib.guards import OwnIdentities
-from chalicelib.playbook import Playbook
-from chalicelib.playbook_schema import SCHEMA
+from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.expressions import DOCUMENTED_BY, DomainFunctions
+from chalicelib.playbooks.playbook import Playbook
+from chalicelib.playbooks.schema import SCHEMA
 from chalicelib.responder import decide
 from trailguard import PROJECT
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from chalicelib.actions.base import Action, ResourceType
 from chalicelib.actions.kms import KEY
-from chalicelib.catalog import Catalog
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.settings import Settings
 
 SWEEP_PERMISSIONS = (

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.incidents import HistoryEntry, Incident, State, StepResult, StepStatus, incident_id
-from chalicelib.playbook import Playbook
+from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.playbook import Playbook
 from chalicelib.slack.messages import block_kit_builder_url, render
 from trailguard import PROJECT
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.aws.seals import KEY_SPEC, KEY_USAGE
-from chalicelib.catalog import Catalog, EventRule
+from chalicelib.playbooks.catalog import Catalog, EventRule
 from chalicelib.settings import Settings
 from chalicelib.store import TTL_ATTRIBUTE, table_definition
 from trailguard.bootstrap import alias_of

@@ -11,8 +11,8 @@ import json
 import pytest
 from moto.events.models import EventPattern
 
-from chalicelib.catalog import PATTERN_SIZE_LIMIT, Catalog
-from chalicelib.playbook import Playbook
+from chalicelib.playbooks.catalog import PATTERN_SIZE_LIMIT, Catalog
+from chalicelib.playbooks.playbook import Playbook
 from tests.conftest import PLAYBOOKS, envelope, record, stratus_record
 
 pytestmark = pytest.mark.unit

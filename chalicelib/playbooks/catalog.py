@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.events.record import CLOUDTRAIL_DETAIL_TYPE
-from chalicelib.playbook import Playbook
-from chalicelib.playbook_loader import PlaybookError, load_playbooks
+from chalicelib.playbooks.loader import PlaybookError, load_playbooks
+from chalicelib.playbooks.playbook import Playbook
 
 # EventBridge's default limit on the size of a rule's event pattern, in characters.
 PATTERN_SIZE_LIMIT = 2048

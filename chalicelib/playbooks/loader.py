@@ -17,11 +17,11 @@ from typing import Any
 
 from chalicelib import named_lists
 from chalicelib.actions import registered_actions
-from chalicelib.expressions import Expression, ExpressionError
 from chalicelib.named_lists import NamedLists
-from chalicelib.playbook import Playbook, PlaybookTest, Step
-from chalicelib.playbook_schema import validator
-from chalicelib.yamlfile import YamlSyntaxError, format_path, line_of, load_yaml
+from chalicelib.playbooks.expressions import Expression, ExpressionError
+from chalicelib.playbooks.playbook import Playbook, PlaybookTest, Step
+from chalicelib.playbooks.schema import validator
+from chalicelib.playbooks.yamlfile import YamlSyntaxError, format_path, line_of, load_yaml
 
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
 

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from chalicelib.catalog import Catalog, CatalogError
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.playbook_loader import PlaybookErrors, load_playbook, load_playbooks
+from chalicelib.playbooks.catalog import Catalog, CatalogError
+from chalicelib.playbooks.loader import PlaybookErrors, load_playbook, load_playbooks
 from tests.conftest import record
 
 pytestmark = pytest.mark.unit
@@ -211,7 +211,7 @@ def test_catalog_lists_every_mistake_of_every_file(tmp_path):
 
 def test_the_lambda_loads_playbooks_without_their_tests(tmp_path):
     """Inline tests are most of a playbook file and the Lambda never runs them."""
-    from chalicelib.catalog import Catalog
+    from chalicelib.playbooks.catalog import Catalog
 
     (tmp_path / "p.yaml").write_text(
         "id: pb\ntitle: T\nseverity: low\nmode: notify\n"

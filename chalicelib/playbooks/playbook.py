@@ -1,7 +1,9 @@
 """A playbook, compiled: which events it answers, when it leaves them alone, and its plan.
 
-Built by `playbook_loader` from a YAML file; everything here is already checked, so
-deciding about an event only evaluates precompiled expressions.
+Built by `loader` from a YAML file; everything here is already checked, so deciding about
+an event only evaluates precompiled expressions. A plan is what one playbook would do about
+one event, with every parameter resolved: plain data that the responder acts on, replay
+prints and incidents keep.
 """
 
 from __future__ import annotations
@@ -14,9 +16,40 @@ from typing import Any
 
 from chalicelib.actions import Action
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.expressions import Expression
 from chalicelib.named_lists import NO_LISTS, NamedLists
-from chalicelib.plan import Plan, PlanError, PlannedStep
+from chalicelib.playbooks.expressions import Expression
+
+
+class PlanError(ValueError):
+    """A playbook matched an event but its parameters cannot be resolved from it."""
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    action: str
+    params: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "params": self.params}
+
+
+@dataclass(frozen=True)
+class Plan:
+    playbook: Playbook
+    event: CloudTrailEvent
+    steps: tuple[PlannedStep, ...]
+
+    @property
+    def mode(self) -> str:
+        return self.playbook.mode
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public shape of a plan (replay's JSON Lines output, incidents)."""
+        return {
+            "playbook": self.playbook.id,
+            "mode": self.mode,
+            "steps": [step.to_dict() for step in self.steps],
+        }
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ import pytest
 
 from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext
-from chalicelib.catalog import Catalog
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import api_call_record
 from chalicelib.guards import OwnIdentities
-from chalicelib.plan import PlanError
+from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.playbook import PlanError
 from chalicelib.responder import decide
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS
@@ -62,7 +62,7 @@ def test_a_broken_expectation_is_caught():
 
 
 def test_every_builtin_playbook_has_a_positive_and_a_negative_case():
-    from chalicelib.catalog import Catalog
+    from chalicelib.playbooks.catalog import Catalog
     from tests.conftest import PLAYBOOKS
 
     for playbook in Catalog.load([PLAYBOOKS]).playbooks:

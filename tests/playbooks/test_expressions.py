@@ -14,8 +14,8 @@ from chalicelib.aws.quirks import (
     public_cidrs,
     wide_cidrs,
 )
-from chalicelib.expressions import Expression, ExpressionError
 from chalicelib.named_lists import NamedLists
+from chalicelib.playbooks.expressions import Expression, ExpressionError
 
 pytestmark = pytest.mark.unit
 
