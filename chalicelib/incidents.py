@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
+from chalicelib.clock import timestamp, utc_now
+from chalicelib.memory.rules import Stance
 from chalicelib.text import cut
 
 
@@ -44,6 +46,11 @@ OPEN_STATES = frozenset({State.PROPOSED, State.REMEDIATING, State.REMEDIATED, St
 
 BUSY_STATES = frozenset({State.REMEDIATING, State.UNDOING})
 """States in which a worker holds a lease and is calling AWS."""
+
+ACTING_STATES = frozenset({State.PROPOSED, State.REMEDIATING, State.FAILED, State.UNDOING})
+"""States in which an incident may still restore the configurations it holds (see `memory`)."""
+OBJECTING_STATES = frozenset({State.NOTIFIED, State.EXPIRED})
+"""States in which an incident objects to a change nobody has accepted, but will not act."""
 
 
 @dataclass(frozen=True)
@@ -158,14 +165,6 @@ class HistoryEntry:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HistoryEntry:
         return cls(data["at"], data["who"], data["what"], State(data["state"]), data.get("detail"))
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def incident_id(event_id: str, playbook_id: str) -> str:
@@ -322,3 +321,28 @@ def _state_or_none(value: Any) -> State | None:
         return State(value)
     except ValueError:
         return None
+
+
+def stance(incident: Incident | None) -> Stance:
+    """Where the incident stands on the change it was opened on, as memory asks it of the
+    incidents that hold a remembered configuration (None: gone from the table)."""
+    if incident is None:
+        return Stance.NONE
+    if incident.state in ACTING_STATES:
+        return Stance.ACTING
+    if incident.state in OBJECTING_STATES:
+        return Stance.OBJECTING
+    if incident.state in (State.DENIED, State.UNDONE):
+        return Stance.ACCEPTED
+    if incident.state is State.ACKNOWLEDGED and all(entry.state is not State.REMEDIATED for entry in incident.history):
+        return Stance.ACCEPTED  # acknowledged a failure or a notice, never remediated
+    return Stance.NONE
+
+
+class _Readable(Protocol):
+    def get(self, incident_id: str) -> Incident | None: ...
+
+
+def stance_in(store: _Readable) -> Callable[[str], Stance]:
+    """The stance of each incident in `store`, by id: what `memory.rules.Memory` asks."""
+    return lambda incident_id: stance(store.get(incident_id))

@@ -22,34 +22,21 @@ they read before they act on it or write it again:
 - what fails the check is left alone, never resealed (that would launder a forgery), and a
   log line says so: "incident changed outside trailguard".
 
-Remembered configurations (`trail#…`, flow logs, Config channels) are sealed the same way,
-although the endpoint's role cannot write them at all (its table permission is limited to
-`inc-*` keys): a forged one would make a later restore re-create a trail that delivers to
-someone else's bucket.
-
-`LocalSealer` (a random key per process) serves runs whose incidents live in this
-process's memory only.
+Remembered configurations (`trail#…`, flow logs, Config channels) are sealed the same way
+(`memory.documents`). `aws.seals` makes and checks the tags.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Iterable
-from typing import Any
 
-from chalicelib.aws.seals import ChangedOutsideTrailguard, Sealer, message
+from chalicelib.aws.seals import Refusals, Sealer, message
 from chalicelib.incidents import OPEN_STATES, Incident, State, one_click_away
-from chalicelib.store import Change, IncidentStore, UnreadableIncident
-
-log = logging.getLogger("trailguard")
+from chalicelib.store import IncidentStore, UnreadableIncident
 
 UNSEALED = frozenset({"state", "history", "notification", "leaseUntil", "version", "seal", "sealedState"})
 """The fields of an incident (`Incident.to_dict`) a seal does not cover: what a click (state,
 history, lease, version) and the notifier (where the message is) write."""
-DOCUMENT_SEAL = "seal"
-"""Where a remembered document keeps its seal."""
-_REFUSALS_KEPT = 100
 
 
 def _incident_message(incident: Incident) -> bytes:
@@ -80,33 +67,19 @@ def incident_problem(sealer: Sealer, incident: Incident, key: str | None = None)
     return None
 
 
-def seal_document(sealer: Sealer, key: str, value: dict[str, Any]) -> dict[str, Any]:
-    content = {name: item for name, item in value.items() if name != DOCUMENT_SEAL}
-    return {**content, DOCUMENT_SEAL: sealer.seal(message("memory", key, content))}
-
-
-def document_problem(sealer: Sealer, key: str, document: dict[str, Any]) -> str | None:
-    content = {name: item for name, item in document.items() if name != DOCUMENT_SEAL}
-    if DOCUMENT_SEAL not in document:
-        return "it carries no seal"
-    if not sealer.verify(message("memory", key, content), document[DOCUMENT_SEAL]):
-        return "its seal does not match what it holds"
-    return None
-
-
 class SealedStore:
     """The store as the acting roles use it: every write sealed, every read checked.
 
     `get` and `recall` raise `ChangedOutsideTrailguard` for what fails the check; the
     listings (`open_incidents`, `unannounced`) leave it out, so that one forged item stops
-    nothing else. Either way the refusal is logged and kept in `refused` (the last hundred),
+    nothing else. Either way the refusal is logged and kept in `refusals` (the last hundred),
     for the caller's report.
     """
 
-    def __init__(self, inner: IncidentStore, sealer: Sealer) -> None:
+    def __init__(self, inner: IncidentStore, sealer: Sealer, refusals: Refusals | None = None) -> None:
         self.inner = inner
         self.sealer = sealer
-        self.refused: list[str] = []
+        self.refusals = refusals or Refusals()
 
     def create(self, incident: Incident) -> bool:
         seal_incident(self.sealer, incident)
@@ -123,7 +96,7 @@ class SealedStore:
             return None
         problem = incident_problem(self.sealer, incident, incident_id)
         if problem is not None:
-            raise self._refuse("incident", incident_id, problem)
+            raise self.refusals.refuse("incident", incident_id, problem)
         return incident
 
     def open_incidents(
@@ -134,31 +107,6 @@ class SealedStore:
     def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         return self._trusted(self.inner.unannounced(unreadable=unreadable))
 
-    def remember(self, key: str, value: dict[str, Any]) -> None:
-        self.inner.remember(key, seal_document(self.sealer, key, value))
-
-    def recall(self, key: str) -> dict[str, Any] | None:
-        return self._checked(key, self.inner.recall(key))
-
-    def amend(self, key: str, change: Change) -> dict[str, Any] | None:
-        """The inner store's conditional amend, on the document as trailguard sealed it: a
-        stored document that fails its check is refused (never resealed), and what the
-        change writes is sealed."""
-
-        def sealed_change(stored: dict[str, Any] | None) -> dict[str, Any] | None:
-            new = change(self._checked(key, stored))
-            return seal_document(self.sealer, key, new) if new is not None else None
-
-        return self._checked(key, self.inner.amend(key, sealed_change))
-
-    def _checked(self, key: str, document: dict[str, Any] | None) -> dict[str, Any] | None:
-        if document is None:
-            return None
-        problem = document_problem(self.sealer, key, document)
-        if problem is not None:
-            raise self._refuse("remembered configuration", key, problem)
-        return {name: item for name, item in document.items() if name != DOCUMENT_SEAL}
-
     def _trusted(self, incidents: list[Incident]) -> list[Incident]:
         trusted = []
         for incident in incidents:
@@ -166,11 +114,5 @@ class SealedStore:
             if problem is None:
                 trusted.append(incident)
             else:
-                self._refuse("incident", incident.id, problem)
+                self.refusals.refuse("incident", incident.id, problem)
         return trusted
-
-    def _refuse(self, kind: str, key: str, reason: str) -> ChangedOutsideTrailguard:
-        log.error(json.dumps({"message": f"{kind} changed outside trailguard", "key": key, "reason": reason}))
-        self.refused.append(f"{key}: {reason}")
-        del self.refused[:-_REFUSALS_KEPT]
-        return ChangedOutsideTrailguard(f"{kind} {key}", reason)

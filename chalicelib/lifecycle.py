@@ -23,23 +23,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from chalicelib import acceptances, memory
 from chalicelib.actions import Action, ActionError, registered_actions
 from chalicelib.actions.base import ActionContext, UndoRefused
 from chalicelib.aws.errors import describe_error
 from chalicelib.aws.retrying import eventually
 from chalicelib.aws.seals import ChangedOutsideTrailguard
-from chalicelib.incidents import (
-    BUSY_STATES,
-    IllegalTransition,
-    Incident,
-    State,
-    StepResult,
-    StepStatus,
-    cut,
-    timestamp,
-    utc_now,
-)
+from chalicelib.clock import timestamp, utc_now
+from chalicelib.incidents import BUSY_STATES, IllegalTransition, Incident, State, StepResult, StepStatus, cut
+from chalicelib.memory import decisions, rules
+from chalicelib.memory.rules import Memory
 from chalicelib.store import IncidentStore, IncidentTooLarge, StaleIncident
 
 log = logging.getLogger("trailguard")
@@ -69,10 +61,12 @@ class Lifecycle:
         store: IncidentStore,
         actions: ActionBinder | None,
         *,
+        memory: Memory | None = None,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.store = store
+        self.memory = memory
         self.actions = actions
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.clock = clock
@@ -171,16 +165,18 @@ class Lifecycle:
 
     def _recall(self, incident: Incident) -> None:
         """Keep in the plan the configurations its steps will restore, as known now, and
-        hold them (`memory.hold`): until people decide, nothing is remembered over them,
+        hold them (`rules.hold`): until people decide, nothing is remembered over them,
         not the change this incident is about, nor one made meanwhile."""
-        context = ActionContext(incident.event.get("account"), incident.event.get("region"), self.store)
+        if self.memory is None:
+            return
+        context = ActionContext(incident.event.get("account"), incident.event.get("region"), self.memory)
         for step in incident.plan:
             action_class = registered_actions().get(step["action"])
             if action_class is None:
                 continue
             try:
                 for key in action_class.memory_keys(step["params"], context):
-                    memory.hold(self.store, key, incident.id)
+                    rules.hold(self.memory, key, incident.id)
                 remembered = action_class.recall(step["params"], context)
             except ChangedOutsideTrailguard:
                 continue  # logged; the step recalls it again when it runs, and fails saying why
@@ -297,7 +293,7 @@ class Lifecycle:
             result.status = StepStatus.UNDONE
             restored += 1
             self._save(incident)  # so that a resumed undo does not try to put it back twice
-        acceptances.record(self.store, incident, _decided_by(incident, "undo"), self.clock())  # a resume records it
+        self._record_decision(incident, "undo")  # a resume records it
         incident.move("finish_undo", TRAILGUARD, now=self.clock())
         self._save(incident)
         return incident
@@ -306,9 +302,14 @@ class Lifecycle:
         """After a denial: record that people left the resource as it is, for the sweep. The
         denial stands if this fails (logged): the sweep would only propose again."""
         try:
-            acceptances.record(self.store, incident, _decided_by(incident, "deny"), self.clock())
+            self._record_decision(incident, "deny")
         except Exception:
             log.exception("could not record the denial of incident %s for the sweep", incident.id)
+
+    def _record_decision(self, incident: Incident, transition: str) -> None:
+        """Record, for the sweep, that people left the incident's resource as it is."""
+        if self.memory is not None:
+            decisions.record(self.memory, incident.id, incident.event, _decided_by(incident, transition), self.clock())
 
     # -- the store --------------------------------------------------------------------------
 

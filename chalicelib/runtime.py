@@ -28,15 +28,20 @@ import time
 import urllib.parse
 from typing import Any
 
-from chalicelib import logs, memory, remembered
+from chalicelib import logs
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
-from chalicelib.aws.seals import KmsSealer, LocalSealer, Sealer
+from chalicelib.aws.seals import KmsSealer, LocalSealer, Refusals, Sealer
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
+from chalicelib.incidents import stance_in
 from chalicelib.integrity import SealedStore
 from chalicelib.lifecycle import Lifecycle
+from chalicelib.memory import refresh as remembered
+from chalicelib.memory import rules as memory
+from chalicelib.memory.documents import Documents, DynamoDocuments, MemoryDocuments, SealedDocuments
+from chalicelib.memory.rules import Memory
 from chalicelib.notify import Fanout, LogNotifier, Notifier
 from chalicelib.playbooks.catalog import Catalog, EventRule
 from chalicelib.responder import Decision, Outcome, Responder
@@ -66,6 +71,9 @@ class Runtime:
             "unsealed_store",
             "sealer",
             "store",
+            "refusals",
+            "documents",
+            "memory",
             "lifecycle",
             "claims",
             "responder",
@@ -116,13 +124,35 @@ class Runtime:
         return LocalSealer()
 
     @functools.cached_property
+    def refusals(self) -> Refusals:
+        """What failed its seal check in this container (the sweep reports it)."""
+        return Refusals()
+
+    @functools.cached_property
     def store(self) -> SealedStore:
         """The table as the acting functions use it: writes sealed, reads checked."""
-        return SealedStore(self.unsealed_store, self.sealer)
+        return SealedStore(self.unsealed_store, self.sealer, self.refusals)
+
+    @functools.cached_property
+    def documents(self) -> Documents:
+        """Remembered configurations and decisions, sealed like the incidents."""
+        if self.settings.table is None:
+            return SealedDocuments(MemoryDocuments(), self.sealer, self.refusals)
+        inner = DynamoDocuments(self.clients.home_client("dynamodb"), self.settings.table)
+        return SealedDocuments(inner, self.sealer, self.refusals)
+
+    @functools.cached_property
+    def memory(self) -> Memory:
+        return Memory(self.documents, stance_in(self.store))
 
     @functools.cached_property
     def lifecycle(self) -> Lifecycle:
-        return Lifecycle(self.store, ActionBinder(self.clients, self.store), lease_seconds=self.settings.lease_seconds)
+        return Lifecycle(
+            self.store,
+            ActionBinder(self.clients, self.memory),
+            memory=self.memory,
+            lease_seconds=self.settings.lease_seconds,
+        )
 
     @functools.cached_property
     def claims(self) -> Lifecycle:
@@ -319,7 +349,7 @@ class Runtime:
         from chalicelib.sweep import Sweep
 
         settings = self.settings
-        self.store.refused.clear()
+        self.refusals.refused.clear()
         report = Sweep(
             catalog=self.catalog,
             responder=self.responder,
@@ -331,7 +361,7 @@ class Runtime:
             key_ids=settings.sweep_keys,
             allowed_keys=settings.sweep_allowed_keys,
         ).run()
-        report.refused = list(dict.fromkeys(self.store.refused))  # left alone: changed outside trailguard
+        report.refused = list(dict.fromkeys(self.refusals.refused))  # left alone: changed outside trailguard
         log.info(json.dumps({"message": "sweep done", **report.to_dict()}))
         return report.to_dict()
 
@@ -350,7 +380,7 @@ class Runtime:
         try:
             client = self.clients.client(kind.service, event.account, event.region)
             offers = kind.from_event(
-                self.store, client, event.record, event.account or self.clients.home_account(), event.region, judged
+                self.memory, client, event.record, event.account or self.clients.home_account(), event.region, judged
             )
         except Exception as error:
             log.warning(

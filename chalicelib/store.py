@@ -23,11 +23,10 @@ be recorded in the open, instead of DynamoDB failing it half-way.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from chalicelib.aws.dynamodb import decode_body, encode_body, item_size
@@ -38,8 +37,6 @@ OPEN_INDEX = "open"
 UNANNOUNCED = "unannounced"
 """The open index's key for a finished incident whose message is still due."""
 TTL_ATTRIBUTE = "expiresAt"
-AMEND_ATTEMPTS = 5
-"""Reads and conditional writes an `amend` tries before giving up (others kept writing)."""
 
 
 MAX_ITEM_BYTES = 300_000
@@ -49,16 +46,6 @@ limit (its index holds a copy of the item, under the same limit)."""
 
 class StaleIncident(Exception):
     """Someone else changed the incident since it was read; nothing was written."""
-
-
-class BusyDocument(Exception):
-    """Others changed a remembered document at every attempt to amend it; nothing was written."""
-
-
-Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
-"""Given a remembered document as stored (None: there is none), the document to write
-instead, or None to leave it as it is. It may be called more than once (when another
-writer got in first), so it must only read."""
 
 
 class IncidentTooLarge(Exception):
@@ -101,16 +88,6 @@ class IncidentStore(Protocol):
     def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         """Incidents whose message does not show their latest change (`notification_due`)."""
 
-    def remember(self, key: str, value: dict[str, Any]) -> None:
-        """Keep a small document (a trail's last known configuration) under `key`."""
-
-    def recall(self, key: str) -> dict[str, Any] | None: ...
-
-    def amend(self, key: str, change: Change) -> dict[str, Any] | None:
-        """Replace the document under `key` by `change(stored)`, atomically: written only if
-        nobody wrote it since it was read (else read and changed again). Returns the document
-        as stored afterwards."""
-
 
 class MemoryStore:
     """Incidents in a dict, for one process; safe to use from several threads.
@@ -121,8 +98,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._incidents: dict[str, dict[str, Any]] = {}
-        self._documents: dict[str, dict[str, Any]] = {}
-        self._lock = threading.RLock()  # reentrant: an amend's change may read incidents
+        self._lock = threading.Lock()
 
     def create(self, incident: Incident) -> bool:
         with self._lock:
@@ -165,22 +141,6 @@ class MemoryStore:
         with self._lock:
             found = [_loaded(data) for data in self._incidents.values()]
         return sorted((i for i in found if i.notification_due), key=lambda incident: incident.created_at)
-
-    def remember(self, key: str, value: dict[str, Any]) -> None:
-        with self._lock:
-            self._documents[key] = json.loads(json.dumps(value, default=str))
-
-    def recall(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            stored = self._documents.get(key)
-            return json.loads(json.dumps(stored)) if stored is not None else None
-
-    def amend(self, key: str, change: Change) -> dict[str, Any] | None:
-        with self._lock:
-            new = change(self.recall(key))
-            if new is not None:
-                self._documents[key] = json.loads(json.dumps(new, default=str))
-            return self.recall(key)
 
 
 def _loaded(data: Mapping[str, Any]) -> Incident:
@@ -362,47 +322,3 @@ class DynamoStore:
     def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         candidates = self.open_incidents(unreadable=unreadable) + self._query_open(UNANNOUNCED, unreadable)
         return sorted((i for i in candidates if i.notification_due), key=lambda incident: incident.created_at)
-
-    def remember(self, key: str, value: dict[str, Any]) -> None:
-        self.client.put_item(TableName=self.table, Item={"pk": {"S": key}, "body": encode_body(value)})
-
-    def recall(self, key: str) -> dict[str, Any] | None:
-        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        value: dict[str, Any] = decode_body(item["body"])
-        return value
-
-    def amend(self, key: str, change: Change) -> dict[str, Any] | None:
-        """A consistent read, then a put conditional on the document's `version` (absent
-        before its first amend)."""
-        for _ in range(AMEND_ATTEMPTS):
-            item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-            stored = decode_body(item["body"]) if item else None
-            version = int(item["version"]["N"]) if item and "version" in item else 0
-            new = change(stored)
-            if new is None:
-                return stored
-            condition: dict[str, Any] = (
-                {"ConditionExpression": "attribute_not_exists(#version)"}
-                if version == 0
-                else {
-                    "ConditionExpression": "#version = :read",
-                    "ExpressionAttributeValues": {":read": {"N": str(version)}},
-                }
-            )
-            try:
-                self.client.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": {"S": key},
-                        "version": {"N": str(version + 1)},
-                        "body": encode_body(new),
-                    },
-                    ExpressionAttributeNames={"#version": "version"},
-                    **condition,
-                )
-            except self.client.exceptions.ConditionalCheckFailedException:
-                continue
-            return json.loads(json.dumps(new, default=str))
-        raise BusyDocument(f"{key} changed at each of {AMEND_ATTEMPTS} attempts to amend it")

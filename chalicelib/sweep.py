@@ -29,13 +29,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import acceptances, memory, remembered, trails
 from chalicelib.aws.errors import describe_error
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import SWEEPER, sweep_record
 from chalicelib.incidents import BUSY_STATES, IllegalTransition, Incident, State
 from chalicelib.lifecycle import Lifecycle
+from chalicelib.memory import decisions as acceptances
+from chalicelib.memory import refresh as remembered
+from chalicelib.memory import rules as memory
+from chalicelib.memory import trails
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from chalicelib.store import StaleIncident, UnreadableIncident
@@ -121,6 +124,12 @@ class Sweep:
                 report.error(f"{tidy.__name__.strip('_').replace('_', ' ')}: {describe_error(error)}")
         return report
 
+    @property
+    def _memory(self) -> memory.Memory:
+        if self.lifecycle.memory is None:
+            raise RuntimeError("the sweep needs trailguard's memory")
+        return self.lifecycle.memory
+
     # -- trails ------------------------------------------------------------------------------
 
     def _check_trails(self, region: str, report: SweepReport) -> None:
@@ -161,7 +170,7 @@ class Sweep:
         """Whether a configuration is remembered under `key`. One changed outside trailguard
         counts: the incident then opens, and its restore fails saying why."""
         try:
-            return self.lifecycle.store.recall(key) is not None
+            return self._memory.recall(key) is not None
         except ChangedOutsideTrailguard:
             return True
 
@@ -173,7 +182,7 @@ class Sweep:
         for kind in remembered.KINDS:
             try:
                 offers = kind.sweep(
-                    self.lifecycle.store, self.clients.client(kind.service, self.account, region), self.account, region
+                    self._memory, self.clients.client(kind.service, self.account, region), self.account, region
                 )
             except Exception as error:
                 report.errors.append(f"{region}: remember {kind.name}s: {describe_error(error)}")
@@ -317,7 +326,7 @@ class Sweep:
 
     def _decisions(self, region: str) -> acceptances.Decisions:
         """The findings people decided to leave, read before the sweep looks at anything."""
-        return acceptances.Decisions(self.lifecycle.store, self.account, region, self.lifecycle.clock())
+        return acceptances.Decisions(self._memory, self.account, region, self.lifecycle.clock())
 
     def _accepted(
         self, decisions: acceptances.Decisions, kind: str, resource: str, finding: str, report: SweepReport

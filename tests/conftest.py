@@ -180,6 +180,16 @@ def integrity_key(aws) -> str:
     return INTEGRITY_KEY
 
 
+def remembering(incidents: Any = None, documents: Any = None) -> Any:
+    """trailguard's memory: `documents` (by default in this process's memory), with the stance
+    of the incidents that hold them read from the store `incidents`."""
+    from chalicelib.incidents import stance_in
+    from chalicelib.memory.documents import MemoryDocuments
+    from chalicelib.memory.rules import Memory
+
+    return Memory(documents or MemoryDocuments(), stance_in(incidents) if incidents is not None else None)
+
+
 @pytest.fixture
 def dynamo_store(aws):
     """The DynamoDB store on a table made the way `bootstrap` makes it, in moto."""

@@ -6,15 +6,7 @@ import datetime as dt
 
 import pytest
 
-from chalicelib.incidents import (
-    TRANSITIONS,
-    IllegalTransition,
-    Incident,
-    State,
-    StepResult,
-    StepStatus,
-    incident_id,
-)
+from chalicelib.incidents import TRANSITIONS, IllegalTransition, Incident, State, StepResult, StepStatus, incident_id
 
 pytestmark = pytest.mark.unit
 

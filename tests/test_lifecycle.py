@@ -8,17 +8,10 @@ import threading
 import pytest
 
 from chalicelib.actions.binding import ActionBinder
+from chalicelib.clock import timestamp
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import (
-    IllegalTransition,
-    Incident,
-    State,
-    StepResult,
-    StepStatus,
-    incident_id,
-    timestamp,
-)
+from chalicelib.incidents import IllegalTransition, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.lifecycle import Lifecycle, UnknownIncident
 from chalicelib.notify import NullNotifier
 from chalicelib.playbooks.catalog import Catalog
@@ -32,6 +25,7 @@ from tests.conftest import (
     Faults,
     record,
     recording_clients,
+    remembering,
 )
 
 pytestmark = pytest.mark.integration
@@ -57,8 +51,18 @@ def clock():
 
 
 @pytest.fixture
-def lifecycle(store, clients, clock):
-    return Lifecycle(store, ActionBinder(clients, store), clock=clock)
+def memory(store):
+    """trailguard's memory beside the incidents (in DynamoDB: in their table)."""
+    from chalicelib.memory.documents import DynamoDocuments
+    from chalicelib.store import DynamoStore
+
+    documents = DynamoDocuments(store.client, store.table) if isinstance(store, DynamoStore) else None
+    return remembering(store, documents)
+
+
+@pytest.fixture
+def lifecycle(store, memory, clients, clock):
+    return Lifecycle(store, ActionBinder(clients, memory), memory=memory, clock=clock)
 
 
 def _responder(lifecycle, catalog):
@@ -248,14 +252,14 @@ def test_throttling_that_persists_is_recorded_as_failed_not_retried_forever(
     assert faults.sent("cloudtrail", "StartLogging") == 5 and not _logging(cloudtrail)
 
 
-def test_an_approval_restores_what_was_remembered_when_the_incident_opened(lifecycle, make_trail, store):
+def test_an_approval_rememorys_what_was_remembered_when_the_incident_opened(lifecycle, make_trail, memory):
     """Between the proposal and the click, the sweep remembers the weakened trail: the
     approval must still put back the configuration known at the time of the event."""
-    from chalicelib import trails
+    from chalicelib.memory import trails
 
     cloudtrail = make_trail("main")
     cloudtrail.update_trail(Name="main", IsMultiRegionTrail=True, EnableLogFileValidation=True)
-    trails.remember(store, cloudtrail, "main", ACCOUNT, REGION)
+    trails.remember(memory, cloudtrail, "main", ACCOUNT, REGION)
     cloudtrail.update_trail(Name="main", IsMultiRegionTrail=False)  # the attacker's UpdateTrail
     event = CloudTrailEvent.from_record(
         record("UpdateTrail", "cloudtrail.amazonaws.com", {"name": "main", "isMultiRegionTrail": False})
@@ -263,7 +267,7 @@ def test_an_approval_restores_what_was_remembered_when_the_incident_opened(lifec
     _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(event)
     assert (outcome.playbook.id, outcome.incident.state) == ("cloudtrail-trail-weakened", State.PROPOSED)
     assert outcome.incident.plan[0]["remembered"]["IsMultiRegionTrail"] is True
-    trails.remember(store, cloudtrail, "main", ACCOUNT, REGION)  # the sweep, an hour later
+    trails.remember(memory, cloudtrail, "main", ACCOUNT, REGION)  # the sweep, an hour later
     approved = lifecycle.approve(outcome.incident.id, "slack:U1")
     assert approved.state is State.REMEDIATED
     [trail] = cloudtrail.describe_trails(trailNameList=["main"])["trailList"]
@@ -289,21 +293,21 @@ def test_a_change_that_does_not_hold_fails_the_step_instead_of_reporting_success
     assert outcome.incident.steps[0].before == {"Trail": "main", "IsLogging": False}
 
 
-def _deleted_trail(store, cloudtrail):
+def _deleted_trail(memory, cloudtrail):
     """The organization's trail, remembered, then deleted; and the DeleteTrail event."""
-    from chalicelib import trails
+    from chalicelib.memory import trails
 
     cloudtrail.update_trail(Name="main", S3KeyPrefix="audit", IsMultiRegionTrail=True)
-    trails.remember(store, cloudtrail, "main", ACCOUNT, REGION)
+    trails.remember(memory, cloudtrail, "main", ACCOUNT, REGION)
     cloudtrail.delete_trail(Name="main")
     return CloudTrailEvent.from_record(record("DeleteTrail", "cloudtrail.amazonaws.com", {"name": "main"}))
 
 
 def test_a_retried_half_finished_recreation_starts_the_trail_and_keeps_what_undo_needs(
-    lifecycle, clients, make_trail, store
+    lifecycle, clients, make_trail, memory
 ):
     cloudtrail = make_trail("main")
-    event = _deleted_trail(store, cloudtrail)
+    event = _deleted_trail(memory, cloudtrail)
     faults = Faults()
     faults.add("cloudtrail", "StartLogging", "AccessDeniedException", times=1)
     faults.attach(clients.client("cloudtrail", ACCOUNT, REGION))
@@ -319,12 +323,12 @@ def test_a_retried_half_finished_recreation_starts_the_trail_and_keeps_what_undo
     assert cloudtrail.describe_trails(trailNameList=["main"])["trailList"] == []
 
 
-def test_a_resumed_half_finished_recreation_starts_the_trail(lifecycle, clock, make_trail, store):
-    from chalicelib import trails
+def test_a_resumed_half_finished_recreation_starts_the_trail(lifecycle, clock, make_trail, memory):
+    from chalicelib.memory import trails
 
     cloudtrail = make_trail("main")
-    event = _deleted_trail(store, cloudtrail)
-    remembered = store.recall(trails.memory_key(ACCOUNT, REGION, "main"))
+    event = _deleted_trail(memory, cloudtrail)
+    remembered = memory.recall(trails.memory_key(ACCOUNT, REGION, "main"))
     cloudtrail.create_trail(Name="main", S3BucketName="main-logs", S3KeyPrefix="audit", IsMultiRegionTrail=True)
     crashed = Incident(  # a worker created the trail, then died before starting it
         id=incident_id(event.event_id, "cloudtrail-trail-deleted"),

@@ -198,7 +198,7 @@ def _slack_responder(catalog, store, slack_stub, clock=None):
     """A responder acting in moto and telling the Slack stub, as the runtime wires one."""
     from chalicelib.actions.binding import ActionBinder
     from chalicelib.aws.clients import AwsClients
-    from chalicelib.incidents import utc_now
+    from chalicelib.clock import utc_now
     from chalicelib.lifecycle import Lifecycle
     from chalicelib.responder import Responder
 

@@ -118,13 +118,6 @@ def test_open_incidents_lists_open_states_oldest_first(store):
     assert [i.event["eventID"] for i in store.open_incidents([State.FAILED])] == ["b"]
 
 
-def test_remembered_documents(store):
-    assert store.recall("trail#1#r#t") is None
-    store.remember("trail#1#r#t", {"Name": "t", "IsMultiRegionTrail": True})
-    assert store.recall("trail#1#r#t") == {"Name": "t", "IsMultiRegionTrail": True}
-    assert store.open_incidents() == []
-
-
 def test_finished_incidents_get_a_ttl_and_leave_the_open_index(dynamo_store):
     dynamo_store.create(_incident())
     client = dynamo_store.client
@@ -186,50 +179,6 @@ def test_incidents_whose_message_is_due_are_found_open_or_finished(store):
     delivered.notification = {"channel": "C1", "ts": "1.2", "shown": len(delivered.history)}
     store.save(delivered)
     assert [i.id for i in store.unannounced()] == [open_due.id]
-
-
-def test_amend_loses_no_change_made_at_the_same_moment(store):
-    """Four writers amend one remembered document at once, 10 times: every change is kept
-    (a hold and an offer to memory made together cannot lose each other)."""
-    for round_no in range(10):
-        key = f"trail#1#r#race-{round_no}"
-        store.remember(key, {"Name": "t", "HeldBy": []})
-        barrier = threading.Barrier(4)
-
-        def hold(incident: str, key: str = key, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            store.amend(key, lambda stored: {**stored, "HeldBy": [*stored["HeldBy"], incident]})
-
-        threads = [threading.Thread(target=hold, args=(f"inc-{n}",)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(store.recall(key)["HeldBy"]) == ["inc-0", "inc-1", "inc-2", "inc-3"]
-
-
-def test_amend_writes_only_what_the_change_returns(store):
-    assert store.amend("doc", lambda stored: None) is None and store.recall("doc") is None
-    assert store.amend("doc", lambda stored: {"n": 1}) == {"n": 1}
-    assert store.amend("doc", lambda stored: None) == {"n": 1}
-    assert store.amend("doc", lambda stored: {"n": stored["n"] + 1}) == store.recall("doc") == {"n": 2}
-
-
-def test_amend_is_conditional_on_the_version_it_read(aws):
-    """The condition that makes `amend` safe on AWS: a document is written only over the
-    version read (or where none was written by an amend yet)."""
-    from chalicelib.store import DynamoStore
-    from tests.conftest import CallRecorder
-
-    recorder = CallRecorder()
-    client = recorder.attach(boto3.client("dynamodb", region_name=REGION))
-    ensure_table(client, TABLE)
-    store = DynamoStore(client, TABLE)
-    store.amend("doc", lambda stored: {"n": 1})
-    store.amend("doc", lambda stored: {"n": 2})
-    puts = [params for name, params in recorder.params if name == "PutItem"]
-    assert [p["ConditionExpression"] for p in puts] == ["attribute_not_exists(#version)", "#version = :read"]
-    assert puts[1]["ExpressionAttributeValues"] == {":read": {"N": "1"}}
 
 
 # -- what a write whose answer was lost means (finding: a lost answer read as a duplicate) --

@@ -10,13 +10,14 @@ import pytest
 from chalice.test import Client
 
 import app as chalice_app
-from chalicelib import trails
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import SWEEPER
 from chalicelib.guards import OwnIdentities
 from chalicelib.incidents import Incident, State, incident_id
 from chalicelib.lifecycle import Lifecycle
+from chalicelib.memory import trails
+from chalicelib.memory.documents import DynamoDocuments
 from chalicelib.notify import NullNotifier
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
@@ -31,6 +32,7 @@ from tests.conftest import (
     Clock,
     record,
     recording_clients,
+    remembering,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,8 +45,9 @@ def clock():
 
 def _sweep(catalog, clock, calls, **options):
     store = MemoryStore()
+    memory = remembering(store)
     clients = recording_clients(calls)
-    lifecycle = Lifecycle(store, ActionBinder(clients, store), clock=clock)
+    lifecycle = Lifecycle(store, ActionBinder(clients, memory), memory=memory, clock=clock)
     responder = Responder(
         catalog, own=OwnIdentities(member_role="trailguard-remediator"), lifecycle=lifecycle, notifier=NullNotifier()
     )
@@ -190,7 +193,7 @@ def _weaken(sweep, cloudtrail):
 
 
 def _remembered(sweep):
-    return sweep.lifecycle.store.recall(trails.memory_key(ACCOUNT, REGION, "audit"))
+    return sweep.lifecycle.memory.recall(trails.memory_key(ACCOUNT, REGION, "audit"))
 
 
 @pytest.fixture
@@ -334,7 +337,8 @@ def test_one_damaged_or_failing_incident_does_not_stop_the_sweep(
     catalog = Catalog.load([tmp_path])
     cloudtrail = make_trail("main")
     clients = recording_clients(calls)
-    lifecycle = Lifecycle(dynamo_store, ActionBinder(clients, dynamo_store), clock=clock)
+    memory = remembering(dynamo_store, DynamoDocuments(dynamo_store.client, dynamo_store.table))
+    lifecycle = Lifecycle(dynamo_store, ActionBinder(clients, memory), memory=memory, clock=clock)
     responder = Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=NullNotifier())
     sweep = Sweep(
         catalog=catalog,

@@ -122,8 +122,8 @@ def test_the_endpoint_may_touch_only_incident_items_and_holds_no_kms_permission(
     """The public endpoint's role: incidents (`inc-*` keys) only, so it can write neither a
     remembered configuration nor anything else in the table; and no KMS at all, so it cannot
     seal what the worker would act on."""
-    from chalicelib import configservice, flowlogs, trails
     from chalicelib.incidents import incident_id
+    from chalicelib.memory import config_channels, flow_logs, trails
 
     api = json.loads((PLAYBOOKS.parent / ".chalice" / f"policy-{stage}-api.json").read_text())
     assert not any(a.startswith("kms:") for s in api["Statement"] for a in _actions(s))
@@ -140,8 +140,8 @@ def test_the_endpoint_may_touch_only_incident_items_and_holds_no_kms_permission(
     assert allowed(incident_id("an-event", "cloudtrail-stop-logging"))
     for remembered in (
         trails.memory_key("123456789012", "us-east-1", "org-trail"),
-        flowlogs.memory_key("123456789012", "us-east-1", "fl-0123456789abcdef0"),
-        configservice.memory_key("123456789012", "us-east-1"),
+        flow_logs.memory_key("123456789012", "us-east-1", "fl-0123456789abcdef0"),
+        config_channels.memory_key("123456789012", "us-east-1"),
     ):
         assert not allowed(remembered), remembered
 

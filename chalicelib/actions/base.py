@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from chalicelib import memory
 from chalicelib.aws.errors import ActionError
 from chalicelib.aws.resource_policies import Trusted
+from chalicelib.memory.rules import configuration
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -170,7 +170,7 @@ class Action:
         key = cls.memory_key(params, context)
         if key is None or context.memory is None:
             return None
-        return memory.configuration(context.memory.recall(key))
+        return configuration(context.memory.recall(key))
 
     def remembered(self) -> dict[str, Any] | None:
         """The configuration recalled for this step (at opening, else now), if any."""

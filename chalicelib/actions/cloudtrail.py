@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from chalicelib import trails
 from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, ResourceType, register
 from chalicelib.aws.retrying import eventually
+from chalicelib.memory import trails
 
 TRAIL = ResourceType("Trail", ("arn:*:cloudtrail:*:*:trail/*",))
 """A trail."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib import configservice
 from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, register
+from chalicelib.memory import config_channels
 
 
 @register
@@ -37,7 +37,7 @@ class StartRecorder(Action):
 
     @classmethod
     def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:
-        return configservice.memory_key(context.account or "", context.region) if context.region else None
+        return config_channels.memory_key(context.account or "", context.region) if context.region else None
 
     def snapshot(self) -> dict[str, Any]:
         statuses = self.client.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]

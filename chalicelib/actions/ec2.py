@@ -7,8 +7,9 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib import flowlogs, memory
 from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, ResourceType, register
+from chalicelib.memory import flow_logs
+from chalicelib.memory.rules import configuration
 
 EBS_SNAPSHOT = ResourceType("EbsSnapshot", ("arn:*:ec2:*::snapshot/*",))
 """An EBS snapshot."""
@@ -309,13 +310,13 @@ class RestoreFlowLogs(Action):
     def memory_keys(cls, params: Mapping[str, Any], context: ActionContext) -> list[str]:
         if context.memory is None or context.region is None:
             return []
-        return [flowlogs.memory_key(context.account or "", context.region, f) for f in params.get("flow_logs") or []]
+        return [flow_logs.memory_key(context.account or "", context.region, f) for f in params.get("flow_logs") or []]
 
     @classmethod
     def recall(cls, params: Mapping[str, Any], context: ActionContext) -> dict[str, Any] | None:
         found = {}
         for flow_log, key in zip(params.get("flow_logs") or [], cls.memory_keys(params, context), strict=False):
-            config = memory.configuration(context.memory.recall(key))
+            config = configuration(context.memory.recall(key))
             if config is not None:
                 found[flow_log] = config
         return {"FlowLogs": found} if found else None
@@ -331,12 +332,12 @@ class RestoreFlowLogs(Action):
 
     def snapshot(self) -> dict[str, Any]:
         configs = self._configs()
-        current = flowlogs.describe_all(self.client)
-        present = {flowlogs.identity(config): flow_log for flow_log, config in current.items()}
+        current = flow_logs.describe_all(self.client)
+        present = {flow_logs.identity(config): flow_log for flow_log, config in current.items()}
         return {
-            "Missing": sorted(f for f, config in configs.items() if flowlogs.identity(config) not in present),
+            "Missing": sorted(f for f, config in configs.items() if flow_logs.identity(config) not in present),
             "Present": sorted(
-                present[flowlogs.identity(c)] for c in configs.values() if flowlogs.identity(c) in present
+                present[flow_logs.identity(c)] for c in configs.values() if flow_logs.identity(c) in present
             ),
         }
 
@@ -346,7 +347,7 @@ class RestoreFlowLogs(Action):
     def apply(self, state: Mapping[str, Any]) -> None:
         configs = self._configs()
         for flow_log in state["Missing"]:
-            flowlogs.create(self.client, configs[flow_log])
+            flow_logs.create(self.client, configs[flow_log])
         self.note = f"re-created {len(state['Missing'])} flow log(s) from their remembered configuration"
 
     def restore(self, state: Mapping[str, Any]) -> None:

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 from typing import Any, Protocol
@@ -22,6 +23,9 @@ MAC_ALGORITHM = "HMAC_SHA_256"
 KEY_SPEC = "HMAC_256"
 KEY_USAGE = "GENERATE_VERIFY_MAC"
 SEAL_VERSION = "trailguard-seal-v1"
+REFUSALS_KEPT = 100
+
+log = logging.getLogger("trailguard")
 
 
 class ChangedOutsideTrailguard(Exception):
@@ -113,3 +117,18 @@ def message(kind: str, key: str, content: Any) -> bytes:
     canonical = json.dumps(json.loads(json.dumps(content, default=str)), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(json.dumps([kind, key, canonical]).encode()).hexdigest()
     return f"{SEAL_VERSION}:{digest}".encode()
+
+
+class Refusals:
+    """What failed its seal check: each refusal is logged ("... changed outside trailguard")
+    and kept, the last `REFUSALS_KEPT`, as "key: why" for the sweep's report."""
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+
+    def refuse(self, kind: str, key: str, reason: str) -> ChangedOutsideTrailguard:
+        """Log and keep a refusal; returns the exception to raise, for callers that raise."""
+        log.error(json.dumps({"message": f"{kind} changed outside trailguard", "key": key, "reason": reason}))
+        self.refused.append(f"{key}: {reason}")
+        del self.refused[:-REFUSALS_KEPT]
+        return ChangedOutsideTrailguard(f"{kind} {key}", reason)

@@ -20,11 +20,10 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import flowlogs, trails
 from chalicelib.actions import ActionError, UndoRefused, registered_actions
 from chalicelib.actions.base import ActionContext
-from chalicelib.store import MemoryStore
-from tests.conftest import ACCOUNT, REGION
+from chalicelib.memory import flow_logs, trails
+from tests.conftest import ACCOUNT, REGION, remembering
 
 pytestmark = pytest.mark.integration
 
@@ -319,13 +318,13 @@ def _flow_logs():
         LogDestinationType="s3",
         LogDestination="arn:aws:s3:::flow-logs",
     )["FlowLogIds"][0]
-    memory = MemoryStore()
+    memory = remembering()
 
     def observe():
-        return sorted(flowlogs.identity(config) for config in flowlogs.describe_all(ec2).values())
+        return sorted(flow_logs.identity(config) for config in flow_logs.describe_all(ec2).values())
 
     def tamper():
-        ec2.delete_flow_logs(FlowLogIds=list(flowlogs.describe_all(ec2)))
+        ec2.delete_flow_logs(FlowLogIds=list(flow_logs.describe_all(ec2)))
 
     return Setup(
         ec2,
@@ -334,7 +333,7 @@ def _flow_logs():
         observe=observe,
         tamper=tamper,
         memory=memory,
-        remember=lambda: flowlogs.remember_all(memory, ec2, ACCOUNT, REGION),
+        remember=lambda: flow_logs.remember_all(memory, ec2, ACCOUNT, REGION),
     )
 
 
@@ -366,8 +365,8 @@ def _recorder():
     )
     config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-history"})
     config.start_configuration_recorder(ConfigurationRecorderName="default")
-    memory = MemoryStore()
-    from chalicelib import configservice
+    memory = remembering()
+    from chalicelib.memory import config_channels
 
     def unsafe():
         config.stop_configuration_recorder(ConfigurationRecorderName="default")
@@ -384,7 +383,7 @@ def _recorder():
         observe=observe,
         memory=memory,
         tamper=lambda: config.stop_configuration_recorder(ConfigurationRecorderName="default"),
-        remember=lambda: configservice.remember_all(memory, config, ACCOUNT, REGION),
+        remember=lambda: config_channels.remember_all(memory, config, ACCOUNT, REGION),
     )
 
 
@@ -398,7 +397,7 @@ def _trail_settings():
         EnableLogFileValidation=True,
         S3KeyPrefix="audit",
     )
-    memory = MemoryStore()
+    memory = remembering()
 
     def observe():
         [trail] = cloudtrail.describe_trails(trailNameList=["org"])["trailList"]
@@ -626,7 +625,7 @@ def test_flow_logs_never_seen_fail_the_step_and_say_so(aws):
     action = _action(
         "ec2.restore_flow_logs",
         Setup(
-            ec2, {"flow_logs": ["fl-0e17aa62a21d4bbfe"]}, lambda: None, lambda: None, lambda: None, memory=MemoryStore()
+            ec2, {"flow_logs": ["fl-0e17aa62a21d4bbfe"]}, lambda: None, lambda: None, lambda: None, memory=remembering()
         ),
     )
     with pytest.raises(ActionError, match=r"no configuration was ever remembered for flow log.*fl-0e17aa62a21d4bbfe"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib import memory
+from chalicelib.memory import rules
 
 CONFIGURATION_EVENTS = {"ec2.amazonaws.com": ("CreateFlowLogs",)}
 
@@ -86,23 +86,23 @@ def create(client: Any, config: Mapping[str, Any]) -> str:
 
 
 def _offer(
-    store: memory.Memory, flow_logs: Mapping[str, dict[str, Any]], account: str, region: str, judged: bool
-) -> list[memory.Offer]:
+    store: rules.Memory, flow_logs: Mapping[str, dict[str, Any]], account: str, region: str, judged: bool
+) -> list[rules.Offer]:
     return [
-        memory.offer(
+        rules.offer(
             store, memory_key(account, region, flow_log_id), config, settings=_FIELDS, judged=None if judged else ()
         )
         for flow_log_id, config in flow_logs.items()
     ]
 
 
-def remember_all(store: memory.Memory, client: Any, account: str, region: str) -> list[memory.Offer]:
+def remember_all(store: rules.Memory, client: Any, account: str, region: str) -> list[rules.Offer]:
     return _offer(store, describe_all(client), account, region, judged=False)
 
 
 def remember_from_event(
-    store: memory.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
-) -> list[memory.Offer]:
+    store: rules.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
+) -> list[rules.Offer]:
     response = record.get("responseElements")
     created = response.get("CreateFlowLogsResponse", response) if isinstance(response, Mapping) else {}
     ids_set = created.get("flowLogIdSet") if isinstance(created, Mapping) else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib import memory
+from chalicelib.memory import rules
 
 CONFIGURATION_EVENTS = {"config.amazonaws.com": ("PutDeliveryChannel",)}
 SETTINGS = ("Channels",)
@@ -18,19 +18,19 @@ def memory_key(account: str, region: str) -> str:
 
 
 def remember_all(
-    store: memory.Memory, client: Any, account: str, region: str, judged: bool = False
-) -> list[memory.Offer]:
+    store: rules.Memory, client: Any, account: str, region: str, judged: bool = False
+) -> list[rules.Offer]:
     channels = client.describe_delivery_channels()["DeliveryChannels"]
     if not channels:
         return []
     return [
-        memory.offer(
+        rules.offer(
             store, memory_key(account, region), {"Channels": channels}, settings=SETTINGS, judged=None if judged else ()
         )
     ]
 
 
 def remember_from_event(
-    store: memory.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
-) -> list[memory.Offer]:
+    store: rules.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
+) -> list[rules.Offer]:
     return remember_all(store, client, account, region, judged)

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any
 
-from chalicelib.incidents import Incident, State, timestamp, utc_now
+from chalicelib.clock import timestamp, utc_now
+from chalicelib.memory.documents import Change, Documents
 
 HELD_BY = "HeldBy"
 """The document's list of the incidents opened on it (their ids)."""
@@ -42,26 +44,46 @@ REMEMBERED_AT = "RememberedAt"
 MAX_HOLDERS = 100
 """Holders kept per document, the newest: bounded whatever an attacker repeats."""
 
-ACTING_STATES = frozenset({State.PROPOSED, State.REMEDIATING, State.FAILED, State.UNDOING})
-"""An incident in these states may still restore what it holds."""
-HOLDING_STATES = ACTING_STATES | {State.NOTIFIED, State.EXPIRED}
-"""An incident in these states objected to a change nobody has accepted yet."""
-
 REMEMBERED = "remembered"
 HELD = "held"
 DRIFT = "drift"
 
 
-class Memory(Protocol):
-    """The store, as far as memory goes: documents, and the incidents that hold them."""
+class Stance(StrEnum):
+    """Where an incident that holds a remembered configuration stands on the change it was
+    opened on: all memory needs to know of it (the incidents say which states are which)."""
 
-    def recall(self, key: str) -> dict[str, Any] | None: ...
+    ACTING = "acting"
+    """Undecided, and may still restore what it holds (proposed, remediating, failed, undoing)."""
+    OBJECTING = "objecting"
+    """Objected to a change nobody has accepted, and will not act (notified, expired)."""
+    ACCEPTED = "accepted"
+    """People decided to leave the change (denied, undone, acknowledged without a remediation)."""
+    NONE = "none"
+    """None of these (remediated, acknowledged after remediating, simulated), or gone from the table."""
 
-    def amend(
-        self, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
-    ) -> dict[str, Any] | None: ...
 
-    def get(self, incident_id: str) -> Incident | None: ...
+HOLDING = frozenset({Stance.ACTING, Stance.OBJECTING})
+"""An incident that objects to a change nobody has accepted yet: nothing differing is remembered."""
+
+
+class Memory:
+    """What trailguard remembers (`documents`), and where each incident that holds a document
+    stands (`stance`: the incidents answer, by id)."""
+
+    def __init__(self, documents: Documents, stance: Callable[[str], Stance] | None = None) -> None:
+        self.documents = documents
+        self._stance = stance
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        """The document as remembered, memory's own bookkeeping included (see `configuration`)."""
+        return self.documents.recall(key)
+
+    def amend(self, key: str, change: Change) -> dict[str, Any] | None:
+        return self.documents.amend(key, change)
+
+    def stance(self, incident_id: str) -> Stance:
+        return self._stance(incident_id) if self._stance is not None else Stance.NONE
 
 
 @dataclass(frozen=True)
@@ -109,22 +131,6 @@ def hold(memory: Memory, key: str, incident_id: str) -> dict[str, Any] | None:
     return configuration(memory.amend(key, change))
 
 
-def holds(incident: Incident | None) -> bool:
-    """Whether an incident still objects to the change it was opened on (a missing one,
-    expired from the table, no longer does)."""
-    return incident is not None and incident.state in HOLDING_STATES
-
-
-def accepted(incident: Incident | None) -> bool:
-    """Whether people decided to leave the change the incident was opened on: denied,
-    undone, or acknowledged without trailguard having remediated it."""
-    if incident is None:
-        return False
-    if incident.state in (State.DENIED, State.UNDONE):
-        return True
-    return incident.state is State.ACKNOWLEDGED and all(e.state is not State.REMEDIATED for e in incident.history)
-
-
 def offer(
     memory: Memory,
     key: str,
@@ -148,15 +154,16 @@ def offer(
         if stored is None:
             outcome.append(Offer(key, REMEMBERED))
             return now
-        holders = {incident_id: memory.get(incident_id) for incident_id in stored.get(HELD_BY, [])}
+        holders = {incident_id: memory.stance(incident_id) for incident_id in stored.get(HELD_BY, [])}
         differing = [field for field in settings if stored.get(field) != config.get(field)]
-        if differing and any(holds(incident) for incident in holders.values()):
+        if differing and any(stance in HOLDING for stance in holders.values()):
             outcome.append(Offer(key, HELD))
             return None
-        acting = [i for i, incident in holders.items() if incident is not None and incident.state in ACTING_STATES]
+        acting = [incident_id for incident_id, stance in holders.items() if stance is Stance.ACTING]
         if acting:
             now[HELD_BY] = acting
-        explained = set(settings) if any(accepted(incident) for incident in holders.values()) else explained_by_event
+        accepted = any(stance is Stance.ACCEPTED for stance in holders.values())
+        explained = set(settings) if accepted else explained_by_event
         kept = [field for field in differing if field not in explained]
         for field in kept:
             if field in stored:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from chalicelib import memory
 from chalicelib.aws.retrying import eventually
+from chalicelib.memory import rules
 
 # describe_trails' field -> create_trail's (and update_trail's) parameter.
 _CREATE_PARAMETERS = {
@@ -44,7 +44,7 @@ SELECTORS = "Selectors"
 """The event selectors, as one field of a comparison (`shortfalls`)."""
 
 REMEMBERED_SETTINGS = (*SETTINGS, "EventSelectors", "AdvancedEventSelectors")
-"""What memory guards (`memory.offer`): a change to any of these must be judged."""
+"""What memory guards (`rules.offer`): a change to any of these must be judged."""
 
 NOT_VISIBLE_YET = ("TrailNotFoundException",)
 
@@ -179,24 +179,24 @@ def selectors_of(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def remember(
-    store: memory.Memory,
+    store: rules.Memory,
     client: Any,
     name_or_arn: str,
     account: str,
     region: str,
     judged: Iterable[str] | None = (),
-) -> memory.Offer | None:
+) -> rules.Offer | None:
     """Read a trail and offer its configuration to memory (nothing for a trail that is
-    gone); `judged` as `memory.offer` takes it (by default: nothing judged, as the sweep)."""
+    gone); `judged` as `rules.offer` takes it (by default: nothing judged, as the sweep)."""
     config = describe(client, name_or_arn)
     if config is None:
         return None
     trail_account, trail_region, name = locate(config["TrailARN"], account, region)
     key = memory_key(trail_account, trail_region, name)
-    return memory.offer(store, key, config, settings=REMEMBERED_SETTINGS, judged=judged)
+    return rules.offer(store, key, config, settings=REMEMBERED_SETTINGS, judged=judged)
 
 
-def remember_all(store: memory.Memory, client: Any, account: str, region: str) -> list[memory.Offer]:
+def remember_all(store: rules.Memory, client: Any, account: str, region: str) -> list[rules.Offer]:
     """Offer every trail of the region (the sweep: nothing judged)."""
     present = client.describe_trails(includeShadowTrails=False)["trailList"]
     offers = [remember(store, client, trail["TrailARN"], account, region) for trail in present]
@@ -204,8 +204,8 @@ def remember_all(store: memory.Memory, client: Any, account: str, region: str) -
 
 
 def remember_from_event(
-    store: memory.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
-) -> list[memory.Offer]:
+    store: rules.Memory, client: Any, record: Mapping[str, Any], account: str, region: str, judged: bool
+) -> list[rules.Offer]:
     """Offer the trail a configuration call changed; the settings it changed count as
     judged when the playbooks judged the call without objecting."""
     trail = trail_named_in(record)

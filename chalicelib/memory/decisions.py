@@ -16,9 +16,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib import trails
-from chalicelib.incidents import Incident, timestamp
-from chalicelib.memory import Memory
+from chalicelib.clock import timestamp
+from chalicelib.memory import trails
+from chalicelib.memory.rules import Memory
 
 TRAIL_NOT_LOGGING = "trail-not-logging"
 TRAIL_MISSING = "trail-missing"
@@ -52,17 +52,17 @@ def _entry(finding: str, resource: str) -> str:
     return f"{finding}#{resource}"
 
 
-def record(memory: Memory, incident: Incident, who: str, now: dt.datetime) -> str | None:
-    """Record that people left the resource of `incident` as it is (it was undone or
-    denied), if the sweep checks that kind of resource; returns the finding recorded."""
-    event = incident.event
+def record(memory: Memory, incident_id: str, event: Mapping[str, Any], who: str, now: dt.datetime) -> str | None:
+    """Record that people left the resource of the incident opened on `event` (its summary)
+    as it is (it was undone or denied), if the sweep checks that kind of resource; returns
+    the finding recorded."""
     finding = FINDINGS.get((str(event.get("eventSource")), str(event.get("eventName"))))
     resource, region = event.get("resource"), event.get("region")
     if finding is None or not isinstance(resource, str) or not isinstance(region, str):
         return None
     account, region, name = locate(finding, resource, str(event.get("account") or ""), region)
     entry = _entry(finding, name)
-    decision = {"Incident": incident.id, "By": who, "At": timestamp(now)}
+    decision = {"Incident": incident_id, "By": who, "At": timestamp(now)}
 
     def change(stored: dict[str, Any] | None) -> dict[str, Any]:
         return {"Decisions": {**(stored or {}).get("Decisions", {}), entry: decision}}

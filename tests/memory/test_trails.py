@@ -5,11 +5,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from chalicelib import trails
 from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext, UndoRefused
-from chalicelib.store import MemoryStore
-from tests.conftest import ACCOUNT, REGION
+from chalicelib.memory import trails
+from tests.conftest import ACCOUNT, REGION, remembering
 
 pytestmark = pytest.mark.unit
 
@@ -64,7 +63,7 @@ def _action(name, client, params, memory):
 
 
 def test_a_deleted_trail_is_recreated_with_the_same_configuration(cloudtrail, org_trail):
-    memory = MemoryStore()
+    memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     before_delete = _observable(cloudtrail, "org-trail")
     cloudtrail.delete_trail(Name="org-trail")
@@ -83,7 +82,7 @@ def test_a_deleted_trail_is_recreated_with_the_same_configuration(cloudtrail, or
 
 
 def test_undo_refuses_when_the_recreated_trail_changed(cloudtrail, org_trail):
-    memory = MemoryStore()
+    memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     cloudtrail.delete_trail(Name="org-trail")
     action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "org-trail"}, memory)
@@ -97,7 +96,7 @@ def test_undo_refuses_when_the_recreated_trail_changed(cloudtrail, org_trail):
 
 
 def test_without_a_remembered_configuration_or_fallback_the_step_fails_and_says_so(cloudtrail, aws):
-    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "ghost"}, MemoryStore())
+    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "ghost"}, remembering())
     with pytest.raises(Exception, match=r"no configuration of trail ghost was ever remembered.*fallback"):
         action.apply(action.snapshot())
 
@@ -105,7 +104,7 @@ def test_without_a_remembered_configuration_or_fallback_the_step_fails_and_says_
 def test_without_a_remembered_configuration_the_playbook_fallback_is_used(cloudtrail, aws):
     boto3.client("s3", region_name=REGION).create_bucket(Bucket="fallback-logs")
     fallback = {"S3BucketName": "fallback-logs", "IsMultiRegionTrail": True}
-    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "ghost", "fallback": fallback}, MemoryStore())
+    action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "ghost", "fallback": fallback}, remembering())
     action.apply(action.snapshot())
     [trail] = cloudtrail.describe_trails(trailNameList=["ghost"])["trailList"]
     assert (trail["S3BucketName"], trail["IsMultiRegionTrail"]) == ("fallback-logs", True)
@@ -114,7 +113,7 @@ def test_without_a_remembered_configuration_the_playbook_fallback_is_used(cloudt
 
 
 def test_removed_event_selectors_are_put_back_from_memory(cloudtrail, org_trail):
-    memory = MemoryStore()
+    memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     narrowed = [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": False}]
     cloudtrail.put_event_selectors(TrailName=org_trail, EventSelectors=narrowed)
@@ -133,7 +132,7 @@ def test_removed_event_selectors_are_put_back_from_memory(cloudtrail, org_trail)
 
 def test_without_memory_selectors_default_to_all_management_events(cloudtrail, org_trail):
     cloudtrail.put_event_selectors(TrailName=org_trail, EventSelectors=[{"IncludeManagementEvents": False}])
-    action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, MemoryStore())
+    action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, remembering())
     action.apply(action.snapshot())
     [selector] = cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"]
     assert (selector["ReadWriteType"], selector["IncludeManagementEvents"]) == ("All", True)
@@ -159,7 +158,7 @@ def test_advanced_event_selectors_are_remembered_and_put_back(cloudtrail, org_tr
         }
     ]
     cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=advanced)
-    memory = MemoryStore()
+    memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     assert memory.recall(trails.memory_key(ACCOUNT, REGION, "org-trail"))["AdvancedEventSelectors"] == advanced
     cloudtrail.put_event_selectors(
@@ -182,7 +181,7 @@ def test_advanced_event_selectors_are_remembered_and_put_back(cloudtrail, org_tr
 
 
 def test_a_trail_recreated_by_someone_else_is_not_safe_until_it_matches_field_by_field(cloudtrail, org_trail):
-    memory = MemoryStore()
+    memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     before_delete = _observable(cloudtrail, "org-trail")
     cloudtrail.delete_trail(Name="org-trail")
@@ -204,7 +203,7 @@ def test_a_trail_recreated_by_someone_else_is_not_safe_until_it_matches_field_by
 
 
 def test_a_trail_left_half_created_is_not_safe_until_it_logs(cloudtrail, org_trail):
-    memory = MemoryStore()
+    memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     cloudtrail.stop_logging(Name=org_trail)  # as an attempt that died before StartLogging leaves it
     action = _action("cloudtrail.restore_trail", cloudtrail, {"trail": "org-trail"}, memory)
@@ -217,7 +216,7 @@ def test_a_trail_left_half_created_is_not_safe_until_it_logs(cloudtrail, org_tra
 
 def test_restoring_settings_never_turns_off_what_records_more(cloudtrail, org_trail):
     cloudtrail.update_trail(Name=org_trail, EnableLogFileValidation=False, IsMultiRegionTrail=False)
-    memory = MemoryStore()
+    memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     other_key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
     cloudtrail.update_trail(Name=org_trail, EnableLogFileValidation=True, IsMultiRegionTrail=True, KmsKeyId=other_key)

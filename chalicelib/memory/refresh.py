@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import configservice, flowlogs, trails
-from chalicelib.memory import Offer
+from chalicelib.memory import config_channels, flow_logs, trails
+from chalicelib.memory.rules import Offer
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,13 @@ class Kind:
 
 KINDS = (
     Kind("trail", "cloudtrail", trails.CONFIGURATION_EVENTS, trails.remember_from_event, trails.remember_all),
-    Kind("flow log", "ec2", flowlogs.CONFIGURATION_EVENTS, flowlogs.remember_from_event, flowlogs.remember_all),
+    Kind("flow log", "ec2", flow_logs.CONFIGURATION_EVENTS, flow_logs.remember_from_event, flow_logs.remember_all),
     Kind(
         "Config delivery channel",
         "config",
-        configservice.CONFIGURATION_EVENTS,
-        configservice.remember_from_event,
-        configservice.remember_all,
+        config_channels.CONFIGURATION_EVENTS,
+        config_channels.remember_from_event,
+        config_channels.remember_all,
     ),
 )
 
