@@ -84,7 +84,7 @@ def _events(distinct: int) -> list[dict[str, Any]]:
 def burst(distinct: int, duplicates: int, threads: int = 8, seed: int = 7) -> LoadResult:
     import boto3
 
-    from chalicelib.incidents import incident_id
+    from chalicelib.incidents.model import incident_id
     from chalicelib.playbooks.catalog import Catalog
     from chalicelib.runtime import Runtime
     from chalicelib.settings import Settings

@@ -1,9 +1,10 @@
 """The one decision path: guards -> match -> plan -> act by mode -> record -> notify.
 
 `decide` (guards, playbooks, plans) has no side effects; the playbooks' inline tests
-call it directly. `Responder.respond` records and acts on what `decide` found; the
-Lambda handler, `replay` and the demo call it, and differ only in the lifecycle (store
-and actions: real or simulated) and the notifier they give it.
+call it directly. `Responder.respond` records and acts on what `decide` found, through the
+incidents' one door (`incidents.lifecycle`); the Lambda handler, `replay` and the demo
+call it, and differ only in the incidents they give it (store and actions: real or
+simulated; who is told).
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from dataclasses import dataclass
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities, Skip, skip_reason
-from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
-from chalicelib.lifecycle import TRAILGUARD, Lifecycle
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.incidents.store import IncidentTooLarge, StaleIncident
 from chalicelib.named_lists import NO_LISTS, NamedLists
-from chalicelib.notify import Notifier
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.expressions import ExpressionError
 from chalicelib.playbooks.playbook import Plan, PlanError, Playbook
-from chalicelib.store import IncidentTooLarge, StaleIncident
 
 log = logging.getLogger("trailguard")
 
@@ -83,15 +83,13 @@ class Responder:
         catalog: Catalog,
         *,
         own: OwnIdentities,
-        lifecycle: Lifecycle,
-        notifier: Notifier,
+        incidents: Incidents,
         lists: NamedLists = NO_LISTS,
     ) -> None:
         self.catalog = catalog
         self.own = own
         self.lists = lists
-        self.lifecycle = lifecycle
-        self.notifier = notifier
+        self.incidents = incidents
 
     def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
         decision = decide(self.catalog, event, self.own, self.lists)
@@ -101,7 +99,7 @@ class Responder:
 
     def _open(self, event: CloudTrailEvent, playbook: Playbook, plan: Plan | None, error: str | None) -> Outcome:
         simulate = plan is not None and (
-            playbook.mode == "dry-run" or (self.lifecycle.simulated and playbook.mode == "auto")
+            playbook.mode == "dry-run" or (self.incidents.simulated and playbook.mode == "auto")
         )
         incident = Incident(
             id=incident_id(event.event_id, playbook.id),
@@ -115,24 +113,24 @@ class Responder:
             plan=[step.to_dict() for step in plan.steps] if plan else [],
             error=error,
         )
-        incident.notification = self.notifier.address(incident)
+        incident.notification = self.incidents.notifier.address(incident)
         if simulate and plan is not None:
             incident.steps = [StepResult(s.action, s.params, StepStatus.SIMULATED) for s in plan.steps]
         opening = f"{event.name} by {event.actor.label}"
         try:
-            opened = self.lifecycle.open(incident, TRAILGUARD, opening)
+            opened = self.incidents.open(incident, TRAILGUARD, opening)
         except IncidentTooLarge as error:
             # The plan cannot be kept, so it cannot be carried out, approved or undone: record
             # that, without the plan, as a failure people are told about.
             incident.plan, incident.steps, incident.history, incident.lease_until = [], [], [], None
             incident.state = State.FAILED
             incident.error = f"nothing was done: the plan is too large to keep ({error})"
-            opened = self.lifecycle.open(incident, TRAILGUARD, opening)
+            opened = self.incidents.open(incident, TRAILGUARD, opening)
         if not opened:
             return self._duplicate(playbook, incident)
         if incident.state is State.REMEDIATING:
             try:
-                incident = self.lifecycle.remediate(incident)
+                incident = self.incidents.remediate(incident)
             except StaleIncident:
                 # Someone else changed the incident between two of our writes (a second
                 # delivery of the event, a click): they carry it on, and if they die, the
@@ -143,7 +141,7 @@ class Responder:
                     )
                 )
                 return self._duplicate(playbook, incident)
-        self.notify(incident)
+        self.incidents.tell(incident)
         return Outcome(playbook, incident)
 
     def _duplicate(self, playbook: Playbook, ours: Incident) -> Outcome:
@@ -151,23 +149,16 @@ class Responder:
 
         A stored incident that fails its seal check is left alone (the store logged it)."""
         try:
-            existing = self.lifecycle.store.get(ours.id)
+            existing = self.incidents.get(ours.id)
         except ChangedOutsideTrailguard as error:
             return Outcome(playbook, ours, duplicate=True, refused=error.reason)
         if existing is None:  # created and expired between two reads: nothing to add
             raise StaleIncident(ours.id)
         version = existing.version
-        resumed = self.lifecycle.resume(existing, TRAILGUARD)
+        resumed = self.incidents.resume(existing, TRAILGUARD)
         if resumed.version != version:
-            self.notify(resumed)
+            self.incidents.tell(resumed)
         return Outcome(playbook, resumed, duplicate=True)
-
-    def notify(self, incident: Incident) -> None:
-        """Tell people; a failure is logged, never raised: the incident is already recorded."""
-        try:
-            self.notifier.notify(incident)
-        except Exception:
-            log.exception("could not notify about incident %s", incident.id)
 
 
 _INITIAL_STATES = {

@@ -35,18 +35,17 @@ from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.aws.seals import KmsSealer, LocalSealer, Refusals, Sealer
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import stance_in
-from chalicelib.integrity import SealedStore
-from chalicelib.lifecycle import Lifecycle
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
+from chalicelib.incidents.seals import SealedStore
+from chalicelib.incidents.store import DynamoStore, IncidentStore, IncidentTooLarge, MemoryStore
 from chalicelib.memory import refresh as remembered
 from chalicelib.memory import rules as memory
 from chalicelib.memory.documents import Documents, DynamoDocuments, MemoryDocuments, SealedDocuments
 from chalicelib.memory.rules import Memory
-from chalicelib.notify import Fanout, LogNotifier, Notifier
 from chalicelib.playbooks.catalog import Catalog, EventRule
 from chalicelib.responder import Decision, Outcome, Responder
 from chalicelib.settings import Settings, missing_integrity_key
-from chalicelib.store import DynamoStore, IncidentStore, IncidentTooLarge, MemoryStore
 
 log = logging.getLogger("trailguard")
 
@@ -74,7 +73,7 @@ class Runtime:
             "refusals",
             "documents",
             "memory",
-            "lifecycle",
+            "incidents",
             "claims",
             "responder",
             "notifier",
@@ -143,22 +142,23 @@ class Runtime:
 
     @functools.cached_property
     def memory(self) -> Memory:
-        return Memory(self.documents, stance_in(self.store))
+        return Memory(self.documents, lambda incident_id: self.incidents.stance(incident_id))
 
     @functools.cached_property
-    def lifecycle(self) -> Lifecycle:
-        return Lifecycle(
+    def incidents(self) -> Incidents:
+        return Incidents(
             self.store,
             ActionBinder(self.clients, self.memory),
             memory=self.memory,
+            notifier=self.notifier,
             lease_seconds=self.settings.lease_seconds,
         )
 
     @functools.cached_property
-    def claims(self) -> Lifecycle:
-        """The Slack endpoint's lifecycle: it records decisions and runs nothing (no actions,
-        no seal); the worker carries them out."""
-        return Lifecycle(self.unsealed_store, None, lease_seconds=self.settings.lease_seconds)
+    def claims(self) -> Incidents:
+        """The Slack endpoint's door to the incidents: it records decisions and runs nothing
+        (no actions, no seal); the worker carries them out."""
+        return Incidents(self.unsealed_store, None, lease_seconds=self.settings.lease_seconds)
 
     @functools.cached_property
     def responder(self) -> Responder:
@@ -169,8 +169,7 @@ class Runtime:
         return Responder(
             self.catalog,
             own=own,
-            lifecycle=self.lifecycle,
-            notifier=self.notifier,
+            incidents=self.incidents,
             lists=self.settings.named_lists,
         )
 
@@ -185,7 +184,6 @@ class Runtime:
 
         slack = SlackNotifier(
             lambda: self.slack_web,
-            self.store,
             default_channel=settings.slack_channel,
             channels={p.id: p.slack_channel for p in self.catalog.playbooks if p.slack_channel},
             account_names=settings.account_names,
@@ -240,7 +238,7 @@ class Runtime:
             prefixes += (f"{parts.scheme}://{parts.netloc}/",)
         return Interactions(
             verify=self._verify_slack,
-            lifecycle=self.claims,
+            incidents=self.claims,
             approvers=Approvers(
                 settings.slack_approvers,
                 {p.id: p.approvers for p in self.catalog.playbooks},
@@ -259,7 +257,7 @@ class Runtime:
     def click_worker(self) -> Any:
         from chalicelib.slack.worker import ClickWorker, send_ephemeral
 
-        return ClickWorker(self.lifecycle, self.notifier, send_ephemeral)
+        return ClickWorker(self.incidents, send_ephemeral)
 
     def answer_slack(self, raw_body: bytes | str, headers: Any) -> Any:
         """`POST /slack/interactions` (see `slack.interactions`): an `Answer` within 3 s.
@@ -349,19 +347,18 @@ class Runtime:
         from chalicelib.sweep import Sweep
 
         settings = self.settings
-        self.refusals.refused.clear()
         report = Sweep(
             catalog=self.catalog,
             responder=self.responder,
-            lifecycle=self.lifecycle,
+            incidents=self.incidents,
             clients=self.clients,
             account=self.clients.home_account(),
             regions=settings.sweep_regions or {self.clients.home_region()},
             trail_names=settings.sweep_trails,
             key_ids=settings.sweep_keys,
             allowed_keys=settings.sweep_allowed_keys,
+            refusals=self.refusals,
         ).run()
-        report.refused = list(dict.fromkeys(self.refusals.refused))  # left alone: changed outside trailguard
         log.info(json.dumps({"message": "sweep done", **report.to_dict()}))
         return report.to_dict()
 

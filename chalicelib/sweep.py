@@ -14,60 +14,45 @@ resource safe once more.
 It also offers memory the present configurations of trails, flow logs and Config's
 delivery channels (for the actions that re-create them): a difference from what is
 remembered that no judged event or decision explains is kept out of memory and reported
-(`drifted`). It expires proposals nobody answered in time, resumes incidents whose worker
-died, and delivers the Slack messages Slack did not take. Each incident is handled on its own: one
-that cannot be read or written is reported in the sweep's errors, with its id, and the
-sweep goes on with the others.
+(`drifted`). Then it runs the incidents' upkeep (`incidents.upkeep`): proposals expired,
+stuck incidents resumed, messages delivered.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.aws.errors import describe_error
-from chalicelib.aws.seals import ChangedOutsideTrailguard
+from chalicelib.aws.seals import ChangedOutsideTrailguard, Refusals
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.events.synthetic import SWEEPER, sweep_record
-from chalicelib.incidents import BUSY_STATES, IllegalTransition, Incident, State
-from chalicelib.lifecycle import Lifecycle
+from chalicelib.events.synthetic import sweep_record
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.upkeep import Upkeep, UpkeepReport
 from chalicelib.memory import decisions as acceptances
 from chalicelib.memory import refresh as remembered
 from chalicelib.memory import rules as memory
 from chalicelib.memory import trails
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
-from chalicelib.store import StaleIncident, UnreadableIncident
 
 log = logging.getLogger("trailguard")
 
-DEFAULT_APPROVAL_TIMEOUT = dt.timedelta(hours=24)
-
 
 @dataclass
-class SweepReport:
+class SweepReport(UpkeepReport):
     trails_checked: int = 0
     keys_checked: int = 0
     opened: list[str] = field(default_factory=list)
-    expired: list[str] = field(default_factory=list)
-    resumed: list[str] = field(default_factory=list)
-    delivered: list[str] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
     """Findings left alone because people decided so (which incident, who)."""
     drifted: list[str] = field(default_factory=list)
     """Remembered configurations that differ from the present ones without a judgement."""
     refused: list[str] = field(default_factory=list)
     """Incidents and remembered configurations changed outside trailguard, left alone ("key: why")."""
-    errors: list[str] = field(default_factory=list)
-
-    def error(self, text: str) -> None:
-        """Report a problem once, however many parts of the sweep meet it."""
-        if text not in self.errors:
-            self.errors.append(text)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,17 +75,21 @@ class Sweep:
         *,
         catalog: Catalog,
         responder: Responder,
-        lifecycle: Lifecycle,
+        incidents: Incidents,
         clients: Any,
         account: str,
         regions: Iterable[str],
         trail_names: Iterable[str] = ("*",),
         key_ids: Iterable[str] = (),
         allowed_keys: Iterable[str] = (),
+        refusals: Refusals | None = None,
     ) -> None:
+        """`refusals`: what failed its seal check in this container, reported as `refused`."""
         self.catalog = catalog
         self.responder = responder
-        self.lifecycle = lifecycle
+        self.incidents = incidents
+        self.upkeep = Upkeep(incidents, catalog)
+        self.refusals = refusals
         self.clients = clients
         self.account = account
         self.regions = sorted(regions)
@@ -109,6 +98,9 @@ class Sweep:
         self.allowed_keys = frozenset(allowed_keys)
 
     def run(self) -> SweepReport:
+        """Look at each region, then tidy the incidents (`upkeep`)."""
+        if self.refusals is not None:
+            self.refusals.refused.clear()
         report = SweepReport()
         for region in self.regions:
             for check in (self._check_trails, self._check_keys, self._remember):
@@ -116,19 +108,16 @@ class Sweep:
                     check(region, report)
                 except Exception as error:
                     report.errors.append(f"{region}: {check.__name__.strip('_')}: {describe_error(error)}")
-        for tidy in (self._expire_proposals, self._resume_busy, self._deliver_messages):
-            try:
-                tidy(report)
-            except Exception as error:
-                log.exception("the sweep could not %s", tidy.__name__.strip("_").replace("_", " "))
-                report.error(f"{tidy.__name__.strip('_').replace('_', ' ')}: {describe_error(error)}")
+        self.upkeep.run(report)
+        if self.refusals is not None:  # left alone: changed outside trailguard
+            report.refused = list(dict.fromkeys(self.refusals.refused))
         return report
 
     @property
     def _memory(self) -> memory.Memory:
-        if self.lifecycle.memory is None:
+        if self.incidents.memory is None:
             raise RuntimeError("the sweep needs trailguard's memory")
-        return self.lifecycle.memory
+        return self.incidents.memory
 
     # -- trails ------------------------------------------------------------------------------
 
@@ -234,77 +223,6 @@ class Sweep:
                     self._open(region, "ScheduleKeyDeletion", request, finding, occurrence, report, "kms.amazonaws.com")
         decisions.forget_safe()
 
-    # -- proposals and stuck work ------------------------------------------------------------
-
-    def _expire_proposals(self, report: SweepReport) -> None:
-        now = self.lifecycle.clock()
-
-        def expire(incident: Incident) -> None:
-            playbook = self.catalog.get(incident.playbook_id)
-            timeout = playbook.approval_timeout if playbook else DEFAULT_APPROVAL_TIMEOUT
-            if dt.datetime.fromisoformat(incident.created_at) + timeout > now:
-                return
-            try:
-                expired = self.lifecycle.expire(incident.id, SWEEPER, f"nobody answered within {_hours(timeout)}")
-            except (IllegalTransition, StaleIncident, ChangedOutsideTrailguard):
-                return  # answered meanwhile, or changed outside trailguard (logged, reported)
-            report.expired.append(expired.id)
-            self.responder.notify(expired)
-
-        self._each(self._listed([State.PROPOSED], report), "expire", expire, report)
-
-    def _resume_busy(self, report: SweepReport) -> None:
-        now = self.lifecycle.clock()
-
-        def resume(incident: Incident) -> None:
-            if not incident.lease_expired(now):
-                return
-            try:
-                resumed = self.lifecycle.resume(incident, SWEEPER)
-            except StaleIncident:
-                return  # another worker took it
-            report.resumed.append(resumed.id)
-            self.responder.notify(resumed)
-
-        self._each(self._listed(BUSY_STATES, report), "resume", resume, report)
-
-    def _deliver_messages(self, report: SweepReport) -> None:
-        """Messages Slack did not take (or a worker died before sending): send them now.
-
-        A busy incident is left to its worker, which sends its message when done.
-        """
-        unreadable: list[UnreadableIncident] = []
-        due = self.lifecycle.store.unannounced(unreadable=unreadable)
-        for problem in unreadable:
-            report.error(str(problem))
-
-        def deliver(incident: Incident) -> None:
-            if incident.state in BUSY_STATES:
-                return
-            self.responder.notify(incident)
-            if not incident.notification_due:
-                report.delivered.append(incident.id)
-
-        self._each(due, "deliver", deliver, report)
-
-    def _listed(self, states: Iterable[State], report: SweepReport) -> list[Incident]:
-        """The open incidents in `states`; the damaged ones are reported, not raised."""
-        unreadable: list[UnreadableIncident] = []
-        found = self.lifecycle.store.open_incidents(states, unreadable=unreadable)
-        for problem in unreadable:
-            report.error(str(problem))
-        return found
-
-    @staticmethod
-    def _each(incidents: list[Incident], what: str, handle: Callable[[Incident], None], report: SweepReport) -> None:
-        """`handle` each incident; one that fails is reported with its id, and the rest go on."""
-        for incident in incidents:
-            try:
-                handle(incident)
-            except Exception as error:
-                log.exception("the sweep could not %s incident %s", what, incident.id)
-                report.error(f"incident {incident.id}: {what}: {describe_error(error)}")
-
     # -- helpers -----------------------------------------------------------------------------
 
     def _open(
@@ -317,7 +235,7 @@ class Sweep:
         report: SweepReport,
         source: str = "cloudtrail.amazonaws.com",
     ) -> None:
-        now = self.lifecycle.clock()
+        now = self.incidents.clock()
         record = sweep_record(self.account, region, source, name, request, finding, occurrence, now)
         _, outcomes = self.responder.respond(CloudTrailEvent.from_record(record, "the posture sweep"))
         report.opened += [outcome.incident.id for outcome in outcomes if not outcome.duplicate]
@@ -326,7 +244,7 @@ class Sweep:
 
     def _decisions(self, region: str) -> acceptances.Decisions:
         """The findings people decided to leave, read before the sweep looks at anything."""
-        return acceptances.Decisions(self._memory, self.account, region, self.lifecycle.clock())
+        return acceptances.Decisions(self._memory, self.account, region, self.incidents.clock())
 
     def _accepted(
         self, decisions: acceptances.Decisions, kind: str, resource: str, finding: str, report: SweepReport
@@ -337,9 +255,4 @@ class Sweep:
         return decision is not None
 
     def _today(self) -> str:
-        return self.lifecycle.clock().date().isoformat()
-
-
-def _hours(timeout: dt.timedelta) -> str:
-    hours = timeout.total_seconds() / 3600
-    return f"{hours:g} hours" if hours >= 1 else f"{timeout.total_seconds() / 60:g} minutes"
+        return self.incidents.clock().date().isoformat()

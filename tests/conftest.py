@@ -183,7 +183,7 @@ def integrity_key(aws) -> str:
 def remembering(incidents: Any = None, documents: Any = None) -> Any:
     """trailguard's memory: `documents` (by default in this process's memory), with the stance
     of the incidents that hold them read from the store `incidents`."""
-    from chalicelib.incidents import stance_in
+    from chalicelib.incidents.model import stance_in
     from chalicelib.memory.documents import MemoryDocuments
     from chalicelib.memory.rules import Memory
 
@@ -195,7 +195,7 @@ def dynamo_store(aws):
     """The DynamoDB store on a table made the way `bootstrap` makes it, in moto."""
     import boto3
 
-    from chalicelib.store import DynamoStore
+    from chalicelib.incidents.store import DynamoStore
     from trailguard.bootstrap import ensure_table
 
     client = boto3.client("dynamodb", region_name=REGION)

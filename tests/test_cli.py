@@ -334,8 +334,8 @@ def test_bootstrap_refuses_an_unknown_stage_clearly():
 def test_incidents_lists_open_ones_and_shows_one_with_its_history(aws):
     import boto3
 
-    from chalicelib.incidents import Incident, State
-    from chalicelib.store import DynamoStore
+    from chalicelib.incidents.model import Incident, State
+    from chalicelib.incidents.store import DynamoStore
 
     CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     store = DynamoStore(boto3.client("dynamodb"), "trailguard-dev")
@@ -378,8 +378,8 @@ def test_incidents_lists_open_ones_and_shows_one_with_its_history(aws):
 def test_incidents_reports_a_damaged_item_and_lists_the_others_and_marks_entries_not_kept(aws):
     import boto3
 
-    from chalicelib.incidents import Incident, State
-    from chalicelib.store import DynamoStore
+    from chalicelib.incidents.model import Incident, State
+    from chalicelib.incidents.store import DynamoStore
 
     CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
     client = boto3.client("dynamodb")

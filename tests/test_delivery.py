@@ -12,7 +12,7 @@ import pytest
 from chalice.test import Client
 
 import app as chalice_app
-from chalicelib.incidents import State
+from chalicelib.incidents.model import State
 from tests.conftest import REGION, TABLE, envelope, record, stratus_record
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.incidents import State
+from chalicelib.incidents.model import State
 from chalicelib.playbooks.catalog import Catalog
 from tests.conftest import (
     ACCOUNT,
@@ -50,7 +50,7 @@ def faults(runtime, instant_backoff) -> Faults:
 @pytest.fixture
 def clock(runtime) -> Clock:
     moved = Clock()
-    runtime.lifecycle.clock = moved
+    runtime.incidents.clock = moved
     return moved
 
 
@@ -164,7 +164,7 @@ def test_a_conditional_check_failure_on_a_state_change_runs_nothing_twice(client
     assert runtime.store.get(incident["id"]).state in (State.REMEDIATED, State.REMEDIATING)
     assert faults.succeeded[START] <= 1
     if runtime.store.get(incident["id"]).state is State.REMEDIATING:
-        runtime.lifecycle.clock = Clock(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
+        runtime.incidents.clock = Clock(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
         _sweep(client)
     assert runtime.store.get(incident["id"]).state is State.REMEDIATED and _logging()
     assert faults.succeeded[START] == 1

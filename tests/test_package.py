@@ -90,7 +90,7 @@ def test_each_role_holds_its_committed_least_privilege_file(package):
 
 
 def test_the_merge_template_adds_the_table_and_chalice_deploys_names(package):
-    from chalicelib.store import table_definition
+    from chalicelib.incidents.store import table_definition
 
     resources = json.loads((package / "sam.json").read_text())["Resources"]
     table = resources["IncidentTable"]

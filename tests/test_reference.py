@@ -43,7 +43,7 @@ def test_the_committed_slack_examples_are_current():
 
 
 def test_every_message_kind_has_an_example_slack_would_take(slack_stub):
-    from chalicelib.incidents import State
+    from chalicelib.incidents.model import State
     from chalicelib.slack.client import web_client
     from chalicelib.slack.messages import render
     from trailguard.generate.slack_examples import ACCOUNT_NAMES, examples

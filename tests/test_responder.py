@@ -10,12 +10,12 @@ from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.clients import AwsClients
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import State, StepStatus, incident_id
-from chalicelib.lifecycle import Lifecycle
-from chalicelib.notify import Notifier, TextNotifier, describe
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import State, StepStatus, incident_id
+from chalicelib.incidents.notify import Notifier, TextNotifier, describe
+from chalicelib.incidents.store import MemoryStore
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
-from chalicelib.store import MemoryStore
 from tests.conftest import PLAYBOOKS, record, recording_clients
 
 pytestmark = pytest.mark.integration
@@ -25,8 +25,11 @@ def _responder(catalog, clients, messages=None):
     return Responder(
         catalog,
         own=OwnIdentities(member_role="trailguard-remediator"),
-        lifecycle=Lifecycle(MemoryStore(), ActionBinder(clients)),
-        notifier=TextNotifier((messages if messages is not None else []).append),
+        incidents=Incidents(
+            MemoryStore(),
+            ActionBinder(clients),
+            notifier=TextNotifier((messages if messages is not None else []).append),
+        ),
     )
 
 
@@ -56,7 +59,7 @@ def test_auto_mode_remediates_records_and_notifies(builtin, stopped_trail, calls
     assert incident.steps[0].before == {"Trail": "main", "IsLogging": False}
     assert incident.steps[0].after == {"Trail": "main", "IsLogging": True}
     assert stopped_trail.get_trail_status(Name="main")["IsLogging"] is True
-    assert responder.lifecycle.store.get(incident.id).to_dict() == incident.to_dict()
+    assert responder.incidents.store.get(incident.id).to_dict() == incident.to_dict()
     assert messages == [describe(incident)]
     assert "IAMUser mallory called StopLogging" in messages[0]
     assert calls.writes() == ["StartLogging"]
@@ -153,11 +156,10 @@ def test_a_notifier_that_fails_loses_no_incident(builtin, stopped_trail):
     responder = Responder(
         builtin,
         own=OwnIdentities(),
-        lifecycle=Lifecycle(MemoryStore(), ActionBinder(AwsClients())),
-        notifier=BrokenNotifier(),
+        incidents=Incidents(MemoryStore(), ActionBinder(AwsClients()), notifier=BrokenNotifier()),
     )
     _, [outcome] = responder.respond(_stop_logging())
-    assert responder.lifecycle.store.get(outcome.incident.id).state is State.REMEDIATED
+    assert responder.incidents.store.get(outcome.incident.id).state is State.REMEDIATED
 
 
 def test_a_condition_that_breaks_on_an_odd_record_is_reported_not_dropped(tmp_path, aws):

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from chalicelib.incidents import State
+from chalicelib.incidents.model import State
 from chalicelib.playbooks.catalog import Catalog
 from tests.conftest import (
     APPROVE_PLAYBOOK,
@@ -360,7 +360,7 @@ def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runt
 def test_a_table_that_fails_gets_503_not_a_stack_trace(press, client, runtime, trail, approve_mode):
     import boto3
 
-    from chalicelib.store import DynamoStore
+    from chalicelib.incidents.store import DynamoStore
 
     incident_id = _proposal(client, trail)
     runtime.claims.store = DynamoStore(boto3.client("dynamodb"), "a-table-that-is-not-there")

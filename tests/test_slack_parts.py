@@ -16,7 +16,9 @@ from chalice.test import Client
 import app as chalice_app
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.incidents.store import MemoryStore
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.settings import Settings
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
@@ -24,7 +26,6 @@ from chalicelib.slack.client import web_client
 from chalicelib.slack.delivery import SlackNotifier
 from chalicelib.slack.messages import block_kit_builder_url, render
 from chalicelib.slack.secrets import SecretError, read_secret
-from chalicelib.store import MemoryStore
 from tests.conftest import (
     APPROVE_PLAYBOOK,
     APPROVER,
@@ -33,6 +34,7 @@ from tests.conftest import (
     envelope,
     record,
     recording_clients,
+    remembering,
     shown,
     signed_click,
 )
@@ -190,8 +192,13 @@ def test_the_block_kit_builder_link_carries_the_blocks():
 # -- delivery ----------------------------------------------------------------------------
 
 
-def _notifier(slack_stub, store) -> SlackNotifier:
-    return SlackNotifier(lambda: web_client(slack_stub.token, slack_stub.base_url), store, default_channel="#alerts")
+def _notifier(slack_stub, store) -> Incidents:
+    """The incidents of `store`, told through the Slack stub (`notify` delivers and records)."""
+    return Incidents(store, notifier=_slack(slack_stub))
+
+
+def _slack(slack_stub) -> SlackNotifier:
+    return SlackNotifier(lambda: web_client(slack_stub.token, slack_stub.base_url), default_channel="#alerts")
 
 
 def _slack_responder(catalog, store, slack_stub, clock=None):
@@ -199,12 +206,17 @@ def _slack_responder(catalog, store, slack_stub, clock=None):
     from chalicelib.actions.binding import ActionBinder
     from chalicelib.aws.clients import AwsClients
     from chalicelib.clock import utc_now
-    from chalicelib.lifecycle import Lifecycle
+    from chalicelib.incidents.store import DynamoStore
+    from chalicelib.memory.documents import DynamoDocuments
     from chalicelib.responder import Responder
 
     clients = AwsClients()
-    lifecycle = Lifecycle(store, ActionBinder(clients, store), clock=clock or utc_now)
-    return Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=_notifier(slack_stub, store)), clients
+    documents = DynamoDocuments(store.client, store.table) if isinstance(store, DynamoStore) else None
+    memory = remembering(store, documents)
+    incidents = Incidents(
+        store, ActionBinder(clients, memory), memory=memory, notifier=_slack(slack_stub), clock=clock or utc_now
+    )
+    return Responder(catalog, own=OwnIdentities(), incidents=incidents), clients
 
 
 @pytest.fixture
@@ -242,7 +254,7 @@ def test_a_token_that_cannot_be_read_is_a_delivery_error_not_a_crash(aws, stored
     def connect():
         return web_client(read_secret("ssm:/trailguard/missing", lambda s: boto3.client(s, region_name="us-east-1")))
 
-    SlackNotifier(connect, store, default_channel="#alerts").notify(incident)
+    Incidents(store, notifier=SlackNotifier(connect, default_channel="#alerts")).notify(incident)
     kept = store.get(incident.id)
     assert kept.notification_due and "/trailguard/missing does not exist" in kept.notification["error"]
 
@@ -254,7 +266,7 @@ def test_the_sweep_expiry_updates_the_proposal_message(aws, slack_stub, tmp_path
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
     catalog, clock = Catalog.load([tmp_path]), Clock()
     responder, clients = _slack_responder(catalog, MemoryStore(), slack_stub, clock)
-    lifecycle = responder.lifecycle
+    lifecycle = responder.incidents
     make_trail("main")
     responder.respond(CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})))
     import datetime as dt
@@ -263,7 +275,7 @@ def test_the_sweep_expiry_updates_the_proposal_message(aws, slack_stub, tmp_path
     report = Sweep(
         catalog=catalog,
         responder=responder,
-        lifecycle=lifecycle,
+        incidents=lifecycle,
         clients=clients,
         account="123456789012",
         regions=["us-east-1"],
@@ -452,11 +464,9 @@ def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(
 
 @pytest.mark.parametrize("job", [None, [], {"what": 1}, "text"])
 def test_a_malformed_job_is_rejected_not_retried(job):
-    from chalicelib.lifecycle import Lifecycle
-    from chalicelib.notify import NullNotifier
     from chalicelib.slack.worker import ClickWorker
 
-    worker = ClickWorker(Lifecycle(MemoryStore(), None), NullNotifier(), lambda url, text: None)
+    worker = ClickWorker(Incidents(MemoryStore(), None), lambda url, text: None)
     assert worker.run(job)["status"] == "rejected"
 
 
@@ -487,11 +497,11 @@ def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stu
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
     catalog, clock, store = Catalog.load([tmp_path]), Clock(), MemoryStore()
     responder, clients = _slack_responder(catalog, store, slack_stub, clock)
-    lifecycle = responder.lifecycle
+    lifecycle = responder.incidents
     lost_jobs: list[dict] = []  # the asynchronous invoke that never arrives
     interactions = Interactions(
         verify=SignatureVerifier(SIGNING_SECRET).is_valid_request,
-        lifecycle=lifecycle,
+        incidents=lifecycle,
         approvers=Approvers(frozenset({APPROVER}), {}, lambda group: []),
         dispatch=lost_jobs.append,
     )
@@ -507,7 +517,7 @@ def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stu
     sweep = Sweep(
         catalog=catalog,
         responder=responder,
-        lifecycle=lifecycle,
+        incidents=lifecycle,
         clients=clients,
         account="123456789012",
         regions=["us-east-1"],

@@ -14,14 +14,13 @@ from chalicelib.actions.binding import ActionBinder
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import SWEEPER
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import Incident, State, incident_id
-from chalicelib.lifecycle import Lifecycle
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import Incident, State, incident_id
+from chalicelib.incidents.store import MemoryStore
 from chalicelib.memory import trails
 from chalicelib.memory.documents import DynamoDocuments
-from chalicelib.notify import NullNotifier
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
-from chalicelib.store import MemoryStore
 from chalicelib.sweep import Sweep
 from tests.conftest import (
     ACCOUNT,
@@ -47,14 +46,12 @@ def _sweep(catalog, clock, calls, **options):
     store = MemoryStore()
     memory = remembering(store)
     clients = recording_clients(calls)
-    lifecycle = Lifecycle(store, ActionBinder(clients, memory), memory=memory, clock=clock)
-    responder = Responder(
-        catalog, own=OwnIdentities(member_role="trailguard-remediator"), lifecycle=lifecycle, notifier=NullNotifier()
-    )
+    lifecycle = Incidents(store, ActionBinder(clients, memory), memory=memory, clock=clock)
+    responder = Responder(catalog, own=OwnIdentities(member_role="trailguard-remediator"), incidents=lifecycle)
     return Sweep(
         catalog=catalog,
         responder=responder,
-        lifecycle=lifecycle,
+        incidents=lifecycle,
         clients=clients,
         account=ACCOUNT,
         regions={REGION},
@@ -96,7 +93,7 @@ def test_the_same_finding_opens_one_incident_while_it_waits_for_a_person(tmp_pat
     make_trail("main")
     first, second = sweep.run(), sweep.run()
     assert len(first.opened) == 1 and second.opened == []
-    assert [i.state for i in sweep.lifecycle.store.open_incidents()] == [State.PROPOSED]
+    assert [i.state for i in sweep.incidents.store.open_incidents()] == [State.PROPOSED]
 
 
 def test_a_named_trail_that_vanished_is_recreated_from_memory(make_trail, clock, calls):
@@ -109,7 +106,7 @@ def test_a_named_trail_that_vanished_is_recreated_from_memory(make_trail, clock,
     cloudtrail.delete_trail(Name="audit")  # and the DeleteTrail event never arrived
     report = sweep.run()
     assert len(report.opened) == 1
-    incident = sweep.lifecycle.store.get(report.opened[0])
+    incident = sweep.incidents.store.get(report.opened[0])
     assert (incident.playbook_id, incident.state) == ("cloudtrail-trail-deleted", State.REMEDIATED)
     assert cloudtrail.describe_trails(trailNameList=["audit"])["trailList"] == before
 
@@ -149,7 +146,7 @@ def test_proposals_nobody_answered_expire_after_the_playbook_timeout(tmp_path, a
     assert sweep.run().expired == []
     clock.now += dt.timedelta(minutes=2)
     assert sweep.run().expired == [outcome.incident.id]
-    expired = sweep.lifecycle.store.get(outcome.incident.id)
+    expired = sweep.incidents.store.get(outcome.incident.id)
     assert expired.state is State.EXPIRED
     assert (expired.history[-1].who, expired.history[-1].detail) == (SWEEPER, "nobody answered within 2 hours")
 
@@ -170,11 +167,11 @@ def test_work_left_by_a_dead_worker_is_resumed_after_its_lease(make_trail, clock
         state=State.REMEDIATING,
         plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
     )
-    assert sweep.lifecycle.open(stuck, "trailguard")
+    assert sweep.incidents.open(stuck, "trailguard")
     assert sweep.run().resumed == []
     clock.now += dt.timedelta(minutes=3)
     assert sweep.run().resumed == [stuck.id]
-    assert sweep.lifecycle.store.get(stuck.id).state is State.REMEDIATED
+    assert sweep.incidents.store.get(stuck.id).state is State.REMEDIATED
     assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is True
 
 
@@ -193,7 +190,7 @@ def _weaken(sweep, cloudtrail):
 
 
 def _remembered(sweep):
-    return sweep.lifecycle.memory.recall(trails.memory_key(ACCOUNT, REGION, "audit"))
+    return sweep.incidents.memory.recall(trails.memory_key(ACCOUNT, REGION, "audit"))
 
 
 @pytest.fixture
@@ -225,7 +222,7 @@ def test_once_the_proposal_is_denied_the_change_is_remembered(audit_trail, clock
     sweep = _sweep(Catalog.load([PLAYBOOKS]), clock, calls, trail_names={"audit"})
     sweep.run()
     proposal = _weaken(sweep, audit_trail)
-    sweep.lifecycle.deny(proposal.id, "slack:U1", "we meant it")
+    sweep.incidents.deny(proposal.id, "slack:U1", "we meant it")
     report = sweep.run()
     assert _remembered(sweep)["IsMultiRegionTrail"] is False and report.drifted == []
 
@@ -255,7 +252,7 @@ def test_an_undone_stop_logging_remediation_sticks_until_the_trail_logs_again(au
     audit_trail.stop_logging(Name="audit")
     _, [outcome] = sweep.responder.respond(_stop_logging("audit"))
     assert outcome.incident.state is State.REMEDIATED
-    assert sweep.lifecycle.undo(outcome.incident.id, "slack:U1").state is State.UNDONE  # the stop was meant
+    assert sweep.incidents.undo(outcome.incident.id, "slack:U1").state is State.UNDONE  # the stop was meant
 
     clock.now += dt.timedelta(minutes=15)
     report = sweep.run()
@@ -277,10 +274,10 @@ def test_a_denied_proposal_is_not_proposed_again_by_the_sweep(tmp_path, audit_tr
     sweep = _sweep(Catalog.load([tmp_path]), clock, calls)
     audit_trail.stop_logging(Name="audit")
     _, [outcome] = sweep.responder.respond(_stop_logging(f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/audit"))
-    sweep.lifecycle.deny(outcome.incident.id, "slack:U1", "maintenance")
+    sweep.incidents.deny(outcome.incident.id, "slack:U1", "maintenance")
     report = sweep.run()
     assert report.opened == [] and len(report.accepted) == 1
-    assert [i.id for i in sweep.lifecycle.store.open_incidents()] == []
+    assert [i.id for i in sweep.incidents.store.open_incidents()] == []
 
 
 @pytest.mark.parametrize(
@@ -302,7 +299,7 @@ def test_an_undone_key_remediation_sticks(aws, clock, calls, name, unsafe, state
     event = CloudTrailEvent.from_record(record(name, "kms.amazonaws.com", {"keyId": key}))
     _, [outcome] = sweep.responder.respond(event)
     assert outcome.incident.state is State.REMEDIATED
-    assert sweep.lifecycle.undo(outcome.incident.id, "slack:U1").state is State.UNDONE
+    assert sweep.incidents.undo(outcome.incident.id, "slack:U1").state is State.UNDONE
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == state
 
     clock.now += dt.timedelta(days=1)  # a new day: the sweep's findings of keys are per day
@@ -338,12 +335,12 @@ def test_one_damaged_or_failing_incident_does_not_stop_the_sweep(
     cloudtrail = make_trail("main")
     clients = recording_clients(calls)
     memory = remembering(dynamo_store, DynamoDocuments(dynamo_store.client, dynamo_store.table))
-    lifecycle = Lifecycle(dynamo_store, ActionBinder(clients, memory), memory=memory, clock=clock)
-    responder = Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=NullNotifier())
+    lifecycle = Incidents(dynamo_store, ActionBinder(clients, memory), memory=memory, clock=clock)
+    responder = Responder(catalog, own=OwnIdentities(), incidents=lifecycle)
     sweep = Sweep(
         catalog=catalog,
         responder=responder,
-        lifecycle=lifecycle,
+        incidents=lifecycle,
         clients=clients,
         account=ACCOUNT,
         regions={REGION},

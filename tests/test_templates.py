@@ -122,7 +122,7 @@ def test_the_endpoint_may_touch_only_incident_items_and_holds_no_kms_permission(
     """The public endpoint's role: incidents (`inc-*` keys) only, so it can write neither a
     remembered configuration nor anything else in the table; and no KMS at all, so it cannot
     seal what the worker would act on."""
-    from chalicelib.incidents import incident_id
+    from chalicelib.incidents.model import incident_id
     from chalicelib.memory import config_channels, flow_logs, trails
 
     api = json.loads((PLAYBOOKS.parent / ".chalice" / f"policy-{stage}-api.json").read_text())

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from chalicelib.aws.seals import KEY_SPEC, KEY_USAGE
-from chalicelib.store import OPEN_INDEX, TTL_ATTRIBUTE, table_definition
+from chalicelib.incidents.store import OPEN_INDEX, TTL_ATTRIBUTE, table_definition
 
 
 def _check_shape(table: dict[str, Any]) -> None:

@@ -511,8 +511,8 @@ def _bootstrap_secrets(settings: Settings) -> None:
 def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
     import boto3
 
-    from chalicelib.incidents import HISTORY_FIRST
-    from chalicelib.store import DynamoStore, UnreadableIncident
+    from chalicelib.incidents.model import HISTORY_FIRST
+    from chalicelib.incidents.store import DynamoStore, UnreadableIncident
 
     settings = _stage_settings(stage)
     if not settings.table:
@@ -531,7 +531,7 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(incident.to_dict(), indent=2, default=str))
             return
-        from chalicelib.notify import describe
+        from chalicelib.incidents.notify import describe
 
         click.echo(describe(incident))
         if incident.notification is not None:

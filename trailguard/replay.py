@@ -20,12 +20,12 @@ from typing import Any, TextIO
 
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.guards import OwnIdentities
-from chalicelib.lifecycle import Lifecycle
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.notify import NullNotifier
+from chalicelib.incidents.store import MemoryStore
 from chalicelib.named_lists import NO_LISTS, NamedLists
-from chalicelib.notify import NullNotifier
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Outcome, Responder
-from chalicelib.store import MemoryStore
 
 EXAMPLES = 3
 
@@ -96,8 +96,7 @@ def replay(
     responder = Responder(
         catalog,
         own=own,
-        lifecycle=Lifecycle(MemoryStore(), actions=None),
-        notifier=NullNotifier(),
+        incidents=Incidents(MemoryStore(), None, notifier=NullNotifier()),
         lists=lists,
     )
     counts = ReplayCounts(per_playbook=Counter({playbook.id: 0 for playbook in catalog.playbooks}))

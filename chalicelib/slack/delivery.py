@@ -1,11 +1,12 @@
 """Posting an incident's message to Slack, and keeping that one message up to date.
 
-The first delivery posts to the playbook's channel (or the default) and records where the
+The first delivery posts to the playbook's channel (or the default) and notes where the
 message lives on the incident; every later change updates the same message and adds a
-line to its thread (who approved, what failed). The incident records how much of its
-history the message shows, so a message Slack did not take (down, rate limited past
-slack_sdk's retries, a bad token) stays due, and the posture sweep delivers it later.
-Nothing here can lose an incident: the incident was written before anyone is told.
+line to its thread (who approved, what failed). The incident notes how much of its history
+the message shows, so a message Slack did not take (down, rate limited past slack_sdk's
+retries, a bad token) stays due, and the posture sweep delivers it later. The incidents'
+door writes those notes (`Incidents.notify`); nothing here reads or writes the table, and
+nothing here can lose an incident: it was written before anyone is told.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from chalicelib.incidents import BUSY_STATES, Incident
-from chalicelib.notify import Notifier
+from chalicelib.incidents.model import Incident
+from chalicelib.incidents.notify import Notifier
 from chalicelib.slack.messages import render, thread_reply
-from chalicelib.store import IncidentStore, StaleIncident
 
 log = logging.getLogger("trailguard")
 
@@ -32,7 +32,6 @@ class SlackNotifier(Notifier):
     def __init__(
         self,
         connect: Callable[[], Any],
-        store: IncidentStore,
         *,
         default_channel: str,
         channels: Mapping[str, str] | None = None,
@@ -42,7 +41,6 @@ class SlackNotifier(Notifier):
         that cannot be read is recorded as a delivery error, not raised at import."""
         self._connect = connect
         self._web: Any = None
-        self.store = store
         self.default_channel = default_channel
         self.channels = dict(channels or {})
         self.account_names = dict(account_names or {})
@@ -51,41 +49,12 @@ class SlackNotifier(Notifier):
         return {"channel": self.channels.get(incident.playbook_id) or self.default_channel}
 
     def notify(self, incident: Incident) -> None:
-        """Bring the incident's message up to date, and record where it is and what it shows."""
+        """Bring the incident's message up to date, and note on it where the message is and
+        what it shows (or why it could not be delivered)."""
         if incident.notification is None:
             incident.notification = self.address(incident)
-        changed = False
-        for _ in range(3):
-            if incident.notification_due:
-                self._deliver(incident)
-                changed = True
-            if not changed:
-                return
-            try:
-                self.store.save(incident)
-                return
-            except StaleIncident:
-                fresh = self._merged(incident)
-                if fresh is None:
-                    return
-                incident, changed = fresh, True
-
-    def _merged(self, incident: Incident) -> Incident | None:
-        """The stored incident, moved on by someone else meanwhile, with where our message is.
-
-        A busy incident is left to its worker (it notifies when done): writing to it now
-        would make the worker's next conditional write fail.
-        """
-        fresh = self.store.get(incident.id)
-        if fresh is None or fresh.state in BUSY_STATES:
-            return None
-        ours, theirs = incident.notification or {}, dict(fresh.notification or {})
-        if ours.get("ts") and not theirs.get("ts"):
-            theirs.update(channel=ours["channel"], ts=ours["ts"])
-        if ours.get("ts") == theirs.get("ts") and ours.get("shown") == fresh.history_count:
-            theirs["shown"] = ours["shown"]
-        fresh.notification = theirs
-        return fresh
+        if incident.notification_due:
+            self._deliver(incident)
 
     def _deliver(self, incident: Incident) -> None:
         reference = dict(incident.notification or {})

@@ -28,11 +28,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.incidents import CLICK_TRANSITIONS, IllegalTransition
-from chalicelib.lifecycle import Lifecycle
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import CLICK_TRANSITIONS, IllegalTransition
+from chalicelib.incidents.store import StaleIncident
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
 from chalicelib.slack.messages import ACTION_PREFIX, SLACK_USER_PREFIX, VALUE_SEPARATOR
-from chalicelib.store import StaleIncident
 
 log = logging.getLogger("trailguard")
 
@@ -143,7 +143,7 @@ class Interactions:
         self,
         *,
         verify: Callable[[bytes | str, Mapping[str, str]], bool],
-        lifecycle: Lifecycle,
+        incidents: Incidents,
         approvers: Approvers,
         dispatch: Callable[[dict[str, Any]], Any],
         respond: Callable[[str, str], Any] | None = None,
@@ -156,7 +156,7 @@ class Interactions:
         answers the user at once, for when the worker cannot be reached. `team_id` and
         `app_id`, when given, are the only workspace and app whose clicks are answered."""
         self.verify = verify
-        self.lifecycle = lifecycle
+        self.incidents = incidents
         self.approvers = approvers
         self.dispatch = dispatch
         self.respond = respond
@@ -182,7 +182,7 @@ class Interactions:
             if click.response_url and click.response_url.startswith(self.response_url_prefixes)
             else None
         )
-        incident = self.lifecycle.store.get(click.incident_id)
+        incident = self.incidents.get(click.incident_id)
         if incident is None:
             return self._tell(
                 click, response_url, f"Incident {click.incident_id} no longer exists (it may have expired)."
@@ -232,7 +232,7 @@ class Interactions:
                 "date: look at it again, and press again if it still applies.",
             )
         try:
-            decided = self.lifecycle.claim(click.incident_id, click.transition, click.who, read=incident)
+            decided = self.incidents.claim(click.incident_id, click.transition, click.who, read=incident)
         except (IllegalTransition, StaleIncident) as error:
             reason = (
                 str(error) if isinstance(error, IllegalTransition) else "someone else changed it at the same moment"

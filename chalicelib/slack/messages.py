@@ -30,7 +30,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from chalicelib.incidents import HistoryEntry, Incident, State, StepResult, StepStatus
+from chalicelib.incidents.model import HistoryEntry, Incident, State, StepResult, StepStatus
 
 ACTION_PREFIX = "trailguard:"
 """Prefix of every button's action_id; the rest is the transition it asks for."""

@@ -24,19 +24,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard
-from chalicelib.incidents import BUSY_STATES, State
-from chalicelib.lifecycle import Lifecycle
-from chalicelib.notify import Notifier
-from chalicelib.store import StaleIncident
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import BUSY_STATES, State
+from chalicelib.incidents.store import StaleIncident
 
 log = logging.getLogger("trailguard")
 
 
 class ClickWorker:
-    def __init__(self, lifecycle: Lifecycle, notifier: Notifier, respond: Callable[[str, str], None]) -> None:
+    def __init__(self, incidents: Incidents, respond: Callable[[str, str], None]) -> None:
         """`respond(response_url, text)` sends an ephemeral answer to the user who clicked."""
-        self.lifecycle = lifecycle
-        self.notifier = notifier
+        self.incidents = incidents
         self.respond = respond
 
     def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,28 +49,28 @@ class ClickWorker:
             return {"status": "told"}
         incident_id = str(job.get("incident") or job.get("refresh"))
         try:
-            incident = self.lifecycle.store.get(incident_id)
+            incident = self.incidents.get(incident_id)
         except ChangedOutsideTrailguard as error:
             return {"status": "refused", "incident": incident_id, "reason": error.reason}
         if incident is None:
             return {"status": "gone", "incident": incident_id}
         if "refresh" in job:
             if incident.state not in BUSY_STATES:  # a busy one's worker updates the message when done
-                self.notifier.notify(incident)
+                self.incidents.notify(incident)
             return {"status": "refreshed", "incident": incident.id, "state": incident.state.value}
         if incident.state in BUSY_STATES:
             if incident.version != job.get("version"):
                 log.info(json.dumps({"message": "another worker has the incident", "incident": incident.id}))
                 return {"status": "taken", "incident": incident.id, "state": incident.state.value}
             try:
-                incident = self.lifecycle.carry_out(incident)
+                incident = self.incidents.carry_out(incident)
             except StaleIncident:
                 return {"status": "taken", "incident": incident.id}
         else:
             if incident.state is State.DENIED:
-                incident = self.lifecycle.carry_out(incident)  # records the decision the sweep honours
-            incident = self.lifecycle.settle(incident)
-        self.notifier.notify(incident)
+                incident = self.incidents.carry_out(incident)  # records the decision the sweep honours
+            incident = self.incidents.settle(incident)
+        self.incidents.notify(incident)
         return {
             "status": "done",
             "incident": incident.id,

@@ -7,13 +7,13 @@ import pytest
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import State
-from chalicelib.lifecycle import Lifecycle
-from chalicelib.notify import NullNotifier
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import State
+from chalicelib.incidents.notify import NullNotifier
+from chalicelib.incidents.store import MemoryStore
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from chalicelib.settings import Settings
-from chalicelib.store import MemoryStore
 from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, Faults, member_session, record, recording_clients
 
 pytestmark = pytest.mark.integration
@@ -53,8 +53,7 @@ def _responder(clients):
     return Responder(
         Catalog.load([PLAYBOOKS]),
         own=OwnIdentities.of(Settings(), ACCOUNT),
-        lifecycle=Lifecycle(MemoryStore(), ActionBinder(clients)),
-        notifier=NullNotifier(),
+        incidents=Incidents(MemoryStore(), ActionBinder(clients), notifier=NullNotifier()),
     )
 
 

@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard, LocalSealer
+from chalicelib.incidents.store import MemoryStore
 from chalicelib.memory.documents import DynamoDocuments, MemoryDocuments, SealedDocuments
-from chalicelib.store import MemoryStore
 from tests.conftest import REGION, TABLE
 from trailguard.bootstrap import ensure_table
 

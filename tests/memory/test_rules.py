@@ -6,9 +6,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from chalicelib.incidents import HistoryEntry, Incident, State, incident_id
+from chalicelib.incidents.model import HistoryEntry, Incident, State, incident_id
+from chalicelib.incidents.store import MemoryStore
 from chalicelib.memory import rules, trails
-from chalicelib.store import MemoryStore
 from tests.conftest import ACCOUNT, REGION, envelope, record, remembering
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.aws.seals import KEY_SPEC, KEY_USAGE
+from chalicelib.incidents.store import TTL_ATTRIBUTE, table_definition
 from chalicelib.playbooks.catalog import Catalog, EventRule
 from chalicelib.settings import Settings
-from chalicelib.store import TTL_ATTRIBUTE, table_definition
 from trailguard.bootstrap import alias_of
 from trailguard.generate.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, access_log_group
 from trailguard.generate.deployment import (

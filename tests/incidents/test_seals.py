@@ -1,4 +1,4 @@
-"""What a seal covers and what it leaves to clicks and the notifier (chalicelib/integrity.py).
+"""What a seal covers and what it leaves to clicks and the notifier (chalicelib/incidents/seals.py).
 
 The store underneath is written here as the Slack endpoint writes it (the unsealed store:
 conditional puts of whatever it likes), and read back through the acting roles' store.
@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard, KmsSealer, LocalSealer, message
-from chalicelib.incidents import Incident, State, StepResult, StepStatus, incident_id
-from chalicelib.integrity import SealedStore
-from chalicelib.store import MemoryStore
+from chalicelib.incidents.model import Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.incidents.seals import SealedStore
+from chalicelib.incidents.store import MemoryStore
 from tests.conftest import REGION
 from trailguard.bootstrap import ensure_key
 

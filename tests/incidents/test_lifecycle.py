@@ -11,9 +11,8 @@ from chalicelib.actions.binding import ActionBinder
 from chalicelib.clock import timestamp
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import IllegalTransition, Incident, State, StepResult, StepStatus, incident_id
-from chalicelib.lifecycle import Lifecycle, UnknownIncident
-from chalicelib.notify import NullNotifier
+from chalicelib.incidents.lifecycle import Incidents, UnknownIncident
+from chalicelib.incidents.model import IllegalTransition, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
 from tests.conftest import (
@@ -34,7 +33,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(params=["memory", "dynamodb"])
 def store(request, aws):
     if request.param == "memory":
-        from chalicelib.store import MemoryStore
+        from chalicelib.incidents.store import MemoryStore
 
         return MemoryStore()
     return request.getfixturevalue("dynamo_store")
@@ -53,8 +52,8 @@ def clock():
 @pytest.fixture
 def memory(store):
     """trailguard's memory beside the incidents (in DynamoDB: in their table)."""
+    from chalicelib.incidents.store import DynamoStore
     from chalicelib.memory.documents import DynamoDocuments
-    from chalicelib.store import DynamoStore
 
     documents = DynamoDocuments(store.client, store.table) if isinstance(store, DynamoStore) else None
     return remembering(store, documents)
@@ -62,11 +61,11 @@ def memory(store):
 
 @pytest.fixture
 def lifecycle(store, memory, clients, clock):
-    return Lifecycle(store, ActionBinder(clients, memory), memory=memory, clock=clock)
+    return Incidents(store, ActionBinder(clients, memory), memory=memory, clock=clock)
 
 
 def _responder(lifecycle, catalog):
-    return Responder(catalog, own=OwnIdentities(), lifecycle=lifecycle, notifier=NullNotifier())
+    return Responder(catalog, own=OwnIdentities(), incidents=lifecycle)
 
 
 def _approve_catalog(tmp_path):

@@ -1,7 +1,10 @@
-"""Telling people what happened. The responder only knows the `Notifier` interface.
+"""Telling people what happened. The incidents know only the `Notifier` interface.
 
-The text form here is what the CLI, the demo and the Lambda logs show; Slack messages
-(`slack.delivery`) are built from the same incident.
+A notifier notes on the incident where its message is and what it shows
+(`incident.notification`: `channel`, `ts`, `shown`, the last delivery `error`); the
+incidents' door writes those notes (`Incidents.notify`). The text form here is what the
+CLI, the demo and the Lambda logs show; Slack messages (`slack.delivery`) are built from
+the same incident.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.incidents import Incident, State
+from chalicelib.incidents.model import Incident, State
 
 log = logging.getLogger("trailguard")
 
@@ -37,7 +40,8 @@ class Notifier:
         return None
 
     def notify(self, incident: Incident) -> None:
-        """Tell people about the incident as it is now; may raise (the caller logs it)."""
+        """Tell people about the incident as it is now, noting on `incident.notification` what
+        its message shows; may raise (the caller logs it)."""
         raise NotImplementedError
 
 

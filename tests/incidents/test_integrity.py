@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from chalicelib.aws.seals import message
-from chalicelib.incidents import State
+from chalicelib.incidents.model import State
 from tests.conftest import (
     ACCOUNT,
     DEPLOYED_TABLE,
@@ -339,7 +339,7 @@ def test_a_click_keeps_the_seal_it_found_and_the_sweep_carries_it_out(
     assert (claimed["state"], claimed["sealedState"]) == ("remediating", "proposed")
     assert claimed["seal"] == proposed["seal"] and logging_now() is False
 
-    runtime.lifecycle.clock = Clock(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))  # the lease ran out
+    runtime.incidents.clock = Clock(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))  # the lease ran out
     scheduled = client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )

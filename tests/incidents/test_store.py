@@ -9,8 +9,8 @@ import time
 import boto3
 import pytest
 
-from chalicelib.incidents import Incident, State, incident_id
-from chalicelib.store import TTL_ATTRIBUTE, MemoryStore, StaleIncident
+from chalicelib.incidents.model import Incident, State, incident_id
+from chalicelib.incidents.store import TTL_ATTRIBUTE, MemoryStore, StaleIncident
 from tests.conftest import REGION, TABLE
 from trailguard.bootstrap import ensure_table
 
@@ -75,7 +75,7 @@ def test_the_store_sends_the_conditions_that_make_writes_exclusive(aws):
     """What makes create and save safe under concurrency on AWS: the conditions sent with
     each PutItem (a create only where no item is; a save only over the version and state
     that were read). A store that dropped them would still pass a single-threaded test."""
-    from chalicelib.store import DynamoStore
+    from chalicelib.incidents.store import DynamoStore
     from tests.conftest import CallRecorder
 
     recorder = CallRecorder()
@@ -187,7 +187,7 @@ def test_incidents_whose_message_is_due_are_found_open_or_finished(store):
 @pytest.fixture
 def faulty_dynamo_store(aws, instant_backoff):
     """The DynamoDB store with conftest's fault injector on its client."""
-    from chalicelib.store import DynamoStore
+    from chalicelib.incidents.store import DynamoStore
     from tests.conftest import Faults
 
     faults = Faults()
@@ -237,7 +237,7 @@ def test_other_dynamodb_errors_while_creating_are_raised_not_taken_for_a_duplica
 def _big_incident(snapshot_bytes: int, event_id: str = "evt-big") -> Incident:
     """An incident holding a key policy of `snapshot_bytes` before and after its step (as
     `kms.restore_key_policy` records them), readable text as real policies are."""
-    from chalicelib.incidents import StepResult, StepStatus
+    from chalicelib.incidents.model import StepResult, StepStatus
 
     statements: list[dict] = []
     size = 0
@@ -270,7 +270,7 @@ def _big_incident(snapshot_bytes: int, event_id: str = "evt-big") -> Incident:
 
 def test_an_incident_larger_than_an_item_as_json_is_kept_compressed_and_read_back(dynamo_store):
     from chalicelib.aws.dynamodb import item_size
-    from chalicelib.store import MAX_ITEM_BYTES
+    from chalicelib.incidents.store import MAX_ITEM_BYTES
 
     incident = _big_incident(300_000)
     assert len(json.dumps(incident.to_dict())) > 400 * 1024  # as plain JSON, DynamoDB would refuse it
@@ -291,7 +291,7 @@ def test_an_incident_that_cannot_fit_is_refused_before_anything_is_sent(store):
     import base64
     import os
 
-    from chalicelib.store import IncidentTooLarge
+    from chalicelib.incidents.store import IncidentTooLarge
 
     incident = _incident("evt-noise")
     incident.plan = [{"action": "notify.note", "params": {"text": base64.b64encode(os.urandom(360_000)).decode()}}]
@@ -307,7 +307,7 @@ def test_an_incident_that_cannot_fit_is_refused_before_anything_is_sent(store):
 
 
 def test_dynamodbs_own_refusal_of_an_item_too_large_is_reported_as_such(faulty_dynamo_store):
-    from chalicelib.store import IncidentTooLarge
+    from chalicelib.incidents.store import IncidentTooLarge
 
     store, faults = faulty_dynamo_store
     faults.add(
@@ -350,7 +350,7 @@ def _put_raw(client, pk: str, body: dict, state: str = "proposed") -> None:
 def test_damaged_items_are_reported_by_id_and_the_others_are_listed(dynamo_store):
     import zlib
 
-    from chalicelib.store import UnreadableIncident
+    from chalicelib.incidents.store import UnreadableIncident
 
     client = dynamo_store.client
     dynamo_store.create(_incident("good-1"))

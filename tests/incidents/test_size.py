@@ -19,12 +19,12 @@ from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.dynamodb import item_size
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.guards import OwnIdentities
-from chalicelib.incidents import HISTORY_LIMIT, State, StepStatus
-from chalicelib.lifecycle import Lifecycle
-from chalicelib.notify import NullNotifier
+from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import HISTORY_LIMIT, State, StepStatus
+from chalicelib.incidents.store import MAX_ITEM_BYTES
+from chalicelib.memory.documents import DynamoDocuments
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.responder import Responder
-from chalicelib.store import MAX_ITEM_BYTES
 from chalicelib.text import DETAIL_LIMIT
 from tests.conftest import (
     ACCOUNT,
@@ -36,6 +36,7 @@ from tests.conftest import (
     envelope,
     record,
     recording_clients,
+    remembering,
     shown,
     signed_click,
 )
@@ -54,15 +55,15 @@ def _stored_size(client, table: str, incident_id: str) -> int:
 @pytest.fixture
 def lifecycle(dynamo_store, calls):
     clients = recording_clients(calls)
-    return Lifecycle(dynamo_store, ActionBinder(clients, dynamo_store), clock=Clock())
+    memory = remembering(dynamo_store, DynamoDocuments(dynamo_store.client, dynamo_store.table))
+    return Incidents(dynamo_store, ActionBinder(clients, memory), memory=memory, clock=Clock())
 
 
 def _responder(lifecycle, catalog=None):
     return Responder(
         catalog or Catalog.load([PLAYBOOKS]),
         own=OwnIdentities(member_role="trailguard-remediator"),
-        lifecycle=lifecycle,
-        notifier=NullNotifier(),
+        incidents=lifecycle,
     )
 
 

@@ -26,6 +26,9 @@ from chalicelib.clock import timestamp, utc_now
 from chalicelib.memory.rules import Stance
 from chalicelib.text import cut
 
+TRAILGUARD = "trailguard"
+"""Who the history names for what trailguard does on its own."""
+
 
 class State(StrEnum):
     PROPOSED = "proposed"  # approve mode: waiting for a person

@@ -6,7 +6,15 @@ import datetime as dt
 
 import pytest
 
-from chalicelib.incidents import TRANSITIONS, IllegalTransition, Incident, State, StepResult, StepStatus, incident_id
+from chalicelib.incidents.model import (
+    TRANSITIONS,
+    IllegalTransition,
+    Incident,
+    State,
+    StepResult,
+    StepStatus,
+    incident_id,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -91,7 +99,7 @@ def test_a_lease_expires_at_its_time():
 
 
 def test_every_state_has_a_headline_for_people():
-    from chalicelib.notify import describe
+    from chalicelib.incidents.notify import describe
 
     for state in State:
         incident = _incident(state)
@@ -103,7 +111,7 @@ def test_every_state_has_a_headline_for_people():
 
 
 def test_the_history_keeps_its_first_entries_and_the_latest_and_counts_the_others():
-    from chalicelib.incidents import HISTORY_FIRST, HISTORY_LIMIT
+    from chalicelib.incidents.model import HISTORY_FIRST, HISTORY_LIMIT
 
     incident = _incident(State.REMEDIATED)
     incident.notification = {"channel": "C1", "ts": "1.2", "shown": 0}

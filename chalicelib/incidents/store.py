@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from chalicelib.aws.dynamodb import decode_body, encode_body, item_size
-from chalicelib.incidents import OPEN_STATES, Incident, State
+from chalicelib.incidents.model import OPEN_STATES, Incident, State
 
 DEFAULT_RETENTION_DAYS = 90
 OPEN_INDEX = "open"

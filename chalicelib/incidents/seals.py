@@ -31,8 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chalicelib.aws.seals import Refusals, Sealer, message
-from chalicelib.incidents import OPEN_STATES, Incident, State, one_click_away
-from chalicelib.store import IncidentStore, UnreadableIncident
+from chalicelib.incidents.model import OPEN_STATES, Incident, State, one_click_away
+from chalicelib.incidents.store import IncidentStore, UnreadableIncident
 
 UNSEALED = frozenset({"state", "history", "notification", "leaseUntil", "version", "seal", "sealedState"})
 """The fields of an incident (`Incident.to_dict`) a seal does not cover: what a click (state,
