@@ -1,4 +1,4 @@
-"""trailguard's Chalice app: wiring only, the logic lives in chalicelib/.
+"""trailguard's Chalice app: wiring only; `chalicelib.runtime` builds the parts that do the work.
 
 - One EventBridge rule (more if the playbooks' patterns outgrow EventBridge's size limit)
   delivers the CloudTrail calls the playbooks answer to `respond_to_cloudtrail`.
@@ -6,12 +6,16 @@
   work they ask for runs in `slack_worker`, invoked asynchronously.
 - `posture_sweep` runs on a schedule: trails still logging, keys still enabled, stale
   proposals expired, stuck incidents resumed, undelivered messages delivered.
+
+Each handler reads the module's `runtime` when it runs: a new one (tests, the demo) is a
+new container as far as the handlers can tell.
 """
 
 from typing import Any
 
 from chalice import Chalice, Rate, Response
 
+from chalicelib.respond.handler import eventbridge_rules
 from chalicelib.runtime import Runtime
 
 app = Chalice(app_name="trailguard")
@@ -20,13 +24,13 @@ runtime = Runtime.from_environment()
 
 def respond_to_cloudtrail(event: dict, context: Any = None) -> dict:
     """Lambda entry point of every rule: the raw EventBridge event in, a summary out."""
-    return runtime.handle_eventbridge(event)
+    return runtime.event_handler.handle(event)
 
 
-for _rule in runtime.eventbridge_rules():
+for _rule in eventbridge_rules(runtime.catalog):
     app.on_cw_event(_rule.pattern, name=_rule.name)(respond_to_cloudtrail)
     # Chalice would first turn the event into a CloudWatchEvent, which raises KeyError on
-    # an envelope missing a key; the runtime checks envelopes itself and answers bad ones
+    # an envelope missing a key; the handler checks envelopes itself and answers bad ones
     # with "rejected". Lambda calls `app.respond_to_cloudtrail` (the handler string Chalice
     # generates), and so does chalice.test.Client through this map.
     app.handler_map[_rule.name] = respond_to_cloudtrail
@@ -34,17 +38,17 @@ for _rule in runtime.eventbridge_rules():
 
 @app.schedule(Rate(runtime.settings.sweep_minutes, unit=Rate.MINUTES), name="posture_sweep")
 def posture_sweep(event: Any) -> dict:
-    return runtime.sweep()
+    return runtime.sweep().handle()
 
 
 @app.route("/slack/interactions", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 def slack_interactions() -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it for every route call
-    answer = runtime.answer_slack(request.raw_body, request.headers)
+    answer = runtime.slack_endpoint.answer(request.raw_body, request.headers)
     return Response(body=answer.body, status_code=answer.status, headers={"Content-Type": "application/json"})
 
 
 @app.lambda_function(name="slack_worker")
 def slack_worker(event: Any, context: Any) -> dict:
-    return runtime.run_click_job(event)
+    return runtime.click_worker.handle(event)

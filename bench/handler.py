@@ -9,7 +9,6 @@ a call skipped by a guard show the cost of the fast paths.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 
@@ -25,15 +24,12 @@ def run(events: int = EVENTS) -> dict:
     import app as chalice_app
     from chalicelib.events.synthetic import eventbridge_envelope
     from trailguard.bootstrap import ensure_table
+    from trailguard.local.app import container, running
 
-    runtime = chalice_app.runtime
-    saved = runtime.settings
     with moto_in_process() as in_moto:
         ensure_table(boto3.client("dynamodb"), "trailguard-bench")
         key = integrity_key()
-        runtime.settings = dataclasses.replace(runtime.settings, table="trailguard-bench", integrity_key=key)
-        runtime.reset()
-        try:
+        with running(container(table="trailguard-bench", integrity_key=key)):
             boto3.client("s3").create_bucket(Bucket="bench-trail-logs")
             cloudtrail = boto3.client("cloudtrail")
             cloudtrail.create_trail(Name="bench", S3BucketName="bench-trail-logs")
@@ -43,9 +39,6 @@ def run(events: int = EVENTS) -> dict:
                 failed = _measure(
                     client, None, events, in_moto, "StopLogging", eventbridge_envelope, errorCode="AccessDenied"
                 )
-        finally:
-            runtime.settings = saved
-            runtime.reset()
     return {"events": events, "matched": matched, "not_named": unknown, "guard_skipped": failed}
 
 

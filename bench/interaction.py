@@ -14,7 +14,6 @@ measured separately, as in `handler`, so "ours" is trailguard's own share.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import tempfile
@@ -44,7 +43,6 @@ steps:
 
 
 def run(clicks: int = CLICKS) -> dict:
-    import logging
 
     import boto3
     from chalice import Chalice
@@ -54,6 +52,7 @@ def run(clicks: int = CLICKS) -> dict:
     from chalicelib.events.record import CloudTrailEvent
     from chalicelib.playbooks.catalog import Catalog
     from trailguard.bootstrap import ensure_table
+    from trailguard.local.app import container, running
     from trailguard.local.slack import SlackStub
 
     floor_app = Chalice(app_name="floor")
@@ -62,44 +61,38 @@ def run(clicks: int = CLICKS) -> dict:
     def floor() -> dict:
         return {}
 
-    runtime = chalice_app.runtime
-    saved = runtime.settings, runtime.catalog
-    try:
-        with (
-            moto_in_process({"lambda": {"use_docker": False}}) as in_moto,
-            SlackStub() as slack,
-            tempfile.TemporaryDirectory() as playbooks,
-        ):
-            logging.getLogger("trailguard").setLevel(logging.ERROR)  # each refusal logs a warning: not measured
-            ensure_table(boto3.client("dynamodb"), "trailguard-bench")
-            _worker_function(boto3)
-            (Path(playbooks) / "bench.yaml").write_text(PLAYBOOK)
-            runtime.catalog = Catalog.load([Path(playbooks)])
-            runtime.settings = dataclasses.replace(
-                runtime.settings,
-                table="trailguard-bench",
-                integrity_key=integrity_key(),
-                slack_token=slack.token,
-                slack_signing_secret=SECRET,
-                slack_channel="#bench",
-                slack_approvers=frozenset({APPROVER}),
-                slack_base_url=slack.base_url,
-                slack_worker=WORKER,
-            )
-            runtime.reset()
+    with (
+        moto_in_process({"lambda": {"use_docker": False}}) as in_moto,
+        SlackStub() as slack,
+        tempfile.TemporaryDirectory() as playbooks,
+    ):
+        ensure_table(boto3.client("dynamodb"), "trailguard-bench")
+        _worker_function(boto3)
+        (Path(playbooks) / "bench.yaml").write_text(PLAYBOOK)
+        runtime = container(
+            Catalog.load([Path(playbooks)]),
+            table="trailguard-bench",
+            integrity_key=integrity_key(),
+            log_level="ERROR",  # each refusal logs a warning: not measured
+            slack_token=slack.token,
+            slack_signing_secret=SECRET,
+            slack_channel="#bench",
+            slack_approvers=frozenset({APPROVER}),
+            slack_base_url=slack.base_url,
+            slack_worker=WORKER,
+        )
+        with running(runtime):
             proposals = [_propose(runtime, CloudTrailEvent) for _ in range(clicks + 5)]
             with Client(chalice_app.app) as client, Client(floor_app) as floor_client:
                 approve = _measure(client, in_moto, [("approve", p, APPROVER) for p in proposals], 200)
-                stranger = _measure(client, in_moto, [("approve", proposals[0], "U0STRANGER")] * (clicks + 5), 200)
+                strangers = [("approve", proposals[0], "U0STRANGER")] * (clicks + 5)
+                stranger = _measure(client, in_moto, strangers, 200)
                 forged = _measure(
                     client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 401, secret="forged"
                 )
                 baseline = _measure(floor_client, in_moto, [("approve", proposals[0], APPROVER)] * (clicks + 5), 200)
-            states = {runtime.store.get(p.split(":")[0]).state.value for p in proposals}
+            states = {runtime.incidents.get(p.split(":")[0]).state.value for p in proposals}
             assert states == {"remediating"}, states  # decided, and handed to the worker
-    finally:
-        runtime.settings, runtime.catalog = saved
-        runtime.reset()
     return {
         "clicks": clicks,
         "approve": approve,

@@ -103,7 +103,7 @@ def burst(distinct: int, duplicates: int, threads: int = 8, seed: int = 7) -> Lo
         rng = random.Random(seed)
         deliveries = events + [rng.choice(events) for _ in range(duplicates)]
         rng.shuffle(deliveries)
-        runtime.handle_eventbridge(_events(1)[0])  # a warm container: clients and the catalog made once
+        runtime.event_handler.handle(_events(1)[0])  # a warm container: clients and the catalog made once
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=threads) as pool:
             answers = list(pool.map(_deliver(runtime), deliveries))
@@ -129,7 +129,7 @@ def _playbook(event: dict[str, Any]) -> str:
 def _deliver(runtime: Any) -> Any:
     def deliver(event: dict[str, Any]) -> dict[str, Any] | str:
         try:
-            answer: dict[str, Any] = runtime.handle_eventbridge(event)
+            answer: dict[str, Any] = runtime.event_handler.handle(event)
             return answer
         except Exception as error:
             return f"{type(error).__name__}: {error}"

@@ -1,30 +1,26 @@
-"""What a Lambda container holds: the catalog, loaded once at import, and what acts on it.
+"""What a Lambda container holds: the settings and the catalog, and the parts built from them.
 
-The catalog is loaded when `app.py` is imported, so that `chalice package`/`deploy`
-refuse a bad playbook before anything is deployed. Clients, the store and the responder
-are built on first use, keeping the cold start small; building the responder asks STS
-who we are, so that calls made through the function's own role are never answered.
+This module builds, and does nothing else: the work is in the parts (`event_handler`,
+`sweep`, `slack_endpoint`, `click_worker`), which `app.py` hands each Lambda's input. A new
+container is a new `Runtime`; tests, the demo and the benchmarks build one from their own
+settings in the same way.
+
+The catalog is loaded when `app.py` is imported, so that `chalice package`/`deploy` refuse
+a bad playbook before anything is deployed. Every part is built on first use, keeping the
+cold start small; building the responder asks STS who we are, so that calls made through
+the function's own role are never answered. Slack's parts are imported only when Slack is
+configured or a click arrives: slack_sdk costs cold start.
 
 Two views of the table: the acting functions (the rules' handler, the sweep, the click
-worker) use `store`, which seals what they write and checks what they read (see
-`integrity`); the Slack endpoint records clicks through `unsealed_store`, as its role
-holds no KMS permission, and hands the work to the worker, which checks it.
-
-Event handling draws one line between bad input and failure: an event that is not a
-usable CloudTrail event is answered with "rejected" and a log line (Lambda must not retry
-it); an action that fails is recorded in its incident. Only an error in trailguard itself
-(or in its store) escapes, so that Lambda's bounded retries and failure destination keep
-the event; a retried event finds its incident and opens no second one. An incident too
-large to record in any form is answered "failed" with the reason and an error line:
-delivering the event again could not make it fit.
+worker) use `incidents`, whose store seals what they write and checks what they read (see
+`incidents.seals`); the Slack endpoint records clicks through `claims`, on the unsealed
+store, as its role holds no KMS permission, and hands the work to the worker, which checks it.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import time
 import urllib.parse
 from typing import Any
 
@@ -33,27 +29,30 @@ from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.aws.seals import KmsSealer, LocalSealer, Refusals, Sealer
-from chalicelib.events.record import CloudTrailEvent, EventError
-from chalicelib.guards import OwnIdentities
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.seals import SealedStore
-from chalicelib.incidents.store import DynamoStore, IncidentStore, IncidentTooLarge, MemoryStore
-from chalicelib.memory import refresh as remembered
-from chalicelib.memory import rules as memory
-from chalicelib.memory.documents import Documents, DynamoDocuments, MemoryDocuments, SealedDocuments
+from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
+from chalicelib.memory.documents import DynamoDocuments, MemoryDocuments, SealedDocuments
 from chalicelib.memory.rules import Memory
-from chalicelib.playbooks.catalog import Catalog, EventRule
-from chalicelib.responder import Decision, Outcome, Responder
+from chalicelib.playbooks.catalog import Catalog
+from chalicelib.posture.sweep import Sweep
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.handler import EventHandler
+from chalicelib.respond.responder import Responder
 from chalicelib.settings import Settings, missing_integrity_key
 
 log = logging.getLogger("trailguard")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, catalog: Catalog) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, *, clients: AwsClients | None = None) -> None:
+        """`clients`: AWS clients of the caller's own (tests record or fault their calls);
+        by default built from the settings."""
         self.settings = settings
         self.catalog = catalog
+        if clients is not None:
+            self.__dict__["clients"] = clients
         log.setLevel(settings.log_level)
         logs.configure()
 
@@ -62,36 +61,48 @@ class Runtime:
         settings = Settings.from_environment()
         return cls(settings, Catalog.load(settings.playbooks, with_tests=False))
 
-    def reset(self) -> None:
-        """Forget clients, store and responder, as a new Lambda container would."""
-        for name in (
-            "own_calls",
-            "clients",
-            "unsealed_store",
-            "sealer",
-            "store",
-            "refusals",
-            "documents",
-            "memory",
-            "incidents",
-            "claims",
-            "responder",
-            "notifier",
-            "slack_token",
-            "slack_web",
-            "signature_verifier",
-            "interactions",
-            "click_worker",
-        ):
-            self.__dict__.pop(name, None)
+    # -- what the functions run ------------------------------------------------------------
 
-    def eventbridge_rules(self) -> list[EventRule]:
-        """The playbooks' events, and the changes that keep remembered configurations fresh."""
-        return self.catalog.eventbridge_rules(also=remembered.watched_events())
+    @functools.cached_property
+    def event_handler(self) -> EventHandler:
+        """The rules' handler (`respond_to_cloudtrail`)."""
+        return EventHandler(self.responder, self.memory, self.clients)
+
+    def sweep(self) -> Sweep:
+        """The scheduled posture sweep (`posture_sweep`), one per run."""
+        settings = self.settings
+        return Sweep(
+            catalog=self.catalog,
+            responder=self.responder,
+            incidents=self.incidents,
+            clients=self.clients,
+            account=self.clients.home_account(),
+            regions=settings.sweep_regions or {self.clients.home_region()},
+            trail_names=settings.sweep_trails,
+            key_ids=settings.sweep_keys,
+            allowed_keys=settings.sweep_allowed_keys,
+            refusals=self.refusals,
+        )
+
+    @functools.cached_property
+    def slack_endpoint(self) -> Any:
+        """`POST /slack/interactions`: its interactions are built on the first click."""
+        from chalicelib.slack.endpoint import SlackEndpoint
+
+        return SlackEndpoint(lambda: self._interactions())
+
+    @functools.cached_property
+    def click_worker(self) -> Any:
+        """The worker (`slack_worker`) that carries out what a click decided."""
+        from chalicelib.slack.worker import ClickWorker, send_ephemeral
+
+        return ClickWorker(self.incidents, send_ephemeral)
+
+    # -- AWS, and what is kept there --------------------------------------------------------
 
     @functools.cached_property
     def own_calls(self) -> DynamoOwnCalls | MemoryOwnCalls:
-        """The request ids of trailguard's own calls in member accounts (see `own_calls`)."""
+        """The request ids of trailguard's own calls in member accounts (see `aws.own_calls`)."""
         if self.settings.table is None:
             return MemoryOwnCalls()
         return DynamoOwnCalls(lambda: self.clients.home_client("dynamodb"), self.settings.table)
@@ -128,26 +139,23 @@ class Runtime:
         return Refusals()
 
     @functools.cached_property
-    def store(self) -> SealedStore:
-        """The table as the acting functions use it: writes sealed, reads checked."""
-        return SealedStore(self.unsealed_store, self.sealer, self.refusals)
-
-    @functools.cached_property
-    def documents(self) -> Documents:
-        """Remembered configurations and decisions, sealed like the incidents."""
-        if self.settings.table is None:
-            return SealedDocuments(MemoryDocuments(), self.sealer, self.refusals)
-        inner = DynamoDocuments(self.clients.home_client("dynamodb"), self.settings.table)
-        return SealedDocuments(inner, self.sealer, self.refusals)
-
-    @functools.cached_property
     def memory(self) -> Memory:
-        return Memory(self.documents, lambda incident_id: self.incidents.stance(incident_id))
+        """Remembered configurations and decisions, sealed like the incidents; the incidents
+        that hold them are asked where they stand."""
+        if self.settings.table is None:
+            documents = SealedDocuments(MemoryDocuments(), self.sealer, self.refusals)
+        else:
+            inner = DynamoDocuments(self.clients.home_client("dynamodb"), self.settings.table)
+            documents = SealedDocuments(inner, self.sealer, self.refusals)
+        return Memory(documents, lambda incident_id: self.incidents.stance(incident_id))
+
+    # -- incidents, and deciding about events -----------------------------------------------
 
     @functools.cached_property
     def incidents(self) -> Incidents:
+        """The acting functions' door to the incidents: writes sealed, reads checked."""
         return Incidents(
-            self.store,
+            SealedStore(self.unsealed_store, self.sealer, self.refusals),
             ActionBinder(self.clients, self.memory),
             memory=self.memory,
             notifier=self.notifier,
@@ -166,14 +174,9 @@ class Runtime:
         own = OwnIdentities.of(
             self.settings, self.clients.home_account(), [own_role] if own_role else [], own_calls=self.own_calls
         )
-        return Responder(
-            self.catalog,
-            own=own,
-            incidents=self.incidents,
-            lists=self.settings.named_lists,
-        )
+        return Responder(self.catalog, own=own, incidents=self.incidents, lists=self.settings.named_lists)
 
-    # -- Slack (imported only when configured or clicked: slack_sdk costs cold start) -------
+    # -- Slack ------------------------------------------------------------------------------
 
     @functools.cached_property
     def notifier(self) -> Notifier:
@@ -205,28 +208,17 @@ class Runtime:
 
         return web_client(self.slack_token, self.settings.slack_base_url)
 
-    @functools.cached_property
-    def signature_verifier(self) -> Any:
-        from slack_sdk.signature import SignatureVerifier
-
+    def _signing_secret(self) -> str:
         from chalicelib.slack.secrets import read_secret
 
         if self.settings.slack_signing_secret is None:
             raise LookupError("TRAILGUARD_SLACK_SIGNING_SECRET is not set: every Slack request is refused")
-        return SignatureVerifier(read_secret(self.settings.slack_signing_secret, self.clients.home_client))
+        return read_secret(self.settings.slack_signing_secret, self.clients.home_client)
 
-    def _verify_slack(self, body: bytes | str, headers: Any) -> bool:
-        try:
-            verifier = self.signature_verifier
-        except Exception as error:
-            log.error(json.dumps({"message": "cannot check Slack signatures", "reason": str(error)}))
-            return False
-        return bool(verifier.is_valid_request(body, headers))
-
-    @functools.cached_property
-    def interactions(self) -> Any:
+    def _interactions(self) -> Any:
         from chalicelib.slack.approvers import Approvers, slack_group_members
         from chalicelib.slack.client import web_client
+        from chalicelib.slack.endpoint import signature_check
         from chalicelib.slack.interactions import Interactions
         from chalicelib.slack.worker import lambda_dispatch, send_ephemeral
 
@@ -237,7 +229,7 @@ class Runtime:
             parts = urllib.parse.urlsplit(settings.slack_base_url)
             prefixes += (f"{parts.scheme}://{parts.netloc}/",)
         return Interactions(
-            verify=self._verify_slack,
+            verify=signature_check(self._signing_secret),
             incidents=self.claims,
             approvers=Approvers(
                 settings.slack_approvers,
@@ -246,181 +238,11 @@ class Runtime:
                     functools.cache(lambda: web_client(self.slack_token, settings.slack_base_url, quick=True))
                 ),
             ),
-            dispatch=lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.run_click_job,
+            dispatch=(
+                lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.click_worker.handle
+            ),
             respond=send_ephemeral,
             response_url_prefixes=prefixes,
             team_id=settings.slack_team_id,
             app_id=settings.slack_app_id,
         )
-
-    @functools.cached_property
-    def click_worker(self) -> Any:
-        from chalicelib.slack.worker import ClickWorker, send_ephemeral
-
-        return ClickWorker(self.incidents, send_ephemeral)
-
-    def answer_slack(self, raw_body: bytes | str, headers: Any) -> Any:
-        """`POST /slack/interactions` (see `slack.interactions`): an `Answer` within 3 s.
-
-        A failure of trailguard or of its table is answered 503, never 500 with a stack
-        trace: nothing was decided (a decision is one conditional write, the last step
-        before the hand-over), so the person can press again.
-        """
-        from chalicelib.slack.interactions import Answer
-
-        try:
-            return self.interactions.answer(raw_body, headers)
-        except Exception:
-            log.exception("could not handle a Slack interaction")
-            return Answer(503, {"error": "trailguard could not handle the click; nothing was changed; try again"})
-
-    def run_click_job(self, job: Any) -> dict[str, Any]:
-        """The worker Lambda: the AWS work and the message update a click asked for."""
-        started = time.perf_counter()
-        result = self.click_worker.run(job)
-        log.info(
-            json.dumps(
-                {"message": "click job", **result, "duration_ms": logs.milliseconds(time.perf_counter() - started)}
-            )
-        )
-        return result
-
-    def handle_eventbridge(self, raw: Any) -> dict[str, Any]:
-        """Answer one EventBridge delivery; the result is also what the logs show: one line
-        per decision (an incident opened or found again), or one saying why none was made."""
-        started = time.perf_counter()
-        try:
-            event = CloudTrailEvent.from_eventbridge(raw)
-        except EventError as error:
-            log.warning(
-                json.dumps(
-                    {
-                        "message": "event rejected",
-                        "reason": str(error),
-                        "duration_ms": logs.milliseconds(time.perf_counter() - started),
-                    }
-                )
-            )
-            return {"status": "rejected", "reason": str(error)}
-        where = {
-            "eventID": event.event_id,
-            "eventSource": event.source,
-            "eventName": event.name,
-            "account": event.account,
-            "region": event.region,
-            "actor": event.actor.label,
-        }
-        try:
-            decision, outcomes = self.responder.respond(event)
-        except IncidentTooLarge as error:
-            elapsed = logs.milliseconds(time.perf_counter() - started)
-            log.error(
-                json.dumps({"message": "incident too large", **where, "error": str(error), "duration_ms": elapsed})
-            )
-            return {"status": "failed", "eventID": event.event_id, "eventName": event.name, "reason": str(error)}
-        self._remember(event, decision, outcomes)
-        elapsed = logs.milliseconds(time.perf_counter() - started)
-        result: dict[str, Any] = {"status": "handled", "eventID": event.event_id, "eventName": event.name}
-        if decision.skip is not None:
-            result.update(status="skipped", skipped=decision.skip.code, reason=decision.skip.reason)
-            log.info(
-                json.dumps(
-                    {
-                        "message": "event skipped",
-                        **where,
-                        "skipped": decision.skip.code,
-                        "reason": decision.skip.reason,
-                        "duration_ms": elapsed,
-                    }
-                )
-            )
-        result["incidents"] = [_summary(outcome) for outcome in outcomes]
-        if log.isEnabledFor(logging.INFO):
-            for outcome in outcomes:
-                log.info(json.dumps(_decision_line(outcome, where, elapsed)))
-        if decision.skip is None and not outcomes:
-            log.debug(json.dumps({"message": "no playbook answered", **where, "duration_ms": elapsed}))
-        return result
-
-    def sweep(self) -> dict[str, Any]:
-        """The scheduled posture sweep (see `sweep`); the result is also what the logs show."""
-        from chalicelib.sweep import Sweep
-
-        settings = self.settings
-        report = Sweep(
-            catalog=self.catalog,
-            responder=self.responder,
-            incidents=self.incidents,
-            clients=self.clients,
-            account=self.clients.home_account(),
-            regions=settings.sweep_regions or {self.clients.home_region()},
-            trail_names=settings.sweep_trails,
-            key_ids=settings.sweep_keys,
-            allowed_keys=settings.sweep_allowed_keys,
-            refusals=self.refusals,
-        ).run()
-        log.info(json.dumps({"message": "sweep done", **report.to_dict()}))
-        return report.to_dict()
-
-    def _remember(self, event: CloudTrailEvent, decision: Decision, outcomes: list[Outcome]) -> None:
-        """Offer memory the configuration a call changed (`memory` says what it keeps).
-
-        A change a playbook answered is not offered: its incident holds the configuration
-        from before it. A change the playbooks judged without objecting is remembered; one
-        nobody judged (no playbook names the call, or a guard skipped it) only where it
-        changes nothing a restore puts back, and the difference is logged.
-        """
-        kind = remembered.kind_for(event.source, event.name)
-        if outcomes or kind is None:
-            return
-        judged = decision.skip is None and bool(self.catalog.candidates(event.source, event.name))
-        try:
-            client = self.clients.client(kind.service, event.account, event.region)
-            offers = kind.from_event(
-                self.memory, client, event.record, event.account or self.clients.home_account(), event.region, judged
-            )
-        except Exception as error:
-            log.warning(
-                json.dumps(
-                    {"message": f"could not remember the {kind.name}", "eventID": event.event_id, "reason": str(error)}
-                )
-            )
-            return
-        for offer in offers:
-            line = memory.log_line(offer, eventID=event.event_id)
-            if line is not None:
-                log.log(logging.WARNING if offer.outcome == memory.DRIFT else logging.INFO, json.dumps(line))
-
-
-def _summary(outcome: Outcome) -> dict[str, Any]:
-    """An incident in the handler's result; one changed outside trailguard has no state to tell."""
-    summary: dict[str, Any] = {
-        "id": outcome.incident.id,
-        "playbook": outcome.playbook.id,
-        "state": outcome.incident.state.value if outcome.refused is None else None,
-        "duplicate": outcome.duplicate,
-    }
-    if outcome.refused is not None:
-        summary["refused"] = outcome.refused
-    return summary
-
-
-def _decision_line(outcome: Outcome, where: dict[str, Any], elapsed_ms: float) -> dict[str, Any]:
-    """The log line of one decision: which incident, for which event, by which playbook, how it ended."""
-    incident = outcome.incident
-    line = {
-        "message": "decision",
-        "incident": incident.id,
-        **where,
-        "playbook": outcome.playbook.id,
-        "mode": incident.mode,
-        "severity": incident.severity,
-        "state": incident.state.value,
-        "duplicate": outcome.duplicate,
-        "duration_ms": elapsed_ms,
-    }
-    if outcome.refused is not None:
-        line.update(state=None, refused=outcome.refused)
-    elif incident.error:
-        line["error"] = incident.error
-    return line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -432,20 +433,38 @@ DEPLOYED_TABLE = "trailguard-slack-test"
 
 
 @pytest.fixture
-def runtime(aws, slack_stub, integrity_key, monkeypatch):
-    """The app's runtime as deployed (incidents in DynamoDB, sealed with KMS), Slack pointed at the stub."""
-    import dataclasses
+def restart() -> Iterator[Any]:
+    """Restart the app in a new container for the rest of the test (`trailguard.local.app`):
+    `restart(**changes)` runs app.py's handlers on a new runtime with the running one's
+    settings changed (or `settings=`), its catalog unless `catalog=` is given, and the
+    caller's `clients=` if given; returns it. The app's own runtime is back after the test."""
+    from trailguard.local.app import container, running
 
+    with contextlib.ExitStack() as stack:
+
+        def restart(catalog: Any = None, *, clients: Any = None, settings: Any = None, **changes: Any) -> Any:
+            if settings is not None:
+                import app as chalice_app
+                from chalicelib.runtime import Runtime
+
+                fresh = Runtime(settings, catalog or chalice_app.runtime.catalog, clients=clients)
+            else:
+                fresh = container(catalog, clients=clients, **changes)
+            return stack.enter_context(running(fresh))
+
+        yield restart
+
+
+@pytest.fixture
+def runtime(aws, slack_stub, integrity_key, restart):
+    """The app's runtime as deployed (incidents in DynamoDB, sealed with KMS), Slack pointed at the stub."""
     import boto3
 
-    import app as chalice_app
     from chalicelib.settings import Settings
     from trailguard.bootstrap import ensure_table
 
     ensure_table(boto3.client("dynamodb"), DEPLOYED_TABLE)
-    runtime = chalice_app.runtime
-    settings = dataclasses.replace(
-        Settings(),
+    settings = Settings(
         table=DEPLOYED_TABLE,
         integrity_key=integrity_key,
         slack_token=slack_stub.token,
@@ -455,10 +474,7 @@ def runtime(aws, slack_stub, integrity_key, monkeypatch):
         slack_base_url=slack_stub.base_url,
         account_names={"123456789012": "sandbox"},
     )
-    monkeypatch.setattr(runtime, "settings", settings)
-    runtime.reset()
-    yield runtime
-    runtime.reset()
+    return restart(settings=settings)
 
 
 @pytest.fixture
@@ -473,9 +489,9 @@ def client(runtime):
 
 
 @pytest.fixture
-def approve_mode(runtime, tmp_path, monkeypatch):
-    """The runtime's only playbook: APPROVE_PLAYBOOK (StopLogging, approve mode)."""
+def approve_mode(runtime, tmp_path, restart):
+    """The runtime (restarted) whose only playbook is APPROVE_PLAYBOOK (StopLogging, approve mode)."""
     from chalicelib.playbooks.catalog import Catalog
 
     (tmp_path / "trail-approve.yaml").write_text(APPROVE_PLAYBOOK)
-    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
+    return restart(Catalog.load([tmp_path]))

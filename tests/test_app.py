@@ -6,19 +6,19 @@ import pytest
 from chalice.test import Client
 
 import app as chalice_app
+from chalicelib.respond.handler import eventbridge_rules
 from tests.conftest import envelope, record, stratus_record
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def client(aws):
+def client(aws, restart):
     # The runtime keeps its responder (and boto3 clients) for the life of a container;
     # each test is a fresh container inside its own moto.
-    chalice_app.runtime.reset()
+    restart()
     with Client(chalice_app.app) as test_client:
         yield test_client
-    chalice_app.runtime.reset()
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def stopped_trail(make_trail):
 
 
 def test_one_rule_per_pattern_all_running_the_same_handler():
-    rules = chalice_app.runtime.eventbridge_rules()
+    rules = eventbridge_rules(chalice_app.runtime.catalog)
     registered = {config.name: config for config in chalice_app.app.event_sources if config.name != "posture_sweep"}
     assert set(registered) == {rule.name for rule in rules}
     for rule in rules:
@@ -120,20 +120,15 @@ def _stop_logging_as_role(member, role, session):
         ("trailguard-remediator", "trailguard"),  # the member role, its trust rewritten by the account's admin
     ],
 )
-def test_a_role_named_like_trailguards_in_a_member_account_does_not_switch_it_off(
-    client, aws, monkeypatch, role, session
-):
+def test_a_role_named_like_trailguards_in_a_member_account_does_not_switch_it_off(client, aws, role, session, restart):
     """Issue 23's critical finding: a member-account administrator creates a role named like
     one of trailguard's (or takes over the member role) and stops a trail with it. Before,
     the name alone made the call "ours": no incident, no message. It is answered now."""
-    import dataclasses
-
-    runtime = chalice_app.runtime
     # As before the fix, the member role among the names (settings added it to TRAILGUARD_OWN_ROLES).
     stage_roles = frozenset(
         {"trailguard-dev-respond_to_cloudtrail", "trailguard-dev-slack_worker", "trailguard-remediator"}
     )
-    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, own_role_names=stage_roles))
+    restart(own_role_names=stage_roles)
     member = "210987654321"
     cloudtrail = _member_trail(member)
     response = client.lambda_.invoke("respond_to_cloudtrail", _stop_logging_as_role(member, role, session))
@@ -196,18 +191,11 @@ def _organization_only_policy(bucket):
 
 
 @pytest.mark.parametrize("trusted,proposed", [("", True), (OTHER_ORG, False)])
-def test_a_bucket_for_everyone_in_one_organization_is_public_unless_it_is_ours(client, monkeypatch, trusted, proposed):
-    import dataclasses
-
+def test_a_bucket_for_everyone_in_one_organization_is_public_unless_it_is_ours(client, trusted, proposed, restart):
     from chalicelib.settings import Settings
 
     organizations = Settings.from_environment({"TRAILGUARD_TRUSTED_ORGANIZATIONS": trusted}).trusted_organizations
-    monkeypatch.setattr(
-        chalice_app.runtime,
-        "settings",
-        dataclasses.replace(chalice_app.runtime.settings, trusted_organizations=organizations),
-    )
-    chalice_app.runtime.reset()
+    restart(trusted_organizations=organizations)
     request = {"bucketName": "reports", "bucketPolicy": _organization_only_policy("reports")}
     response = client.lambda_.invoke(
         "respond_to_cloudtrail", envelope(record("PutBucketPolicy", "s3.amazonaws.com", request))

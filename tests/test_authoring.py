@@ -12,8 +12,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.guards import OwnIdentities
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.respond.guards import OwnIdentities
 from tests.conftest import PLAYBOOKS, ROOT
 from trailguard.authoring import AuthoringError, pick_record, schema_reference
 from trailguard.cli import main

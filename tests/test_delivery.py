@@ -4,7 +4,6 @@ Also the trail-configuration events the handler watches, and a DeleteTrail put r
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import boto3
@@ -19,14 +18,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def client(dynamo_store, integrity_key, calls, monkeypatch):
-    runtime = chalice_app.runtime
-    settings = dataclasses.replace(runtime.settings, table=TABLE, integrity_key=integrity_key)
-    monkeypatch.setattr(runtime, "settings", settings)
-    runtime.reset()
+def client(dynamo_store, integrity_key, calls, restart):
+    restart(table=TABLE, integrity_key=integrity_key)
     with Client(chalice_app.app) as test_client:
         yield test_client
-    runtime.reset()
 
 
 @pytest.fixture
@@ -50,7 +45,7 @@ def test_three_deliveries_make_one_incident_and_one_remediation(client, make_tra
     assert [p["incidents"][0]["duplicate"] for p in payloads] == [False, True, True]
     assert cloudtrail_calls.writes() == ["StartLogging"]
     assert cloudtrail.get_trail_status(Name=TRAIL)["IsLogging"] is True
-    [incident] = chalice_app.runtime.store.open_incidents()
+    [incident] = chalice_app.runtime.incidents.open_incidents()
     assert incident.state is State.REMEDIATED and incident.id == payloads[0]["incidents"][0]["id"]
 
 
@@ -70,7 +65,7 @@ def test_concurrent_deliveries_make_one_incident_and_one_remediation(client, mak
         thread.join()
     assert sorted(p["incidents"][0]["duplicate"] for p in payloads) == [False] + [True] * 5
     assert cloudtrail_calls.writes() == ["StartLogging"]
-    assert len(chalice_app.runtime.store.open_incidents()) == 1
+    assert len(chalice_app.runtime.incidents.open_incidents()) == 1
 
 
 def _trail(cloudtrail, name):
@@ -113,7 +108,7 @@ def test_a_deleted_trail_is_restored_from_what_the_handler_remembered(client, ma
     [summary] = payload["incidents"]
     assert (summary["playbook"], summary["state"]) == ("cloudtrail-trail-deleted", "remediated")
     assert _trail(cloudtrail, "audit") == before
-    step = chalice_app.runtime.store.get(summary["id"]).steps[0]
+    step = chalice_app.runtime.incidents.get(summary["id"]).steps[0]
     assert step.note.startswith("re-created from the configuration remembered at ")
     assert cloudtrail.get_trail_status(Name="audit")["IsLogging"] is True
 
@@ -122,7 +117,7 @@ def test_a_deleted_trail_never_seen_fails_and_says_why(client, aws, datasets):
     deletion = stratus_record(datasets, "aws.defense-evasion.cloudtrail-delete", "DeleteTrail")
     [summary] = client.lambda_.invoke("respond_to_cloudtrail", envelope(deletion)).payload["incidents"]
     assert summary["state"] == "failed"
-    incident = chalice_app.runtime.store.get(summary["id"])
+    incident = chalice_app.runtime.incidents.get(summary["id"])
     assert "was ever remembered" in incident.error and "re-create the trail by hand" in incident.error
     assert boto3.client("cloudtrail", region_name=REGION).describe_trails()["trailList"] == []
 

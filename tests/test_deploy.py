@@ -22,8 +22,7 @@ from moto.events.models import EventPattern
 
 from chalicelib.events.synthetic import api_call_record
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.runtime import Runtime
-from chalicelib.settings import Settings
+from chalicelib.respond.handler import eventbridge_rules
 from tests.conftest import MALLORY, PLAYBOOKS, ROOT
 from tests.deploy_aws import deploy_aws
 from trailguard.generate.deployment import function_name, role_name, stage_environment
@@ -77,7 +76,7 @@ def deployed(tmp_path_factory) -> Iterator[tuple[LocalAws, Path, str]]:
 
 @pytest.fixture(scope="module")
 def rules() -> list[Any]:
-    return Runtime(Settings(), Catalog.load([PLAYBOOKS])).eventbridge_rules()
+    return eventbridge_rules(Catalog.load([PLAYBOOKS]))
 
 
 def test_deploy_creates_the_four_functions_on_a_current_runtime_with_the_stage_settings(deployed):

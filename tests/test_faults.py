@@ -41,10 +41,14 @@ class LambdaKilled(BaseException):
 
 
 @pytest.fixture
-def faults(runtime, instant_backoff) -> Faults:
-    injected = Faults()
-    runtime.__dict__["clients"] = recording_clients(injected, member_role=runtime.settings.member_role)
-    return injected
+def faults(instant_backoff) -> Faults:
+    return Faults()
+
+
+@pytest.fixture
+def runtime(runtime, faults, restart):
+    """The deployed runtime, restarted with every AWS client it makes given `faults` to inject."""
+    return restart(clients=recording_clients(faults, member_role=runtime.settings.member_role))
 
 
 @pytest.fixture
@@ -114,14 +118,14 @@ def test_persistent_aws_errors_fail_the_incident_and_a_retry_click_finishes_it(
     make_trail("main")
     faults.add(*START, code, status=status, times=50)
     (incident,) = _stop_logging(client)["incidents"]
-    stored = runtime.store.get(incident["id"])
+    stored = runtime.incidents.get(incident["id"])
     assert stored.state is State.FAILED and code in stored.steps[0].error
     assert stored.steps[0].before == {"Trail": "main", "IsLogging": False}  # the snapshot is kept for undo
     assert faults.injected[START] == (1 if name == "expired credentials" else 5)  # bounded, never forever
     assert not _logging()
     faults.clear()
     assert press("retry", incident["id"]).status_code == 200
-    assert runtime.store.get(incident["id"]).state is State.REMEDIATED and _logging()
+    assert runtime.incidents.get(incident["id"]).state is State.REMEDIATED and _logging()
     assert faults.succeeded[START] == 1
     _survived(f"{name} (persistent)")
 
@@ -140,7 +144,7 @@ def test_access_denied_in_a_member_account_fails_clearly_and_a_retry_finishes_on
 ):
     faults.add("sts", "AssumeRole", "AccessDenied", times=50)
     (incident,) = _stop_logging(client, "member", account=MEMBER)["incidents"]
-    stored = runtime.store.get(incident["id"])
+    stored = runtime.incidents.get(incident["id"])
     assert stored.state is State.FAILED
     assert stored.steps[0].error.startswith(
         f"cannot assume arn:aws:iam::{MEMBER}:role/trailguard-remediator: AccessDenied"
@@ -149,7 +153,7 @@ def test_access_denied_in_a_member_account_fails_clearly_and_a_retry_finishes_on
     faults.clear()  # the StackSet reached the account
     runtime.clients._sessions.pop(MEMBER, None)  # as a new container would
     assert press("retry", incident["id"]).status_code == 200
-    assert runtime.store.get(incident["id"]).state is State.REMEDIATED and _logging("member", member_trail)
+    assert runtime.incidents.get(incident["id"]).state is State.REMEDIATED and _logging("member", member_trail)
     assert faults.succeeded[START] == 1
     _survived("AccessDenied in a member account")
 
@@ -161,12 +165,12 @@ def test_a_conditional_check_failure_on_a_state_change_runs_nothing_twice(client
     payload = _stop_logging(client)
     again = _stop_logging(client, eventID=payload["eventID"])  # the redelivery EventBridge makes anyway
     (incident,) = again["incidents"]
-    assert runtime.store.get(incident["id"]).state in (State.REMEDIATED, State.REMEDIATING)
+    assert runtime.incidents.get(incident["id"]).state in (State.REMEDIATED, State.REMEDIATING)
     assert faults.succeeded[START] <= 1
-    if runtime.store.get(incident["id"]).state is State.REMEDIATING:
+    if runtime.incidents.get(incident["id"]).state is State.REMEDIATING:
         runtime.incidents.clock = Clock(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
         _sweep(client)
-    assert runtime.store.get(incident["id"]).state is State.REMEDIATED and _logging()
+    assert runtime.incidents.get(incident["id"]).state is State.REMEDIATED and _logging()
     assert faults.succeeded[START] == 1
     _survived("DynamoDB conditional-check failure")
 
@@ -230,24 +234,25 @@ steps:
 
 
 def test_a_lambda_killed_between_two_steps_is_resumed_by_the_sweep_without_repeating_the_first(
-    client, runtime, faults, make_trail, tmp_path, monkeypatch, clock
+    client, runtime, faults, make_trail, tmp_path, clock, restart
 ):
     make_trail("main")
     make_trail("backup")
     boto3.client("cloudtrail", region_name=REGION).stop_logging(Name="backup")
     (tmp_path / "two.yaml").write_text(TWO_STEPS)
-    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
+    runtime = restart(Catalog.load([tmp_path]), clients=runtime.clients)  # the same faults
+    runtime.incidents.clock = clock
     faults.add(*START, "", after=1, times=1, error=LambdaKilled)  # the second StartLogging never returns
     with pytest.raises(LambdaKilled):
         _stop_logging(client)
-    (stuck,) = runtime.store.open_incidents()
+    (stuck,) = runtime.incidents.open_incidents()
     assert stuck.state is State.REMEDIATING and [s.status.value for s in stuck.steps] == ["applied", "applying"]
     assert _logging("main") and not _logging("backup")
     _sweep(client)
-    assert runtime.store.get(stuck.id).state is State.REMEDIATING  # the lease still holds
+    assert runtime.incidents.get(stuck.id).state is State.REMEDIATING  # the lease still holds
     clock.now += dt.timedelta(seconds=runtime.settings.lease_seconds + 1)
     _sweep(client)
-    finished = runtime.store.get(stuck.id)
+    finished = runtime.incidents.get(stuck.id)
     assert finished.state is State.REMEDIATED and _logging("backup")
     assert faults.succeeded[START] == 2  # main once, backup once: nothing ran twice
     _survived("Lambda timeout mid-plan")
@@ -266,11 +271,11 @@ def test_slack_failures_keep_the_incident_and_the_sweep_delivers_it(
     else:
         slack_stub.fail("chat.postMessage", status=int(fault), times=3, retry_after=0)
     (incident,) = _stop_logging(client)["incidents"]
-    stored = runtime.store.get(incident["id"])
+    stored = runtime.incidents.get(incident["id"])
     assert stored.state is State.REMEDIATED and _logging()  # AWS work is never held back by Slack
     assert stored.notification_due and stored.notification.get("error")
     assert slack_stub.messages == {}
     _sweep(client)
-    delivered = runtime.store.get(incident["id"])
+    delivered = runtime.incidents.get(incident["id"])
     assert not delivered.notification_due and len(slack_stub.messages) == 1
     _survived(f"Slack {fault}")

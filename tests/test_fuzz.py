@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.events.synthetic import eventbridge_envelope
-from chalicelib.guards import OwnIdentities
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.loader import load_playbooks
+from chalicelib.respond.guards import OwnIdentities
 from tests.conftest import DATASETS, PLAYBOOKS, SIGNING_SECRET, count_fuzz_case, signed_click
 from trailguard.eventfiles import read_event_file
 from trailguard.replay import ReplayCounts, replay
@@ -221,19 +221,18 @@ def test_the_playbook_loader_refuses_anything_wrong_with_where_and_why(tmp_path_
 def test_the_rules_handler_answers_anything_and_acts_only_on_what_it_accepts(runtime, calls, event):
     count_fuzz_case("rules handler")
     before = len(calls.calls)
-    result = runtime.handle_eventbridge(event)
+    result = runtime.event_handler.handle(event)
     assert result["status"] in ("rejected", "handled", "skipped")
     if result["status"] == "rejected":
         assert result["reason"] and _acted(calls, before) == []
 
 
 @pytest.fixture
-def runtime(runtime, calls):
+def runtime(runtime, calls, restart):
     """The deployed runtime whose every AWS call is recorded."""
     from tests.conftest import recording_clients
 
-    runtime.__dict__["clients"] = recording_clients(calls, member_role=runtime.settings.member_role)
-    return runtime
+    return restart(clients=recording_clients(calls, member_role=runtime.settings.member_role))
 
 
 READS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet")
@@ -286,7 +285,7 @@ slack_headers = st.fixed_dictionaries(
 def test_the_slack_endpoint_refuses_unsigned_input_with_401_or_400(runtime, calls, body, headers):
     count_fuzz_case("slack endpoint (unsigned)")
     before = len(calls.calls)
-    answer = runtime.answer_slack(body, headers)
+    answer = runtime.slack_endpoint.answer(body, headers)
     assert answer.status in (400, 401)
     assert _acted(calls, before) == []
 
@@ -306,7 +305,7 @@ def test_the_slack_endpoint_answers_any_signed_payload_without_acting(runtime, c
         or ""
     )
     before = len(calls.calls)
-    answer = runtime.answer_slack(text, headers)
+    answer = runtime.slack_endpoint.answer(text, headers)
     assert answer.status in (200, 400), answer
     assert _acted(calls, before) == []
 

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.aws.own_calls import MemoryOwnCalls
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.guards import OwnIdentities, skip_reason
+from chalicelib.respond.guards import OwnIdentities, skip_reason
 from tests.conftest import record
 
 pytestmark = pytest.mark.unit

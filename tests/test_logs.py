@@ -123,7 +123,7 @@ def test_clicks_and_skips_are_logged_as_json_without_secrets(
 
 def test_a_refused_request_logs_only_the_start_of_the_timestamp_its_sender_chose(runtime, caplog):
     caplog.set_level(logging.WARNING, logger="trailguard")
-    answer = runtime.answer_slack(
+    answer = runtime.slack_endpoint.answer(
         "payload=%7B%7D", {"X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=0"}
     )
     assert answer.status == 401

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.runtime import Runtime
-from chalicelib.settings import Settings
+from chalicelib.respond.handler import eventbridge_rules
 from tests.conftest import PLAYBOOKS, ROOT
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +63,7 @@ def test_template_rules_are_the_catalogs_patterns(package):
         for event in fn["Properties"].get("Events", {}).values()
         if event["Type"] == "CloudWatchEvent"
     ]
-    expected = [rule.pattern for rule in Runtime(Settings(), Catalog.load([PLAYBOOKS])).eventbridge_rules()]
+    expected = [rule.pattern for rule in eventbridge_rules(Catalog.load([PLAYBOOKS]))]
     assert patterns == expected
     handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
     # the rules' handler, the sweep, the Slack route (the API's handler) and the click worker

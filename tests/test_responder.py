@@ -9,13 +9,13 @@ import pytest
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.clients import AwsClients
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.guards import OwnIdentities
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.model import State, StepStatus, incident_id
 from chalicelib.incidents.notify import Notifier, TextNotifier, describe
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.responder import Responder
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import Responder
 from tests.conftest import PLAYBOOKS, record, recording_clients
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,6 @@ stub, a signed click on the app's own route, AWS (moto) and the message afterwar
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 
@@ -63,17 +62,17 @@ def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(press
     assert message.channel == slack_stub.channel_id("#security-alerts")
     assert buttons(message) == ["undo", "acknowledge"]
     assert "IAMUser mallory" in text_of(message) and "sandbox (123456789012)" in text_of(message)
-    stored = runtime.store.get(incident_id)
+    stored = runtime.incidents.get(incident_id)
     assert stored.notification["ts"] == message.ts and not stored.notification_due
 
     response = press("undo", incident_id, response_url=slack_stub.response_url())
     assert response.status_code == 200
     assert logging_now(trail) is False  # back to what the attacker left: the undo was asked for
-    assert runtime.store.get(incident_id).state is State.UNDONE
+    assert runtime.incidents.get(incident_id).state is State.UNDONE
     assert buttons(message) == [] and message.updates == 1
     assert "Undone" in text_of(message) and f"<@{APPROVER}>" in text_of(message)
     assert message.thread and "Undo asked by" in message.thread[0]
-    assert runtime.sweep()["opened"] == [] and logging_now(trail) is False  # the decision sticks
+    assert runtime.sweep().handle()["opened"] == [] and logging_now(trail) is False  # the decision sticks
 
 
 def test_undo_is_refused_and_says_so_when_the_trail_changed_since(press, client, runtime, slack_stub, trail):
@@ -83,7 +82,7 @@ def test_undo_is_refused_and_says_so_when_the_trail_changed_since(press, client,
 
     press("undo", incident_id)
 
-    incident = runtime.store.get(incident_id)
+    incident = runtime.incidents.get(incident_id)
     assert incident.state is State.REMEDIATED and incident.history[-1].what == "refuse_undo"
     assert logging_now(trail) is False
     message = slack_stub.only_message()
@@ -95,7 +94,7 @@ def test_acknowledge_closes_the_incident_and_removes_undo(press, client, runtime
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     press("acknowledge", incident_id)
-    assert runtime.store.get(incident_id).state is State.ACKNOWLEDGED
+    assert runtime.incidents.get(incident_id).state is State.ACKNOWLEDGED
     message = slack_stub.only_message()
     assert buttons(message) == [] and "Acknowledged by" in text_of(message)
     assert logging_now(trail) is True
@@ -103,14 +102,14 @@ def test_acknowledge_closes_the_incident_and_removes_undo(press, client, runtime
 
 def test_retry_runs_the_failed_step_again(press, client, runtime, slack_stub, make_trail):
     incident_id = stop_logging(client)  # no trail yet: the step fails
-    assert runtime.store.get(incident_id).state is State.FAILED
+    assert runtime.incidents.get(incident_id).state is State.FAILED
     assert buttons(slack_stub.only_message()) == ["retry", "acknowledge"]
     trail = make_trail(TRAIL)
     trail.stop_logging(Name=TRAIL)
 
     press("retry", incident_id)
 
-    assert runtime.store.get(incident_id).state is State.REMEDIATED and logging_now(trail) is True
+    assert runtime.incidents.get(incident_id).state is State.REMEDIATED and logging_now(trail) is True
     assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]
 
 
@@ -118,6 +117,7 @@ def test_retry_runs_the_failed_step_again(press, client, runtime, slack_stub, ma
 
 
 def test_approve_runs_the_proposal(press, client, runtime, slack_stub, trail, approve_mode):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     assert logging_now(trail) is False  # nothing runs before a person approves
@@ -128,24 +128,25 @@ def test_approve_runs_the_proposal(press, client, runtime, slack_stub, trail, ap
     assert press("approve", incident_id).status_code == 200
 
     assert logging_now(trail) is True
-    assert runtime.store.get(incident_id).state is State.REMEDIATED
+    assert runtime.incidents.get(incident_id).state is State.REMEDIATED
     assert buttons(message) == ["undo", "acknowledge"] and "Approved by" in text_of(message)
 
 
 def test_deny_closes_the_proposal_and_changes_nothing(press, client, runtime, slack_stub, trail, approve_mode):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     press("deny", incident_id)
     assert logging_now(trail) is False
-    assert runtime.store.get(incident_id).state is State.DENIED
+    assert runtime.incidents.get(incident_id).state is State.DENIED
     message = slack_stub.only_message()
     assert buttons(message) == [] and "Denied by" in text_of(message)
-    assert runtime.sweep()["opened"] == [] and logging_now(trail) is False  # not proposed again
+    assert runtime.sweep().handle()["opened"] == [] and logging_now(trail) is False  # not proposed again
 
 
-def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, approve_mode):
+def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, approve_mode, restart):
     recorder = CallRecorder()
-    runtime.__dict__["clients"] = recording_clients(recorder)
+    runtime = restart(clients=recording_clients(recorder))
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     url = slack_stub.response_url("double")
@@ -157,10 +158,11 @@ def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, 
     [told] = slack_stub.ephemeral
     assert told["response_type"] == "ephemeral" and "the message you pressed was out of date" in told["text"]
     assert "it is remediated now" in told["text"]
-    assert [h.what for h in runtime.store.get(incident_id).history].count("approve") == 1
+    assert [h.what for h in runtime.incidents.get(incident_id).history].count("approve") == 1
 
 
 def test_approvers_pressing_at_the_same_moment_decide_once(client, runtime, slack_stub, trail, approve_mode):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     import threading
 
     recorder = CallRecorder()
@@ -173,7 +175,7 @@ def test_approvers_pressing_at_the_same_moment_decide_once(client, runtime, slac
 
     def press(body, headers):
         start.wait()
-        answers.append(runtime.answer_slack(body, headers).status)
+        answers.append(runtime.slack_endpoint.answer(body, headers).status)
 
     threads = [threading.Thread(target=press, args=request) for request in requests]
     for thread in threads:
@@ -181,47 +183,49 @@ def test_approvers_pressing_at_the_same_moment_decide_once(client, runtime, slac
     for thread in threads:
         thread.join()
     assert answers == [200] * len(requests)
-    incident = runtime.store.get(incident_id)
+    incident = runtime.incidents.get(incident_id)
     assert incident.state is State.REMEDIATED and [h.what for h in incident.history].count("approve") == 1
     assert recorder.writes().count("StartLogging") == 1 and logging_now(trail) is True
 
 
 def test_a_user_group_member_may_approve(press, client, runtime, slack_stub, trail, approve_mode):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     press("approve", incident_id, user="U0ALICE")
-    assert runtime.store.get(incident_id).state is State.REMEDIATED
+    assert runtime.incidents.get(incident_id).state is State.REMEDIATED
     assert len(slack_stub.calls("usergroups.users.list")) == 1
 
 
 def test_an_unauthorized_user_changes_nothing_and_is_told_why(
     press, client, runtime, slack_stub, trail, approve_mode, caplog
 ):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
-    version = runtime.store.get(incident_id).version
+    version = runtime.incidents.get(incident_id).version
     with caplog.at_level(logging.WARNING, logger="trailguard"):
         response = press("approve", incident_id, user=STRANGER, response_url=slack_stub.response_url())
     assert response.status_code == 200
     assert logging_now(trail) is False
-    assert runtime.store.get(incident_id).version == version
+    assert runtime.incidents.get(incident_id).version == version
     [told] = slack_stub.ephemeral
     assert "You are not an approver for playbook trail-approve" in told["text"]
     assert "not an approver" in caplog.text and STRANGER in caplog.text
 
 
 def test_approvers_named_by_the_playbook_replace_the_global_ones(
-    press, client, runtime, slack_stub, trail, tmp_path, monkeypatch
+    press, client, runtime, slack_stub, trail, tmp_path, restart
 ):
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK + "slack: {channel: '#trail-owners', approvers: [U0OWNER]}\n")
-    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
+    runtime = restart(Catalog.load([tmp_path]))
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     assert slack_stub.only_message().channel == slack_stub.channel_id("#trail-owners")
     press("approve", incident_id, user=APPROVER)
-    assert runtime.store.get(incident_id).state is State.PROPOSED
+    assert runtime.incidents.get(incident_id).state is State.PROPOSED
     press("approve", incident_id, user="U0OWNER")
-    assert runtime.store.get(incident_id).state is State.REMEDIATED
+    assert runtime.incidents.get(incident_id).state is State.REMEDIATED
 
 
 # -- refused requests --------------------------------------------------------------------
@@ -242,26 +246,29 @@ def _proposal(client, trail):
     ],
 )
 def test_forged_requests_are_refused(client, runtime, slack_stub, trail, approve_mode, tamper, status):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     incident_id = _proposal(client, trail)
     body, headers = tamper(*signed_click("approve", slack_stub.button_value(incident_id, "approve")))
     response = client.http.post("/slack/interactions", headers=headers, body=body)
     assert response.status_code == status
-    assert runtime.store.get(incident_id).state is State.PROPOSED and logging_now(trail) is False
+    assert runtime.incidents.get(incident_id).state is State.PROPOSED and logging_now(trail) is False
 
 
 def test_a_request_signed_with_another_secret_is_refused(press, client, runtime, trail, approve_mode):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     incident_id = _proposal(client, trail)
     response = press("approve", incident_id, secret="not-the-apps-secret")
     assert response.status_code == 401
-    assert runtime.store.get(incident_id).state is State.PROPOSED
+    assert runtime.incidents.get(incident_id).state is State.PROPOSED
 
 
 def test_a_replayed_request_older_than_five_minutes_is_refused(press, client, runtime, trail, approve_mode):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     incident_id = _proposal(client, trail)
     response = press("approve", incident_id, age_seconds=301)
     assert response.status_code == 401
     assert json.loads(response.body)["error"] == "invalid or expired signature"
-    assert runtime.store.get(incident_id).state is State.PROPOSED
+    assert runtime.incidents.get(incident_id).state is State.PROPOSED
 
 
 @pytest.mark.parametrize(
@@ -317,10 +324,9 @@ def test_a_body_that_is_not_a_form_is_refused_not_crashed(client):
     assert response.status_code == 415  # Chalice refuses the content type before our code runs
 
 
-def test_without_a_signing_secret_every_click_is_refused(press, client, runtime, trail, approve_mode, monkeypatch):
+def test_without_a_signing_secret_every_click_is_refused(press, client, runtime, trail, approve_mode, restart):
     incident_id = _proposal(client, trail)
-    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, slack_signing_secret=None))
-    runtime.reset()
+    restart(slack_signing_secret=None)
     assert press("approve", incident_id).status_code == 401
 
 
@@ -332,14 +338,14 @@ def test_a_rate_limited_post_is_retried_after_retry_after(client, runtime, slack
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     assert len(slack_stub.calls("chat.postMessage")) == 2
-    assert slack_stub.only_message().ts == runtime.store.get(incident_id).notification["ts"]
+    assert slack_stub.only_message().ts == runtime.incidents.get(incident_id).notification["ts"]
 
 
 def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runtime, slack_stub, trail):
     slack_stub.fail("chat.postMessage", 503, times=20)
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
-    kept = runtime.store.get(incident_id)
+    kept = runtime.incidents.get(incident_id)
     assert kept.state is State.REMEDIATED and logging_now(trail) is True
     assert kept.notification_due and "503" in kept.notification["error"]
     assert slack_stub.messages == {}
@@ -352,12 +358,13 @@ def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runt
     report = client.lambda_.invoke("posture_sweep", scheduled).payload
 
     assert report["delivered"] == [incident_id]
-    delivered = runtime.store.get(incident_id)
+    delivered = runtime.incidents.get(incident_id)
     assert not delivered.notification_due and delivered.notification["ts"] == slack_stub.only_message().ts
     assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]
 
 
 def test_a_table_that_fails_gets_503_not_a_stack_trace(press, client, runtime, trail, approve_mode):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     import boto3
 
     from chalicelib.incidents.store import DynamoStore
@@ -372,36 +379,38 @@ def test_a_table_that_fails_gets_503_not_a_stack_trace(press, client, runtime, t
 def test_a_rate_limited_group_lookup_refuses_at_once_instead_of_waiting(
     press, client, runtime, slack_stub, trail, approve_mode
 ):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     incident_id = _proposal(client, trail)
     slack_stub.fail("usergroups.users.list", 429, retry_after=30)  # waiting would outlast Slack's 3 s
     response = press("approve", incident_id, user="U0ALICE", response_url=slack_stub.response_url())
     assert response.status_code == 200
     assert len(slack_stub.calls("usergroups.users.list")) == 1  # no retry inside the answer
-    assert runtime.store.get(incident_id).state is State.PROPOSED
+    assert runtime.incidents.get(incident_id).state is State.PROPOSED
     [told] = slack_stub.ephemeral
     assert told["text"].startswith("Could not check that you are an approver")
 
 
 def test_a_worker_that_cannot_be_invoked_leaves_the_decision_to_the_sweep_and_says_so(
-    press, client, runtime, slack_stub, trail, approve_mode, monkeypatch
+    press, client, runtime, slack_stub, trail, approve_mode, restart
 ):
-    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, slack_worker="no-such-function"))
-    runtime.__dict__.pop("interactions", None)
+    runtime = restart(slack_worker="no-such-function")
     incident_id = _proposal(client, trail)
     response = press("approve", incident_id, response_url=slack_stub.response_url())
     assert response.status_code == 200
-    assert runtime.store.get(incident_id).state is State.REMEDIATING  # decided; the sweep resumes it after the lease
+    # decided; the sweep resumes it after the lease
+    assert runtime.incidents.get(incident_id).state is State.REMEDIATING
     assert logging_now(trail) is False
     [told] = slack_stub.ephemeral
     assert "is recorded, but trailguard's worker could not be started" in told["text"]
 
 
 def test_a_form_content_type_with_a_charset_is_accepted(client, runtime, slack_stub, trail, approve_mode):
+    runtime = approve_mode  # restarted with the approve-mode playbook
     incident_id = _proposal(client, trail)
     body, headers = signed_click("approve", slack_stub.button_value(incident_id, "approve"))
     headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
-    assert runtime.store.get(incident_id).state is State.REMEDIATED
+    assert runtime.incidents.get(incident_id).state is State.REMEDIATED
 
 
 # -- the workspace and the app -----------------------------------------------------------
@@ -412,14 +421,13 @@ def test_a_form_content_type_with_a_charset_is_accepted(client, runtime, slack_s
     [("slack_team_id", {"team": "T0ELSEWHERE"}), ("slack_app_id", {"app": "A0ANOTHERAPP"})],
 )
 def test_a_click_signed_for_another_workspace_or_app_is_refused_before_any_read(
-    client, runtime, slack_stub, trail, approve_mode, monkeypatch, caplog, setting, other
+    client, runtime, slack_stub, trail, approve_mode, caplog, setting, other, restart
 ):
     """An app installed in several workspaces signs them all with one secret: only the
     configured workspace and app are answered; the table is not read for the others."""
     incident_id = _proposal(client, trail)
     ours = {"slack_team_id": "T0STUB", "slack_app_id": "A0TRAILGUARD"}[setting]  # what the stub signs with
-    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, **{setting: ours}))
-    runtime.__dict__.pop("interactions", None)
+    runtime = restart(**{setting: ours})
     reads = CallRecorder()
     reads.attach(runtime.unsealed_store.client)
     value = slack_stub.button_value(incident_id, "approve")
@@ -429,8 +437,8 @@ def test_a_click_signed_for_another_workspace_or_app_is_refused_before_any_read(
         refused = client.http.post("/slack/interactions", headers=headers, body=body)
 
     assert refused.status_code == 403 and "trailguard answers" in json.loads(refused.body)["error"]
-    assert reads.calls == [] and runtime.store.get(incident_id).state is State.PROPOSED
+    assert reads.calls == [] and runtime.incidents.get(incident_id).state is State.PROPOSED
     assert "Slack request refused" in caplog.text
     body, headers = signed_click("approve", value)
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
-    assert runtime.store.get(incident_id).state is State.REMEDIATED
+    assert runtime.incidents.get(incident_id).state is State.REMEDIATED

@@ -15,11 +15,11 @@ from chalice.test import Client
 
 import app as chalice_app
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.guards import OwnIdentities
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.model import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.respond.guards import OwnIdentities
 from chalicelib.settings import Settings
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
 from chalicelib.slack.client import web_client
@@ -208,7 +208,7 @@ def _slack_responder(catalog, store, slack_stub, clock=None):
     from chalicelib.clock import utc_now
     from chalicelib.incidents.store import DynamoStore
     from chalicelib.memory.documents import DynamoDocuments
-    from chalicelib.responder import Responder
+    from chalicelib.respond.responder import Responder
 
     clients = AwsClients()
     documents = DynamoDocuments(store.client, store.table) if isinstance(store, DynamoStore) else None
@@ -260,7 +260,7 @@ def test_a_token_that_cannot_be_read_is_a_delivery_error_not_a_crash(aws, stored
 
 
 def test_the_sweep_expiry_updates_the_proposal_message(aws, slack_stub, tmp_path, make_trail):
-    from chalicelib.sweep import Sweep
+    from chalicelib.posture.sweep import Sweep
     from tests.conftest import Clock
 
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
@@ -321,19 +321,13 @@ def test_a_failed_group_lookup_refuses_with_the_reason():
         Approvers(frozenset({"S0SEC"}), {}, broken).allows("U0ALICE", "any")
 
 
-def _app_runtime(monkeypatch, catalog=None, **slack_settings):
-    """The app's runtime as a new container with these Slack settings, its AWS calls recorded."""
-    runtime = chalice_app.runtime
+def _app_runtime(restart, catalog=None, **slack_settings):
+    """The app in a new container with these Slack settings, its AWS calls recorded."""
     settings = dataclasses.replace(
         Settings(), slack_channel="#alerts", slack_approvers=frozenset({APPROVER}), **slack_settings
     )
-    monkeypatch.setattr(runtime, "settings", settings)
-    if catalog is not None:
-        monkeypatch.setattr(runtime, "catalog", catalog)
-    runtime.reset()
     recorder = CallRecorder()
-    runtime.__dict__["clients"] = recording_clients(recorder)
-    return runtime, recorder
+    return restart(catalog, settings=settings, clients=recording_clients(recorder)), recorder
 
 
 # -- secrets -----------------------------------------------------------------------------
@@ -360,7 +354,7 @@ def test_secrets_come_from_ssm_or_secrets_manager_or_the_value(aws):
         read_secret("secretsmanager:trailguard/nope", home_client)
 
 
-def test_secrets_are_read_once_and_never_logged(aws, slack_stub, monkeypatch, caplog, make_trail):
+def test_secrets_are_read_once_and_never_logged(aws, slack_stub, caplog, make_trail, restart):
     import boto3
 
     boto3.client("ssm", region_name="us-east-1").put_parameter(
@@ -370,7 +364,7 @@ def test_secrets_are_read_once_and_never_logged(aws, slack_stub, monkeypatch, ca
         Name="/tg/signing", Value=SIGNING_SECRET, Type="SecureString"
     )
     runtime, recorder = _app_runtime(
-        monkeypatch,
+        restart,
         slack_token="ssm:/tg/token",
         slack_signing_secret="ssm:/tg/signing",
         slack_base_url=slack_stub.base_url,
@@ -378,18 +372,15 @@ def test_secrets_are_read_once_and_never_logged(aws, slack_stub, monkeypatch, ca
     settings = runtime.settings
     trail = make_trail("main")
     trail.stop_logging(Name="main")
-    try:
-        # trailguard's and slack_sdk's own logs, at their most talkative (botocore's DEBUG
-        # log prints API responses, GetParameter's included: never turn it on in a stage)
-        caplog.set_level(logging.DEBUG, logger="trailguard")
-        caplog.set_level(logging.DEBUG, logger="slack_sdk")
-        with Client(chalice_app.app) as client:
-            event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
-            [incident] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
-            body, headers = signed_click("undo", slack_stub.button_value(incident["id"], "undo"))
-            assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
-    finally:
-        runtime.reset()
+    # trailguard's and slack_sdk's own logs, at their most talkative (botocore's DEBUG
+    # log prints API responses, GetParameter's included: never turn it on in a stage)
+    caplog.set_level(logging.DEBUG, logger="trailguard")
+    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+    with Client(chalice_app.app) as client:
+        event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+        [incident] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
+        body, headers = signed_click("undo", slack_stub.button_value(incident["id"], "undo"))
+        assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     assert recorder.calls.count("GetParameter") == 2  # token and signing secret, once each
     assert slack_stub.only_message().updates == 1
     assert slack_stub.token not in caplog.text and SIGNING_SECRET not in caplog.text
@@ -416,13 +407,13 @@ def _worker_function(name: str) -> None:
 
 
 def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(
-    aws, slack_stub, monkeypatch, tmp_path, make_trail
+    aws, slack_stub, tmp_path, make_trail, restart
 ):
     worker = "trailguard-dev-slack_worker"
     _worker_function(worker)
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)
     runtime, recorder = _app_runtime(
-        monkeypatch,
+        restart,
         Catalog.load([tmp_path]),
         slack_token=slack_stub.token,
         slack_signing_secret=SIGNING_SECRET,
@@ -431,35 +422,32 @@ def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(
     )
     trail = make_trail("main")
     trail.stop_logging(Name="main")
-    try:
-        with Client(chalice_app.app) as client:
-            event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
-            [opened] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
-            body, headers = signed_click("approve", slack_stub.button_value(opened["id"], "approve"))
-            assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
+    with Client(chalice_app.app) as client:
+        event = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+        [opened] = client.lambda_.invoke("respond_to_cloudtrail", event).payload["incidents"]
+        body, headers = signed_click("approve", slack_stub.button_value(opened["id"], "approve"))
+        assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
 
-            # Answered: the decision is recorded, AWS is not touched yet, the worker is invoked.
-            assert runtime.store.get(opened["id"]).state is State.REMEDIATING
-            assert trail.get_trail_status(Name="main")["IsLogging"] is False
-            [(_, invoke)] = [(n, p) for n, p in recorder.params if n == "Invoke"]
-            assert invoke["FunctionName"] == worker and invoke["InvocationType"] == "Event"
-            job = json.loads(invoke["Payload"])
+        # Answered: the decision is recorded, AWS is not touched yet, the worker is invoked.
+        assert runtime.incidents.get(opened["id"]).state is State.REMEDIATING
+        assert trail.get_trail_status(Name="main")["IsLogging"] is False
+        [(_, invoke)] = [(n, p) for n, p in recorder.params if n == "Invoke"]
+        assert invoke["FunctionName"] == worker and invoke["InvocationType"] == "Event"
+        job = json.loads(invoke["Payload"])
 
-            result = client.lambda_.invoke("slack_worker", job).payload
-            assert result == {
-                "status": "done",
-                "incident": opened["id"],
-                "playbook": "trail-approve",
-                "state": "remediated",
-            }
-            assert trail.get_trail_status(Name="main")["IsLogging"] is True
-            assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
+        result = client.lambda_.invoke("slack_worker", job).payload
+        assert result == {
+            "status": "done",
+            "incident": opened["id"],
+            "playbook": "trail-approve",
+            "state": "remediated",
+        }
+        assert trail.get_trail_status(Name="main")["IsLogging"] is True
+        assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
 
-            # Lambda delivers async invocations at least once: a second delivery runs nothing.
-            again = client.lambda_.invoke("slack_worker", job).payload
-            assert again["status"] == "done" and recorder.writes().count("StartLogging") == 1
-    finally:
-        runtime.reset()
+        # Lambda delivers async invocations at least once: a second delivery runs nothing.
+        again = client.lambda_.invoke("slack_worker", job).payload
+        assert again["status"] == "done" and recorder.writes().count("StartLogging") == 1
 
 
 @pytest.mark.parametrize("job", [None, [], {"what": 1}, "text"])
@@ -490,8 +478,8 @@ def test_a_click_whose_worker_never_runs_is_finished_by_the_sweep(aws, slack_stu
 
     from slack_sdk.signature import SignatureVerifier
 
+    from chalicelib.posture.sweep import Sweep
     from chalicelib.slack.interactions import Interactions
-    from chalicelib.sweep import Sweep
     from tests.conftest import Clock
 
     (tmp_path / "p.yaml").write_text(APPROVE_PLAYBOOK)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import boto3
@@ -13,15 +12,15 @@ import app as chalice_app
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import SWEEPER
-from chalicelib.guards import OwnIdentities
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.model import Incident, State, incident_id
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.memory import trails
 from chalicelib.memory.documents import DynamoDocuments
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.responder import Responder
-from chalicelib.sweep import Sweep
+from chalicelib.posture.sweep import Sweep
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import Responder
 from tests.conftest import (
     ACCOUNT,
     APPROVE_PLAYBOOK,
@@ -60,16 +59,10 @@ def _sweep(catalog, clock, calls, **options):
 
 
 @pytest.fixture
-def sweep_client(dynamo_store, integrity_key, monkeypatch):
-    runtime = chalice_app.runtime
-    settings = dataclasses.replace(
-        runtime.settings, table=TABLE, integrity_key=integrity_key, sweep_regions=frozenset({REGION})
-    )
-    monkeypatch.setattr(runtime, "settings", settings)
-    runtime.reset()
+def sweep_client(dynamo_store, integrity_key, restart):
+    restart(table=TABLE, integrity_key=integrity_key, sweep_regions=frozenset({REGION}))
     with Client(chalice_app.app) as client:
         yield client
-    runtime.reset()
 
 
 def test_the_scheduled_sweep_restarts_a_stopped_trail_no_event_told_us_about(sweep_client, make_trail):
@@ -80,7 +73,7 @@ def test_the_scheduled_sweep_restarts_a_stopped_trail_no_event_told_us_about(swe
     report = sweep_client.lambda_.invoke("posture_sweep", scheduled).payload
     assert report["trailsChecked"] == 1 and len(report["opened"]) == 1 and report["errors"] == []
     assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is True
-    incident = chalice_app.runtime.store.get(report["opened"][0])
+    incident = chalice_app.runtime.incidents.get(report["opened"][0])
     assert (incident.playbook_id, incident.state) == ("cloudtrail-stop-logging", State.REMEDIATED)
     assert incident.event["eventName"] == "StopLogging" and incident.event["userAgent"] == SWEEPER
     again = sweep_client.lambda_.invoke("posture_sweep", scheduled).payload

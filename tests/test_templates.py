@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from chalicelib.actions.base import ANY_RESOURCE, registered_actions
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.guards import OwnIdentities, skip_reason
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.runtime import Runtime
+from chalicelib.respond.guards import OwnIdentities, skip_reason
+from chalicelib.respond.handler import eventbridge_rules
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record
 from trailguard.cli import deployment_files, main
@@ -167,7 +167,7 @@ def test_only_the_acting_roles_may_seal_and_only_with_the_stages_key(catalog, st
     }
     [deny] = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Effect"] == "Deny"]
     assert (deny["Principal"], deny["Action"]) == ("*", "kms:GenerateMac")
-    rules = Runtime(settings, catalog).eventbridge_rules()
+    rules = eventbridge_rules(catalog)
     sealers = [arn["Fn::Sub"].rsplit("/", 1)[1] for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]]
     assert sealers == [role_name(stage, f) for f in acting_functions([r.name for r in rules])]
     assert role_name(stage, "api_handler") not in sealers
@@ -175,7 +175,7 @@ def test_only_the_acting_roles_may_seal_and_only_with_the_stages_key(catalog, st
 
 def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_id(catalog):
     settings = stage_settings("prod")
-    rules = Runtime(settings, catalog).eventbridge_rules()
+    rules = eventbridge_rules(catalog)
     template = json.loads(CliRunner().invoke(main, ["policy", "--member"]).output)  # --stage defaults to prod
     role = template["Resources"]["MemberRole"]["Properties"]
     assert role["RoleName"] == settings.member_role == "trailguard-prod-remediator"
@@ -218,7 +218,7 @@ def test_the_acting_roles_may_change_none_of_trailguards_own_roles(catalog, stag
     roles, the member role and the forwarder's centrally, the member template's two in
     each member account (a look-alike of a central role there stays remediable)."""
     settings = stage_settings(stage)
-    rules = [rule.name for rule in Runtime(settings, catalog).eventbridge_rules()]
+    rules = [rule.name for rule in eventbridge_rules(catalog)]
     function_roles = [role_name(stage, function) for function in [*acting_functions(rules), "api_handler"]]
     template = _committed(f"deploy/member-{stage}.json")
     created_in_members = sorted(
@@ -276,7 +276,7 @@ def test_calls_by_any_of_the_stages_roles_are_never_answered(catalog):
     """An undo by the click worker in the central account (StopLogging again) must not be
     remediated by the rules' handler, whose own role is another one."""
     settings = stage_settings("dev")
-    rules = Runtime(settings, catalog).eventbridge_rules()
+    rules = eventbridge_rules(catalog)
     for function in [*acting_functions([r.name for r in rules]), "api_handler"]:
         role = role_name("dev", function)
         identity = {

@@ -25,8 +25,8 @@ from typing import Any
 import click
 
 from chalicelib import __version__
-from chalicelib.guards import OwnIdentities
 from chalicelib.playbooks.catalog import Catalog, CatalogError
+from chalicelib.respond.guards import OwnIdentities
 from chalicelib.settings import Settings
 
 _SHOWN_MALFORMED = 20
@@ -312,7 +312,7 @@ def _stage_settings(stage: str) -> Settings:
 )
 @click.option("--write", is_flag=True, help="Write the stage's files instead of printing.")
 def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
-    from chalicelib.runtime import Runtime
+    from chalicelib.respond.handler import eventbridge_rules
     from trailguard.generate.policy import api_policy, lambda_policy
 
     if write and not stage:
@@ -330,13 +330,13 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
     if member:
         from trailguard.generate.templates import member_template
 
-        document = member_template(stage or "prod", settings, catalog, Runtime(settings, catalog).eventbridge_rules())
+        document = member_template(stage or "prod", settings, catalog, eventbridge_rules(catalog))
     elif api:
         document = api_policy(settings)
     elif stage:
         from trailguard.generate.deployment import own_roles_in_central_account
 
-        rules = [rule.name for rule in Runtime(settings, catalog).eventbridge_rules()]
+        rules = [rule.name for rule in eventbridge_rules(catalog)]
         document = lambda_policy(catalog, settings, own_roles=own_roles_in_central_account(stage, settings, rules))
     else:
         document = lambda_policy(catalog, settings)
@@ -345,12 +345,12 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
 
 def deployment_files(stage: str, settings: Settings, catalog: Catalog) -> dict[Path, str]:
     """Every file `policy --stage STAGE --write` writes, by path, with its text."""
-    from chalicelib.runtime import Runtime
+    from chalicelib.respond.handler import eventbridge_rules
     from trailguard.generate.deployment import CHALICE_DIR, TEMPLATES_DIR, own_roles_in_central_account
     from trailguard.generate.policy import api_policy, lambda_policy
     from trailguard.generate.templates import central_bus_template, member_template, merge_template
 
-    rules = Runtime(settings, catalog).eventbridge_rules()
+    rules = eventbridge_rules(catalog)
     own_roles = own_roles_in_central_account(stage, settings, [rule.name for rule in rules])
     documents = {
         CHALICE_DIR / f"policy-{stage}.json": lambda_policy(catalog, settings, own_roles=own_roles),
@@ -456,7 +456,7 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
     from chalicelib.aws.clients import partition_of
     from chalicelib.aws.seals import KEY_SPEC
     from chalicelib.playbooks.catalog import Catalog
-    from chalicelib.runtime import Runtime
+    from chalicelib.respond.handler import eventbridge_rules
     from trailguard.bootstrap import ensure_key
     from trailguard.generate.deployment import acting_functions, role_name
     from trailguard.generate.policy import integrity_key_policy
@@ -467,7 +467,7 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
         kms = boto3.client("kms")
         account = boto3.client("sts").get_caller_identity()["Account"]
         prefix = f"arn:{partition_of(kms.meta.region_name)}:iam::{account}"
-        rules = Runtime(settings, Catalog.load(settings.playbooks, with_tests=False)).eventbridge_rules()
+        rules = eventbridge_rules(Catalog.load(settings.playbooks, with_tests=False))
         roles = [f"{prefix}:role/{role_name(stage, f)}" for f in acting_functions([rule.name for rule in rules])]
         description = f"trailguard ({stage}): seals what its acting functions write to the incidents table"
         done = ensure_key(kms, key, integrity_key_policy(f"{prefix}:root", roles), description)

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.events.record import CloudTrailEvent, EventError
-from chalicelib.guards import OwnIdentities
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.playbook import Playbook, PlaybookTest
-from chalicelib.responder import Decision, decide
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import Decision, decide
 from trailguard.eventfiles import read_event_file
 
 

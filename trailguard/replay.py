@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from chalicelib.events.record import CloudTrailEvent, EventError
-from chalicelib.guards import OwnIdentities
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.notify import NullNotifier
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.responder import Outcome, Responder
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import Outcome, Responder
 
 EXAMPLES = 3
 

@@ -34,11 +34,14 @@ from chalicelib.incidents.model import (
 )
 from chalicelib.incidents.notify import Notifier, NullNotifier
 from chalicelib.incidents.steps import Binder, Simulated, StepRunner
-from chalicelib.incidents.store import IncidentStore, StaleIncident, UnreadableIncident
+from chalicelib.incidents.store import IncidentStore, IncidentTooLarge, StaleIncident, UnreadableIncident
 from chalicelib.memory import decisions, rules
 from chalicelib.memory.rules import Memory, Stance
 
 log = logging.getLogger("trailguard")
+
+__all__ = ["IncidentTooLarge", "Incidents", "StaleIncident", "UnknownIncident", "UnreadableIncident"]
+"""The door, and the errors its callers meet (the store's, for whoever writes through it)."""
 
 DEFAULT_LEASE_SECONDS = 120
 """How long a worker owns a busy incident; longer than the Lambda timeout (60 s)."""

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from chalicelib.aws.errors import describe_error
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.events.synthetic import SWEEPER
-from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.lifecycle import Incidents, StaleIncident, UnreadableIncident
 from chalicelib.incidents.model import BUSY_STATES, IllegalTransition, Incident, State
-from chalicelib.incidents.store import StaleIncident, UnreadableIncident
 from chalicelib.playbooks.catalog import Catalog
 
 log = logging.getLogger("trailguard")

@@ -1,19 +1,26 @@
 """What trailguard remembers so that it can put back what a call deleted: trail
 configurations, VPC flow logs, AWS Config delivery channels.
 
-Each kind is offered to memory after the successful calls that change it and by the
-posture sweep, in the account and region concerned; `memory` decides what is written (a
-change a playbook objected to, or that nobody judged, is not the configuration to restore).
+Each kind is offered to memory after the successful calls that change it
+(`after_call`) and by the posture sweep, in the account and region concerned; `rules`
+decide what is written (a change a playbook objected to, or that nobody judged, is not the
+configuration to restore).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.memory import config_channels, flow_logs, trails
-from chalicelib.memory.rules import Offer
+from chalicelib.aws.clients import ClientProvider
+from chalicelib.events.record import CloudTrailEvent
+from chalicelib.memory import config_channels, flow_logs, rules, trails
+from chalicelib.memory.rules import Memory, Offer
+
+log = logging.getLogger("trailguard")
 
 
 @dataclass(frozen=True)
@@ -22,9 +29,9 @@ class Kind:
     service: str
     events: Mapping[str, tuple[str, ...]]
     from_event: Callable[[Any, Any, Mapping[str, Any], str, str, bool], list[Offer]]
-    """(store, client, record, account, region, judged): offer what the call changed."""
+    """(memory, client, record, account, region, judged): offer what the call changed."""
     sweep: Callable[[Any, Any, str, str], list[Offer]]
-    """(store, client, account, region): offer everything there is (nothing judged)."""
+    """(memory, client, account, region): offer everything there is (nothing judged)."""
 
 
 KINDS = (
@@ -51,3 +58,31 @@ def watched_events() -> dict[str, list[str]]:
 
 def kind_for(source: str, name: str) -> Kind | None:
     return next((kind for kind in KINDS if name in kind.events.get(source, ())), None)
+
+
+def after_call(
+    memory: Memory, clients: ClientProvider, event: CloudTrailEvent, judged: bool, home_account: Callable[[], str]
+) -> None:
+    """Offer memory the configuration a successful call changed, if it changes one of the
+    kinds; `judged`: the playbooks judged the call without objecting (the settings it
+    changed may then be remembered); `home_account()` is where to remember a call whose
+    record names no account. What was not simply remembered is logged; a failure is
+    logged, never raised: the event itself was handled."""
+    kind = kind_for(event.source, event.name)
+    if kind is None:
+        return
+    try:
+        client = clients.client(kind.service, event.account, event.region)
+        account = event.account or home_account()
+        offers = kind.from_event(memory, client, event.record, account, event.region, judged)
+    except Exception as error:
+        log.warning(
+            json.dumps(
+                {"message": f"could not remember the {kind.name}", "eventID": event.event_id, "reason": str(error)}
+            )
+        )
+        return
+    for offer in offers:
+        line = rules.log_line(offer, eventID=event.event_id)
+        if line is not None:
+            log.log(logging.WARNING if offer.outcome == rules.DRIFT else logging.INFO, json.dumps(line))

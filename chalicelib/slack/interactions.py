@@ -28,9 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.lifecycle import Incidents, StaleIncident
 from chalicelib.incidents.model import CLICK_TRANSITIONS, IllegalTransition
-from chalicelib.incidents.store import StaleIncident
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
 from chalicelib.slack.messages import ACTION_PREFIX, SLACK_USER_PREFIX, VALUE_SEPARATOR
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from chalicelib import logs
 from chalicelib.aws.seals import ChangedOutsideTrailguard
-from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.lifecycle import Incidents, StaleIncident
 from chalicelib.incidents.model import BUSY_STATES, State
-from chalicelib.incidents.store import StaleIncident
 
 log = logging.getLogger("trailguard")
 
@@ -36,6 +37,17 @@ class ClickWorker:
         """`respond(response_url, text)` sends an ephemeral answer to the user who clicked."""
         self.incidents = incidents
         self.respond = respond
+
+    def handle(self, job: Any) -> dict[str, Any]:
+        """The worker Lambda: the job's result, which its log line also shows."""
+        started = time.perf_counter()
+        result = self.run(job)
+        log.info(
+            json.dumps(
+                {"message": "click job", **result, "duration_ms": logs.milliseconds(time.perf_counter() - started)}
+            )
+        )
+        return result
 
     def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(job, Mapping) or not ({"tell", "incident", "refresh"} & set(job)):

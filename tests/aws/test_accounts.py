@@ -6,13 +6,13 @@ import pytest
 
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.guards import OwnIdentities
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.model import State
 from chalicelib.incidents.notify import NullNotifier
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.responder import Responder
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import Responder
 from chalicelib.settings import Settings
 from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, Faults, member_session, record, recording_clients
 

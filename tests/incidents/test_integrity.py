@@ -230,7 +230,7 @@ def test_a_forged_remembered_configuration_is_not_restored(client, runtime, trai
 
     assert TRAIL not in trails()  # not re-created to the attacker's bucket
     assert opened["state"] == "failed"
-    error = runtime.store.get(opened["id"]).steps[0].error
+    error = runtime.incidents.get(opened["id"]).steps[0].error
     assert f"remembered configuration {key} changed outside trailguard: it carries no seal" in error
 
 
@@ -278,7 +278,7 @@ def test_the_sweep_refuses_forged_incidents_and_goes_on_with_the_others(client, 
     assert stored(busy["id"]) == busy and stored(proposal["id"]) == proposal
     assert proposal["id"] not in json.dumps([m.blocks for m in slack_stub.messages.values()])  # nothing posted
     [genuine] = report["opened"]  # the sweep's own finding, in the same run
-    assert runtime.store.get(genuine).state is State.REMEDIATED and logging_now() is True
+    assert runtime.incidents.get(genuine).state is State.REMEDIATED and logging_now() is True
 
 
 # -- what still works --------------------------------------------------------------------
@@ -317,16 +317,14 @@ def test_a_genuine_approve_then_undo_works_end_to_end_and_each_step_is_sealed(
 
 
 def test_a_click_keeps_the_seal_it_found_and_the_sweep_carries_it_out(
-    client, runtime, press, slack_stub, trail, approve_mode, monkeypatch
+    client, runtime, press, slack_stub, trail, approve_mode, restart
 ):
     """The endpoint cannot seal: its click leaves the seal as it was, one button from the state
     it records; the sweep (an acting role) accepts that, carries the work out, and seals it."""
-    import dataclasses
-
+    runtime = approve_mode  # restarted with the approve-mode playbook
     from tests.conftest import Clock
 
-    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, slack_worker="no-such-function"))
-    runtime.__dict__.pop("interactions", None)
+    runtime = restart(slack_worker="no-such-function")
     trail.stop_logging(Name=TRAIL)
     incident_id = stop_logging(client)
     proposed = stored(incident_id)
@@ -349,14 +347,11 @@ def test_a_click_keeps_the_seal_it_found_and_the_sweep_carries_it_out(
     assert "GenerateMac" in kms.calls  # the sweep seals, through the same client
 
 
-def test_a_table_without_an_integrity_key_is_refused_not_run_unsealed(client, runtime, trail, monkeypatch):
-    import dataclasses
-
-    monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, integrity_key=None))
-    runtime.reset()
+def test_a_table_without_an_integrity_key_is_refused_not_run_unsealed(client, runtime, trail, restart):
+    runtime = restart(integrity_key=None)
     trail.stop_logging(Name=TRAIL)
     with pytest.raises(LookupError, match="TRAILGUARD_INTEGRITY_KEY is not set"):
-        runtime.handle_eventbridge(envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": TRAIL})))
+        runtime.event_handler.handle(envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": TRAIL})))
     assert logging_now() is False
 
 

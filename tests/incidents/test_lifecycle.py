@@ -10,11 +10,11 @@ import pytest
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.clock import timestamp
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.guards import OwnIdentities
 from chalicelib.incidents.lifecycle import Incidents, UnknownIncident
 from chalicelib.incidents.model import IllegalTransition, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.responder import Responder
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import Responder
 from tests.conftest import (
     ACCOUNT,
     APPROVE_PLAYBOOK,

@@ -18,13 +18,13 @@ import pytest
 from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.dynamodb import item_size
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.guards import OwnIdentities
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.model import HISTORY_LIMIT, State, StepStatus
 from chalicelib.incidents.store import MAX_ITEM_BYTES
 from chalicelib.memory.documents import DynamoDocuments
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.responder import Responder
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import Responder
 from chalicelib.text import DETAIL_LIMIT
 from tests.conftest import (
     ACCOUNT,
@@ -236,13 +236,13 @@ def test_a_security_group_opened_by_hundreds_of_rules_is_closed_and_an_undo_refu
     (incident,) = payload["incidents"]
     assert (incident["playbook"], incident["state"]) == ("ec2-security-group-public-admin-ingress", "remediated")
     assert _open_rules(group) == 0
-    stored = runtime.store.get(incident["id"])
+    stored = runtime.incidents.get(incident["id"])
     assert len(stored.plan[0]["params"]["ranges"]) == 250 and len(stored.steps[0].before["OpenRules"]) == 250
 
     boto3.client("ec2", region_name=REGION).authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
     body, headers = signed_click("undo", shown(stored))
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
-    refused = runtime.store.get(incident["id"])
+    refused = runtime.incidents.get(incident["id"])
     assert refused.state is State.REMEDIATED and refused.history[-1].what == "refuse_undo"
     assert "(OpenRules: [] -> (list of 250 items)); nothing was changed" in refused.history[-1].detail
     assert _stored_size(boto3.client("dynamodb"), DEPLOYED_TABLE, incident["id"]) <= MAX_ITEM_BYTES
@@ -271,17 +271,17 @@ def _noise(size: int) -> str:
 
 
 def test_a_plan_too_large_to_keep_is_a_failed_incident_people_are_told_about_not_a_lambda_retry(
-    client, runtime, slack_stub, tmp_path, monkeypatch
+    client, runtime, slack_stub, tmp_path, restart
 ):
     (tmp_path / "noted.yaml").write_text(_noted(4))
-    monkeypatch.setattr(runtime, "catalog", Catalog.load([tmp_path]))
+    runtime = restart(Catalog.load([tmp_path]))
     event = envelope(record("PutKeyPolicy", "kms.amazonaws.com", {"keyId": "k-1", "policy": _noise(100_000)}))
     assert len(json.dumps(event)) < EVENTBRIDGE_LIMIT
 
     payload = client.lambda_.invoke("respond_to_cloudtrail", event).payload  # no exception: no retry
     (incident,) = payload["incidents"]
     assert incident["state"] == "failed" and incident["duplicate"] is False
-    stored = runtime.store.get(incident["id"])
+    stored = runtime.incidents.get(incident["id"])
     assert stored.plan == [] and stored.steps == []
     assert stored.error.startswith("nothing was done: the plan is too large to keep (incident ")
     assert "one incident may take at most 300,000" in stored.error
@@ -329,7 +329,7 @@ def test_a_state_left_too_large_to_keep_is_recorded_without_it_and_undo_says_why
 
 
 def test_a_write_dynamodb_still_refuses_for_its_size_is_answered_failed_with_an_error_line(
-    client, runtime, make_trail, instant_backoff, caplog
+    client, runtime, make_trail, instant_backoff, caplog, restart
 ):
     """Should DynamoDB count an item larger than trailguard does, and refuse even the
     incident without its plan: the handler says so in its answer and its log line, and
@@ -337,7 +337,7 @@ def test_a_write_dynamodb_still_refuses_for_its_size_is_answered_failed_with_an_
     from tests.conftest import Faults
 
     faults = Faults()
-    runtime.__dict__["clients"] = recording_clients(faults, member_role=runtime.settings.member_role)
+    runtime = restart(clients=recording_clients(faults, member_role=runtime.settings.member_role))
     too_large = "Item size has exceeded the maximum allowed size"
     faults.add("dynamodb", "PutItem", "ValidationException", message=too_large, times=2)
     cloudtrail = make_trail("main")

@@ -145,7 +145,7 @@ def trail(aws):
 
 
 def _deliver(runtime, name, request):
-    return runtime.handle_eventbridge(envelope(record(name, "cloudtrail.amazonaws.com", request)))
+    return runtime.event_handler.handle(envelope(record(name, "cloudtrail.amazonaws.com", request)))
 
 
 def _described(cloudtrail):
@@ -155,7 +155,7 @@ def _described(cloudtrail):
 
 def test_a_trail_deleted_and_recreated_at_once_by_the_attacker_is_put_back_and_never_remembered(runtime, trail):
     cloudtrail, ours, _ = trail
-    runtime.sweep()  # remembers the trail as it is
+    runtime.sweep().handle()  # remembers the trail as it is
     cloudtrail.delete_trail(Name="main")
     cloudtrail.create_trail(Name="main", S3BucketName="attacker-logs")
     cloudtrail.start_logging(Name="main")
@@ -164,7 +164,7 @@ def test_a_trail_deleted_and_recreated_at_once_by_the_attacker_is_put_back_and_n
     assert runtime.memory.recall(KEY)["S3BucketName"] == "org-logs"
     handled = _deliver(runtime, "DeleteTrail", {"name": "main"})
     [answer] = handled["incidents"]
-    incident = runtime.store.get(answer["id"])
+    incident = runtime.incidents.get(answer["id"])
     assert incident.state is State.REMEDIATED and incident.steps[0].status.value == "applied"
     assert incident.steps[0].note.startswith("the trail existed")
     found = _described(cloudtrail)
@@ -175,19 +175,19 @@ def test_a_trail_deleted_and_recreated_at_once_by_the_attacker_is_put_back_and_n
         True,
     )
     assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is True
-    assert runtime.sweep()["drifted"] == [] and runtime.memory.recall(KEY)["S3BucketName"] == "org-logs"
+    assert runtime.sweep().handle()["drifted"] == [] and runtime.memory.recall(KEY)["S3BucketName"] == "org-logs"
 
 
 def test_an_update_to_another_kms_key_is_proposed_and_a_later_deletion_restores_ours(runtime, trail):
     cloudtrail, ours, theirs = trail
-    runtime.sweep()
+    runtime.sweep().handle()
     cloudtrail.update_trail(Name="main", KmsKeyId=theirs)
     [answer] = _deliver(runtime, "UpdateTrail", {"name": "main", "kmsKeyId": theirs})["incidents"]
     assert (answer["playbook"], answer["state"]) == ("cloudtrail-trail-weakened", "proposed")
     assert runtime.memory.recall(KEY)["KmsKeyId"] == ours
     assert runtime.memory.recall(KEY)[rules.HELD_BY] == [answer["id"]]
 
-    runtime.sweep()  # fifteen minutes later: the proposal is still waiting
+    runtime.sweep().handle()  # fifteen minutes later: the proposal is still waiting
     assert runtime.memory.recall(KEY)["KmsKeyId"] == ours
     cloudtrail.delete_trail(Name="main")
     _deliver(runtime, "DeleteTrail", {"name": "main"})
@@ -196,7 +196,7 @@ def test_an_update_to_another_kms_key_is_proposed_and_a_later_deletion_restores_
 
 def test_a_change_the_playbooks_judged_harmless_is_remembered(runtime, trail):
     cloudtrail, _, _ = trail
-    runtime.sweep()
+    runtime.sweep().handle()
     cloudtrail.update_trail(Name="main", EnableLogFileValidation=True)
     assert _deliver(runtime, "UpdateTrail", {"name": "main", "enableLogFileValidation": True})["incidents"] == []
     assert runtime.memory.recall(KEY)["LogFileValidationEnabled"] is True

@@ -10,10 +10,10 @@ from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import api_call_record
-from chalicelib.guards import OwnIdentities
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.playbook import PlanError
-from chalicelib.responder import decide
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import decide
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS
 from trailguard.playbook_tests import load_test_event, run_tests

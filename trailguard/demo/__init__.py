@@ -32,6 +32,7 @@ DEFAULT_OUTPUT = PROJECT / "demo-output"
 def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, Any, Any]]:
     """The local AWS and Slack, and the app configured as a deployed stage would be against them."""
     from trailguard.bootstrap import ensure_key, ensure_table
+    from trailguard.local.app import container, running
     from trailguard.local.aws import LocalAws, process_environment
     from trailguard.local.slack import SlackStub
 
@@ -46,10 +47,8 @@ def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, A
             sys.path.insert(0, str(PROJECT))
         import app as chalice_app
 
-        runtime = chalice_app.runtime
-        saved, level = runtime.settings, logging.getLogger("trailguard").level
-        runtime.settings = dataclasses.replace(
-            saved,
+        level = logging.getLogger("trailguard").level
+        stage = container(  # a fresh container, on the local AWS, telling the local Slack
             table=TABLE,
             integrity_key=INTEGRITY_KEY,
             slack_token=slack.token,
@@ -60,13 +59,11 @@ def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, A
             slack_worker=None,
             account_names={scenario.ACCOUNT: "demo"},
         )
-        runtime.reset()  # a fresh container, on the local AWS, telling the local Slack
         logging.getLogger("trailguard").setLevel(logging.ERROR)  # the story is told on stdout, not in JSON logs
         try:
-            yield chalice_app, local, slack
+            with running(stage):
+                yield chalice_app, local, slack
         finally:
-            runtime.settings = saved
-            runtime.reset()
             logging.getLogger("trailguard").setLevel(level)
 
 

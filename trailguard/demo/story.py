@@ -82,7 +82,7 @@ class Story:
             for number, press in enumerate(scenario.PRESSES, len(scenario.ATTACKS) + 1):
                 self.press(client, number, press)
         for attack, incident_id in self.incidents:
-            incident = self.app.runtime.store.get(incident_id)
+            incident = self.app.runtime.incidents.get(incident_id)
             self.outcome.rows.append(
                 Row(incident.id, incident.playbook_id, incident.mode, incident.state.value, attack.read(self.c))
             )
@@ -135,7 +135,7 @@ class Story:
             click.echo(f"   no playbook answered [{self.check(False, str(result))}]\n")
             return
         for incident_id in incidents:
-            incident = self.app.runtime.store.get(incident_id)
+            incident = self.app.runtime.incidents.get(incident_id)
             self.incidents.append((attack, incident_id))
             click.echo(
                 f"   playbook {self.style(incident.playbook_id, bold=True)} ({incident.mode}, {incident.severity})"
@@ -178,7 +178,7 @@ class Story:
         )
         for answer in self.slack.ephemeral[told:]:
             click.echo(f"   Slack, only to {press.user}: {answer['text']}")
-        incident = self.app.runtime.store.get(incident_id)
+        incident = self.app.runtime.incidents.get(incident_id)
         now = attack.read(self.c)
         good = (
             response.status_code == press.expected_status

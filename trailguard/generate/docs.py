@@ -19,12 +19,12 @@ from typing import Any
 from chalicelib.actions import Action, registered_actions
 from chalicelib.actions.base import ANY_RESOURCE
 from chalicelib.events.record import CloudTrailEvent, EventError
-from chalicelib.guards import OwnIdentities
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.expressions import DOCUMENTED_BY, DomainFunctions
 from chalicelib.playbooks.playbook import Playbook
 from chalicelib.playbooks.schema import SCHEMA
-from chalicelib.responder import decide
+from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import decide
 from trailguard import PROJECT
 
 DOCS_FILE = PROJECT / "docs" / "playbooks.md"

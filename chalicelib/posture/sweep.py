@@ -37,7 +37,7 @@ from chalicelib.memory import refresh as remembered
 from chalicelib.memory import rules as memory
 from chalicelib.memory import trails
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.responder import Responder
+from chalicelib.respond.responder import Responder
 
 log = logging.getLogger("trailguard")
 
@@ -96,6 +96,12 @@ class Sweep:
         self.trail_names = frozenset(trail_names)
         self.key_ids = frozenset(key_ids)
         self.allowed_keys = frozenset(allowed_keys)
+
+    def handle(self) -> dict[str, Any]:
+        """The scheduled Lambda: the report, which its log line also shows."""
+        report = self.run().to_dict()
+        log.info(json.dumps({"message": "sweep done", **report}))
+        return report
 
     def run(self) -> SweepReport:
         """Look at each region, then tidy the incidents (`upkeep`)."""

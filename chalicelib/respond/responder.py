@@ -15,14 +15,13 @@ from dataclasses import dataclass
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.guards import OwnIdentities, Skip, skip_reason
-from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.lifecycle import Incidents, IncidentTooLarge, StaleIncident
 from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, StepStatus, incident_id
-from chalicelib.incidents.store import IncidentTooLarge, StaleIncident
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.expressions import ExpressionError
 from chalicelib.playbooks.playbook import Plan, PlanError, Playbook
+from chalicelib.respond.guards import OwnIdentities, Skip, skip_reason
 
 log = logging.getLogger("trailguard")
 
