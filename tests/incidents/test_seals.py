@@ -6,15 +6,12 @@ conditional puts of whatever it likes), and read back through the acting roles' 
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
-from chalicelib.aws.seals import ChangedOutsideTrailguard, KmsSealer, LocalSealer, message
+from chalicelib.aws.seals import ChangedOutsideTrailguard, LocalSealer
 from chalicelib.incidents.model import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.incidents.seals import SealedStore
 from chalicelib.incidents.store import MemoryStore
-from tests.conftest import REGION
-from trailguard.bootstrap import ensure_key
 
 pytestmark = pytest.mark.unit
 
@@ -151,28 +148,3 @@ def test_another_processs_local_key_does_not_verify():
     SealedStore(table, LocalSealer()).create(_incident())
     with pytest.raises(ChangedOutsideTrailguard, match="does not match"):
         SealedStore(table, LocalSealer()).get(_incident().id)
-
-
-def test_kms_checks_the_seal_and_a_key_it_cannot_use_is_an_error_not_a_forgery(aws):
-    kms = boto3.client("kms", region_name=REGION)
-    ensure_key(kms, "alias/seal-test")
-    text = message("incident", "inc-1", {"plan": []})
-    tag = KmsSealer(kms, "alias/seal-test").seal(text)
-    fresh = KmsSealer(kms, "alias/seal-test")  # nothing remembered: KMS answers
-    assert fresh.verify(text, tag) is True
-    assert fresh.verify(message("incident", "inc-1", {"plan": [1]}), tag) is False  # VerifyMac: invalid
-    assert fresh.verify(text, "not base64!") is False and fresh.verify(text, None) is False
-    with pytest.raises(kms.exceptions.NotFoundException):
-        KmsSealer(kms, "alias/no-such-key").verify(text, tag)  # cannot check: raised, not "changed"
-
-
-def test_ensure_key_refuses_a_key_of_another_kind(aws):
-    kms = boto3.client("kms", region_name=REGION)
-    key = kms.create_key(Description="an encryption key")["KeyMetadata"]["KeyId"]
-    kms.create_alias(AliasName="alias/not-hmac", TargetKeyId=key)
-    with pytest.raises(
-        ValueError, match=r"is a SYMMETRIC_DEFAULT key for .*; expected HMAC_256 for GENERATE_VERIFY_MAC"
-    ):
-        ensure_key(kms, "alias/not-hmac")
-    assert ensure_key(kms, "alias/seal-test")[0].startswith("created integrity key")
-    assert ensure_key(kms, "alias/seal-test") == []  # once

@@ -132,28 +132,6 @@ def test_finished_incidents_get_a_ttl_and_leave_the_open_index(dynamo_store):
     assert abs(int(item[TTL_ATTRIBUTE]["N"]) - (time.time() + 90 * 86400)) < 60
 
 
-def test_ensure_table_is_idempotent_and_turns_ttl_on(aws):
-    client = boto3.client("dynamodb", region_name=REGION)
-    assert ensure_table(client, "t1") == ["created table t1", "turned on TTL (expiresAt) on t1"]
-    assert ensure_table(client, "t1") == []
-    ttl = client.describe_time_to_live(TableName="t1")["TimeToLiveDescription"]
-    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": TTL_ATTRIBUTE}
-    table = client.describe_table(TableName="t1")["Table"]
-    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["open"]
-
-
-def test_ensure_table_refuses_a_foreign_table_of_the_same_name(aws):
-    client = boto3.client("dynamodb", region_name=REGION)
-    client.create_table(
-        TableName="t2",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-    with pytest.raises(ValueError, match="t2 exists but is not a trailguard table"):
-        ensure_table(client, "t2")
-
-
 def test_save_is_also_conditional_on_the_state_read(store):
     store.create(_incident())
     incident = store.get(_incident().id)

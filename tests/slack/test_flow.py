@@ -161,12 +161,11 @@ def test_a_double_click_runs_the_steps_once(client, runtime, slack_stub, trail, 
     assert [h.what for h in runtime.incidents.get(incident_id).history].count("approve") == 1
 
 
-def test_approvers_pressing_at_the_same_moment_decide_once(client, runtime, slack_stub, trail, approve_mode):
-    runtime = approve_mode  # restarted with the approve-mode playbook
+def test_approvers_pressing_at_the_same_moment_decide_once(client, runtime, slack_stub, trail, approve_mode, restart):
     import threading
 
     recorder = CallRecorder()
-    runtime.__dict__["clients"] = recording_clients(recorder)
+    runtime = restart(clients=recording_clients(recorder))
     incident_id = _proposal(client, trail)
     value = slack_stub.button_value(incident_id, "approve")
     requests = [signed_click("approve", value, user=user) for user in (APPROVER, "U0ALICE", "U0BOB") * 3]

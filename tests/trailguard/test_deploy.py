@@ -3,7 +3,7 @@
 The project is copied to a temporary folder (deploy writes `.chalice/deployed/`), the
 Chalice CLI runs in its own process with the local AWS's endpoint and fake credentials,
 and what it created is read back through boto3. moto's API Gateway import needs a
-test-only shim (tests/deploy_aws.py), which this test uses and says so.
+test-only shim (tests/trailguard/deploy_aws.py), which this test uses and says so.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from chalicelib.events.synthetic import api_call_record
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.handler import eventbridge_rules
 from tests.conftest import MALLORY, PLAYBOOKS, ROOT
-from tests.deploy_aws import deploy_aws
+from tests.trailguard.deploy_aws import deploy_aws
 from trailguard.generate.deployment import function_name, role_name, stage_environment
 from trailguard.local.aws import LocalAws
 
@@ -195,7 +195,7 @@ def test_a_sample_event_matches_each_deployed_pattern_and_a_failed_call_does_not
 
 
 def test_the_slack_route_is_a_post_to_the_api_handler(deployed):
-    # moto's API Gateway import is reached through the test-only shim in tests/deploy_aws.py
+    # moto's API Gateway import is reached through the test-only shim in tests/trailguard/deploy_aws.py
     local, _, _ = deployed
     apigateway = local.client("apigateway")
     (api,) = apigateway.get_rest_apis()["items"]
