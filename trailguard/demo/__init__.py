@@ -8,7 +8,6 @@ in a deployed stage. No AWS account, no Slack workspace, no network beyond loopb
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import sys
 import time
