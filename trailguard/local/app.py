@@ -18,9 +18,7 @@ def container(catalog: Catalog | None = None, *, clients: Any = None, **settings
     import app
 
     current = app.runtime
-    return Runtime(
-        dataclasses.replace(current.settings, **settings), catalog or current.catalog, clients=clients
-    )
+    return Runtime(dataclasses.replace(current.settings, **settings), catalog or current.catalog, clients=clients)
 
 
 @contextlib.contextmanager
