@@ -559,7 +559,7 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
             event = incident.event
             click.echo(
                 f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<32} "
-                f"{event.get('eventName')} by {event.get('actor')} in {event.get('account')}/{event.get('region')}"
+                f"{event.name} by {event.actor} in {event.account}/{event.region}"
             )
     if not as_json:
         click.echo(f"{len(found)} open incident{'s' if len(found) != 1 else ''}", err=True)

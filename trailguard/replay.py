@@ -78,7 +78,7 @@ def _match(outcome: Outcome) -> dict[str, Any]:
     if outcome.incident.error:
         match["error"] = outcome.incident.error
     else:
-        match["steps"] = outcome.incident.plan
+        match["steps"] = [step.to_dict() for step in outcome.incident.plan]
     return match
 
 

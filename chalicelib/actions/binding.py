@@ -17,8 +17,19 @@ class ActionBinder:
         self.clients = clients
         self.memory = memory
 
-    def bind(self, step: Mapping[str, Any], account: str | None, region: str, incident_id: str | None = None) -> Action:
-        action_class = registered_actions()[step["action"]]
+    def bind(
+        self,
+        action: str,
+        params: Mapping[str, Any],
+        *,
+        account: str | None,
+        region: str,
+        remembered: dict[str, Any] | None = None,
+        incident_id: str | None = None,
+    ) -> Action:
+        """The action named `action`, with its parameters, ready to act in `account` and
+        `region`; `remembered`: the configuration recalled for its step when the incident opened."""
+        action_class = registered_actions()[action]
         client = self.clients.client(action_class.service, account, region) if action_class.service else None
-        context = ActionContext(account, region, self.memory, step.get("remembered"), incident_id)
-        return action_class(client, step["params"], context)
+        context = ActionContext(account, region, self.memory, remembered, incident_id)
+        return action_class(client, params, context)

@@ -261,7 +261,7 @@ class CloudTrailEvent:
                 return value
         return None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> EventSummary:
         """The few fields an incident keeps and a message shows, whatever the record's size
         (each text cut to SUMMARY_TEXT_LIMIT characters: the caller chooses a user agent)."""
         actor = self.actor
@@ -280,12 +280,97 @@ class CloudTrailEvent:
             "sourceIPAddress": self.source_ip,
             "userAgent": self.user_agent,
         }
-        return {
-            key: cut(value, SUMMARY_TEXT_LIMIT) if isinstance(value, str) else value for key, value in summary.items()
-        }
+        return EventSummary(
+            {key: cut(value, SUMMARY_TEXT_LIMIT) if isinstance(value, str) else value for key, value in summary.items()}
+        )
 
 
 SUMMARY_TEXT_LIMIT = 1000
+SWEEP_EVENT_TYPE = "TrailguardSweep"
+"""The eventType of the records the posture sweep writes (`synthetic.sweep_record`)."""
+
+
+class EventSummary:
+    """An event as an incident keeps it (`CloudTrailEvent.summary`), read by name.
+
+    A view over the fields as stored, which it hands back unchanged (`to_dict`): the
+    incident's seal covers them as written. The identity of the call, what it was, when
+    and where are always there; the rest may be null."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self._fields = dict(fields)
+
+    @property
+    def event_id(self) -> str:
+        return str(self._fields["eventID"])
+
+    @property
+    def name(self) -> str:
+        return str(self._fields["eventName"])
+
+    @property
+    def source(self) -> str:
+        return str(self._fields["eventSource"])
+
+    @property
+    def time(self) -> str:
+        return str(self._fields["eventTime"])
+
+    @property
+    def region(self) -> str:
+        return str(self._fields["region"])
+
+    @property
+    def account(self) -> str | None:
+        """Where the call acted (see `CloudTrailEvent.account`)."""
+        return self._fields.get("account")
+
+    @property
+    def type(self) -> str | None:
+        return self._fields.get("eventType")
+
+    @property
+    def from_sweep(self) -> bool:
+        """The posture sweep found this: no CloudTrail event was received."""
+        return self.type == SWEEP_EVENT_TYPE
+
+    @property
+    def actor(self) -> str:
+        """Who made the call, for a person (`Actor.label`)."""
+        return str(self._fields["actor"])
+
+    @property
+    def actor_arn(self) -> str | None:
+        return self._fields.get("actorArn")
+
+    @property
+    def session(self) -> str | None:
+        return self._fields.get("session")
+
+    @property
+    def resource(self) -> str | None:
+        """What the call acted on, by name (see `CloudTrailEvent.resource`)."""
+        return self._fields.get("resource")
+
+    @property
+    def source_ip(self) -> str | None:
+        return self._fields.get("sourceIPAddress")
+
+    @property
+    def user_agent(self) -> str | None:
+        return self._fields.get("userAgent")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EventSummary) and other._fields == self._fields
+
+    def __repr__(self) -> str:
+        return f"EventSummary({self._fields!r})"
+
 
 _RESOURCE_PARAMETERS = (
     "name",

@@ -15,12 +15,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.events.record import CLOUDTRAIL_DETAIL_TYPE
+from chalicelib.events.record import CLOUDTRAIL_DETAIL_TYPE, SWEEP_EVENT_TYPE
 
 SWEEPER = "trailguard-sweep"
 """Who the sweep's records name as the caller, and who the history names for its decisions."""
-SWEEP_EVENT_TYPE = "TrailguardSweep"
-"""The eventType of the sweep's records: a message says no CloudTrail event was received."""
 
 
 def api_call_record(

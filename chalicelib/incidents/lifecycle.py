@@ -15,6 +15,7 @@ steps cannot run: a remediation would fail saying so.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
@@ -125,19 +126,19 @@ class Incidents:
         not the change this incident is about, nor one made meanwhile."""
         if self.memory is None:
             return
-        context = ActionContext(incident.event.get("account"), incident.event.get("region"), self.memory)
-        for step in incident.plan:
-            action_class = registered_actions().get(step["action"])
+        context = ActionContext(incident.event.account, incident.event.region, self.memory)
+        for index, step in enumerate(incident.plan):
+            action_class = registered_actions().get(step.action)
             if action_class is None:
                 continue
             try:
-                for key in action_class.memory_keys(step["params"], context):
+                for key in action_class.memory_keys(step.params, context):
                     rules.hold(self.memory, key, incident.id)
-                remembered = action_class.recall(step["params"], context)
+                remembered = action_class.recall(step.params, context)
             except ChangedOutsideTrailguard:
                 continue  # logged; the step recalls it again when it runs, and fails saying why
             if remembered is not None:
-                step["remembered"] = remembered
+                incident.plan[index] = dataclasses.replace(step, remembered=remembered)
 
     # -- decisions by people (Slack) and by the sweep ---------------------------------------
 

@@ -23,7 +23,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.clock import timestamp, utc_now
+from chalicelib.events.record import EventSummary
 from chalicelib.memory.rules import Stance
+from chalicelib.playbooks.playbook import PlannedStep
 from chalicelib.text import cut
 
 TRAILGUARD = "trailguard"
@@ -136,11 +138,13 @@ class StepResult:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], planned: Mapping[str, Any] | None = None) -> StepResult:
+    def from_dict(cls, data: Mapping[str, Any], planned: PlannedStep | None = None) -> StepResult:
         """`planned`: the plan's step, whose parameters a step without its own has."""
+        if "params" not in data and planned is None:
+            raise KeyError("params")
         return cls(
             action=data["action"],
-            params=dict(data["params"] if "params" in data else (planned or {})["params"]),
+            params=dict(data["params"] if "params" in data else planned.params),  # type: ignore[union-attr]
             status=StepStatus(data["status"]),
             before=data.get("before"),
             after=data.get("after"),
@@ -183,9 +187,9 @@ class Incident:
     title: str
     severity: str
     mode: str
-    event: dict[str, Any]
+    event: EventSummary
     state: State
-    plan: list[dict[str, Any]] = field(default_factory=list)
+    plan: list[PlannedStep] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
     error: str | None = None
     created_at: str = field(default_factory=lambda: timestamp(utc_now()))
@@ -268,8 +272,8 @@ class Incident:
             "severity": self.severity,
             "mode": self.mode,
             "state": self.state.value,
-            "event": self.event,
-            "plan": self.plan,
+            "event": self.event.to_dict(),
+            "plan": [step.to_dict() for step in self.plan],
             "steps": [self._step_dict(index, step) for index, step in enumerate(self.steps)],
             "error": self.error,
             "createdAt": self.created_at,
@@ -285,13 +289,13 @@ class Incident:
     def _step_dict(self, index: int, step: StepResult) -> dict[str, Any]:
         """A step as stored: without its parameters when they are the plan's (kept once)."""
         data = step.to_dict()
-        if index < len(self.plan) and self.plan[index].get("params") == step.params:
+        if index < len(self.plan) and self.plan[index].params == step.params:
             del data["params"]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Incident:
-        plan = list(data.get("plan") or [])
+        plan = [PlannedStep.from_dict(step) for step in data.get("plan") or []]
         return cls(
             id=data["id"],
             playbook_id=data["playbook"],
@@ -299,7 +303,7 @@ class Incident:
             title=data["title"],
             severity=data["severity"],
             mode=data["mode"],
-            event=dict(data["event"]),
+            event=EventSummary(data["event"]),
             state=State(data["state"]),
             plan=plan,
             steps=[

@@ -67,8 +67,7 @@ def describe(incident: Incident) -> str:
     event = incident.event
     lines = [
         f"[{incident.severity.upper()}] {incident.title}: {_HEADLINES[incident.state]}",
-        f"  {event['actor']} called {event['eventName']} in {event['account']}/{event['region']}"
-        f" at {event['eventTime']} from {event['sourceIPAddress']}",
+        f"  {event.actor} called {event.name} in {event.account}/{event.region} at {event.time} from {event.source_ip}",
     ]
     verb = "would run" if incident.state is State.SIMULATED else "ran"
     for step in incident.steps:
@@ -78,11 +77,11 @@ def describe(incident: Incident) -> str:
         lines.append(f"  {verb} {step.action}({params}) -> {step.status.value}{error}{note}")
     if not incident.steps:
         for planned in incident.plan:
-            params = ", ".join(f"{k}={v}" for k, v in planned["params"].items())
-            lines.append(f"  proposes {planned['action']}({params})")
+            params = ", ".join(f"{k}={v}" for k, v in planned.params.items())
+            lines.append(f"  proposes {planned.action}({params})")
     if incident.error:
         lines.append(f"  error: {incident.error}")
-    lines.append(f"  incident {incident.id}, event {event['eventID']}")
+    lines.append(f"  incident {incident.id}, event {event.event_id}")
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from chalicelib.aws.retrying import eventually
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.incidents.model import TRAILGUARD, Incident, StepResult, StepStatus
 from chalicelib.incidents.store import IncidentTooLarge, StaleIncident
+from chalicelib.playbooks.playbook import PlannedStep
 from chalicelib.text import cut
 
 log = logging.getLogger("trailguard")
@@ -35,15 +36,32 @@ _DONE = (StepStatus.APPLIED, StepStatus.ALREADY_SAFE)
 
 
 class Binder(Protocol):
-    def bind(self, step: Mapping[str, Any], account: str | None, region: str, incident_id: str | None = None) -> Action:
-        """The action of a planned step ({action, params, remembered}), ready to act in
-        `account` and `region` (`actions.binding.ActionBinder`)."""
+    def bind(
+        self,
+        action: str,
+        params: Mapping[str, Any],
+        *,
+        account: str | None,
+        region: str,
+        remembered: dict[str, Any] | None = None,
+        incident_id: str | None = None,
+    ) -> Action:
+        """The action, ready to act in `account` and `region` (`actions.binding.ActionBinder`)."""
 
 
 class Simulated:
     """What a lifecycle without actions binds a step to (replay, the Slack endpoint): nothing."""
 
-    def bind(self, step: Mapping[str, Any], account: str | None, region: str, incident_id: str | None = None) -> Action:
+    def bind(
+        self,
+        action: str,
+        params: Mapping[str, Any],
+        *,
+        account: str | None,
+        region: str,
+        remembered: dict[str, Any] | None = None,
+        incident_id: str | None = None,
+    ) -> Action:
         raise RuntimeError("a simulated lifecycle cannot remediate")
 
 
@@ -65,17 +83,17 @@ class StepRunner:
 
     def remediate(self, incident: Incident) -> Incident:
         """Run (or go on running) the steps of an incident in `remediating`."""
-        account, region = incident.event.get("account"), incident.event["region"]
+        account, region = incident.event.account, incident.event.region
         for index, planned in enumerate(incident.plan):
             result = incident.steps[index] if index < len(incident.steps) else None
             if result is not None and result.status in _DONE:
                 continue
             try:
-                action = self.actions.bind(planned, account, region, incident.id)
+                action = self._bind(planned, account, region, incident.id)
                 current = action.snapshot()
                 if result is None or result.before is None:
                     before = current
-                    result = StepResult(planned["action"], planned["params"], StepStatus.APPLYING, before=before)
+                    result = StepResult(planned.action, planned.params, StepStatus.APPLYING, before=before)
                     _put_step(incident, index, result)
                     self._keep_snapshot(incident, result)  # before any change: undo needs it if we die now
                 else:
@@ -112,7 +130,7 @@ class StepRunner:
 
     def undo(self, incident: Incident) -> Incident:
         """Put back, last first, what the applied steps of an incident in `undoing` changed."""
-        account, region = incident.event.get("account"), incident.event["region"]
+        account, region = incident.event.account, incident.event.region
         restored = 0
         for index in reversed(range(len(incident.steps))):
             result = incident.steps[index]
@@ -124,9 +142,9 @@ class StepRunner:
                         "the state it left was not kept (too large), so whether the resource changed since "
                         "cannot be told"
                     )
-                planned = incident.plan[index] if index < len(incident.plan) else {}
-                step = {**planned, "action": result.action, "params": result.params}
-                action = self.actions.bind(step, account, region, incident.id)
+                remembered = incident.plan[index].remembered if index < len(incident.plan) else None
+                step = PlannedStep(result.action, result.params, remembered)
+                action = self._bind(step, account, region, incident.id)
                 action.undo(result.before, result.after)
             except Exception as error:
                 detail = f"undo of step {index + 1} ({result.action}): {describe_error(error)}"
@@ -145,6 +163,16 @@ class StepRunner:
         self.save(incident)
         return incident
 
+    def _bind(self, step: PlannedStep, account: str | None, region: str, incident_id: str) -> Action:
+        return self.actions.bind(
+            step.action,
+            step.params,
+            account=account,
+            region=region,
+            remembered=step.remembered,
+            incident_id=incident_id,
+        )
+
     def _keep_snapshot(self, incident: Incident, result: StepResult) -> None:
         """Write the step's snapshot; one too large to keep fails the step here, before the
         change, rather than make a change that could not be undone."""
@@ -157,18 +185,18 @@ class StepRunner:
             ) from None
 
     def _fail_step(
-        self, incident: Incident, index: int, planned: Mapping[str, Any], result: StepResult | None, error: Exception
+        self, incident: Incident, index: int, planned: PlannedStep, result: StepResult | None, error: Exception
     ) -> Incident:
         if not hasattr(error, "response") and not isinstance(error, (ActionError, ChangedOutsideTrailguard)):
-            log.exception("unexpected error in %s for incident %s", planned["action"], incident.id)
-        result = result or StepResult(planned["action"], planned["params"], StepStatus.FAILED)
+            log.exception("unexpected error in %s for incident %s", planned.action, incident.id)
+        result = result or StepResult(planned.action, planned.params, StepStatus.FAILED)
         result.status = StepStatus.FAILED
         result.error = describe_error(error)
         _put_step(incident, index, result)
         for later, rest in enumerate(incident.plan[index + 1 :], index + 1):
             if later >= len(incident.steps) or incident.steps[later].status not in _DONE:
-                _put_step(incident, later, StepResult(rest["action"], rest["params"], StepStatus.NOT_RUN))
-        incident.error = f"step {index + 1} ({planned['action']}): {result.error}"
+                _put_step(incident, later, StepResult(rest.action, rest.params, StepStatus.NOT_RUN))
+        incident.error = f"step {index + 1} ({planned.action}): {result.error}"
         incident.move("fail", TRAILGUARD, incident.error, self.clock())
         self.save(incident)
         return incident
@@ -197,5 +225,5 @@ def _brief(state: Mapping[str, Any], limit: int = 300) -> str:
 def _put_step(incident: Incident, index: int, result: StepResult) -> None:
     while len(incident.steps) <= index:
         planned = incident.plan[len(incident.steps)]
-        incident.steps.append(StepResult(planned["action"], planned["params"], StepStatus.NOT_RUN))
+        incident.steps.append(StepResult(planned.action, planned.params, StepStatus.NOT_RUN))
     incident.steps[index] = result

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.clock import timestamp
+from chalicelib.events.record import EventSummary
 from chalicelib.memory import trails
 from chalicelib.memory.rules import Memory
 
@@ -52,15 +53,15 @@ def _entry(finding: str, resource: str) -> str:
     return f"{finding}#{resource}"
 
 
-def record(memory: Memory, incident_id: str, event: Mapping[str, Any], who: str, now: dt.datetime) -> str | None:
-    """Record that people left the resource of the incident opened on `event` (its summary)
-    as it is (it was undone or denied), if the sweep checks that kind of resource; returns
-    the finding recorded."""
-    finding = FINDINGS.get((str(event.get("eventSource")), str(event.get("eventName"))))
-    resource, region = event.get("resource"), event.get("region")
-    if finding is None or not isinstance(resource, str) or not isinstance(region, str):
+def record(memory: Memory, incident_id: str, event: EventSummary, who: str, now: dt.datetime) -> str | None:
+    """Record that people left the resource of the incident opened on `event` as it is (it
+    was undone or denied), if the sweep checks that kind of resource; returns the finding
+    recorded."""
+    finding = FINDINGS.get((event.source, event.name))
+    resource = event.resource
+    if finding is None or not isinstance(resource, str):
         return None
-    account, region, name = locate(finding, resource, str(event.get("account") or ""), region)
+    account, region, name = locate(finding, resource, event.account or "", event.region)
     entry = _entry(finding, name)
     decision = {"Incident": incident_id, "By": who, "At": timestamp(now)}
 

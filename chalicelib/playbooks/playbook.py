@@ -26,11 +26,23 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class PlannedStep:
+    """One step of a plan: the action's name and its parameters as resolved from the event."""
+
     action: str
     params: dict[str, Any]
+    remembered: dict[str, Any] | None = None
+    """The configuration the step will put back, as remembered when its incident opened
+    (an approval hours later restores what was known at the time of the event)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "params": self.params}
+        step = {"action": self.action, "params": self.params}
+        if self.remembered is not None:
+            step["remembered"] = self.remembered
+        return step
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlannedStep:
+        return cls(data["action"], dict(data["params"]), data.get("remembered"))
 
 
 @dataclass(frozen=True)

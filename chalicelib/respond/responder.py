@@ -109,7 +109,7 @@ class Responder:
             mode=playbook.mode,
             event=event.summary(),
             state=State.FAILED if plan is None else State.SIMULATED if simulate else _INITIAL_STATES[playbook.mode],
-            plan=[step.to_dict() for step in plan.steps] if plan else [],
+            plan=list(plan.steps) if plan else [],
             error=error,
         )
         incident.notification = self.incidents.notifier.address(incident)

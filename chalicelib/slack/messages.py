@@ -162,29 +162,29 @@ def _header(incident: Incident) -> str:
 
 def _what_happened(incident: Incident, names: Mapping[str, str]) -> str:
     event = incident.event
-    account = event.get("account") or "an unknown account"
+    account = event.account or "an unknown account"
     where = f"{escape(names[account])} ({account})" if account in names else escape(account)
-    resource = f" on `{_code(event['resource'])}`" if event.get("resource") else ""
+    resource = f" on `{_code(event.resource)}`" if event.resource else ""
     mark = _SEVERITY_MARKS.get(incident.severity, "")
-    if event.get("eventType") == "TrailguardSweep":
+    if event.from_sweep:
         return (
-            f"{mark} The posture sweep found `{_code(event['eventName'])}`{resource} in *{where}*, "
-            f"{escape(event['region'])}, at {_when(event['eventTime'])}; no CloudTrail event was received."
+            f"{mark} The posture sweep found `{_code(event.name)}`{resource} in *{where}*, "
+            f"{escape(event.region)}, at {_when(event.time)}; no CloudTrail event was received."
         )
     return (
-        f"{mark} *{escape(event['actor'])}* called `{_code(event['eventName'])}`{resource} in *{where}*, "
-        f"{escape(event['region'])}, at {_when(event['eventTime'])}."
+        f"{mark} *{escape(event.actor)}* called `{_code(event.name)}`{resource} in *{where}*, "
+        f"{escape(event.region)}, at {_when(event.time)}."
     )
 
 
 def _details(incident: Incident) -> list[MarkdownTextObject]:
     event = incident.event
     details = [
-        ("Source IP", event.get("sourceIPAddress")),
-        ("User agent", event.get("userAgent")),
-        ("Session", event.get("session")),
-        ("Principal", event.get("actorArn")),
-        ("Event", f"{event['eventSource'].split('.')[0]}:{event['eventName']} {event['eventID']}"),
+        ("Source IP", event.source_ip),
+        ("User agent", event.user_agent),
+        ("Session", event.session),
+        ("Principal", event.actor_arn),
+        ("Event", f"{event.source.split('.')[0]}:{event.name} {event.event_id}"),
         ("Playbook", f"{incident.playbook_id} v{incident.playbook_version} ({incident.mode})"),
     ]
     return [MarkdownTextObject(text=_fit(f"*{label}*\n{escape(value)}", 2000)) for label, value in details if value][
@@ -199,7 +199,7 @@ def _work(incident: Incident) -> str:
         lines = [_step_line(index, step) for index, step in enumerate(incident.steps, 1)]
     elif incident.plan:
         title = "*Proposed steps:*" if incident.state is State.PROPOSED else "*Planned steps:*"
-        lines = [f"{index}. {_call(step['action'], step['params'])}" for index, step in enumerate(incident.plan, 1)]
+        lines = [f"{index}. {_call(step.action, step.params)}" for index, step in enumerate(incident.plan, 1)]
     else:
         return ""
     return _lines_that_fit(title, lines, SectionBlock.text_max_length)
@@ -258,10 +258,10 @@ def button_value(incident: Incident) -> str:
 
 def _confirmation(incident: Incident, name: str) -> ConfirmObject | None:
     """A second question before a button that calls AWS."""
-    account = incident.event.get("account") or "the account"
+    account = incident.event.account or "the account"
     count = len(incident.plan)
     questions = {
-        "approve": f"Run {count} step(s) in {account}, {incident.event['region']}?",
+        "approve": f"Run {count} step(s) in {account}, {incident.event.region}?",
         "retry": f"Run the steps that did not finish again in {account}?",
         "undo": "Put back what trailguard changed? Steps whose resource changed since are left alone.",
     }
@@ -280,9 +280,9 @@ def _decisions(history: list[HistoryEntry]) -> str:
 def _footer(incident: Incident) -> str:
     event = incident.event
     parts = [f"Incident `{incident.id}`"]
-    if event.get("eventType") != "TrailguardSweep":
+    if not event.from_sweep:
         url = CONSOLE_EVENT_URL.format(
-            region=urllib.parse.quote(event["region"], safe=""), event_id=urllib.parse.quote(event["eventID"], safe="")
+            region=urllib.parse.quote(event.region, safe=""), event_id=urllib.parse.quote(event.event_id, safe="")
         )
         parts.append(f"<{url}|Open the event in CloudTrail>")
     return " · ".join(parts)

@@ -201,7 +201,7 @@ def test_a_record_that_is_not_an_object_is_refused(value, kind):
 def test_summary_keeps_what_messages_need():
     raw = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})
     summary = CloudTrailEvent.from_record(raw).summary()
-    assert summary == {
+    assert summary.to_dict() == {
         "eventID": raw["eventID"],
         "eventName": "StopLogging",
         "eventSource": "cloudtrail.amazonaws.com",

@@ -13,6 +13,7 @@ from chalicelib.events.record import CloudTrailEvent
 from chalicelib.incidents.lifecycle import Incidents, UnknownIncident
 from chalicelib.incidents.model import IllegalTransition, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.playbook import PlannedStep
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import Responder
 from tests.conftest import (
@@ -186,7 +187,7 @@ def _crashed_incident(lifecycle, clock, event):
         mode="auto",
         event=event.summary(),
         state=State.REMEDIATING,
-        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+        plan=[PlannedStep("cloudtrail.start_logging", {"trail": "main"})],
         steps=[
             StepResult(
                 "cloudtrail.start_logging",
@@ -265,7 +266,7 @@ def test_an_approval_rememorys_what_was_remembered_when_the_incident_opened(life
     )
     _, [outcome] = _responder(lifecycle, Catalog.load([PLAYBOOKS])).respond(event)
     assert (outcome.playbook.id, outcome.incident.state) == ("cloudtrail-trail-weakened", State.PROPOSED)
-    assert outcome.incident.plan[0]["remembered"]["IsMultiRegionTrail"] is True
+    assert outcome.incident.plan[0].remembered["IsMultiRegionTrail"] is True
     trails.remember(memory, cloudtrail, "main", ACCOUNT, REGION)  # the sweep, an hour later
     approved = lifecycle.approve(outcome.incident.id, "slack:U1")
     assert approved.state is State.REMEDIATED
@@ -338,7 +339,7 @@ def test_a_resumed_half_finished_recreation_starts_the_trail(lifecycle, clock, m
         mode="auto",
         event=event.summary(),
         state=State.REMEDIATING,
-        plan=[{"action": "cloudtrail.restore_trail", "params": {"trail": "main"}, "remembered": remembered}],
+        plan=[PlannedStep("cloudtrail.restore_trail", {"trail": "main"}, remembered)],
         steps=[
             StepResult(
                 "cloudtrail.restore_trail",

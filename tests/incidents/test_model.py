@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from chalicelib.events.record import EventSummary
 from chalicelib.incidents.model import (
     TRANSITIONS,
     IllegalTransition,
@@ -15,6 +16,7 @@ from chalicelib.incidents.model import (
     StepStatus,
     incident_id,
 )
+from chalicelib.playbooks.playbook import PlannedStep
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +31,7 @@ def _incident(state: State) -> Incident:
         title="t",
         severity="high",
         mode="approve",
-        event={"eventID": "evt-1", "account": "123456789012", "region": "us-east-1"},
+        event=EventSummary({"eventID": "evt-1", "account": "123456789012", "region": "us-east-1"}),
         state=state,
     )
 
@@ -79,7 +81,7 @@ def test_finished_states_allow_nothing_but_what_the_table_says():
 
 def test_an_incident_survives_a_round_trip_through_its_dict():
     incident = _incident(State.REMEDIATING)
-    incident.plan = [{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}]
+    incident.plan = [PlannedStep("cloudtrail.start_logging", {"trail": "main"})]
     incident.steps = [
         StepResult("cloudtrail.start_logging", {"trail": "main"}, StepStatus.APPLYING, before={"IsLogging": False})
     ]
@@ -103,7 +105,8 @@ def test_every_state_has_a_headline_for_people():
 
     for state in State:
         incident = _incident(state)
-        incident.event.update(eventName="StopLogging", actor="IAMUser mallory", eventTime="t", sourceIPAddress="ip")
+        fields = {"eventName": "StopLogging", "actor": "IAMUser mallory", "eventTime": "t", "sourceIPAddress": "ip"}
+        incident.event = EventSummary({**incident.event.to_dict(), **fields})
         assert describe(incident).startswith("[HIGH] t: ")
 
 
@@ -152,7 +155,7 @@ def test_a_long_detail_is_cut_and_says_how_much_was_left_out():
 def test_a_steps_parameters_are_stored_once_with_the_plan():
     incident = _incident(State.REMEDIATED)
     rules = [{"ipProtocol": "tcp", "fromPort": port, "toPort": port, "cidrIpv4": "0.0.0.0/0"} for port in range(300)]
-    incident.plan = [{"action": "ec2.revoke_public_ingress", "params": {"group": "sg-1", "rules": rules}}]
+    incident.plan = [PlannedStep("ec2.revoke_public_ingress", {"group": "sg-1", "rules": rules})]
     incident.steps = [StepResult("ec2.revoke_public_ingress", {"group": "sg-1", "rules": rules}, StepStatus.APPLIED)]
     stored = incident.to_dict()
     assert "params" not in stored["steps"][0]

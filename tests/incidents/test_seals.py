@@ -6,12 +6,16 @@ conditional puts of whatever it likes), and read back through the acting roles' 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard, LocalSealer
+from chalicelib.events.record import EventSummary
 from chalicelib.incidents.model import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.incidents.seals import SealedStore
 from chalicelib.incidents.store import MemoryStore
+from chalicelib.playbooks.playbook import PlannedStep
 
 pytestmark = pytest.mark.unit
 
@@ -24,9 +28,11 @@ def _incident(state: State = State.REMEDIATED) -> Incident:
         title="CloudTrail logging stopped",
         severity="critical",
         mode="auto",
-        event={"eventID": "evt-1", "account": "123456789012", "region": "us-east-1", "actor": "IAMUser mallory"},
+        event=EventSummary(
+            {"eventID": "evt-1", "account": "123456789012", "region": "us-east-1", "actor": "IAMUser mallory"}
+        ),
         state=state,
-        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+        plan=[PlannedStep("cloudtrail.start_logging", {"trail": "main"})],
         steps=[
             StepResult(
                 "cloudtrail.start_logging",
@@ -57,13 +63,15 @@ def _edit(table: MemoryStore, key: str, change) -> None:
 
 
 SEALED_EDITS = {
-    "the account": lambda i: i.event.update(account="999999999999"),
-    "the region": lambda i: i.event.update(region="eu-west-1"),
+    "the account": lambda i: setattr(i, "event", EventSummary({**i.event.to_dict(), "account": "999999999999"})),
+    "the region": lambda i: setattr(i, "event", EventSummary({**i.event.to_dict(), "region": "eu-west-1"})),
     "the playbook": lambda i: setattr(i, "playbook_id", "kms-key-disabled"),
     "the mode": lambda i: setattr(i, "mode", "dry-run"),
     "the severity": lambda i: setattr(i, "severity", "low"),
-    "a plan's parameter": lambda i: i.plan[0]["params"].update(trail="other"),
-    "a recalled configuration": lambda i: i.plan[0].update(remembered={"S3BucketName": "elsewhere"}),
+    "a plan's parameter": lambda i: i.plan[0].params.update(trail="other"),
+    "a recalled configuration": lambda i: i.plan.__setitem__(
+        0, dataclasses.replace(i.plan[0], remembered={"S3BucketName": "elsewhere"})
+    ),
     "a step's before": lambda i: i.steps[0].before.update(IsLogging=True),
     "a step's after": lambda i: i.steps[0].after.update(IsLogging=False),
     "a step's status": lambda i: setattr(i.steps[0], "status", StepStatus.FAILED),

@@ -237,7 +237,7 @@ def test_a_security_group_opened_by_hundreds_of_rules_is_closed_and_an_undo_refu
     assert (incident["playbook"], incident["state"]) == ("ec2-security-group-public-admin-ingress", "remediated")
     assert _open_rules(group) == 0
     stored = runtime.incidents.get(incident["id"])
-    assert len(stored.plan[0]["params"]["ranges"]) == 250 and len(stored.steps[0].before["OpenRules"]) == 250
+    assert len(stored.plan[0].params["ranges"]) == 250 and len(stored.steps[0].before["OpenRules"]) == 250
 
     boto3.client("ec2", region_name=REGION).authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
     body, headers = signed_click("undo", shown(stored))
@@ -298,7 +298,7 @@ def test_a_snapshot_too_large_to_keep_fails_its_step_before_the_change(lifecycle
     event = CloudTrailEvent.from_record(record("PutKeyPolicy", "kms.amazonaws.com", {"keyId": "k-1", "policy": policy}))
     _, (outcome,) = responder.respond(event)
     failed = dynamo_store.get(outcome.incident.id)
-    assert failed.state is State.FAILED and failed.plan[0]["params"]["text"] == policy
+    assert failed.state is State.FAILED and failed.plan[0].params["text"] == policy
     (step,) = failed.steps
     assert step.status is StepStatus.FAILED and step.before is None and step.note is None
     assert step.error.startswith("the resource's state is too large to keep for undo (incident ")

@@ -9,8 +9,10 @@ import time
 import boto3
 import pytest
 
+from chalicelib.events.record import EventSummary
 from chalicelib.incidents.model import Incident, State, incident_id
 from chalicelib.incidents.store import TTL_ATTRIBUTE, MemoryStore, StaleIncident
+from chalicelib.playbooks.playbook import PlannedStep
 from tests.conftest import REGION, TABLE
 from trailguard.bootstrap import ensure_table
 
@@ -32,7 +34,7 @@ def _incident(event_id="evt-1", state=State.PROPOSED, created="2026-11-26T03:00:
         title="t",
         severity="high",
         mode="approve",
-        event={"eventID": event_id},
+        event=EventSummary({"eventID": event_id}),
         state=state,
         created_at=created,
     )
@@ -114,8 +116,8 @@ def test_open_incidents_lists_open_states_oldest_first(store):
     store.create(_incident("c", State.REMEDIATED, "2026-11-26T05:00:00+00:00"))
     store.create(_incident("d", State.DENIED))
     store.create(_incident("e", State.SIMULATED))
-    assert [i.event["eventID"] for i in store.open_incidents()] == ["a", "b", "c"]
-    assert [i.event["eventID"] for i in store.open_incidents([State.FAILED])] == ["b"]
+    assert [i.event.event_id for i in store.open_incidents()] == ["a", "b", "c"]
+    assert [i.event.event_id for i in store.open_incidents([State.FAILED])] == ["b"]
 
 
 def test_finished_incidents_get_a_ttl_and_leave_the_open_index(dynamo_store):
@@ -233,7 +235,7 @@ def _big_incident(snapshot_bytes: int, event_id: str = "evt-big") -> Incident:
         size += len(json.dumps(statements[-1]))
     policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
     incident = _incident(event_id, State.REMEDIATED)
-    incident.plan = [{"action": "kms.restore_key_policy", "params": {"key": "k-1"}}]
+    incident.plan = [PlannedStep("kms.restore_key_policy", {"key": "k-1"})]
     incident.steps = [
         StepResult(
             "kms.restore_key_policy",
@@ -272,7 +274,7 @@ def test_an_incident_that_cannot_fit_is_refused_before_anything_is_sent(store):
     from chalicelib.incidents.store import IncidentTooLarge
 
     incident = _incident("evt-noise")
-    incident.plan = [{"action": "notify.note", "params": {"text": base64.b64encode(os.urandom(360_000)).decode()}}]
+    incident.plan = [PlannedStep("notify.note", {"text": base64.b64encode(os.urandom(360_000)).decode()})]
     with pytest.raises(IncidentTooLarge, match=r"incident inc-\w+ takes [\d,]+ bytes .* at most [\d,]+"):
         store.create(incident)
     assert store.get(incident.id) is None
@@ -340,7 +342,7 @@ def test_damaged_items_are_reported_by_id_and_the_others_are_listed(dynamo_store
 
     unreadable: list[UnreadableIncident] = []
     found = dynamo_store.open_incidents(unreadable=unreadable)
-    assert [i.event["eventID"] for i in found] == ["good-1", "good-2"]
+    assert [i.event.event_id for i in found] == ["good-1", "good-2"]
     assert sorted(problem.key for problem in unreadable) == [
         "inc-bad-state",
         "inc-not-json",

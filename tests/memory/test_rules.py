@@ -6,6 +6,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from chalicelib.events.record import EventSummary
 from chalicelib.incidents.model import HistoryEntry, Incident, State, incident_id
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.memory import rules, trails
@@ -35,7 +36,7 @@ def _opened_on(incidents, memory, state, history=()):
         title="t",
         severity="high",
         mode="approve",
-        event={"eventID": f"evt-{state.value}"},
+        event=EventSummary({"eventID": f"evt-{state.value}"}),
         state=state,
         history=[HistoryEntry("2026-11-26T03:00:00+00:00", "someone", "move", s) for s in (*history, state)],
     )

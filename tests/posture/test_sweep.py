@@ -18,6 +18,7 @@ from chalicelib.incidents.store import MemoryStore
 from chalicelib.memory import trails
 from chalicelib.memory.documents import DynamoDocuments
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.playbook import PlannedStep
 from chalicelib.posture.sweep import Sweep
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import Responder
@@ -75,7 +76,7 @@ def test_the_scheduled_sweep_restarts_a_stopped_trail_no_event_told_us_about(swe
     assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is True
     incident = chalice_app.runtime.incidents.get(report["opened"][0])
     assert (incident.playbook_id, incident.state) == ("cloudtrail-stop-logging", State.REMEDIATED)
-    assert incident.event["eventName"] == "StopLogging" and incident.event["userAgent"] == SWEEPER
+    assert incident.event.name == "StopLogging" and incident.event.user_agent == SWEEPER
     again = sweep_client.lambda_.invoke("posture_sweep", scheduled).payload
     assert again["opened"] == [] and again["trailsChecked"] == 1
 
@@ -158,7 +159,7 @@ def test_work_left_by_a_dead_worker_is_resumed_after_its_lease(make_trail, clock
         mode="auto",
         event=event.summary(),
         state=State.REMEDIATING,
-        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+        plan=[PlannedStep("cloudtrail.start_logging", {"trail": "main"})],
     )
     assert sweep.incidents.open(stuck, "trailguard")
     assert sweep.run().resumed == []
@@ -352,7 +353,7 @@ def test_one_damaged_or_failing_incident_does_not_stop_the_sweep(
         mode="approve",
         event=stopped[0].summary(),
         state=State.REMEDIATING,
-        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+        plan=[PlannedStep("cloudtrail.start_logging", {"trail": "main"})],
     )
     assert lifecycle.open(stuck, "trailguard")
     _damaged(dynamo_store.client, "inc-00000000000000000001", "proposed", {"S": "{not json"})

@@ -125,7 +125,9 @@ def test_modes_that_do_not_act_call_no_aws(tmp_path, stopped_trail, calls, mode,
     responder = _responder(_catalog_with(tmp_path, mode), recording_clients(calls))
     _, [outcome] = responder.respond(_stop_logging())
     assert outcome.incident.state is state
-    assert outcome.incident.plan == [{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}]
+    assert [step.to_dict() for step in outcome.incident.plan] == [
+        {"action": "cloudtrail.start_logging", "params": {"trail": "main"}}
+    ]
     assert calls.calls == []
     assert stopped_trail.get_trail_status(Name="main")["IsLogging"] is False
 

@@ -19,6 +19,7 @@ from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.model import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.playbook import PlannedStep
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.settings import Settings
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
@@ -53,7 +54,7 @@ def _incident(state: State = State.REMEDIATED, **event_fields) -> Incident:
         mode="auto",
         event=CloudTrailEvent.from_record(raw).summary(),
         state=state,
-        plan=[{"action": "cloudtrail.start_logging", "params": {"trail": "main"}}],
+        plan=[PlannedStep("cloudtrail.start_logging", {"trail": "main"})],
     )
     if state is not State.PROPOSED:
         incident.steps = [
@@ -123,10 +124,9 @@ def test_the_message_says_who_did_what_where_and_links_the_event():
     text = _all_text(render(incident, {"123456789012": "sandbox"}))
     assert "*IAMUser mallory* called `StopLogging` on `main` in *sandbox (123456789012)*, us-east-1" in text
     assert "198.51.100.9" in text and "Boto3/1.34 md/Botocore" in text
-    assert incident.event["eventID"] in text and incident.id in text
+    assert incident.event.event_id in text and incident.id in text
     assert (
-        f"https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/"
-        f"{incident.event['eventID']}"
+        f"https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/{incident.event.event_id}"
     ) in text
     assert ":white_check_mark: 1. `cloudtrail.start_logging` trail=main: applied" in text
 
@@ -153,10 +153,10 @@ def test_long_values_are_cut_to_slacks_limits_and_slack_takes_the_message(slack_
     incident = _incident(userAgent="x" * 10_000, sourceIPAddress="1" * 5000)
     incident.title = "T" * 400
     incident.plan = [
-        {"action": "s3.remove_public_acl", "params": {"bucket": f"bucket-{i:03d}-" + "y" * 200}} for i in range(200)
+        PlannedStep("s3.remove_public_acl", {"bucket": f"bucket-{i:03d}-" + "y" * 200}) for i in range(200)
     ]
     incident.steps = [
-        StepResult(p["action"], p["params"], StepStatus.FAILED, error="AccessDenied " * 50) for p in incident.plan
+        StepResult(p.action, p.params, StepStatus.FAILED, error="AccessDenied " * 50) for p in incident.plan
     ]
     incident.error = "E" * 10_000
     message = render(incident)  # slack_sdk's models check the limits in to_dict()

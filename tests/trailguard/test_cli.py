@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib import __version__
+from chalicelib.events.record import EventSummary
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record
 from tests.playbooks.test_loader import VALID
@@ -347,15 +348,17 @@ def test_incidents_lists_open_ones_and_shows_one_with_its_history(aws):
         severity="critical",
         mode="approve",
         state=State.PROPOSED,
-        event={
-            "eventID": "e1",
-            "eventName": "StopLogging",
-            "account": "123456789012",
-            "region": "us-east-1",
-            "actor": "IAMUser mallory",
-            "eventTime": "t",
-            "sourceIPAddress": "203.0.113.7",
-        },
+        event=EventSummary(
+            {
+                "eventID": "e1",
+                "eventName": "StopLogging",
+                "account": "123456789012",
+                "region": "us-east-1",
+                "actor": "IAMUser mallory",
+                "eventTime": "t",
+                "sourceIPAddress": "203.0.113.7",
+            }
+        ),
     )
     incident.record("trailguard", "open", "StopLogging by IAMUser mallory")
     incident.notification = {"channel": "C0ALERTS", "error": "Slack answered 503: fatal_error"}
@@ -392,15 +395,17 @@ def test_incidents_reports_a_damaged_item_and_lists_the_others_and_marks_entries
         severity="critical",
         mode="approve",
         state=State.PROPOSED,
-        event={
-            "eventID": "e1",
-            "eventName": "StopLogging",
-            "account": "123456789012",
-            "region": "us-east-1",
-            "actor": "IAMUser mallory",
-            "eventTime": "t",
-            "sourceIPAddress": "203.0.113.7",
-        },
+        event=EventSummary(
+            {
+                "eventID": "e1",
+                "eventName": "StopLogging",
+                "account": "123456789012",
+                "region": "us-east-1",
+                "actor": "IAMUser mallory",
+                "eventTime": "t",
+                "sourceIPAddress": "203.0.113.7",
+            }
+        ),
     )
     for number in range(150):
         incident.record("slack:U1", "undo", f"attempt {number}")

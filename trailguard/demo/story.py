@@ -147,7 +147,7 @@ class Story:
                 )
             if not incident.steps and incident.plan:
                 click.echo(
-                    f"   trailguard proposes: {', '.join(s['action'] for s in incident.plan)}; waits for an approver"
+                    f"   trailguard proposes: {', '.join(s.action for s in incident.plan)}; waits for an approver"
                 )
             now = attack.read(self.c)
             good = now == attack.expected and incident.state.value == attack.expected_incident

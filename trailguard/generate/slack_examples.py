@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.incidents.model import HistoryEntry, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.playbooks.playbook import Playbook
+from chalicelib.playbooks.playbook import PlannedStep, Playbook
 from chalicelib.slack.messages import block_kit_builder_url, render
 from trailguard import PROJECT
 
@@ -87,8 +87,8 @@ _CONSOLE_LOGIN = {
     "responseElements": {"ConsoleLogin": "Success"},
 }
 _TRAIL = "stratus-red-team-ct-stop-trail-buykxbqejv"
-_START: dict[str, Any] = {"action": "cloudtrail.start_logging", "params": {"trail": _TRAIL}}
-_POLICY: dict[str, Any] = {"action": "s3.remove_public_policy_statements", "params": {"bucket": "customer-exports"}}
+_START = PlannedStep("cloudtrail.start_logging", {"trail": _TRAIL})
+_POLICY = PlannedStep("s3.remove_public_policy_statements", {"bucket": "customer-exports"})
 ACCOUNT_NAMES = {"111122223333": "payments-prod"}
 
 
@@ -96,7 +96,7 @@ def _incident(
     playbook: Playbook,
     record: dict[str, Any],
     state: State,
-    plan: list[dict[str, Any]],
+    plan: list[PlannedStep],
     steps: list[StepResult],
     history: list[HistoryEntry],
     error: str | None = None,
@@ -134,7 +134,7 @@ def examples(catalog: Catalog) -> list[tuple[str, str, Incident]]:
         _playbook(catalog, name)
         for name in ("cloudtrail-stop-logging", "s3-bucket-policy-public", "console-login-without-mfa")
     )
-    applied = [StepResult(_START["action"], _START["params"], StepStatus.APPLIED, _OFF, _ON)]
+    applied = [StepResult(_START.action, _START.params, StepStatus.APPLIED, _OFF, _ON)]
     opened = [_h(_T0, "trailguard", "open", "remediating", "StopLogging by IAMUser christophe")]
     finished = [*opened, _h(_T1, "trailguard", "finish", "remediated")]
     proposal = [_h(_T0, "trailguard", "open", "proposed", "PutBucketPolicy by role ci-deployer/gitlab-runner-4411")]
@@ -159,8 +159,8 @@ def examples(catalog: Catalog) -> list[tuple[str, str, Incident]]:
                 [_START],
                 [
                     StepResult(
-                        _START["action"],
-                        _START["params"],
+                        _START.action,
+                        _START.params,
                         StepStatus.FAILED,
                         error="TrailNotFoundException: Unknown trail",
                     )
@@ -209,7 +209,7 @@ def examples(catalog: Catalog) -> list[tuple[str, str, Incident]]:
                 _STOP_LOGGING,
                 State.UNDONE,
                 [_START],
-                [StepResult(_START["action"], _START["params"], StepStatus.UNDONE, _OFF, _ON)],
+                [StepResult(_START.action, _START.params, StepStatus.UNDONE, _OFF, _ON)],
                 [*finished, _h(_T2, APPROVER, "undo", "undoing"), _h(_T2, "trailguard", "finish_undo", "undone")],
             ),
         ),
@@ -278,7 +278,7 @@ def examples(catalog: Catalog) -> list[tuple[str, str, Incident]]:
                 _STOP_LOGGING,
                 State.SIMULATED,
                 [_START],
-                [StepResult(_START["action"], _START["params"], StepStatus.SIMULATED)],
+                [StepResult(_START.action, _START.params, StepStatus.SIMULATED)],
                 [_h(_T0, "trailguard", "open", "simulated", "StopLogging by IAMUser christophe")],
                 mode="dry-run",
             ),
