@@ -74,6 +74,15 @@ def datasets() -> Path:
     return DATASETS
 
 
+@pytest.fixture(autouse=True)
+def json_log_lines(caplog) -> None:
+    """Captured log lines read as a deployed function writes them (`logs.JsonLines`): the
+    message and its fields, so that a test of what is logged sees the fields too."""
+    from chalicelib.logs import JsonLines
+
+    caplog.handler.setFormatter(JsonLines())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def dynamodb_serialises_writes() -> Iterator[None]:
     """Every test's moto DynamoDB serialises writes to an item as AWS does, so a test of

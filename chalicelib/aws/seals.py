@@ -128,7 +128,7 @@ class Refusals:
 
     def refuse(self, kind: str, key: str, reason: str) -> ChangedOutsideTrailguard:
         """Log and keep a refusal; returns the exception to raise, for callers that raise."""
-        log.error(json.dumps({"message": f"{kind} changed outside trailguard", "key": key, "reason": reason}))
+        log.error(f"{kind} changed outside trailguard", extra={"key": key, "reason": reason})
         self.refused.append(f"{key}: {reason}")
         del self.refused[:-REFUSALS_KEPT]
         return ChangedOutsideTrailguard(f"{kind} {key}", reason)

@@ -9,7 +9,6 @@ the same incident.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -97,7 +96,7 @@ class LogNotifier(Notifier):
     """One JSON line per incident, for CloudWatch Logs Insights."""
 
     def notify(self, incident: Incident) -> None:
-        log.info(json.dumps({"message": "incident", **incident.to_dict()}, default=str))
+        log.info("incident", extra={**incident.to_dict()})
 
 
 class NullNotifier(Notifier):

@@ -9,7 +9,6 @@ configuration to restore).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -76,13 +75,10 @@ def after_call(
         account = event.account or home_account()
         offers = kind.from_event(memory, client, event.record, account, event.region, judged)
     except Exception as error:
-        log.warning(
-            json.dumps(
-                {"message": f"could not remember the {kind.name}", "eventID": event.event_id, "reason": str(error)}
-            )
-        )
+        log.warning(f"could not remember the {kind.name}", extra={"eventID": event.event_id, "reason": str(error)})
         return
     for offer in offers:
         line = rules.log_line(offer, eventID=event.event_id)
         if line is not None:
-            log.log(logging.WARNING if offer.outcome == rules.DRIFT else logging.INFO, json.dumps(line))
+            message, fields = line
+            log.log(logging.WARNING if offer.outcome == rules.DRIFT else logging.INFO, message, extra=fields)

@@ -98,17 +98,16 @@ class Offer:
     """For `drift`: each setting kept, with the remembered and the present value."""
 
 
-def log_line(offer: Offer, **where: Any) -> dict[str, Any] | None:
-    """The log line of an offer that was not simply remembered (None for one that was)."""
+def log_line(offer: Offer, **where: Any) -> tuple[str, dict[str, Any]] | None:
+    """The log line (message, fields) of an offer that was not simply remembered (None for one that was)."""
     if offer.outcome == DRIFT:
-        return {
-            "message": "remembered configuration kept: nobody judged the change",
+        return "remembered configuration kept: nobody judged the change", {
             **where,
             "key": offer.key,
             "drift": offer.drift,
         }
     if offer.outcome == HELD:
-        return {"message": "remembered configuration held by an undecided incident", **where, "key": offer.key}
+        return "remembered configuration held by an undecided incident", {**where, "key": offer.key}
     return None
 
 

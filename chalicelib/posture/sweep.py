@@ -20,7 +20,6 @@ stuck incidents resumed, messages delivered.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -100,7 +99,7 @@ class Sweep:
     def handle(self) -> dict[str, Any]:
         """The scheduled Lambda: the report, which its log line also shows."""
         report = self.run().to_dict()
-        log.info(json.dumps({"message": "sweep done", **report}))
+        log.info("sweep done", extra={**report})
         return report
 
     def run(self) -> SweepReport:
@@ -185,7 +184,8 @@ class Sweep:
             for offer in offers:
                 if offer.outcome == memory.DRIFT:
                     report.drifted.append(f"{offer.key}: {offer.drift}")
-                    log.warning(json.dumps(memory.log_line(offer)))
+                    message, fields = memory.log_line(offer) or ("", {})
+                    log.warning(message, extra=fields)
 
     # -- keys --------------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ configuration from before it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -53,13 +52,8 @@ class EventHandler:
             event = CloudTrailEvent.from_eventbridge(raw)
         except EventError as error:
             log.warning(
-                json.dumps(
-                    {
-                        "message": "event rejected",
-                        "reason": str(error),
-                        "duration_ms": logs.milliseconds(time.perf_counter() - started),
-                    }
-                )
+                "event rejected",
+                extra={"reason": str(error), "duration_ms": logs.milliseconds(time.perf_counter() - started)},
             )
             return {"status": "rejected", "reason": str(error)}
         where = {
@@ -74,9 +68,7 @@ class EventHandler:
             decision, outcomes = self.responder.respond(event)
         except IncidentTooLarge as error:
             elapsed = logs.milliseconds(time.perf_counter() - started)
-            log.error(
-                json.dumps({"message": "incident too large", **where, "error": str(error), "duration_ms": elapsed})
-            )
+            log.error("incident too large", extra={**where, "error": str(error), "duration_ms": elapsed})
             return {"status": "failed", "eventID": event.event_id, "eventName": event.name, "reason": str(error)}
         if not outcomes:
             # Judged: a playbook names the call and no guard skipped it (see `memory.rules`).
@@ -87,22 +79,15 @@ class EventHandler:
         if decision.skip is not None:
             result.update(status="skipped", skipped=decision.skip.code, reason=decision.skip.reason)
             log.info(
-                json.dumps(
-                    {
-                        "message": "event skipped",
-                        **where,
-                        "skipped": decision.skip.code,
-                        "reason": decision.skip.reason,
-                        "duration_ms": elapsed,
-                    }
-                )
+                "event skipped",
+                extra={**where, "skipped": decision.skip.code, "reason": decision.skip.reason, "duration_ms": elapsed},
             )
         result["incidents"] = [_summary(outcome) for outcome in outcomes]
         if log.isEnabledFor(logging.INFO):
             for outcome in outcomes:
-                log.info(json.dumps(_decision_line(outcome, where, elapsed)))
+                log.info("decision", extra=_decision_fields(outcome, where, elapsed))
         if decision.skip is None and not outcomes:
-            log.debug(json.dumps({"message": "no playbook answered", **where, "duration_ms": elapsed}))
+            log.debug("no playbook answered", extra={**where, "duration_ms": elapsed})
         return result
 
 
@@ -119,11 +104,10 @@ def _summary(outcome: Outcome) -> dict[str, Any]:
     return summary
 
 
-def _decision_line(outcome: Outcome, where: dict[str, Any], elapsed_ms: float) -> dict[str, Any]:
-    """The log line of one decision: which incident, for which event, by which playbook, how it ended."""
+def _decision_fields(outcome: Outcome, where: dict[str, Any], elapsed_ms: float) -> dict[str, Any]:
+    """The fields of one decision's log line: which incident, for which event, by which playbook, how it ended."""
     incident = outcome.incident
     line = {
-        "message": "decision",
         "incident": incident.id,
         **where,
         "playbook": outcome.playbook.id,

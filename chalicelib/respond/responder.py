@@ -9,7 +9,6 @@ simulated; who is told).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -134,11 +133,7 @@ class Responder:
                 # Someone else changed the incident between two of our writes (a second
                 # delivery of the event, a click): they carry it on, and if they die, the
                 # sweep resumes it when the lease runs out. Nothing is run twice.
-                log.info(
-                    json.dumps(
-                        {"message": "another worker moved the incident; leaving it to them", "incident": incident.id}
-                    )
-                )
+                log.info("another worker moved the incident; leaving it to them", extra={"incident": incident.id})
                 return self._duplicate(playbook, incident)
         self.incidents.tell(incident)
         return Outcome(playbook, incident)

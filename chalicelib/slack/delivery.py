@@ -11,7 +11,6 @@ nothing here can lose an incident: it was written before anyone is told.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -72,12 +71,7 @@ class SlackNotifier(Notifier):
                     if error.response.get("error") not in _GONE:
                         raise
                     log.warning(
-                        json.dumps(
-                            {
-                                "message": "the incident's Slack message is gone; posting a new one",
-                                "incident": incident.id,
-                            }
-                        )
+                        "the incident's Slack message is gone; posting a new one", extra={"incident": incident.id}
                     )
                     reference.pop("ts")
                 else:
@@ -96,13 +90,8 @@ class SlackNotifier(Notifier):
         except Exception as error:
             reference["error"] = _describe(error)
             log.warning(
-                json.dumps(
-                    {
-                        "message": "could not deliver the incident's Slack message; the sweep will retry",
-                        "incident": incident.id,
-                        "error": reference["error"],
-                    }
-                )
+                "could not deliver the incident's Slack message; the sweep will retry",
+                extra={"incident": incident.id, "error": reference["error"]},
             )
         incident.notification = reference
 
@@ -119,13 +108,7 @@ class SlackNotifier(Notifier):
             )
         except Exception as error:
             log.warning(
-                json.dumps(
-                    {
-                        "message": "could not add to the message's thread",
-                        "incident": incident.id,
-                        "error": _describe(error),
-                    }
-                )
+                "could not add to the message's thread", extra={"incident": incident.id, "error": _describe(error)}
             )
 
 

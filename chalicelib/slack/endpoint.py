@@ -9,7 +9,6 @@ before the hand-over), so the person can press again.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -47,7 +46,7 @@ def signature_check(signing_secret: Callable[[], str]) -> Callable[[bytes | str,
         try:
             checker = verifier()
         except Exception as error:
-            log.error(json.dumps({"message": "cannot check Slack signatures", "reason": str(error)}))
+            log.error("cannot check Slack signatures", extra={"reason": str(error)})
             return False
         return bool(checker.is_valid_request(body, headers))
 

@@ -189,19 +189,17 @@ class Interactions:
         try:
             allowed = self.approvers.allows(click.user_id, incident.playbook_id)
         except ApproverLookupFailed as error:
-            log.warning(json.dumps({"message": "click refused", "reason": str(error), "user": click.user_id}))
+            log.warning("click refused", extra={"reason": str(error), "user": click.user_id})
             return self._tell(click, response_url, f"Could not check that you are an approver ({error}); try again.")
         if not allowed:
             log.warning(
-                json.dumps(
-                    {
-                        "message": "click refused: not an approver",
-                        "user": click.user_id,
-                        "incident": incident.id,
-                        "playbook": incident.playbook_id,
-                        "transition": click.transition,
-                    }
-                )
+                "click refused: not an approver",
+                extra={
+                    "user": click.user_id,
+                    "incident": incident.id,
+                    "playbook": incident.playbook_id,
+                    "transition": click.transition,
+                },
             )
             return self._tell(
                 click,
@@ -211,16 +209,14 @@ class Interactions:
             )
         if click.decisions != incident.decisions:
             log.info(
-                json.dumps(
-                    {
-                        "message": "click refused: out-of-date message",
-                        "incident": incident.id,
-                        "transition": click.transition,
-                        "user": click.user_id,
-                        "shown": click.decisions,
-                        "decisions": incident.decisions,
-                    }
-                )
+                "click refused: out-of-date message",
+                extra={
+                    "incident": incident.id,
+                    "transition": click.transition,
+                    "user": click.user_id,
+                    "shown": click.decisions,
+                    "decisions": incident.decisions,
+                },
             )
             self._hand_over({"refresh": incident.id})
             return self._tell(
@@ -236,18 +232,16 @@ class Interactions:
             reason = (
                 str(error) if isinstance(error, IllegalTransition) else "someone else changed it at the same moment"
             )
-            log.info(json.dumps({"message": "click refused", "reason": reason, "user": click.user_id}))
+            log.info("click refused", extra={"reason": reason, "user": click.user_id})
             return self._tell(click, response_url, f"Nothing was done: {reason}.")
         log.info(
-            json.dumps(
-                {
-                    "message": "click accepted",
-                    "incident": decided.id,
-                    "transition": click.transition,
-                    "user": click.user_id,
-                    "state": decided.state.value,
-                }
-            )
+            "click accepted",
+            extra={
+                "incident": decided.id,
+                "transition": click.transition,
+                "user": click.user_id,
+                "state": decided.state.value,
+            },
         )
         if not self._hand_over({"incident": decided.id, "version": decided.version}) and response_url and self.respond:
             text = (
@@ -257,7 +251,7 @@ class Interactions:
             try:
                 self.respond(response_url, text)
             except Exception:
-                log.warning(json.dumps({"message": "could not tell the user about the delay", "incident": decided.id}))
+                log.warning("could not tell the user about the delay", extra={"incident": decided.id})
         return Answer(200, {})
 
     def _signed(self, raw_body: bytes | str, headers: Mapping[str, str]) -> bool:
@@ -277,13 +271,8 @@ class Interactions:
             self.dispatch(job)
         except Exception as error:
             log.error(
-                json.dumps(
-                    {
-                        "message": "could not hand the click to the worker; the sweep will finish it",
-                        "job": job.get("incident") or job.get("refresh"),
-                        "error": f"{type(error).__name__}: {error}",
-                    }
-                )
+                "could not hand the click to the worker; the sweep will finish it",
+                extra={"job": job.get("incident") or job.get("refresh"), "error": f"{type(error).__name__}: {error}"},
             )
             return False
         return True
@@ -294,13 +283,11 @@ class Interactions:
         # Whoever sends the request chooses this header: a few characters are enough to
         # tell a stale request from a forged one, and a log line stays a line.
         log.warning(
-            json.dumps(
-                {
-                    "message": "Slack request refused",
-                    "status": status,
-                    "reason": reason,
-                    "timestamp": str(timestamp)[:20] if timestamp is not None else None,
-                }
-            )
+            "Slack request refused",
+            extra={
+                "status": status,
+                "reason": reason,
+                "timestamp": str(timestamp)[:20] if timestamp is not None else None,
+            },
         )
         return Answer(status, {"error": reason})

@@ -42,22 +42,18 @@ class ClickWorker:
         """The worker Lambda: the job's result, which its log line also shows."""
         started = time.perf_counter()
         result = self.run(job)
-        log.info(
-            json.dumps(
-                {"message": "click job", **result, "duration_ms": logs.milliseconds(time.perf_counter() - started)}
-            )
-        )
+        log.info("click job", extra={**result, "duration_ms": logs.milliseconds(time.perf_counter() - started)})
         return result
 
     def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(job, Mapping) or not ({"tell", "incident", "refresh"} & set(job)):
-            log.warning(json.dumps({"message": "worker job rejected", "job": repr(job)[:200]}))
+            log.warning("worker job rejected", extra={"job": repr(job)[:200]})
             return {"status": "rejected", "reason": "expected {incident, version}, {refresh} or {tell, response_url}"}
         if "tell" in job:
             try:
                 self.respond(str(job["response_url"]), str(job["tell"]))
             except Exception as error:
-                log.warning(json.dumps({"message": "could not answer the user", "error": f"{type(error).__name__}"}))
+                log.warning("could not answer the user", extra={"error": f"{type(error).__name__}"})
             return {"status": "told"}
         incident_id = str(job.get("incident") or job.get("refresh"))
         try:
@@ -72,7 +68,7 @@ class ClickWorker:
             return {"status": "refreshed", "incident": incident.id, "state": incident.state.value}
         if incident.state in BUSY_STATES:
             if incident.version != job.get("version"):
-                log.info(json.dumps({"message": "another worker has the incident", "incident": incident.id}))
+                log.info("another worker has the incident", extra={"incident": incident.id})
                 return {"status": "taken", "incident": incident.id, "state": incident.state.value}
             try:
                 incident = self.incidents.carry_out(incident)

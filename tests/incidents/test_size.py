@@ -21,6 +21,7 @@ from chalicelib.events.record import CloudTrailEvent
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.model import HISTORY_LIMIT, State, StepStatus
 from chalicelib.incidents.store import MAX_ITEM_BYTES
+from chalicelib.logs import JsonLines
 from chalicelib.memory.documents import DynamoDocuments
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import OwnIdentities
@@ -346,6 +347,7 @@ def test_a_write_dynamodb_still_refuses_for_its_size_is_answered_failed_with_an_
     payload = client.lambda_.invoke("respond_to_cloudtrail", event).payload
     assert payload["status"] == "failed" and payload["eventID"] == event["detail"]["eventID"]
     assert f"(DynamoDB refused it: {too_large})" in payload["reason"]
-    (line,) = [json.loads(r.getMessage()) for r in caplog.records if "incident too large" in r.getMessage()]
+    lines = [json.loads(JsonLines().format(r)) for r in caplog.records]
+    (line,) = [line for line in lines if line["message"] == "incident too large"]
     assert line["eventName"] == "StopLogging" and line["error"] == payload["reason"]
     assert cloudtrail.get_trail_status(Name="main")["IsLogging"] is False  # nothing done that is not recorded
