@@ -356,3 +356,6 @@ def test_every_test_the_security_model_names_exists():
     assert missing == [], missing
     files = set(re.findall(r"`(?:tests/)?((?:[a-z_]+/)*test_[a-z0-9_]+\.py)", text))  # test files, from tests/
     assert files and sorted(f for f in files if not (ROOT / "tests" / f).exists()) == []
+    placed = re.findall(r"`(?:tests/)?((?:[a-z_]+/)*test_[a-z0-9_]+\.py)::(test_[a-z0-9_]+)", text)
+    misplaced = [f"{f}::{name}" for f, name in placed if f"def {name}(" not in (ROOT / "tests" / f).read_text()]
+    assert placed and misplaced == [], misplaced
