@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from chalicelib.clock import timestamp, utc_now
 from chalicelib.events.record import EventSummary
 from chalicelib.memory.rules import Stance
-from chalicelib.playbooks.playbook import PlannedStep
+from chalicelib.playbooks.plan import PlannedStep
 from chalicelib.text import cut
 
 TRAILGUARD = "trailguard"

@@ -27,7 +27,7 @@ from chalicelib.aws.retrying import eventually
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.incidents.model import TRAILGUARD, Incident, StepResult, StepStatus
 from chalicelib.incidents.store import IncidentTooLarge, StaleIncident
-from chalicelib.playbooks.playbook import PlannedStep
+from chalicelib.playbooks.plan import PlannedStep
 from chalicelib.text import cut
 
 log = logging.getLogger("trailguard")

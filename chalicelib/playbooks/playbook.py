@@ -2,8 +2,8 @@
 
 Built by `loader` from a YAML file; everything here is already checked, so deciding about
 an event only evaluates precompiled expressions. A plan is what one playbook would do about
-one event, with every parameter resolved: plain data that the responder acts on, replay
-prints and incidents keep.
+one event, with every parameter resolved (its steps are `plan.PlannedStep`): plain data
+that the responder acts on, replay prints and incidents keep.
 """
 
 from __future__ import annotations
@@ -18,31 +18,7 @@ from chalicelib.actions import Action
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.expressions import Expression
-
-
-class PlanError(ValueError):
-    """A playbook matched an event but its parameters cannot be resolved from it."""
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    """One step of a plan: the action's name and its parameters as resolved from the event."""
-
-    action: str
-    params: dict[str, Any]
-    remembered: dict[str, Any] | None = None
-    """The configuration the step will put back, as remembered when its incident opened
-    (an approval hours later restores what was known at the time of the event)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        step = {"action": self.action, "params": self.params}
-        if self.remembered is not None:
-            step["remembered"] = self.remembered
-        return step
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PlannedStep:
-        return cls(data["action"], dict(data["params"]), data.get("remembered"))
+from chalicelib.playbooks.plan import PlanError, PlannedStep
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, 
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.expressions import ExpressionError
-from chalicelib.playbooks.playbook import Plan, PlanError, Playbook
+from chalicelib.playbooks.plan import PlanError
+from chalicelib.playbooks.playbook import Plan, Playbook
 from chalicelib.respond.guards import OwnIdentities, Skip, skip_reason
 
 log = logging.getLogger("trailguard")

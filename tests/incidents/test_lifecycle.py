@@ -13,7 +13,7 @@ from chalicelib.events.record import CloudTrailEvent
 from chalicelib.incidents.lifecycle import Incidents, UnknownIncident
 from chalicelib.incidents.model import IllegalTransition, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.playbooks.playbook import PlannedStep
+from chalicelib.playbooks.plan import PlannedStep
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import Responder
 from tests.conftest import (

@@ -16,7 +16,7 @@ from chalicelib.incidents.model import (
     StepStatus,
     incident_id,
 )
-from chalicelib.playbooks.playbook import PlannedStep
+from chalicelib.playbooks.plan import PlannedStep
 
 pytestmark = pytest.mark.unit
 

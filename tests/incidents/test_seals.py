@@ -15,7 +15,7 @@ from chalicelib.events.record import EventSummary
 from chalicelib.incidents.model import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.incidents.seals import SealedStore
 from chalicelib.incidents.store import MemoryStore
-from chalicelib.playbooks.playbook import PlannedStep
+from chalicelib.playbooks.plan import PlannedStep
 
 pytestmark = pytest.mark.unit
 

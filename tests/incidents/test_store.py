@@ -12,7 +12,7 @@ import pytest
 from chalicelib.events.record import EventSummary
 from chalicelib.incidents.model import Incident, State, incident_id
 from chalicelib.incidents.store import TTL_ATTRIBUTE, MemoryStore, StaleIncident
-from chalicelib.playbooks.playbook import PlannedStep
+from chalicelib.playbooks.plan import PlannedStep
 from tests.conftest import REGION, TABLE
 from trailguard.bootstrap import ensure_table
 

@@ -11,7 +11,7 @@ from chalicelib.actions.base import ActionContext
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import api_call_record
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.playbooks.playbook import PlanError
+from chalicelib.playbooks.plan import PlanError
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import decide
 from chalicelib.settings import Settings

@@ -18,7 +18,7 @@ from chalicelib.incidents.store import MemoryStore
 from chalicelib.memory import trails
 from chalicelib.memory.documents import DynamoDocuments
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.playbooks.playbook import PlannedStep
+from chalicelib.playbooks.plan import PlannedStep
 from chalicelib.posture.sweep import Sweep
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import Responder

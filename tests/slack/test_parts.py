@@ -19,7 +19,7 @@ from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.model import Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.playbooks.playbook import PlannedStep
+from chalicelib.playbooks.plan import PlannedStep
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.settings import Settings
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers

@@ -14,7 +14,8 @@ from typing import Any
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.incidents.model import HistoryEntry, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.playbooks.playbook import PlannedStep, Playbook
+from chalicelib.playbooks.plan import PlannedStep
+from chalicelib.playbooks.playbook import Playbook
 from chalicelib.slack.messages import block_kit_builder_url, render
 from trailguard import PROJECT
 
