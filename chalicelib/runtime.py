@@ -22,25 +22,24 @@ from __future__ import annotations
 import functools
 import logging
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import logs
-from chalicelib.actions.binding import ActionBinder
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.aws.seals import KmsSealer, LocalSealer, Refusals, Sealer
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
-from chalicelib.incidents.seals import SealedStore
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
-from chalicelib.memory.documents import DynamoDocuments, MemoryDocuments, SealedDocuments
 from chalicelib.memory.rules import Memory
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.posture.sweep import Sweep
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.handler import EventHandler
 from chalicelib.respond.responder import Responder
 from chalicelib.settings import Settings, missing_integrity_key
+
+if TYPE_CHECKING:
+    from chalicelib.posture.sweep import Sweep
 
 log = logging.getLogger("trailguard")
 
@@ -69,7 +68,10 @@ class Runtime:
         return EventHandler(self.responder, self.memory, self.clients)
 
     def sweep(self) -> Sweep:
-        """The scheduled posture sweep (`posture_sweep`), one per run."""
+        """The scheduled posture sweep (`posture_sweep`), one per run; imported by the
+        sweep's function only, keeping the others' cold start small."""
+        from chalicelib.posture.sweep import Sweep
+
         settings = self.settings
         return Sweep(
             catalog=self.catalog,
@@ -142,6 +144,8 @@ class Runtime:
     def memory(self) -> Memory:
         """Remembered configurations and decisions, sealed like the incidents; the incidents
         that hold them are asked where they stand."""
+        from chalicelib.memory.documents import DynamoDocuments, MemoryDocuments, SealedDocuments
+
         if self.settings.table is None:
             documents = SealedDocuments(MemoryDocuments(), self.sealer, self.refusals)
         else:
@@ -154,6 +158,9 @@ class Runtime:
     @functools.cached_property
     def incidents(self) -> Incidents:
         """The acting functions' door to the incidents: writes sealed, reads checked."""
+        from chalicelib.actions.binding import ActionBinder
+        from chalicelib.incidents.seals import SealedStore
+
         return Incidents(
             SealedStore(self.unsealed_store, self.sealer, self.refusals),
             ActionBinder(self.clients, self.memory),

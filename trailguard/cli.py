@@ -280,11 +280,25 @@ def _trusted_lists(settings: Settings, accounts: tuple[str, ...], organizations:
     return NamedLists.of({name: [*configured, *added] for name, (configured, added, _) in given.items()})
 
 
-@main.command(help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output).")
-def schema() -> None:
+@main.command(
+    help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output); with --write, write "
+    "it and the validator generated from it (chalicelib/playbooks/schema_validator.py)."
+)
+@click.option("--write", is_flag=True, help="Write playbooks/playbook.schema.json and the generated validator.")
+def schema(write: bool) -> None:
     from chalicelib.playbooks.schema import SCHEMA
+    from chalicelib.settings import PROJECT_PLAYBOOKS
 
-    click.echo(json.dumps(SCHEMA, indent=2))
+    text = json.dumps(SCHEMA, indent=2)
+    if not write:
+        click.echo(text)
+        return
+    from trailguard.generate.validator import write_validator
+
+    schema_file = PROJECT_PLAYBOOKS / "playbook.schema.json"
+    schema_file.write_text(text + "\n")
+    click.echo(f"wrote {schema_file}")
+    click.echo(f"wrote {write_validator()}")
 
 
 def _stage_settings(stage: str) -> Settings:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext
@@ -34,10 +36,12 @@ from chalicelib.incidents.model import (
     stance,
 )
 from chalicelib.incidents.notify import Notifier, NullNotifier
-from chalicelib.incidents.steps import Binder, Simulated, StepRunner
 from chalicelib.incidents.store import IncidentStore, IncidentTooLarge, StaleIncident, UnreadableIncident
-from chalicelib.memory import decisions, rules
+from chalicelib.memory import rules
 from chalicelib.memory.rules import Memory, Stance
+
+if TYPE_CHECKING:
+    from chalicelib.incidents.steps import Binder, StepRunner
 
 log = logging.getLogger("trailguard")
 
@@ -75,8 +79,16 @@ class Incidents:
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.clock = clock
         self.simulated = actions is None
-        self.steps = StepRunner(
-            actions or Simulated(),
+        self._actions = actions
+
+    @functools.cached_property
+    def steps(self) -> StepRunner:
+        """What runs the steps and their undo; built (and imported) when some incident first
+        has steps to run: the Slack endpoint, which only decides, never pays for it."""
+        from chalicelib.incidents.steps import Simulated, StepRunner
+
+        return StepRunner(
+            self._actions or Simulated(),
             save=self._save,
             clock=lambda: self.clock(),
             undone=lambda incident: self._record_decision(incident, "undo"),
@@ -229,6 +241,8 @@ class Incidents:
 
     def _record_decision(self, incident: Incident, transition: str) -> None:
         """Record, for the sweep, that people left the incident's resource as it is."""
+        from chalicelib.memory import decisions  # imported by the functions that record one only
+
         if self.memory is not None:
             decisions.record(self.memory, incident.id, incident.event, _decided_by(incident, transition), self.clock())
 

@@ -33,10 +33,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import timestamp, utc_now
-from chalicelib.memory.documents import Change, Documents
+
+if TYPE_CHECKING:
+    from chalicelib.memory.documents import Change, Documents
 
 HELD_BY = "HeldBy"
 """The document's list of the incidents opened on it (their ids)."""

@@ -1,8 +1,10 @@
 """The JSON Schema of a playbook file: one definition for the loader and for editors.
 
-`playbooks/playbook.schema.json` is this schema written out (`python -m trailguard
-schema`), so that editors complete and check keys; a test keeps the two identical.
-Descriptions double as the "expected" part of error messages, so they say what to write.
+`playbooks/playbook.schema.json` is this schema written out, so that editors complete and
+check keys, and `schema_validator.py` the code that checks a playbook against it (generated
+once, not at every cold start); `python -m trailguard schema --write` writes both, and a
+test keeps them identical to this schema. Descriptions double as the "expected" part of
+error messages, so they say what to write.
 """
 
 from __future__ import annotations
@@ -206,14 +208,9 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-_validator: Callable[[Any], Any] | None = None
-
 
 def validator() -> Callable[[Any], Any]:
-    """The compiled validator (fastjsonschema turns the schema into Python code once)."""
-    global _validator
-    if _validator is None:
-        import fastjsonschema
+    """The compiled validator: fastjsonschema's code for this schema (`schema_validator`)."""
+    from chalicelib.playbooks.schema_validator import validate
 
-        _validator = fastjsonschema.compile(SCHEMA)
-    return _validator
+    return validate

@@ -227,6 +227,13 @@ def test_schema_file_is_the_generated_schema(run):
     assert json.loads(run("schema").output) == json.loads((PLAYBOOKS / "playbook.schema.json").read_text())
 
 
+def test_the_committed_validator_is_the_schema_compiled():
+    """The Lambda checks playbooks with code generated from the schema once, not at each cold start."""
+    from trailguard.generate.validator import VALIDATOR_FILE, validator_code
+
+    assert VALIDATOR_FILE.read_text() == validator_code(), "stale: run python -m trailguard schema --write"
+
+
 def test_python_m_chalicelib_runs():
     result = subprocess.run([sys.executable, "-m", "trailguard", "validate"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("ok: ")
