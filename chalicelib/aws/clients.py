@@ -29,7 +29,7 @@ RETRY_CONFIG = {
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
 MEMBER_SESSION_NAME = "trailguard"
 """The session name trailguard gives every member-role session it opens. Anyone can choose a
-session name, so it only narrows (see `guards`): it is not what makes a call ours."""
+session name, so it only narrows (see `respond.guards`): it is not what makes a call ours."""
 
 
 class ClientProvider(Protocol):

@@ -5,7 +5,7 @@ assume it under trailguard's session name and stop a trail. The role's name and 
 then look exactly like trailguard's. What they cannot forge is the request id AWS gave
 the calls trailguard itself made, which CloudTrail writes into each record (`requestID`).
 So trailguard notes the id of every write call it makes through a member role, and the
-loop guard (`guards.OwnIdentities`) skips a member-role call only when its id is here.
+loop guard (`respond.guards.OwnIdentities`) skips a member-role call only when its id is here.
 
 The ids are kept two days (DynamoDB TTL): CloudTrail delivers a record to EventBridge
 within minutes, and to S3 (replay) much later, where nothing acts anyway.

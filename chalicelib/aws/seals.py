@@ -2,7 +2,7 @@
 a KMS key only they may use), so that what anyone else wrote is never acted on.
 
 What is sealed, and when it is checked, is the business of what is stored: incidents
-(`integrity`) and remembered configurations. This module makes and checks the tags.
+(`incidents.seals`) and remembered configurations. This module makes and checks the tags.
 `LocalSealer` (a random key per process) serves runs whose incidents live in this
 process's memory only.
 """

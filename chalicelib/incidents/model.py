@@ -53,7 +53,7 @@ BUSY_STATES = frozenset({State.REMEDIATING, State.UNDOING})
 """States in which a worker holds a lease and is calling AWS."""
 
 ACTING_STATES = frozenset({State.PROPOSED, State.REMEDIATING, State.FAILED, State.UNDOING})
-"""States in which an incident may still restore the configurations it holds (see `memory`)."""
+"""States in which an incident may still restore the configurations it holds (see `memory.rules`)."""
 OBJECTING_STATES = frozenset({State.NOTIFIED, State.EXPIRED})
 """States in which an incident objects to a change nobody has accepted, but will not act."""
 
@@ -88,7 +88,7 @@ TRANSITIONS: Mapping[str, Transition] = dict(
 CLICK_TRANSITIONS = ("approve", "deny", "undo", "retry", "acknowledge")
 """The transitions a person makes with a Slack button. The public endpoint records them
 without resealing the incident (its role cannot), so a sealed incident may be one of these
-away from the state it was sealed in, and no further (see `integrity`)."""
+away from the state it was sealed in, and no further (see `incidents.seals`)."""
 
 
 def one_click_away(sealed: State, now: State) -> bool:
@@ -205,7 +205,7 @@ class Incident:
     """How many times the store has written it; every write is conditional on this."""
     seal: str | None = None
     """The integrity tag trailguard's acting roles put on what only they may write (see
-    `integrity`); None until one of them has written it."""
+    `incidents.seals`); None until one of them has written it."""
     sealed_state: State | None = None
     """The state the seal was made in: a click may have moved it on since, by one button."""
     stored_state: State | None = field(default=None, compare=False, repr=False)

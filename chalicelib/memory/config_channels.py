@@ -1,5 +1,5 @@
 """AWS Config's delivery channels: remembered, because a deleted one must be put back
-before the recorder can start again (as far as `memory` allows: a channel changed by a
+before the recorder can start again (as far as `rules` allow: a channel changed by a
 call no playbook judges is a difference the sweep reports, not the one to put back)."""
 
 from __future__ import annotations

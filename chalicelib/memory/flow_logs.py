@@ -2,7 +2,7 @@
 
 DeleteFlowLogs leaves nothing to restore from, so trailguard remembers each flow log it
 sees (on CreateFlowLogs events and in the sweep) in its store, like trails, as far as
-`memory` allows.
+`rules` allow.
 """
 
 from __future__ import annotations

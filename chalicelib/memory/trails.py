@@ -4,7 +4,7 @@ repair a trail from it.
 DeleteTrail erases everything CloudTrail knew about a trail, so trailguard keeps the last
 known configuration of every trail in its store (refreshed by the sweep and after
 CreateTrail / UpdateTrail / PutEventSelectors / AddTags / RemoveTags events, as far as
-`memory` allows), and `cloudtrail.restore_trail` re-creates a deleted trail from it, or
+`rules` allow), and `cloudtrail.restore_trail` re-creates a deleted trail from it, or
 puts it back onto a trail someone else re-created under the same name.
 """
 

@@ -8,7 +8,7 @@ finding and day) that goes through the same playbooks as a real event, and it sa
 plainly in the incident that no event was received.
 
 A finding people already decided to leave as it is (they undid trailguard's answer, or
-denied its proposal: `acceptances`) is not answered again until the sweep sees the
+denied its proposal: `memory.decisions`) is not answered again until the sweep sees the
 resource safe once more.
 
 It also offers memory the present configurations of trails, flow logs and Config's
@@ -31,10 +31,14 @@ from chalicelib.events.record import CloudTrailEvent
 from chalicelib.events.synthetic import sweep_record
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.upkeep import Upkeep, UpkeepReport
-from chalicelib.memory import decisions as acceptances
-from chalicelib.memory import refresh as remembered
-from chalicelib.memory import rules as memory
-from chalicelib.memory import trails
+from chalicelib.memory import refresh, rules, trails
+from chalicelib.memory.decisions import (
+    KEY_DISABLED,
+    KEY_PENDING_DELETION,
+    TRAIL_MISSING,
+    TRAIL_NOT_LOGGING,
+    Decisions,
+)
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.responder import Responder
 
@@ -119,7 +123,7 @@ class Sweep:
         return report
 
     @property
-    def _memory(self) -> memory.Memory:
+    def _memory(self) -> rules.Memory:
         if self.incidents.memory is None:
             raise RuntimeError("the sweep needs trailguard's memory")
         return self.incidents.memory
@@ -133,17 +137,17 @@ class Sweep:
         every = "*" in self.trail_names
         seen: set[str] = set()
         for trail in present:
-            decisions.safe_again(acceptances.TRAIL_MISSING, trail["TrailARN"])
+            decisions.safe_again(TRAIL_MISSING, trail["TrailARN"])
             if not (every or trail["Name"] in self.trail_names or trail["TrailARN"] in self.trail_names):
                 continue
             seen.update((trail["Name"], trail["TrailARN"]))
             report.trails_checked += 1
             status = client.get_trail_status(Name=trail["TrailARN"])
             if status.get("IsLogging"):
-                decisions.safe_again(acceptances.TRAIL_NOT_LOGGING, trail["TrailARN"])
+                decisions.safe_again(TRAIL_NOT_LOGGING, trail["TrailARN"])
                 continue
             finding = f"trail {trail['Name']} not logging"
-            if self._accepted(decisions, acceptances.TRAIL_NOT_LOGGING, trail["TrailARN"], finding, report):
+            if self._accepted(decisions, TRAIL_NOT_LOGGING, trail["TrailARN"], finding, report):
                 continue
             stopped = status.get("StopLoggingTime") or self._today()
             self._open(
@@ -155,7 +159,7 @@ class Sweep:
                 continue
             report.trails_checked += 1
             finding = f"trail {trail_name} missing"
-            if self._accepted(decisions, acceptances.TRAIL_MISSING, name, finding, report):
+            if self._accepted(decisions, TRAIL_MISSING, name, finding, report):
                 continue
             self._open(region, "DeleteTrail", {"name": trail_name}, finding, f"{name}@{self._today()}", report)
         decisions.forget_safe()
@@ -173,7 +177,7 @@ class Sweep:
     def _remember(self, region: str, report: SweepReport) -> None:
         """Offer memory what can be put back after a deletion: trails, flow logs, delivery
         channels; report what differs from the remembered without a judgement."""
-        for kind in remembered.KINDS:
+        for kind in refresh.KINDS:
             try:
                 offers = kind.sweep(
                     self._memory, self.clients.client(kind.service, self.account, region), self.account, region
@@ -182,9 +186,9 @@ class Sweep:
                 report.errors.append(f"{region}: remember {kind.name}s: {describe_error(error)}")
                 continue
             for offer in offers:
-                if offer.outcome == memory.DRIFT:
+                if offer.outcome == rules.DRIFT:
                     report.drifted.append(f"{offer.key}: {offer.drift}")
-                    message, fields = memory.log_line(offer) or ("", {})
+                    message, fields = rules.log_line(offer) or ("", {})
                     log.warning(message, extra=fields)
 
     # -- keys --------------------------------------------------------------------------------
@@ -210,20 +214,20 @@ class Sweep:
                 report.keys_checked += 1
                 state, request = metadata.get("KeyState"), {"keyId": key["KeyArn"]}
                 for finding_kind, found in (
-                    (acceptances.KEY_DISABLED, state == "Disabled"),
-                    (acceptances.KEY_PENDING_DELETION, state == "PendingDeletion"),
+                    (KEY_DISABLED, state == "Disabled"),
+                    (KEY_PENDING_DELETION, state == "PendingDeletion"),
                 ):
                     if not found:
                         decisions.safe_again(finding_kind, key["KeyArn"])
                 if state == "Disabled":
                     finding = f"key {key['KeyId']} disabled"
-                    if self._accepted(decisions, acceptances.KEY_DISABLED, key["KeyArn"], finding, report):
+                    if self._accepted(decisions, KEY_DISABLED, key["KeyArn"], finding, report):
                         continue
                     occurrence = f"{key['KeyArn']}@disabled@{self._today()}"
                     self._open(region, "DisableKey", request, finding, occurrence, report, "kms.amazonaws.com")
                 elif state == "PendingDeletion":
                     finding = f"key {key['KeyId']} pending deletion"
-                    if self._accepted(decisions, acceptances.KEY_PENDING_DELETION, key["KeyArn"], finding, report):
+                    if self._accepted(decisions, KEY_PENDING_DELETION, key["KeyArn"], finding, report):
                         continue
                     occurrence = f"{key['KeyArn']}@{metadata.get('DeletionDate') or self._today()}"
                     self._open(region, "ScheduleKeyDeletion", request, finding, occurrence, report, "kms.amazonaws.com")
@@ -248,13 +252,11 @@ class Sweep:
         if not outcomes:
             log.warning("the sweep found %s in %s, but no playbook answers %s", finding, region, name)
 
-    def _decisions(self, region: str) -> acceptances.Decisions:
+    def _decisions(self, region: str) -> Decisions:
         """The findings people decided to leave, read before the sweep looks at anything."""
-        return acceptances.Decisions(self._memory, self.account, region, self.incidents.clock())
+        return Decisions(self._memory, self.account, region, self.incidents.clock())
 
-    def _accepted(
-        self, decisions: acceptances.Decisions, kind: str, resource: str, finding: str, report: SweepReport
-    ) -> bool:
+    def _accepted(self, decisions: Decisions, kind: str, resource: str, finding: str, report: SweepReport) -> bool:
         decision = decisions.accepted(kind, resource)
         if decision is not None:
             report.accepted.append(f"{finding}: left as {decision['By']} decided ({decision['Incident']})")

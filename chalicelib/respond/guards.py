@@ -32,7 +32,7 @@ _SESSION_ARN = re.compile(r"arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([\w+=,.@-
 
 
 class OwnCalls(Protocol):
-    """The request ids of the write calls trailguard made in member accounts (see `aws`)."""
+    """The request ids of the write calls trailguard made in member accounts (see `aws.own_calls`)."""
 
     def made(self, request_id: str) -> bool: ...
 

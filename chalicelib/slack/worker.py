@@ -10,7 +10,7 @@ the event was delivered again), the work is not run a second time; the message i
 brought up to date.
 
 The worker acts only on an incident whose seal holds (the store checks it on reading,
-see `integrity`): whoever can write the table and invoke the worker (the public
+see `incidents.seals`): whoever can write the table and invoke the worker (the public
 endpoint's role) cannot have it carry out a plan, a snapshot or a state of their own.
 Once a click's work is done (or there was none: deny, acknowledge), the incident is
 written again under trailguard's seal.

@@ -234,7 +234,7 @@ def test_the_committed_validator_is_the_schema_compiled():
     assert VALIDATOR_FILE.read_text() == validator_code(), "stale: run python -m trailguard schema --write"
 
 
-def test_python_m_chalicelib_runs():
+def test_python_m_trailguard_runs():
     result = subprocess.run([sys.executable, "-m", "trailguard", "validate"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("ok: ")
 

@@ -57,7 +57,7 @@ class CallRecorder:
 
 
 def cloudtrail_record(call: Call, *, identity: Mapping[str, Any], region: str, **fields: Any) -> dict[str, Any]:
-    """The CloudTrail record of a successful call (see `events.api_call_record` for `fields`)."""
+    """The CloudTrail record of a successful call (see `events.synthetic.api_call_record` for `fields`)."""
     source = f"{call.service}.amazonaws.com"
     return api_call_record(
         call.operation.name,

@@ -49,7 +49,7 @@ TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
 ENDPOINT_TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
 """What a click needs: read the incident, write its decision conditionally."""
 ENDPOINT_KEYS = ("inc-*",)
-"""The items the endpoint may touch: incidents (`incidents.incident_id`), not remembered configurations."""
+"""The items the endpoint may touch: incidents (`incidents.model.incident_id`), not remembered configurations."""
 SEAL_PERMISSIONS = ("kms:GenerateMac", "kms:VerifyMac")
 PASS_ROLE = "iam:PassRole"
 ROLE_CHANGING_PERMISSIONS = (
@@ -168,7 +168,7 @@ def _endpoint_table(settings: Settings) -> list[dict[str, Any]]:
     `ForAllValues` is true when the key is absent from the request, so the `Null` condition
     requires it; GetItem and PutItem always carry it. `dynamodb:Attributes` cannot narrow the
     write further: an incident is one JSON attribute (`body`) a click rewrites whole; the
-    acting roles' seal covers what is in it instead (see `integrity`).
+    acting roles' seal covers what is in it instead (see `incidents.seals`).
     """
     if not settings.table:
         return []

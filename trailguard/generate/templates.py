@@ -100,7 +100,7 @@ def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> di
 
 
 def _integrity_key(stage: str, alias: str, acting_roles: list[str]) -> dict[str, Any]:
-    """The HMAC key that seals the table (see `integrity`), kept when the stack goes: without
+    """The HMAC key that seals the table (see `incidents.seals`), kept when the stack goes: without
     it, no stored incident can be checked again."""
     policy = integrity_key_policy(
         {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
