@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "chalicelib.clock",
         "chalicelib.formats",
         "chalicelib.logs",
+        "chalicelib.metrics",
         "chalicelib.named_lists",
         "chalicelib.settings",
         "chalicelib.text",
@@ -36,6 +37,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("chalicelib.actions",),
     ("chalicelib.playbooks",),
     ("chalicelib.incidents",),
+    # what other tools hear of incidents (metrics, findings, events): it reads incidents and
+    # is told by their state-change hook, which the runtime gives the acting functions' door
+    ("chalicelib.outputs",),
     ("chalicelib.respond",),
     ("chalicelib.posture",),
     ("chalicelib.slack",),
