@@ -11,6 +11,9 @@ is written here.
 
 Without actions (replay, the Slack endpoint, which records decisions and runs nothing),
 steps cannot run: a remediation would fail saying so.
+
+Other tools hear of an incident through `changes` (`incidents.changes`), told after the
+write that opened it or brought it to rest succeeded, and never by a write the store refused.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.clock import timestamp, utc_now
+from chalicelib.incidents.changes import NO_CHANGES, StateChanges, tell_opened, tell_rested
 from chalicelib.incidents.model import (
     BUSY_STATES,
     OPEN_STATES,
@@ -67,15 +71,18 @@ class Incidents:
         *,
         memory: Memory | None = None,
         notifier: Notifier | None = None,
+        changes: StateChanges = NO_CHANGES,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         """`store`: where they are kept (sealed for the acting functions); `actions` binds a
         planned step to AWS (None: simulated); `memory`: the configurations an incident's
-        steps restore, and the decisions the sweep honours; `notifier` tells people."""
+        steps restore, and the decisions the sweep honours; `notifier` tells people;
+        `changes` tells other tools (metrics, findings, events) what opened and where it rests."""
         self.store = store
         self.memory = memory
         self.notifier = notifier or NullNotifier()
+        self.changes = changes
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.clock = clock
         self.simulated = actions is None
@@ -130,7 +137,12 @@ class Incidents:
         self._recall(incident)
         if incident.state in BUSY_STATES:
             incident.lease_until = timestamp(self.clock() + self.lease)
-        return self.store.create(incident)
+        if not self.store.create(incident):
+            return False
+        tell_opened(self.changes, incident)
+        if incident.state not in BUSY_STATES:
+            tell_rested(self.changes, incident)
+        return True
 
     def _recall(self, incident: Incident) -> None:
         """Keep in the plan the configurations its steps will restore, as known now, and
@@ -220,7 +232,8 @@ class Incidents:
         try:
             self._save(incident)
         except StaleIncident:
-            pass  # moved on meanwhile, by someone who writes it in turn
+            return incident  # moved on meanwhile, by someone who writes it in turn (and tells)
+        tell_rested(self.changes, incident)  # the click's state, first written by an acting function
         return incident
 
     def resume(self, incident: Incident, who: str) -> Incident:
@@ -302,8 +315,13 @@ class Incidents:
     # -- the store --------------------------------------------------------------------------
 
     def _save(self, incident: Incident) -> None:
+        """Write the incident (conditionally) with its lease; once the write of a new resting
+        state succeeded, tell `changes`."""
+        before = incident.stored_state
         incident.lease_until = timestamp(self.clock() + self.lease) if incident.state in BUSY_STATES else None
         self.store.save(incident)
+        if incident.state is not before and incident.state not in BUSY_STATES:
+            tell_rested(self.changes, incident)
 
 
 def _raced[T](write: Callable[[int], T]) -> T:

@@ -2,6 +2,11 @@
 expired, incidents whose worker died are resumed, and messages Slack did not take (or a
 worker died before sending) are delivered.
 
+A click whose hand-over to the worker failed is finished here as the worker would have: a
+denial recorded for the sweep, the incident sealed in the state the click chose and told
+(`Incidents.settle`). What is still due after delivery is counted (`pending`, and how long
+the oldest change has waited) for the Slack backlog metric.
+
 Each incident is handled on its own: one that cannot be read or written is reported with
 its id, and the others go on. A busy incident is left to its worker until its lease runs
 out; its worker sends its message when done.
@@ -32,6 +37,10 @@ class UpkeepReport:
     resumed: list[str] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    pending: int = 0
+    """Incidents whose message still does not show their latest change."""
+    oldest_pending_seconds: float = 0.0
+    """How long the oldest change not shown in Slack has waited."""
 
     def error(self, text: str) -> None:
         """Report a problem once, however many parts of the sweep meet it."""
@@ -92,14 +101,29 @@ class Upkeep:
         for problem in unreadable:
             report.error(str(problem))
 
+        now = self.incidents.clock()
+        waiting: list[dt.datetime] = []
+
         def deliver(incident: Incident) -> None:
-            if incident.state in BUSY_STATES:
-                return
-            self.incidents.tell(incident)
+            if incident.state not in BUSY_STATES:
+                incident = self._finish_click(incident)
+                self.incidents.tell(incident)
             if not incident.notification_due:
                 report.delivered.append(incident.id)
+            else:
+                waiting.append(_waiting_since(incident))
 
         _each(due, "deliver", deliver, report)
+        report.pending = len(waiting)
+        report.oldest_pending_seconds = max((max(0.0, (now - since).total_seconds()) for since in waiting), default=0.0)
+
+    def _finish_click(self, incident: Incident) -> Incident:
+        """A click the worker never got (its hand-over failed): what the worker does with it."""
+        if incident.sealed_state is None or incident.state is incident.sealed_state:
+            return incident
+        if incident.state is State.DENIED:
+            incident = self.incidents.carry_out(incident)
+        return self.incidents.settle(incident)
 
     def _listed(self, states: Iterable[State], report: UpkeepReport) -> list[Incident]:
         """The open incidents in `states`; the damaged ones are reported, not raised."""
@@ -118,6 +142,13 @@ def _each(incidents: list[Incident], what: str, handle: Callable[[Incident], Non
         except Exception as error:
             log.exception("the sweep could not %s incident %s", what, incident.id)
             report.error(f"incident {incident.id}: {what}: {describe_error(error)}")
+
+
+def _waiting_since(incident: Incident) -> dt.datetime:
+    """When the first change its message does not show was made."""
+    shown = (incident.notification or {}).get("shown") or 0
+    unseen = incident.history_since(int(shown))
+    return dt.datetime.fromisoformat(unseen[0].at if unseen else incident.created_at)
 
 
 def _hours(timeout: dt.timedelta) -> str:
