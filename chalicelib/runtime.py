@@ -28,10 +28,12 @@ from chalicelib import logs
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.aws.seals import KmsSealer, LocalSealer, Refusals, Sealer
+from chalicelib.incidents.changes import StateChanges
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
 from chalicelib.memory.rules import Memory
+from chalicelib.metrics import Metrics
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.handler import EventHandler
@@ -65,7 +67,7 @@ class Runtime:
     @functools.cached_property
     def event_handler(self) -> EventHandler:
         """The rules' handler (`respond_to_cloudtrail`)."""
-        return EventHandler(self.responder, self.memory, self.clients)
+        return EventHandler(self.responder, self.memory, self.clients, metrics=self.metrics)
 
     def sweep(self) -> Sweep:
         """The scheduled posture sweep (`posture_sweep`), one per run; imported by the
@@ -84,6 +86,7 @@ class Runtime:
             key_ids=settings.sweep_keys,
             allowed_keys=settings.sweep_allowed_keys,
             refusals=self.refusals,
+            metrics=self.metrics,
         )
 
     @functools.cached_property
@@ -91,14 +94,44 @@ class Runtime:
         """`POST /slack/interactions`: its interactions are built on the first click."""
         from chalicelib.slack.endpoint import SlackEndpoint
 
-        return SlackEndpoint(lambda: self._interactions())
+        return SlackEndpoint(lambda: self._interactions(), metrics=self.metrics)
 
     @functools.cached_property
     def click_worker(self) -> Any:
         """The worker (`slack_worker`) that carries out what a click decided."""
         from chalicelib.slack.worker import ClickWorker, send_ephemeral
 
-        return ClickWorker(self.incidents, send_ephemeral)
+        return ClickWorker(self.incidents, send_ephemeral, metrics=self.metrics)
+
+    # -- what other tools are told -----------------------------------------------------------
+
+    @functools.cached_property
+    def metrics(self) -> Metrics:
+        """The stage's metric lines (EMF, in the functions' own logs)."""
+        return Metrics(self.settings.stage)
+
+    @functools.cached_property
+    def changes(self) -> StateChanges:
+        """What the acting functions tell when an incident opens or comes to rest: metrics
+        always; Security Hub and trailguard's own events when the stage turns them on. The
+        Slack endpoint's door has none: its role may tell nobody (it holds no such permission)."""
+        from chalicelib.outputs.fanout import Outputs
+
+        settings = self.settings
+        outputs: dict[str, StateChanges] = {}
+        if settings.security_hub:
+            from chalicelib.outputs.findings import SecurityHubFindings
+
+            outputs[SecurityHubFindings.name] = SecurityHubFindings(
+                settings.stage, self.clients, settings.security_hub_region
+            )
+        if settings.events_out is not None:
+            from chalicelib.outputs.events import IncidentEvents
+
+            outputs[IncidentEvents.name] = IncidentEvents(
+                lambda: self.clients.home_client("events"), settings.stage, settings.events_out
+            )
+        return Outputs(self.metrics, outputs)
 
     # -- AWS, and what is kept there --------------------------------------------------------
 
@@ -166,6 +199,7 @@ class Runtime:
             ActionBinder(self.clients, self.memory),
             memory=self.memory,
             notifier=self.notifier,
+            changes=self.changes,
             lease_seconds=self.settings.lease_seconds,
         )
 
@@ -197,6 +231,7 @@ class Runtime:
             default_channel=settings.slack_channel,
             channels={p.id: p.slack_channel for p in self.catalog.playbooks if p.slack_channel},
             account_names=settings.account_names,
+            metrics=self.metrics,
         )
         return Fanout(LogNotifier(), slack)
 

@@ -55,6 +55,16 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
 - TRAILGUARD_TRUSTED_ORGANIZATIONS (default: (none)): comma-separated AWS Organizations ids
   (`o-...`), `named_list('trusted_organizations')`: a policy pinned to another organization
   (aws:PrincipalOrgID) is open to strangers
+- TRAILGUARD_STAGE (default: local): the stage's name, the `Stage` dimension of every metric and
+  part of every finding's id and event; each deployed stage sets its own
+- TRAILGUARD_SECURITY_HUB (default: off): `on` imports each incident into Security Hub as a
+  finding, from the incident's own account (the member role), its workflow status following the
+  incident; the stage's roles and member template then hold the two permissions it needs
+- TRAILGUARD_SECURITY_HUB_REGION (default: the incident's region): the region findings are
+  imported into (a Security Hub aggregation region, say)
+- TRAILGUARD_EVENTS_OUT (default: off): `on` puts a `trailguard Incident State Change` event on
+  the default bus of trailguard's account each time an incident opens or comes to rest; or the
+  name or ARN of another bus there
 """
 
 from __future__ import annotations
@@ -69,10 +79,14 @@ from chalicelib import named_lists
 from chalicelib.formats import INTEGRITY_KEY, SLACK_APP, SLACK_APPROVER, SLACK_CHANNEL, SLACK_TEAM
 from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, NamedLists
 
+STAGE_NAME = r"[A-Za-z0-9_-]{1,64}"
+EVENT_BUS = r"[/.\-_A-Za-z0-9]{1,256}"
 PROJECT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
 DEFAULT_OWN_ROLES: frozenset[str] = frozenset()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_STAGE = "local"
+SWITCH_ON, SWITCH_OFF = ("on", "true", "yes", "1"), ("", "off", "false", "no", "0")
 
 
 def _names(text: str) -> frozenset[str]:
@@ -137,6 +151,25 @@ def _account_names(text: str) -> dict[str, str]:
     return names
 
 
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    text = environ.get(name, "").strip().lower()
+    if text not in SWITCH_ON + SWITCH_OFF:
+        raise ValueError(f"{name} is {text!r}; expected on or off")
+    return text in SWITCH_ON
+
+
+def _event_bus(environ: Mapping[str, str]) -> str | None:
+    """The bus events go out on: None (off), `default`, or a bus name or ARN."""
+    text = environ.get("TRAILGUARD_EVENTS_OUT", "").strip()
+    if text.lower() in SWITCH_OFF:
+        return None
+    if text.lower() in SWITCH_ON:
+        return "default"
+    if not re.fullmatch(f"{EVENT_BUS}|arn:aws[a-z-]*:events:[a-z0-9-]+:\\d{{12}}:event-bus/{EVENT_BUS}", text):
+        raise ValueError(f"TRAILGUARD_EVENTS_OUT is {text!r}; expected on, off, or an event bus name or ARN")
+    return text
+
+
 def _named_list(environ: Mapping[str, str], variable: str, name: str) -> frozenset[str]:
     values = _names(environ.get(variable, ""))
     wrong = named_lists.problem(name, sorted(values))
@@ -174,6 +207,11 @@ class Settings:
     account_names: Mapping[str, str] = field(default_factory=dict)
     trusted_accounts: frozenset[str] = frozenset()
     trusted_organizations: frozenset[str] = frozenset()
+    stage: str = DEFAULT_STAGE
+    security_hub: bool = False
+    security_hub_region: str | None = None
+    events_out: str | None = None
+    """The bus trailguard's own events go on (None: none are put)."""
 
     @property
     def slack(self) -> bool:
@@ -226,6 +264,13 @@ class Settings:
             account_names=_account_names(environ.get("TRAILGUARD_ACCOUNT_NAMES", "")),
             trusted_accounts=_named_list(environ, "TRAILGUARD_TRUSTED_ACCOUNTS", TRUSTED_ACCOUNTS),
             trusted_organizations=_named_list(environ, "TRAILGUARD_TRUSTED_ORGANIZATIONS", TRUSTED_ORGANIZATIONS),
+            stage=_identifier(environ, "TRAILGUARD_STAGE", STAGE_NAME, "a stage name (letters, digits, - and _)")
+            or DEFAULT_STAGE,
+            security_hub=_switch(environ, "TRAILGUARD_SECURITY_HUB"),
+            security_hub_region=_identifier(
+                environ, "TRAILGUARD_SECURITY_HUB_REGION", r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as eu-west-1"
+            ),
+            events_out=_event_bus(environ),
         )
         if settings.table and settings.integrity_key is None:
             raise ValueError(missing_integrity_key(settings.table))

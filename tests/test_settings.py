@@ -189,3 +189,40 @@ def test_bad_trusted_ids_are_refused_clearly(name, value, message):
     with pytest.raises(ValueError) as raised:
         Settings.from_environment({name: value})
     assert message in str(raised.value)
+
+
+def test_the_stage_and_what_it_tells_other_tools_are_off_unless_turned_on():
+    quiet = Settings.from_environment({})
+    assert (quiet.stage, quiet.security_hub, quiet.security_hub_region, quiet.events_out) == ("local", False, None, None)
+    loud = Settings.from_environment(
+        {
+            "TRAILGUARD_STAGE": "prod",
+            "TRAILGUARD_SECURITY_HUB": "on",
+            "TRAILGUARD_SECURITY_HUB_REGION": "eu-west-1",
+            "TRAILGUARD_EVENTS_OUT": "on",
+        }
+    )
+    assert (loud.stage, loud.security_hub, loud.security_hub_region, loud.events_out) == (
+        "prod",
+        True,
+        "eu-west-1",
+        "default",
+    )
+    arn = "arn:aws:events:us-east-1:111122223333:event-bus/security"
+    assert Settings.from_environment({"TRAILGUARD_EVENTS_OUT": arn}).events_out == arn
+    assert Settings.from_environment({"TRAILGUARD_EVENTS_OUT": "security"}).events_out == "security"
+    assert Settings.from_environment({"TRAILGUARD_EVENTS_OUT": "off"}).events_out is None
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("TRAILGUARD_STAGE", "prod stage", "TRAILGUARD_STAGE is 'prod stage'; expected a stage name"),
+        ("TRAILGUARD_SECURITY_HUB", "maybe", "TRAILGUARD_SECURITY_HUB is 'maybe'; expected on or off"),
+        ("TRAILGUARD_SECURITY_HUB_REGION", "Ireland", "TRAILGUARD_SECURITY_HUB_REGION is 'Ireland'; expected an AWS"),
+        ("TRAILGUARD_EVENTS_OUT", "arn:aws:sns:x", "TRAILGUARD_EVENTS_OUT is 'arn:aws:sns:x'; expected on, off, or an"),
+    ],
+)
+def test_bad_output_settings_are_refused_clearly(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_environment({name: value})

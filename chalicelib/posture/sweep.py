@@ -39,6 +39,7 @@ from chalicelib.memory.decisions import (
     TRAIL_NOT_LOGGING,
     Decisions,
 )
+from chalicelib.metrics import SWEEP, Metrics
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.responder import Responder
 
@@ -86,8 +87,11 @@ class Sweep:
         key_ids: Iterable[str] = (),
         allowed_keys: Iterable[str] = (),
         refusals: Refusals | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
-        """`refusals`: what failed its seal check in this container, reported as `refused`."""
+        """`refusals`: what failed its seal check in this container, reported as `refused`;
+        `metrics`: where the Slack backlog and the errors of each run are counted."""
+        self.metrics = metrics
         self.catalog = catalog
         self.responder = responder
         self.incidents = incidents
@@ -102,8 +106,13 @@ class Sweep:
 
     def handle(self) -> dict[str, Any]:
         """The scheduled Lambda: the report, which its log line also shows."""
-        report = self.run().to_dict()
+        done = self.run()
+        report = done.to_dict()
         log.info("sweep done", extra={**report})
+        if self.metrics is not None:
+            self.metrics.slack_backlog(done.pending, done.oldest_pending_seconds)
+            if done.errors:
+                self.metrics.handler_error(SWEEP, "the sweep met errors", count=len(done.errors))
         return report
 
     def run(self) -> SweepReport:

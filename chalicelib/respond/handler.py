@@ -26,6 +26,7 @@ from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.incidents.lifecycle import IncidentTooLarge
 from chalicelib.memory import refresh
 from chalicelib.memory.rules import Memory
+from chalicelib.metrics import HANDLER, Metrics
 from chalicelib.playbooks.catalog import Catalog, EventRule
 from chalicelib.respond.responder import Outcome, Responder
 
@@ -39,10 +40,14 @@ def eventbridge_rules(catalog: Catalog) -> list[EventRule]:
 
 
 class EventHandler:
-    def __init__(self, responder: Responder, memory: Memory, clients: AwsClients) -> None:
+    def __init__(
+        self, responder: Responder, memory: Memory, clients: AwsClients, *, metrics: Metrics | None = None
+    ) -> None:
+        """`metrics`: where a rejected event and a failure it caught are counted."""
         self.responder = responder
         self.memory = memory
         self.clients = clients
+        self.metrics = metrics
 
     def handle(self, raw: Any) -> dict[str, Any]:
         """Answer one EventBridge delivery; the result is also what the logs show: one line
@@ -55,6 +60,8 @@ class EventHandler:
                 "event rejected",
                 extra={"reason": str(error), "duration_ms": logs.milliseconds(time.perf_counter() - started)},
             )
+            if self.metrics is not None:
+                self.metrics.event_rejected(str(error))
             return {"status": "rejected", "reason": str(error)}
         where = {
             "eventID": event.event_id,
@@ -69,6 +76,8 @@ class EventHandler:
         except IncidentTooLarge as error:
             elapsed = logs.milliseconds(time.perf_counter() - started)
             log.error("incident too large", extra={**where, "error": str(error), "duration_ms": elapsed})
+            if self.metrics is not None:
+                self.metrics.handler_error(HANDLER, "incident too large", eventID=event.event_id)
             return {"status": "failed", "eventID": event.event_id, "eventName": event.name, "reason": str(error)}
         if not outcomes:
             # Judged: a playbook names the call and no guard skipped it (see `memory.rules`).

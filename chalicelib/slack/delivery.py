@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from chalicelib.incidents.model import Incident
 from chalicelib.incidents.notify import Notifier
+from chalicelib.metrics import Metrics
 from chalicelib.slack.messages import render, thread_reply
 
 log = logging.getLogger("trailguard")
@@ -35,9 +36,12 @@ class SlackNotifier(Notifier):
         default_channel: str,
         channels: Mapping[str, str] | None = None,
         account_names: Mapping[str, str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """`connect()` gives the WebClient; it is called on first delivery, so that a token
-        that cannot be read is recorded as a delivery error, not raised at import."""
+        that cannot be read is recorded as a delivery error, not raised at import. `metrics`
+        counts each delivery that failed."""
+        self.metrics = metrics
         self._connect = connect
         self._web: Any = None
         self.default_channel = default_channel
@@ -93,6 +97,8 @@ class SlackNotifier(Notifier):
                 "could not deliver the incident's Slack message; the sweep will retry",
                 extra={"incident": incident.id, "error": reference["error"]},
             )
+            if self.metrics is not None:
+                self.metrics.slack_delivery_failed(incident.id, reference["error"])
         incident.notification = reference
 
     def _reply_in_thread(self, web: Any, incident: Incident, reference: Mapping[str, Any], shown: int) -> None:

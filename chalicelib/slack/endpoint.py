@@ -13,15 +13,18 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from chalicelib.metrics import ENDPOINT, Metrics
 from chalicelib.slack.interactions import Answer, Interactions
 
 log = logging.getLogger("trailguard")
 
 
 class SlackEndpoint:
-    def __init__(self, interactions: Callable[[], Interactions]) -> None:
-        """`interactions()` builds them; it is called once, on the first click."""
+    def __init__(self, interactions: Callable[[], Interactions], *, metrics: Metrics | None = None) -> None:
+        """`interactions()` builds them; it is called once, on the first click. `metrics`
+        counts a 503."""
         self._interactions = functools.cache(interactions)
+        self.metrics = metrics
 
     def answer(self, raw_body: bytes | str, headers: Any) -> Answer:
         """The `Answer` to one request, within Slack's 3 s (see `slack.interactions`)."""
@@ -29,6 +32,8 @@ class SlackEndpoint:
             return self._interactions().answer(raw_body, headers)
         except Exception:
             log.exception("could not handle a Slack interaction")
+            if self.metrics is not None:
+                self.metrics.handler_error(ENDPOINT, "could not handle a Slack interaction")
             return Answer(503, {"error": "trailguard could not handle the click; nothing was changed; try again"})
 
 

@@ -28,15 +28,20 @@ from chalicelib import logs
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.incidents.lifecycle import Incidents, StaleIncident
 from chalicelib.incidents.model import BUSY_STATES, State
+from chalicelib.metrics import WORKER, Metrics
 
 log = logging.getLogger("trailguard")
 
 
 class ClickWorker:
-    def __init__(self, incidents: Incidents, respond: Callable[[str, str], None]) -> None:
-        """`respond(response_url, text)` sends an ephemeral answer to the user who clicked."""
+    def __init__(
+        self, incidents: Incidents, respond: Callable[[str, str], None], *, metrics: Metrics | None = None
+    ) -> None:
+        """`respond(response_url, text)` sends an ephemeral answer to the user who clicked;
+        `metrics` counts a job it could not read."""
         self.incidents = incidents
         self.respond = respond
+        self.metrics = metrics
 
     def handle(self, job: Any) -> dict[str, Any]:
         """The worker Lambda: the job's result, which its log line also shows."""
@@ -48,6 +53,8 @@ class ClickWorker:
     def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(job, Mapping) or not ({"tell", "incident", "refresh"} & set(job)):
             log.warning("worker job rejected", extra={"job": repr(job)[:200]})
+            if self.metrics is not None:
+                self.metrics.handler_error(WORKER, "job rejected")
             return {"status": "rejected", "reason": "expected {incident, version}, {refresh} or {tell, response_url}"}
         if "tell" in job:
             try:
