@@ -348,10 +348,9 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
     elif api:
         document = api_policy(settings)
     elif stage:
-        from trailguard.generate.deployment import own_roles_in_central_account
+        from trailguard.generate.deployment import CHALICE_DIR
 
-        rules = [rule.name for rule in eventbridge_rules(catalog)]
-        document = lambda_policy(catalog, settings, own_roles=own_roles_in_central_account(stage, settings, rules))
+        document = json.loads(deployment_files(stage, settings, catalog)[CHALICE_DIR / f"policy-{stage}.json"])
     else:
         document = lambda_policy(catalog, settings)
     click.echo(json.dumps(document, indent=2))
@@ -360,16 +359,26 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
 def deployment_files(stage: str, settings: Settings, catalog: Catalog) -> dict[Path, str]:
     """Every file `policy --stage STAGE --write` writes, by path, with its text."""
     from chalicelib.respond.handler import eventbridge_rules
-    from trailguard.generate.deployment import CHALICE_DIR, TEMPLATES_DIR, own_roles_in_central_account
+    from trailguard.generate.deadletters import send_statement
+    from trailguard.generate.deployment import (
+        CHALICE_DIR,
+        TEMPLATES_DIR,
+        own_roles_in_central_account,
+        stage_environment,
+    )
+    from trailguard.generate.operations import StageLayout
     from trailguard.generate.policy import api_policy, lambda_policy
     from trailguard.generate.templates import central_bus_template, member_template, merge_template
 
     rules = eventbridge_rules(catalog)
     own_roles = own_roles_in_central_account(stage, settings, [rule.name for rule in rules])
+    layout = StageLayout.of(stage, settings, [rule.name for rule in rules], stage_environment(stage))
     documents = {
-        CHALICE_DIR / f"policy-{stage}.json": lambda_policy(catalog, settings, own_roles=own_roles),
+        CHALICE_DIR / f"policy-{stage}.json": lambda_policy(
+            catalog, settings, own_roles=own_roles, dead_letters=send_statement(layout)
+        ),
         CHALICE_DIR / f"policy-{stage}-api.json": api_policy(settings),
-        TEMPLATES_DIR / f"merge-{stage}.json": merge_template(stage, settings, rules),
+        TEMPLATES_DIR / f"merge-{stage}.json": merge_template(stage, settings, rules, layout.ops),
         TEMPLATES_DIR / f"member-{stage}.json": member_template(stage, settings, catalog, rules),
         TEMPLATES_DIR / f"central-bus-{stage}.json": central_bus_template(stage),
     }

@@ -175,3 +175,155 @@ def test_the_merge_template_turns_on_access_logs_without_the_request_body(packag
     ), variables
     # no execution logging with full request and response data either
     assert not any(settings.get("DataTraceEnabled") for settings in api["Properties"].get("MethodSettings", []))
+
+
+# -- what keeps the stage observable and loses nothing (issue 21) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def transformed(package) -> dict:
+    """What CloudFormation runs after SAM's transform (samtranslator, as cfn-lint runs it)."""
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies(ManagedPolicyLoader):
+        def __init__(self) -> None:
+            pass
+
+        def load(self) -> dict[str, str]:
+            return {}
+
+    template = json.loads((package / "sam.json").read_text())
+    for function in _of_type(template, "AWS::Serverless::Function").values():  # as `cloudformation package` does
+        function["Properties"]["CodeUri"] = "s3://trailguard-artifacts/deployment.zip"
+    return dict(transform(template, {"AWS::Region": "us-east-1"}, NoManagedPolicies(), Parser()))
+
+
+def _of_type(template: dict, kind: str) -> dict[str, dict]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+BACKGROUND = {
+    "RespondToCloudtrail": "respond_to_cloudtrail",
+    "PostureSweep": "posture_sweep",
+    "SlackWorker": "slack_worker",
+}
+
+
+def test_every_rule_is_named_as_chalice_deploy_names_it_with_a_dead_letter_queue_and_a_retry_policy(transformed):
+    """SAM names a CloudWatchEvent's rule from `RuleName` but a Schedule's from `Name`; both
+    pass DeadLetterConfig and RetryPolicy on to the target."""
+    rules = {r["Properties"]["Name"]: r["Properties"] for r in _of_type(transformed, "AWS::Events::Rule").values()}
+    assert set(rules) == {"trailguard-dev-respond_to_cloudtrail-event", "trailguard-dev-posture_sweep-event"}
+    for name, queue, retry in (
+        ("trailguard-dev-respond_to_cloudtrail-event", "RespondToCloudtrailDeadLetterQueue", (185, 3600)),
+        ("trailguard-dev-posture_sweep-event", "PostureSweepDeadLetterQueue", (3, 600)),
+    ):
+        [target] = rules[name]["Targets"]
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
+        policy = target["RetryPolicy"]
+        assert (policy["MaximumRetryAttempts"], policy["MaximumEventAgeInSeconds"]) == retry
+    pattern = rules["trailguard-dev-respond_to_cloudtrail-event"]["EventPattern"]
+    assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]  # Chalice's pattern survived the merge
+
+
+def test_each_dead_letter_queue_lets_in_only_its_own_rule(transformed):
+    queues = _of_type(transformed, "AWS::SQS::Queue")
+    assert {q["Properties"]["QueueName"] for q in queues.values()} == {
+        f"trailguard-dev-{function}-dlq" for function in BACKGROUND.values()
+    }
+    assert all(q["Properties"]["MessageRetentionPeriod"] == 1_209_600 for q in queues.values())
+    policies = _of_type(transformed, "AWS::SQS::QueuePolicy")
+    handler = policies["RespondToCloudtrailDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
+    [allow] = [s for s in handler["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(
+        ":rule/trailguard-dev-respond_to_cloudtrail-event"
+    )
+    worker = policies["SlackWorkerDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
+    assert [s["Effect"] for s in worker["Statement"]] == ["Deny"]  # Lambda sends with the role, EventBridge never
+
+
+def test_every_background_function_sends_what_fails_every_retry_to_its_queue(transformed):
+    """The rule's dead-letter queue catches only what EventBridge could not hand to Lambda:
+    a function that fails every attempt is caught by Lambda's on-failure destination."""
+    configs = {
+        c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+        for c in _of_type(transformed, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    assert set(configs) == set(BACKGROUND)
+    for function, config in configs.items():
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": [f"{function}DeadLetterQueue", "Arn"]
+        }
+    acting = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
+    [send] = [s for s in acting["Statement"] if s["Action"] == "sqs:SendMessage"]
+    assert sorted(send["Resource"]) == sorted(f"arn:*:sqs:*:*:trailguard-dev-{f}-dlq" for f in BACKGROUND.values())
+    api = json.loads((ROOT / ".chalice" / "policy-dev-api.json").read_text())
+    assert not [s for s in api["Statement"] if "sqs:" in json.dumps(s["Action"])]
+
+
+def test_every_function_has_a_log_group_with_retention_made_before_it(transformed):
+    groups = {g["Properties"]["LogGroupName"]: g for g in _of_type(transformed, "AWS::Logs::LogGroup").values()}
+    functions = _of_type(transformed, "AWS::Lambda::Function")
+    for function in functions.values():
+        group = groups[f"/aws/lambda/{function['Properties']['FunctionName']}"]
+        assert group["Properties"]["RetentionInDays"] == 365 and group["DeletionPolicy"] == "Retain"
+        assert any(dependency.endswith("LogGroup") for dependency in function["DependsOn"])
+    assert all(group["Properties"].get("RetentionInDays") for group in groups.values())  # the access logs' too
+
+
+def test_the_table_keeps_point_in_time_recovery(transformed):
+    table = transformed["Resources"]["IncidentTable"]["Properties"]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_alarms_cover_what_operators_must_hear_of_and_notify_the_topic(transformed):
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"] for a in _of_type(transformed, "AWS::CloudWatch::Alarm").values()
+    }
+    wanted = {
+        "trailguard-dev-remediation-failed",
+        "trailguard-dev-slack-undelivered",
+        "trailguard-dev-time-to-remediate-p99",
+        "trailguard-dev-outputs-failed",
+        "trailguard-dev-events-rejected",
+        "trailguard-dev-posture_sweep-not-running",
+        *(f"trailguard-dev-{f}-dead-letters" for f in BACKGROUND.values()),
+        *(f"trailguard-dev-{f}-errors" for f in [*BACKGROUND.values(), "api_handler"]),
+        "trailguard-dev-respond_to_cloudtrail-events-lost",
+        "trailguard-dev-posture_sweep-events-lost",
+    }
+    assert set(alarms) == wanted
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] == a["OKActions"] for a in alarms.values())
+    assert alarms["trailguard-dev-slack-undelivered"]["Threshold"] == 30 * 60
+    ttr = alarms["trailguard-dev-time-to-remediate-p99"]
+    assert (ttr["ExtendedStatistic"], ttr["Threshold"]) == ("p99", 120)
+    dlq = alarms["trailguard-dev-respond_to_cloudtrail-dead-letters"]
+    assert (dlq["MetricName"], dlq["ComparisonOperator"], dlq["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert alarms["trailguard-dev-posture_sweep-not-running"]["TreatMissingData"] == "breaching"
+
+
+def test_the_dashboard_shows_the_headline_figures_per_playbook_and_per_account(transformed):
+    [dashboard] = _of_type(transformed, "AWS::CloudWatch::Dashboard").values()
+    body = json.loads(dashboard["Properties"]["DashboardBody"]["Fn::Sub"].replace("${AWS::Region}", "eu-west-1"))
+    text = json.dumps(body)
+    assert "TimeToRemediate" in text and '"p99"' in text and "Stage,Playbook" in text
+    logs = [w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"]
+    assert logs and all("SOURCE '/aws/lambda/trailguard-dev-respond_to_cloudtrail'" in q for q in logs)
+    assert any("by account" in q for q in logs)
+
+
+def test_cfn_lint_would_catch_a_broken_fragment(package, tmp_path):
+    """The lint of the merged package is not vacuous: a queue with an unknown property fails it."""
+    broken = json.loads((package / "sam.json").read_text())
+    broken["Resources"]["SlackWorkerDeadLetterQueue"]["Properties"]["MessageRetention"] = 5
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    assert subprocess.run([str(cfn_lint), str(path)], capture_output=True, timeout=300).returncode != 0

@@ -187,7 +187,9 @@ def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_
     assert "trailguard-prod-api_handler" not in trusted  # the public endpoint cannot reach member accounts
     assert template["Parameters"]["ExternalId"]["Default"] == settings.external_id
     assert role["Policies"][0]["PolicyDocument"] == member_policy(
-        catalog, own_roles=["trailguard-prod-remediator", "trailguard-prod-forward-events"]
+        catalog,
+        own_roles=["trailguard-prod-remediator", "trailguard-prod-forward-events"],
+        security_hub=settings.security_hub,  # prod imports findings, from each incident's own account
     )
     forwarded = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
     assert [r["EventPattern"] for r in forwarded] == [rule.pattern for rule in rules]

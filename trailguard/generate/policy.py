@@ -12,7 +12,13 @@ Least privilege, in three shapes:
   no remediation permission and no KMS permission at all: a bug behind the public URL
   cannot touch a trail or a key, and cannot seal an incident the worker would act on.
 - `member_policy`: the role trailguard assumes in member accounts: the remediation
-  permissions only.
+  permissions, and, when the stage imports findings into Security Hub, importing and
+  updating the account's own findings (a finding is imported by its own account).
+
+What tells other tools (`output_statements`) goes to the acting roles only, and only when
+the stage turns it on: putting events on the stage's bus, importing and updating Security
+Hub findings; and sending a failed invocation to the stage's dead-letter queues. The public
+endpoint's role gets none of it.
 
 `iam:PassRole` (a trail's CloudWatch Logs role) is granted only for passing to the service
 of the action that needs it.
@@ -252,8 +258,16 @@ def own_roles_unchanged(own_roles: Iterable[str]) -> dict[str, Any]:
     }
 
 
-def lambda_policy(catalog: Catalog, settings: Settings, *, own_roles: Iterable[str] | None = None) -> dict[str, Any]:
-    """`own_roles`: the stage's roles in the central account (by default those the settings name)."""
+def lambda_policy(
+    catalog: Catalog,
+    settings: Settings,
+    *,
+    own_roles: Iterable[str] | None = None,
+    dead_letters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`own_roles`: the stage's roles in the central account (by default those the settings
+    name); `dead_letters`: the statement letting them send failed invocations to the stage's
+    queues (`deadletters.send_statement`)."""
     if own_roles is None:
         own_roles = settings.own_role_names | {settings.member_role}
     statements = [
@@ -271,8 +285,49 @@ def lambda_policy(catalog: Catalog, settings: Settings, *, own_roles: Iterable[s
             "Resource": f"arn:*:iam::*:role/{settings.member_role}",
             "Condition": SAME_ORGANIZATION,
         },
+        *output_statements(settings),
+        *([dead_letters] if dead_letters else []),
     ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+SECURITY_HUB_PERMISSIONS = {
+    "securityhub:BatchImportFindings": "arn:*:securityhub:*:*:product/*/default",
+    "securityhub:BatchUpdateFindings": "arn:*:securityhub:*:*:hub/default",
+}
+"""Importing a finding as the account's own custom product (`product/<account>/default`, the
+only product trailguard imports as), and moving its workflow status (`BatchUpdateFindings`
+acts on the account's hub)."""
+
+
+def security_hub_statements() -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "ImportFindingsAsOwnProduct" if "Import" in permission else "UpdateOwnFindingsWorkflow",
+            "Effect": "Allow",
+            "Action": permission,
+            "Resource": resource,
+        }
+        for permission, resource in SECURITY_HUB_PERMISSIONS.items()
+    ]
+
+
+def output_statements(settings: Settings) -> list[dict[str, Any]]:
+    """What the acting roles need to tell the tools the stage turns on."""
+    statements = []
+    if settings.events_out is not None:
+        bus = settings.events_out
+        statements.append(
+            {
+                "Sid": "PutIncidentEvents",
+                "Effect": "Allow",
+                "Action": "events:PutEvents",
+                "Resource": bus if bus.startswith("arn:") else f"arn:*:events:*:*:event-bus/{bus}",
+            }
+        )
+    if settings.security_hub:
+        statements += security_hub_statements()
+    return statements
 
 
 def api_policy(settings: Settings) -> dict[str, Any]:
@@ -280,9 +335,13 @@ def api_policy(settings: Settings) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [_logs(), *_endpoint_table(settings), *_slack_statements(settings)]}
 
 
-def member_policy(catalog: Catalog, *, own_roles: Iterable[str]) -> dict[str, Any]:
-    """`own_roles`: the roles the member template creates in each account."""
-    return {"Version": "2012-10-17", "Statement": [*remediation_statements(catalog), own_roles_unchanged(own_roles)]}
+def member_policy(catalog: Catalog, *, own_roles: Iterable[str], security_hub: bool = False) -> dict[str, Any]:
+    """`own_roles`: the roles the member template creates in each account; `security_hub`:
+    whether the stage imports findings (from each incident's own account)."""
+    statements = [*remediation_statements(catalog), own_roles_unchanged(own_roles)]
+    if security_hub:
+        statements += security_hub_statements()
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def _slack_statements(settings: Settings) -> list[dict[str, Any]]:

@@ -1,10 +1,13 @@
 """The CloudFormation templates a deployment needs beyond what Chalice creates.
 
-- `merge_template`: for `chalice package --merge-template`. It adds the incident table,
-  the integrity key that seals it (with its alias) and the REST API's access logs (which
-  Chalice cannot turn on), and gives every function and role the name `chalice deploy`
-  would give it, so the worker's name in the settings, the policy's ARNs and the member
-  roles' trust hold whichever way a team deploys.
+- `merge_template`: for `chalice package --merge-template`. It adds the incident table
+  (with point-in-time recovery), the integrity key that seals it (with its alias) and the
+  REST API's access logs (which Chalice cannot turn on), and gives every function, role
+  and rule the name `chalice deploy` would give it, so the worker's name in the settings,
+  the policy's ARNs and the member roles' trust hold whichever way a team deploys. And
+  what keeps the stage observable and loses nothing (`operations_fragment`): dead-letter
+  queues, the rules' retry policies, on-failure destinations, log retention, alarms and
+  the dashboard.
 - `member_template`: one StackSet for every member account and region. It creates the
   role trailguard assumes (trusting only the central account's acting roles, with the
   external id, holding only the remediation permissions) and forwards the CloudTrail
@@ -25,6 +28,7 @@ from chalicelib.incidents.store import TTL_ATTRIBUTE, table_definition
 from chalicelib.playbooks.catalog import Catalog, EventRule
 from chalicelib.settings import Settings
 from trailguard.bootstrap import alias_of
+from trailguard.generate import alarms, dashboard, deadletters
 from trailguard.generate.access_logs import ACCESS_LOG_FORMAT, ACCESS_LOG_RETENTION_DAYS, access_log_group
 from trailguard.generate.deployment import (
     API_FUNCTION,
@@ -34,6 +38,7 @@ from trailguard.generate.deployment import (
     own_roles_in_member_accounts,
     role_name,
 )
+from trailguard.generate.operations import OpsSettings, StageLayout, deep_merge, queue_logical_id
 from trailguard.generate.policy import integrity_key_policy, member_policy
 
 CENTRAL_BUS = "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
@@ -52,7 +57,10 @@ def _logical_ids(function: str) -> tuple[str, str]:
     return name, to_cfn_resource_name(f"{function}_role")
 
 
-def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> dict[str, Any]:
+def merge_template(
+    stage: str, settings: Settings, rules: list[EventRule], ops: OpsSettings | None = None
+) -> dict[str, Any]:
+    """`ops`: the stage's operational settings (`operations.OpsSettings`; by default, the defaults)."""
     if not settings.table:
         raise ValueError(f"stage {stage} sets no TRAILGUARD_TABLE; the merge template would have no table to create")
     definition = table_definition(settings.table)
@@ -96,6 +104,37 @@ def merge_template(stage: str, settings: Settings, rules: list[EventRule]) -> di
     if alias is not None:  # a key named by id or ARN was made elsewhere
         resources.update(_integrity_key(stage, alias, [role_name(stage, function) for function in acting]))
         outputs["IntegrityKeyArn"] = {"Value": {"Fn::GetAtt": ["IntegrityKey", "Arn"]}}
+    layout = StageLayout(stage, tuple(rule.name for rule in rules), table=settings.table, ops=ops or OpsSettings())
+    return deep_merge({"Resources": resources, "Outputs": outputs}, operations_fragment(layout))
+
+
+def operations_fragment(layout: StageLayout) -> dict[str, Any]:
+    """Dead-letter queues, the rules' names, retry policies and dead-letter configs,
+    on-failure destinations, log groups with retention, the alarms, their topic and the
+    dashboard, as a template to merge."""
+    resources: dict[str, Any] = {}
+    for part in (
+        deadletters.cfn_dead_letter_queues(layout),
+        deadletters.cfn_async_failure_destinations(layout),
+        deadletters.cfn_log_groups(layout),
+        alarms.cfn_alarm_topic(layout),
+        alarms.cfn_alarms(layout),
+        dashboard.cfn_dashboard(layout),
+    ):
+        clash = sorted(set(part) & set(resources))
+        if clash:
+            raise ValueError(f"logical ids used twice: {', '.join(clash)}")
+        resources.update(part)
+    for fragment in (deadletters.cfn_rule_targets(layout), deadletters.cfn_functions_after_log_groups(layout)):
+        resources = deep_merge(resources, fragment)
+    outputs: dict[str, Any] = {
+        "AlarmTopicArn": {"Value": alarms.topic_reference(layout)},
+        "DashboardName": {"Value": {"Ref": dashboard.DASHBOARD_LOGICAL_ID}},
+        **{
+            f"{queue_logical_id(function)}Url": {"Value": {"Ref": queue_logical_id(function)}}
+            for function in layout.background_functions
+        },
+    }
     return {"Resources": resources, "Outputs": outputs}
 
 
@@ -131,7 +170,9 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
         for function in acting_functions([rule.name for rule in rules])
     ]
     forwarder = forwarder_role_name(stage)
-    remediate = member_policy(catalog, own_roles=own_roles_in_member_accounts(stage, settings))
+    remediate = member_policy(
+        catalog, own_roles=own_roles_in_member_accounts(stage, settings), security_hub=settings.security_hub
+    )
     external_id: dict[str, Any] = {
         "Type": "String",
         "MinLength": 2,
