@@ -1,5 +1,6 @@
 """What `chalice deploy` does not create, created once per stage by `bootstrap` (and by the
-demo and the tests on moto): the incidents table, with TTL, and the integrity key that seals it.
+demo and the tests on moto): the incidents table, with TTL and point-in-time recovery (as the
+merge template makes it), and the integrity key that seals it.
 
 Both are idempotent and check what already exists: a table or key of the same name that
 trailguard did not make is refused, saying what is wrong with it, rather than failing later.
@@ -44,7 +45,19 @@ def ensure_table(client: Any, name: str) -> list[str]:
         done.append(f"turned on TTL ({TTL_ATTRIBUTE}) on {name}")
     elif ttl.get("AttributeName") != TTL_ATTRIBUTE:
         raise ValueError(f"table {name} already has TTL on {ttl.get('AttributeName')!r}, not {TTL_ATTRIBUTE!r}")
-    return done
+    return done + ensure_point_in_time_recovery(client, name)
+
+
+def ensure_point_in_time_recovery(client: Any, name: str) -> list[str]:
+    """Incidents are the record of what trailguard changed: restorable to any second of the
+    last 35 days, as the merge template makes the table."""
+    backups = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    if backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") in ("ENABLED", "ENABLING"):
+        return []
+    client.update_continuous_backups(
+        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    return [f"turned on point-in-time recovery on {name}"]
 
 
 def alias_of(key: str) -> str | None:

@@ -394,12 +394,19 @@ def _write_deployment_files(stage: str, settings: Settings, catalog: Catalog) ->
 
 
 @main.command(
-    help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL), the KMS HMAC key "
-    "that seals it, and its Slack secrets' placeholders; after chalice deploy, the REST API's access logs. "
-    "Safe to rerun; never overwrites a secret."
+    help="Create what chalice deploy does not: the stage's DynamoDB table (with TTL and point-in-time recovery), "
+    "the KMS HMAC key that seals it, and its Slack secrets' placeholders; after chalice deploy, the dead-letter "
+    "queues, the rules' retry policies, the on-failure destinations, log retention, the alarms and the dashboard, "
+    "and the REST API's access logs. Run it again after every chalice deploy (which drops the rules' dead-letter "
+    "queues). Safe to rerun; never overwrites a secret."
 )
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
-def bootstrap(stage: str) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Change nothing: report what a chalice deploy (or a person) undid; exit 1 if anything.",
+)
+def bootstrap(stage: str, check: bool) -> None:
     import boto3
 
     from trailguard.bootstrap import ensure_table
@@ -408,6 +415,8 @@ def bootstrap(stage: str) -> None:
     if not settings.table:
         click.echo(f"error: stage {stage} sets no TRAILGUARD_TABLE in .chalice/config.json", err=True)
         sys.exit(2)
+    if check:
+        sys.exit(_bootstrap_check(stage, settings))
     try:
         done = ensure_table(boto3.client("dynamodb"), settings.table)
     except Exception as error:
@@ -415,14 +424,73 @@ def bootstrap(stage: str) -> None:
 
         click.echo(f"error: table {settings.table}: {describe_error(error)}", err=True)
         sys.exit(1)
-    for line in done or [f"table {settings.table} is ready (already existed, TTL on)"]:
+    for line in done or [f"table {settings.table} is ready (already existed, TTL and point-in-time recovery on)"]:
         click.echo(line)
     _bootstrap_integrity_key(stage, settings)
     _bootstrap_secrets(settings)
-    if not _bootstrap_access_logs(stage):
+    deployed = _bootstrap_operations(stage, settings)
+    if not _bootstrap_access_logs(stage) or not deployed:
         click.echo(
-            f"next: chalice deploy --stage {stage}, then bootstrap --stage {stage} again (the API's access logs)"
+            f"next: chalice deploy --stage {stage}, then bootstrap --stage {stage} again (dead-letter queues, "
+            "alarms, the dashboard and the API's access logs)"
         )
+
+
+def _stage_layout(stage: str, settings: Settings) -> Any:
+    from chalicelib.respond.handler import eventbridge_rules
+    from trailguard.generate.deployment import stage_environment
+    from trailguard.generate.operations import StageLayout
+
+    rules = eventbridge_rules(Catalog.load(settings.playbooks, with_tests=False))
+    try:
+        return StageLayout.of(stage, settings, [rule.name for rule in rules], stage_environment(stage))
+    except ValueError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+def _bootstrap_operations(stage: str, settings: Settings) -> bool:
+    """Dead-letter queues, retry policies, on-failure destinations, log retention, alarms and
+    the dashboard; False when the stage is not deployed yet."""
+    import boto3
+
+    from chalicelib.aws.errors import describe_error
+    from trailguard.operations import BootstrapError, deployed, ensure
+
+    layout = _stage_layout(stage, settings)
+    try:
+        if not deployed(boto3.client, layout):
+            return False
+        lines = ensure(boto3.client, layout)
+    except BootstrapError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except Exception as error:
+        click.echo(f"error: dead-letter queues, alarms and dashboard: {describe_error(error)}", err=True)
+        sys.exit(1)
+    for line in lines:
+        click.echo(line)
+    return True
+
+
+def _bootstrap_check(stage: str, settings: Settings) -> int:
+    import boto3
+
+    from chalicelib.aws.errors import describe_error
+    from trailguard.operations import drift
+
+    try:
+        problems = drift(boto3.client, _stage_layout(stage, settings))
+    except Exception as error:
+        click.echo(f"error: {describe_error(error)}", err=True)
+        return 1
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        click.echo(f"run: python -m trailguard bootstrap --stage {stage}", err=True)
+        return 1
+    click.echo(f"stage {stage}: dead-letter queues, retry policies, destinations, log retention and recovery in place")
+    return 0
 
 
 def _bootstrap_access_logs(stage: str) -> bool:

@@ -265,10 +265,11 @@ def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_
     assert first.exit_code == 0, first.output
     token = "aws ssm put-parameter --overwrite --type SecureString --name /trailguard/dev/slack-bot-token --value VALUE"
     lines = first.output.splitlines()
-    assert re.fullmatch(r"created integrity key [0-9a-f-]{36} \(alias/trailguard-dev-integrity, HMAC_256\)", lines[2])
-    assert lines[:2] + lines[3:] == [
+    assert re.fullmatch(r"created integrity key [0-9a-f-]{36} \(alias/trailguard-dev-integrity, HMAC_256\)", lines[3])
+    assert lines[:3] + lines[4:] == [
         "created table trailguard-dev",
         "turned on TTL (expiresAt) on trailguard-dev",
+        "turned on point-in-time recovery on trailguard-dev",
         "created the SSM parameter /trailguard/dev/slack-bot-token (SecureString) with a placeholder",
         f"the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is a placeholder; set it: {token}",
         "created the SSM parameter /trailguard/dev/slack-signing-secret (SecureString) with a placeholder",
@@ -283,7 +284,8 @@ def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_
         "--policy-arn arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
         "  aws apigateway update-account --patch-operations "
         "op=replace,path=/cloudwatchRoleArn,value=arn:aws:iam::123456789012:role/apigateway-cloudwatch-logs",
-        "next: chalice deploy --stage dev, then bootstrap --stage dev again (the API's access logs)",
+        "next: chalice deploy --stage dev, then bootstrap --stage dev again (dead-letter queues, alarms, the "
+        "dashboard and the API's access logs)",
     ]
     ssm = boto3.client("ssm")
     ssm.put_parameter(Name="/trailguard/dev/slack-bot-token", Value="xoxb-real", Type="SecureString", Overwrite=True)

@@ -207,6 +207,32 @@ def test_the_slack_route_is_a_post_to_the_api_handler(deployed):
     assert function_name(STAGE, "api_handler") in integration["uri"]
 
 
+def test_bootstrap_after_every_deploy_keeps_dead_letter_queues_on_the_rules_and_check_says_when_not(deployed):
+    """Chalice puts each rule's target again on every deploy, without its dead-letter queue
+    and retry policy: bootstrap puts them back, and `bootstrap --check` tells the gap."""
+    local, project, _ = deployed
+    first = _bootstrap(project, local)  # (the access-log test above ran it already: its first run made them)
+    assert "15 alarms notify" in first.stdout and "dashboard trailguard-dev is up to date" in first.stdout
+    events, lambda_ = local.client("events"), local.client("lambda")
+    handler_rule = function_name(STAGE, "respond_to_cloudtrail") + "-event"
+    (target,) = events.list_targets_by_rule(Rule=handler_rule)["Targets"]
+    queue = local.client("sqs").get_queue_url(QueueName="trailguard-dev-respond_to_cloudtrail-dlq")["QueueUrl"]
+    assert target["DeadLetterConfig"]["Arn"].endswith(":trailguard-dev-respond_to_cloudtrail-dlq") and queue
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 3600}
+    for name in ("respond_to_cloudtrail", "posture_sweep", "slack_worker"):
+        config = lambda_.get_function_event_invoke_config(FunctionName=function_name(STAGE, name))
+        assert config["DestinationConfig"]["OnFailure"]["Destination"].endswith(f":trailguard-dev-{name}-dlq")
+    checked = _run(project, local, sys.executable, "-m", "trailguard", "bootstrap", "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    _chalice(project, local, "deploy")
+    checked = _run(project, local, sys.executable, "-m", "trailguard", "bootstrap", "--check")
+    assert checked.returncode == 1 and f"rule {handler_rule} target 1 has no dead-letter queue" in checked.stdout
+    again = _bootstrap(project, local)
+    assert f"rule {handler_rule}: dead-letter queue and retry policy set on target 1" in again.stdout
+    assert _run(project, local, sys.executable, "-m", "trailguard", "bootstrap", "--check").returncode == 0
+
+
 def test_redeploy_changes_nothing_and_delete_removes_everything(deployed):
     local, project, _ = deployed
     before = sorted(f["FunctionName"] for f in local.client("lambda").list_functions()["Functions"])
