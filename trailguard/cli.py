@@ -595,6 +595,57 @@ def _bootstrap_secrets(settings: Settings) -> None:
         click.echo(f"the Slack {name} ({setting}) is set")
 
 
+@main.command(
+    help="Hand what a function's dead-letter queue holds (events EventBridge could not deliver, invocations that "
+    "failed every retry) back to the deployed function, and delete each message it handled; what fails again "
+    "stays, with the reason. Fix the cause first (the queue's alarm and the function's logs say it)."
+)
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option(
+    "--function",
+    "function",
+    default="respond_to_cloudtrail",
+    show_default=True,
+    help="Whose queue: respond_to_cloudtrail (or a second rule's function), posture_sweep or slack_worker.",
+)
+@click.option("--limit", default=1000, show_default=True, help="At most this many messages in one run.")
+@click.option("--dry-run", is_flag=True, help="Read and report; hand nothing over, delete nothing.")
+def redrive(stage: str, function: str, limit: int, dry_run: bool) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from chalicelib.aws.errors import describe_error
+    from trailguard.redrive import invoke_function
+    from trailguard.redrive import redrive as replay_queue
+
+    layout = _stage_layout(stage, _stage_settings(stage))
+    if function not in layout.background_functions:
+        click.echo(
+            f"error: {function} has no dead-letter queue; one of: {', '.join(layout.background_functions)}", err=True
+        )
+        sys.exit(2)
+    sqs = boto3.client("sqs")
+    queue = layout.dead_letter_queue(function)
+    try:
+        queue_url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        # a synchronous invocation waits as long as the function may run (chalice's lambda_timeout)
+        lambda_client = boto3.client("lambda", config=Config(read_timeout=900, retries={"mode": "standard"}))
+        report = replay_queue(
+            sqs, queue_url, invoke_function(lambda_client, layout.function_name(function)), limit=limit, dry_run=dry_run
+        )
+    except Exception as error:
+        click.echo(f"error: {queue}: {describe_error(error)}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(report.to_dict(), indent=2))
+    click.echo(
+        f"{report.received} received, {report.handled} handed to {layout.function_name(function)}, "
+        f"{len(report.kept)} kept in {queue}",
+        err=True,
+    )
+    if report.kept and not dry_run:
+        sys.exit(1)
+
+
 @main.command(help="List open incidents, or show one incident with its history.")
 @click.argument("incident_id", required=False)
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
