@@ -646,6 +646,32 @@ def redrive(stage: str, function: str, limit: int, dry_run: bool) -> None:
         sys.exit(1)
 
 
+@main.command(
+    "slack-manifest",
+    help="Print the stage's Slack app manifest (scopes, the interactivity request URL, the bot's name): paste it "
+    "at api.slack.com/apps, Create New App, From a manifest.",
+)
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option(
+    "--endpoint-url",
+    help="The REST API's URL (a CloudFormation stack's EndpointURL output); default: the one chalice deploy "
+    "recorded in .chalice/deployed/STAGE.json.",
+)
+@click.option("--bot-name", help="The app's and bot's name (default: trailguard for prod, else 'trailguard STAGE').")
+def slack_manifest(stage: str, endpoint_url: str | None, bot_name: str | None) -> None:
+    from trailguard.generate.deployment import CHALICE_DIR
+    from trailguard.generate.slack_manifest import ManifestError, endpoint_from_deployed, manifest
+
+    settings = _stage_settings(stage)
+    approvers = {*settings.slack_approvers, *(a for p in _load(()).playbooks for a in p.approvers)}
+    try:
+        endpoint = endpoint_url or endpoint_from_deployed(stage, CHALICE_DIR)
+        click.echo(json.dumps(manifest(stage, endpoint, approvers, bot_name), indent=2))
+    except ManifestError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
 @main.command(help="List open incidents, or show one incident with its history.")
 @click.argument("incident_id", required=False)
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
