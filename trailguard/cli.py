@@ -315,7 +315,8 @@ def _stage_settings(stage: str) -> Settings:
     help="Print the IAM policy of trailguard's Lambda roles, generated from the playbooks; or, with --write, "
     "write every generated deployment file of a stage: .chalice/policy-STAGE.json (the acting "
     "functions), .chalice/policy-STAGE-api.json (the Slack endpoint) and deploy/*-STAGE.json (the "
-    "merge, member and central-bus CloudFormation templates)."
+    "merge, member and central-bus CloudFormation templates, and, when the stage puts events out, the "
+    "worked example routing them to Jira, ServiceNow and PagerDuty)."
 )
 @click.option("--stage", help="The stage of .chalice/config.json whose table, secrets and roles the policy names.")
 @click.option("--api", is_flag=True, help="The Slack endpoint's policy (no remediation permission) instead.")
@@ -382,6 +383,10 @@ def deployment_files(stage: str, settings: Settings, catalog: Catalog) -> dict[P
         TEMPLATES_DIR / f"member-{stage}.json": member_template(stage, settings, catalog, rules),
         TEMPLATES_DIR / f"central-bus-{stage}.json": central_bus_template(stage),
     }
+    if settings.events_out is not None:
+        from trailguard.generate.destinations import example_template
+
+        documents[TEMPLATES_DIR / f"event-destinations-{stage}.json"] = example_template(stage, settings.events_out)
     return {path: json.dumps(document, indent=2) + "\n" for path, document in documents.items()}
 
 

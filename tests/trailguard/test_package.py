@@ -121,6 +121,7 @@ def test_cfn_lint_passes_on_the_package_and_every_generated_template(package):
         package / "sam.json",
         *sorted((ROOT / "deploy").glob("member-*.json")),
         *sorted((ROOT / "deploy").glob("central-bus-*.json")),
+        *sorted((ROOT / "deploy").glob("event-destinations-*.json")),
     ]
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run([str(cfn_lint), *map(str, templates)], capture_output=True, text=True, timeout=300)
