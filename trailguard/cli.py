@@ -681,11 +681,17 @@ def slack_manifest(stage: str, endpoint_url: str | None, bot_name: str | None) -
 @click.argument("incident_id", required=False)
 @click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
+@click.option(
+    "--ocsf",
+    is_flag=True,
+    help="Print each as an OCSF 1.1.0 Detection Finding, one JSON object a line (for a SIEM, Security Lake).",
+)
+def incidents(incident_id: str | None, stage: str, as_json: bool, ocsf: bool) -> None:
     import boto3
 
     from chalicelib.incidents.model import HISTORY_FIRST
     from chalicelib.incidents.store import DynamoStore, UnreadableIncident
+    from chalicelib.outputs.ocsf import to_ocsf
 
     settings = _stage_settings(stage)
     if not settings.table:
@@ -701,6 +707,9 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
         if incident is None:
             click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
             sys.exit(1)
+        if ocsf:
+            click.echo(json.dumps(to_ocsf(incident, settings.stage)))
+            return
         if as_json:
             click.echo(json.dumps(incident.to_dict(), indent=2, default=str))
             return
@@ -726,7 +735,9 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
     for damaged in unreadable:
         click.echo(f"error: {damaged}", err=True)
     for incident in found:
-        if as_json:
+        if ocsf:
+            click.echo(json.dumps(to_ocsf(incident, settings.stage)))
+        elif as_json:
             click.echo(json.dumps(incident.to_dict(), default=str))
         else:
             event = incident.event
@@ -734,7 +745,7 @@ def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
                 f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<32} "
                 f"{event.name} by {event.actor} in {event.account}/{event.region}"
             )
-    if not as_json:
+    if not (as_json or ocsf):
         click.echo(f"{len(found)} open incident{'s' if len(found) != 1 else ''}", err=True)
 
 

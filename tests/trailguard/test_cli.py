@@ -457,3 +457,22 @@ def test_the_policy_reads_only_the_stages_slack_secrets_and_invokes_only_its_wor
     }
     local = {s["Sid"] for s in lambda_policy(Catalog.load([PLAYBOOKS]), Settings(slack_token="xoxb-1"))["Statement"]}
     assert not local & {"ReadSlackParameters", "ReadSlackSecrets", "HandClicksToTheWorker"}
+
+
+def test_incidents_render_as_ocsf_detection_findings_for_a_siem(aws):
+    import boto3
+
+    from chalicelib.incidents.model import State
+    from chalicelib.incidents.store import DynamoStore
+    from tests.outputs.conftest import sample
+
+    CliRunner().invoke(main, ["bootstrap", "--stage", "dev"])
+    incident = sample(State.FAILED, applied=False)
+    DynamoStore(boto3.client("dynamodb"), "trailguard-dev").create(incident)
+    listed = CliRunner().invoke(main, ["incidents", "--stage", "dev", "--ocsf"])
+    [line] = listed.stdout.splitlines()
+    finding = json.loads(line)
+    assert (finding["class_uid"], finding["metadata"]["version"], finding["status"]) == (2004, "1.1.0", "In Progress")
+    assert finding["finding_info"]["uid"] == f"trailguard/dev/{incident.id}"
+    shown = CliRunner().invoke(main, ["incidents", "--stage", "dev", incident.id, "--ocsf"])
+    assert json.loads(shown.stdout) == finding
