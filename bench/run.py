@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import coldstart, handler, interaction, layout, load, replay, scaling, suite
+from bench import coldstart, handler, import_cost, interaction, layout, load, replay, scaling, suite
 from bench.common import ROOT, ensure_corpus, machine
 
 CORPUS = ROOT / "bench" / ".corpus"
@@ -50,6 +50,7 @@ def main() -> int:
         "load": _load(1_000 if args.quick else 10_000),
         "suite": suite.run(),
         "layout": {**layout.measure(ROOT), **layout.package(ROOT)},
+        "import_cost": import_cost.run(3 if args.quick else import_cost.RUNS),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(results, indent=2))
@@ -259,6 +260,7 @@ Threads do not make this faster (the ratio above): moto and the handler share on
 interpreter and its lock, so this measures correctness under concurrency, not speed. In Lambda each delivery has its
 own container, and DynamoDB's conditional writes decide which one opens the incident.
 
+{import_cost.render(results["import_cost"])}
 ## The test suite
 
 `bench/suite.py`: what `make test` costs once the packages are in `.venv` (a fresh clone first
