@@ -29,7 +29,7 @@ class BootstrapError(Exception):
     """Something bootstrap cannot fix by itself; the message says what to do."""
 
 
-def ensure_dead_letter_queue(sqs: Any, name: str, rule_arn: str | None) -> tuple[str, list[str]]:
+def ensure_dead_letter_queue(sqs: Any, name: str, rule_arn: str | None, role_arn: str) -> tuple[str, list[str]]:
     """The queue with its retention, encryption and policy; (its ARN, what was done)."""
     done: list[str] = []
     try:
@@ -42,7 +42,7 @@ def ensure_dead_letter_queue(sqs: Any, name: str, rule_arn: str | None) -> tuple
     wanted = {
         "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
         "SqsManagedSseEnabled": "true",
-        "Policy": json.dumps(queue_policy(arn, rule_arn), separators=(",", ":")),
+        "Policy": json.dumps(queue_policy(arn, rule_arn, role_arn), separators=(",", ":")),
     }
 
     def differs(key: str) -> bool:
@@ -175,7 +175,7 @@ def ensure(client: ClientFactory, layout: StageLayout) -> list[str]:
     for function in layout.background_functions:
         name = layout.function_name(function)
         try:
-            function_arn = lambda_.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+            configuration = lambda_.get_function(FunctionName=name)["Configuration"]
         except lambda_.exceptions.ResourceNotFoundException:
             raise BootstrapError(f"function {name} does not exist: run chalice deploy --stage {layout.stage}") from None
         rule_arn = None
@@ -184,7 +184,10 @@ def ensure(client: ClientFactory, layout: StageLayout) -> list[str]:
                 rule_arn = events.describe_rule(Name=layout.rule_name(function))["Arn"]
             except events.exceptions.ResourceNotFoundException:
                 raise BootstrapError(f"rule {layout.rule_name(function)} does not exist: run chalice deploy") from None
-        queue_arn, lines = ensure_dead_letter_queue(sqs, layout.dead_letter_queue(function), rule_arn)
+        function_arn = configuration["FunctionArn"]
+        queue_arn, lines = ensure_dead_letter_queue(
+            sqs, layout.dead_letter_queue(function), rule_arn, configuration["Role"]
+        )
         done += lines
         if rule_arn is not None:
             done += ensure_rule_target(

@@ -47,7 +47,10 @@ def test_ensure_sets_up_what_the_merge_template_does(stage):
                 f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{stage.rule_name(function)}"
             )
         else:
-            assert [s["Effect"] for s in policy["Statement"]] == ["Deny"]
+            assert [s["Effect"] for s in policy["Statement"]] == ["Deny", "Deny"]
+        [only] = [s for s in policy["Statement"] if s["Sid"] == "OnlyTheRuleAndTheFunctionWrite"]
+        role = f"arn:aws:iam::{ACCOUNT}:role/trailguard-dev-{function}"
+        assert only["Effect"] == "Deny" and only["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == role
     assert (
         stage.retry_policy("posture_sweep") == SCHEDULE_RETRY
         and stage.retry_policy("respond_to_cloudtrail") == RULE_RETRY

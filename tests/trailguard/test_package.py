@@ -242,8 +242,20 @@ def test_each_dead_letter_queue_lets_in_only_its_own_rule(transformed):
     assert allow["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(
         ":rule/trailguard-dev-respond_to_cloudtrail-event"
     )
+    [only] = [s for s in handler["Statement"] if s["Sid"] == "OnlyTheRuleAndTheFunctionWrite"]
+    # redrive hands what is in the queue to the function: nobody else may write there, whatever IAM allows
+    assert (only["Effect"], only["Principal"], only["Action"]) == ("Deny", "*", "sqs:SendMessage")
+    assert only["Condition"]["ArnNotEquals"] == {
+        "aws:PrincipalArn": {"Fn::GetAtt": ["RespondToCloudtrailRole", "Arn"]},
+        "aws:SourceArn": allow["Condition"]["ArnEquals"]["aws:SourceArn"],
+    }
     worker = policies["SlackWorkerDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
-    assert [s["Effect"] for s in worker["Statement"]] == ["Deny"]  # Lambda sends with the role, EventBridge never
+    assert [s["Effect"] for s in worker["Statement"]] == [
+        "Deny",
+        "Deny",
+    ]  # Lambda sends with the role, EventBridge never
+    [only] = [s for s in worker["Statement"] if s["Sid"] == "OnlyTheRuleAndTheFunctionWrite"]
+    assert only["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["SlackWorkerRole", "Arn"]}}}
 
 
 def test_every_background_function_sends_what_fails_every_retry_to_its_queue(transformed):

@@ -28,14 +28,18 @@ from trailguard.generate.operations import (
     function_logical_id,
     log_group_logical_id,
     queue_logical_id,
+    role_logical_id,
 )
 
 
-def queue_policy(queue_arn: Any, rule_arn: Any | None) -> dict[str, Any]:
-    """What the queue lets in: EventBridge, for this function's rule only (aws:SourceArn: no
-    other rule of the account can fill it), and nothing over plain HTTP. Lambda's on-failure
-    destination needs no statement here: it sends with the function's role, whose policy
-    names the queue (`send_statement`)."""
+def queue_policy(queue_arn: Any, rule_arn: Any | None, role_arn: Any) -> dict[str, Any]:
+    """What may write to the queue: EventBridge, for this function's rule only (aws:SourceArn:
+    no other rule of the account can fill it), and the function's own role (Lambda sends what
+    fails every retry with it); nobody else, whatever their IAM policy allows, since `redrive`
+    hands each message to the function as an event AWS delivered. Nothing over plain HTTP."""
+    outsiders: dict[str, Any] = {"aws:PrincipalArn": role_arn}
+    if rule_arn is not None:
+        outsiders["aws:SourceArn"] = rule_arn
     statements: list[dict[str, Any]] = [
         {
             "Sid": "DenyInsecureTransport",
@@ -44,7 +48,18 @@ def queue_policy(queue_arn: Any, rule_arn: Any | None) -> dict[str, Any]:
             "Action": "sqs:*",
             "Resource": queue_arn,
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
+        },
+        {
+            # Denied unless the sender is the function's role or (for EventBridge, which has
+            # no principal ARN) the request comes from the function's rule: the keys of one
+            # condition operator must all hold for the deny to apply.
+            "Sid": "OnlyTheRuleAndTheFunctionWrite",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnNotEquals": outsiders},
+        },
     ]
     if rule_arn is not None:
         statements.append(
@@ -94,7 +109,9 @@ def cfn_dead_letter_queues(layout: StageLayout) -> dict[str, Any]:
             "Properties": {
                 "Queues": [{"Ref": queue}],
                 "PolicyDocument": queue_policy(
-                    {"Fn::GetAtt": [queue, "Arn"]}, _rule_arn(layout, function) if targeted else None
+                    {"Fn::GetAtt": [queue, "Arn"]},
+                    _rule_arn(layout, function) if targeted else None,
+                    {"Fn::GetAtt": [role_logical_id(function), "Arn"]},
                 ),
             },
         }
