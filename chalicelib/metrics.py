@@ -115,7 +115,7 @@ METRICS: Mapping[str, MetricSpec] = dict(
         ),
     ]
 )
-"""Every metric trailguard writes; docs/operations.md is generated from nothing else."""
+"""Every metric trailguard writes (docs/operations.md lists each; a test checks it does)."""
 
 _RESERVED = frozenset({"time", "level", "logger", "message", "requestId", "error", "_aws"})
 """Members `logs.JsonLines` writes itself: a property of that name would overwrite one."""

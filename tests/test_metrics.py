@@ -174,3 +174,12 @@ def test_the_validator_refuses_what_the_specification_forbids(break_it, expected
 
 def test_text_around_the_object_is_refused():
     assert problems("trailguard - INFO - " + json.dumps(SPEC_EXAMPLE))
+
+
+def test_the_operations_page_documents_every_metric_with_its_unit_and_dimension_sets():
+    from tests.conftest import ROOT
+
+    page = (ROOT / "docs" / "operations.md").read_text()
+    for spec in METRICS.values():
+        sets = ", ".join("[" + ", ".join(dimension_set) + "]" for dimension_set in spec.dimension_sets)
+        assert f"| `{spec.name}` | {spec.unit} | {sets} |" in page, spec.name

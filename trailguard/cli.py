@@ -7,9 +7,13 @@ replay PATH...          what the playbooks would have done about these logs
 schema                  print the playbook JSON Schema (for editors)
 policy                  print the roles' IAM policies, the member template; --write a stage's files
 docs                    write docs/playbooks.md and docs/slack-messages.md from the code
-bootstrap --stage S     create the stage's table (with TTL), integrity key and Slack placeholders
-                        and, once deployed, the API's access logs; idempotently
-incidents --stage S     list open incidents, or show one with its history
+bootstrap --stage S     create the stage's table (with TTL and recovery), integrity key and Slack
+                        placeholders and, once deployed (and after every deploy), its dead-letter
+                        queues, alarms, dashboard and the API's access logs; idempotently
+                        (--check: report what a deploy undid)
+redrive --stage S       hand a function's dead-letter queue back to the deployed function
+slack-manifest --stage S    the stage's Slack app manifest
+incidents --stage S     list open incidents, or show one with its history (--ocsf: as OCSF findings)
 demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stub
 """
 
