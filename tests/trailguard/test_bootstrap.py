@@ -15,7 +15,11 @@ pytestmark = pytest.mark.unit
 
 def test_ensure_table_is_idempotent_and_turns_ttl_on(aws):
     client = boto3.client("dynamodb", region_name=REGION)
-    assert ensure_table(client, "t1") == ["created table t1", "turned on TTL (expiresAt) on t1"]
+    assert ensure_table(client, "t1") == [
+        "created table t1",
+        "turned on TTL (expiresAt) on t1",
+        "turned on point-in-time recovery on t1",
+    ]
     assert ensure_table(client, "t1") == []
     ttl = client.describe_time_to_live(TableName="t1")["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": TTL_ATTRIBUTE}
