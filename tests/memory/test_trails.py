@@ -112,7 +112,7 @@ def test_without_a_remembered_configuration_the_playbook_fallback_is_used(cloudt
     assert "fallback" in action.note
 
 
-def test_removed_event_selectors_are_put_back_from_memory(cloudtrail, org_trail):
+def test_removed_event_selectors_are_put_back_from_memory_beside_the_current_ones(cloudtrail, org_trail):
     memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     narrowed = [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": False}]
@@ -121,7 +121,11 @@ def test_removed_event_selectors_are_put_back_from_memory(cloudtrail, org_trail)
     before = action.snapshot()
     assert not action.check(before)
     action.apply(before)
-    assert cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"] == SELECTORS
+    # Merged, not replaced: the trail records what it records now and what it recorded before.
+    assert cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"] == [
+        trails.selectors_of({"EventSelectors": narrowed})["EventSelectors"][0],
+        *SELECTORS,
+    ]
     after = action.snapshot()
     assert action.check(after)
     action.undo(before, after)
@@ -134,8 +138,9 @@ def test_without_memory_selectors_default_to_all_management_events(cloudtrail, o
     cloudtrail.put_event_selectors(TrailName=org_trail, EventSelectors=[{"IncludeManagementEvents": False}])
     action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, remembering())
     action.apply(action.snapshot())
-    [selector] = cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"]
-    assert (selector["ReadWriteType"], selector["IncludeManagementEvents"]) == ("All", True)
+    [kept, added] = cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"]
+    assert kept["IncludeManagementEvents"] is False
+    assert (added["ReadWriteType"], added["IncludeManagementEvents"]) == ("All", True)
     assert action.check(action.snapshot())
 
 
@@ -161,23 +166,21 @@ def test_advanced_event_selectors_are_remembered_and_put_back(cloudtrail, org_tr
     memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     assert memory.recall(trails.memory_key(ACCOUNT, REGION, "org-trail"))["AdvancedEventSelectors"] == advanced
-    cloudtrail.put_event_selectors(
-        TrailName=org_trail,
-        AdvancedEventSelectors=[
-            {
-                "Name": "data only",
-                "FieldSelectors": [
-                    {"Field": "eventCategory", "Equals": ["Data"]},
-                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
-                ],
-            }
-        ],
-    )
+    data_only = [
+        {
+            "Name": "data only",
+            "FieldSelectors": [
+                {"Field": "eventCategory", "Equals": ["Data"]},
+                {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            ],
+        }
+    ]
+    cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=data_only)
     action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, memory)
     before = action.snapshot()
     assert not action.check(before)
     action.apply(before)
-    assert cloudtrail.get_event_selectors(TrailName=org_trail)["AdvancedEventSelectors"] == advanced
+    assert cloudtrail.get_event_selectors(TrailName=org_trail)["AdvancedEventSelectors"] == data_only + advanced
 
 
 def test_a_trail_recreated_by_someone_else_is_not_safe_until_it_matches_field_by_field(cloudtrail, org_trail):
@@ -194,7 +197,11 @@ def test_a_trail_recreated_by_someone_else_is_not_safe_until_it_matches_field_by
     before = action.snapshot()
     assert before["Exists"] and not action.check(before)  # it exists and logs, but it is not ours
     action.apply(before)
-    assert _observable(cloudtrail, "org-trail") == before_delete
+    observed = _observable(cloudtrail, "org-trail")
+    # Every setting as remembered; the selectors of both (the re-created trail's default, all
+    # management events, is kept: a restore never records less than the trail does now).
+    assert {**observed, "selectors": None} == {**before_delete, "selectors": None}
+    assert observed["selectors"][1:] == before_delete["selectors"]
     assert "KmsKeyId" in action.note and "S3BucketName" in action.note
     after = action.snapshot()
     assert action.check(after)
