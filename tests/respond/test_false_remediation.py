@@ -228,7 +228,8 @@ def test_a_legitimate_change_is_never_remediated_on_its_own(case, aws):
 
     assert decision.skip is None, f"{case.id}: skipped ({decision.skip}), never judged"
     states = {outcome.playbook.id: outcome.incident.state for outcome in outcomes}
-    assert not {State.REMEDIATING, State.REMEDIATED} & set(states.values()), f"{case.id} was remediated: {states}"
+    automatic = [outcome.playbook.id for outcome in outcomes if outcome.incident.mode == "auto"]
+    assert automatic == [], f"{case.id} was remediated on its own (or tried to be) by {automatic}: {states}"
     decided = {State.NOTIFIED: "notify", State.PROPOSED: "approve"}
     assert sorted({decided.get(state, state.value) for state in states.values()}) == (
         [] if case.expected == "ignore" else [case.expected]
