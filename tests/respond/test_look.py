@@ -29,6 +29,7 @@ from chalicelib.memory import trails
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import Responder
+from chalicelib.slack.messages import render
 from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, Faults, record, recording_clients, remembering
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,8 @@ def test_block_public_access_on_a_website_bucket_is_proposed_saying_why(incident
     assert "approve instead of auto: bucket www.example.com serves a static website" in incident.history[0].detail
     with pytest.raises(s3.exceptions.ClientError):  # nothing was put back
         s3.get_public_access_block(Bucket="www.example.com")
+    shown = json.dumps(render(incident).blocks)
+    assert "approve instead of auto: bucket www.example.com serves a static website" in shown  # people see why
     approved = incidents.approve(incident.id, "slack:U0ONCALL")
     assert approved.state is State.REMEDIATED  # a person decided: the fix runs
     assert s3.get_public_access_block(Bucket="www.example.com")["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
