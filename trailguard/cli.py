@@ -764,6 +764,7 @@ def docs(datasets: str | None, check: bool) -> None:
     from trailguard.generate.docs import (
         DOCS_FILE,
         default_datasets,
+        leaves_alone,
         render,
         stratus_coverage,
     )
@@ -777,7 +778,7 @@ def docs(datasets: str | None, check: bool) -> None:
     from trailguard.generate.slack_examples import EXAMPLES_FILE, render_examples
 
     generated = {
-        DOCS_FILE: render(catalog, stratus_coverage(catalog, stratus)),
+        DOCS_FILE: render(catalog, stratus_coverage(catalog, stratus), leaves_alone(folder)),
         EXAMPLES_FILE: render_examples(catalog),
     }
     stale = [path for path, text in generated.items() if (path.read_text() if path.exists() else "") != text]

@@ -74,7 +74,7 @@ class ReplayLine:
 
 
 def _match(outcome: Outcome) -> dict[str, Any]:
-    match: dict[str, Any] = {"playbook": outcome.playbook.id, "mode": outcome.playbook.mode}
+    match: dict[str, Any] = {"playbook": outcome.playbook.id, "mode": outcome.incident.mode}
     if outcome.incident.error:
         match["error"] = outcome.incident.error
     else:

@@ -22,7 +22,7 @@ change on their own), so that "still as trailguard left it" is a plain compariso
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -68,6 +68,9 @@ class Parameter:
     description: str
     required: bool = True
     default: Any = None
+    names_the_targets: bool = False
+    """An array that names what the step acts on: empty, the plan fails (a step given nothing
+    to act on would find nothing unsafe and report success)."""
 
     def __post_init__(self) -> None:
         if self.type not in _JSON_TYPES:
@@ -92,6 +95,10 @@ class ActionContext:
     memory: Any = None
     remembered: dict[str, Any] | None = None
     incident_id: str | None = None
+    clients: Callable[[str], Any] | None = None
+    """A client of another service in the same account and region, for an action that reads
+    more than its own service to judge a workload (the account's buckets, for the account's
+    Block Public Access)."""
 
 
 class Action:
@@ -110,6 +117,13 @@ class Action:
     """True where AWS documents that a read may not show a change at once (IAM, EC2, KMS,
     S3 bucket settings, a trail just created): the state is then read back a few times,
     over a few seconds, before the step fails for not being safe."""
+    propose_only_if_unsafe: ClassVar[bool] = False
+    """True where what `check` finds when the call is judged says whether there is anything
+    to propose: it compares the resource with the configuration remembered from before the
+    call and never asks for more than that (a console edit that re-sends the same
+    settings, or adds protection, took nothing away), or asks whether the resource is one
+    the playbook guards at all (a bucket a trail writes to). A proposal whose every step
+    finds its resource safe then is not made."""
 
     def __init__(self, client: Any, params: Mapping[str, Any], context: ActionContext | None = None) -> None:
         self.client = client
@@ -135,6 +149,15 @@ class Action:
     def restore(self, state: Mapping[str, Any]) -> None:
         """Put the resource back into `state` (the snapshot taken before apply)."""
         raise NotImplementedError
+
+    def workload(self) -> str | None:
+        """What applying would break that people may rely on, as AWS shows the resource now
+        (a static website the bucket serves, a function URL open to the internet), in a
+        sentence; None when there is nothing of the kind. An automatic step whose resource
+        has one is proposed instead, and waits for a person (DESIGN: approve where a fix
+        could break a legitimate workload, decided on the resource, not on the event).
+        Actions that can break nothing keep this default."""
+        return None
 
     # -- shared behaviour -----------------------------------------------------------------
 

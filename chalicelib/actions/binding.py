@@ -31,5 +31,12 @@ class ActionBinder:
         `region`; `remembered`: the configuration recalled for its step when the incident opened."""
         action_class = registered_actions()[action]
         client = self.clients.client(action_class.service, account, region) if action_class.service else None
-        context = ActionContext(account, region, self.memory, remembered, incident_id)
+        context = ActionContext(
+            account,
+            region,
+            self.memory,
+            remembered,
+            incident_id,
+            lambda service: self.clients.client(service, account, region),
+        )
         return action_class(client, params, context)

@@ -6,11 +6,22 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, ResourceType, register
+from chalicelib.actions.iam import ROLE, SERVICE_LINKED_ROLE
 from chalicelib.aws.retrying import eventually
 from chalicelib.memory import trails
 
 TRAIL = ResourceType("Trail", ("arn:*:cloudtrail:*:*:trail/*",))
 """A trail."""
+
+ORGANIZATION_TRAIL = {
+    "organizations:DescribeOrganization": ANY_RESOURCE,
+    "organizations:ListAWSServiceAccessForOrganization": ANY_RESOURCE,
+    "iam:GetRole": ROLE,
+    "iam:CreateServiceLinkedRole": SERVICE_LINKED_ROLE,
+}
+"""What CloudTrail asks of whoever makes a trail an organization trail again, in the
+management account (CloudTrail user guide, "Prepare for creating a trail for your
+organization"): it reads the organization and its service-linked role."""
 
 
 @register
@@ -109,6 +120,7 @@ class RestoreTrail(Action):
         "cloudtrail:StopLogging": TRAIL,
         "cloudtrail:DeleteTrail": TRAIL,
         "iam:PassRole": ANY_RESOURCE,
+        **ORGANIZATION_TRAIL,
     }
     passes_role_to = "cloudtrail.amazonaws.com"
     eventually_consistent = True  # a trail just created may not be described at once
@@ -196,12 +208,15 @@ class RestoreTrail(Action):
 
 @register
 class RestoreEventSelectors(Action):
-    """Put back the event selectors a PutEventSelectors took away.
+    """Put back the event selectors a PutEventSelectors took away, keeping every selector
+    the trail has now.
 
     Turning off management events (or keeping only read-only ones) blinds a trail without
-    stopping it. The selectors come from the trail's last known configuration; when none
-    was remembered, from `selectors` (default: all management events, read and write).
-    Undo puts back the selectors trailguard replaced.
+    stopping it. The selectors put back come from the trail's last known configuration;
+    when none was remembered, from `selectors` (default: all management events, read and
+    write). They are merged into the trail's current selectors, never put in their place:
+    a restore never records less than the trail records now (S3 data events added by the
+    same call stay). Undo puts back the selectors trailguard found.
 
     Example:
 
@@ -244,11 +259,10 @@ class RestoreEventSelectors(Action):
         return trails.selectors_of(self.params.get("selectors") or self.parameter("selectors").default)  # type: ignore[union-attr]
 
     def check(self, state: Mapping[str, Any]) -> bool:
-        wanted = self._wanted()
-        return all(state.get(key) == value for key, value in wanted.items())
+        return trails.merged_selectors(state, self._wanted()) == trails.selectors_of(state)
 
     def apply(self, state: Mapping[str, Any]) -> None:
-        trails.put_selectors(self.client, state["Trail"], self._wanted())
+        trails.put_selectors(self.client, state["Trail"], trails.merged_selectors(state, self._wanted()))
 
     def restore(self, state: Mapping[str, Any]) -> None:
         trails.put_selectors(self.client, state["Trail"], dict(state))
@@ -262,8 +276,14 @@ class RestoreTrailSettings(Action):
     prefix, the SNS topic, or CloudWatch Logs delivery changed or removed).
 
     The settings are those remembered when the incident was opened, compared field by
-    field with the trail's; a recording setting that is on now is never turned off. With
-    none remembered, the step fails and says so. Undo puts back the settings it replaced.
+    field with the trail's, and a restore never protects less than the trail does now: a
+    recording setting on now is never turned off, and a KMS key, SNS topic or CloudWatch
+    Logs group set where the remembered trail had none is kept (a protection replaced or
+    removed is put back). So an edit that re-sends the same settings, or adds protection
+    (the console sends the bucket with every edit), has nothing to put back: no proposal
+    is made for it. Making the trail an organization trail again takes the organization
+    permissions below, in the management account. With none remembered, the step fails
+    and says so. Undo puts back the settings it replaced.
 
     Example:
 
@@ -281,8 +301,10 @@ class RestoreTrailSettings(Action):
         "cloudtrail:GetTrailStatus": TRAIL,
         "cloudtrail:UpdateTrail": TRAIL,
         "iam:PassRole": ANY_RESOURCE,
+        **ORGANIZATION_TRAIL,
     }
     passes_role_to = "cloudtrail.amazonaws.com"
+    propose_only_if_unsafe = True  # safe = nothing weaker than remembered
     parameters = (Parameter("trail", "string", "Name or ARN of the trail."),)
 
     @classmethod

@@ -150,53 +150,63 @@ class RevokePublicIngress(Action):
 _ACCOUNTS = Parameter(
     "accounts",
     "array",
-    "Account ids to take the share back from, besides everyone (`all`); default: everyone only.",
+    "Account ids (and, for an AMI, organization or organizational unit ARNs) to take the share back from, "
+    "besides everyone (`all`); default: everyone only.",
     required=False,
     default=[],
 )
 
+_ORGANIZATION_KEYS = ("OrganizationArn", "OrganizationalUnitArn")
+_SHARE_KINDS = ("Groups", "UserIds", "Organizations")
+
 
 class _SharedPermission(Action):
-    """Shared by snapshots and images: who may use it is a list of groups and account ids."""
+    """Shared by snapshots and images: who may use it is a list of groups, account ids and,
+    for images, organizations and organizational units."""
 
     resource_param: str
     eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
 
     def _entries(self) -> list[dict[str, str]]:
-        """The resource's permission entries, each `{"Group": ...}` or `{"UserId": ...}`."""
+        """The resource's permission entries, each `{"Group": ...}`, `{"UserId": ...}` or an organization's."""
         raise NotImplementedError
 
-    def _describe(self) -> tuple[list[str], list[str]]:
+    def _describe(self) -> dict[str, list[str]]:
         entries = self._entries()
-        return [e["Group"] for e in entries if "Group" in e], [e["UserId"] for e in entries if "UserId" in e]
+        shared = {
+            "Groups": [e["Group"] for e in entries if "Group" in e],
+            "UserIds": [e["UserId"] for e in entries if "UserId" in e],
+        }
+        organizations = [e[key] for e in entries for key in _ORGANIZATION_KEYS if key in e]
+        if organizations:
+            shared["Organizations"] = organizations
+        return shared
 
-    def _modify(self, operation: str, groups: list[str], users: list[str]) -> None:
+    def _modify(self, operation: str, shared: Mapping[str, list[str]]) -> None:
         raise NotImplementedError
 
     def _unwanted(self) -> set[str]:
         return {"all", *(str(account) for account in self.params.get("accounts") or [])}
 
     def snapshot(self) -> dict[str, Any]:
-        groups, users = self._describe()
-        return {
-            self.resource_param.capitalize(): self.params[self.resource_param],
-            "Groups": sorted(groups),
-            "UserIds": sorted(users),
+        shared = self._describe()
+        return {self.resource_param.capitalize(): self.params[self.resource_param]} | {
+            kind: sorted(values) for kind, values in shared.items()
         }
 
     def check(self, state: Mapping[str, Any]) -> bool:
-        return not (set(state["Groups"]) | set(state["UserIds"])) & self._unwanted()
+        return (
+            not {v for kind in ("Groups", "UserIds", "Organizations") for v in state.get(kind, [])} & self._unwanted()
+        )
 
     def apply(self, state: Mapping[str, Any]) -> None:
         unwanted = self._unwanted()
-        self._modify(
-            "remove", [g for g in state["Groups"] if g in unwanted], [u for u in state["UserIds"] if u in unwanted]
-        )
+        self._modify("remove", {kind: [v for v in state.get(kind, []) if v in unwanted] for kind in _SHARE_KINDS})
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        groups, users = self._describe()
+        now = self._describe()
         self._modify(
-            "add", [g for g in state["Groups"] if g not in groups], [u for u in state["UserIds"] if u not in users]
+            "add", {kind: [v for v in state.get(kind, []) if v not in now.get(kind, [])] for kind in _SHARE_KINDS}
         )
 
 
@@ -230,7 +240,8 @@ class RemovePublicSnapshotPermission(_SharedPermission):
         entries: list[dict[str, str]] = response.get("CreateVolumePermissions", [])
         return entries
 
-    def _modify(self, operation: str, groups: list[str], users: list[str]) -> None:
+    def _modify(self, operation: str, shared: Mapping[str, list[str]]) -> None:
+        groups, users = list(shared.get("Groups", [])), list(shared.get("UserIds", []))
         if groups or users:
             self.client.modify_snapshot_attribute(
                 SnapshotId=self.params["snapshot"],
@@ -243,7 +254,8 @@ class RemovePublicSnapshotPermission(_SharedPermission):
 
 @register
 class RemovePublicImagePermission(_SharedPermission):
-    """Stop sharing an AMI with everyone (and, if named, with `accounts`).
+    """Stop sharing an AMI with everyone (and, if named, with `accounts`: account ids,
+    organization and organizational unit ARNs).
 
     A public image lets any AWS account launch it, and read what it holds. Other shares
     stay. Undo shares it again as before.
@@ -269,8 +281,10 @@ class RemovePublicImagePermission(_SharedPermission):
         entries: list[dict[str, str]] = response.get("LaunchPermissions", [])
         return entries
 
-    def _modify(self, operation: str, groups: list[str], users: list[str]) -> None:
-        entries = [{"Group": g} for g in groups] + [{"UserId": u} for u in users]
+    def _modify(self, operation: str, shared: Mapping[str, list[str]]) -> None:
+        entries = [{"Group": g} for g in shared.get("Groups", [])] + [{"UserId": u} for u in shared.get("UserIds", [])]
+        for arn in shared.get("Organizations", []):
+            entries.append({"OrganizationalUnitArn" if ":ou/" in arn else "OrganizationArn": arn})
         if entries:
             key = "Add" if operation == "add" else "Remove"
             self.client.modify_image_attribute(ImageId=self.params["image"], LaunchPermission={key: entries})
@@ -304,7 +318,14 @@ class RestoreFlowLogs(Action):
         "iam:PassRole": ANY_RESOURCE,
     }
     passes_role_to = "vpc-flow-logs.amazonaws.com"
-    parameters = (Parameter("flow_logs", "array", "Ids of the deleted flow logs (flow_log_ids(requestParameters))."),)
+    parameters = (
+        Parameter(
+            "flow_logs",
+            "array",
+            "Ids of the deleted flow logs (flow_log_ids(requestParameters)).",
+            names_the_targets=True,
+        ),
+    )
 
     @classmethod
     def memory_keys(cls, params: Mapping[str, Any], context: ActionContext) -> list[str]:

@@ -30,6 +30,10 @@ KEY = ResourceType("Key", ("arn:*:kms:*:*:key/*",))
 
 _KEY = Parameter("key", "string", "Key id or key ARN (as in the event's requestParameters.keyId).")
 _MIN_WINDOW_DAYS, _MAX_WINDOW_DAYS = 7, 30
+_SCHEDULED = ("PendingDeletion", "PendingReplicaDeletion")
+"""A key scheduled for deletion: PendingDeletion, or PendingReplicaDeletion for a
+multi-Region primary key whose replicas are deleted first (KMS API reference,
+ScheduleKeyDeletion; CancelKeyDeletion cancels either)."""
 
 
 def _describe(client: Any, key: str) -> dict[str, Any]:
@@ -84,7 +88,7 @@ class EnableKey(Action):
         return state["KeyState"] == "Enabled"
 
     def apply(self, state: Mapping[str, Any]) -> None:
-        if state["KeyState"] == "PendingDeletion":
+        if state["KeyState"] in _SCHEDULED:
             raise ActionError(
                 f"key {state['KeyArn']} is pending deletion: AWS will not enable it until the "
                 "deletion is cancelled (kms.cancel_key_deletion)"
@@ -102,10 +106,12 @@ class EnableKey(Action):
 class CancelKeyDeletion(Action):
     """Cancel the scheduled deletion of a KMS key, and leave it enabled.
 
-    Cancelling a deletion leaves the key Disabled; the key is then enabled again, as it
-    was when the deletion was scheduled (set `enable` to `false` where keys are disabled
-    before they are scheduled for deletion by routine). Undo schedules the deletion
-    again, with the days that were left (7 at least, as KMS requires).
+    A key is scheduled for deletion in PendingDeletion, or, for a multi-Region primary
+    key with replicas, in PendingReplicaDeletion (its replicas go first, then the key):
+    CancelKeyDeletion cancels both. Cancelling leaves the key Disabled; it is then enabled
+    again, as it was when the deletion was scheduled (set `enable` to `false` where keys
+    are disabled before they are scheduled for deletion by routine). Undo schedules the
+    deletion again, with the days that were left (7 at least, as KMS requires).
 
     Example:
 
@@ -133,20 +139,20 @@ class CancelKeyDeletion(Action):
         return _describe(self.client, self.params["key"])
 
     def check(self, state: Mapping[str, Any]) -> bool:
-        if state["KeyState"] == "PendingDeletion":
+        if state["KeyState"] in _SCHEDULED:
             return False
         return not self.params["enable"] or state["KeyState"] == "Enabled"
 
     def apply(self, state: Mapping[str, Any]) -> None:
         key_state = state["KeyState"]
-        if key_state == "PendingDeletion":
+        if key_state in _SCHEDULED:
             self.client.cancel_key_deletion(KeyId=state["KeyId"])
             key_state = "Disabled"
         if self.params["enable"] and key_state == "Disabled":
             self.client.enable_key(KeyId=state["KeyId"])
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        if state["KeyState"] == "PendingDeletion":
+        if state["KeyState"] in _SCHEDULED:
             self.client.schedule_key_deletion(
                 KeyId=state["KeyId"], PendingWindowInDays=_remaining_window(state["DeletionDate"])
             )
@@ -208,3 +214,51 @@ class RestoreKeyPolicy(Action):
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.client.put_key_policy(KeyId=state["Key"], PolicyName="default", Policy=state["Policy"])
+
+
+_GRANT_FIELDS = ("GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name")
+
+
+@register
+class RevokeGrant(Action):
+    """Revoke a grant on a KMS key. A grant lets its grantee use the key whatever the key
+    policy says, so a grant to a principal of another account is a way in that key-policy
+    reviews miss. Grants are also how AWS services and partners are given a key on
+    purpose, so playbooks propose this. Undo creates the same grant again (KMS gives it a
+    new id).
+
+    Example:
+
+        steps:
+          - action: kms.revoke_grant
+            with: {key: requestParameters.keyId, grant: responseElements.grantId}
+    """
+
+    name = "kms.revoke_grant"
+    service = "kms"
+    eventually_consistent = True  # KMS documents grants as eventually consistent
+    permissions = {
+        "kms:ListGrants": KEY,
+        "kms:RevokeGrant": KEY,
+        "kms:CreateGrant": KEY,
+    }
+    parameters = (_KEY, Parameter("grant", "string", "The grant's id (the event's responseElements.grantId)."))
+
+    def snapshot(self) -> dict[str, Any]:
+        grants = []
+        for page in self.client.get_paginator("list_grants").paginate(KeyId=self.params["key"]):
+            grants += page["Grants"]
+        grant = next((g for g in grants if g["GrantId"] == self.params["grant"]), None)
+        kept = {field: grant[field] for field in _GRANT_FIELDS if grant.get(field)} if grant else None
+        others = sorted(g["GrantId"] for g in grants if g["GrantId"] != self.params["grant"])
+        return {"Key": self.params["key"], "GrantId": self.params["grant"], "Grant": kept, "OtherGrants": others}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return state["Grant"] is None
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        self.client.revoke_grant(KeyId=state["Key"], GrantId=state["GrantId"])
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state["Grant"] is not None:
+            self.client.create_grant(KeyId=state["Key"], **state["Grant"])

@@ -30,6 +30,8 @@ def _add_permission_arguments(statement: Mapping[str, Any]) -> dict[str, Any]:
                 arguments["PrincipalOrgID"] = value
             elif lowered == "lambda:functionurlauthtype":
                 arguments["FunctionUrlAuthType"] = value
+            elif lowered == "lambda:invokedviafunctionurl":
+                arguments["InvokedViaFunctionUrl"] = str(value).lower() == "true"
     return arguments
 
 
@@ -38,7 +40,10 @@ class RemovePermission(Action):
     """Remove one statement from a function's resource policy (the one AddPermission added).
 
     A statement with Principal `*` and no source condition lets anyone invoke the function:
-    a backdoor. Undo adds the same statement back.
+    a backdoor. Undo adds the same statement back. A function with a function URL of auth
+    type NONE needs public statements (`lambda:InvokeFunctionUrl`, and since October 2025
+    `lambda:InvokeFunction` with `lambda:InvokedViaFunctionUrl`): an automatic step is then
+    proposed instead.
 
     Example:
 
@@ -53,6 +58,7 @@ class RemovePermission(Action):
         "lambda:GetPolicy": FUNCTION,
         "lambda:RemovePermission": FUNCTION,
         "lambda:AddPermission": FUNCTION,
+        "lambda:GetFunctionUrlConfig": FUNCTION,
     }
     parameters = (
         Parameter("function", "string", "Name or ARN of the function."),
@@ -72,6 +78,18 @@ class RemovePermission(Action):
             policy = {"Statement": []}
         statement = next((s for s in policy.get("Statement", []) if s.get("Sid") == self.params["statement"]), None)
         return {"Function": self.params["function"], "Statement": statement}
+
+    def workload(self) -> str | None:
+        try:
+            url = self.client.get_function_url_config(FunctionName=self.params["function"], **self._qualifier())
+        except self.client.exceptions.ResourceNotFoundException:
+            return None
+        if url.get("AuthType") != "NONE":
+            return None
+        return (
+            f"function {self.params['function']} has a function URL open to the internet (AuthType NONE, "
+            f"{url.get('FunctionUrl', 'its URL')}): its public statements are how callers such as webhooks reach it"
+        )
 
     def check(self, state: Mapping[str, Any]) -> bool:
         return state["Statement"] is None

@@ -18,7 +18,7 @@ from chalicelib.actions.base import (
     trusted_by,
 )
 from chalicelib.aws.quirks import PUBLIC_GROUPS
-from chalicelib.aws.resource_policies import open_to_everyone
+from chalicelib.aws.resource_policies import allow_statements, open_to_everyone
 from chalicelib.aws.retrying import error_code
 
 BUCKET = ResourceType("Bucket", ("arn:*:s3:::*",))
@@ -27,6 +27,23 @@ OBJECT = ResourceType("Object", ("arn:*:s3:::*/*",))
 """An object."""
 
 _GRANTEE_KEYS = ("Type", "ID", "URI", "EmailAddress")
+
+
+def _website(client: Any, bucket: str) -> bool:
+    """Whether the bucket serves a static website (it has a website configuration)."""
+    try:
+        client.get_bucket_website(Bucket=bucket)
+    except Exception as error:
+        if error_code(error) in ("NoSuchWebsiteConfiguration", "NoSuchBucket"):
+            return False
+        raise
+    return True
+
+
+def _website_workload(client: Any, bucket: str, what: str) -> str | None:
+    if not _website(client, bucket):
+        return None
+    return f"bucket {bucket} serves a static website (GetBucketWebsite): {what} could take it offline"
 
 
 def _grant(grant: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,7 +92,9 @@ class RemovePublicAcl(Action):
     (AuthenticatedUsers).
 
     Every other grant stays as it was: the owner's, other accounts', the log delivery
-    group's. Undo puts the previous ACL back, public grants included.
+    group's. Undo puts the previous ACL back, public grants included. On a bucket that
+    serves a static website (it has a website configuration), an automatic step is
+    proposed instead: the site may rely on being public.
 
     Example:
 
@@ -90,8 +109,12 @@ class RemovePublicAcl(Action):
     permissions = {
         "s3:GetBucketAcl": BUCKET,
         "s3:PutBucketAcl": BUCKET,
+        "s3:GetBucketWebsite": BUCKET,
     }
     parameters = (Parameter("bucket", "string", "Name of the bucket."),)
+
+    def workload(self) -> str | None:
+        return _website_workload(self.client, self.params["bucket"], "removing its public grants")
 
     def snapshot(self) -> dict[str, Any]:
         acl = self.client.get_bucket_acl(Bucket=self.params["bucket"])
@@ -120,7 +143,9 @@ class RemovePublicObjectAcl(Action):
     """Remove the grants an object ACL gives to everyone (AllUsers) or to any AWS account.
 
     PutObjectAcl is a data event: the trail must record S3 data events for the bucket for
-    this to be seen. Every other grant stays. Undo puts the previous ACL back.
+    this to be seen. Every other grant stays. Undo puts the previous ACL back. An object of
+    a bucket that serves a static website may be a public page: an automatic step is then
+    proposed instead.
 
     Example:
 
@@ -134,11 +159,15 @@ class RemovePublicObjectAcl(Action):
     permissions = {
         "s3:GetObjectAcl": OBJECT,
         "s3:PutObjectAcl": OBJECT,
+        "s3:GetBucketWebsite": BUCKET,
     }
     parameters = (
         Parameter("bucket", "string", "Name of the bucket."),
         Parameter("key", "string", "Key of the object."),
     )
+
+    def workload(self) -> str | None:
+        return _website_workload(self.client, self.params["bucket"], f"making {self.params['key']} private")
 
     def snapshot(self) -> dict[str, Any]:
         acl = self.client.get_object_acl(Bucket=self.params["bucket"], Key=self.params["key"])
@@ -228,6 +257,10 @@ class RemovePublicPolicyStatements(Action):
             self.client.put_bucket_policy(Bucket=state["Bucket"], Policy=state["Policy"])
 
 
+ACCOUNT_BUCKETS_READ = 200
+"""The most buckets whose website configuration is read before the account's block is
+put back by itself (one call each, within the Lambda's time)."""
+
 _BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 _ALL_ON = {setting: True for setting in _BLOCK_SETTINGS}
 
@@ -295,7 +328,9 @@ class BlockPublicAccess(_PublicAccessBlock):
 
     The event says what the settings became, not what they were, so the action turns on
     the settings the playbook names (all four by default) and leaves on whatever already
-    is. Undo puts back the settings it found (or deletes the configuration if there was none).
+    is. Undo puts back the settings it found (or deletes the configuration if there was
+    none). A bucket that serves a static website is public on purpose (the S3 user guide's
+    website tutorial turns the block off): an automatic step is then proposed instead.
 
     Example:
 
@@ -310,8 +345,12 @@ class BlockPublicAccess(_PublicAccessBlock):
     permissions = {
         "s3:GetBucketPublicAccessBlock": BUCKET,
         "s3:PutBucketPublicAccessBlock": BUCKET,
+        "s3:GetBucketWebsite": BUCKET,
     }
     parameters = (Parameter("bucket", "string", "Name of the bucket."), _SETTINGS_PARAMETER)
+
+    def workload(self) -> str | None:
+        return _website_workload(self.client, self.params["bucket"], "blocking public access")
 
     def snapshot(self) -> dict[str, Any]:
         return {"Bucket": self.params["bucket"], **super().snapshot()}
@@ -332,6 +371,10 @@ class BlockAccountPublicAccess(_PublicAccessBlock):
     """Turn the account's S3 Block Public Access settings back on (they override every
     bucket's), after they were deleted or weakened.
 
+    An account whose buckets serve static websites needs the block off for them: when
+    one of its buckets has a website configuration (or it has more buckets than are read,
+    `ACCOUNT_BUCKETS_READ`), an automatic step is proposed instead.
+
     Example:
 
         steps:
@@ -345,8 +388,28 @@ class BlockAccountPublicAccess(_PublicAccessBlock):
     permissions = {
         "s3:GetAccountPublicAccessBlock": ANY_RESOURCE,
         "s3:PutAccountPublicAccessBlock": ANY_RESOURCE,
+        "s3:ListAllMyBuckets": ANY_RESOURCE,
+        "s3:GetBucketWebsite": BUCKET,
     }
     parameters = (Parameter("account", "string", "The AWS account id."), _SETTINGS_PARAMETER)
+
+    def workload(self) -> str | None:
+        if self.context.clients is None:
+            return "the account's buckets could not be read: whether one serves a website is unknown"
+        s3 = self.context.clients("s3")
+        buckets = [bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])]
+        if len(buckets) > ACCOUNT_BUCKETS_READ:
+            return (
+                f"the account has {len(buckets)} buckets, more than the {ACCOUNT_BUCKETS_READ} read for a website: "
+                "blocking public access for all of them is left to a person"
+            )
+        websites = [bucket for bucket in buckets if _website(s3, bucket)]
+        if not websites:
+            return None
+        return (
+            f"{len(websites)} bucket(s) of the account serve a static website ({', '.join(sorted(websites)[:5])}): "
+            "the account's block overrides theirs and could take them offline"
+        )
 
     def snapshot(self) -> dict[str, Any]:
         return {"Account": self.params["account"], **super().snapshot()}
@@ -362,3 +425,91 @@ class BlockAccountPublicAccess(_PublicAccessBlock):
 
     def _delete(self) -> None:
         self.client.delete_public_access_block(AccountId=self.params["account"])
+
+
+def _trail_writes_to(policy: str | None) -> bool:
+    """Whether a bucket policy lets CloudTrail deliver logs (Service cloudtrail.amazonaws.com
+    may s3:PutObject): every trail's bucket has such a statement, whichever account the
+    trail is in (CloudTrail user guide, "Amazon S3 bucket policy for CloudTrail")."""
+    for statement in allow_statements(policy):
+        principal = statement.get("Principal")
+        services = principal.get("Service") if isinstance(principal, Mapping) else None
+        given = statement.get("Action")
+        actions = {str(action).lower() for action in (given if isinstance(given, list) else [given])}
+        listed = services if isinstance(services, list) else [services]
+        if "cloudtrail.amazonaws.com" in listed and actions & {"s3:putobject", "s3:*", "*"}:
+            return True
+    return False
+
+
+@register
+class RemoveLogExpiration(Action):
+    """Take out of a trail bucket's lifecycle configuration the rules that delete log files
+    sooner than `days` after they are written, and keep every other rule.
+
+    A one-day expiration on the bucket a trail writes to deletes each day's record of API
+    calls the next day, while the trail looks healthy (Stratus Red Team's
+    cloudtrail-lifecycle-rule). Whether the bucket is a trail's is read on the bucket: its
+    policy lets CloudTrail write (every trail's bucket has that statement, even for a trail
+    in another account). A bucket no trail writes to, or without such a rule, is safe, and
+    no proposal is made for it. With no rule left, the lifecycle configuration is deleted.
+    Undo puts the previous rules back.
+
+    Example:
+
+        steps:
+          - action: s3.remove_log_expiration
+            with: {bucket: requestParameters.bucketName, days: '`90`'}
+    """
+
+    name = "s3.remove_log_expiration"
+    service = "s3"
+    eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
+    propose_only_if_unsafe = True  # safe = not a trail's bucket, or no short expiration
+    permissions = {
+        "s3:GetBucketPolicy": BUCKET,
+        "s3:GetLifecycleConfiguration": BUCKET,
+        "s3:PutLifecycleConfiguration": BUCKET,
+    }
+    parameters = (
+        Parameter("bucket", "string", "Name of the bucket."),
+        Parameter("days", "integer", "Rules that delete objects sooner than this many days are removed.", False, 90),
+    )
+
+    def _short(self, rule: Mapping[str, Any]) -> bool:
+        expiration = rule.get("Expiration") or {}
+        if rule.get("Status") != "Enabled" or not expiration:
+            return False
+        return bool(expiration.get("Date")) or int(expiration.get("Days", self.params["days"])) < self.params["days"]
+
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            policy = self.client.get_bucket_policy(Bucket=self.params["bucket"])["Policy"]
+        except Exception as error:
+            if error_code(error) != "NoSuchBucketPolicy":
+                raise
+            policy = None
+        try:
+            rules = self.client.get_bucket_lifecycle_configuration(Bucket=self.params["bucket"])["Rules"]
+        except Exception as error:
+            if error_code(error) != "NoSuchLifecycleConfiguration":
+                raise
+            rules = []
+        return {"Bucket": self.params["bucket"], "TrailBucket": _trail_writes_to(policy), "Rules": rules}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return not state["TrailBucket"] or not any(self._short(rule) for rule in state["Rules"])
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        self._put([rule for rule in state["Rules"] if not self._short(rule)])
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._put(state["Rules"])
+
+    def _put(self, rules: list[Any]) -> None:
+        if rules:
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.params["bucket"], LifecycleConfiguration={"Rules": list(rules)}
+            )
+        else:
+            self.client.delete_bucket_lifecycle(Bucket=self.params["bucket"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -36,6 +37,10 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _first_text(value: Any) -> str | None:
     """CloudTrail writes some S3 headers as a one-item list, others as a plain string."""
     for item in _as_list(value):
@@ -44,20 +49,40 @@ def _first_text(value: Any) -> str | None:
     return None
 
 
+def _header_name(key: Any) -> str:
+    """A header as CloudTrail or a publisher wrote its name: `x-amz-grant-read`, or with
+    underscores (`x_amz_grant_read`, as some tools normalise it), in any case."""
+    return str(key).strip().lower().replace("_", "-")
+
+
+def _grant_headers(request: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The `x-amz-grant-*` headers of an S3 request: at the top level of requestParameters,
+    and nested under `accessControlList`, where CloudTrail writes them for some calls."""
+    nested = [value for key, value in request.items() if _header_name(key) == "accesscontrollist"]
+    for headers in [request, *nested]:
+        if not isinstance(headers, Mapping):
+            continue
+        for key, value in headers.items():
+            permission = _GRANT_HEADERS.get(_header_name(key))
+            if permission is not None:
+                yield permission, value
+
+
 def public_acl_grants(request: Any) -> list[dict[str, str]]:
-    """The grants an S3 PutBucketAcl/PutObjectAcl request gives to everyone (AllUsers) or
-    any AWS account (AuthenticatedUsers), whether through a canned ACL (`x-amz-acl`, a
-    string or a one-item list), grant headers (`x-amz-grant-read: uri="..."`), or an
-    AccessControlPolicy whose `Grant` is an object (one grant) or a list. Each grant is
-    `{"grantee": ..., "permission": ...}`.
+    """The grants an S3 PutBucketAcl/PutObjectAcl/CreateBucket request gives to everyone
+    (AllUsers) or any AWS account (AuthenticatedUsers), whether through a canned ACL
+    (`x-amz-acl`, a string or a one-item list), grant headers (`x-amz-grant-read:
+    uri="..."`, at the top level or nested under `accessControlList`, names with `-` or
+    `_`), or an AccessControlPolicy whose `Grant` is an object (one grant) or a list. Each
+    grant is `{"grantee": ..., "permission": ...}`.
     """
     if not isinstance(request, Mapping):
         return []
     grants: list[tuple[str, str]] = []
     canned = _first_text(request.get("x-amz-acl"))
     grants.extend(_CANNED_PUBLIC_ACLS.get((canned or "").strip().lower(), []))
-    for header, permission in _GRANT_HEADERS.items():
-        for value in _as_list(request.get(header)):
+    for permission, values in _grant_headers(request):
+        for value in _as_list(values):
             if isinstance(value, str):
                 grants.extend((group, permission) for uri, group in PUBLIC_GROUPS.items() if uri in value)
     policy = request.get("AccessControlPolicy")
@@ -71,6 +96,61 @@ def public_acl_grants(request: Any) -> list[dict[str, str]]:
             grants.append((PUBLIC_GROUPS[uri], str(grant.get("Permission"))))
     unique = dict.fromkeys(grants)
     return [{"grantee": grantee, "permission": permission} for grantee, permission in unique]
+
+
+BLOCK_PUBLIC_ACCESS_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+def public_access_block_off(request: Any) -> list[str]:
+    """The S3 Block Public Access settings a PutBucketPublicAccessBlock or
+    PutAccountPublicAccessBlock request leaves off, by name (`BlockPublicAcls`,
+    `IgnorePublicAcls`, `BlockPublicPolicy`, `RestrictPublicBuckets`). CloudTrail writes the
+    configuration directly under requestParameters (`PublicAccessBlockConfiguration`, with
+    an `xmlns`), and some records nest it under `PublicAccessBlock`; values are booleans or
+    the strings "true"/"false". The call replaces the whole configuration, so a setting it
+    does not name is off. A request with no configuration at all names nothing: empty.
+    """
+    if not isinstance(request, Mapping):
+        return []
+    configuration = request.get("PublicAccessBlockConfiguration")
+    nested = request.get("PublicAccessBlock")
+    if not isinstance(configuration, Mapping) and isinstance(nested, Mapping):
+        configuration = nested.get("PublicAccessBlockConfiguration")
+    if not isinstance(configuration, Mapping):
+        return []
+    return [name for name in BLOCK_PUBLIC_ACCESS_SETTINGS if not _is_true(configuration.get(name))]
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def lifecycle_expirations(request: Any) -> list[dict[str, Any]]:
+    """The rules of a PutBucketLifecycle request (CloudTrail records PutBucketLifecycleConfiguration
+    under that name) that delete current objects: enabled rules with an `Expiration`, each
+    `{id, prefix, days}` (a rule that expires objects on a `Date` counts as 0 days).
+    `LifecycleConfiguration.Rule` is an object for one rule and a list for several; the prefix
+    is `Filter.Prefix`, `Filter.And.Prefix` or the older top-level `Prefix`, null for the
+    whole bucket. Days arrive as numbers or numeric strings.
+    """
+    if not isinstance(request, Mapping):
+        return []
+    configuration = request.get("LifecycleConfiguration")
+    rules = configuration.get("Rule") if isinstance(configuration, Mapping) else None
+    found = []
+    for rule in _as_list(rules):
+        if not isinstance(rule, Mapping) or str(rule.get("Status", "")).lower() != "enabled":
+            continue
+        expiration = rule.get("Expiration")
+        if not isinstance(expiration, Mapping):
+            continue
+        days = 0 if expiration.get("Date") else _port(expiration.get("Days"))
+        if days is None:
+            continue
+        rule_filter = _mapping(rule.get("Filter"))
+        prefix = rule_filter.get("Prefix", _mapping(rule_filter.get("And")).get("Prefix", rule.get("Prefix")))
+        found.append({"id": rule.get("ID"), "prefix": prefix or None, "days": days})
+    return found
 
 
 _PORT_TEXT = re.compile(r"-?[0-9]{1,6}")
@@ -123,13 +203,30 @@ def _ingress_ranges(request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
                 "toPort": _port(request.get("toPort")),
                 "cidr": request.get(cidr_key),
             }
+    modified = request.get("ModifySecurityGroupRulesRequest")
+    rules = modified.get("SecurityGroupRule") if isinstance(modified, Mapping) else None
+    for entry in _as_list(rules):
+        changed = entry.get("SecurityGroupRule") if isinstance(entry, Mapping) else None
+        if not isinstance(changed, Mapping):
+            continue
+        for cidr_key in ("CidrIpv4", "CidrIpv6"):
+            if changed.get(cidr_key) is not None:
+                yield {
+                    "ipProtocol": str(changed.get("IpProtocol", "-1")),
+                    "fromPort": _port(changed.get("FromPort")),
+                    "toPort": _port(changed.get("ToPort")),
+                    "cidr": changed.get(cidr_key),
+                }
 
 
 def public_cidrs(request: Any, max_prefix: int = 0) -> list[dict[str, Any]]:
     """The ranges an EC2 ingress request opens to the whole internet (prefix length 0:
     `0.0.0.0/0`, `::/0`, whatever the base address), from
-    `ipPermissions.items[].ipRanges/ipv6Ranges` and from the legacy top-level `cidrIp`,
-    with ports as numbers even where the record has them as strings. Each entry is
+    `ipPermissions.items[].ipRanges/ipv6Ranges` and the legacy top-level `cidrIp` of
+    AuthorizeSecurityGroupIngress, and from the XML-shaped
+    `ModifySecurityGroupRulesRequest.SecurityGroupRule` (an object for one rule, a list for
+    several: `{SecurityGroupRule: {IpProtocol, FromPort, ToPort, CidrIpv4|CidrIpv6}}`), with
+    ports as numbers even where the record has them as strings. Each entry is
     `{cidr, ipProtocol, fromPort, toPort}`.
     """
     if not isinstance(request, Mapping):
@@ -145,67 +242,152 @@ def _field(mapping: Mapping[str, Any], name: str, default: Any = None) -> Any:
     return mapping.get(name[0].upper() + name[1:], default)
 
 
-def _basic_gaps(selectors: list[Any]) -> list[str]:
-    management = [
-        s for s in selectors if isinstance(s, dict) and _field(s, "includeManagementEvents", True) is not False
+_KINDS = ("read", "write")
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """What one selector records of management events: which kinds (read-only calls,
+    writes), and from which sources: all but `sources`, or (`only`) only `sources`."""
+
+    kinds: frozenset[str]
+    sources: frozenset[str] = frozenset()
+    only: bool = False
+
+    def misses(self, source: str) -> bool:
+        return (source not in self.sources) if self.only else (source in self.sources)
+
+
+def _basic_selections(selectors: list[Any]) -> list[_Selection]:
+    kinds = {"All": {"read", "write"}, "ReadOnly": {"read"}, "WriteOnly": {"write"}}
+    return [
+        _Selection(
+            frozenset(kinds.get(str(_field(s, "readWriteType", "All")), set())),
+            frozenset(str(source) for source in _as_list(_field(s, "excludeManagementEventSources"))),
+        )
+        for s in selectors
+        if isinstance(s, Mapping) and _field(s, "includeManagementEvents", True) is not False
     ]
-    if not management:
-        return ["management events are not recorded"]
-    gaps: list[str] = []
-    kinds = {str(_field(s, "readWriteType", "All")) for s in management}
-    if "All" not in kinds and kinds != {"ReadOnly", "WriteOnly"}:
-        gaps.append(f"only {'/'.join(sorted(kinds))} management events are recorded")
-    excluded = sorted(
-        {str(source) for s in management for source in _as_list(_field(s, "excludeManagementEventSources"))}
-    )
-    if excluded:
-        gaps.append("management events from " + ", ".join(excluded) + " are not recorded")
-    return gaps
 
 
-def _advanced_gaps(selectors: list[Any]) -> list[str]:
-    management = []
+def _values(field: Mapping[str, Any], operator: str) -> set[str]:
+    return {str(value).lower() for value in _as_list(_field(field, operator))}
+
+
+_READ_ONLY_VALUE = {"read": "true", "write": "false"}
+
+
+def _advanced_selections(selectors: list[Any]) -> list[_Selection]:
+    found = []
     for selector in selectors:
+        if not isinstance(selector, Mapping):
+            continue
         fields = {
-            str(_field(f, "field")): f for f in _as_list(_field(selector, "fieldSelectors")) if isinstance(f, dict)
+            str(_field(f, "field")): f for f in _as_list(_field(selector, "fieldSelectors")) if isinstance(f, Mapping)
         }
         category = fields.get("eventCategory")
-        if category is not None and "Management" in _as_list(_field(category, "equals")):
-            management.append(fields)
-    if not management:
-        return ["management events are not recorded"]
-    gaps: list[str] = []
-    if all("readOnly" in fields for fields in management):
-        kinds = sorted({str(v) for fields in management for v in _as_list(_field(fields["readOnly"], "equals"))})
-        gaps.append(f"only management events with readOnly={'/'.join(kinds) or '?'} are recorded")
-    excluded = sorted(
-        {
-            str(v)
-            for fields in management
-            if "eventSource" in fields
-            for v in _as_list(_field(fields["eventSource"], "notEquals"))
-        }
-    )
-    if excluded:
-        gaps.append("management events from " + ", ".join(excluded) + " are not recorded")
-    return gaps
+        if category is None or "management" not in _values(category, "equals"):
+            continue
+        kinds = set(_KINDS)
+        read_only = fields.get("readOnly")
+        if read_only is not None:
+            equals, not_equals = _values(read_only, "equals"), _values(read_only, "notEquals")
+            kinds = {
+                k
+                for k in kinds
+                if (not equals or _READ_ONLY_VALUE[k] in equals) and _READ_ONLY_VALUE[k] not in not_equals
+            }
+        source = fields.get("eventSource")
+        if source is not None and _field(source, "equals") is not None:
+            found.append(
+                _Selection(frozenset(kinds), frozenset(str(v) for v in _as_list(_field(source, "equals"))), True)
+            )
+        elif source is not None:
+            found.append(_Selection(frozenset(kinds), frozenset(str(v) for v in _as_list(_field(source, "notEquals")))))
+        else:
+            found.append(_Selection(frozenset(kinds)))
+    return found
+
+
+def _selections(request: Any) -> list[_Selection] | None:
+    """The request's management-event selections, or None for a request that sets no selectors."""
+    if not isinstance(request, Mapping):
+        return None
+    advanced = _field(request, "advancedEventSelectors")
+    if isinstance(advanced, list) and advanced:
+        return _advanced_selections(advanced)
+    basic = _field(request, "eventSelectors")
+    return _basic_selections(basic) if isinstance(basic, list) else None
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """One kind of management event, as all the selectors together record it."""
+
+    at_all: bool
+    missed: tuple[str, ...] = ()
+    """Sources left out: each selector that records the kind misses them."""
+    only: tuple[str, ...] = ()
+    """When every selector that records the kind names its sources: those, and no other."""
+
+
+def _recorded(selections: list[_Selection]) -> dict[str, _Recorded]:
+    found = {}
+    for kind in _KINDS:
+        covering = [s for s in selections if kind in s.kinds]
+        if not covering:
+            found[kind] = _Recorded(False)
+        elif all(s.only for s in covering):
+            found[kind] = _Recorded(True, only=tuple(sorted(set().union(*(s.sources for s in covering)))))
+        else:
+            candidates = set().union(*(s.sources for s in covering if not s.only))
+            found[kind] = _Recorded(True, tuple(sorted(c for c in candidates if all(s.misses(c) for s in covering))))
+    return found
+
+
+def management_events_recorded(request: Any) -> dict[str, bool]:
+    """What a PutEventSelectors request keeps recording of management events: `read` and
+    `write` (read-only calls, and the others: each true when some selector records it, for
+    some sources at least) and `allSources` (no service's events left out), from basic
+    `eventSelectors` (readWriteType, includeManagementEvents, excludeManagementEventSources)
+    or `advancedEventSelectors` (eventCategory, readOnly, eventSource). Selectors add up: a
+    readOnly=true selector and a readOnly=false one record everything. A request that sets
+    no selectors changes nothing: all true.
+    """
+    selections = _selections(request)
+    if selections is None:
+        return {"read": True, "write": True, "allSources": True}
+    recorded = _recorded(selections)
+    return {
+        "read": recorded["read"].at_all,
+        "write": recorded["write"].at_all,
+        "allSources": all(not (r.missed or r.only) for r in recorded.values() if r.at_all),
+    }
 
 
 def management_event_gaps(request: Any) -> list[str]:
     """What a PutEventSelectors request stops a trail from recording among management
-    events (none recorded, only read-only or only write, sources excluded), one sentence
-    each, from basic `eventSelectors` or `advancedEventSelectors`; empty when all
-    management events are still recorded.
+    events, one sentence each (none recorded, no read-only or no write calls, some
+    services' events left out), as `management_events_recorded()` judges the selectors
+    together; empty when every management event is still recorded.
     """
-    if not isinstance(request, dict):
+    selections = _selections(request)
+    if selections is None:
         return []
-    advanced = _field(request, "advancedEventSelectors")
-    if isinstance(advanced, list) and advanced:
-        return _advanced_gaps(advanced)
-    basic = _field(request, "eventSelectors")
-    if isinstance(basic, list):
-        return _basic_gaps(basic)
-    return []
+    recorded = _recorded(selections)
+    if not any(r.at_all for r in recorded.values()):
+        return ["management events are not recorded"]
+    names = {"read": "read-only ", "write": "write "}
+    gaps = [f"{names[kind]}management events are not recorded" for kind, r in recorded.items() if not r.at_all]
+    partial = {kind: r for kind, r in recorded.items() if r.at_all and (r.missed or r.only)}
+    if len(partial) == 2 and partial["read"] == partial["write"]:
+        partial, names = {"read": partial["read"]}, {"read": ""}
+    for kind, r in partial.items():
+        if r.only:
+            gaps.append(f"only {names[kind]}management events from {', '.join(r.only)} are recorded")
+        else:
+            gaps.append(f"{names[kind]}management events from {', '.join(r.missed)} are not recorded")
+    return gaps
 
 
 def _covers(rule: Mapping[str, Any], port: int) -> bool:
@@ -227,10 +409,14 @@ def open_to_ports(rules: Any, ports: Any) -> list[Any]:
     return [rule for rule in _as_list(rules) if isinstance(rule, Mapping) and any(_covers(rule, p) for p in wanted)]
 
 
+_SHARE_KEYS = ("userId", "organizationArn", "organizationalUnitArn")
+
+
 def shared_with(request: Any) -> list[str]:
-    """Whom an EC2 ModifySnapshotAttribute / ModifyImageAttribute request adds: account
-    ids, and `all` for everyone, from `createVolumePermission.add.items` or
-    `launchPermission.add.items` (`userId`, `group`).
+    """Whom an EC2 ModifySnapshotAttribute / ModifyImageAttribute request adds, from
+    `createVolumePermission.add.items` or `launchPermission.add.items`: account ids
+    (`userId`), `all` for everyone (`group`), and for images the ARNs of AWS Organizations
+    and organizational units (`organizationArn`, `organizationalUnitArn`).
     """
     if not isinstance(request, Mapping):
         return []
@@ -244,19 +430,49 @@ def shared_with(request: Any) -> list[str]:
                 continue
             if item.get("group") == "all":
                 found.append("all")
-            elif isinstance(item.get("userId"), str):
-                found.append(item["userId"])
+            found.extend(item[key] for key in _SHARE_KEYS if isinstance(item.get(key), str))
     return list(dict.fromkeys(found))
 
 
+def organization_of(arn: Any) -> str | None:
+    """The AWS Organizations id in an organization's or an organizational unit's ARN
+    (`arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5`, `...:ou/o-.../ou-...`)."""
+    if not isinstance(arn, str) or not arn.startswith("arn:") or arn.count(":") < 5:
+        return None
+    resource = arn.split(":", 5)[5]
+    kind, _, rest = resource.partition("/")
+    if kind not in ("organization", "ou"):
+        return None
+    return rest.split("/", 1)[0] or None
+
+
+def shared_outside(request: Any, trusted_accounts: Any, trusted_organizations: Any) -> list[str]:
+    """Of `shared_with()`, the shares outside the organization: accounts not in
+    `trusted_accounts`, organizations and organizational units of an organization not in
+    `trusted_organizations`; `all` (everyone) is left to the playbooks that answer a public
+    share. Pass `named_list('trusted_accounts')` and `named_list('trusted_organizations')`.
+    """
+    accounts = {a for a in _as_list(trusted_accounts) if isinstance(a, str)}
+    organizations = {o for o in _as_list(trusted_organizations) if isinstance(o, str)}
+    return [
+        share
+        for share in shared_with(request)
+        if share != "all"
+        and share not in accounts
+        and (not share.startswith("arn:") or organization_of(share) not in organizations)
+    ]
+
+
 def flow_log_ids(request: Any) -> list[str]:
-    """The flow log ids of a DeleteFlowLogs request, from `flowLogIds` or from the
-    XML-shaped `DeleteFlowLogsRequest.FlowLogId` CloudTrail writes
-    (`{"content": "fl-...", "tag": 1}`, one or a list).
+    """The flow log ids of a DeleteFlowLogs request, from the XML-shaped
+    `DeleteFlowLogsRequest.FlowLogId` CloudTrail writes today (`{"content": "fl-...",
+    "tag": 1}`, an object for one id, a list for several), from `flowLogIds`, or from the
+    older flat `flowLogId` list. Empty when the request names none: a plan that needs the
+    ids then fails, rather than restore nothing and call that safe.
     """
     if not isinstance(request, Mapping):
         return []
-    ids = request.get("flowLogIds") or request.get("FlowLogIds")
+    ids = request.get("flowLogIds") or request.get("FlowLogIds") or request.get("flowLogId")
     if ids is None:
         wrapped = request.get("DeleteFlowLogsRequest")
         ids = wrapped.get("FlowLogId") if isinstance(wrapped, Mapping) else None
@@ -298,22 +514,31 @@ ADMIN_AND_DATABASE_PORTS = (
 )
 
 
-def acting_user(identity: Any) -> str | None:
-    """The name of who made the call: an IAM user's name, an assumed-role session's name
-    (for SSO, the person), `root` for the root user.
-    """
-    if not isinstance(identity, Mapping):
+def arn_account(value: Any) -> str | None:
+    """The account id in an ARN (`arn:aws:iam::111122223333:root` gives 111122223333), or the
+    value itself when it is an account id; null for anything else (a service principal such
+    as `ecr.us-west-2.amazonaws.com`, a principal id)."""
+    if not isinstance(value, str):
         return None
-    kind = identity.get("type")
-    if kind == "Root":
-        return "root"
-    if kind == "IAMUser" and isinstance(identity.get("userName"), str):
-        return identity["userName"]
-    arn = identity.get("arn")
-    if isinstance(arn, str) and "/" in arn:
-        return arn.rsplit("/", 1)[1]
-    name = identity.get("userName")
-    return name if isinstance(name, str) else None
+    if value.isascii() and value.isdigit() and len(value) == 12:
+        return value
+    parts = value.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[4].isascii() and parts[4].isdigit():
+        return parts[4]
+    return None
+
+
+def caller_is_user(identity: Any, user_name: Any) -> bool:
+    """Whether AWS asserts that the caller is the IAM user named `user_name`: an `IAMUser`
+    identity whose `userName` is that name. Anyone else is another principal acting on
+    that user: the root user, a federated user, a service, and a role session whatever its
+    name (the session name is the caller's choice: `AssumeRole` with `RoleSessionName`
+    set to the target user's name hides nothing). For "someone else's" access key or
+    password: `requestParameters.userName && !caller_is_user(userIdentity, requestParameters.userName)`.
+    """
+    if not isinstance(identity, Mapping) or not isinstance(user_name, str) or not user_name:
+        return False
+    return identity.get("type") == "IAMUser" and identity.get("userName") == user_name
 
 
 def wide_cidrs(request: Any, prefix_length: int) -> list[dict[str, Any]]:

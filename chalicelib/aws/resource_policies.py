@@ -19,9 +19,11 @@ to trusted values, and a clause pins only when:
   account id; a trusted organization id (or an organization path under one); an ARN whose
   account field is a trusted account; an IP range no wider than S3 Block Public Access
   accepts (/8 for IPv4, /32 for IPv6: "The meaning of public" in the S3 user guide); a VPC
-  or VPC endpoint id written out in full; for GitHub Actions' OIDC tokens, a repository
-  owner written out in full. A wildcard or a policy variable where the account,
-  organization or owner should be pins nothing.
+  or VPC endpoint id written out in full; for the OIDC tokens anyone can get
+  (`OPEN_ISSUERS`), the tenant written out in full: a GitHub repository owner, a GitLab
+  group, an HCP Terraform organization, a Google client, a Cognito identity pool. A
+  wildcard or a policy variable where the account, organization or tenant should be pins
+  nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ from typing import Any
 
 GITHUB_ACTIONS_ISSUER = "token.actions.githubusercontent.com"
 """GitHub's OIDC issuer for Actions: any workflow of any repository on github.com gets its tokens."""
+
+OPEN_ISSUERS = {
+    GITHUB_ACTIONS_ISSUER: "GitHub Actions",
+    "gitlab.com": "GitLab.com CI/CD",
+    "app.terraform.io": "HCP Terraform",
+    "accounts.google.com": "Google",
+    "cognito-identity.amazonaws.com": "Amazon Cognito identity pools",
+}
+"""OIDC issuers anyone can get a token from (any repository, project, organization, Google
+client or identity pool, of anyone): a role trusting one is open to all of them unless a
+condition names the tenant (see `_PINNING_KEYS`). Issuers of one tenant each (a GitHub
+Enterprise's own, CircleCI's `oidc.circleci.com/org/ID`, Bitbucket's per workspace, an
+organization's own IdP) are not open."""
 
 
 @dataclass(frozen=True)
@@ -107,10 +122,16 @@ def _narrow_range(value: str) -> bool:
 
 def _github_owner(value: str, prefix: str) -> bool:
     """`prefix` + OWNER + `/`..., with the owner written out (repo:octo-org/octo-repo:ref:...)."""
+    return _tenant(value, prefix, "/")
+
+
+def _tenant(value: str, prefix: str, end: str) -> bool:
+    """`prefix` + TENANT + `end`..., with the tenant written out: `project_path:my-group/`...
+    (GitLab), `organization:my-org:`... (HCP Terraform)."""
     if not value.startswith(prefix):
         return False
-    owner, slash, _ = value[len(prefix) :].partition("/")
-    return bool(slash) and _written_out(owner)
+    tenant, found, _ = value[len(prefix) :].partition(end)
+    return bool(found) and _written_out(tenant)
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,8 @@ _PINNING_KEYS: Mapping[str, _Key] = {
     "s3:dataaccesspointaccount": _Key(_STRING, _account),
     "aws:principalorgid": _Key(_STRING, _organization),
     "aws:principalorgpaths": _Key(_STRING, _organization_path),
+    "aws:sourceorgid": _Key(_STRING, _organization),
+    "aws:sourceorgpaths": _Key(_STRING, _organization_path),
     "aws:sourcearn": _Key(_ARN, _arn_in_trusted_account),
     "aws:principalarn": _Key(_ARN, _arn_in_trusted_account),
     "s3:dataaccesspointarn": _Key(_ARN, _arn_in_trusted_account),
@@ -174,6 +197,16 @@ _PINNING_KEYS: Mapping[str, _Key] = {
     _GITHUB + "repository_owner": _Key(_STRING, _named),
     _GITHUB + "repository_owner_id": _Key(_STRING, _named),
     _GITHUB + "repository_id": _Key(_STRING, _named),
+    # The other open issuers' tenant claims: GitLab.com's project path (GitLab docs, "Configure
+    # OpenID Connect in AWS"), HCP Terraform's organization (its "Dynamic Credentials with the
+    # AWS Provider"), the Google client or user, the Cognito identity pool (IAM user guide,
+    # "Available keys for AWS OIDC federation").
+    "gitlab.com:sub": _Key(_STRING, lambda value, trusted: _tenant(value, "project_path:", "/")),
+    "app.terraform.io:sub": _Key(_STRING, lambda value, trusted: _tenant(value, "organization:", ":")),
+    "accounts.google.com:aud": _Key(_STRING, _named),
+    "accounts.google.com:oaud": _Key(_STRING, _named),
+    "accounts.google.com:sub": _Key(_STRING, _named),
+    "cognito-identity.amazonaws.com:aud": _Key(_STRING, _named),
 }
 
 
@@ -226,16 +259,17 @@ def _account_of(principal: str) -> str | None:
 
 
 def _open_issuer(federated: str) -> bool:
-    """A federated principal whose tokens anyone can get: GitHub Actions' issuer (not an
-    enterprise's own issuer, token.actions.githubusercontent.com/ENTERPRISE)."""
+    """A federated principal whose tokens anyone can get (`OPEN_ISSUERS`), written as an
+    OIDC provider's ARN or, for Google and Cognito, by name; not an enterprise's own
+    issuer (token.actions.githubusercontent.com/ENTERPRISE)."""
     provider = federated.split(":oidc-provider/", 1)[1] if ":oidc-provider/" in federated else federated
-    return provider.rstrip("/") == GITHUB_ACTIONS_ISSUER
+    return provider.rstrip("/").removeprefix("https://") in OPEN_ISSUERS
 
 
 def statement_outsiders(statement: Mapping[str, Any], trusted: Trusted) -> list[str]:
     """Who outside the organization an Allow statement lets in, as written in its Principal:
     `*` (anyone), AWS principals of untrusted accounts, and the OIDC providers anyone can get
-    a token from (GitHub Actions'); nobody when a condition pins the caller to trusted values.
+    a token from (`OPEN_ISSUERS`); nobody when a condition pins the caller to trusted values.
     Service principals and the organization's own principals are not outsiders.
 
     Everyone is kept out by any pinning clause (S3 calls a policy limited to a VPC or to
@@ -282,9 +316,14 @@ def open_to_everyone(policy: Any, trusted: Trusted) -> list[Any]:
 
 def external_principals(policy: Any, trusted_accounts: Any, trusted_organizations: Any) -> list[str]:
     """Who outside the organization the Allow statements of a trust or resource policy let
-    in, as written: `*`, AWS principals in accounts not in `trusted_accounts`, and GitHub
-    Actions' OIDC provider when no condition pins the repository owner (`sub` such as
-    `repo:octo-org/*`, `repository`, `repository_owner`...; `repo:*` pins nothing). A
+    in, as written: `*`, AWS principals in accounts not in `trusted_accounts`, and an OIDC
+    provider anyone can get tokens from when no condition names the tenant: GitHub Actions
+    without the repository owner (`sub` such as `repo:octo-org/*`, `repository`,
+    `repository_owner`...; `repo:*` or no `sub` pins nothing), GitLab.com without the
+    project's group (`gitlab.com:sub` `project_path:my-group/...`), HCP Terraform without
+    the organization (`app.terraform.io:sub` `organization:my-org:...`), Google without the
+    client (`accounts.google.com:aud`), Cognito identity pools without the pool
+    (`cognito-identity.amazonaws.com:aud`). A
     statement whose condition pins the caller to trusted values (as `public_statements()`
     judges) lets no outsider in. Service principals are not external. Pass
     `named_list('trusted_accounts')` and `named_list('trusted_organizations')`.
@@ -294,11 +333,35 @@ def external_principals(policy: Any, trusted_accounts: Any, trusted_organization
     return list(dict.fromkeys(found))
 
 
+_EVERY_ACTION = frozenset({"*", "*:*", "iam:*"})
+"""Actions that amount to everything: all of them, or all of IAM (its holder grants itself the rest)."""
+
+
+def administrator_statements(policy: Any) -> list[Any]:
+    """The Allow statements of an identity policy (object or JSON text) that make its holder
+    an administrator: every action (`*`), or all of IAM (`iam:*`, with which it grants
+    itself the rest), or everything but a few (`NotAction`), on every resource (`*`, or
+    `NotResource`). Conditions are not weighed: a notice is cheaper than a missed
+    administrator. For PutUserPolicy/PutRolePolicy/PutGroupPolicy and CreatePolicyVersion.
+    """
+    found = []
+    for statement in allow_statements(policy):
+        resources = {str(r) for r in _as_list(statement.get("Resource"))}
+        every_resource = "*" in resources or "NotResource" in statement
+        actions = {str(a).lower() for a in _as_list(statement.get("Action"))}
+        every_action = bool(actions & _EVERY_ACTION) or "NotAction" in statement
+        if every_resource and every_action:
+            found.append(statement)
+    return found
+
+
 def lambda_permission_policy(request: Any) -> dict[str, Any] | None:
     """The statement a Lambda AddPermission request adds to the function's policy, as Lambda
     writes it, in a one-statement policy for `public_statements()`: `principal` (`*`, an
     account, a service), `sourceArn` (ArnLike AWS:SourceArn), `sourceAccount`,
-    `principalOrgID` and `functionUrlAuthType` (StringEquals). Null without a principal.
+    `principalOrgID` and `functionUrlAuthType` (StringEquals), `invokedViaFunctionUrl`
+    (Bool lambda:InvokedViaFunctionUrl, which function URLs need since October 2025: it
+    limits the way in, not who, so it pins nothing). Null without a principal.
     """
     if not isinstance(request, Mapping):
         return None
@@ -318,6 +381,8 @@ def lambda_permission_policy(request: Any) -> dict[str, Any] | None:
         if isinstance(request.get(field), str)
     }
     condition: dict[str, Any] = {"StringEquals": equals} if equals else {}
+    if request.get("invokedViaFunctionUrl") in (True, "true"):
+        condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
     if isinstance(request.get("sourceArn"), str):
         condition["ArnLike"] = {"AWS:SourceArn": request["sourceArn"]}
     statement: dict[str, Any] = {

@@ -96,7 +96,9 @@ def _actor_from(identity: Mapping[str, Any]) -> Actor:
     if kind == "AssumedRole" or (isinstance(arn, str) and ":assumed-role/" in arn):
         # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION; the issuer carries the role's own
         # ARN (with its path). Hand-written records sometimes lack the issuer or session.
-        parts = arn.split(":assumed-role/", 1)[1].split("/") if isinstance(arn, str) else []
+        # AWS's own documentation prints an AssumedRole whose arn is an IAM user's (the GuardDuty
+        # guide's CreateThreatIntelSet): no session is read from that.
+        parts = arn.split(":assumed-role/", 1)[1].split("/") if isinstance(arn, str) and ":assumed-role/" in arn else []
         role_name = issuer.get("userName") or (parts[0] if parts else None)
         session_name = parts[1] if len(parts) > 1 else None
         return Actor(

@@ -46,6 +46,7 @@ from chalicelib.memory.rules import Memory, Stance
 
 if TYPE_CHECKING:
     from chalicelib.incidents.steps import Binder, StepRunner
+    from chalicelib.playbooks.playbook import Plan
 
 log = logging.getLogger("trailguard")
 
@@ -163,6 +164,19 @@ class Incidents:
                 continue  # logged; the step recalls it again when it runs, and fails saying why
             if remembered is not None:
                 incident.plan[index] = dataclasses.replace(step, remembered=remembered)
+
+    def assess(self, plan: Plan) -> Plan | None:
+        """The plan as the resources it acts on allow, read before its incident opens
+        (`StepRunner.look`): an automatic fix that would break a workload becomes a
+        proposal, saying why; a proposal for a change that took nothing away is not made
+        (None). Without actions (replay) nothing can be read: the plan as decided."""
+        if self.simulated or plan.mode not in ("auto", "approve"):
+            return plan
+        looked = self.steps.look(plan.steps, plan.mode, account=plan.event.account, region=plan.event.region)
+        if looked is None:
+            return None
+        mode, because = looked
+        return plan if mode == plan.mode else dataclasses.replace(plan, mode=mode, because=because)
 
     # -- decisions by people (Slack) and by the sweep ---------------------------------------
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from chalicelib.actions import registered_actions
 from chalicelib.actions.base import Action, UndoRefused
 from chalicelib.aws.errors import ActionError, describe_error
 from chalicelib.aws.retrying import eventually
@@ -80,6 +81,40 @@ class StepRunner:
         self.save = save
         self.clock = clock
         self.undone = undone
+
+    def look(
+        self, steps: Sequence[PlannedStep], mode: str, *, account: str | None, region: str
+    ) -> tuple[str, str | None] | None:
+        """Read what a plan would act on before its incident opens, and say in which mode
+        to open it (with the reason when it changed), or None when nothing is to be opened.
+
+        Automatic steps whose resource carries a workload the fix would break (`workload`)
+        make the plan a proposal: a person decides. A proposal whose every step's action
+        says a safe resource means there is nothing to propose (`propose_only_if_unsafe`:
+        the call took nothing away, or the resource is not one the playbook guards), and
+        finds it safe, is not made. A resource that cannot be read is not taken for safe:
+        an automatic step is then proposed, a proposal is made."""
+        if mode == "auto":
+            reasons = [reason for step in steps if (reason := self._workload(step, account, region))]
+            return ("approve", "; ".join(reasons)) if reasons else (mode, None)
+        classes = [registered_actions().get(step.action) for step in steps]
+        if mode == "approve" and steps and all(c is not None and c.propose_only_if_unsafe for c in classes):
+            try:
+                actions = [self.actions.bind(s.action, s.params, account=account, region=region) for s in steps]
+                if all(action.check(action.snapshot()) for action in actions):
+                    return None
+            except Exception as error:
+                log.info("proposing: the resource could not be compared", extra={"reason": describe_error(error)})
+        return mode, None
+
+    def _workload(self, step: PlannedStep, account: str | None, region: str) -> str | None:
+        action_class = registered_actions().get(step.action)
+        if action_class is None or action_class.workload is Action.workload:
+            return None
+        try:
+            return self.actions.bind(step.action, step.params, account=account, region=region).workload()
+        except Exception as error:
+            return f"{step.action} could not read what its fix might break ({describe_error(error)})"
 
     def remediate(self, incident: Incident) -> Incident:
         """Run (or go on running) the steps of an incident in `remediating`."""

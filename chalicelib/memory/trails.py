@@ -132,20 +132,31 @@ def update(client: Any, trail: str, settings: Mapping[str, Any], wanted: Mapping
         client.update_trail(Name=trail, **parameters)
 
 
+PROTECTIONS = ("KmsKeyId", "SnsTopicName", "CloudWatchLogsLogGroupArn", "CloudWatchLogsRoleArn")
+"""Settings that protect or watch the logs when set: encryption with a KMS key, delivery
+notices to an SNS topic, a copy in CloudWatch Logs (metric filters, alarms). One set where
+none was is never taken away by a restore; one replaced or removed is put back."""
+
+
 def shortfalls(
     wanted: Mapping[str, Any], current: Mapping[str, Any], fields: Iterable[str] = (*SETTINGS, SELECTORS)
 ) -> dict[str, Any]:
     """What `current` lacks of `wanted`, field by field (describe_trails fields, and
-    SELECTORS for the event selectors), with the value to put back. A recording switch
-    that is on now is never a shortfall: a restore never records less than the trail does."""
+    SELECTORS for the event selectors), with the value to put back. A restore never
+    records or protects less than the trail does now: a recording switch on now is never a
+    shortfall, a protection set where `wanted` had none is kept, and the selectors put back
+    are `wanted`'s merged into the current ones (`merged_selectors`)."""
     found: dict[str, Any] = {}
     for field in fields:
         if field == SELECTORS:
-            if selectors_of(wanted) != selectors_of(current):
-                found[SELECTORS] = selectors_of(wanted)
+            merged = merged_selectors(current, wanted)
+            if merged != selectors_of(current):
+                found[SELECTORS] = merged
         elif field in RECORDING_SWITCHES:
             if wanted.get(field) and not current.get(field):
                 found[field] = True
+        elif field in PROTECTIONS and not wanted.get(field):
+            continue  # added by the change: more protection, kept
         elif (wanted.get(field) or None) != (current.get(field) or None):
             found[field] = wanted.get(field) or None
     return found
@@ -173,6 +184,82 @@ def selectors_of(config: Mapping[str, Any]) -> dict[str, Any]:
     if config.get("AdvancedEventSelectors"):
         return {"AdvancedEventSelectors": config["AdvancedEventSelectors"]}
     return {"EventSelectors": [{**_SELECTOR_DEFAULTS, **selector} for selector in config.get("EventSelectors") or []]}
+
+
+MAX_BASIC_SELECTORS = 5
+"""CloudTrail's limit on a trail's basic event selectors (its quotas)."""
+
+
+def merged_selectors(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The selectors that record everything `current` records and everything `wanted`
+    records: CloudTrail records an event that any selector of a trail selects, so the
+    merge keeps every current selector and adds those of `wanted` it lacks. Basic selectors
+    stay basic (up to CloudTrail's five); when either side is advanced, or five would not
+    do, basic ones are written as the advanced selectors that record the same events
+    (CloudTrail user guide: "Logging events with advanced event selectors"). A restore
+    therefore never drops what was added since (S3 data events, say) while it puts back
+    the management events that were taken away."""
+    now, then = selectors_of(current), selectors_of(wanted)
+    if "EventSelectors" in now and "EventSelectors" in then:
+        merged = list(now["EventSelectors"])
+        merged += [selector for selector in then["EventSelectors"] if selector not in merged]
+        if len(merged) <= MAX_BASIC_SELECTORS:
+            return {"EventSelectors": merged}
+    advanced = _as_advanced(now)
+    known = [_comparable(selector) for selector in advanced]
+    for selector in _as_advanced(then):
+        if _comparable(selector) not in known:
+            advanced.append(selector)
+            known.append(_comparable(selector))
+    return {"AdvancedEventSelectors": advanced}
+
+
+def _comparable(selector: Mapping[str, Any]) -> list[Any]:
+    """An advanced selector without its name, its field selectors in a stable order."""
+    fields = [
+        {key: sorted(value) if isinstance(value, list) else value for key, value in field.items()}
+        for field in selector.get("FieldSelectors", [])
+    ]
+    return sorted(fields, key=lambda field: str(field.get("Field")))
+
+
+_READ_ONLY = {"ReadOnly": ["true"], "WriteOnly": ["false"]}
+_ALL_OF_A_TYPE = {"arn:aws:s3", "arn:aws:s3:::", "arn:aws:lambda", "arn:aws:dynamodb"}
+"""DataResources values that select every resource of their type (the API reference)."""
+
+
+def _as_advanced(selectors: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Selectors as advanced selectors that record the same events."""
+    if "AdvancedEventSelectors" in selectors:
+        return [dict(selector) for selector in selectors["AdvancedEventSelectors"]]
+    advanced: list[dict[str, Any]] = []
+    for number, selector in enumerate(selectors.get("EventSelectors") or [], 1):
+        read_only = _READ_ONLY.get(selector.get("ReadWriteType", "All"))
+        kind = [{"Field": "readOnly", "Equals": read_only}] if read_only else []
+        if selector.get("IncludeManagementEvents", True):
+            excluded = selector.get("ExcludeManagementEventSources") or []
+            sources = [{"Field": "eventSource", "NotEquals": list(excluded)}] if excluded else []
+            advanced.append(
+                {
+                    "Name": f"Management events (basic selector {number})",
+                    "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}, *kind, *sources],
+                }
+            )
+        for resource in selector.get("DataResources") or []:
+            values = [v for v in resource.get("Values") or [] if v not in _ALL_OF_A_TYPE]
+            arns = [{"Field": "resources.ARN", "StartsWith": values}] if values else []
+            advanced.append(
+                {
+                    "Name": f"Data events on {resource.get('Type')} (basic selector {number})",
+                    "FieldSelectors": [
+                        {"Field": "eventCategory", "Equals": ["Data"]},
+                        {"Field": "resources.type", "Equals": [resource.get("Type")]},
+                        *kind,
+                        *arns,
+                    ],
+                }
+            )
+    return advanced
 
 
 # -- what memory keeps -------------------------------------------------------------------

@@ -24,17 +24,27 @@ from jmespath import functions
 from chalicelib import named_lists
 from chalicelib.aws import quirks, resource_policies
 from chalicelib.aws.quirks import (
-    acting_user,
     admin_and_database_ports,
+    arn_account,
+    caller_is_user,
     flow_log_ids,
+    lifecycle_expirations,
     management_event_gaps,
+    management_events_recorded,
     open_to_ports,
+    public_access_block_off,
     public_acl_grants,
     public_cidrs,
+    shared_outside,
     shared_with,
     wide_cidrs,
 )
-from chalicelib.aws.resource_policies import external_principals, lambda_permission_policy, public_statements
+from chalicelib.aws.resource_policies import (
+    administrator_statements,
+    external_principals,
+    lambda_permission_policy,
+    public_statements,
+)
 from chalicelib.named_lists import LISTS, NO_LISTS, NamedLists, named_list
 
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
@@ -131,9 +141,35 @@ class DomainFunctions(functions.Functions):
     def _func_admin_and_database_ports(self) -> list[int]:
         return admin_and_database_ports()
 
+    @functions.signature({"types": ["object", "null"]}, {"types": ["string", "null"]})
+    def _func_caller_is_user(self, identity: Any, user_name: Any) -> bool:
+        return caller_is_user(identity, user_name)
+
     @functions.signature({"types": ["object", "null"]})
-    def _func_acting_user(self, identity: Any) -> str | None:
-        return acting_user(identity)
+    def _func_public_access_block_off(self, request: Any) -> list[str]:
+        return public_access_block_off(request)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_management_events_recorded(self, request: Any) -> dict[str, bool]:
+        return management_events_recorded(request)
+
+    @functions.signature({"types": ["object", "null"]}, {"types": ["array"]}, {"types": ["array"]})
+    def _func_shared_outside(
+        self, request: Any, trusted_accounts: list[Any], trusted_organizations: list[Any]
+    ) -> list[str]:
+        return shared_outside(request, trusted_accounts, trusted_organizations)
+
+    @functions.signature({"types": ["object", "string", "null"]})
+    def _func_administrator_statements(self, policy: Any) -> list[Any]:
+        return administrator_statements(policy)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_lifecycle_expirations(self, request: Any) -> list[dict[str, Any]]:
+        return lifecycle_expirations(request)
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_arn_account(self, value: Any) -> str | None:
+        return arn_account(value)
 
     @functions.signature({"types": ["object", "null"]})
     def _func_flow_log_ids(self, request: Any) -> list[str]:

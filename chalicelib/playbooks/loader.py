@@ -19,8 +19,8 @@ from chalicelib import named_lists
 from chalicelib.actions import registered_actions
 from chalicelib.named_lists import NamedLists
 from chalicelib.playbooks.expressions import Expression, ExpressionError
-from chalicelib.playbooks.playbook import Playbook, PlaybookTest, Step
-from chalicelib.playbooks.schema import validator
+from chalicelib.playbooks.playbook import Instead, Playbook, PlaybookTest, Step
+from chalicelib.playbooks.schema import MODE_ORDER, validator
 from chalicelib.playbooks.yamlfile import YamlSyntaxError, format_path, line_of, load_yaml
 
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
@@ -256,6 +256,7 @@ class _Compiler:
             exclusions = [self.expression(["when", "unless", i], text) for i, text in enumerate(unless)]
         steps = [self.step(i, raw) for i, raw in enumerate(doc.get("steps", []))]
         self.check_mode(doc)
+        instead = [self.instead(i, raw, doc["mode"]) for i, raw in enumerate(doc.get("instead", []))]
         tests = tuple(self.test(i, raw) for i, raw in enumerate(doc.get("tests", [])))
         if self.errors:
             raise PlaybookErrors(self.errors)
@@ -270,6 +271,7 @@ class _Compiler:
             steps=tuple(step for step in steps if step is not None),
             condition=condition,
             exclusions=tuple(e for e in exclusions if e is not None),
+            instead=tuple(entry for entry in instead if entry is not None),
             tests=tests,
             version=doc.get("version", 1),
             approval_timeout=_duration(doc.get("approval", {}).get("timeout", DEFAULT_APPROVAL_TIMEOUT)),
@@ -297,6 +299,18 @@ class _Compiler:
             self.error(
                 ["steps"], "mode notify runs no steps", "no `steps:` (or mode dry-run to show what they would do)"
             )
+
+    def instead(self, index: int, raw: Mapping[str, Any], mode: str) -> Instead | None:
+        at: list[str | int] = ["instead", index]
+        if mode not in MODE_ORDER or MODE_ORDER[raw["mode"]] >= MODE_ORDER[mode]:
+            self.error(
+                [*at, "mode"],
+                f"mode {raw['mode']} is not below the playbook's mode {mode}",
+                "a mode that does less on its own: approve or notify below auto, notify below approve",
+            )
+            return None
+        condition = self.expression([*at, "if"], raw["if"])
+        return Instead(raw["mode"], condition, raw["because"]) if condition is not None else None
 
     def step(self, index: int, raw: Mapping[str, Any]) -> Step | None:
         at: list[str | int] = ["steps", index]

@@ -26,18 +26,30 @@ class Plan:
     playbook: Playbook
     event: CloudTrailEvent
     steps: tuple[PlannedStep, ...]
-
-    @property
-    def mode(self) -> str:
-        return self.playbook.mode
+    mode: str
+    """The playbook's mode, or the lower one an `instead:` entry (or a look at the resource) gave."""
+    because: str | None = None
+    """Why the mode is lower than the playbook's, when it is."""
 
     def to_dict(self) -> dict[str, Any]:
         """The public shape of a plan (replay's JSON Lines output, incidents)."""
-        return {
+        shape: dict[str, Any] = {
             "playbook": self.playbook.id,
             "mode": self.mode,
             "steps": [step.to_dict() for step in self.steps],
         }
+        if self.because:
+            shape["because"] = self.because
+        return shape
+
+
+@dataclass(frozen=True)
+class Instead:
+    """An `instead:` entry: a lower mode for the calls its condition holds for."""
+
+    mode: str
+    condition: Expression
+    because: str
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,8 @@ class Playbook:
     steps: tuple[Step, ...]
     condition: Expression | None = None
     exclusions: tuple[Expression, ...] = ()
+    instead: tuple[Instead, ...] = ()
+    """Lower modes for some calls (`instead:`): the first whose condition holds."""
     tests: tuple[PlaybookTest, ...] = ()
     version: int = 1
     approval_timeout: dt.timedelta = dt.timedelta(hours=24)
@@ -105,17 +119,27 @@ class Playbook:
 
     def plan(self, event: CloudTrailEvent, lists: NamedLists = NO_LISTS) -> Plan:
         """Resolve every step's parameters from `event` (and `lists`, as `rejection` reads
-        them); PlanError says which cannot be."""
+        them), in the playbook's mode or the first `instead:` mode whose condition holds (a
+        notice runs no steps); PlanError says which cannot be."""
         seen = lists.for_account(event.account)
-        return Plan(
-            self, event, tuple(self._resolve(number, step, event, seen) for number, step in enumerate(self.steps, 1))
-        )
+        lower = next((entry for entry in self.instead if _truthy(entry.condition.search(event.record, seen))), None)
+        if lower is not None and lower.mode == "notify":
+            return Plan(self, event, (), "notify", lower.because)
+        steps = tuple(self._resolve(number, step, event, seen) for number, step in enumerate(self.steps, 1))
+        if lower is not None:
+            return Plan(self, event, steps, lower.mode, lower.because)
+        return Plan(self, event, steps, self.mode)
 
     def _resolve(self, number: int, step: Step, event: CloudTrailEvent, lists: NamedLists) -> PlannedStep:
         params: dict[str, Any] = {}
         for parameter in step.action.parameters:
             expression = step.params.get(parameter.name)
             value = expression.search(event.record, lists) if expression else None
+            if parameter.names_the_targets and value == []:
+                raise PlanError(
+                    f"step {number} ({step.action.name}): parameter {parameter.name!r} from "
+                    f"{expression.text if expression else ''!r} is an empty list for this event: nothing to act on"
+                )
             if value is None:
                 if parameter.required:
                     source = f"from {expression.text!r} " if expression else ""

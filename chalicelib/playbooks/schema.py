@@ -16,6 +16,9 @@ from chalicelib.formats import SLACK_APPROVER, SLACK_CHANNEL
 from chalicelib.named_lists import LISTS
 
 MODES = ("auto", "approve", "notify", "dry-run")
+LOWER_MODES = ("approve", "notify")
+"""The modes `instead:` may lower a playbook to: each does less on its own than the one above it."""
+MODE_ORDER = {"auto": 2, "approve": 1, "notify": 0}
 SEVERITIES = ("low", "medium", "high", "critical")
 
 _EXPRESSION = {
@@ -94,6 +97,27 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "mode": {"enum": list(MODES), "description": "one of " + ", ".join(MODES)},
+        "instead": {
+            "type": "array",
+            "minItems": 1,
+            "description": "a lower mode for some of the calls: the first entry whose `if` holds gives its mode, "
+            "with the reason people are told",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["mode", "if", "because"],
+                "description": "{mode: approve|notify, if: EXPRESSION, because: TEXT}",
+                "properties": {
+                    "mode": {"enum": list(LOWER_MODES), "description": "approve or notify, below the playbook's mode"},
+                    "if": {**_EXPRESSION, "description": "a JMESPath condition on what AWS asserts about the call"},
+                    "because": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "why the lower mode, in a sentence people read in the message",
+                    },
+                },
+            },
+        },
         "approval": {
             "type": "object",
             "additionalProperties": False,

@@ -92,23 +92,28 @@ class Responder:
 
     def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
         decision = decide(self.catalog, event, self.own, self.lists)
-        outcomes = [self._open(event, plan.playbook, plan, None) for plan in decision.plans]
+        outcomes = []
+        for plan in decision.plans:
+            assessed = self.incidents.assess(plan)  # the resource read before acting on it
+            if assessed is None:
+                log.info("no proposal: the call took nothing away", extra=_where(event, plan.playbook))
+            else:
+                outcomes.append(self._open(event, plan.playbook, assessed, None))
         outcomes += [self._open(event, playbook, None, error) for playbook, error in decision.failures]
         return decision, outcomes
 
     def _open(self, event: CloudTrailEvent, playbook: Playbook, plan: Plan | None, error: str | None) -> Outcome:
-        simulate = plan is not None and (
-            playbook.mode == "dry-run" or (self.incidents.simulated and playbook.mode == "auto")
-        )
+        mode = plan.mode if plan is not None else playbook.mode
+        simulate = plan is not None and (mode == "dry-run" or (self.incidents.simulated and mode == "auto"))
         incident = Incident(
             id=incident_id(event.event_id, playbook.id),
             playbook_id=playbook.id,
             playbook_version=playbook.version,
             title=playbook.title,
             severity=playbook.severity,
-            mode=playbook.mode,
+            mode=mode,
             event=event.summary(),
-            state=State.FAILED if plan is None else State.SIMULATED if simulate else _INITIAL_STATES[playbook.mode],
+            state=State.FAILED if plan is None else State.SIMULATED if simulate else _INITIAL_STATES[mode],
             plan=list(plan.steps) if plan else [],
             error=error,
         )
@@ -116,6 +121,8 @@ class Responder:
         if simulate and plan is not None:
             incident.steps = [StepResult(s.action, s.params, StepStatus.SIMULATED) for s in plan.steps]
         opening = f"{event.name} by {event.actor.label}"
+        if plan is not None and plan.because:
+            opening += f"; {mode} instead of {playbook.mode}: {plan.because}"
         try:
             opened = self.incidents.open(incident, TRAILGUARD, opening)
         except IncidentTooLarge as error:
@@ -154,6 +161,10 @@ class Responder:
         if resumed.version != version:
             self.incidents.tell(resumed)
         return Outcome(playbook, resumed, duplicate=True)
+
+
+def _where(event: CloudTrailEvent, playbook: Playbook) -> dict[str, str | None]:
+    return {"eventID": event.event_id, "eventName": event.name, "account": event.account, "playbook": playbook.id}
 
 
 _INITIAL_STATES = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -109,6 +110,9 @@ def render(incident: Incident, account_names: Mapping[str, str] | None = None) -
         _section(f"{_what_happened(incident, names)}\n{_HEADLINES[incident.state]}"),
         SectionBlock(fields=_details(incident)),
     ]
+    lowered = _lowered(incident)
+    if lowered:
+        blocks.append(_section(f":information_source: *{escape(lowered)}*"))
     work = _work(incident)
     if work:
         blocks.append(_section(work))
@@ -175,6 +179,17 @@ def _what_happened(incident: Incident, names: Mapping[str, str]) -> str:
         f"{mark} *{escape(event.actor)}* called `{_code(event.name)}`{resource} in *{where}*, "
         f"{escape(event.region)}, at {_when(event.time)}."
     )
+
+
+_LOWERED = re.compile(r"; ((?:approve|notify) instead of (?:auto|approve): .+)$", re.DOTALL)
+
+
+def _lowered(incident: Incident) -> str | None:
+    """Why the incident's mode is below its playbook's (the resource read, or who called), as
+    the responder wrote it in the opening entry: people must see why they are asked."""
+    opening = incident.history[0] if incident.history else None
+    found = _LOWERED.search(opening.detail or "") if opening is not None and opening.what == "open" else None
+    return found.group(1) if found else None
 
 
 def _details(incident: Incident) -> list[MarkdownTextObject]:

@@ -512,6 +512,191 @@ def _tag():
     )
 
 
+def _cluster_snapshot_share():
+    rds = _client("rds")
+    rds.create_db_cluster(
+        DBClusterIdentifier="orders",
+        Engine="aurora-postgresql",
+        MasterUsername="admin_user",
+        MasterUserPassword="a-long-password",
+    )
+    rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier="orders-nightly", DBClusterIdentifier="orders")
+
+    def add(*values):
+        rds.modify_db_cluster_snapshot_attribute(
+            DBClusterSnapshotIdentifier="orders-nightly", AttributeName="restore", ValuesToAdd=list(values)
+        )
+
+    def observe():
+        result = rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier="orders-nightly")
+        return sorted(result["DBClusterSnapshotAttributesResult"]["DBClusterSnapshotAttributes"][0]["AttributeValues"])
+
+    return Setup(
+        rds,
+        {"snapshot": "orders-nightly", "values": ["all"]},
+        unsafe=lambda: add("all", OTHER_ACCOUNT),
+        observe=observe,
+        tamper=lambda: add("444455556666"),
+    )
+
+
+def _findings_filter():
+    guardduty = _client("guardduty")
+    detector = guardduty.create_detector(Enable=True)["DetectorId"]
+    guardduty.create_filter(
+        DetectorId=detector, Name="quiet", Action="NOOP", FindingCriteria={"Criterion": {"severity": {"Gte": 0}}}
+    )
+
+    def set_action(action):
+        guardduty.update_filter(DetectorId=detector, FilterName="quiet", Action=action)
+
+    return Setup(
+        guardduty,
+        {"detector": detector, "filter": "quiet"},
+        unsafe=lambda: set_action("ARCHIVE"),
+        observe=lambda: guardduty.get_filter(DetectorId=detector, FilterName="quiet")["Action"],
+        tamper=lambda: set_action("ARCHIVE"),
+    )
+
+
+OPEN_TO_ANYONE = {"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}
+OUR_ACCOUNT_ONLY = {
+    "Sid": "Ours",
+    "Effect": "Allow",
+    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+    "Action": "*",
+    "Resource": "*",
+}
+TRUSTED_NOBODY = {"trusted_accounts": [], "trusted_organizations": []}
+
+
+def _policy_case(client, name, get, put):
+    """A resource policy case: our statement, then one open to anyone added; tampering changes ours."""
+    put(_policy(OUR_ACCOUNT_ONLY))
+    return Setup(
+        client,
+        {name: None, **TRUSTED_NOBODY},
+        unsafe=lambda: put(_policy(OUR_ACCOUNT_ONLY, OPEN_TO_ANYONE)),
+        observe=lambda: json.loads(get() or "null"),
+        tamper=lambda: put(_policy({**OUR_ACCOUNT_ONLY, "Sid": "Changed"})),
+    )
+
+
+def _queue_policy():
+    sqs = _client("sqs")
+    queue = sqs.create_queue(QueueName="orders")["QueueUrl"]
+
+    def get():
+        return sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"]).get("Attributes", {}).get("Policy")
+
+    setup = _policy_case(
+        sqs, "queue", get, lambda policy: sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": policy})
+    )
+    setup.params["queue"] = queue
+    return setup
+
+
+def _topic_policy():
+    sns = _client("sns")
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    setup = _policy_case(
+        sns,
+        "topic",
+        lambda: sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"],
+        lambda policy: sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=policy),
+    )
+    setup.params["topic"] = topic
+    return setup
+
+
+def _repository_policy():
+    ecr = _client("ecr")
+    ecr.create_repository(repositoryName="payments-api")
+
+    def get():
+        try:
+            return ecr.get_repository_policy(repositoryName="payments-api")["policyText"]
+        except ecr.exceptions.RepositoryPolicyNotFoundException:
+            return None
+
+    setup = _policy_case(
+        ecr,
+        "repository",
+        get,
+        lambda policy: ecr.set_repository_policy(repositoryName="payments-api", policyText=policy),
+    )
+    setup.params["repository"] = "payments-api"
+    return setup
+
+
+def _secret_policy():
+    secrets = _client("secretsmanager")
+    secrets.create_secret(Name="db-password", SecretString="s3cr3t")
+    setup = _policy_case(
+        secrets,
+        "secret",
+        lambda: secrets.get_resource_policy(SecretId="db-password").get("ResourcePolicy"),
+        lambda policy: secrets.put_resource_policy(SecretId="db-password", ResourcePolicy=policy),
+    )
+    setup.params["secret"] = "db-password"
+    return setup
+
+
+CLOUDTRAIL_WRITES = {
+    "Sid": "AWSCloudTrailWrite",
+    "Effect": "Allow",
+    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+    "Action": "s3:PutObject",
+    "Resource": "arn:aws:s3:::trail-logs/AWSLogs/*",
+}
+KEEP_A_YEAR = {"ID": "keep-a-year", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 365}}
+NUKE = {
+    "ID": "nuke-cloudtrail-logs-after-1-day",
+    "Status": "Enabled",
+    "Filter": {"Prefix": ""},
+    "Expiration": {"Days": 1},
+}
+
+
+def _log_expiration():
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="trail-logs")
+    s3.put_bucket_policy(Bucket="trail-logs", Policy=_policy(CLOUDTRAIL_WRITES))
+
+    def rules(*given):
+        s3.put_bucket_lifecycle_configuration(Bucket="trail-logs", LifecycleConfiguration={"Rules": list(given)})
+
+    rules(KEEP_A_YEAR)
+    return Setup(
+        s3,
+        {"bucket": "trail-logs", "days": 90},
+        unsafe=lambda: rules(KEEP_A_YEAR, NUKE),  # Stratus Red Team's cloudtrail-lifecycle-rule
+        observe=lambda: s3.get_bucket_lifecycle_configuration(Bucket="trail-logs")["Rules"],
+        tamper=lambda: rules({**KEEP_A_YEAR, "Expiration": {"Days": 400}}),
+    )
+
+
+def _grant():
+    kms = _client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    params = {"key": key, "grant": "none-yet"}
+
+    def grant():
+        params["grant"] = kms.create_grant(
+            KeyId=key, GranteePrincipal="arn:aws:iam::193672423079:root", Operations=["Decrypt"]
+        )["GrantId"]
+
+    return Setup(
+        kms,
+        params,
+        unsafe=grant,
+        observe=lambda: sorted(g["GranteePrincipal"] for g in kms.list_grants(KeyId=key)["Grants"]),
+        tamper=lambda: kms.create_grant(
+            KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:role/backup", Operations=["Decrypt"]
+        ),
+    )
+
+
 CASES: dict[str, Callable[[], Setup]] = {
     "s3.remove_public_object_acl": _object_acl,
     "s3.remove_public_policy_statements": _bucket_policy,
@@ -530,6 +715,14 @@ CASES: dict[str, Callable[[], Setup]] = {
     "iam.restore_trust_policy": _trust_policy,
     "lambda.remove_permission": _function_permission,
     "tag.resource": _tag,
+    "rds.remove_cluster_snapshot_share": _cluster_snapshot_share,
+    "guardduty.stop_auto_archive": _findings_filter,
+    "sqs.remove_public_policy_statements": _queue_policy,
+    "sns.remove_public_policy_statements": _topic_policy,
+    "ecr.remove_public_policy_statements": _repository_policy,
+    "secretsmanager.remove_public_policy_statements": _secret_policy,
+    "s3.remove_log_expiration": _log_expiration,
+    "kms.revoke_grant": _grant,
 }
 
 

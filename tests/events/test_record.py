@@ -34,6 +34,27 @@ def test_every_real_record_parses(datasets, folder, count):
         assert event.actor.label
 
 
+@pytest.mark.parametrize("folder", ["streamalert-fixtures", "aws-docs-examples", "false-remediation"])
+def test_the_other_datasets_parse_or_are_refused_naming_the_field(datasets, folder):
+    """Every record of the other datasets is an event whose accessors all work, or a refusal
+    that says why; none raises anything else (the GuardDuty guide's AssumedRole with a user's
+    ARN once did, IndexError, in the actor)."""
+    items = list(read_events([datasets / folder]))
+    events = [item for item in items if isinstance(item, CloudTrailEvent)]
+    assert len(events) >= 25  # the publisher-redacted envelopes are refused, rightly
+    for item in items:
+        if isinstance(item, EventError):
+            assert item.problem and item.where
+            continue
+        assert item.actor.label and item.name and isinstance(item.request_parameters, dict)
+
+
+def test_an_assumed_role_identity_without_a_session_arn_names_its_issuer(datasets):
+    # The GuardDuty user guide's CreateThreatIntelSet record: type AssumedRole, arn an IAM user's.
+    [event] = read_events([datasets / "aws-docs-examples" / "guardduty" / "CreateThreatIntelSet--awsdocs-console.json"])
+    assert (event.actor.role_name, event.actor.session_name) == ("Alice", None)
+
+
 def test_invictus_failed_calls_are_flagged(datasets):
     events = _real_records(datasets, "invictus-aws-2023")
     failed = [e for e in events if e.failed]

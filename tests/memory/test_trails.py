@@ -112,7 +112,7 @@ def test_without_a_remembered_configuration_the_playbook_fallback_is_used(cloudt
     assert "fallback" in action.note
 
 
-def test_removed_event_selectors_are_put_back_from_memory(cloudtrail, org_trail):
+def test_removed_event_selectors_are_put_back_from_memory_beside_the_current_ones(cloudtrail, org_trail):
     memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     narrowed = [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": False}]
@@ -121,7 +121,11 @@ def test_removed_event_selectors_are_put_back_from_memory(cloudtrail, org_trail)
     before = action.snapshot()
     assert not action.check(before)
     action.apply(before)
-    assert cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"] == SELECTORS
+    # Merged, not replaced: the trail records what it records now and what it recorded before.
+    assert cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"] == [
+        trails.selectors_of({"EventSelectors": narrowed})["EventSelectors"][0],
+        *SELECTORS,
+    ]
     after = action.snapshot()
     assert action.check(after)
     action.undo(before, after)
@@ -134,8 +138,9 @@ def test_without_memory_selectors_default_to_all_management_events(cloudtrail, o
     cloudtrail.put_event_selectors(TrailName=org_trail, EventSelectors=[{"IncludeManagementEvents": False}])
     action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, remembering())
     action.apply(action.snapshot())
-    [selector] = cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"]
-    assert (selector["ReadWriteType"], selector["IncludeManagementEvents"]) == ("All", True)
+    [kept, added] = cloudtrail.get_event_selectors(TrailName=org_trail)["EventSelectors"]
+    assert kept["IncludeManagementEvents"] is False
+    assert (added["ReadWriteType"], added["IncludeManagementEvents"]) == ("All", True)
     assert action.check(action.snapshot())
 
 
@@ -161,23 +166,21 @@ def test_advanced_event_selectors_are_remembered_and_put_back(cloudtrail, org_tr
     memory = remembering()
     trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
     assert memory.recall(trails.memory_key(ACCOUNT, REGION, "org-trail"))["AdvancedEventSelectors"] == advanced
-    cloudtrail.put_event_selectors(
-        TrailName=org_trail,
-        AdvancedEventSelectors=[
-            {
-                "Name": "data only",
-                "FieldSelectors": [
-                    {"Field": "eventCategory", "Equals": ["Data"]},
-                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
-                ],
-            }
-        ],
-    )
+    data_only = [
+        {
+            "Name": "data only",
+            "FieldSelectors": [
+                {"Field": "eventCategory", "Equals": ["Data"]},
+                {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            ],
+        }
+    ]
+    cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=data_only)
     action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, memory)
     before = action.snapshot()
     assert not action.check(before)
     action.apply(before)
-    assert cloudtrail.get_event_selectors(TrailName=org_trail)["AdvancedEventSelectors"] == advanced
+    assert cloudtrail.get_event_selectors(TrailName=org_trail)["AdvancedEventSelectors"] == data_only + advanced
 
 
 def test_a_trail_recreated_by_someone_else_is_not_safe_until_it_matches_field_by_field(cloudtrail, org_trail):
@@ -194,7 +197,11 @@ def test_a_trail_recreated_by_someone_else_is_not_safe_until_it_matches_field_by
     before = action.snapshot()
     assert before["Exists"] and not action.check(before)  # it exists and logs, but it is not ours
     action.apply(before)
-    assert _observable(cloudtrail, "org-trail") == before_delete
+    observed = _observable(cloudtrail, "org-trail")
+    # Every setting as remembered; the selectors of both (the re-created trail's default, all
+    # management events, is kept: a restore never records less than the trail does now).
+    assert {**observed, "selectors": None} == {**before_delete, "selectors": None}
+    assert observed["selectors"][1:] == before_delete["selectors"]
     assert "KmsKeyId" in action.note and "S3BucketName" in action.note
     after = action.snapshot()
     assert action.check(after)
@@ -240,3 +247,86 @@ def test_a_missing_trail_is_missing_even_when_describe_trails_names_others(aws, 
     take another trail for the one that was deleted."""
     make_trail("other")
     assert trails.describe(boto3.client("cloudtrail", region_name="us-east-1"), "deleted-trail") is None
+
+
+def test_a_restore_of_basic_selectors_onto_advanced_ones_keeps_the_data_events(cloudtrail, org_trail, calls):
+    """Remembered: basic selectors (all management events); now: advanced selectors that
+    record S3 data events only. On AWS, basic selectors put in their place would drop the
+    data events (a trail has one kind or the other); the restore sends advanced selectors
+    that record both. moto keeps both kinds, so the call itself is checked."""
+    cloudtrail.put_event_selectors(TrailName=org_trail, EventSelectors=[{"ReadWriteType": "All"}])
+    memory = remembering()
+    trails.remember(memory, cloudtrail, org_trail, ACCOUNT, REGION)
+    data_only = [
+        {
+            "Name": "S3 data events",
+            "FieldSelectors": [
+                {"Field": "eventCategory", "Equals": ["Data"]},
+                {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            ],
+        }
+    ]
+    cloudtrail.put_event_selectors(TrailName=org_trail, AdvancedEventSelectors=data_only)
+    calls.attach(cloudtrail)
+    action = _action("cloudtrail.restore_event_selectors", cloudtrail, {"trail": org_trail}, memory)
+    action.apply(action.snapshot())
+    [(_, sent)] = [(name, params) for name, params in calls.params if name == "PutEventSelectors"]
+    assert "EventSelectors" not in sent
+    assert sent["AdvancedEventSelectors"] == [
+        *data_only,
+        {
+            "Name": "Management events (basic selector 1)",
+            "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+        },
+    ]
+    assert action.check(action.snapshot())
+
+
+@pytest.mark.parametrize(
+    "remembered,now,lacking",
+    [
+        ({"KmsKeyId": None}, {"KmsKeyId": "arn:aws:kms:us-east-1:1:key/added"}, {}),  # added: kept
+        (
+            {"KmsKeyId": "arn:aws:kms:us-east-1:1:key/ours"},
+            {"KmsKeyId": None},
+            {"KmsKeyId": "arn:aws:kms:us-east-1:1:key/ours"},
+        ),
+        (
+            {"KmsKeyId": "arn:aws:kms:us-east-1:1:key/ours"},
+            {"KmsKeyId": "arn:aws:kms:us-east-1:2:key/theirs"},
+            {"KmsKeyId": "arn:aws:kms:us-east-1:1:key/ours"},
+        ),
+        ({"SnsTopicName": None}, {"SnsTopicName": "delivery"}, {}),
+        ({"CloudWatchLogsLogGroupArn": None}, {"CloudWatchLogsLogGroupArn": "arn:aws:logs:x"}, {}),
+        ({"S3BucketName": "ours"}, {"S3BucketName": "attacker-bucket"}, {"S3BucketName": "ours"}),
+        ({"IsOrganizationTrail": True}, {"IsOrganizationTrail": False}, {"IsOrganizationTrail": True}),
+        ({"IsMultiRegionTrail": False}, {"IsMultiRegionTrail": True}, {}),
+    ],
+)
+def test_a_restore_never_protects_less_than_the_trail_does_now(remembered, now, lacking):
+    assert trails.shortfalls(remembered, now, trails.SETTINGS) == lacking
+
+
+def test_an_organization_trail_made_a_single_account_trail_is_put_back(cloudtrail, aws):
+    """UpdateTrail isOrganizationTrail false: the restore makes it an organization trail
+    again, with the permissions CloudTrail asks of the management account for that."""
+    import json
+
+    from tests.conftest import ROOT
+
+    boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="org-logs")
+    cloudtrail.create_trail(Name="org", S3BucketName="org-logs", IsOrganizationTrail=True, IsMultiRegionTrail=True)
+    memory = remembering()
+    trails.remember(memory, cloudtrail, "org", ACCOUNT, REGION)
+    cloudtrail.update_trail(Name="org", IsOrganizationTrail=False)
+    action = _action("cloudtrail.restore_trail_settings", cloudtrail, {"trail": "org"}, memory)
+    before = action.snapshot()
+    assert not action.check(before)
+    action.apply(before)
+    [trail] = cloudtrail.describe_trails(trailNameList=["org"])["trailList"]
+    assert trail["IsOrganizationTrail"] is True and action.check(action.snapshot())
+    policy = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
+    granted = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"organizations:DescribeOrganization", "organizations:ListAWSServiceAccessForOrganization"} <= granted
+    assert {"iam:GetRole", "iam:CreateServiceLinkedRole"} <= granted

@@ -80,7 +80,18 @@ def _bucket_state(request):
 
 
 def _key_state(request):
-    return {"Key": request["keyId"], "Policy": request["policy"]}
+    return {"Key": request.get("keyId", "a key CreateKey made"), "Policy": request["policy"]}
+
+
+def _resource_policy(field):
+    """The state of a PublicStatementsRemoval action, the policy given as the event gives it."""
+
+    def state(request, account):
+        policy = field(request)
+        text = policy if isinstance(policy, str) or policy is None else json.dumps(policy)
+        return {"Resource": "the resource", "Policy": text}
+
+    return state
 
 
 def _trust_state(request, account):
@@ -95,6 +106,12 @@ POLICY_FIXES = {
     "s3-bucket-policy-public": lambda request, account: _bucket_state(request),
     "kms-key-policy-public": lambda request, account: _key_state(request),
     "iam-role-trust-external": _trust_state,
+    "sqs-queue-policy-public": _resource_policy(lambda request: request["attributes"].get("Policy")),
+    "sns-topic-policy-public": _resource_policy(
+        lambda request: request.get("attributeValue") or request.get("attributes", {}).get("Policy")
+    ),
+    "ecr-repository-policy-public": _resource_policy(lambda request: request["policyText"]),
+    "secretsmanager-secret-policy-public": _resource_policy(lambda request: request["resourcePolicy"]),
 }
 POLICY_CASES = [
     (CATALOG.get(playbook_id), test)

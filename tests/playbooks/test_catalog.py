@@ -38,13 +38,16 @@ def test_index_selects_by_source_and_name(catalog):
     assert catalog.candidates("cloudtrail.amazonaws.com", "DescribeTrails") == ()
 
 
-def test_builtin_playbooks_fit_one_rule(catalog):
-    [rule] = catalog.eventbridge_rules()
-    assert rule.name == "respond_to_cloudtrail"
-    assert rule.pattern["detail"]["errorCode"] == [{"exists": False}]
-    assert rule.pattern["source"] == [{"prefix": "aws."}]
-    assert rule.pattern["detail-type"] == ["AWS API Call via CloudTrail"]
-    assert len(json.dumps(rule.pattern)) <= PATTERN_SIZE_LIMIT
+def test_builtin_playbooks_fit_as_few_rules_as_the_size_limit_allows(catalog):
+    rules = catalog.eventbridge_rules()
+    # Two: the playbooks' event names no longer fit one pattern of 2,048 characters.
+    assert [rule.name for rule in rules] == ["respond_to_cloudtrail", "respond_to_cloudtrail_2"]
+    for rule in rules:
+        assert rule.pattern["detail"]["errorCode"] == [{"exists": False}]
+        assert rule.pattern["source"] == [{"prefix": "aws."}]
+        assert rule.pattern["detail-type"] == ["AWS API Call via CloudTrail"]
+        assert len(json.dumps(rule.pattern)) <= PATTERN_SIZE_LIMIT
+    assert len(json.dumps(rules[0].pattern)) > PATTERN_SIZE_LIMIT - 400  # the first is full
 
 
 def test_rule_matches_a_real_successful_stop_logging(catalog, datasets):
@@ -74,7 +77,14 @@ def test_rule_ignores_failed_calls_other_events_and_spoofed_sources(catalog, dat
 )
 def test_rule_matches_every_event_a_playbook_names(catalog, name, source, request_parameters):
     event = envelope(record(name, source, request_parameters))
-    assert _matching_rules(catalog.eventbridge_rules(), event) == ["respond_to_cloudtrail"]
+    assert len(_matching_rules(catalog.eventbridge_rules(), event)) == 1
+
+
+def test_every_event_a_playbook_names_is_delivered_by_exactly_one_rule(catalog):
+    rules = catalog.eventbridge_rules()
+    for source, name in sorted(catalog.answered()):
+        event = envelope(record(name, source, {}), source="aws." + source.split(".")[0])
+        assert len(_matching_rules(rules, event)) == 1, (source, name)
 
 
 def _playbook(number: int, source: str, names: list[str]) -> Playbook:

@@ -303,6 +303,41 @@ def test_an_expression_that_fails_on_one_record_raises_expression_error():
         Expression("length(eventVersion)").search({"eventVersion": 5})
 
 
+def _category(value):
+    return {"field": "eventCategory", "equals": [value]}
+
+
+def _read_only(value):
+    return {"field": "readOnly", "equals": [value]}
+
+
+def _management(*fields):
+    return {"fieldSelectors": [_category("Management"), *fields]}
+
+
+@pytest.mark.parametrize(
+    "request_parameters,recorded",
+    [
+        ({"eventSelectors": [{"readWriteType": "All"}]}, {"read": True, "write": True, "allSources": True}),
+        (
+            {"eventSelectors": [{"excludeManagementEventSources": ["kms.amazonaws.com"]}]},
+            {"read": True, "write": True, "allSources": False},
+        ),
+        ({"eventSelectors": [{"readWriteType": "ReadOnly"}]}, {"read": True, "write": False, "allSources": True}),
+        (
+            {"eventSelectors": [{"includeManagementEvents": False}]},
+            {"read": False, "write": False, "allSources": True},
+        ),
+        ({"name": "main"}, {"read": True, "write": True, "allSources": True}),
+    ],
+)
+def test_management_events_recorded(request_parameters, recorded):
+    found = Expression("management_events_recorded(requestParameters)").search(
+        {"requestParameters": request_parameters}
+    )
+    assert found == recorded
+
+
 @pytest.mark.parametrize(
     "request_parameters,gaps",
     [
@@ -314,7 +349,7 @@ def test_an_expression_that_fails_on_one_record_raises_expression_error():
         ),
         (
             {"eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": True}]},
-            ["only WriteOnly management events are recorded"],
+            ["read-only management events are not recorded"],
         ),
         ({"eventSelectors": [{"readWriteType": "ReadOnly"}, {"readWriteType": "WriteOnly"}]}, []),
         (
@@ -336,7 +371,7 @@ def test_an_expression_that_fails_on_one_record_raises_expression_error():
                     }
                 ]
             },
-            ["only management events with readOnly=true are recorded"],
+            ["write management events are not recorded"],
         ),
         (
             {
@@ -350,6 +385,50 @@ def test_an_expression_that_fails_on_one_record_raises_expression_error():
                 ]
             },
             ["management events from kms.amazonaws.com are not recorded"],
+        ),
+        # The CloudTrail user guide's advanced selectors for all management events, written as
+        # two selectors (readOnly true, readOnly false) beside S3 data events: no gap.
+        (
+            {
+                "advancedEventSelectors": [
+                    _management(_read_only("true")),
+                    _management(_read_only("false")),
+                    {"fieldSelectors": [_category("Data"), {"field": "resources.type", "equals": ["AWS::S3::Object"]}]},
+                ]
+            },
+            [],
+        ),
+        (
+            {"advancedEventSelectors": [_management(_read_only("true")), _management(_read_only("true"))]},
+            ["write management events are not recorded"],
+        ),
+        (
+            {"advancedEventSelectors": [_management({"field": "readOnly", "notEquals": ["true"]})]},
+            ["read-only management events are not recorded"],
+        ),
+        # One selector leaves KMS out of reads, the other records every write: KMS reads are lost.
+        (
+            {
+                "advancedEventSelectors": [
+                    _management(_read_only("true"), {"field": "eventSource", "notEquals": ["kms.amazonaws.com"]}),
+                    _management(_read_only("false")),
+                ]
+            },
+            ["read-only management events from kms.amazonaws.com are not recorded"],
+        ),
+        # A source left out by one selector and recorded by another is recorded.
+        (
+            {
+                "eventSelectors": [
+                    {"readWriteType": "All", "excludeManagementEventSources": ["kms.amazonaws.com"]},
+                    {"readWriteType": "All"},
+                ]
+            },
+            [],
+        ),
+        (
+            {"advancedEventSelectors": [_management({"field": "eventSource", "equals": ["iam.amazonaws.com"]})]},
+            ["only management events from iam.amazonaws.com are recorded"],
         ),
         ({"trailName": "main"}, []),
         (None, []),

@@ -255,3 +255,79 @@ def test_a_list_name_a_playbook_uses_is_checked_at_load(tmp_path):
     )
     _, error = _one_error(tmp_path, text)
     assert error.key == "when.if" and "named_list(): no list is named 'partners'" in str(error)
+
+
+INSTEAD = (
+    VALID
+    + """\
+instead:
+  - mode: notify
+    if: "ends_with(userIdentity.sessionContext.sessionIssuer.arn || '', ':role/AWSControlTowerExecution')"
+    because: Control Tower's own role
+  - mode: approve
+    if: "userIdentity.invokedBy == 'cloudformation.amazonaws.com'"
+    because: a stack's own trail
+"""
+)
+
+
+def _stop_logging(identity=None):
+    fields = {"userIdentity": identity} if identity else {}
+    return CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}, **fields))
+
+
+def test_instead_gives_the_first_lower_mode_whose_condition_holds_with_its_reason(tmp_path):
+    playbook = load_playbook(_write(tmp_path, INSTEAD))
+    plain = playbook.plan(_stop_logging())
+    assert (plain.mode, plain.because, [s.action for s in plain.steps]) == ("auto", None, ["cloudtrail.start_logging"])
+    stack = playbook.plan(_stop_logging({"type": "AssumedRole", "invokedBy": "cloudformation.amazonaws.com"}))
+    assert (stack.mode, stack.because) == ("approve", "a stack's own trail")
+    assert [s.action for s in stack.steps] == ["cloudtrail.start_logging"]
+    tower = {
+        "type": "AssumedRole",
+        "invokedBy": "cloudformation.amazonaws.com",
+        "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/AWSControlTowerExecution"}},
+    }
+    told = playbook.plan(_stop_logging(tower))
+    assert (told.mode, told.steps) == ("notify", ())  # the first that holds; a notice runs no step
+
+
+def test_instead_never_raises_a_mode(tmp_path):
+    text = VALID.replace("mode: auto", "mode: approve") + (
+        "instead:\n  - mode: approve\n    if: \"eventName == 'StopLogging'\"\n    because: same\n"
+    )
+    _, error = _one_error(tmp_path, text)
+    assert error.key == "instead[0].mode" and "approve is not below the playbook's mode approve" in error.problem
+
+
+def test_instead_needs_a_reason(tmp_path):
+    text = VALID + "instead:\n  - mode: approve\n    if: \"eventName == 'StopLogging'\"\n"
+    _, error = _one_error(tmp_path, text)
+    assert "because" in str(error)
+
+
+def test_a_step_given_no_target_is_not_planned(tmp_path):
+    """DeleteFlowLogs naming no flow log (a shape not read) must not plan a restore of nothing,
+    which would find nothing missing and report the flow logs safe."""
+    from chalicelib.playbooks.plan import PlanError
+
+    playbook = load_playbook(
+        _write(
+            tmp_path,
+            """\
+        id: flow-logs
+        title: Flow logs deleted
+        severity: high
+        when:
+          source: ec2.amazonaws.com
+          events: [DeleteFlowLogs]
+        mode: approve
+        steps:
+          - action: ec2.restore_flow_logs
+            with: {flow_logs: flow_log_ids(requestParameters)}
+        """,
+        )
+    )
+    event = CloudTrailEvent.from_record(record("DeleteFlowLogs", "ec2.amazonaws.com", {"somethingElse": ["fl-1"]}))
+    with pytest.raises(PlanError, match="'flow_logs' from 'flow_log_ids\\(requestParameters\\)' is an empty list"):
+        playbook.plan(event)

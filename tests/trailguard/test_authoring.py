@@ -163,8 +163,8 @@ def test_replay_one_playbook_counts_and_shows_examples(datasets):
     )
     footer = result.stdout.split("matches per playbook:\n")[1]
     lines = footer.splitlines()
-    assert lines[0].split() == ["cloudtrail-stop-logging", "2"]
-    assert len(lines) == 3 and all("e.g. " in line and " StopLogging in " in line for line in lines[1:])
+    assert lines[0].split() == ["cloudtrail-stop-logging", "3"]  # Stratus's, Panther's and StreamAlert's
+    assert len(lines) == 4 and all("e.g. " in line and " StopLogging in " in line for line in lines[1:])
     assert "kms-key-disabled" not in result.stdout
     unknown = CliRunner().invoke(main, ["replay", str(datasets), "--playbook", "no-such-playbook"])
     assert unknown.exit_code == 2 and "no playbook no-such-playbook" in unknown.output

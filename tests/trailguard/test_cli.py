@@ -108,6 +108,7 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
         ("ConsoleLogin", "console-login-without-mfa"),
         ("EnableSerialConsoleAccess", "ec2-serial-console-enabled"),
         ("CreateRole", "iam-role-created-with-external-trust"),
+        ("ModifyInstanceAttribute", "ec2-instance-user-data-changed"),
     }
     for line in lines:
         for match in line["matches"]:
@@ -116,7 +117,8 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
     # would see them: here, Panther's hand-written fixtures without an eventID. Among the
     # matches, Panther's key policy for everyone in two organizations: no organization is
     # trusted until the settings name it.
-    assert "replay: 3674 events read, 65 matched, 39 skipped by guards, 9 malformed" in result.stderr
+    # With StreamAlert's records, AWS's documentation examples and the false-remediation cases.
+    assert "replay: 3794 events read, 133 matched, 54 skipped by guards, 13 malformed" in result.stderr
     assert "missing field 'eventID'" in result.stderr
 
 
@@ -219,7 +221,7 @@ def test_replay_table_has_rows_and_counts_per_playbook(datasets):
     footer = out.split("matches per playbook:\n")[1].strip().splitlines()
     counts = dict(line.split() for line in footer if "e.g. " not in line)
     assert set(counts) == {path.stem for path in PLAYBOOKS.glob("*.yaml")}
-    assert counts["cloudtrail-stop-logging"] == "2" and counts["s3-bucket-acl-public"] == "0"
+    assert counts["cloudtrail-stop-logging"] == "3" and counts["s3-bucket-acl-public"] == "0"
     assert sum(int(count) for count in counts.values()) >= 64  # a record can match several playbooks
 
 
@@ -300,8 +302,8 @@ def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_
     assert deny["Action"] == "kms:GenerateMac"
     assert sorted(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == [
         f"arn:aws:iam::123456789012:role/trailguard-dev-{function}"
-        for function in ("posture_sweep", "respond_to_cloudtrail", "slack_worker")
-    ]
+        for function in ("posture_sweep", "respond_to_cloudtrail", "respond_to_cloudtrail_2", "slack_worker")
+    ]  # the rules' two functions (the playbooks' events fill two patterns), the sweep, the worker
     assert "the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is set" in again.output
     # never overwritten
     assert (

@@ -31,7 +31,9 @@ from trailguard.local.aws import LocalAws
 pytestmark = pytest.mark.e2e
 
 STAGE = "dev"
-FUNCTIONS = ("respond_to_cloudtrail", "posture_sweep", "slack_worker", "api_handler")
+RULE_FUNCTIONS = tuple(rule.name for rule in eventbridge_rules(Catalog.load([PLAYBOOKS])))
+"""One function per EventBridge rule the playbooks need (two: their events outgrew one pattern)."""
+FUNCTIONS = (*RULE_FUNCTIONS, "posture_sweep", "slack_worker", "api_handler")
 
 
 def _copy_project(to: Path) -> Path:
@@ -79,7 +81,7 @@ def rules() -> list[Any]:
     return eventbridge_rules(Catalog.load([PLAYBOOKS]))
 
 
-def test_deploy_creates_the_four_functions_on_a_current_runtime_with_the_stage_settings(deployed):
+def test_deploy_creates_the_functions_on_a_current_runtime_with_the_stage_settings(deployed):
     local, _, output = deployed
     functions = {f["FunctionName"]: f for f in local.client("lambda").list_functions()["Functions"]}
     assert set(functions) == {function_name(STAGE, name) for name in FUNCTIONS}
@@ -156,12 +158,11 @@ def test_rules_carry_the_generated_patterns_and_target_the_handler(deployed, rul
     local, _, _ = deployed
     events = local.client("events")
     deployed_rules = {rule["Name"]: rule for rule in events.list_rules()["Rules"]}
-    handler = function_name(STAGE, "respond_to_cloudtrail")
     for rule in rules:
         name = function_name(STAGE, rule.name) + "-event"  # Chalice's name for a function's rule
         assert json.loads(deployed_rules[name]["EventPattern"]) == rule.pattern
         (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
-        assert target["Arn"].endswith(f":function:{handler}")
+        assert target["Arn"].endswith(f":function:{function_name(STAGE, rule.name)}")  # the handler, per rule
     sweep = function_name(STAGE, "posture_sweep")
     assert deployed_rules[f"{sweep}-event"]["ScheduleExpression"] == "rate(15 minutes)"
     (target,) = events.list_targets_by_rule(Rule=f"{sweep}-event")["Targets"]

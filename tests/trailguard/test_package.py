@@ -73,12 +73,23 @@ def test_template_rules_are_the_catalogs_patterns(package):
     )
 
 
+RULE_FUNCTIONS = [rule.name for rule in eventbridge_rules(Catalog.load([PLAYBOOKS]))]
+"""The rules' functions: one per EventBridge rule the playbooks need (two: their events
+outgrew one pattern)."""
+
+
+def _role(function: str) -> str:
+    """Chalice's name for a function's role in the template (`respond_to_cloudtrail_2` ->
+    `RespondToCloudtrail2Role`)."""
+    return "".join(part.capitalize() for part in function.split("_")) + "Role"
+
+
 def test_each_role_holds_its_committed_least_privilege_file(package):
     template = json.loads((package / "sam.json").read_text())
     roles = {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::IAM::Role"}
     acting = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
     api = json.loads((ROOT / ".chalice" / "policy-dev-api.json").read_text())
-    assert set(roles) == {"RespondToCloudtrailRole", "PostureSweepRole", "SlackWorkerRole", "ApiHandlerRole"}
+    assert set(roles) == {*(_role(f) for f in RULE_FUNCTIONS), "PostureSweepRole", "SlackWorkerRole", "ApiHandlerRole"}
     for name, role in roles.items():
         assert role["Properties"]["Policies"][0]["PolicyDocument"] == (api if name == "ApiHandlerRole" else acting)
     for statement in acting["Statement"] + api["Statement"]:
@@ -106,7 +117,7 @@ def test_the_merge_template_adds_the_table_and_chalice_deploys_names(package):
     # the worker the settings and the policy name is the one CloudFormation creates
     assert set(names) == {
         "trailguard-dev",
-        "trailguard-dev-respond_to_cloudtrail",
+        *(f"trailguard-dev-{function}" for function in RULE_FUNCTIONS),
         "trailguard-dev-posture_sweep",
         "trailguard-dev-slack_worker",
     }

@@ -69,8 +69,11 @@ def test_a_playbook_set_without_an_action_grants_none_of_its_permissions(catalog
     only_trails = Catalog([p for p in catalog.playbooks if p.source == "cloudtrail.amazonaws.com"])
     statements = member_policy(only_trails, own_roles=["trailguard-remediator"])["Statement"]
     granted = {a for s in statements if s["Effect"] == "Allow" for a in _actions(s)}
+    # Putting back an organization trail reads the organization and its service-linked role.
     assert granted and all(
-        a.startswith(("cloudtrail:", "iam:PassRole", "logs:", "s3:", "kms:", "sns:")) for a in granted
+        a.startswith(("cloudtrail:", "iam:PassRole", "logs:", "s3:", "kms:", "sns:", "organizations:Describe"))
+        or a in ("organizations:ListAWSServiceAccessForOrganization", "iam:GetRole", "iam:CreateServiceLinkedRole")
+        for a in granted
     )
     assert not any(a.startswith(("ec2:", "guardduty:", "lambda:", "rds:")) for a in granted)
 
@@ -321,9 +324,11 @@ def test_the_member_template_deploys_with_its_conditions(aws, catalog):
     assert {"trailguard-dev-remediator", "trailguard-dev-forward-events"} <= roles
     for region in ("us-east-1", "eu-central-1"):
         events = boto3.client("events", region_name=region)
-        (rule,) = [r for r in events.list_rules()["Rules"] if "ForwardCloudTrailCalls" in r["Name"]]
-        (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-        assert target["Arn"] == "arn:aws:events:eu-west-1:210987654321:event-bus/default"
+        forwarding = [r for r in events.list_rules()["Rules"] if "ForwardCloudTrailCalls" in r["Name"]]
+        assert len(forwarding) == len(eventbridge_rules(catalog))  # one per rule the playbooks need
+        for rule in forwarding:
+            (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+            assert target["Arn"] == "arn:aws:events:eu-west-1:210987654321:event-bus/default"
 
 
 def test_policy_without_a_stage_reads_the_environment_and_write_needs_a_stage(monkeypatch):

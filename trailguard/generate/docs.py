@@ -19,6 +19,7 @@ from typing import Any
 from chalicelib.actions import Action, registered_actions
 from chalicelib.actions.base import ANY_RESOURCE
 from chalicelib.events.record import CloudTrailEvent, EventError
+from chalicelib.events.synthetic import api_call_record
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.expressions import DOCUMENTED_BY, DomainFunctions
 from chalicelib.playbooks.playbook import Playbook
@@ -62,10 +63,6 @@ NOT_ANSWERED = {
         "RunInstances is routine (and was refused in this detonation); an unusual instance type is a matter "
         "for detection and cost alerts, not for automatic undo."
     ),
-    "aws.execution.ec2-user-data": (
-        "ModifyInstanceAttribute records the new user data, not the old, so it cannot be put back; applying "
-        "it needs the instance stopped and started. A notify playbook on it is easy to add."
-    ),
     "aws.execution.ssm-send-command": ("Routine administration through SSM; what the command ran is not in the event."),
     "aws.execution.ssm-start-session": ("Routine administration through SSM; a session ends by itself."),
     "aws.impact.bedrock-invoke-model": (
@@ -89,46 +86,177 @@ NOT_ANSWERED = {
 no playbook answers, and none for one that is answered."""
 
 
+STRATUS_VERSION = "7c9a7a5"
+"""The Stratus Red Team commit whose AWS techniques the table lists (its docs/attack-techniques)."""
+
+
+@dataclass(frozen=True)
+class WithoutLog:
+    """A current Stratus technique that publishes no detonation log: its write calls as its
+    documentation names them, the record it is decided on, and why, where nothing answers it."""
+
+    calls: tuple[str, ...]
+    record: str | dict[str, Any] | None
+    """`folder#eventID` of a real detonation in the datasets, or a record of its call written
+    from the technique's documentation; None when it writes nothing trailguard could answer."""
+    note: str = ""
+
+
+_STRATUS_USER = {
+    "type": "IAMUser",
+    "principalId": "AIDAEXAMPLESTRATUS01",
+    "arn": "arn:aws:iam::123456789012:user/stratus",
+    "accountId": "123456789012",
+    "userName": "stratus",
+}
+
+WITHOUT_LOG: dict[str, WithoutLog] = {
+    "aws.defense-evasion.cloudtrail-lifecycle-rule": WithoutLog(
+        ("s3:PutBucketLifecycle",),
+        "invictus-aws-2023#7823c70d-f7f9-4a04-b4c0-baa8fbe09ea3",
+        "Decided on the invictus dataset's record of this detonation (a one-day expiration on the trail's bucket).",
+    ),
+    "aws.discovery.ec2-enumerate-from-instance": WithoutLog(
+        ("ssm:SendCommand",),
+        None,
+        "Read-only discovery from an instance, started by routine SSM administration: nothing changed that could "
+        "be put back. GuardDuty's instance-credential findings are the signal; trailguard keeps GuardDuty on.",
+    ),
+    "aws.discovery.ses-enumerate": WithoutLog(
+        (),
+        None,
+        "Read-only calls (GetAccountSendingEnabled, GetSendQuota, ListIdentities): nothing changed that could be "
+        "put back.",
+    ),
+    "aws.execution.sagemaker-update-lifecycle-config": WithoutLog(
+        (
+            "sagemaker:StopNotebookInstance",
+            "sagemaker:CreateNotebookInstanceLifecycleConfig",
+            "sagemaker:UpdateNotebookInstance",
+            "sagemaker:StartNotebookInstance",
+        ),
+        api_call_record(
+            "UpdateNotebookInstance",
+            "sagemaker.amazonaws.com",
+            {"notebookInstanceName": "stratus-red-team-notebook", "lifecycleConfigName": "stratus-red-team-lifecycle"},
+            identity=_STRATUS_USER,
+            region="us-east-1",
+            event_time="2024-08-01T12:00:00Z",
+        ),
+        "Decided on UpdateNotebookInstance as the technique's documentation describes it (a lifecycle "
+        "configuration attached to the stopped notebook).",
+    ),
+    "aws.exfiltration.s3-backdoor-bucket-policy": WithoutLog(
+        ("s3:PutBucketPolicy",),
+        "invictus-aws-2023#d58cf935-0194-41d0-baa0-9efc030ce2e6",
+        "Decided on the invictus dataset's record of this detonation (the bucket policy grants account "
+        "193672423079's root).",
+    ),
+    "aws.impact.ec2-deregister-ami": WithoutLog(
+        ("ec2:DeregisterImage",),
+        None,
+        "Cannot be undone (registering the snapshot again makes another AMI) and is every Terraform clean-up: "
+        "protect AMIs with EC2's deregistration protection and Recycle Bin retention rules.",
+    ),
+    "aws.impact.s3-ransomware-batch-deletion": WithoutLog(
+        ("s3:DeleteObjects", "s3:PutObject"),
+        None,
+        "S3 data events, and the versions are gone: nothing to put back. What prevents it is versioning with "
+        "Object Lock or a backup copy; `s3-bucket-versioning-suspended` tells when versioning is suspended first.",
+    ),
+    "aws.impact.s3-ransomware-client-side-encryption": WithoutLog(
+        ("s3:GetObject", "s3:PutObject"),
+        None,
+        "An overwrite looks like any write (S3 data events); versioning keeps the old versions, and "
+        "`s3-bucket-versioning-suspended` tells when it is suspended first.",
+    ),
+    "aws.impact.s3-ransomware-individual-deletion": WithoutLog(
+        ("s3:DeleteObject", "s3:PutObject"),
+        None,
+        "As the batch deletion: S3 data events whose versions are gone; `s3-bucket-versioning-suspended` tells "
+        "when versioning is suspended first.",
+    ),
+}
+"""The current Stratus techniques without a detonation log (docs/attack-techniques at
+`STRATUS_VERSION`, beside the 35 logs in tests/data)."""
+
+
 @dataclass(frozen=True)
 class Coverage:
     technique: str
     calls: tuple[str, ...]
     answered: tuple[Playbook, ...]
     note: str
+    log: bool = True
+    """Whether Stratus publishes a detonation log of it (the table says so)."""
+
+
+def _answers(catalog: Catalog, records: list[Any]) -> tuple[dict[str, Playbook], dict[str, str]]:
+    """The playbooks that answer these records, and those whose call was refused (with its errorCode)."""
+    answered: dict[str, Playbook] = {}
+    refused: dict[str, str] = {}
+    for record in records:
+        try:
+            event = CloudTrailEvent.from_record(record)
+        except EventError:
+            continue
+        decision = decide(catalog, event, OwnIdentities())
+        for plan in decision.plans:
+            answered[plan.playbook.id] = plan.playbook
+        for playbook, _ in decision.failures:
+            answered[playbook.id] = playbook
+        if decision.skip is not None and decision.skip.code == "failed-call":
+            for playbook in catalog.candidates(event.source, event.name):
+                refused[playbook.id] = str(record.get("errorCode"))
+    return answered, refused
+
+
+def _dataset_record(datasets: Path, reference: str) -> dict[str, Any]:
+    folder, _, event_id = reference.partition("#")
+    for path in sorted((datasets / folder).rglob("*.json")):
+        if event_id in path.read_text():
+            found = next(r for r in json.loads(path.read_text())["Records"] if r.get("eventID") == event_id)
+            return dict(found)
+    raise LookupError(f"no record {event_id} under {datasets / folder}")
 
 
 def stratus_coverage(catalog: Catalog, folder: Path) -> list[Coverage]:
-    """For each technique's detonation log: its write calls and the playbooks that answer them."""
+    """For each current Stratus technique: its write calls and the playbooks that answer
+    them, decided on its detonation log (`folder`), or, for the techniques without one
+    (`WITHOUT_LOG`), on a real record of the detonation in the datasets beside `folder`, or
+    on its call as the technique documents it."""
     rows = []
     for path in sorted(folder.glob("aws.*.json")):
         records = json.loads(path.read_text())
         writes = [r for r in records if isinstance(r, dict) and r.get("readOnly") is not True]
         calls = tuple(dict.fromkeys(f"{r.get('eventSource', '?').split('.')[0]}:{r.get('eventName')}" for r in writes))
-        answered: dict[str, Playbook] = {}
-        refused: dict[str, str] = {}
-        for record in writes:
-            try:
-                event = CloudTrailEvent.from_record(record)
-            except EventError:
-                continue
-            decision = decide(catalog, event, OwnIdentities())
-            for plan in decision.plans:
-                answered[plan.playbook.id] = plan.playbook
-            for playbook, _ in decision.failures:
-                answered[playbook.id] = playbook
-            if decision.skip is not None and decision.skip.code == "failed-call":
-                for playbook in catalog.candidates(event.source, event.name):
-                    refused[playbook.id] = str(record.get("errorCode"))
+        answered, refused = _answers(catalog, writes)
         note = NOT_ANSWERED.get(path.stem, "")
         if not answered and refused:
             names = ", ".join(f"`{pid}`" for pid in sorted(refused))
             errors = ", ".join(sorted(set(refused.values())))
             note = f"The detonation's call was refused ({errors}); {names} answers it when it succeeds."
         rows.append(Coverage(path.stem, calls, tuple(answered[k] for k in sorted(answered)), note))
-    return rows
+    for technique, without in WITHOUT_LOG.items():
+        record = without.record
+        if isinstance(record, str):
+            record = _dataset_record(folder.parent, record)
+        answered, _ = _answers(catalog, [record] if record is not None else [])
+        rows.append(
+            Coverage(technique, without.calls, tuple(answered[k] for k in sorted(answered)), without.note, log=False)
+        )
+    return sorted(rows, key=lambda row: row.technique)
 
 
-def render(catalog: Catalog, coverage: list[Coverage]) -> str:
+def leaves_alone(datasets: Path) -> list[dict[str, Any]]:
+    """The false-remediation suite's cases (tests/data/false-remediation/cases.yaml)."""
+    import yaml
+
+    cases: list[dict[str, Any]] = yaml.safe_load((datasets / "false-remediation" / "cases.yaml").read_text())
+    return cases
+
+
+def render(catalog: Catalog, coverage: list[Coverage], cases: list[dict[str, Any]]) -> str:
     parts = [
         HEADER,
         _keys(),
@@ -136,6 +264,7 @@ def render(catalog: Catalog, coverage: list[Coverage]) -> str:
         _domain_functions(),
         _actions(),
         _playbooks(catalog),
+        _leaves_alone(cases),
         _coverage(coverage),
         FOOTER,
     ]
@@ -212,6 +341,37 @@ LANGUAGE = """
 | `approve` | propose the plan and notify; a person approves or denies; unanswered, expires after `approval.timeout` |
 | `notify` | record and notify; no steps |
 | `dry-run` | record what the steps would do and notify that nothing was changed |
+
+### Checking the caller, then the resource, before acting
+
+A playbook's `mode` is the most it does; two things can lower it for one call, never raise it.
+
+- **Who made the call, as AWS asserts it** (`instead:`): the first entry whose `if` holds gives
+  its mode (`approve` or `notify`, below the playbook's), and its `because` is told with the
+  incident. For a caller AWS names (`userIdentity.invokedBy`, the session issuer's role ARN),
+  never for a name the caller picks (a session name, a user agent):
+
+  ```yaml
+  mode: auto
+  instead:
+    - mode: approve
+      if: userIdentity.invokedBy == 'cloudformation.amazonaws.com'
+      because: a stack deleted a trail it manages; re-created outside the stack it would fight the stack
+  ```
+
+- **The resource, read when the call is judged** (the actions decide, each says what it reads):
+  before an automatic step runs, its action is asked what the fix could break on the resource
+  as AWS shows it now (`workload`: a bucket's website configuration, the websites of an
+  account whose Block Public Access is put back, a function's public URL); when there is
+  something, the incident is opened as a proposal, saying why, and a person's approval carries
+  it out. Before a proposal is made, an action that compares the resource with what was
+  remembered, or asks whether it is one the playbook guards (`cloudtrail.restore_trail_settings`,
+  `s3.remove_log_expiration`), may find it safe: then no proposal is made (a console edit that
+  re-sends a trail's settings, or adds protection, took nothing away). A resource that cannot
+  be read is never taken for safe.
+
+`replay` and the playbooks' inline tests read no resource: they show the mode the event alone
+decides.
 
 ## Expressions
 
@@ -392,8 +552,58 @@ Modes follow one rule: `auto` where the fix is safe and can be undone without br
 legitimate workload (turning logging, encryption keys and protections back on; closing
 what was opened to everyone), `approve` where a fix could break one (a share with another
 account, a trust policy, a key policy, an access key), `notify` where no fix is safe or
-possible.
+possible. Where a fix could break a workload on some resources only, the playbook is `auto`
+and its action reads the resource first (below); where some callers are the resource's own
+managers, `instead:` lowers the mode for them.
+
+### Lower modes
+
 """
+        + "\n".join(_lower_modes(catalog))
+        + "\n"
+    )
+
+
+def _lower_modes(catalog: Catalog) -> list[str]:
+    """Each playbook's `instead:` entries, and its actions that read the resource first."""
+    lines = []
+    for playbook in sorted(catalog.playbooks, key=lambda p: p.id):
+        reasons = [f"{entry.mode} when `{entry.condition.text}`: {entry.because}" for entry in playbook.instead]
+        for step in playbook.steps:
+            if playbook.mode == "auto" and step.action.workload is not Action.workload:
+                reasons.append(f"approve when `{step.action.name}` finds a workload on the resource (see the action)")
+            if playbook.mode == "approve" and step.action.propose_only_if_unsafe:
+                reasons.append(f"no proposal when `{step.action.name}` finds the resource safe (see the action)")
+        if reasons:
+            lines.append(f"- `{playbook.id}` ({playbook.mode}): " + "; ".join(reasons) + ".")
+    return lines
+
+
+def _leaves_alone(cases: list[dict[str, Any]]) -> str:
+    rows = [
+        f"| {case['id']} | {case['change']} | {case['by']} | {case['expected']} | {case['why']} |" for case in cases
+    ]
+    counts = {
+        decision: sum(1 for case in cases if case["expected"] == decision)
+        for decision in ("ignore", "notify", "approve")
+    }
+    return (
+        f"""## What trailguard leaves alone
+
+Legitimate changes platform teams make every day, and what trailguard does about each: none
+is remediated automatically ({len(cases)} cases: {counts["ignore"]} left alone,
+{counts["notify"]} told, {counts["approve"]} proposed to a person). Each is a CloudTrail record
+in `tests/data/false-remediation/` (reconstructions that name what they are based on, and
+real records of the other datasets), judged with the organization's named lists
+(`trusted_accounts`, `trusted_organizations`); where the decision rests on the resource (a
+website, a function URL, a trail trailguard remembered), the test sets the resource up.
+`tests/respond/test_false_remediation.py` runs every case through the Lambda's decision path.
+
+| case | change | made by | decision | why |
+|---|---|---|---|---|
+"""
+        + "\n".join(rows)
+        + "\n"
     )
 
 
@@ -402,18 +612,22 @@ def _coverage(coverage: list[Coverage]) -> str:
     for row in coverage:
         answered = ", ".join(f"`{p.id}` ({p.mode})" for p in row.answered) or "—"
         calls = ", ".join(row.calls) or "(read-only calls only)"
-        rows.append(f"| `{row.technique}` | {calls} | {answered} | {row.note} |")
+        log = "yes" if row.log else "no"
+        rows.append(f"| `{row.technique}` | {log} | {calls} | {answered} | {row.note} |")
     answered_count = sum(1 for row in coverage if row.answered)
+    without = sum(1 for row in coverage if not row.log)
     return (
         f"""## Stratus Red Team coverage
 
-How the built-in playbooks answer each [Stratus Red Team](https://stratus-red-team.cloud/)
-AWS technique, computed from its detonation log (`tests/data/stratus-detonation-logs/`)
-by the same decision path the Lambda uses. {answered_count} of {len(coverage)} techniques
-are answered.
+How the built-in playbooks answer each current [Stratus Red Team](https://stratus-red-team.cloud/)
+AWS technique (its list at commit {STRATUS_VERSION}), by the same decision path the Lambda
+uses: decided on the technique's detonation log (`tests/data/stratus-detonation-logs/`), or,
+for the {without} techniques that publish none, on a real record of the detonation in the
+datasets or on its call as the technique documents it (the note says which).
+{answered_count} of {len(coverage)} techniques are answered.
 
-| technique | write calls in the log | answered by | note |
-|---|---|---|---|
+| technique | detonation log | write calls | answered by | note |
+|---|---|---|---|---|
 """
         + "\n".join(rows)
         + "\n"
