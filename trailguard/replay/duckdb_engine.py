@@ -181,6 +181,11 @@ def batch(connection: Any, paths: Sequence[Path], selection: Selection) -> Batch
 
 
 def _culprit(message: str, paths: Iterable[Path]) -> Path | None:
-    """The file DuckDB's error names, among `paths`."""
+    """The file DuckDB's error names, among `paths` (quoted in JSON errors, after a colon
+    in I/O errors: the longest path the message holds)."""
     named = {match.group(1) for match in _FILE_IN_ERROR.finditer(message)}
-    return next((path for path in paths if str(path) in named), None)
+    quoted = next((path for path in paths if str(path) in named), None)
+    if quoted is not None:
+        return quoted
+    mentioned = [path for path in paths if str(path) in message]
+    return max(mentioned, key=lambda path: len(str(path))) if mentioned else None
