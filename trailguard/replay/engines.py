@@ -242,13 +242,13 @@ def _candidates(sources: list[Source], found: Any, filters: FileFilters) -> Iter
 
 def local_sources(paths: Iterable[str | os.PathLike[str]], selection: Selection) -> list[Source]:
     """The files under `paths` (as local replay always found them), less those CloudTrail's
-    layout says were delivered outside the selection's time range (their key's time)."""
+    layout says hold nothing selected: another account's or region's folder, or delivered
+    outside the time range (their name's time), as an S3 replay does not list them."""
     from trailguard.replay.s3layout import describe_key
 
     found = []
     for path in eventfiles.iter_event_files(paths):
-        described = describe_key(str(path)) if selection.bounded else None
-        if described is not None and not selection.may_hold(described[2]):
+        if not _may_hold(str(path), selection, describe_key):
             continue
         try:
             size = path.stat().st_size
@@ -256,3 +256,16 @@ def local_sources(paths: Iterable[str | os.PathLike[str]], selection: Selection)
             size = 0  # the reader reports it
         found.append(Source(path, size, str(path)))
     return found
+
+
+def _may_hold(path: str, selection: Selection, describe_key: Callable[[str], Any]) -> bool:
+    partition = layout_partition(path)
+    if partition is None:
+        return True
+    account, region, _ = partition
+    if selection.accounts is not None and account not in selection.accounts:
+        return False
+    if selection.regions is not None and region not in selection.regions:
+        return False
+    described = describe_key(path) if selection.bounded else None
+    return described is None or selection.may_hold(described[2])
