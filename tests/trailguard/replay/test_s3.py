@@ -24,7 +24,7 @@ from bench import orgcorpus as corpus
 from trailguard.cli import main
 from trailguard.replay import run
 from trailguard.replay.progress import Progress
-from trailguard.replay.s3fetch import client_config, fetch
+from trailguard.replay.s3fetch import fetch
 from trailguard.replay.s3layout import (
     DayPrefix,
     ListingReport,
@@ -251,7 +251,8 @@ def test_a_slow_consumer_holds_at_most_workers_objects_and_one_that_stops_fetche
 
 
 def test_a_missing_object_is_reported_on_its_result(s3: Any, tmp_path: Path) -> None:
-    key = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/01/111111111111_CloudTrail_us-east-1_20240101T0005Z_x.json.gz"
+    day = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/01/"
+    key = f"{day}111111111111_CloudTrail_us-east-1_20240101T0005Z_x.json.gz"
     missing = LogObject(key, 10, "111111111111", "us-east-1", dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
     [result] = fetch(s3, BUCKET, [missing], tmp_path, workers=1)
     assert result.error is not None and "NoSuchKey" in result.error
