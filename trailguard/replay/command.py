@@ -268,8 +268,8 @@ def _at_ref(path: Path, reference: str, scratch: Path) -> Path:
     """`path` (a playbook file or folder in a git checkout) as it is at `reference`."""
     folder = path if path.is_dir() else path.parent
 
-    def git(*args: str, binary: bool = False) -> Any:
-        result = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, check=False)
+    def git(*args: str, binary: bool = False, where: Path = folder) -> Any:
+        result = subprocess.run(["git", "-C", str(where), *args], capture_output=True, check=False)
         if result.returncode != 0:
             raise UsageError(
                 f"--compare {reference}: {path} at {reference}: "
@@ -279,7 +279,7 @@ def _at_ref(path: Path, reference: str, scratch: Path) -> Path:
 
     top = Path(git("rev-parse", "--show-toplevel"))
     relative = path.resolve().relative_to(top.resolve())
-    archive = git("archive", "--format=tar", reference, "--", relative.as_posix(), binary=True)
+    archive = git("archive", "--format=tar", reference, "--", relative.as_posix(), binary=True, where=top)
     target = scratch / str(len(list(scratch.iterdir())))
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")

@@ -64,11 +64,11 @@ class Difference:
             return only.answer() if only else ""
         parts = []
         if self.old.mode != self.new.mode:
-            parts.append(f"mode {self.old.mode} -> {self.new.mode}")
+            parts.append(f"mode {self.old.mode} → {self.new.mode}")
         if self.old.error != self.new.error:
-            parts.append(f"error {self.old.error or 'none'} -> {self.new.error or 'none'}")
+            parts.append(f"error {self.old.error or 'none'} → {self.new.error or 'none'}")
         if self.old.steps != self.new.steps:
-            parts.append(f"steps {'; '.join(self.old.steps) or 'none'} -> {'; '.join(self.new.steps) or 'none'}")
+            parts.append(f"steps {'; '.join(self.old.steps) or 'none'} → {'; '.join(self.new.steps) or 'none'}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
