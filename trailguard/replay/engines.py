@@ -128,16 +128,22 @@ def _python_groups(sources: Iterable[Source]) -> Iterator[list[Source]]:
 
 
 def _segments(sources: Iterable[Source]) -> Iterator[tuple[str, list[Source]]]:
-    """Runs of files for one reader: ('duckdb', a batch of delivery files) or ('python', others)."""
+    """Runs of files for one reader: ('duckdb', a batch of delivery files) or ('python', others).
+
+    The first batches are small (an eighth of BATCH_BYTES, then twice as large each time), so
+    that decisions start early, and an S3 replay's DuckDB starts on the first objects
+    fetched instead of waiting for a full batch."""
     from trailguard.replay import duckdb_engine
 
     kind, size = "", 0
+    limit = max(BATCH_BYTES // 8, 1)
     group: list[Source] = []
     for source in sources:
         wanted = "duckdb" if duckdb_engine.is_delivery_file(source.path) else "python"
-        if group and (wanted != kind or size >= BATCH_BYTES or len(group) >= BATCH_FILES):
+        if group and (wanted != kind or size >= limit or len(group) >= BATCH_FILES):
             yield kind, group
             group, size = [], 0
+            limit = min(limit * 2, BATCH_BYTES)
         kind = wanted
         group.append(source)
         size += source.size

@@ -1,7 +1,8 @@
-"""Progress of a long replay, for a terminal: objects, events, bytes, events/s and an ETA.
+"""Progress of a long replay, for a terminal: files, events, bytes, events/s and an ETA.
 
-The ETA comes from bytes: sizes are known before reading (the S3 listing, the files'
-sizes), and records per file vary far more than bytes per record."""
+The ETA of a local replay comes from bytes: the files' sizes are known before reading, and
+records per file vary far more than bytes per record. An S3 replay lists as it reads (an
+organization's month is millions of objects): its ETA comes from the day folders done."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from typing import TextIO
 
 @dataclass
 class Progress:
-    files_total: int
-    bytes_total: int
+    files_total: int | None
+    bytes_total: int | None
+    folders_total: int | None = None
     files_done: int = 0
     records: int = 0
     bytes_done: int = 0
+    folders_done: int = 0
     started: float = field(default_factory=time.perf_counter)
 
     def add(self, files: int, records: int, size: int) -> None:
@@ -35,15 +38,19 @@ class Progress:
 
     @property
     def eta_seconds(self) -> float | None:
-        if not self.bytes_total or not self.bytes_done:
-            return None
-        return self.seconds * max(self.bytes_total - self.bytes_done, 0) / self.bytes_done
+        if self.bytes_total and self.bytes_done:
+            return self.seconds * max(self.bytes_total - self.bytes_done, 0) / self.bytes_done
+        if self.folders_total and self.folders_done:
+            return self.seconds * max(self.folders_total - self.folders_done, 0) / self.folders_done
+        return None
 
     def line(self) -> str:
         eta = self.eta_seconds
+        files = f"{self.files_done}/{self.files_total}" if self.files_total is not None else f"{self.files_done}"
+        size = f"{self.bytes_done / 2**20:.1f}" + (f"/{self.bytes_total / 2**20:.1f}" if self.bytes_total else "")
+        folders = f", {self.folders_done}/{self.folders_total} day folders" if self.folders_total else ""
         return (
-            f"{self.files_done}/{self.files_total} files, {self.records:,} events, "
-            f"{self.bytes_done / 2**20:.1f}/{self.bytes_total / 2**20:.1f} MiB, {self.events_per_second:,.0f} events/s"
+            f"{files} files, {self.records:,} events, {size} MiB{folders}, {self.events_per_second:,.0f} events/s"
             + (f", ETA {duration(eta)}" if eta is not None else "")
         )
 

@@ -34,8 +34,8 @@ class Shown:
     _line: TerminalLine | None = None
     _drawn: float = 0.0
 
-    def start(self, files: int, size: int) -> None:
-        self.progress = Progress(files, size)
+    def start(self, files: int | None, size: int | None, folders: int | None = None) -> None:
+        self.progress = Progress(files, size, folders)
         if self.out is not None:
             self._line = TerminalLine(self.out)
 
@@ -63,8 +63,9 @@ def local(
 ) -> Iterator[engines.Item]:
     """The items of local files and folders."""
     sources = engines.local_sources(paths, selection)
-    shown.start(len(sources), sum(source.size for source in sources))
-    chosen = engines.choose(engine, shown.progress.bytes_total)
+    size = sum(source.size for source in sources)
+    shown.start(len(sources), size)
+    chosen = engines.choose(engine, size)
     yield from shown.count(engines.read(sources, selection, engine=chosen, workers=workers, on_done=shown.done))
 
 
@@ -104,11 +105,15 @@ def s3(
     location = s3layout.Location.from_url(url)
     report = s3layout.ListingReport()
     prefixes = s3layout.plan(client, location, selection, report)
-    listed = list(s3layout.list_objects(client, location.bucket, prefixes, selection, report))
-    summary.objects, summary.bytes = report.objects, report.bytes
-    summary.list_calls, summary.unrecognised = report.list_calls, len(report.unrecognised or [])
-    shown.start(len(listed), report.bytes)
-    chosen = engines.choose(engine, report.bytes)
+    shown.start(None, None, len(prefixes))
+
+    def folder_done(folder: s3layout.DayPrefix) -> None:
+        shown.progress.folders_done += 1
+
+    listed = s3layout.list_objects(
+        client, location.bucket, prefixes, selection, report, workers=2 * workers, on_folder=folder_done
+    )
+    chosen = engines.choose(engine, engines.SMALL_INPUT_BYTES)  # an S3 replay is a large one: DuckDB if it is there
     scratch = Path(tempfile.mkdtemp(prefix="trailguard-replay-"))
 
     def fetched() -> Iterator[engines.Source]:
@@ -130,6 +135,8 @@ def s3(
         yield from shown.count(items)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        summary.objects, summary.bytes = report.objects, report.bytes
+        summary.list_calls, summary.unrecognised = report.list_calls, len(report.unrecognised or [])
 
 
 def _ahead(items: Iterator[Any], most: int) -> Iterator[Any]:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,41 +214,81 @@ def list_objects(
     selection: Selection,
     report: ListingReport | None = None,
     page_size: int = 1000,
+    workers: int = 1,
+    on_folder: Callable[[DayPrefix], None] = lambda folder: None,
 ) -> Iterator[LogObject]:
     """The log files under `prefixes` whose delivery time may hold a wanted record, in
     prefix then key order. Keys that do not follow CloudTrail's file name are not read
-    (they are noted in `report.unrecognised`): nothing but CloudTrail writes there."""
+    (they are noted in `report.unrecognised`): nothing but CloudTrail writes there.
+
+    An organization's month is tens of thousands of day folders, one LIST each at least:
+    `workers` folders are listed at once, each whole (a day's keys), and handed over in
+    order; `on_folder` is called once a folder's files are all handed over (progress)."""
     report = report if report is not None else ListingReport()
-    for folder in prefixes:
-        kwargs: dict[str, Any] = {
-            "Bucket": bucket,
-            "Prefix": folder.prefix,
-            "PaginationConfig": {"PageSize": page_size},
-        }
-        if selection.since is not None and folder.day == selection.since.date():
-            kwargs["StartAfter"] = _start_after(folder, selection.since)
-        stop = False
-        for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
-            report.list_calls += 1
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                described = describe_key(key)
-                if described is None:
-                    report.ignore(key)
-                    continue
-                account, region, delivered = described
-                if delivered >= selection.last_delivery:
-                    stop = True  # keys sort by delivery time: the rest of the folder is later
-                    report.outside_window += 1
-                    break
-                if not selection.may_hold(delivered):
-                    report.outside_window += 1
-                    continue
-                report.objects += 1
-                report.bytes += item["Size"]
-                yield LogObject(key, item["Size"], account, region, delivered)
-            if stop:
-                break
+    if workers <= 1:
+        for folder in prefixes:
+            yield from _merged(_list_folder(client, bucket, folder, selection, page_size), report)
+            on_folder(folder)
+        return
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    in_flight: deque[tuple[DayPrefix, Future[tuple[list[LogObject], ListingReport]]]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-list") as pool:
+        try:
+            for folder in prefixes:
+                if len(in_flight) >= workers:
+                    done, future = in_flight.popleft()
+                    yield from _merged(future.result(), report)
+                    on_folder(done)
+                in_flight.append((folder, pool.submit(_list_folder, client, bucket, folder, selection, page_size)))
+            while in_flight:
+                done, future = in_flight.popleft()
+                yield from _merged(future.result(), report)
+                on_folder(done)
+        finally:
+            for _, future in in_flight:
+                future.cancel()
+
+
+def _merged(found: tuple[list[LogObject], ListingReport], report: ListingReport) -> list[LogObject]:
+    objects, own = found
+    report.list_calls += own.list_calls
+    report.objects += own.objects
+    report.bytes += own.bytes
+    report.outside_window += own.outside_window
+    for key in own.unrecognised or []:
+        report.ignore(key)
+    return objects
+
+
+def _list_folder(
+    client: S3Client, bucket: str, folder: DayPrefix, selection: Selection, page_size: int
+) -> tuple[list[LogObject], ListingReport]:
+    """One day folder's files that may hold a wanted record, and what listing it cost."""
+    report = ListingReport()
+    found: list[LogObject] = []
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": folder.prefix, "PaginationConfig": {"PageSize": page_size}}
+    if selection.since is not None and folder.day == selection.since.date():
+        kwargs["StartAfter"] = _start_after(folder, selection.since)
+    for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
+        report.list_calls += 1
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            described = describe_key(key)
+            if described is None:
+                report.ignore(key)
+                continue
+            account, region, delivered = described
+            if delivered >= selection.last_delivery:
+                report.outside_window += 1
+                return found, report  # keys sort by delivery time: the rest of the folder is later
+            if not selection.may_hold(delivered):
+                report.outside_window += 1
+                continue
+            report.objects += 1
+            report.bytes += item["Size"]
+            found.append(LogObject(key, item["Size"], account, region, delivered))
+    return found, report
 
 
 def _start_after(folder: DayPrefix, since: dt.datetime) -> str:
