@@ -40,8 +40,9 @@ TARGET_COMPARE_VS_REPLAY = 1.2
 
 ORG_EVENTS_PER_DAY = 500_000_000
 ATHENA_USD_PER_TB = 5.0
-EVERYTHING = "2000-01-01"
-"""--since for the commands that need one: every record of the corpora."""
+WINDOW = ("--since", "2024-01-01", "--until", "2024-01-07")
+"""The 200k corpus's week (from 2024-01-01, 7 days), for the S3 replay and the local one it
+is compared with: every record of the corpus, each account's and region's day folders."""
 
 DUCKDB_ALONE = """
 import sys
@@ -170,8 +171,8 @@ def from_s3(runs: int) -> dict[str, Any]:
         location = f"s3://bench/AWSLogs/{CorpusSpec(records=1).organization}/"
         figures = alternate(
             {
-                "s3": (replay_command(location, "--since", EVERYTHING), env),
-                "local": (replay_command(folder, "--since", EVERYTHING), env),
+                "s3": (replay_command(location, *WINDOW), env),
+                "local": (replay_command(folder, *WINDOW), env),
             },
             runs,
         )

@@ -7,9 +7,11 @@ usage mistake (what was wrong is said); 1 when an S3 or Athena call fails, and w
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -253,6 +255,7 @@ def _compared_catalog(request: ReplayRequest) -> Catalog:
 
     paths = [Path(p) for p in request.playbook_paths] or [Path(p) for p in Settings.from_environment().playbooks]
     scratch = Path(tempfile.mkdtemp(prefix="trailguard-compare-"))
+    atexit.register(shutil.rmtree, scratch, True)  # the files are read until the comparison ends
     return _catalog([str(_at_ref(path, reference, scratch)) for path in paths], request.only, f"--compare {reference}")
 
 

@@ -109,6 +109,7 @@ def connect(threads: int | None = None) -> Any:
     import duckdb
 
     connection = duckdb.connect(":memory:")
+    connection.execute("SET enable_progress_bar = false")  # replay draws its own, on stderr
     if threads:
         connection.execute(f"SET threads = {int(threads)}")
     for statement in DIALECT:
