@@ -44,8 +44,20 @@ from trailguard.replay.selection import LAYOUT_PATTERN, Selection
 from trailguard.replay.table import PATH_COLUMN, VIEW_COLUMNS, duckdb_type
 
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
-"""The largest JSON document DuckDB parses whole (a `{"Records": [...]}` file), the Python
-reader's decompression cap (eventfiles.MAX_INFLATED_BYTES)."""
+"""The largest JSON document DuckDB is given (a `{"Records": [...]}` file), the Python
+reader's decompression cap (eventfiles.MAX_INFLATED_BYTES). DuckDB itself inflates a gzip
+file whole, whatever its `maximum_object_size` says (measured with 2.0.1), so a file that
+may inflate past this goes to the Python reader, which stops at the cap (`fits`)."""
+
+MAX_GZIP_BYTES = 3 * 1024 * 1024
+"""The largest gzip file DuckDB is given: deflate inflates at most about 1,032 times, so a
+file this small inflates to less than 4 GiB, and the size its trailer gives (modulo 4 GiB)
+is the true one. CloudTrail's own files are a few hundred KB."""
+
+MEMORY_LIMIT = "2GB"
+"""DuckDB's memory limit (its default is 80 % of the machine): what is left of a crafted
+file that passes `fits` (several gzip members) fails the batch rather than the machine; the
+batch is then read by the Python reader."""
 
 DIALECT = (
     "SET TimeZone = 'UTC'",
@@ -57,6 +69,23 @@ DIALECT = (
 ROW_COLUMN = "$row"
 ROWS_COLUMN = "$rows"
 _SNIFF_BYTES = 64
+
+
+def fits(path: Path) -> bool:
+    """Whether DuckDB may read this delivery file: it cannot inflate past MAX_OBJECT_BYTES
+    (its gzip trailer says how large it inflates, and it is small enough for that to be
+    true), or, not compressed, it is no larger than that."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as raw:
+            if raw.read(2) != b"\x1f\x8b":
+                return size <= MAX_OBJECT_BYTES
+            if size > MAX_GZIP_BYTES:
+                return False
+            raw.seek(-4, 2)
+            return int.from_bytes(raw.read(4), "little") <= MAX_OBJECT_BYTES
+    except OSError:
+        return False
 
 
 def is_delivery_file(path: Path) -> bool:
@@ -110,6 +139,7 @@ def connect(threads: int | None = None) -> Any:
 
     connection = duckdb.connect(":memory:")
     connection.execute("SET enable_progress_bar = false")  # replay draws its own, on stderr
+    connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     if threads:
         connection.execute(f"SET threads = {int(threads)}")
     for statement in DIALECT:
@@ -162,11 +192,12 @@ def batch(connection: Any, paths: Sequence[Path], selection: Selection) -> Batch
             rows = result.fetchall()
             break
         except duckdb.Error as error:
+            reason = str(error).splitlines()[0]
             culprit = _culprit(str(error), remaining)
-            if culprit is None:
-                raise
+            if culprit is None:  # out of memory, or a reason that names no file: all of them
+                return Batch({}, [*refused, *((path, reason) for path in remaining)])
             remaining.remove(culprit)
-            refused.append((culprit, str(error).splitlines()[0]))
+            refused.append((culprit, reason))
     else:
         return Batch({}, refused)
     files: dict[str, FileRows] = {}

@@ -139,7 +139,8 @@ def _segments(sources: Iterable[Source]) -> Iterator[tuple[str, list[Source]]]:
     limit = max(BATCH_BYTES // 8, 1)
     group: list[Source] = []
     for source in sources:
-        wanted = "duckdb" if duckdb_engine.is_delivery_file(source.path) else "python"
+        delivery = duckdb_engine.is_delivery_file(source.path) and duckdb_engine.fits(source.path)
+        wanted = "duckdb" if delivery else "python"
         if group and (wanted != kind or size >= limit or len(group) >= BATCH_FILES):
             yield kind, group
             group, size = [], 0

@@ -217,3 +217,30 @@ def test_auto_reads_a_few_mb_with_python_and_more_with_duckdb() -> None:
     assert engines.choose("auto", engines.SMALL_INPUT_BYTES - 1) == "python"
     assert engines.choose("auto", engines.SMALL_INPUT_BYTES) == "duckdb"
     assert engines.choose("python", 10**12) == "python"
+
+
+def test_a_gzip_bomb_is_not_given_to_duckdb_and_is_cut_at_the_cap_by_the_python_reader(
+    tmp_path: Path, datasets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB inflates a gzip file whole, whatever its maximum_object_size: a file whose
+    trailer says it inflates past the cap (or too large for the trailer to be believed) is
+    read by the Python reader, which stops at the cap."""
+    from trailguard import eventfiles
+
+    monkeypatch.setattr(duckdb_engine, "MAX_OBJECT_BYTES", 2**20)
+    monkeypatch.setattr(eventfiles, "MAX_INFLATED_BYTES", 2**20)
+    bomb = tmp_path / "a-bomb.json.gz"
+    bomb.write_bytes(gzip.compress(b'{"Records":[{"eventID":"' + b"A" * (8 * 2**20) + b'"}]}'))
+    stop = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"})
+    (tmp_path / "b-after.json").write_text(json.dumps({"Records": [stop]}))
+    assert duckdb_engine.is_delivery_file(bomb) and not duckdb_engine.fits(bomb)
+    assert duckdb_engine.fits(tmp_path / "b-after.json")
+    small = tmp_path / "small.json.gz"
+    small.write_bytes(gzip.compress(json.dumps({"Records": [stop]}).encode()))
+    assert duckdb_engine.fits(small)
+    monkeypatch.setattr(duckdb_engine, "MAX_GZIP_BYTES", 10)  # too large for its trailer to be believed
+    assert not duckdb_engine.fits(small)
+    small.unlink()
+    code, out, err = replay(tmp_path, "--format", "jsonl", "--engine", "duckdb")
+    assert code == 0 and json.loads(out)["eventName"] == "StopLogging"
+    assert f"malformed: {tmp_path / 'a-bomb.json.gz'}: cannot read file: it inflates to more than 1 MiB" in err
