@@ -125,9 +125,8 @@ class Side:
         """Whether both sides answer this call with the same playbook files, byte for byte."""
         mine = self.responder.catalog.candidates(source, name)
         theirs = other.responder.catalog.candidates(source, name)
-        return [_fingerprint(p) for p in mine] == [_fingerprint(p) for p in theirs] and None not in map(
-            _fingerprint, mine
-        )
+        prints = [_fingerprint(playbook) for playbook in mine]
+        return None not in prints and prints == [_fingerprint(playbook) for playbook in theirs]
 
     def matches(self, event: CloudTrailEvent) -> dict[str, Match]:
         _, outcomes = self.responder.respond(event)
