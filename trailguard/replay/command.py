@@ -69,9 +69,11 @@ class ReplayRequest:
 
 
 def run_replay(request: ReplayRequest) -> int:
+    from trailguard.replay.engines import EngineError
+
     try:
         return _run(request)
-    except (UsageError, SelectionError) as error:
+    except (UsageError, SelectionError, EngineError) as error:
         click.echo(f"error: {error}", err=True)
         return 2
 

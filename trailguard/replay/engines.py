@@ -61,12 +61,18 @@ def duckdb_available() -> bool:
     return True
 
 
+class EngineError(ValueError):
+    """An engine that cannot be used here; the message says why and what to do."""
+
+
 def choose(engine: str, total_bytes: int) -> str:
     """The engine `auto` means for an input of this size: 'duckdb' or 'python'."""
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        raise EngineError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if engine == "auto":
         return "duckdb" if total_bytes >= SMALL_INPUT_BYTES and duckdb_available() else "python"
+    if engine == "duckdb" and not duckdb_available():
+        raise EngineError("--engine duckdb: DuckDB is not installed (pip install duckdb, or --engine python)")
     return engine
 
 

@@ -213,10 +213,16 @@ def test_a_file_duckdb_refuses_is_read_by_the_python_reader_in_its_turn(tmp_path
     assert f"malformed: {tmp_path / 'c-cut.json.gz'}: cannot read file" in summary
 
 
-def test_auto_reads_a_few_mb_with_python_and_more_with_duckdb() -> None:
+def test_auto_reads_a_few_mb_with_python_and_more_with_duckdb_when_it_is_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     assert engines.choose("auto", engines.SMALL_INPUT_BYTES - 1) == "python"
     assert engines.choose("auto", engines.SMALL_INPUT_BYTES) == "duckdb"
     assert engines.choose("python", 10**12) == "python"
+    monkeypatch.setattr(engines, "duckdb_available", lambda: False)
+    assert engines.choose("auto", 10**12) == "python"
+    code, _, err = replay(tmp_path, "--engine", "duckdb")
+    assert code == 2 and "DuckDB is not installed (pip install duckdb, or --engine python)" in err
 
 
 def test_a_gzip_bomb_is_not_given_to_duckdb_and_is_cut_at_the_cap_by_the_python_reader(
