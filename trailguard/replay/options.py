@@ -22,14 +22,10 @@ def _apply(options: list[Decorator]) -> Decorator:
     return decorate
 
 
-def _listed(values: tuple[str, ...]) -> tuple[str, ...] | None:
+def listed(values: tuple[str, ...]) -> tuple[str, ...] | None:
     """Repeatable and comma-separated values, or None when none were given."""
     found = tuple(part.strip() for value in values for part in value.split(",") if part.strip())
     return found or None
-
-
-def listed(values: tuple[str, ...]) -> tuple[str, ...] | None:
-    return _listed(values)
 
 
 replay_selection_options = _apply(
