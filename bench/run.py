@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import coldstart, handler, import_cost, interaction, layout, load, replay, scaling, suite
+from bench import coldstart, handler, import_cost, interaction, layout, load, replay, replay_scale, scaling, suite
 from bench.common import ROOT, ensure_corpus, machine
 
 CORPUS = ROOT / "bench" / ".corpus"
@@ -44,6 +44,7 @@ def main() -> int:
     results = {
         "coldstart": coldstart.run(5 if args.quick else coldstart.RUNS),
         "replay": replay.run(corpus, quarter, runs or replay.RUNS),
+        "replay_scale": replay_scale.run(runs or replay_scale.RUNS),
         "scaling": scaling.run(corpus, runs or scaling.RUNS),
         "handler": handler.run(50 if args.quick else handler.EVENTS),
         "interaction": interaction.run(50 if args.quick else interaction.CLICKS),
@@ -98,6 +99,57 @@ it, and that the playbook validator is generated once and committed instead of a
 start."""
 
 
+def replay_scale_section(scale: dict) -> str:
+    """docs/benchmarks.md's section of bench.replay_scale's figures (issue 22)."""
+    local, s3, compare = scale["local"], scale["s3"], scale["compare"]
+    small, big = local["200k"], local["2m"]
+    share = scale["selectivity"]
+    athena = scale["athena"]
+    files = share["invictus_files"]
+    return f"""## Replay at organization scale
+
+`python -m bench.replay_scale` (part of `make bench`): corpora made by `python -m bench.orgcorpus`
+(real invictus records with fresh ids and times, 3 accounts under an organization, 2 regions, 2,000
+records per file, each file named for its delivery): 200,000 records over 7 days (100 files,
+32 MB) and 2,000,000 over 30 days (1,000 files, 310 MB). Each figure is a fresh process (its start
+and imports included), the commands alternated, medians of {scale["runs"]} runs; peak memory is the
+process's maximum resident set.
+
+| | 200k records | 2M records |
+|---|---|---|
+| `trailguard replay CORPUS --format jsonl` (DuckDB selects, the decision path decides) | \
+{small["replay"]["s"]} s, {small["replay"]["mb"]} MB, {small["events_per_s"]:,} events/s | \
+{big["replay"]["s"]} s, {big["replay"]["mb"]} MB, {big["events_per_s"]:,} events/s |
+| DuckDB alone returning the same candidate records as JSON (one query over every file) | \
+{small["duckdb"]["s"]} s, {small["duckdb"]["mb"]} MB | {big["duckdb"]["s"]} s, {big["duckdb"]["mb"]} MB |
+| replay / DuckDB alone | {small["vs_duckdb"]}x | {big["vs_duckdb"]}x |
+| jq selecting the answered event names (`gzip -dc | jq`) | {small["jq"]["s"]} s | (not run: about 10x the 200k) |
+| the pure-Python reader (`--engine python`) | {small["python_reader"]["s"]} s, {small["python_reader"]["mb"]} MB | |
+
+Replay's peak memory grows {local["memory_growth"]}x from 200k to 2M records (batches of at most
+16 MB of files; the growth is DuckDB's buffers, not the corpus). The decisions (about 100 µs a
+candidate: the playbooks' JMESPath conditions, the plan, the incident in memory) run while
+DuckDB selects the next batch; on 2 cores both compete for the same CPU.
+
+From S3: `trailguard replay s3://bench/AWSLogs/o-a1b2c3d4e5/ --since 2024-01-01 --until 2024-01-07`
+against moto's server on loopback (in the measuring process), {s3["s3"]["s"]} s, against the
+same command on the same files on disk, {s3["local"]["s"]} s: {s3["s3_vs_local"]}x.
+`replay --compare` of the bundled playbooks against a copy of them: {compare["compare"]["s"]} s
+against one replay's {compare["replay"]["s"]} s, {compare["compare_vs_replay"]}x.
+
+Selectivity, with the {share["pairs"]} (eventSource, eventName) pairs the bundled playbooks
+answer (successful calls only): {share["corpus_200000"]["share"]:.2%} of the 200k corpus
+({share["corpus_200000"]["candidates"]:,} records), {share["corpus_2000000"]["share"]:.2%} of the 2M
+one, {share["invictus"]["share"]:.2%} of invictus ({share["invictus"]["candidates"]} of
+{share["invictus"]["records"]:,}) and {share["stratus"]["share"]:.2%} of the Stratus logs
+({share["stratus"]["candidates"]} of {share["stratus"]["records"]}). CloudTrail's own delivery files
+(invictus, {files["files"]} files) hold {files["json_bytes_per_event"]} bytes of JSON and
+{files["gz_bytes_per_event"]} bytes gzipped per event, so Athena scans, for a 1,000-account
+organization writing 500 million events a day, {athena["tb_per_day"]} TB a day (${athena["usd_per_day"]}
+at $5 per TB), {athena["tb_30_days"]} TB for a 30-day replay (${athena["usd_30_days"]}) and
+{athena["tb_per_year"]} TB for a year (${athena["usd_per_year"]}); docs/replay.md says what bounds it."""
+
+
 def _mark(met: bool) -> str:
     return "met" if met else "**not met**"
 
@@ -106,6 +158,8 @@ def render(results: dict, quick: bool = False) -> str:
     cold, rep, scale, hand = results["coldstart"], results["replay"], results["scaling"], results["handler"]
     click, load, suite = results["interaction"], results["load"], results["suite"]
     shape = results["layout"]
+    org = results["replay_scale"]
+    big, small = org["local"]["2m"], org["local"]["200k"]
     top = "\n".join(f"| `{module}` | {depth} | {ms:.1f} |" for module, ms, depth in cold["top_imports"])
     rows = "\n".join(
         f"| {label} | {hand[key]['median_ms']} | {hand[key]['p99_ms']} | {hand[key]['ours_median_ms']} "
@@ -141,6 +195,21 @@ records in `tests/data/`) into `bench/.corpus/`.
 | at most {replay.TARGET_VS_STDLIB}x | {_mark(rep["met_stdlib"])} |
 | jq / replay | {rep["vs_jq"]}x faster ({rep["jq_s"]} s / {rep["trailguard_s"]} s) \
 | at least {replay.TARGET_VS_JQ}x | {_mark(rep["met_jq"])} |
+| replay / DuckDB alone returning the same candidates, 200k and 2M records | {small["vs_duckdb"]}x \
+({small["replay"]["s"]} s / {small["duckdb"]["s"]} s), {big["vs_duckdb"]}x \
+({big["replay"]["s"]} s / {big["duckdb"]["s"]} s) \
+| at most {replay_scale.TARGET_VS_DUCKDB}x | {_mark(org["local"]["met_duckdb"])} |
+| replay's peak memory, 2M records / 200k | {org["local"]["memory_growth"]}x ({big["replay"]["mb"]} MB / \
+{small["replay"]["mb"]} MB) | at most {replay_scale.TARGET_MEMORY_GROWTH}x | {_mark(org["local"]["met_memory"])} |
+| jq / replay, 200k organization records | {small["jq_vs_replay"]}x faster \
+({small["jq"]["s"]} s / {small["replay"]["s"]} s) \
+| at least {replay_scale.TARGET_VS_JQ}x | {_mark(org["local"]["met_jq"])} |
+| replay from S3 (moto's server) / local replay of the same files | {org["s3"]["s3_vs_local"]}x \
+({org["s3"]["s3"]["s"]} s / {org["s3"]["local"]["s"]} s) | at most {replay_scale.TARGET_S3_VS_LOCAL}x \
+| {_mark(org["s3"]["met"])} |
+| `replay --compare` / one replay, 200k records | {org["compare"]["compare_vs_replay"]}x \
+({org["compare"]["compare"]["s"]} s / {org["compare"]["replay"]["s"]} s) \
+| at most {replay_scale.TARGET_COMPARE_VS_REPLAY}x | {_mark(org["compare"]["met"])} |
 | replay with +200 playbooks / built-ins only | {scale["ratio"]}x ({scale["with_200_s"]} s / \
 {scale["builtin_s"]} s) | at most {scale["target"]}x | {_mark(scale["met"])} |
 | matched event through the handler, median | {hand["matched"]["median_ms"]} ms \
@@ -197,6 +266,8 @@ What makes it fast: files are decompressed in one zlib call (not a stream of 32 
 parsed with orjson, in one process per CPU (files are independent; order is kept), and a
 record whose (eventSource, eventName) no playbook names is counted without being checked
 or wrapped, as EventBridge's rules would drop it before the Lambda.
+
+{replay_scale_section(org)}
 
 ## Scaling with playbooks
 

@@ -3,7 +3,9 @@
 validate [PATH...]      check playbooks; exit 1 listing every mistake
 test [PATH...]          run the playbooks' inline tests (--watch: again on every change)
 new ID --from FILE      a playbook skeleton, with tests, from a real CloudTrail record
-replay PATH...          what the playbooks would have done about these logs
+replay INPUT...         what the playbooks would have done about these logs (files, s3://, --athena;
+                        --compare GIT_REF: what a playbook change would do)
+athena-ddl LOCATION     the Athena table of a trail's logs, for replay --athena
 schema                  print the playbook JSON Schema (for editors)
 policy                  print the roles' IAM policies, the member template; --write a stage's files
 docs                    write docs/playbooks.md and docs/slack-messages.md from the code
@@ -20,9 +22,7 @@ demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stu
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,7 @@ from chalicelib import __version__
 from chalicelib.playbooks.catalog import Catalog, CatalogError
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.settings import Settings
-
-_SHOWN_MALFORMED = 20
-_MAX_WORKERS = 8
+from trailguard.replay.options import athena_ddl_options, replay_scale_options, replay_selection_options
 
 
 def _load(paths: tuple[str, ...]) -> Catalog:
@@ -151,8 +149,12 @@ def new(
     click.echo(f"next: edit it, then python -m trailguard test --watch {target}")
 
 
-@main.command(help="Run CloudTrail logs through the playbooks, as the Lambda would, without calling AWS or Slack.")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@main.command(
+    help="Run CloudTrail logs through the playbooks, as the Lambda would, without calling AWS or Slack. INPUTS are "
+    "files and folders, or the S3 location a trail delivers to (s3://BUCKET/PREFIX, or .../AWSLogs/o-ORGID/ for an "
+    "organization trail); with --athena, none: the CloudTrail table is queried. See docs/replay.md."
+)
+@click.argument("inputs", nargs=-1)
 @click.option("--format", "output_format", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
 @click.option("--all", "include_skipped", is_flag=True, help="Also report the events a guard skipped.")
 @click.option(
@@ -199,8 +201,10 @@ def new(
     help="An AWS Organizations id of the organization, named_list('trusted_organizations') (repeatable; adds "
     "to TRAILGUARD_TRUSTED_ORGANIZATIONS).",
 )
+@replay_selection_options
+@replay_scale_options
 def replay(
-    paths: tuple[str, ...],
+    inputs: tuple[str, ...],
     output_format: str,
     include_skipped: bool,
     own_roles: tuple[str, ...],
@@ -209,9 +213,9 @@ def replay(
     only: tuple[str, ...],
     trusted_accounts: tuple[str, ...],
     trusted_organizations: tuple[str, ...],
+    **scale: Any,
 ) -> None:
-    from trailguard import replay as replaying
-    from trailguard.eventfiles import iter_event_files, read_events
+    from trailguard.replay.command import ReplayRequest, run_replay
 
     catalog = _load(playbook_paths)
     if only:
@@ -226,46 +230,33 @@ def replay(
     ):
         click.echo(f"error: --central-account is {central_account!r}; expected a 12-digit AWS account id", err=True)
         sys.exit(2)
-    lists = _trusted_lists(settings, trusted_accounts, trusted_organizations)
-    files = list(iter_event_files(paths))
-    wanted = catalog.answered()
-    out = sys.stdout
-    malformed_shown = 0
-
-    def report_malformed(error: Exception) -> None:
-        nonlocal malformed_shown
-        malformed_shown += 1
-        if malformed_shown <= _SHOWN_MALFORMED:
-            click.echo(f"malformed: {error}", err=True)
-
-    def events() -> Iterator:
-        workers = min(os.cpu_count() or 1, len(files), _MAX_WORKERS)
-        if sys.stderr.isatty() and len(files) > 1:
-            with click.progressbar(length=len(files), label="replaying", file=sys.stderr) as bar:
-                yield from read_events(files, wanted, workers, on_file=lambda path: bar.update(1))
-        else:
-            yield from read_events(files, wanted, workers)
-
-    if output_format == "table":
-        replaying.write_table_header(out)
-    for item in replaying.replay(
-        events(),
-        catalog,
-        OwnIdentities.of(settings, central_account, own_roles),
+    request = ReplayRequest(
+        inputs=inputs,
+        catalog=catalog,
+        playbook_paths=playbook_paths,
+        only=only,
+        own=OwnIdentities.of(settings, central_account, own_roles),
+        lists=_trusted_lists(settings, trusted_accounts, trusted_organizations),
+        output_format=output_format,
         include_skipped=include_skipped,
-        on_malformed=report_malformed,
-        lists=lists,
-    ):
-        if isinstance(item, replaying.ReplayCounts):
-            if output_format == "table":
-                replaying.write_table_footer(item, out)
-            if malformed_shown > _SHOWN_MALFORMED:
-                click.echo(f"malformed: ... and {malformed_shown - _SHOWN_MALFORMED} more", err=True)
-            click.echo(item.summary(), err=True)
-        elif output_format == "jsonl":
-            replaying.write_jsonl(item, out)
-        else:
-            replaying.write_table_row(item, out)
+        **scale,
+    )
+    sys.exit(run_replay(request))
+
+
+@main.command(
+    "athena-ddl",
+    help="Print the CREATE TABLE of the CloudTrail table Athena replays query (AWS's documented table, partitioned "
+    "by account, region and day with partition projection) for the trail delivering to LOCATION (s3://BUCKET/PREFIX, "
+    "or .../AWSLogs/o-ORGID/ for an organization trail).",
+)
+@athena_ddl_options
+def athena_ddl(
+    location: str, start: str, accounts: tuple[str, ...], regions: tuple[str, ...], database: str | None, table: str
+) -> None:
+    from trailguard.replay.command import athena_ddl as write_ddl
+
+    sys.exit(write_ddl(location, start, accounts, regions, database, table))
 
 
 def _trusted_lists(settings: Settings, accounts: tuple[str, ...], organizations: tuple[str, ...]) -> Any:

@@ -37,6 +37,9 @@ _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 Wanted = AbstractSet[tuple[str, str]]
+RecordTest = Callable[[Any], bool]
+"""Whether a record is wanted (replay's selection of a time range, accounts, regions)."""
+Want = Wanted | RecordTest | None
 Item = CloudTrailEvent | EventError | None
 
 
@@ -78,21 +81,23 @@ def _looks_like_event_file(name: str) -> bool:
 
 def read_events(
     paths: Iterable[str | os.PathLike[str]],
-    wanted: Wanted | None = None,
+    wanted: Want = None,
     workers: int = 1,
     on_file: Callable[[Path], None] = lambda path: None,
+    wanted_in: Callable[[Path], Want] | None = None,
 ) -> Iterator[Item]:
     """Every event under `paths`, in file order; problems come out as `EventError`s.
 
     With `workers` > 1, files are decompressed and parsed in that many processes (parsing
     JSON is most of a replay's time, and files are independent); the order is kept, and
     files too large to hold whole are still streamed here, in their turn. `on_file` is
-    called after each file (a progress bar).
+    called after each file (a progress bar). `wanted_in(path)`, when given, says what is
+    wanted of each file instead of `wanted` (it must pickle, for the workers).
     """
     files = iter_event_files(paths)
     if workers <= 1:
         for path in files:
-            yield from read_event_file(path, wanted)
+            yield from read_event_file(path, wanted_in(path) if wanted_in else wanted)
             on_file(path)
         return
     import multiprocessing
@@ -100,24 +105,28 @@ def read_events(
     # forkserver, not fork: forking a process that runs threads (a test runner's, a
     # progress bar's) can copy a held lock into the child and hang it.
     with multiprocessing.get_context("forkserver").Pool(workers) as pool:
-        for path, items in pool.imap(functools.partial(_read_small_file, wanted=wanted), files):
-            yield from read_event_file(path, wanted) if items is None else items
+        read = functools.partial(_read_small_file, wanted=wanted, wanted_in=wanted_in)
+        for path, items in pool.imap(read, files):
+            yield from read_event_file(path, wanted_in(path) if wanted_in else wanted) if items is None else items
             on_file(path)
 
 
-def _read_small_file(path: Path, wanted: Wanted | None) -> tuple[Path, list[Item] | None]:
+def _read_small_file(
+    path: Path, wanted: Want, wanted_in: Callable[[Path], Want] | None
+) -> tuple[Path, list[Item] | None]:
     """A worker's part: the items of a file small enough to hold, or None to stream it."""
     try:
         if path.stat().st_size > _WHOLE_FILE_LIMIT:
             return path, None
     except OSError:
         pass  # read_event_file reports it
-    return path, list(read_event_file(path, wanted))
+    return path, list(read_event_file(path, wanted_in(path) if wanted_in else wanted))
 
 
-def read_event_file(path: Path, wanted: Wanted | None = None) -> Iterator[Item]:
-    """The events of one file, whichever of the supported layouts it uses."""
-    name = str(path)
+def read_event_file(path: Path, wanted: Want = None, name: str | None = None) -> Iterator[Item]:
+    """The events of one file, whichever of the supported layouts it uses; `name` is how
+    messages name it (default: its path; an S3 replay names the object)."""
+    name = name or str(path)
     try:
         stream, problem = _open(path)
     except OSError as error:
@@ -221,7 +230,7 @@ def _gunzip(data: bytes) -> tuple[bytes | None, str | None]:
     return b"".join(parts), None
 
 
-def _read_stream(stream: IO[bytes] | _Capped, name: str, wanted: Wanted | None) -> Iterator[Item]:
+def _read_stream(stream: IO[bytes] | _Capped, name: str, wanted: Want) -> Iterator[Item]:
     lines = _numbered_lines(stream)
     number, first = next(lines, (0, b""))
     if not first:
@@ -260,7 +269,7 @@ def _numbered_lines(stream: IO[bytes] | _Capped) -> Iterator[tuple[int, bytes]]:
             yield number, line
 
 
-def _from_text(text: bytes, name: str, wanted: Wanted | None) -> Iterator[Item]:
+def _from_text(text: bytes, name: str, wanted: Want) -> Iterator[Item]:
     try:
         document = loads(text)
     except ValueError as error:
@@ -269,7 +278,7 @@ def _from_text(text: bytes, name: str, wanted: Wanted | None) -> Iterator[Item]:
     yield from _from_document(document, name, wanted)
 
 
-def _from_document(document: Any, name: str, wanted: Wanted | None) -> list[Item]:
+def _from_document(document: Any, name: str, wanted: Want) -> list[Item]:
     """The items of one parsed document, as a list: the document is in memory already,
     and one list is much cheaper than a generator per record."""
     if isinstance(document, list):
@@ -282,14 +291,14 @@ def _from_document(document: Any, name: str, wanted: Wanted | None) -> list[Item
     return [None if _unwanted(document, wanted) else _event(document, name)]
 
 
-def _from_items(items: list[Any], name: str, wanted: Wanted | None) -> list[Item]:
+def _from_items(items: list[Any], name: str, wanted: Want) -> list[Item]:
     return [
         None if _unwanted(item, wanted) else _event(item, f"{name} record {number}")
         for number, item in enumerate(items, start=1)
     ]
 
 
-def _unwanted(item: Any, wanted: Wanted | None) -> bool:
+def _unwanted(item: Any, wanted: Want) -> bool:
     """A well-formed-enough record (or envelope) naming a call no playbook answers."""
     if wanted is None or type(item) is not dict:
         return False
@@ -297,6 +306,8 @@ def _unwanted(item: Any, wanted: Wanted | None) -> bool:
         item = item.get("detail")
         if type(item) is not dict:
             return False
+    if callable(wanted):
+        return not wanted(item)
     return (item.get("eventSource"), item.get("eventName")) not in wanted
 
 

@@ -48,10 +48,12 @@ def test_zip_holds_the_app_the_library_and_every_playbook(package):
 
 
 def test_zip_holds_no_tooling(package):
-    """The CLI, the demo, the local AWS and Slack and the generators stay out of the Lambda package."""
+    """The CLI, the demo, the local AWS and Slack and the generators stay out of the Lambda
+    package, and so do the tooling's dependencies: DuckDB (replay's engine) and orjson."""
     names = zipfile.ZipFile(package / "deployment.zip").namelist()
     assert not [name for name in names if name.startswith(("trailguard/", "tests/", "bench/"))]
     assert "chalicelib/cli.py" not in names and "chalicelib/demo/__init__.py" not in names
+    assert not [name for name in names if name.split("/")[0].lower().startswith(("duckdb", "_duckdb", "orjson"))]
 
 
 def test_template_rules_are_the_catalogs_patterns(package):

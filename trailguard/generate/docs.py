@@ -466,6 +466,38 @@ call failed, which it must ignore. The actions of the record's service are liste
 comments. Every playbook's first line names the JSON Schema, so editors with the YAML
 language server complete and check its keys. `replay --playbook ID` over a month of logs
 prints each match, then the count per playbook with a few examples.
+
+## Reviewing a change: what would it do?
+
+A playbook change is reviewed like code, and its effect on real logs is part of the
+review. `replay --compare` runs the same events through the playbooks of the working tree
+and through those of a git ref (or another folder), and prints only what differs: events
+newly matched, no longer matched, or answered with other steps or another mode, each with
+the playbook and the event (time, call, account and region, who).
+
+```
+python -m trailguard replay ~/cloudtrail-logs/ --compare origin/main          # a table of the differences
+python -m trailguard replay s3://org-trail-logs/AWSLogs/o-a1b2c3d4e5/ --since 30d \
+    --compare origin/main --markdown comment.md --fail-on no-longer-matched    # in CI
+```
+
+The events are read once (selected for the calls either side answers) and decided by both
+sides with the Lambda's own decision path. `--markdown FILE` writes the differences as a
+pull-request comment (every value from a record escaped: a user agent cannot format the
+comment or mention anyone); the exit status is 1 when a difference of the kinds
+`--fail-on` names was found (default: any), so a pipeline can block a change that stops
+answering events it used to, and let a reviewer read the rest. The workflow:
+
+1. Change the playbook in a branch; `trailguard test` passes.
+2. In CI, `replay LOGS --since 30d --compare origin/main --markdown comment.md` over the
+   organization's last month (S3 or Athena, docs/replay.md), and post `comment.md` on the
+   pull request.
+3. The reviewer reads each difference: is every newly matched event one the playbook
+   should answer, is every event no longer matched one it should leave alone, and is a new
+   mode or step what was meant? Then merge.
+
+A new playbook goes in as `mode: dry-run` first, and is promoted when a replay of the last
+weeks shows nothing unexpected ("Shadow first" in docs/replay.md).
 """
 
 

@@ -1,5 +1,11 @@
 """Replay: what would the playbooks have done about these logs?
 
+The package: `selection` (what is selected), `engines` (DuckDB or the Python reader, file
+by file), `duckdb_engine` and `athena` (one candidate query, two engines), `s3layout` and
+`s3fetch` (CloudTrail's S3 layout, listed and fetched), `table` (the CloudTrail table),
+`compare` (what a playbook change would do), `run` (what the command does); this module,
+the decision loop and the output.
+
 Events from files go through the Lambda's own decision path (the same `Responder`, with
 a store in memory, steps that are simulated and no notifications), so a replay answers
 for production. Output formats are a public interface, documented in docs/replay.md:
@@ -83,7 +89,7 @@ def _match(outcome: Outcome) -> dict[str, Any]:
 
 
 def replay(
-    items: Iterable[CloudTrailEvent | EventError | None],
+    items: Iterable[CloudTrailEvent | EventError | int | None],
     catalog: Catalog,
     own: OwnIdentities,
     *,
@@ -92,7 +98,10 @@ def replay(
     lists: NamedLists = NO_LISTS,
 ) -> Iterator[ReplayLine | ReplayCounts]:
     """Yield a ReplayLine per reportable event, then the counts (last item); `lists` are the
-    organization's named lists, as the Lambda reads them from its settings."""
+    organization's named lists, as the Lambda reads them from its settings.
+
+    `items` are events, `EventError`s, and for the records no playbook answers (or that
+    fall outside the selection) None, or an int for that many: read, counted, not checked."""
     responder = Responder(
         catalog,
         own=own,
@@ -104,6 +113,9 @@ def replay(
     for item in items:
         if item is None:  # a call no playbook names (see eventfiles): read, not checked
             counts.read += 1
+            continue
+        if isinstance(item, int):  # that many of them (see replay.engines)
+            counts.read += item
             continue
         if isinstance(item, EventError):
             counts.malformed += 1
