@@ -33,7 +33,7 @@ from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
 from chalicelib.memory.rules import Memory
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.guards import OwnIdentities, stage_roles
 from chalicelib.respond.handler import EventHandler
 from chalicelib.respond.responder import Responder
 from chalicelib.settings import Settings, missing_integrity_key
@@ -178,9 +178,8 @@ class Runtime:
     @functools.cached_property
     def responder(self) -> Responder:
         own_role = self.clients.own_role_name()
-        own = OwnIdentities.of(
-            self.settings, self.clients.home_account(), [own_role] if own_role else [], own_calls=self.own_calls
-        )
+        roles = [*([own_role] if own_role else []), *stage_roles(self.settings, self.catalog)]
+        own = OwnIdentities.of(self.settings, self.clients.home_account(), roles, own_calls=self.own_calls)
         return Responder(self.catalog, own=own, incidents=self.incidents, lists=self.settings.named_lists)
 
     # -- Slack ------------------------------------------------------------------------------

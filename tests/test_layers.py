@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "chalicelib.logs",
         "chalicelib.named_lists",
         "chalicelib.settings",
+        "chalicelib.stages",
         "chalicelib.text",
     ),
     ("chalicelib.events",),
