@@ -32,7 +32,12 @@ from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
 from chalicelib.memory.rules import Memory
+from chalicelib.organization.extensions import load_catalog, stage_organization
+from chalicelib.organization.model import NO_ORGANIZATION, Organization
+from chalicelib.organization.switch import Switch, ssm_reader
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.plan import PlannedStep
+from chalicelib.respond.controls import Controls, Live
 from chalicelib.respond.guards import OwnIdentities, stage_roles
 from chalicelib.respond.handler import EventHandler
 from chalicelib.respond.responder import Responder
@@ -45,11 +50,19 @@ log = logging.getLogger("trailguard")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, catalog: Catalog, *, clients: AwsClients | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        *,
+        clients: AwsClients | None = None,
+        organization: Organization = NO_ORGANIZATION,
+    ) -> None:
         """`clients`: AWS clients of the caller's own (tests record or fault their calls);
-        by default built from the settings."""
+        by default built from the settings. `organization`: the stage's settings file, loaded."""
         self.settings = settings
         self.catalog = catalog
+        self.organization = organization
         if clients is not None:
             self.__dict__["clients"] = clients
         log.setLevel(settings.log_level)
@@ -57,8 +70,12 @@ class Runtime:
 
     @classmethod
     def from_environment(cls) -> Runtime:
+        """The settings, the organization's settings file, its actions and the playbooks;
+        ConfigurationError (one line per mistake) if any of them cannot be used."""
         settings = Settings.from_environment()
-        return cls(settings, Catalog.load(settings.playbooks, with_tests=False))
+        organization = stage_organization(settings)
+        catalog = load_catalog(settings.playbooks, organization, with_tests=False)
+        return cls(settings, catalog, organization=organization)
 
     # -- what the functions run ------------------------------------------------------------
 
@@ -167,6 +184,7 @@ class Runtime:
             memory=self.memory,
             notifier=self.notifier,
             lease_seconds=self.settings.lease_seconds,
+            gate=self.switch.pause_reason if self.switch is not None else None,
         )
 
     @functools.cached_property
@@ -180,7 +198,35 @@ class Runtime:
         own_role = self.clients.own_role_name()
         roles = [*([own_role] if own_role else []), *stage_roles(self.settings, self.catalog)]
         own = OwnIdentities.of(self.settings, self.clients.home_account(), roles, own_calls=self.own_calls)
-        return Responder(self.catalog, own=own, incidents=self.incidents, lists=self.settings.named_lists)
+        return Responder(
+            self.catalog,
+            own=own,
+            incidents=self.incidents,
+            lists=self.organization.lists,
+            controls=Controls(self.organization),
+            live=self.live,
+        )
+
+    # -- the organization's controls that only a running stage knows -------------------------
+
+    @functools.cached_property
+    def switch(self) -> Switch | None:
+        """The kill switch and dry-run switch (SSM), None where the stage has no parameter."""
+        name = self.settings.switch_parameter
+        if name is None:
+            return None
+        return Switch(ssm_reader(lambda: self.clients.home_client("ssm"), name), seconds=self.settings.switch_seconds)
+
+    @functools.cached_property
+    def live(self) -> Live:
+        return Live(self.organization, switch=self.switch, tags=self._resource_tags)
+
+    def _resource_tags(self, step: PlannedStep, account: str | None, region: str) -> dict[str, str] | None:
+        """The tags of the resource a step acts on, through its action's own client."""
+        from chalicelib.actions.binding import ActionBinder
+
+        action = ActionBinder(self.clients, self.memory).bind(step.action, step.params, account=account, region=region)
+        return action.resource_tags()
 
     # -- Slack ------------------------------------------------------------------------------
 
@@ -195,7 +241,7 @@ class Runtime:
             lambda: self.slack_web,
             default_channel=settings.slack_channel,
             channels={p.id: p.slack_channel for p in self.catalog.playbooks if p.slack_channel},
-            account_names=settings.account_names,
+            account_names={**self.organization.account_names(), **settings.account_names},
         )
         return Fanout(LogNotifier(), slack)
 

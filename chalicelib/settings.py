@@ -62,12 +62,11 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
 - TRAILGUARD_SWITCH_SECONDS (default: 30): how long a function trusts the switch it last read
 - TRAILGUARD_ACCOUNT_NAMES (default: (ids only)): names messages show for accounts:
   `111122223333=prod,...`
-- TRAILGUARD_TRUSTED_ACCOUNTS (default: (none: only the event's own account)): comma-separated
-  12-digit ids of the organization's accounts, `named_list('trusted_accounts')` in playbooks: a
-  policy that lets in only these (and the account of the event) is not public or external
-- TRAILGUARD_TRUSTED_ORGANIZATIONS (default: (none)): comma-separated AWS Organizations ids
-  (`o-...`), `named_list('trusted_organizations')`: a policy pinned to another organization
-  (aws:PrincipalOrgID) is open to strangers
+- TRAILGUARD_SETTINGS_FILE (default: (stage) settings/STAGE.yaml when it exists; else none): the
+  organization settings file (named lists, scope, mode ceilings, opt-out, exceptions, extensions),
+  relative to the project
+- TRAILGUARD_TRUSTED_ACCOUNTS, TRAILGUARD_TRUSTED_ORGANIZATIONS: no longer read; the named lists are
+  in the settings file (`lists:`), and a stage that still sets either is refused, saying so
 """
 
 from __future__ import annotations
@@ -78,12 +77,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chalicelib import named_lists
 from chalicelib.formats import INTEGRITY_KEY, SLACK_APP, SLACK_APPROVER, SLACK_CHANNEL, SLACK_TEAM
-from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, NamedLists
+from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS
 from chalicelib.stages import Stage, StageNameError
 
-PROJECT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The project (a checkout; in Lambda, the task root where vendor/'s contents land)."""
+PROJECT_PLAYBOOKS = PROJECT_ROOT / "playbooks"
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
 DEFAULT_OWN_ROLES: frozenset[str] = frozenset()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -157,12 +157,34 @@ def _account_names(text: str) -> dict[str, str]:
     return names
 
 
-def _named_list(environ: Mapping[str, str], variable: str, name: str) -> frozenset[str]:
-    values = _names(environ.get(variable, ""))
-    wrong = named_lists.problem(name, sorted(values))
-    if wrong:
-        raise ConfigurationError(f"{variable} {wrong}")
-    return values
+MOVED_TO_SETTINGS_FILE = {
+    "TRAILGUARD_TRUSTED_ACCOUNTS": TRUSTED_ACCOUNTS,
+    "TRAILGUARD_TRUSTED_ORGANIZATIONS": TRUSTED_ORGANIZATIONS,
+}
+"""Variables whose lists moved to the organization settings file, and the list each became."""
+
+
+def _moved_lists(environ: Mapping[str, str]) -> None:
+    """Refuse a variable that no longer means anything, saying where its values go now: read
+    silently, a stage would lose its trusted accounts and call the organization's own
+    policies external."""
+    for variable, name in MOVED_TO_SETTINGS_FILE.items():
+        if environ.get(variable, "").strip():
+            raise ConfigurationError(
+                f"{variable} is no longer read: move its values to the stage's organization settings file "
+                f"(settings/STAGE.yaml, `lists: {{{name}: [...]}}`; TRAILGUARD_SETTINGS_FILE names another) "
+                "and remove the variable"
+            )
+
+
+def _settings_file(environ: Mapping[str, str], stage: Stage | None) -> Path | None:
+    """TRAILGUARD_SETTINGS_FILE (relative to the project), else the stage's file if it exists."""
+    given = environ.get("TRAILGUARD_SETTINGS_FILE", "").strip()
+    if given:
+        return PROJECT_ROOT / given
+    if stage is not None and (PROJECT_ROOT / stage.settings_file).is_file():
+        return PROJECT_ROOT / stage.settings_file
+    return None
 
 
 def _stage(environ: Mapping[str, str]) -> Stage | None:
@@ -210,8 +232,8 @@ class Settings:
     slack_base_url: str | None = None
     slack_worker: str | None = None
     account_names: Mapping[str, str] = field(default_factory=dict)
-    trusted_accounts: frozenset[str] = frozenset()
-    trusted_organizations: frozenset[str] = frozenset()
+    organization_file: Path | None = None
+    """The stage's organization settings file; None: none (every account, the playbooks' modes)."""
     switch_parameter: str | None = None
     """The SSM parameter that pauses the stage or puts it in dry-run; None: never paused."""
     switch_seconds: int = 30
@@ -226,19 +248,13 @@ class Settings:
         """Whether incidents go to Slack (else they are only logged)."""
         return self.slack_token is not None
 
-    @property
-    def named_lists(self) -> NamedLists:
-        """The organization's lists that playbooks read with `named_list()`."""
-        return NamedLists.of(
-            {TRUSTED_ACCOUNTS: sorted(self.trusted_accounts), TRUSTED_ORGANIZATIONS: sorted(self.trusted_organizations)}
-        )
-
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         log_level = environ.get("TRAILGUARD_LOG_LEVEL", "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigurationError(f"TRAILGUARD_LOG_LEVEL is {log_level!r}; expected one of {', '.join(LOG_LEVELS)}")
         stage = _stage(environ)
+        _moved_lists(environ)
 
         def derived(name: str, default: str | None) -> str | None:
             """The variable's value, else the stage's own name for it."""
@@ -282,8 +298,7 @@ class Settings:
             slack_base_url=environ.get("TRAILGUARD_SLACK_BASE_URL", "").strip() or None,
             slack_worker=derived("TRAILGUARD_SLACK_WORKER", stage.worker if stage else None),
             account_names=_account_names(environ.get("TRAILGUARD_ACCOUNT_NAMES", "")),
-            trusted_accounts=_named_list(environ, "TRAILGUARD_TRUSTED_ACCOUNTS", TRUSTED_ACCOUNTS),
-            trusted_organizations=_named_list(environ, "TRAILGUARD_TRUSTED_ORGANIZATIONS", TRUSTED_ORGANIZATIONS),
+            organization_file=_settings_file(environ, stage),
             switch_parameter=derived("TRAILGUARD_SWITCH_PARAMETER", stage.switch_parameter if stage else None),
             switch_seconds=_whole_number(environ, "TRAILGUARD_SWITCH_SECONDS", 30, 1),
         )

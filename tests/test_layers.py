@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("chalicelib.memory",),
     ("chalicelib.actions",),
     ("chalicelib.playbooks",),
+    ("chalicelib.organization",),
     ("chalicelib.incidents",),
     ("chalicelib.respond",),
     ("chalicelib.posture",),

@@ -15,31 +15,90 @@ demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from chalicelib import __version__
-from chalicelib.playbooks.catalog import Catalog, CatalogError
+from chalicelib.organization.model import Organization
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import OwnIdentities
-from chalicelib.settings import Settings
+from chalicelib.settings import ConfigurationError, Settings
 
 _SHOWN_MALFORMED = 20
 _MAX_WORKERS = 8
 
 
-def _load(paths: tuple[str, ...]) -> Catalog:
-    settings = Settings.from_environment()
+@dataclass(frozen=True)
+class Loaded:
+    """What a command runs with: the stage's settings, its organization settings file, the playbooks."""
+
+    settings: Settings
+    organization: Organization
+    catalog: Catalog
+
+
+def _context(stage: str | None, settings_file: str | None = None) -> tuple[Settings, Organization]:
+    """The settings of `stage` (.chalice/config.json) or of this shell, with the organization
+    settings file they name (or `settings_file`); exit 1 listing every mistake."""
+    from chalicelib.organization.extensions import stage_organization
+
+    settings = _stage_settings(stage) if stage else _environment_settings()
+    if settings_file:
+        settings = dataclasses.replace(settings, organization_file=Path(settings_file).resolve())
     try:
-        return Catalog.load(paths or settings.playbooks)
-    except CatalogError as error:
+        return settings, stage_organization(settings)
+    except ConfigurationError as error:
         click.echo(str(error), err=True)
         sys.exit(1)
+
+
+def _environment_settings() -> Settings:
+    try:
+        return Settings.from_environment()
+    except ConfigurationError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+def _load(
+    paths: tuple[str, ...], stage: str | None = None, settings_file: str | None = None, with_tests: bool = True
+) -> Loaded:
+    """The playbooks under `paths`, else the stage's (shipped and the organization's, less the
+    disabled); the organization's actions are imported either way. Exit 1 listing every mistake."""
+    from chalicelib.organization.extensions import import_actions, load_catalog
+
+    settings, organization = _context(stage, settings_file)
+    try:
+        if paths:
+            import_actions(organization)
+            catalog = Catalog.load(paths, with_tests)
+        else:
+            catalog = load_catalog(settings.playbooks, organization, with_tests=with_tests)
+    except ConfigurationError as error:
+        click.echo(str(error), err=True)
+        sys.exit(1)
+    return Loaded(settings, organization, catalog)
+
+
+def stage_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--stage and --settings: whose organization settings (lists, scope, ceilings, extensions) apply."""
+    command = click.option(
+        "--settings",
+        "settings_file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="An organization settings file to use (default: the stage's, or TRAILGUARD_SETTINGS_FILE).",
+    )(command)
+    return click.option(
+        "--stage", help="A stage of .chalice/config.json: its settings file, playbooks and actions apply."
+    )(command)
 
 
 @click.group(help="trailguard: automated response to dangerous AWS API calls.")
@@ -48,20 +107,33 @@ def main() -> None:
     pass
 
 
-@main.command(help="Check playbooks (default: the bundled playbooks/) and list every mistake.")
+@main.command(
+    help="Check playbooks (default: the bundled playbooks/, and with --stage the organization's) and the "
+    "organization settings file, and list every mistake."
+)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-def validate(paths: tuple[str, ...]) -> None:
-    catalog = _load(paths)
-    count = len(catalog.playbooks)
+@stage_options
+def validate(paths: tuple[str, ...], stage: str | None, settings_file: str | None) -> None:
+    loaded = _load(paths, stage, settings_file)
+    count = len(loaded.catalog.playbooks)
+    for playbook_id, (shipped, theirs) in sorted(loaded.catalog.overrides.items()):
+        click.echo(f"note: {theirs} replaces the shipped playbook {playbook_id} ({shipped})")
+    if loaded.organization.disabled:
+        click.echo(f"note: disabled by {loaded.organization.where}: {', '.join(loaded.organization.disabled)}")
     click.echo(f"ok: {count} playbook{'s' if count != 1 else ''} valid")
 
 
-@main.command("test", help="Run the inline tests of playbooks (default: the bundled playbooks/).")
+@main.command(
+    "test",
+    help="Run the inline tests of playbooks (default: the bundled playbooks/). With --stage, as the stage "
+    "would decide: its organization's playbooks, scope and mode ceilings apply.",
+)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--watch", is_flag=True, help="Run them again whenever a playbook file changes (Ctrl-C stops).")
-def test_command(paths: tuple[str, ...], watch: bool) -> None:
+@stage_options
+def test_command(paths: tuple[str, ...], watch: bool, stage: str | None, settings_file: str | None) -> None:
     if not watch:
-        sys.exit(_run_tests(paths))
+        sys.exit(_run_tests(paths, stage, settings_file))
     import time
 
     from trailguard.authoring import watched_files
@@ -76,24 +148,24 @@ def test_command(paths: tuple[str, ...], watch: bool) -> None:
                     changed = sorted(str(f) for f in set(current) | set(seen) if current.get(f) != seen.get(f))
                     click.echo(f"\nchanged: {', '.join(changed)}")
                 seen = current
-                _run_tests(paths)
+                _run_tests(paths, stage, settings_file)
                 click.echo("watching for changes (Ctrl-C stops)")
             time.sleep(0.5)
     except KeyboardInterrupt:
         return
 
 
-def _run_tests(paths: tuple[str, ...]) -> int:
+def _run_tests(paths: tuple[str, ...], stage: str | None = None, settings_file: str | None = None) -> int:
     """Run the tests once and report them; 0 when all pass, 1 otherwise (a load error included)."""
+    from chalicelib.respond.controls import Controls
     from trailguard.playbook_tests import run_tests
 
-    settings = Settings.from_environment()
     try:
-        catalog = Catalog.load(paths or settings.playbooks)
-    except CatalogError as error:
-        click.echo(str(error), err=True)
+        loaded = _load(paths, stage, settings_file)
+    except SystemExit:
         return 1
-    results = run_tests(catalog.playbooks, OwnIdentities.of(settings))
+    catalog, settings = loaded.catalog, loaded.settings
+    results = run_tests(catalog.playbooks, OwnIdentities.of(settings), Controls(loaded.organization))
     failed = [result for result in results if not result.passed]
     for result in results:
         mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
@@ -184,8 +256,8 @@ def new(
     "trusted_accounts",
     multiple=True,
     metavar="ID",
-    help="An account of the organization, named_list('trusted_accounts') (repeatable; adds to "
-    "TRAILGUARD_TRUSTED_ACCOUNTS). Each event's own account always is.",
+    help="An account of the organization, named_list('trusted_accounts') (repeatable; adds to the settings "
+    "file's list). Each event's own account always is.",
 )
 @click.option(
     "--trusted-organization",
@@ -193,8 +265,9 @@ def new(
     multiple=True,
     metavar="ID",
     help="An AWS Organizations id of the organization, named_list('trusted_organizations') (repeatable; adds "
-    "to TRAILGUARD_TRUSTED_ORGANIZATIONS).",
+    "to the settings file's list).",
 )
+@stage_options
 def replay(
     paths: tuple[str, ...],
     output_format: str,
@@ -205,24 +278,27 @@ def replay(
     only: tuple[str, ...],
     trusted_accounts: tuple[str, ...],
     trusted_organizations: tuple[str, ...],
+    stage: str | None,
+    settings_file: str | None,
 ) -> None:
+    from chalicelib.respond.controls import Controls
     from trailguard import replay as replaying
     from trailguard.eventfiles import iter_event_files, read_events
 
-    catalog = _load(playbook_paths)
+    loaded = _load(playbook_paths, stage, settings_file, with_tests=False)
+    catalog, settings = loaded.catalog, loaded.settings
     if only:
         unknown = sorted(set(only) - {p.id for p in catalog.playbooks})
         if unknown:
             click.echo(f"error: no playbook {', '.join(unknown)} (see python -m trailguard validate)", err=True)
             sys.exit(2)
         catalog = Catalog([p for p in catalog.playbooks if p.id in only])
-    settings = Settings.from_environment()
     if central_account is not None and not (
         len(central_account) == 12 and central_account.isascii() and central_account.isdigit()
     ):
         click.echo(f"error: --central-account is {central_account!r}; expected a 12-digit AWS account id", err=True)
         sys.exit(2)
-    lists = _trusted_lists(settings, trusted_accounts, trusted_organizations)
+    lists = _trusted_lists(loaded.organization, trusted_accounts, trusted_organizations)
     files = list(iter_event_files(paths))
     wanted = catalog.answered()
     out = sys.stdout
@@ -251,6 +327,7 @@ def replay(
         include_skipped=include_skipped,
         on_malformed=report_malformed,
         lists=lists,
+        controls=Controls(loaded.organization),
     ):
         if isinstance(item, replaying.ReplayCounts):
             if output_format == "table":
@@ -264,41 +341,48 @@ def replay(
             replaying.write_table_row(item, out)
 
 
-def _trusted_lists(settings: Settings, accounts: tuple[str, ...], organizations: tuple[str, ...]) -> Any:
-    """The settings' named lists with the ones given on the command line added; exit 2 on a bad id."""
+def _trusted_lists(organization: Organization, accounts: tuple[str, ...], organizations: tuple[str, ...]) -> Any:
+    """The settings file's named lists with the ones given on the command line added; exit 2 on a bad id."""
     from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, NamedLists, problem
 
     given = {
-        TRUSTED_ACCOUNTS: (sorted(settings.trusted_accounts), accounts, "--trusted-account"),
-        TRUSTED_ORGANIZATIONS: (sorted(settings.trusted_organizations), organizations, "--trusted-organization"),
+        TRUSTED_ACCOUNTS: (accounts, "--trusted-account"),
+        TRUSTED_ORGANIZATIONS: (organizations, "--trusted-organization"),
     }
-    for name, (_, added, option) in given.items():
+    for name, (added, option) in given.items():
         wrong = problem(name, added)
         if wrong:
             click.echo(f"error: {option} {wrong}", err=True)
             sys.exit(2)
-    return NamedLists.of({name: [*configured, *added] for name, (configured, added, _) in given.items()})
+    lists = organization.lists
+    return NamedLists.of({**lists.values, **{name: [*lists.get(name), *added] for name, (added, _) in given.items()}})
 
 
 @main.command(
-    help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output); with --write, write "
-    "it and the validator generated from it (chalicelib/playbooks/schema_validator.py)."
+    help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output), or with --settings "
+    "the organization settings file's (settings/settings.schema.json); with --write, write both and the "
+    "validators generated from them (chalicelib/playbooks/ and chalicelib/organization/schema_validator.py)."
 )
-@click.option("--write", is_flag=True, help="Write playbooks/playbook.schema.json and the generated validator.")
-def schema(write: bool) -> None:
+@click.option("--write", is_flag=True, help="Write both schemas and their generated validators.")
+@click.option("--settings", "of_settings", is_flag=True, help="The organization settings file's schema.")
+def schema(write: bool, of_settings: bool) -> None:
+    from chalicelib.organization.schema import SCHEMA as SETTINGS_SCHEMA
     from chalicelib.playbooks.schema import SCHEMA
-    from chalicelib.settings import PROJECT_PLAYBOOKS
+    from chalicelib.settings import PROJECT_PLAYBOOKS, PROJECT_ROOT
 
-    text = json.dumps(SCHEMA, indent=2)
     if not write:
-        click.echo(text)
+        click.echo(json.dumps(SETTINGS_SCHEMA if of_settings else SCHEMA, indent=2))
         return
-    from trailguard.generate.validator import write_validator
+    from trailguard.generate.validator import write_organization_validator, write_validator
 
-    schema_file = PROJECT_PLAYBOOKS / "playbook.schema.json"
-    schema_file.write_text(text + "\n")
-    click.echo(f"wrote {schema_file}")
+    for path, document in (
+        (PROJECT_PLAYBOOKS / "playbook.schema.json", SCHEMA),
+        (PROJECT_ROOT / "settings" / "settings.schema.json", SETTINGS_SCHEMA),
+    ):
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        click.echo(f"wrote {path}")
     click.echo(f"wrote {write_validator()}")
+    click.echo(f"wrote {write_organization_validator()}")
 
 
 def _stage_settings(stage: str) -> Settings:
@@ -334,8 +418,8 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
         sys.exit(2)
     if member and not stage:
         stage = "prod"
-    settings = _stage_settings(stage) if stage else Settings.from_environment()
-    catalog = _load(())
+    loaded = _load((), stage, with_tests=False)
+    settings, catalog = loaded.settings, loaded.catalog
     if write:
         assert stage is not None
         for path in _write_deployment_files(stage, settings, catalog):
@@ -469,7 +553,6 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
 
     from chalicelib.aws.clients import partition_of
     from chalicelib.aws.seals import KEY_SPEC
-    from chalicelib.playbooks.catalog import Catalog
     from chalicelib.respond.handler import eventbridge_rules
     from trailguard.bootstrap import ensure_key
     from trailguard.generate.deployment import acting_functions, role_name
@@ -481,7 +564,7 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
         kms = boto3.client("kms")
         account = boto3.client("sts").get_caller_identity()["Account"]
         prefix = f"arn:{partition_of(kms.meta.region_name)}:iam::{account}"
-        rules = eventbridge_rules(Catalog.load(settings.playbooks, with_tests=False))
+        rules = eventbridge_rules(_load((), stage, with_tests=False).catalog)
         roles = [f"{prefix}:role/{role_name(stage, f)}" for f in acting_functions([rule.name for rule in rules])]
         description = f"trailguard ({stage}): seals what its acting functions write to the incidents table"
         done = ensure_key(kms, key, integrity_key_policy(f"{prefix}:root", roles), description)
@@ -594,7 +677,7 @@ def docs(datasets: str | None, check: bool) -> None:
         stratus_coverage,
     )
 
-    catalog = _load(())
+    catalog = _load(()).catalog
     folder = Path(datasets) if datasets else default_datasets()
     stratus = folder / "stratus-detonation-logs"
     if not stratus.is_dir():

@@ -24,8 +24,9 @@ from chalicelib.incidents.notify import NullNotifier
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.respond.controls import Controls
 from chalicelib.respond.guards import OwnIdentities
-from chalicelib.respond.responder import Outcome, Responder
+from chalicelib.respond.responder import NO_CONTROLS, Outcome, Responder
 
 EXAMPLES = 3
 
@@ -74,7 +75,9 @@ class ReplayLine:
 
 
 def _match(outcome: Outcome) -> dict[str, Any]:
-    match: dict[str, Any] = {"playbook": outcome.playbook.id, "mode": outcome.playbook.mode}
+    match: dict[str, Any] = {"playbook": outcome.playbook.id, "mode": outcome.incident.mode}
+    if outcome.incident.mode_note:
+        match["loweredBy"] = outcome.incident.mode_note
     if outcome.incident.error:
         match["error"] = outcome.incident.error
     else:
@@ -90,14 +93,17 @@ def replay(
     include_skipped: bool = False,
     on_malformed: Callable[[EventError], None] = lambda error: None,
     lists: NamedLists = NO_LISTS,
+    controls: Controls = NO_CONTROLS,
 ) -> Iterator[ReplayLine | ReplayCounts]:
     """Yield a ReplayLine per reportable event, then the counts (last item); `lists` are the
-    organization's named lists, as the Lambda reads them from its settings."""
+    organization's named lists, and `controls` its scope and mode ceilings, as the Lambda
+    reads them from the stage's settings file."""
     responder = Responder(
         catalog,
         own=own,
         incidents=Incidents(MemoryStore(), None, notifier=NullNotifier()),
         lists=lists,
+        controls=controls,
     )
     counts = ReplayCounts(per_playbook=Counter({playbook.id: 0 for playbook in catalog.playbooks}))
     started = time.perf_counter()

@@ -69,10 +69,13 @@ class Incidents:
         notifier: Notifier | None = None,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], dt.datetime] = utc_now,
+        gate: Callable[[], str | None] | None = None,
     ) -> None:
         """`store`: where they are kept (sealed for the acting functions); `actions` binds a
         planned step to AWS (None: simulated); `memory`: the configurations an incident's
-        steps restore, and the decisions the sweep honours; `notifier` tells people."""
+        steps restore, and the decisions the sweep honours; `notifier` tells people;
+        `gate()` says why no step may run now (the stage is paused), None when they may."""
+        self.gate = gate
         self.store = store
         self.memory = memory
         self.notifier = notifier or NullNotifier()
@@ -200,16 +203,33 @@ class Incidents:
         """The work a claimed incident waits for: its steps (remediating), their undo, or,
         after a denial, recording for the sweep that people left the resource as it is."""
         if incident.state is State.REMEDIATING:
-            return self.steps.remediate(incident)
+            return self.remediate(incident)
         if incident.state is State.UNDOING:
-            return self.steps.undo(incident)
+            halted = self._halted(incident)
+            return halted if halted is not None else self.steps.undo(incident)
         if incident.state is State.DENIED:
             self._accept(incident)
         return incident
 
     def remediate(self, incident: Incident) -> Incident:
         """Run (or go on running) the steps of an incident in `remediating`."""
-        return self.steps.remediate(incident)
+        halted = self._halted(incident)
+        return halted if halted is not None else self.steps.remediate(incident)
+
+    def _halted(self, incident: Incident) -> Incident | None:
+        """While the stage is paused, a busy incident runs nothing: its remediation fails and
+        its undo is refused, each saying why and what to press after `trailguard resume`."""
+        reason = self.gate() if self.gate is not None else None
+        if reason is None:
+            return None
+        if incident.state is State.UNDOING:
+            incident.move("refuse_undo", TRAILGUARD, f"{reason}: nothing was put back; press Undo again after resume")
+        else:
+            incident.error = f"{reason}: the steps that had not run were not run; Retry after resume"
+            incident.move("fail", TRAILGUARD, incident.error)
+        self._save(incident)
+        log.warning("paused: nothing run", extra={"incident": incident.id, "reason": reason})
+        return incident
 
     def settle(self, incident: Incident) -> Incident:
         """Write again, under trailguard's own seal, an incident a click moved to a state

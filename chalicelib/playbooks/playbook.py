@@ -26,18 +26,25 @@ class Plan:
     playbook: Playbook
     event: CloudTrailEvent
     steps: tuple[PlannedStep, ...]
+    lowered_to: str | None = None
+    """The mode the organization's ceilings allow, when lower than the playbook's (`respond.controls`)."""
+    lowered_by: str | None = None
+    """Which rule lowered it, for people: `auto -> approve: modes.accounts.111122223333`."""
 
     @property
     def mode(self) -> str:
-        return self.playbook.mode
+        return self.lowered_to or self.playbook.mode
 
     def to_dict(self) -> dict[str, Any]:
         """The public shape of a plan (replay's JSON Lines output, incidents)."""
-        return {
+        shape: dict[str, Any] = {
             "playbook": self.playbook.id,
             "mode": self.mode,
             "steps": [step.to_dict() for step in self.steps],
         }
+        if self.lowered_by:
+            shape["loweredBy"] = self.lowered_by
+        return shape
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,7 @@ def _details(incident: Incident) -> list[MarkdownTextObject]:
         ("Principal", event.actor_arn),
         ("Event", f"{event.source.split('.')[0]}:{event.name} {event.event_id}"),
         ("Playbook", f"{incident.playbook_id} v{incident.playbook_version} ({incident.mode})"),
+        ("Mode lowered", incident.mode_note),
     ]
     return [MarkdownTextObject(text=_fit(f"*{label}*\n{escape(value)}", 2000)) for label, value in details if value][
         : SectionBlock.fields_max_length

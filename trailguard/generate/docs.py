@@ -234,10 +234,13 @@ Expressions are compiled when the playbook is loaded, and refused there when:
 ## Named lists: who "we" are
 
 Whether a policy is restricted depends on who the organization is, and that is
-configuration, not something each playbook copies. `named_list('trusted_accounts')` is
-`TRAILGUARD_TRUSTED_ACCOUNTS` plus the account of the event being judged;
-`named_list('trusted_organizations')` is `TRAILGUARD_TRUSTED_ORGANIZATIONS`. A playbook
-passes them to `public_statements()` and `external_principals()` in its condition, and the
+configuration, not something each playbook copies: the stage's organization settings file
+(`settings/STAGE.yaml`, `lists:`; see docs/operating.md) holds the lists.
+`named_list('trusted_accounts')` is its `trusted_accounts` plus the account of the event
+being judged; `named_list('trusted_organizations')`, `named_list('trusted_principals')`,
+`named_list('break_glass_roles')` and `named_list('pipeline_roles')` are its lists of those
+names (principals and roles as ARNs, what CloudTrail's `sessionIssuer.arn` holds, never
+session names). A playbook passes them to `public_statements()` and `external_principals()` in its condition, and the
 same lists to the step that fixes what the condition found, so that both judge alike:
 
 ```yaml
