@@ -59,7 +59,8 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
   Lambda function that carries out clicks (and the command line's decisions) asynchronously
 - TRAILGUARD_SWITCH_PARAMETER (default: (stage) /trailguard/STAGE/switch; else none: never paused): the
   SSM parameter `trailguard pause`, `dry-run` and `resume` set, read at run time
-- TRAILGUARD_SWITCH_SECONDS (default: 30): how long a function trusts the switch it last read
+- TRAILGUARD_SWITCH_SECONDS (default: 30): how long a function trusts the switch it last read (0:
+  read it for every event; SSM's throughput then bounds trailguard's)
 - TRAILGUARD_ACCOUNT_NAMES (default: (ids only)): names messages show for accounts:
   `111122223333=prod,...`
 - TRAILGUARD_SETTINGS_FILE (default: (stage) settings/STAGE.yaml when it exists; else none): the
@@ -300,7 +301,7 @@ class Settings:
             account_names=_account_names(environ.get("TRAILGUARD_ACCOUNT_NAMES", "")),
             organization_file=_settings_file(environ, stage),
             switch_parameter=derived("TRAILGUARD_SWITCH_PARAMETER", stage.switch_parameter if stage else None),
-            switch_seconds=_whole_number(environ, "TRAILGUARD_SWITCH_SECONDS", 30, 1),
+            switch_seconds=_whole_number(environ, "TRAILGUARD_SWITCH_SECONDS", 30, 0),
         )
         if settings.table and settings.integrity_key is None:
             raise ConfigurationError(missing_integrity_key(settings.table))

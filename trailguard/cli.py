@@ -101,7 +101,34 @@ def stage_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-@click.group(help="trailguard: automated response to dangerous AWS API calls.")
+class OperatorGroup(click.Group):
+    """Commands whose common mistakes (no region, no credentials, no table, a setting with a
+    typo) end in one line and an exit status, not a traceback (`operator_errors`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as error:
+            from trailguard.operator_errors import explain
+
+            explained = explain(error, ctx.meta.get("trailguard.context"))
+            if explained is None:
+                raise
+            line, status = explained
+            click.echo(line, err=True)
+            sys.exit(status)
+
+
+def _remember_context(**context: Any) -> None:
+    """What a one-line error should name (the stage, its table), for `OperatorGroup`."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["trailguard.context"] = {**ctx.meta.get("trailguard.context", {}), **context}
+
+
+@click.group(cls=OperatorGroup, help="trailguard: automated response to dangerous AWS API calls.")
 @click.version_option(__version__, prog_name="trailguard")
 def main() -> None:
     pass
@@ -389,10 +416,12 @@ def _stage_settings(stage: str) -> Settings:
     from trailguard.generate.deployment import StageError, stage_settings
 
     try:
-        return stage_settings(stage)
+        settings = stage_settings(stage)
     except (StageError, ValueError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
+    _remember_context(stage=stage, table=settings.table)
+    return settings
 
 
 @main.command(
@@ -718,3 +747,97 @@ def demo(output: str | None, keep_running: bool) -> None:
     from trailguard.demo import DEFAULT_OUTPUT, run_demo
 
     sys.exit(run_demo(Path(output) if output else DEFAULT_OUTPUT, keep_running))
+
+
+# -- the kill switch ------------------------------------------------------------------------
+
+
+def _caller_arn() -> str:
+    """Who the operator is, as AWS asserts it (STS GetCallerIdentity): what decisions record."""
+    import boto3
+
+    arn: str = boto3.client("sts").get_caller_identity()["Arn"]
+    return arn
+
+
+def _switch_parameter(settings: Settings) -> str:
+    if not settings.switch_parameter:
+        click.echo("error: this stage has no switch parameter (TRAILGUARD_SWITCH_PARAMETER)", err=True)
+        sys.exit(2)
+    return settings.switch_parameter
+
+
+def _set_switch(stage: str, state: str, reason: str | None) -> None:
+    import boto3
+
+    from chalicelib.clock import timestamp, utc_now
+    from chalicelib.organization.switch import SwitchState
+    from chalicelib.text import cut
+
+    settings = _stage_settings(stage)
+    name = _switch_parameter(settings)
+    value = SwitchState(state, _caller_arn(), timestamp(utc_now()), cut(reason, 500) if reason else None)
+    boto3.client("ssm").put_parameter(
+        Name=name,
+        Value=value.to_value(),
+        Type="String",
+        Overwrite=True,
+        Description=f"trailguard ({stage}): active, dry-run or paused (python -m trailguard pause|dry-run|resume)",
+    )
+    click.echo(f"{stage}: {value.describe()} ({name})")
+    click.echo(
+        f"every function of the stage reads it within {settings.switch_seconds} s; "
+        f"python -m trailguard status --stage {stage} shows it"
+    )
+
+
+@main.command(
+    help="Stop all remediation in a stage, without a redeploy: new incidents only record and tell what would "
+    "have been done, and approvals, retries and undos wait (they fail saying so). Sets the stage's SSM switch."
+)
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option("--reason", help="Why (shown in incidents and messages).")
+def pause(stage: str, reason: str | None) -> None:
+    from chalicelib.organization.switch import PAUSED
+
+    _set_switch(stage, PAUSED, reason)
+
+
+@main.command(
+    "dry-run",
+    help="Put a stage in dry-run without a redeploy: new incidents record and tell what would have been done; "
+    "decisions people already made are carried out. `resume` ends it.",
+)
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option("--reason", help="Why (shown in incidents and messages).")
+def dry_run(stage: str, reason: str | None) -> None:
+    from chalicelib.organization.switch import DRY_RUN
+
+    _set_switch(stage, DRY_RUN, reason)
+
+
+@main.command(help="End a pause or a dry-run: the stage acts as its playbooks and settings say again.")
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option("--reason", help="Why (kept with the switch).")
+def resume(stage: str, reason: str | None) -> None:
+    from chalicelib.organization.switch import ACTIVE
+
+    _set_switch(stage, ACTIVE, reason)
+
+
+@main.command(help="Whether a stage is active, in dry-run or paused, who set it, when and why.")
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def status(stage: str, as_json: bool) -> None:
+    import boto3
+
+    from chalicelib.organization.switch import NEVER_SET, SwitchState, ssm_reader
+
+    settings = _stage_settings(stage)
+    name = _switch_parameter(settings)
+    value = ssm_reader(lambda: boto3.client("ssm"), name)()  # an error is explained in one line
+    state = NEVER_SET if value is None else SwitchState.from_value(value)
+    if as_json:
+        click.echo(json.dumps({"stage": stage, "parameter": name, **dataclasses.asdict(state)}))
+        return
+    click.echo(f"{stage}: {state.describe()} ({name})")

@@ -264,6 +264,7 @@ def lambda_policy(catalog: Catalog, settings: Settings, *, own_roles: Iterable[s
         *_table(settings),
         *seal_statements(settings),
         *_slack_statements(settings),
+        *switch_statements(settings),
         {
             "Sid": "AssumeMemberRole",
             "Effect": "Allow",
@@ -283,6 +284,21 @@ def api_policy(settings: Settings) -> dict[str, Any]:
 def member_policy(catalog: Catalog, *, own_roles: Iterable[str]) -> dict[str, Any]:
     """`own_roles`: the roles the member template creates in each account."""
     return {"Version": "2012-10-17", "Statement": [*remediation_statements(catalog), own_roles_unchanged(own_roles)]}
+
+
+def switch_statements(settings: Settings) -> list[dict[str, Any]]:
+    """Reading the stage's kill switch (`organization.switch`): the acting functions read it
+    at run time; only operators write it (`trailguard pause`, see `operator_policy`)."""
+    if not settings.switch_parameter:
+        return []
+    return [
+        {
+            "Sid": "ReadTheSwitch",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": f"arn:*:ssm:*:*:parameter/{settings.switch_parameter.lstrip('/')}",
+        }
+    ]
 
 
 def _slack_statements(settings: Settings) -> list[dict[str, Any]]:
