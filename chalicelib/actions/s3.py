@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import (
     ANY_RESOURCE,
     TRUSTED_ACCOUNTS,
@@ -88,10 +89,14 @@ class RemovePublicAcl(Action):
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetBucketAcl": BUCKET,
         "s3:PutBucketAcl": BUCKET,
     }
     parameters = (Parameter("bucket", "string", "Name of the bucket."),)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def snapshot(self) -> dict[str, Any]:
         acl = self.client.get_bucket_acl(Bucket=self.params["bucket"])
@@ -132,6 +137,7 @@ class RemovePublicObjectAcl(Action):
     name = "s3.remove_public_object_acl"
     service = "s3"
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetObjectAcl": OBJECT,
         "s3:PutObjectAcl": OBJECT,
     }
@@ -139,6 +145,9 @@ class RemovePublicObjectAcl(Action):
         Parameter("bucket", "string", "Name of the bucket."),
         Parameter("key", "string", "Key of the object."),
     )
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def snapshot(self) -> dict[str, Any]:
         acl = self.client.get_object_acl(Bucket=self.params["bucket"], Key=self.params["key"])
@@ -190,11 +199,15 @@ class RemovePublicPolicyStatements(Action):
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetBucketPolicy": BUCKET,
         "s3:PutBucketPolicy": BUCKET,
         "s3:DeleteBucketPolicy": BUCKET,
     }
     parameters = (Parameter("bucket", "string", "Name of the bucket."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def _public(self, policy: Any) -> list[Any]:
         return open_to_everyone(policy, trusted_by(self))
@@ -308,10 +321,14 @@ class BlockPublicAccess(_PublicAccessBlock):
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetBucketPublicAccessBlock": BUCKET,
         "s3:PutBucketPublicAccessBlock": BUCKET,
     }
     parameters = (Parameter("bucket", "string", "Name of the bucket."), _SETTINGS_PARAMETER)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def snapshot(self) -> dict[str, Any]:
         return {"Bucket": self.params["bucket"], **super().snapshot()}

@@ -1,9 +1,10 @@
 """The organization's own playbooks and actions, without a fork.
 
-- Playbooks: the shipped folder (`TRAILGUARD_PLAYBOOKS`, default `playbooks/`) first, then
-  the settings' `playbooks.folders`. A playbook of the organization's with a shipped
-  playbook's id replaces it (`Catalog.overrides` says which); two with one id in the
-  same set are a mistake, as before. `playbooks.disabled` turns shipped (or own) ones
+- Playbooks: the shipped folder (`TRAILGUARD_PLAYBOOKS`, default `playbooks/`) first (and
+  `settings/playbooks/`, when `opt_out.by_tag` is on), then the settings'
+  `playbooks.folders`. A playbook of the organization's with a shipped playbook's id
+  replaces it (`Catalog.overrides` says which); two with one id in the same set are a
+  mistake, as before. `playbooks.disabled` turns shipped (or own) ones
   off by id. The organization's files live in its own folders, so upgrading trailguard
   touches none of them.
 - Actions: the modules the settings name (`actions:`), imported before the playbooks are
@@ -30,6 +31,11 @@ from chalicelib.playbooks.catalog import Catalog, CatalogError
 from chalicelib.playbooks.loader import load_playbooks
 from chalicelib.playbooks.playbook import Playbook
 from chalicelib.settings import PROJECT_ROOT, Settings
+
+OPT_OUT_PLAYBOOKS = PROJECT_ROOT / "settings" / "playbooks"
+"""Playbooks the settings turn on: where `opt_out.by_tag` honours the opt-out tag, adding it
+to a resource is told (`opt-out-tag-added-*`); elsewhere the tag means nothing, and its
+events are not even delivered (their patterns would need a second EventBridge rule)."""
 
 
 def stage_organization(settings: Settings, project: Path = PROJECT_ROOT) -> Organization:
@@ -72,6 +78,8 @@ def load_catalog(
     playbooks; OrganizationError, in the settings file."""
     import_actions(organization, project)
     theirs: list[Playbook] = []
+    if organization.opt_out_by_tag:
+        shipped = (*shipped, OPT_OUT_PLAYBOOKS)
     ours, errors = load_playbooks(shipped, with_tests)
     if organization.playbook_folders:
         theirs, their_errors = load_playbooks(organization.playbook_folders, with_tests)
