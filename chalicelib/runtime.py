@@ -28,7 +28,9 @@ from chalicelib import logs
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.aws.seals import KmsSealer, LocalSealer, Refusals, Sealer
+from chalicelib.incidents.exceptions import Exceptions, ExceptionStore
 from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import AWS_PRINCIPAL_PREFIX
 from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
 from chalicelib.memory.rules import Memory
@@ -112,10 +114,20 @@ class Runtime:
 
     @functools.cached_property
     def click_worker(self) -> Any:
-        """The worker (`slack_worker`) that carries out what a click decided."""
+        """The worker (`slack_worker`) that carries out what a click (or the command line) decided."""
         from chalicelib.slack.worker import ClickWorker, send_ephemeral
 
-        return ClickWorker(self.incidents, send_ephemeral)
+        return ClickWorker(self.incidents, send_ephemeral, self._may_decide)
+
+    def _may_decide(self, who: str, playbook_id: str) -> bool:
+        """Whether whoever asked for an exception may decide about the playbook: a Slack user
+        who is one of its approvers; an AWS principal, whom IAM let write the table and
+        invoke the worker (the command line)."""
+        from chalicelib.slack.messages import SLACK_USER_PREFIX
+
+        if who.startswith(SLACK_USER_PREFIX):
+            return bool(self.approvers.allows(who[len(SLACK_USER_PREFIX) :], playbook_id))
+        return who.startswith(AWS_PRINCIPAL_PREFIX)
 
     # -- AWS, and what is kept there --------------------------------------------------------
 
@@ -185,6 +197,25 @@ class Runtime:
             notifier=self.notifier,
             lease_seconds=self.settings.lease_seconds,
             gate=self.switch.pause_reason if self.switch is not None else None,
+            exceptions=self.exceptions,
+        )
+
+    @functools.cached_property
+    def exceptions(self) -> Exceptions:
+        """The exceptions, beside the incidents and sealed like them (`incidents.exceptions`)."""
+        from chalicelib.clock import utc_now
+        from chalicelib.incidents.exceptions import DynamoExceptions, MemoryExceptions, SealedExceptions
+
+        inner: ExceptionStore = MemoryExceptions()
+        if self.settings.table is not None:
+            inner = DynamoExceptions(
+                self.clients.home_client("dynamodb"), self.settings.table, self.settings.retention_days
+            )
+        return Exceptions(
+            SealedExceptions(inner, self.sealer, self.refusals),
+            clock=utc_now,
+            max_days=self.organization.exception_days,
+            never=self.organization.exceptions_never,
         )
 
     @functools.cached_property
@@ -219,7 +250,7 @@ class Runtime:
 
     @functools.cached_property
     def live(self) -> Live:
-        return Live(self.organization, switch=self.switch, tags=self._resource_tags)
+        return Live(self.organization, switch=self.switch, exceptions=self.exceptions, tags=self._resource_tags)
 
     def _resource_tags(self, step: PlannedStep, account: str | None, region: str) -> dict[str, str] | None:
         """The tags of the resource a step acts on, through its action's own client."""
@@ -237,11 +268,13 @@ class Runtime:
             return LogNotifier()
         from chalicelib.slack.delivery import SlackNotifier
 
+        never = self.organization.exceptions_never
         slack = SlackNotifier(
             lambda: self.slack_web,
             default_channel=settings.slack_channel,
             channels={p.id: p.slack_channel for p in self.catalog.playbooks if p.slack_channel},
             account_names={**self.organization.account_names(), **settings.account_names},
+            exceptions=lambda incident: incident.playbook_id not in never,
         )
         return Fanout(LogNotifier(), slack)
 
@@ -267,8 +300,22 @@ class Runtime:
             raise LookupError("TRAILGUARD_SLACK_SIGNING_SECRET is not set: every Slack request is refused")
         return read_secret(self.settings.slack_signing_secret, self.clients.home_client)
 
-    def _interactions(self) -> Any:
+    @functools.cached_property
+    def approvers(self) -> Any:
+        """Who may press each playbook's buttons (Slack user ids and user groups)."""
         from chalicelib.slack.approvers import Approvers, slack_group_members
+        from chalicelib.slack.client import web_client
+
+        settings = self.settings
+        return Approvers(
+            settings.slack_approvers,
+            {p.id: p.approvers for p in self.catalog.playbooks},
+            slack_group_members(
+                functools.cache(lambda: web_client(self.slack_token, settings.slack_base_url, quick=True))
+            ),
+        )
+
+    def _interactions(self) -> Any:
         from chalicelib.slack.client import web_client
         from chalicelib.slack.endpoint import signature_check
         from chalicelib.slack.interactions import Interactions
@@ -283,13 +330,7 @@ class Runtime:
         return Interactions(
             verify=signature_check(self._signing_secret),
             incidents=self.claims,
-            approvers=Approvers(
-                settings.slack_approvers,
-                {p.id: p.approvers for p in self.catalog.playbooks},
-                slack_group_members(
-                    functools.cache(lambda: web_client(self.slack_token, settings.slack_base_url, quick=True))
-                ),
-            ),
+            approvers=self.approvers,
             dispatch=(
                 lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.click_worker.handle
             ),
@@ -297,4 +338,9 @@ class Runtime:
             response_url_prefixes=prefixes,
             team_id=settings.slack_team_id,
             app_id=settings.slack_app_id,
+            open_view=lambda trigger_id, view: web_client(
+                self.slack_token, settings.slack_base_url, quick=True
+            ).views_open(trigger_id=trigger_id, view=view),
+            exception_days=self.organization.exception_days,
+            no_exceptions=self.organization.exceptions_never,
         )

@@ -26,6 +26,7 @@ from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.clock import timestamp, utc_now
+from chalicelib.incidents.exceptions import Exceptions
 from chalicelib.incidents.model import (
     BUSY_STATES,
     OPEN_STATES,
@@ -70,12 +71,15 @@ class Incidents:
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], dt.datetime] = utc_now,
         gate: Callable[[], str | None] | None = None,
+        exceptions: Exceptions | None = None,
     ) -> None:
         """`store`: where they are kept (sealed for the acting functions); `actions` binds a
         planned step to AWS (None: simulated); `memory`: the configurations an incident's
         steps restore, and the decisions the sweep honours; `notifier` tells people;
-        `gate()` says why no step may run now (the stage is paused), None when they may."""
+        `gate()` says why no step may run now (the stage is paused), None when they may;
+        `exceptions`: the exceptions kept beside the incidents (None: none are kept)."""
         self.gate = gate
+        self.exceptions = exceptions
         self.store = store
         self.memory = memory
         self.notifier = notifier or NullNotifier()
@@ -174,6 +178,18 @@ class Incidents:
 
     def expire(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
         return self.claim(incident_id, "expire", who, detail)
+
+    def note(self, incident_id: str, who: str, what: str, detail: str | None = None) -> Incident:
+        """Add a decision to the incident's history without moving it (an exception asked for,
+        made or refused), written only if nobody wrote it first (else added to theirs)."""
+
+        def write(attempt: int) -> Incident:
+            incident = self.load(incident_id)
+            incident.record(who, what, detail, self.clock())
+            self._save(incident)
+            return incident
+
+        return _raced(write)
 
     def claim(
         self, incident_id: str, transition: str, who: str, detail: str | None = None, *, read: Incident | None = None

@@ -30,6 +30,9 @@ from chalicelib.text import cut
 
 TRAILGUARD = "trailguard"
 """Who the history names for what trailguard does on its own."""
+AWS_PRINCIPAL_PREFIX = "aws:"
+"""How the history names an AWS principal who decided through the command line: `aws:ARN`
+(what STS GetCallerIdentity asserts)."""
 
 
 class State(StrEnum):

@@ -21,7 +21,7 @@ from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, 
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.expressions import ExpressionError
-from chalicelib.playbooks.plan import PlanError
+from chalicelib.playbooks.plan import PlanError, PlannedStep
 from chalicelib.playbooks.playbook import Plan, Playbook
 from chalicelib.respond.controls import Controls, Live
 from chalicelib.respond.guards import OwnIdentities, Skip, skip_reason
@@ -130,6 +130,24 @@ class Responder:
             outcomes.append(self._open(event, plan.playbook, plan, None, notes))
         outcomes += [self._open(event, playbook, None, error) for playbook, error in decision.failures]
         return decision, outcomes
+
+    def reopen(
+        self, event: CloudTrailEvent, playbook: Playbook, steps: tuple[PlannedStep, ...], why: str
+    ) -> Outcome | None:
+        """Open an incident of `playbook` with a plan already made (an exception expired and the
+        sweep found its resource still unsafe; `why` says so in its history): the
+        organization's scope, ceilings and what only a running stage knows decide its mode as
+        for any event. None when out of scope."""
+        if self.controls.outside(event) or self.controls.playbook_outside(playbook, event):
+            return None
+        plan = self.controls.ceiling(Plan(playbook, event, steps))
+        notes: tuple[str, ...] = ()
+        if self.live is not None:
+            checked = self.live.check(plan)
+            if checked.outside is not None:
+                return None
+            plan, notes = checked.plan, checked.notes
+        return self._open(event, playbook, plan, None, (why, *notes))
 
     def _open(
         self,
