@@ -142,4 +142,5 @@ def test_app_py_is_wiring_over_the_runtime_package_only():
     assert {name for name in imported if name.startswith("chalicelib")} <= {
         "chalicelib.runtime.Runtime",
         "chalicelib.respond.handler.eventbridge_rules",
+        "chalicelib.settings.ConfigurationError",
     }

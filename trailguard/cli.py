@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from chalicelib import __version__
+from chalicelib.incidents.store import LISTED_STATES
 from chalicelib.organization.model import Organization
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import OwnIdentities
@@ -437,8 +438,13 @@ def _stage_settings(stage: str) -> Settings:
     is_flag=True,
     help="The member-account CloudFormation template (StackSet) instead (for --stage, default prod).",
 )
+@click.option(
+    "--operator",
+    is_flag=True,
+    help="What an operator needs for incidents, exceptions, pause and resume (no KMS, no remediation) instead.",
+)
 @click.option("--write", is_flag=True, help="Write the stage's files instead of printing.")
-def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
+def policy(stage: str | None, api: bool, member: bool, operator: bool, write: bool) -> None:
     from chalicelib.respond.handler import eventbridge_rules
     from trailguard.generate.policy import api_policy, lambda_policy
 
@@ -460,6 +466,10 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
         document = member_template(stage or "prod", settings, catalog, eventbridge_rules(catalog))
     elif api:
         document = api_policy(settings)
+    elif operator:
+        from trailguard.generate.policy import operator_policy
+
+        document = operator_policy(settings)
     elif stage:
         from trailguard.generate.deployment import own_roles_in_central_account
 
@@ -630,65 +640,342 @@ def _bootstrap_secrets(settings: Settings) -> None:
         click.echo(f"the Slack {name} ({setting}) is set")
 
 
-@main.command(help="List open incidents, or show one incident with its history.")
-@click.argument("incident_id", required=False)
-@click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def incidents(incident_id: str | None, stage: str, as_json: bool) -> None:
-    import boto3
+class _IncidentsGroup(click.Group):
+    """`incidents --stage S` lists; `incidents --stage S ID` shows one (as before there were
+    subcommands); `incidents approve ID` and the like decide."""
 
-    from chalicelib.incidents.model import HISTORY_FIRST
-    from chalicelib.incidents.store import DynamoStore, UnreadableIncident
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
 
+
+def _table_settings(stage: str | None) -> Settings:
+    ctx = click.get_current_context(silent=True)
+    parent = ctx.parent if ctx is not None else None
+    stage = stage or (parent.params.get("stage") if parent is not None else None)
+    if not stage:
+        click.echo("error: give --stage (a stage of .chalice/config.json)", err=True)
+        sys.exit(2)
     settings = _stage_settings(stage)
     if not settings.table:
-        click.echo(f"error: stage {stage} sets no TRAILGUARD_TABLE in .chalice/config.json", err=True)
+        click.echo(f"error: stage {stage} has no table (TRAILGUARD_TABLE)", err=True)
         sys.exit(2)
-    store = DynamoStore(boto3.client("dynamodb"), settings.table, settings.retention_days)
-    if incident_id:
-        try:
-            incident = store.get(incident_id)
-        except UnreadableIncident as problem:
-            click.echo(f"error: {problem}", err=True)
-            sys.exit(1)
-        if incident is None:
-            click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
-            sys.exit(1)
-        if as_json:
-            click.echo(json.dumps(incident.to_dict(), indent=2, default=str))
-            return
-        from chalicelib.incidents.notify import describe
+    return settings
 
-        click.echo(describe(incident))
-        if incident.notification is not None:
-            where = incident.notification
-            status = (
-                "waiting for delivery" + (f" (last error: {where['error']})" if where.get("error") else "")
-                if incident.notification_due
-                else "up to date"
-            )
-            click.echo(f"  Slack message {where.get('channel')} {where.get('ts') or '(not posted)'}: {status}")
-        for number, entry in enumerate(incident.history):
-            if number == HISTORY_FIRST and incident.history_dropped:
-                click.echo(f"  ... {incident.history_dropped} entries in between not kept ...")
-            detail = f": {entry.detail}" if entry.detail else ""
-            click.echo(f"  {entry.at}  {entry.who:<28} {entry.what:<12} -> {entry.state.value}{detail}")
+
+def _claims(settings: Settings) -> Any:
+    """The incidents as an operator reaches them: read, and decided by conditional writes, like
+    a click; the work is the worker's, which checks every seal (the operator cannot seal)."""
+    import boto3
+
+    from chalicelib.incidents.lifecycle import Incidents
+    from chalicelib.incidents.store import DynamoStore
+
+    assert settings.table is not None
+    store = DynamoStore(boto3.client("dynamodb"), settings.table, settings.retention_days)
+    return Incidents(store, None, lease_seconds=settings.lease_seconds)
+
+
+def _dispatcher(settings: Settings) -> Callable[[dict[str, Any]], Any]:
+    """How the command line hands work to the stage's worker: an asynchronous Lambda invoke,
+    as the Slack endpoint does."""
+    import boto3
+
+    from chalicelib.slack.worker import lambda_dispatch
+
+    if not settings.slack_worker:
+        click.echo("error: the stage names no worker (TRAILGUARD_SLACK_WORKER)", err=True)
+        sys.exit(2)
+    return lambda_dispatch(boto3.client("lambda"), settings.slack_worker)
+
+
+def _who() -> str:
+    from chalicelib.incidents.model import AWS_PRINCIPAL_PREFIX
+
+    return AWS_PRINCIPAL_PREFIX + _caller_arn()
+
+
+def _incident_line(incident: Any) -> str:
+    event = incident.event
+    mode = incident.mode + (" (lowered)" if incident.mode_note else "")
+    return (
+        f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<40} {mode:<18} "
+        f"{event.name} by {event.actor} in {event.account}/{event.region}"
+    )
+
+
+@main.group(
+    cls=_IncidentsGroup,
+    invoke_without_command=True,
+    help="List incidents people may still act on or look at (open ones, notices, dry runs), show one with its "
+    "history (incidents --stage S ID), or decide about one without Slack (approve, deny, undo, ack, retry).",
+)
+@click.option("--stage", help="A stage of .chalice/config.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line) instead of text.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(sorted(state.value for state in LISTED_STATES)),
+    help="Only incidents in this state (repeatable; default: every listed state).",
+)
+@click.pass_context
+def incidents(ctx: click.Context, stage: str | None, as_json: bool, states: tuple[str, ...]) -> None:
+    if ctx.invoked_subcommand is not None:
         return
+    from chalicelib.incidents.model import State
+    from chalicelib.incidents.store import UnreadableIncident
+
+    settings = _table_settings(stage)
     unreadable: list[UnreadableIncident] = []
-    found = store.open_incidents(unreadable=unreadable)
+    wanted = [State(state) for state in states] or sorted(LISTED_STATES)
+    found = _claims(settings).open_incidents(wanted, unreadable=unreadable)
     for damaged in unreadable:
         click.echo(f"error: {damaged}", err=True)
     for incident in found:
-        if as_json:
-            click.echo(json.dumps(incident.to_dict(), default=str))
-        else:
-            event = incident.event
-            click.echo(
-                f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<32} "
-                f"{event.name} by {event.actor} in {event.account}/{event.region}"
-            )
+        click.echo(json.dumps(incident.to_dict(), default=str) if as_json else _incident_line(incident))
     if not as_json:
-        click.echo(f"{len(found)} open incident{'s' if len(found) != 1 else ''}", err=True)
+        click.echo(f"{len(found)} incident{'s' if len(found) != 1 else ''}", err=True)
+
+
+@incidents.command("show", help="One incident with its history.")
+@click.argument("incident_id")
+@click.option("--stage", help="A stage of .chalice/config.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def show_incident(incident_id: str, stage: str | None, as_json: bool) -> None:
+    from chalicelib.incidents.model import HISTORY_FIRST
+    from chalicelib.incidents.notify import describe
+    from chalicelib.incidents.store import UnreadableIncident
+
+    ctx = click.get_current_context()
+    as_json = as_json or bool(ctx.parent and ctx.parent.params.get("as_json"))
+    settings = _table_settings(stage)
+    try:
+        incident = _claims(settings).get(incident_id)
+    except UnreadableIncident as problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+    if incident is None:
+        click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(incident.to_dict(), indent=2, default=str))
+        return
+    click.echo(describe(incident))
+    if incident.mode_note:
+        click.echo(f"  mode {incident.mode_note}")
+    if incident.notification is not None:
+        where = incident.notification
+        status = (
+            "waiting for delivery" + (f" (last error: {where['error']})" if where.get("error") else "")
+            if incident.notification_due
+            else "up to date"
+        )
+        click.echo(f"  Slack message {where.get('channel')} {where.get('ts') or '(not posted)'}: {status}")
+    for number, entry in enumerate(incident.history):
+        if number == HISTORY_FIRST and incident.history_dropped:
+            click.echo(f"  ... {incident.history_dropped} entries in between not kept ...")
+        detail = f": {entry.detail}" if entry.detail else ""
+        click.echo(f"  {entry.at}  {entry.who:<28} {entry.what:<12} -> {entry.state.value}{detail}")
+
+
+_RUNS_STEPS = ("approve", "retry", "undo")
+
+
+def _decide(incident_id: str, transition: str, stage: str | None, reason: str | None, wait: float) -> None:
+    """Decide as a click does (the same transitions, one conditional write, so a click at
+    the same moment and this decide once), recorded as the AWS principal who ran it; then
+    the worker carries it out."""
+    from chalicelib.incidents.lifecycle import StaleIncident, UnknownIncident
+    from chalicelib.incidents.model import BUSY_STATES, IllegalTransition
+
+    settings = _table_settings(stage)
+    if transition in _RUNS_STEPS:
+        paused = _paused(settings)
+        if paused:
+            click.echo(f"error: nothing done: {paused}; python -m trailguard resume --stage STAGE first", err=True)
+            sys.exit(1)
+    door = _claims(settings)
+    who = _who()
+    try:
+        decided = door.claim(incident_id, transition, who, reason)
+    except (IllegalTransition, UnknownIncident) as error:
+        click.echo(f"error: nothing done: {error}", err=True)
+        sys.exit(1)
+    except StaleIncident:
+        click.echo("error: nothing done: someone else changed the incident at the same moment; look again", err=True)
+        sys.exit(1)
+    click.echo(f"{transition} of {decided.id} recorded, by {who}: {decided.state.value}")
+    _dispatcher(settings)({"incident": decided.id, "version": decided.version})
+    if wait <= 0:
+        click.echo("the stage's worker carries it out; python -m trailguard incidents --stage STAGE ID shows it")
+        return
+    import time
+
+    deadline = time.monotonic() + wait
+    incident = door.get(decided.id)
+    while incident is not None and incident.state in BUSY_STATES and time.monotonic() < deadline:
+        time.sleep(1)
+        incident = door.get(decided.id)
+    if incident is None:
+        click.echo(f"{decided.id} is gone (expired)")
+    elif incident.state in BUSY_STATES:
+        click.echo(f"{incident.id} is still {incident.state.value} after {wait:g} s; the worker goes on")
+    else:
+        click.echo(f"{incident.id} is {incident.state.value}" + (f": {incident.error}" if incident.error else ""))
+
+
+def _paused(settings: Settings) -> str | None:
+    import boto3
+
+    from chalicelib.organization.switch import NEVER_SET, SwitchState, ssm_reader
+
+    if not settings.switch_parameter:
+        return None
+    value = ssm_reader(lambda: boto3.client("ssm"), settings.switch_parameter)()
+    state = NEVER_SET if value is None else SwitchState.from_value(value)
+    return f"the stage is {state.describe()}" if state.paused else None
+
+
+def _decision_command(name: str, transition: str, text: str) -> None:
+    @incidents.command(name, help=text)
+    @click.argument("incident_id")
+    @click.option("--stage", help="A stage of .chalice/config.json.")
+    @click.option("--reason", help="Why (kept in the incident's history).")
+    @click.option(
+        "--wait",
+        type=float,
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for the worker to finish (0: do not wait).",
+    )
+    def decide(incident_id: str, stage: str | None, reason: str | None, wait: float) -> None:
+        _decide(incident_id, transition, stage, reason, wait)
+
+
+_decision_command("approve", "approve", "Approve a proposal: the worker runs its steps.")
+_decision_command("deny", "deny", "Deny a proposal: nothing is changed, and the sweep does not propose it again.")
+_decision_command("undo", "undo", "Undo a remediation: the worker puts back what trailguard changed.")
+_decision_command("ack", "acknowledge", "Acknowledge an incident: nothing more to do.")
+_decision_command("retry", "retry", "Run the steps of a failed incident again.")
+
+
+def _exception_store(settings: Settings) -> Any:
+    import boto3
+
+    from chalicelib.incidents.exceptions import DynamoExceptions
+
+    assert settings.table is not None
+    return DynamoExceptions(boto3.client("dynamodb"), settings.table, settings.retention_days)
+
+
+@main.group(
+    invoke_without_command=True,
+    help="List exceptions (changes marked as expected: owner, reason, expiry), or add or revoke one without Slack.",
+)
+@click.option("--stage", help="A stage of .chalice/config.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line) instead of text.")
+@click.option("--all", "every", is_flag=True, help="Also those revoked or expired and checked again (a table scan).")
+@click.pass_context
+def exceptions(ctx: click.Context, stage: str | None, as_json: bool, every: bool) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from chalicelib.clock import utc_now
+
+    settings = _table_settings(stage)
+    store = _exception_store(settings)
+    found = store.every() if every else store.listed()
+    now = utc_now()
+    for change in found:
+        if as_json:
+            click.echo(json.dumps({**change.to_dict(), "status": change.status(now)}, default=str))
+            continue
+        click.echo(
+            f"{change.id}  {change.status(now):<18} {change.playbook_id:<40} {change.resource} in "
+            f"{change.account}/{change.region}  until {change.expires_at}  owner {change.owner}: {change.reason}"
+        )
+    if not as_json:
+        click.echo(f"{len(found)} exception{'s' if len(found) != 1 else ''}", err=True)
+
+
+@exceptions.command(
+    "add",
+    help="Mark an incident's change as expected: for DAYS, its playbook's events on that resource are told, not "
+    "acted on. Recorded on the incident as asked by you; the stage's worker makes it.",
+)
+@click.argument("incident_id")
+@click.option("--stage", help="A stage of .chalice/config.json.")
+@click.option("--reason", required=True, help="Why the change is expected (the change request, the ticket).")
+@click.option("--days", type=click.IntRange(1, 365), default=7, show_default=True, help="How long it lasts.")
+@click.option("--owner", help="Who answers for it (default: you).")
+@click.option("--wait", type=float, default=60.0, show_default=True, help="Seconds to wait for the worker (0: do not).")
+def add_exception(incident_id: str, stage: str | None, reason: str, days: int, owner: str | None, wait: float) -> None:
+    from chalicelib.incidents.exceptions import MADE, REFUSED, REQUESTED
+    from chalicelib.incidents.lifecycle import StaleIncident, UnknownIncident
+    from chalicelib.incidents.model import BUSY_STATES
+    from chalicelib.slack.worker import request_detail
+
+    settings = _table_settings(stage)
+    door = _claims(settings)
+    incident = door.get(incident_id)
+    if incident is None:
+        click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
+        sys.exit(1)
+    if incident.state in BUSY_STATES:
+        click.echo(f"error: incident {incident_id} is {incident.state.value}: ask again once it is done", err=True)
+        sys.exit(1)
+    if owner is not None and ":" in owner:
+        click.echo("error: --owner may not contain ':' (an email or a name)", err=True)
+        sys.exit(2)
+    who = _who()
+    try:
+        noted = door.note(incident_id, who, REQUESTED, request_detail(days, reason, owner))
+    except (StaleIncident, UnknownIncident) as error:
+        click.echo(f"error: nothing done: {error}", err=True)
+        sys.exit(1)
+    count = len(noted.history)
+    click.echo(f"exception asked on {incident_id} by {who}: for {days} days: {reason}")
+    _dispatcher(settings)({"except": noted.id, "version": noted.version})
+    answer = _answer_after(door, incident_id, count, (MADE, REFUSED), wait)
+    if answer is None:
+        click.echo("the stage's worker makes it; python -m trailguard exceptions --stage STAGE lists it")
+    elif answer.what == MADE:
+        click.echo(f"made: {answer.detail}")
+    else:
+        click.echo(f"error: refused: {answer.detail}", err=True)
+        sys.exit(1)
+
+
+def _answer_after(door: Any, incident_id: str, count: int, answers: tuple[str, ...], wait: float) -> Any:
+    """The first history entry among `answers` recorded after the first `count` ones, waiting
+    up to `wait` seconds for the worker; None if none came."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        incident = door.get(incident_id)
+        later = incident.history_since(count) if incident is not None else []
+        found = next((entry for entry in later if entry.what in answers), None)
+        if found is not None or time.monotonic() >= deadline:
+            return found
+        time.sleep(1)
+
+
+@exceptions.command("revoke", help="End an exception now: trailguard acts on that resource as its playbook says again.")
+@click.argument("exception_id")
+@click.option("--stage", help="A stage of .chalice/config.json.")
+def revoke_exception(exception_id: str, stage: str | None) -> None:
+    settings = _table_settings(stage)
+    change = _exception_store(settings).get(exception_id)
+    if change is None:
+        click.echo(f"error: no exception {exception_id} in {settings.table}", err=True)
+        sys.exit(1)
+    who = _who()
+    _dispatcher(settings)({"revoke": exception_id, "by": who})
+    click.echo(
+        f"revocation of {exception_id} ({change.playbook_id} on {change.resource}) handed to the worker, by {who}"
+    )
 
 
 @main.command(help="Write docs/playbooks.md and docs/slack-messages.md from the code (or --check they are current).")
