@@ -9,7 +9,10 @@ are in the stage's settings file (`chalicelib.organization`), not here.
 Every variable, its meaning and its default (docs/deploy.md lists each stage's values):
 
 - TRAILGUARD_STAGE (default: from the function's name, `trailguard-STAGE-...`, where Lambda
-  runs it; else none): the stage, whose name every default below marked "(stage)" derives from
+  runs it; else none): the stage, whose name every default below marked "(stage)" derives from.
+  Each stage of .chalice/config.json sets it to its own name, so that `chalice package` and
+  `deploy`, which load the app with the stage's variables, find its settings file, playbooks and
+  actions; a function whose name says another stage refuses to start
 - TRAILGUARD_PLAYBOOKS (default: the bundled playbooks/): playbook files or folders, separated by
   `:`
 - TRAILGUARD_OWN_ROLES (default: (none)): comma-separated names of the stage's function roles in

@@ -978,6 +978,31 @@ def revoke_exception(exception_id: str, stage: str | None) -> None:
     )
 
 
+@main.command(
+    help="Print the organization's accounts, their names and OU paths, from AWS Organizations (with credentials "
+    "in the management account or a delegated administrator), as the settings file's `accounts:`; with "
+    "--stage, also say what differs from the stage's settings file."
+)
+@click.option("--stage", help="A stage of .chalice/config.json whose settings file to compare with.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the settings file's YAML.")
+def organization(stage: str | None, as_json: bool) -> None:
+    import boto3
+
+    from trailguard.organization_map import accounts, as_settings
+
+    found = accounts(boto3.client("organizations"))
+    click.echo(json.dumps(found, indent=2) if as_json else as_settings(found), nl=False)
+    if as_json:
+        click.echo()
+    if stage:
+        _, known = _context(stage)
+        for account, entry in found.items():
+            have = known.accounts.get(account)
+            path = tuple(entry["ou"].split("/"))
+            if have is None or have.ou_path != path:
+                click.echo(f"differs from {known.where}: {account} is in {entry['ou']}", err=True)
+
+
 @main.command(help="Write docs/playbooks.md and docs/slack-messages.md from the code (or --check they are current).")
 @click.option(
     "--datasets",

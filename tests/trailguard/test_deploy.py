@@ -37,7 +37,7 @@ FUNCTIONS = ("respond_to_cloudtrail", "posture_sweep", "slack_worker", "api_hand
 def _copy_project(to: Path) -> Path:
     for name in ("app.py", "requirements.txt"):
         shutil.copy(ROOT / name, to / name)
-    for name in ("chalicelib", "trailguard", "playbooks"):
+    for name in ("chalicelib", "trailguard", "playbooks", "settings"):
         shutil.copytree(ROOT / name, to / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "vendor", to / "vendor", symlinks=True)
     (to / ".chalice").mkdir()

@@ -266,3 +266,25 @@ def test_the_operator_policy_decides_and_hands_over_but_cannot_seal_or_remediate
     writes = next(s for s in policy["Statement"] if s["Sid"] == "DecideIncidents")
     assert writes["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["inc-*"]}  # never exc-*
     assert not any(a.startswith(("kms:", "iam:", "sts:AssumeRole")) for a in actions)
+
+
+def test_the_organizations_accounts_and_ou_paths_become_the_settings_files_accounts(aws, tmp_path):
+    """What `trailguard organization` prints is what the settings file reads: OU ceilings and
+    scopes then apply to the accounts it lists."""
+    from chalicelib.organization.loader import load_organization
+
+    organizations = boto3.client("organizations", region_name=REGION)
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    workloads = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    sandbox = organizations.create_organizational_unit(ParentId=workloads, Name="sandbox")["OrganizationalUnit"]["Id"]
+    created = organizations.create_account(AccountName="alice-sandbox", Email="alice@example.com")
+    account = created["CreateAccountStatus"]["AccountId"]
+    organizations.move_account(AccountId=account, SourceParentId=root, DestinationParentId=sandbox)
+    printed = _run("organization")
+    assert f"  '{account}': {{name: \"alice-sandbox\", ou: {root}/{workloads}/{sandbox}}}" in printed
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(printed + f"modes:\n  ous: {{{workloads}: approve}}\n")
+    organization = load_organization(settings)
+    assert organization.accounts[account].ou_path == (root, workloads, sandbox)
+    assert organization.account_names()[account] == "alice-sandbox"

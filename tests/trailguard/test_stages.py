@@ -39,6 +39,7 @@ def chalice_dir(tmp_path) -> Path:
     shutil.copytree(ROOT / ".chalice", folder)
     config = json.loads((folder / "config.json").read_text())
     staging = json.loads(json.dumps(config["stages"]["dev"]).replace("/trailguard/dev/", "/trailguard/staging/"))
+    staging["environment_variables"]["TRAILGUARD_STAGE"] = "staging"
     staging["iam_policy_file"] = "policy-staging.json"
     staging["lambda_functions"]["api_handler"]["iam_policy_file"] = "policy-staging-api.json"
     config["stages"]["staging"] = staging
@@ -142,6 +143,10 @@ def test_a_stage_copied_with_another_stages_names_is_refused_naming_both(chalice
     config["stages"]["staging"]["environment_variables"] = json.loads(json.dumps(config["stages"]["dev"]))[
         "environment_variables"
     ]
+    (chalice_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(StageError, match="stage 'staging' sets TRAILGUARD_STAGE=dev"):
+        stage_settings("staging", chalice_dir)
+    config["stages"]["staging"]["environment_variables"]["TRAILGUARD_STAGE"] = "staging"
     (chalice_dir / "config.json").write_text(json.dumps(config))
     with pytest.raises(StageError, match="TRAILGUARD_SLACK_SIGNING_SECRET=ssm:/trailguard/dev/slack-signing-secret"):
         stage_settings("staging", chalice_dir)

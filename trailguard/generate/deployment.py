@@ -51,6 +51,13 @@ def stage_environment(stage: str, chalice_dir: Path | None = None) -> dict[str, 
     except StageNameError as error:
         raise StageError(str(error)) from None
     environment = {**config.get("environment_variables", {}), **stages[stage].get("environment_variables", {})}
+    told = environment.get("TRAILGUARD_STAGE")
+    if told is not None and told != stage:
+        raise StageError(
+            f"{chalice_dir / 'config.json'}: stage {stage!r} sets TRAILGUARD_STAGE={told} (copied from it?); "
+            f"set it to {stage}: `chalice package` and `deploy` load the app with it, to find the stage's "
+            "settings file, playbooks and actions"
+        )
     copied = [
         (variable, value, other)
         for variable, value in sorted(environment.items())
@@ -62,7 +69,7 @@ def stage_environment(stage: str, chalice_dir: Path | None = None) -> dict[str, 
             f"{chalice_dir / 'config.json'}: stage {stage!r} sets {variable}={value}, which names stage {other!r}'s "
             f"resource (copied from it?); remove it: every name a stage owns is derived from the stage's own name"
         )
-    return {**environment, "TRAILGUARD_STAGE": stage}
+    return {**environment, "TRAILGUARD_STAGE": stage}  # what the stage's functions derive it from
 
 
 def stage_settings(stage: str, chalice_dir: Path | None = None) -> Settings:
