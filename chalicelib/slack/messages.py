@@ -127,7 +127,7 @@ def render(incident: Incident, account_names: Mapping[str, str] | None = None, *
     names = account_names or {}
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_fit(_header(incident), HeaderBlock.text_max_length), emoji=True)),
-        _section(f"{_what_happened(incident, names)}\n{_HEADLINES[incident.state]}"),
+        _section(f"{_what_happened(incident, names)}\n{_headline(incident)}"),
         SectionBlock(fields=_details(incident)),
     ]
     work = _work(incident)
@@ -145,8 +145,14 @@ def render(incident: Incident, account_names: Mapping[str, str] | None = None, *
     if decisions:
         blocks.append(_context(decisions))
     blocks.append(_context(_footer(incident)))
-    text = _fit(f"{_header(incident)}: {_HEADLINES[incident.state]}", SectionBlock.text_max_length)
+    text = _fit(f"{_header(incident)}: {_headline(incident)}", SectionBlock.text_max_length)
     return Message(text=text, blocks=[block.to_dict() for block in blocks])
+
+
+def _headline(incident: Incident) -> str:
+    if incident.state is State.NOTIFIED and incident.mode_note:
+        return "trailguard changed nothing: the organization's settings let it only tell here (Mode lowered)."
+    return _HEADLINES[incident.state]
 
 
 def thread_reply(entry: HistoryEntry) -> str:
