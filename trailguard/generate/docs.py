@@ -266,7 +266,7 @@ Block Public Access judges. `replay` reads the lists from the same settings and 
 
 Before any playbook, trailguard leaves alone: a call that failed (`errorCode`), a
 read-only call, and a call made through one of its own roles as AWS identifies them: a
-function role of the stage (`TRAILGUARD_OWN_ROLES` and the Lambda's own execution role) only
+function role of the stage (the stage's own, named from its name, and the Lambda's execution role) only
 in the central account, and the member role only in the account the call touched and only
 for the calls trailguard recorded making (their request ids). A role named like one of
 trailguard's in any other account is answered like anyone else. The same `eventID` never
