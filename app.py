@@ -17,9 +17,16 @@ from chalice import Chalice, Rate, Response
 
 from chalicelib.respond.handler import eventbridge_rules
 from chalicelib.runtime import Runtime
+from chalicelib.settings import ConfigurationError
 
 app = Chalice(app_name="trailguard")
-runtime = Runtime.from_environment()
+try:
+    runtime = Runtime.from_environment()
+except ConfigurationError as error:
+    # A mistake in a setting, the organization settings file or a playbook: one line per
+    # mistake, where it is and what to write, not a stack trace (`chalice deploy` and
+    # `package` stop here, before anything is deployed; a cold start logs it and fails).
+    raise SystemExit(f"trailguard cannot start: {error}") from None
 
 
 def respond_to_cloudtrail(event: dict, context: Any = None) -> dict:

@@ -2,10 +2,13 @@
 
 Who "we" are (the organization's AWS accounts and AWS Organizations) is configuration, not
 something every playbook copies: a policy is restricted only when it is pinned to these
-values, and a stranger's account id in a condition restricts nothing. The lists come from
-settings (`TRAILGUARD_TRUSTED_ACCOUNTS`, `TRAILGUARD_TRUSTED_ORGANIZATIONS`); a playbook's
-inline test and `replay` give their own. `trusted_accounts` always holds the account of the
-event being judged, so that a resource trusting its own account is never "external".
+values, and a stranger's account id in a condition restricts nothing. Likewise who may do
+what without trailguard objecting (trusted principals, break-glass and pipeline roles) is
+a list of the ARNs AWS asserts for the caller, never a name the caller chooses (a session
+name). The lists come from the stage's organization settings file (`lists:`, see
+`chalicelib.organization`); a playbook's inline test and `replay` give their own.
+`trusted_accounts` always holds the account of the event being judged, so that a resource
+trusting its own account is never "external".
 
 A name a playbook uses must be one of `LISTS`, checked when the playbook is loaded.
 """
@@ -19,6 +22,12 @@ from typing import Any
 
 TRUSTED_ACCOUNTS = "trusted_accounts"
 TRUSTED_ORGANIZATIONS = "trusted_organizations"
+TRUSTED_PRINCIPALS = "trusted_principals"
+BREAK_GLASS_ROLES = "break_glass_roles"
+PIPELINE_ROLES = "pipeline_roles"
+
+_ROLE_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}"
+_PRINCIPAL_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]{1,512})"
 
 
 @dataclass(frozen=True)
@@ -32,14 +41,29 @@ class ListKind:
 
 LISTS: Mapping[str, ListKind] = {
     TRUSTED_ACCOUNTS: ListKind(
-        "the organization's AWS account ids (TRAILGUARD_TRUSTED_ACCOUNTS), and always the event's own account",
+        "the organization's AWS account ids, and always the event's own account",
         re.compile(r"[0-9]{12}"),
         "12-digit AWS account ids, such as 111122223333",
     ),
     TRUSTED_ORGANIZATIONS: ListKind(
-        "the organization's AWS Organizations ids (TRAILGUARD_TRUSTED_ORGANIZATIONS)",
+        "the organization's AWS Organizations ids",
         re.compile(r"o-[a-z0-9]{10,32}"),
         "AWS Organizations ids, such as o-a1b2c3d4e5",
+    ),
+    TRUSTED_PRINCIPALS: ListKind(
+        "IAM roles and users (their ARNs) whose calls playbooks may leave alone",
+        re.compile(_PRINCIPAL_ARN),
+        "role or user ARNs, such as arn:aws:iam::111122223333:role/platform-admin",
+    ),
+    BREAK_GLASS_ROLES: ListKind(
+        "the roles people assume in an emergency (their ARNs): trailguard tells, and does not fight them",
+        re.compile(_ROLE_ARN),
+        "role ARNs (what CloudTrail's sessionIssuer.arn holds), such as arn:aws:iam::111122223333:role/break-glass",
+    ),
+    PIPELINE_ROLES: ListKind(
+        "the roles deployment pipelines use (their ARNs)",
+        re.compile(_ROLE_ARN),
+        "role ARNs (what CloudTrail's sessionIssuer.arn holds), such as arn:aws:iam::111122223333:role/deploy",
     ),
 }
 
@@ -86,8 +110,10 @@ NO_LISTS = NamedLists()
 
 def named_list(lists: NamedLists, name: str) -> list[str]:
     """The organization's list `name`, written as a literal: `named_list('trusted_accounts')`
-    (TRAILGUARD_TRUSTED_ACCOUNTS, and always the event's own account) or
-    `named_list('trusted_organizations')` (TRAILGUARD_TRUSTED_ORGANIZATIONS). A playbook's
-    test sets them with `named_lists:`; an unknown name is refused when the playbook is loaded.
+    (and always the event's own account), `named_list('trusted_organizations')`,
+    `named_list('trusted_principals')`, `named_list('break_glass_roles')`,
+    `named_list('pipeline_roles')`, as the stage's settings file (`lists:`) gives them. A
+    playbook's test sets them with `named_lists:`; an unknown name is refused when the
+    playbook is loaded.
     """
     return lists.get(name)

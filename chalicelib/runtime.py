@@ -29,13 +29,20 @@ from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.own_calls import DynamoOwnCalls, MemoryOwnCalls
 from chalicelib.aws.seals import KmsSealer, LocalSealer, Refusals, Sealer
 from chalicelib.incidents.changes import StateChanges
+from chalicelib.incidents.exceptions import Exceptions, ExceptionStore
 from chalicelib.incidents.lifecycle import Incidents
+from chalicelib.incidents.model import AWS_PRINCIPAL_PREFIX
 from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
 from chalicelib.memory.rules import Memory
 from chalicelib.metrics import Metrics
+from chalicelib.organization.extensions import load_catalog, stage_organization
+from chalicelib.organization.model import NO_ORGANIZATION, Organization
+from chalicelib.organization.switch import Switch, ssm_reader
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.respond.guards import OwnIdentities
+from chalicelib.playbooks.plan import PlannedStep
+from chalicelib.respond.controls import Controls, Live
+from chalicelib.respond.guards import OwnIdentities, stage_roles
 from chalicelib.respond.handler import EventHandler
 from chalicelib.respond.responder import Responder
 from chalicelib.settings import Settings, missing_integrity_key
@@ -47,11 +54,19 @@ log = logging.getLogger("trailguard")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, catalog: Catalog, *, clients: AwsClients | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        *,
+        clients: AwsClients | None = None,
+        organization: Organization = NO_ORGANIZATION,
+    ) -> None:
         """`clients`: AWS clients of the caller's own (tests record or fault their calls);
-        by default built from the settings."""
+        by default built from the settings. `organization`: the stage's settings file, loaded."""
         self.settings = settings
         self.catalog = catalog
+        self.organization = organization
         if clients is not None:
             self.__dict__["clients"] = clients
         log.setLevel(settings.log_level)
@@ -59,8 +74,12 @@ class Runtime:
 
     @classmethod
     def from_environment(cls) -> Runtime:
+        """The settings, the organization's settings file, its actions and the playbooks;
+        ConfigurationError (one line per mistake) if any of them cannot be used."""
         settings = Settings.from_environment()
-        return cls(settings, Catalog.load(settings.playbooks, with_tests=False))
+        organization = stage_organization(settings)
+        catalog = load_catalog(settings.playbooks, organization, with_tests=False)
+        return cls(settings, catalog, organization=organization)
 
     # -- what the functions run ------------------------------------------------------------
 
@@ -98,17 +117,17 @@ class Runtime:
 
     @functools.cached_property
     def click_worker(self) -> Any:
-        """The worker (`slack_worker`) that carries out what a click decided."""
+        """The worker (`slack_worker`) that carries out what a click (or the command line) decided."""
         from chalicelib.slack.worker import ClickWorker, send_ephemeral
 
-        return ClickWorker(self.incidents, send_ephemeral, metrics=self.metrics)
+        return ClickWorker(self.incidents, send_ephemeral, self._may_decide, metrics=self.metrics)
 
     # -- what other tools are told -----------------------------------------------------------
 
     @functools.cached_property
     def metrics(self) -> Metrics:
         """The stage's metric lines (EMF, in the functions' own logs)."""
-        return Metrics(self.settings.stage)
+        return Metrics(self.settings.stage_label)
 
     @functools.cached_property
     def changes(self) -> StateChanges:
@@ -123,15 +142,25 @@ class Runtime:
             from chalicelib.outputs.findings import SecurityHubFindings
 
             outputs[SecurityHubFindings.name] = SecurityHubFindings(
-                settings.stage, self.clients, settings.security_hub_region
+                settings.stage_label, self.clients, settings.security_hub_region
             )
         if settings.events_out is not None:
             from chalicelib.outputs.events import IncidentEvents
 
             outputs[IncidentEvents.name] = IncidentEvents(
-                lambda: self.clients.home_client("events"), settings.stage, settings.events_out
+                lambda: self.clients.home_client("events"), settings.stage_label, settings.events_out
             )
         return Outputs(self.metrics, outputs)
+
+    def _may_decide(self, who: str, playbook_id: str) -> bool:
+        """Whether whoever asked for an exception may decide about the playbook: a Slack user
+        who is one of its approvers; an AWS principal, whom IAM let write the table and
+        invoke the worker (the command line)."""
+        from chalicelib.slack.messages import SLACK_USER_PREFIX
+
+        if who.startswith(SLACK_USER_PREFIX):
+            return bool(self.approvers.allows(who[len(SLACK_USER_PREFIX) :], playbook_id))
+        return who.startswith(AWS_PRINCIPAL_PREFIX)
 
     # -- AWS, and what is kept there --------------------------------------------------------
 
@@ -201,6 +230,26 @@ class Runtime:
             notifier=self.notifier,
             changes=self.changes,
             lease_seconds=self.settings.lease_seconds,
+            gate=self.switch.pause_reason if self.switch is not None else None,
+            exceptions=self.exceptions,
+        )
+
+    @functools.cached_property
+    def exceptions(self) -> Exceptions:
+        """The exceptions, beside the incidents and sealed like them (`incidents.exceptions`)."""
+        from chalicelib.clock import utc_now
+        from chalicelib.incidents.exceptions import DynamoExceptions, MemoryExceptions, SealedExceptions
+
+        inner: ExceptionStore = MemoryExceptions()
+        if self.settings.table is not None:
+            inner = DynamoExceptions(
+                self.clients.home_client("dynamodb"), self.settings.table, self.settings.retention_days
+            )
+        return Exceptions(
+            SealedExceptions(inner, self.sealer, self.refusals),
+            clock=utc_now,
+            max_days=self.organization.exception_days,
+            never=self.organization.exceptions_never,
         )
 
     @functools.cached_property
@@ -212,10 +261,37 @@ class Runtime:
     @functools.cached_property
     def responder(self) -> Responder:
         own_role = self.clients.own_role_name()
-        own = OwnIdentities.of(
-            self.settings, self.clients.home_account(), [own_role] if own_role else [], own_calls=self.own_calls
+        roles = [*([own_role] if own_role else []), *stage_roles(self.settings, self.catalog)]
+        own = OwnIdentities.of(self.settings, self.clients.home_account(), roles, own_calls=self.own_calls)
+        return Responder(
+            self.catalog,
+            own=own,
+            incidents=self.incidents,
+            lists=self.organization.lists,
+            controls=Controls(self.organization),
+            live=self.live,
         )
-        return Responder(self.catalog, own=own, incidents=self.incidents, lists=self.settings.named_lists)
+
+    # -- the organization's controls that only a running stage knows -------------------------
+
+    @functools.cached_property
+    def switch(self) -> Switch | None:
+        """The kill switch and dry-run switch (SSM), None where the stage has no parameter."""
+        name = self.settings.switch_parameter
+        if name is None:
+            return None
+        return Switch(ssm_reader(lambda: self.clients.home_client("ssm"), name), seconds=self.settings.switch_seconds)
+
+    @functools.cached_property
+    def live(self) -> Live:
+        return Live(self.organization, switch=self.switch, exceptions=self.exceptions, tags=self._resource_tags)
+
+    def _resource_tags(self, step: PlannedStep, account: str | None, region: str) -> dict[str, str] | None:
+        """The tags of the resource a step acts on, through its action's own client."""
+        from chalicelib.actions.binding import ActionBinder
+
+        action = ActionBinder(self.clients, self.memory).bind(step.action, step.params, account=account, region=region)
+        return action.resource_tags()
 
     # -- Slack ------------------------------------------------------------------------------
 
@@ -226,12 +302,14 @@ class Runtime:
             return LogNotifier()
         from chalicelib.slack.delivery import SlackNotifier
 
+        never = self.organization.exceptions_never
         slack = SlackNotifier(
             lambda: self.slack_web,
             default_channel=settings.slack_channel,
             channels={p.id: p.slack_channel for p in self.catalog.playbooks if p.slack_channel},
-            account_names=settings.account_names,
+            account_names={**self.organization.account_names(), **settings.account_names},
             metrics=self.metrics,
+            exceptions=lambda incident: incident.playbook_id not in never,
         )
         return Fanout(LogNotifier(), slack)
 
@@ -257,8 +335,22 @@ class Runtime:
             raise LookupError("TRAILGUARD_SLACK_SIGNING_SECRET is not set: every Slack request is refused")
         return read_secret(self.settings.slack_signing_secret, self.clients.home_client)
 
-    def _interactions(self) -> Any:
+    @functools.cached_property
+    def approvers(self) -> Any:
+        """Who may press each playbook's buttons (Slack user ids and user groups)."""
         from chalicelib.slack.approvers import Approvers, slack_group_members
+        from chalicelib.slack.client import web_client
+
+        settings = self.settings
+        return Approvers(
+            settings.slack_approvers,
+            {p.id: p.approvers for p in self.catalog.playbooks},
+            slack_group_members(
+                functools.cache(lambda: web_client(self.slack_token, settings.slack_base_url, quick=True))
+            ),
+        )
+
+    def _interactions(self) -> Any:
         from chalicelib.slack.client import web_client
         from chalicelib.slack.endpoint import signature_check
         from chalicelib.slack.interactions import Interactions
@@ -273,13 +365,7 @@ class Runtime:
         return Interactions(
             verify=signature_check(self._signing_secret),
             incidents=self.claims,
-            approvers=Approvers(
-                settings.slack_approvers,
-                {p.id: p.approvers for p in self.catalog.playbooks},
-                slack_group_members(
-                    functools.cache(lambda: web_client(self.slack_token, settings.slack_base_url, quick=True))
-                ),
-            ),
+            approvers=self.approvers,
             dispatch=(
                 lambda_dispatch(self.clients.home_client("lambda"), worker) if worker else self.click_worker.handle
             ),
@@ -287,4 +373,9 @@ class Runtime:
             response_url_prefixes=prefixes,
             team_id=settings.slack_team_id,
             app_id=settings.slack_app_id,
+            open_view=lambda trigger_id, view: web_client(
+                self.slack_token, settings.slack_base_url, quick=True
+            ).views_open(trigger_id=trigger_id, view=view),
+            exception_days=self.organization.exception_days,
+            no_exceptions=self.organization.exceptions_never,
         )

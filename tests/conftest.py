@@ -445,20 +445,29 @@ DEPLOYED_TABLE = "trailguard-slack-test"
 def restart() -> Iterator[Any]:
     """Restart the app in a new container for the rest of the test (`trailguard.local.app`):
     `restart(**changes)` runs app.py's handlers on a new runtime with the running one's
-    settings changed (or `settings=`), its catalog unless `catalog=` is given, and the
-    caller's `clients=` if given; returns it. The app's own runtime is back after the test."""
+    settings changed (or `settings=`), its catalog unless `catalog=` is given, its
+    organization settings unless `organization=` is given, and the caller's `clients=` if
+    given; returns it. The app's own runtime is back after the test."""
     from trailguard.local.app import container, running
 
     with contextlib.ExitStack() as stack:
 
-        def restart(catalog: Any = None, *, clients: Any = None, settings: Any = None, **changes: Any) -> Any:
+        def restart(
+            catalog: Any = None, *, clients: Any = None, settings: Any = None, organization: Any = None, **changes: Any
+        ) -> Any:
             if settings is not None:
                 import app as chalice_app
+                from chalicelib.organization.model import NO_ORGANIZATION
                 from chalicelib.runtime import Runtime
 
-                fresh = Runtime(settings, catalog or chalice_app.runtime.catalog, clients=clients)
+                fresh = Runtime(
+                    settings,
+                    catalog or chalice_app.runtime.catalog,
+                    clients=clients,
+                    organization=organization or NO_ORGANIZATION,
+                )
             else:
-                fresh = container(catalog, clients=clients, **changes)
+                fresh = container(catalog, clients=clients, organization=organization, **changes)
             return stack.enter_context(running(fresh))
 
         yield restart

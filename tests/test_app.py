@@ -191,11 +191,14 @@ def _organization_only_policy(bucket):
 
 
 @pytest.mark.parametrize("trusted,proposed", [("", True), (OTHER_ORG, False)])
-def test_a_bucket_for_everyone_in_one_organization_is_public_unless_it_is_ours(client, trusted, proposed, restart):
-    from chalicelib.settings import Settings
+def test_a_bucket_for_everyone_in_one_organization_is_public_unless_it_is_ours(
+    client, trusted, proposed, restart, tmp_path
+):
+    from chalicelib.organization.loader import load_organization
 
-    organizations = Settings.from_environment({"TRAILGUARD_TRUSTED_ORGANIZATIONS": trusted}).trusted_organizations
-    restart(trusted_organizations=organizations)
+    settings_file = tmp_path / "prod.yaml"
+    settings_file.write_text(f"lists:\n  trusted_organizations: [{trusted}]\n")
+    restart(organization=load_organization(settings_file))
     request = {"bucketName": "reports", "bucketPolicy": _organization_only_policy("reports")}
     response = client.lambda_.invoke(
         "respond_to_cloudtrail", envelope(record("PutBucketPolicy", "s3.amazonaws.com", request))

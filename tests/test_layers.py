@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "chalicelib.metrics",
         "chalicelib.named_lists",
         "chalicelib.settings",
+        "chalicelib.stages",
         "chalicelib.text",
     ),
     ("chalicelib.events",),
@@ -36,6 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("chalicelib.memory",),
     ("chalicelib.actions",),
     ("chalicelib.playbooks",),
+    ("chalicelib.organization",),
     ("chalicelib.incidents",),
     # what other tools hear of incidents (metrics, findings, events): it reads incidents and
     # is told by their state-change hook, which the runtime gives the acting functions' door
@@ -144,4 +146,5 @@ def test_app_py_is_wiring_over_the_runtime_package_only():
     assert {name for name in imported if name.startswith("chalicelib")} <= {
         "chalicelib.runtime.Runtime",
         "chalicelib.respond.handler.eventbridge_rules",
+        "chalicelib.settings.ConfigurationError",
     }

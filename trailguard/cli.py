@@ -21,49 +21,150 @@ demo [--keep-running]   the end-to-end story on a local AWS (moto) and Slack stu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from chalicelib import __version__
-from chalicelib.playbooks.catalog import Catalog, CatalogError
+from chalicelib.incidents.store import LISTED_STATES
+from chalicelib.organization.model import Organization
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import OwnIdentities
-from chalicelib.settings import Settings
+from chalicelib.settings import ConfigurationError, Settings
 from trailguard.replay.options import athena_ddl_options, replay_scale_options, replay_selection_options
 
 
-def _load(paths: tuple[str, ...]) -> Catalog:
-    settings = Settings.from_environment()
+@dataclass(frozen=True)
+class Loaded:
+    """What a command runs with: the stage's settings, its organization settings file, the playbooks."""
+
+    settings: Settings
+    organization: Organization
+    catalog: Catalog
+
+
+def _context(stage: str | None, settings_file: str | None = None) -> tuple[Settings, Organization]:
+    """The settings of `stage` (.chalice/config.json) or of this shell, with the organization
+    settings file they name (or `settings_file`); exit 1 listing every mistake."""
+    from chalicelib.organization.extensions import stage_organization
+
+    settings = _stage_settings(stage) if stage else _environment_settings()
+    if settings_file:
+        settings = dataclasses.replace(settings, organization_file=Path(settings_file).resolve())
     try:
-        return Catalog.load(paths or settings.playbooks)
-    except CatalogError as error:
+        return settings, stage_organization(settings)
+    except ConfigurationError as error:
         click.echo(str(error), err=True)
         sys.exit(1)
 
 
-@click.group(help="trailguard: automated response to dangerous AWS API calls.")
+def _environment_settings() -> Settings:
+    try:
+        return Settings.from_environment()
+    except ConfigurationError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+def _load(
+    paths: tuple[str, ...], stage: str | None = None, settings_file: str | None = None, with_tests: bool = True
+) -> Loaded:
+    """The playbooks under `paths`, else the stage's (shipped and the organization's, less the
+    disabled); the organization's actions are imported either way. Exit 1 listing every mistake."""
+    from chalicelib.organization.extensions import import_actions, load_catalog
+
+    settings, organization = _context(stage, settings_file)
+    try:
+        if paths:
+            import_actions(organization)
+            catalog = Catalog.load(paths, with_tests)
+        else:
+            catalog = load_catalog(settings.playbooks, organization, with_tests=with_tests)
+    except ConfigurationError as error:
+        click.echo(str(error), err=True)
+        sys.exit(1)
+    return Loaded(settings, organization, catalog)
+
+
+def stage_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--stage and --settings: whose organization settings (lists, scope, ceilings, extensions) apply."""
+    command = click.option(
+        "--settings",
+        "settings_file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="An organization settings file to use (default: the stage's, or TRAILGUARD_SETTINGS_FILE).",
+    )(command)
+    return click.option(
+        "--stage", help="A stage of .chalice/config.json: its settings file, playbooks and actions apply."
+    )(command)
+
+
+class OperatorGroup(click.Group):
+    """Commands whose common mistakes (no region, no credentials, no table, a setting with a
+    typo) end in one line and an exit status, not a traceback (`operator_errors`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as error:
+            from trailguard.operator_errors import explain
+
+            explained = explain(error, ctx.meta.get("trailguard.context"))
+            if explained is None:
+                raise
+            line, status = explained
+            click.echo(line, err=True)
+            sys.exit(status)
+
+
+def _remember_context(**context: Any) -> None:
+    """What a one-line error should name (the stage, its table), for `OperatorGroup`."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["trailguard.context"] = {**ctx.meta.get("trailguard.context", {}), **context}
+
+
+@click.group(cls=OperatorGroup, help="trailguard: automated response to dangerous AWS API calls.")
 @click.version_option(__version__, prog_name="trailguard")
 def main() -> None:
     pass
 
 
-@main.command(help="Check playbooks (default: the bundled playbooks/) and list every mistake.")
+@main.command(
+    help="Check playbooks (default: the bundled playbooks/, and with --stage the organization's) and the "
+    "organization settings file, and list every mistake."
+)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-def validate(paths: tuple[str, ...]) -> None:
-    catalog = _load(paths)
-    count = len(catalog.playbooks)
+@stage_options
+def validate(paths: tuple[str, ...], stage: str | None, settings_file: str | None) -> None:
+    loaded = _load(paths, stage, settings_file)
+    count = len(loaded.catalog.playbooks)
+    for playbook_id, (shipped, theirs) in sorted(loaded.catalog.overrides.items()):
+        click.echo(f"note: {theirs} replaces the shipped playbook {playbook_id} ({shipped})")
+    if loaded.organization.disabled:
+        click.echo(f"note: disabled by {loaded.organization.where}: {', '.join(loaded.organization.disabled)}")
     click.echo(f"ok: {count} playbook{'s' if count != 1 else ''} valid")
 
 
-@main.command("test", help="Run the inline tests of playbooks (default: the bundled playbooks/).")
+@main.command(
+    "test",
+    help="Run the inline tests of playbooks (default: the bundled playbooks/). With --stage, as the stage "
+    "would decide: its organization's playbooks, scope and mode ceilings apply.",
+)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--watch", is_flag=True, help="Run them again whenever a playbook file changes (Ctrl-C stops).")
-def test_command(paths: tuple[str, ...], watch: bool) -> None:
+@stage_options
+def test_command(paths: tuple[str, ...], watch: bool, stage: str | None, settings_file: str | None) -> None:
     if not watch:
-        sys.exit(_run_tests(paths))
+        sys.exit(_run_tests(paths, stage, settings_file))
     import time
 
     from trailguard.authoring import watched_files
@@ -78,24 +179,24 @@ def test_command(paths: tuple[str, ...], watch: bool) -> None:
                     changed = sorted(str(f) for f in set(current) | set(seen) if current.get(f) != seen.get(f))
                     click.echo(f"\nchanged: {', '.join(changed)}")
                 seen = current
-                _run_tests(paths)
+                _run_tests(paths, stage, settings_file)
                 click.echo("watching for changes (Ctrl-C stops)")
             time.sleep(0.5)
     except KeyboardInterrupt:
         return
 
 
-def _run_tests(paths: tuple[str, ...]) -> int:
+def _run_tests(paths: tuple[str, ...], stage: str | None = None, settings_file: str | None = None) -> int:
     """Run the tests once and report them; 0 when all pass, 1 otherwise (a load error included)."""
+    from chalicelib.respond.controls import Controls
     from trailguard.playbook_tests import run_tests
 
-    settings = Settings.from_environment()
     try:
-        catalog = Catalog.load(paths or settings.playbooks)
-    except CatalogError as error:
-        click.echo(str(error), err=True)
+        loaded = _load(paths, stage, settings_file)
+    except SystemExit:
         return 1
-    results = run_tests(catalog.playbooks, OwnIdentities.of(settings))
+    catalog, settings = loaded.catalog, loaded.settings
+    results = run_tests(catalog.playbooks, OwnIdentities.of(settings), Controls(loaded.organization))
     failed = [result for result in results if not result.passed]
     for result in results:
         mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
@@ -190,8 +291,8 @@ def new(
     "trusted_accounts",
     multiple=True,
     metavar="ID",
-    help="An account of the organization, named_list('trusted_accounts') (repeatable; adds to "
-    "TRAILGUARD_TRUSTED_ACCOUNTS). Each event's own account always is.",
+    help="An account of the organization, named_list('trusted_accounts') (repeatable; adds to the settings "
+    "file's list). Each event's own account always is.",
 )
 @click.option(
     "--trusted-organization",
@@ -199,10 +300,11 @@ def new(
     multiple=True,
     metavar="ID",
     help="An AWS Organizations id of the organization, named_list('trusted_organizations') (repeatable; adds "
-    "to TRAILGUARD_TRUSTED_ORGANIZATIONS).",
+    "to the settings file's list).",
 )
 @replay_selection_options
 @replay_scale_options
+@stage_options
 def replay(
     inputs: tuple[str, ...],
     output_format: str,
@@ -213,18 +315,21 @@ def replay(
     only: tuple[str, ...],
     trusted_accounts: tuple[str, ...],
     trusted_organizations: tuple[str, ...],
+    stage: str | None,
+    settings_file: str | None,
     **scale: Any,
 ) -> None:
+    from chalicelib.respond.controls import Controls
     from trailguard.replay.command import ReplayRequest, run_replay
 
-    catalog = _load(playbook_paths)
+    loaded = _load(playbook_paths, stage, settings_file, with_tests=False)
+    catalog, settings = loaded.catalog, loaded.settings
     if only:
         unknown = sorted(set(only) - {p.id for p in catalog.playbooks})
         if unknown:
             click.echo(f"error: no playbook {', '.join(unknown)} (see python -m trailguard validate)", err=True)
             sys.exit(2)
         catalog = Catalog([p for p in catalog.playbooks if p.id in only])
-    settings = Settings.from_environment()
     if central_account is not None and not (
         len(central_account) == 12 and central_account.isascii() and central_account.isdigit()
     ):
@@ -236,7 +341,8 @@ def replay(
         playbook_paths=playbook_paths,
         only=only,
         own=OwnIdentities.of(settings, central_account, own_roles),
-        lists=_trusted_lists(settings, trusted_accounts, trusted_organizations),
+        lists=_trusted_lists(loaded.organization, trusted_accounts, trusted_organizations),
+        controls=Controls(loaded.organization),
         output_format=output_format,
         include_skipped=include_skipped,
         **scale,
@@ -259,51 +365,60 @@ def athena_ddl(
     sys.exit(write_ddl(location, start, accounts, regions, database, table))
 
 
-def _trusted_lists(settings: Settings, accounts: tuple[str, ...], organizations: tuple[str, ...]) -> Any:
-    """The settings' named lists with the ones given on the command line added; exit 2 on a bad id."""
+def _trusted_lists(organization: Organization, accounts: tuple[str, ...], organizations: tuple[str, ...]) -> Any:
+    """The settings file's named lists with the ones given on the command line added; exit 2 on a bad id."""
     from chalicelib.named_lists import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, NamedLists, problem
 
     given = {
-        TRUSTED_ACCOUNTS: (sorted(settings.trusted_accounts), accounts, "--trusted-account"),
-        TRUSTED_ORGANIZATIONS: (sorted(settings.trusted_organizations), organizations, "--trusted-organization"),
+        TRUSTED_ACCOUNTS: (accounts, "--trusted-account"),
+        TRUSTED_ORGANIZATIONS: (organizations, "--trusted-organization"),
     }
-    for name, (_, added, option) in given.items():
+    for name, (added, option) in given.items():
         wrong = problem(name, added)
         if wrong:
             click.echo(f"error: {option} {wrong}", err=True)
             sys.exit(2)
-    return NamedLists.of({name: [*configured, *added] for name, (configured, added, _) in given.items()})
+    lists = organization.lists
+    return NamedLists.of({**lists.values, **{name: [*lists.get(name), *added] for name, (added, _) in given.items()}})
 
 
 @main.command(
-    help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output); with --write, write "
-    "it and the validator generated from it (chalicelib/playbooks/schema_validator.py)."
+    help="Print the playbook JSON Schema (playbooks/playbook.schema.json is this output), or with --settings "
+    "the organization settings file's (settings/settings.schema.json); with --write, write both and the "
+    "validators generated from them (chalicelib/playbooks/ and chalicelib/organization/schema_validator.py)."
 )
-@click.option("--write", is_flag=True, help="Write playbooks/playbook.schema.json and the generated validator.")
-def schema(write: bool) -> None:
+@click.option("--write", is_flag=True, help="Write both schemas and their generated validators.")
+@click.option("--settings", "of_settings", is_flag=True, help="The organization settings file's schema.")
+def schema(write: bool, of_settings: bool) -> None:
+    from chalicelib.organization.schema import SCHEMA as SETTINGS_SCHEMA
     from chalicelib.playbooks.schema import SCHEMA
-    from chalicelib.settings import PROJECT_PLAYBOOKS
+    from chalicelib.settings import PROJECT_PLAYBOOKS, PROJECT_ROOT
 
-    text = json.dumps(SCHEMA, indent=2)
     if not write:
-        click.echo(text)
+        click.echo(json.dumps(SETTINGS_SCHEMA if of_settings else SCHEMA, indent=2))
         return
-    from trailguard.generate.validator import write_validator
+    from trailguard.generate.validator import write_organization_validator, write_validator
 
-    schema_file = PROJECT_PLAYBOOKS / "playbook.schema.json"
-    schema_file.write_text(text + "\n")
-    click.echo(f"wrote {schema_file}")
+    for path, document in (
+        (PROJECT_PLAYBOOKS / "playbook.schema.json", SCHEMA),
+        (PROJECT_ROOT / "settings" / "settings.schema.json", SETTINGS_SCHEMA),
+    ):
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        click.echo(f"wrote {path}")
     click.echo(f"wrote {write_validator()}")
+    click.echo(f"wrote {write_organization_validator()}")
 
 
 def _stage_settings(stage: str) -> Settings:
     from trailguard.generate.deployment import StageError, stage_settings
 
     try:
-        return stage_settings(stage)
+        settings = stage_settings(stage)
     except (StageError, ValueError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
+    _remember_context(stage=stage, table=settings.table)
+    return settings
 
 
 @main.command(
@@ -320,8 +435,13 @@ def _stage_settings(stage: str) -> Settings:
     is_flag=True,
     help="The member-account CloudFormation template (StackSet) instead (for --stage, default prod).",
 )
+@click.option(
+    "--operator",
+    is_flag=True,
+    help="What an operator needs for incidents, exceptions, pause and resume (no KMS, no remediation) instead.",
+)
 @click.option("--write", is_flag=True, help="Write the stage's files instead of printing.")
-def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
+def policy(stage: str | None, api: bool, member: bool, operator: bool, write: bool) -> None:
     from chalicelib.respond.handler import eventbridge_rules
     from trailguard.generate.policy import api_policy, lambda_policy
 
@@ -330,8 +450,8 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
         sys.exit(2)
     if member and not stage:
         stage = "prod"
-    settings = _stage_settings(stage) if stage else Settings.from_environment()
-    catalog = _load(())
+    loaded = _load((), stage, with_tests=False)
+    settings, catalog = loaded.settings, loaded.catalog
     if write:
         assert stage is not None
         for path in _write_deployment_files(stage, settings, catalog):
@@ -343,6 +463,10 @@ def policy(stage: str | None, api: bool, member: bool, write: bool) -> None:
         document = member_template(stage or "prod", settings, catalog, eventbridge_rules(catalog))
     elif api:
         document = api_policy(settings)
+    elif operator:
+        from trailguard.generate.policy import operator_policy
+
+        document = operator_policy(settings)
     elif stage:
         from trailguard.generate.deployment import CHALICE_DIR
 
@@ -546,7 +670,6 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
 
     from chalicelib.aws.clients import partition_of
     from chalicelib.aws.seals import KEY_SPEC
-    from chalicelib.playbooks.catalog import Catalog
     from chalicelib.respond.handler import eventbridge_rules
     from trailguard.bootstrap import ensure_key
     from trailguard.generate.deployment import acting_functions, role_name
@@ -558,7 +681,7 @@ def _bootstrap_integrity_key(stage: str, settings: Settings) -> None:
         kms = boto3.client("kms")
         account = boto3.client("sts").get_caller_identity()["Account"]
         prefix = f"arn:{partition_of(kms.meta.region_name)}:iam::{account}"
-        rules = eventbridge_rules(Catalog.load(settings.playbooks, with_tests=False))
+        rules = eventbridge_rules(_load((), stage, with_tests=False).catalog)
         roles = [f"{prefix}:role/{role_name(stage, f)}" for f in acting_functions([rule.name for rule in rules])]
         description = f"trailguard ({stage}): seals what its acting functions write to the incidents table"
         done = ensure_key(kms, key, integrity_key_policy(f"{prefix}:root", roles), description)
@@ -663,7 +786,7 @@ def slack_manifest(stage: str, endpoint_url: str | None, bot_name: str | None) -
     from trailguard.generate.slack_manifest import ManifestError, endpoint_from_deployed, manifest
 
     settings = _stage_settings(stage)
-    approvers = {*settings.slack_approvers, *(a for p in _load(()).playbooks for a in p.approvers)}
+    approvers = {*settings.slack_approvers, *(a for p in _load((), stage).catalog.playbooks for a in p.approvers)}
     try:
         endpoint = endpoint_url or endpoint_from_deployed(stage, CHALICE_DIR)
         click.echo(json.dumps(manifest(stage, endpoint, approvers, bot_name), indent=2))
@@ -672,76 +795,381 @@ def slack_manifest(stage: str, endpoint_url: str | None, bot_name: str | None) -
         sys.exit(2)
 
 
-@main.command(help="List open incidents, or show one incident with its history.")
-@click.argument("incident_id", required=False)
-@click.option("--stage", required=True, help="A stage of .chalice/config.json (its TRAILGUARD_TABLE).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option(
-    "--ocsf",
-    is_flag=True,
-    help="Print each as an OCSF 1.1.0 Detection Finding, one JSON object a line (for a SIEM, Security Lake).",
-)
-def incidents(incident_id: str | None, stage: str, as_json: bool, ocsf: bool) -> None:
-    import boto3
+_OCSF_HELP = "Print each as an OCSF 1.1.0 Detection Finding, one JSON object a line (for a SIEM, Security Lake)."
 
-    from chalicelib.incidents.model import HISTORY_FIRST
-    from chalicelib.incidents.store import DynamoStore, UnreadableIncident
-    from chalicelib.outputs.ocsf import to_ocsf
 
+class _IncidentsGroup(click.Group):
+    """`incidents --stage S` lists; `incidents --stage S ID` shows one (as before there were
+    subcommands); `incidents approve ID` and the like decide."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
+
+
+def _table_settings(stage: str | None) -> Settings:
+    ctx = click.get_current_context(silent=True)
+    parent = ctx.parent if ctx is not None else None
+    stage = stage or (parent.params.get("stage") if parent is not None else None)
+    if not stage:
+        click.echo("error: give --stage (a stage of .chalice/config.json)", err=True)
+        sys.exit(2)
     settings = _stage_settings(stage)
     if not settings.table:
-        click.echo(f"error: stage {stage} sets no TRAILGUARD_TABLE in .chalice/config.json", err=True)
+        click.echo(f"error: stage {stage} has no table (TRAILGUARD_TABLE)", err=True)
         sys.exit(2)
-    store = DynamoStore(boto3.client("dynamodb"), settings.table, settings.retention_days)
-    if incident_id:
-        try:
-            incident = store.get(incident_id)
-        except UnreadableIncident as problem:
-            click.echo(f"error: {problem}", err=True)
-            sys.exit(1)
-        if incident is None:
-            click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
-            sys.exit(1)
-        if ocsf:
-            click.echo(json.dumps(to_ocsf(incident, settings.stage)))
-            return
-        if as_json:
-            click.echo(json.dumps(incident.to_dict(), indent=2, default=str))
-            return
-        from chalicelib.incidents.notify import describe
+    return settings
 
-        click.echo(describe(incident))
-        if incident.notification is not None:
-            where = incident.notification
-            status = (
-                "waiting for delivery" + (f" (last error: {where['error']})" if where.get("error") else "")
-                if incident.notification_due
-                else "up to date"
-            )
-            click.echo(f"  Slack message {where.get('channel')} {where.get('ts') or '(not posted)'}: {status}")
-        for number, entry in enumerate(incident.history):
-            if number == HISTORY_FIRST and incident.history_dropped:
-                click.echo(f"  ... {incident.history_dropped} entries in between not kept ...")
-            detail = f": {entry.detail}" if entry.detail else ""
-            click.echo(f"  {entry.at}  {entry.who:<28} {entry.what:<12} -> {entry.state.value}{detail}")
+
+def _claims(settings: Settings) -> Any:
+    """The incidents as an operator reaches them: read, and decided by conditional writes, like
+    a click; the work is the worker's, which checks every seal (the operator cannot seal)."""
+    import boto3
+
+    from chalicelib.incidents.lifecycle import Incidents
+    from chalicelib.incidents.store import DynamoStore
+
+    assert settings.table is not None
+    store = DynamoStore(boto3.client("dynamodb"), settings.table, settings.retention_days)
+    return Incidents(store, None, lease_seconds=settings.lease_seconds)
+
+
+def _dispatcher(settings: Settings) -> Callable[[dict[str, Any]], Any]:
+    """How the command line hands work to the stage's worker: an asynchronous Lambda invoke,
+    as the Slack endpoint does."""
+    import boto3
+
+    from chalicelib.slack.worker import lambda_dispatch
+
+    if not settings.slack_worker:
+        click.echo("error: the stage names no worker (TRAILGUARD_SLACK_WORKER)", err=True)
+        sys.exit(2)
+    return lambda_dispatch(boto3.client("lambda"), settings.slack_worker)
+
+
+def _who() -> str:
+    from chalicelib.incidents.model import AWS_PRINCIPAL_PREFIX
+
+    return AWS_PRINCIPAL_PREFIX + _caller_arn()
+
+
+def _incident_line(incident: Any) -> str:
+    event = incident.event
+    mode = incident.mode + (" (lowered)" if incident.mode_note else "")
+    return (
+        f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<40} {mode:<18} "
+        f"{event.name} by {event.actor} in {event.account}/{event.region}"
+    )
+
+
+@main.group(
+    cls=_IncidentsGroup,
+    invoke_without_command=True,
+    help="List incidents people may still act on or look at (open ones, notices, dry runs), show one with its "
+    "history (incidents --stage S ID), or decide about one without Slack (approve, deny, undo, ack, retry).",
+)
+@click.option("--stage", help="A stage of .chalice/config.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line) instead of text.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(sorted(state.value for state in LISTED_STATES)),
+    help="Only incidents in this state (repeatable; default: every listed state).",
+)
+@click.option("--ocsf", is_flag=True, help=_OCSF_HELP)
+@click.pass_context
+def incidents(ctx: click.Context, stage: str | None, as_json: bool, states: tuple[str, ...], ocsf: bool) -> None:
+    if ctx.invoked_subcommand is not None:
         return
+    from chalicelib.incidents.model import State
+    from chalicelib.incidents.store import UnreadableIncident
+    from chalicelib.outputs.ocsf import to_ocsf
+
+    settings = _table_settings(stage)
     unreadable: list[UnreadableIncident] = []
-    found = store.open_incidents(unreadable=unreadable)
+    wanted = [State(state) for state in states] or sorted(LISTED_STATES)
+    found = _claims(settings).open_incidents(wanted, unreadable=unreadable)
     for damaged in unreadable:
         click.echo(f"error: {damaged}", err=True)
     for incident in found:
         if ocsf:
-            click.echo(json.dumps(to_ocsf(incident, settings.stage)))
-        elif as_json:
-            click.echo(json.dumps(incident.to_dict(), default=str))
+            click.echo(json.dumps(to_ocsf(incident, settings.stage_label)))
         else:
-            event = incident.event
-            click.echo(
-                f"{incident.created_at}  {incident.state.value:<12} {incident.id}  {incident.playbook_id:<32} "
-                f"{event.name} by {event.actor} in {event.account}/{event.region}"
-            )
+            click.echo(json.dumps(incident.to_dict(), default=str) if as_json else _incident_line(incident))
     if not (as_json or ocsf):
-        click.echo(f"{len(found)} open incident{'s' if len(found) != 1 else ''}", err=True)
+        click.echo(f"{len(found)} incident{'s' if len(found) != 1 else ''}", err=True)
+
+
+@incidents.command("show", help="One incident with its history.")
+@click.argument("incident_id")
+@click.option("--stage", help="A stage of .chalice/config.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--ocsf", is_flag=True, help=_OCSF_HELP)
+def show_incident(incident_id: str, stage: str | None, as_json: bool, ocsf: bool) -> None:
+    from chalicelib.incidents.model import HISTORY_FIRST
+    from chalicelib.incidents.notify import describe
+    from chalicelib.incidents.store import UnreadableIncident
+    from chalicelib.outputs.ocsf import to_ocsf
+
+    ctx = click.get_current_context()
+    as_json = as_json or bool(ctx.parent and ctx.parent.params.get("as_json"))
+    ocsf = ocsf or bool(ctx.parent and ctx.parent.params.get("ocsf"))
+    settings = _table_settings(stage)
+    try:
+        incident = _claims(settings).get(incident_id)
+    except UnreadableIncident as problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+    if incident is None:
+        click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
+        sys.exit(1)
+    if ocsf:
+        click.echo(json.dumps(to_ocsf(incident, settings.stage_label)))
+        return
+    if as_json:
+        click.echo(json.dumps(incident.to_dict(), indent=2, default=str))
+        return
+    click.echo(describe(incident))
+    if incident.mode_note:
+        click.echo(f"  mode {incident.mode_note}")
+    if incident.notification is not None:
+        where = incident.notification
+        status = (
+            "waiting for delivery" + (f" (last error: {where['error']})" if where.get("error") else "")
+            if incident.notification_due
+            else "up to date"
+        )
+        click.echo(f"  Slack message {where.get('channel')} {where.get('ts') or '(not posted)'}: {status}")
+    for number, entry in enumerate(incident.history):
+        if number == HISTORY_FIRST and incident.history_dropped:
+            click.echo(f"  ... {incident.history_dropped} entries in between not kept ...")
+        detail = f": {entry.detail}" if entry.detail else ""
+        click.echo(f"  {entry.at}  {entry.who:<28} {entry.what:<12} -> {entry.state.value}{detail}")
+
+
+_RUNS_STEPS = ("approve", "retry", "undo")
+
+
+def _decide(incident_id: str, transition: str, stage: str | None, reason: str | None, wait: float) -> None:
+    """Decide as a click does (the same transitions, one conditional write, so a click at
+    the same moment and this decide once), recorded as the AWS principal who ran it; then
+    the worker carries it out."""
+    from chalicelib.incidents.lifecycle import StaleIncident, UnknownIncident
+    from chalicelib.incidents.model import BUSY_STATES, IllegalTransition
+
+    settings = _table_settings(stage)
+    if transition in _RUNS_STEPS:
+        paused = _paused(settings)
+        if paused:
+            click.echo(f"error: nothing done: {paused}; python -m trailguard resume --stage STAGE first", err=True)
+            sys.exit(1)
+    door = _claims(settings)
+    who = _who()
+    try:
+        decided = door.claim(incident_id, transition, who, reason)
+    except (IllegalTransition, UnknownIncident) as error:
+        click.echo(f"error: nothing done: {error}", err=True)
+        sys.exit(1)
+    except StaleIncident:
+        click.echo("error: nothing done: someone else changed the incident at the same moment; look again", err=True)
+        sys.exit(1)
+    click.echo(f"{transition} of {decided.id} recorded, by {who}: {decided.state.value}")
+    _dispatcher(settings)({"incident": decided.id, "version": decided.version})
+    if wait <= 0:
+        click.echo("the stage's worker carries it out; python -m trailguard incidents --stage STAGE ID shows it")
+        return
+    import time
+
+    deadline = time.monotonic() + wait
+    incident = door.get(decided.id)
+    while incident is not None and incident.state in BUSY_STATES and time.monotonic() < deadline:
+        time.sleep(1)
+        incident = door.get(decided.id)
+    if incident is None:
+        click.echo(f"{decided.id} is gone (expired)")
+    elif incident.state in BUSY_STATES:
+        click.echo(f"{incident.id} is still {incident.state.value} after {wait:g} s; the worker goes on")
+    else:
+        click.echo(f"{incident.id} is {incident.state.value}" + (f": {incident.error}" if incident.error else ""))
+
+
+def _paused(settings: Settings) -> str | None:
+    import boto3
+
+    from chalicelib.organization.switch import NEVER_SET, SwitchState, ssm_reader
+
+    if not settings.switch_parameter:
+        return None
+    value = ssm_reader(lambda: boto3.client("ssm"), settings.switch_parameter)()
+    state = NEVER_SET if value is None else SwitchState.from_value(value)
+    return f"the stage is {state.describe()}" if state.paused else None
+
+
+def _decision_command(name: str, transition: str, text: str) -> None:
+    @incidents.command(name, help=text)
+    @click.argument("incident_id")
+    @click.option("--stage", help="A stage of .chalice/config.json.")
+    @click.option("--reason", help="Why (kept in the incident's history).")
+    @click.option(
+        "--wait",
+        type=float,
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for the worker to finish (0: do not wait).",
+    )
+    def decide(incident_id: str, stage: str | None, reason: str | None, wait: float) -> None:
+        _decide(incident_id, transition, stage, reason, wait)
+
+
+_decision_command("approve", "approve", "Approve a proposal: the worker runs its steps.")
+_decision_command("deny", "deny", "Deny a proposal: nothing is changed, and the sweep does not propose it again.")
+_decision_command("undo", "undo", "Undo a remediation: the worker puts back what trailguard changed.")
+_decision_command("ack", "acknowledge", "Acknowledge an incident: nothing more to do.")
+_decision_command("retry", "retry", "Run the steps of a failed incident again.")
+
+
+def _exception_store(settings: Settings) -> Any:
+    import boto3
+
+    from chalicelib.incidents.exceptions import DynamoExceptions
+
+    assert settings.table is not None
+    return DynamoExceptions(boto3.client("dynamodb"), settings.table, settings.retention_days)
+
+
+@main.group(
+    invoke_without_command=True,
+    help="List exceptions (changes marked as expected: owner, reason, expiry), or add or revoke one without Slack.",
+)
+@click.option("--stage", help="A stage of .chalice/config.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line) instead of text.")
+@click.option("--all", "every", is_flag=True, help="Also those revoked or expired and checked again (a table scan).")
+@click.pass_context
+def exceptions(ctx: click.Context, stage: str | None, as_json: bool, every: bool) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from chalicelib.clock import utc_now
+
+    settings = _table_settings(stage)
+    store = _exception_store(settings)
+    found = store.every() if every else store.listed()
+    now = utc_now()
+    for change in found:
+        if as_json:
+            click.echo(json.dumps({**change.to_dict(), "status": change.status(now)}, default=str))
+            continue
+        click.echo(
+            f"{change.id}  {change.status(now):<18} {change.playbook_id:<40} {change.resource} in "
+            f"{change.account}/{change.region}  until {change.expires_at}  owner {change.owner}: {change.reason}"
+        )
+    if not as_json:
+        click.echo(f"{len(found)} exception{'s' if len(found) != 1 else ''}", err=True)
+
+
+@exceptions.command(
+    "add",
+    help="Mark an incident's change as expected: for DAYS, its playbook's events on that resource are told, not "
+    "acted on. Recorded on the incident as asked by you; the stage's worker makes it.",
+)
+@click.argument("incident_id")
+@click.option("--stage", help="A stage of .chalice/config.json.")
+@click.option("--reason", required=True, help="Why the change is expected (the change request, the ticket).")
+@click.option("--days", type=click.IntRange(1, 365), default=7, show_default=True, help="How long it lasts.")
+@click.option("--owner", help="Who answers for it (default: you).")
+@click.option("--wait", type=float, default=60.0, show_default=True, help="Seconds to wait for the worker (0: do not).")
+def add_exception(incident_id: str, stage: str | None, reason: str, days: int, owner: str | None, wait: float) -> None:
+    from chalicelib.incidents.exceptions import MADE, REFUSED, REQUESTED
+    from chalicelib.incidents.lifecycle import StaleIncident, UnknownIncident
+    from chalicelib.incidents.model import BUSY_STATES
+    from chalicelib.slack.worker import request_detail
+
+    settings = _table_settings(stage)
+    door = _claims(settings)
+    incident = door.get(incident_id)
+    if incident is None:
+        click.echo(f"error: no incident {incident_id} in {settings.table}", err=True)
+        sys.exit(1)
+    if incident.state in BUSY_STATES:
+        click.echo(f"error: incident {incident_id} is {incident.state.value}: ask again once it is done", err=True)
+        sys.exit(1)
+    if owner is not None and ":" in owner:
+        click.echo("error: --owner may not contain ':' (an email or a name)", err=True)
+        sys.exit(2)
+    who = _who()
+    try:
+        noted = door.note(incident_id, who, REQUESTED, request_detail(days, reason, owner))
+    except (StaleIncident, UnknownIncident) as error:
+        click.echo(f"error: nothing done: {error}", err=True)
+        sys.exit(1)
+    count = len(noted.history)
+    click.echo(f"exception asked on {incident_id} by {who}: for {days} days: {reason}")
+    _dispatcher(settings)({"except": noted.id, "version": noted.version})
+    answer = _answer_after(door, incident_id, count, (MADE, REFUSED), wait)
+    if answer is None:
+        click.echo("the stage's worker makes it; python -m trailguard exceptions --stage STAGE lists it")
+    elif answer.what == MADE:
+        click.echo(f"made: {answer.detail}")
+    else:
+        click.echo(f"error: refused: {answer.detail}", err=True)
+        sys.exit(1)
+
+
+def _answer_after(door: Any, incident_id: str, count: int, answers: tuple[str, ...], wait: float) -> Any:
+    """The first history entry among `answers` recorded after the first `count` ones, waiting
+    up to `wait` seconds for the worker; None if none came."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        incident = door.get(incident_id)
+        later = incident.history_since(count) if incident is not None else []
+        found = next((entry for entry in later if entry.what in answers), None)
+        if found is not None or time.monotonic() >= deadline:
+            return found
+        time.sleep(1)
+
+
+@exceptions.command("revoke", help="End an exception now: trailguard acts on that resource as its playbook says again.")
+@click.argument("exception_id")
+@click.option("--stage", help="A stage of .chalice/config.json.")
+def revoke_exception(exception_id: str, stage: str | None) -> None:
+    settings = _table_settings(stage)
+    change = _exception_store(settings).get(exception_id)
+    if change is None:
+        click.echo(f"error: no exception {exception_id} in {settings.table}", err=True)
+        sys.exit(1)
+    who = _who()
+    _dispatcher(settings)({"revoke": exception_id, "by": who})
+    click.echo(
+        f"revocation of {exception_id} ({change.playbook_id} on {change.resource}) handed to the worker, by {who}"
+    )
+
+
+@main.command(
+    help="Print the organization's accounts, their names and OU paths, from AWS Organizations (with credentials "
+    "in the management account or a delegated administrator), as the settings file's `accounts:`; with "
+    "--stage, also say what differs from the stage's settings file."
+)
+@click.option("--stage", help="A stage of .chalice/config.json whose settings file to compare with.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the settings file's YAML.")
+def organization(stage: str | None, as_json: bool) -> None:
+    import boto3
+
+    from trailguard.organization_map import accounts, as_settings
+
+    found = accounts(boto3.client("organizations"))
+    click.echo(json.dumps(found, indent=2) if as_json else as_settings(found), nl=False)
+    if as_json:
+        click.echo()
+    if stage:
+        _, known = _context(stage)
+        for account, entry in found.items():
+            have = known.accounts.get(account)
+            path = tuple(entry["ou"].split("/"))
+            if have is None or have.ou_path != path:
+                click.echo(f"differs from {known.where}: {account} is in {entry['ou']}", err=True)
 
 
 @main.command(help="Write docs/playbooks.md and docs/slack-messages.md from the code (or --check they are current).")
@@ -760,7 +1188,7 @@ def docs(datasets: str | None, check: bool) -> None:
         stratus_coverage,
     )
 
-    catalog = _load(())
+    catalog = _load(()).catalog
     folder = Path(datasets) if datasets else default_datasets()
     stratus = folder / "stratus-detonation-logs"
     if not stratus.is_dir():
@@ -801,3 +1229,97 @@ def demo(output: str | None, keep_running: bool) -> None:
     from trailguard.demo import DEFAULT_OUTPUT, run_demo
 
     sys.exit(run_demo(Path(output) if output else DEFAULT_OUTPUT, keep_running))
+
+
+# -- the kill switch ------------------------------------------------------------------------
+
+
+def _caller_arn() -> str:
+    """Who the operator is, as AWS asserts it (STS GetCallerIdentity): what decisions record."""
+    import boto3
+
+    arn: str = boto3.client("sts").get_caller_identity()["Arn"]
+    return arn
+
+
+def _switch_parameter(settings: Settings) -> str:
+    if not settings.switch_parameter:
+        click.echo("error: this stage has no switch parameter (TRAILGUARD_SWITCH_PARAMETER)", err=True)
+        sys.exit(2)
+    return settings.switch_parameter
+
+
+def _set_switch(stage: str, state: str, reason: str | None) -> None:
+    import boto3
+
+    from chalicelib.clock import timestamp, utc_now
+    from chalicelib.organization.switch import SwitchState
+    from chalicelib.text import cut
+
+    settings = _stage_settings(stage)
+    name = _switch_parameter(settings)
+    value = SwitchState(state, _caller_arn(), timestamp(utc_now()), cut(reason, 500) if reason else None)
+    boto3.client("ssm").put_parameter(
+        Name=name,
+        Value=value.to_value(),
+        Type="String",
+        Overwrite=True,
+        Description=f"trailguard ({stage}): active, dry-run or paused (python -m trailguard pause|dry-run|resume)",
+    )
+    click.echo(f"{stage}: {value.describe()} ({name})")
+    click.echo(
+        f"every function of the stage reads it within {settings.switch_seconds} s; "
+        f"python -m trailguard status --stage {stage} shows it"
+    )
+
+
+@main.command(
+    help="Stop all remediation in a stage, without a redeploy: new incidents only record and tell what would "
+    "have been done, and approvals, retries and undos wait (they fail saying so). Sets the stage's SSM switch."
+)
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option("--reason", help="Why (shown in incidents and messages).")
+def pause(stage: str, reason: str | None) -> None:
+    from chalicelib.organization.switch import PAUSED
+
+    _set_switch(stage, PAUSED, reason)
+
+
+@main.command(
+    "dry-run",
+    help="Put a stage in dry-run without a redeploy: new incidents record and tell what would have been done; "
+    "decisions people already made are carried out. `resume` ends it.",
+)
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option("--reason", help="Why (shown in incidents and messages).")
+def dry_run(stage: str, reason: str | None) -> None:
+    from chalicelib.organization.switch import DRY_RUN
+
+    _set_switch(stage, DRY_RUN, reason)
+
+
+@main.command(help="End a pause or a dry-run: the stage acts as its playbooks and settings say again.")
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option("--reason", help="Why (kept with the switch).")
+def resume(stage: str, reason: str | None) -> None:
+    from chalicelib.organization.switch import ACTIVE
+
+    _set_switch(stage, ACTIVE, reason)
+
+
+@main.command(help="Whether a stage is active, in dry-run or paused, who set it, when and why.")
+@click.option("--stage", required=True, help="A stage of .chalice/config.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def status(stage: str, as_json: bool) -> None:
+    import boto3
+
+    from chalicelib.organization.switch import NEVER_SET, SwitchState, ssm_reader
+
+    settings = _stage_settings(stage)
+    name = _switch_parameter(settings)
+    value = ssm_reader(lambda: boto3.client("ssm"), name)()  # an error is explained in one line
+    state = NEVER_SET if value is None else SwitchState.from_value(value)
+    if as_json:
+        click.echo(json.dumps({"stage": stage, "parameter": name, **dataclasses.asdict(state)}))
+        return
+    click.echo(f"{stage}: {state.describe()} ({name})")

@@ -16,8 +16,9 @@ from typing import Any
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.playbook import Playbook, PlaybookTest
+from chalicelib.respond.controls import Controls
 from chalicelib.respond.guards import OwnIdentities
-from chalicelib.respond.responder import Decision, decide
+from chalicelib.respond.responder import NO_CONTROLS, Decision, decide
 from trailguard.eventfiles import read_event_file
 
 
@@ -36,21 +37,25 @@ class TestResult:
         return f"{self.playbook.path}:{self.test.line}" if self.playbook.path else self.playbook.id
 
 
-def run_tests(playbooks: Iterable[Playbook], own: OwnIdentities) -> list[TestResult]:
+def run_tests(playbooks: Iterable[Playbook], own: OwnIdentities, controls: Controls = NO_CONTROLS) -> list[TestResult]:
+    """Each playbook's tests, through the decision path; `controls`: a stage's scope and mode
+    ceilings, which then apply as in that stage (none by default: the playbook's own)."""
     results = []
     for playbook in playbooks:
         catalog = Catalog([playbook])
         for test in playbook.tests:
-            results.append(TestResult(playbook, test, _problem(catalog, playbook, test, own)))
+            results.append(TestResult(playbook, test, _problem(catalog, playbook, test, own, controls)))
     return results
 
 
-def _problem(catalog: Catalog, playbook: Playbook, test: PlaybookTest, own: OwnIdentities) -> str | None:
+def _problem(
+    catalog: Catalog, playbook: Playbook, test: PlaybookTest, own: OwnIdentities, controls: Controls
+) -> str | None:
     try:
         event = load_test_event(playbook, test)
     except EventError as error:
         return f"the test's event is not usable: {error}"
-    decision = decide(catalog, event, own, test.lists)
+    decision = decide(catalog, event, own, test.lists, controls)
     if test.expect == "ignore":
         return _expect_ignored(decision)
     return _expect_plan(decision, test.expect)
@@ -98,7 +103,8 @@ def _describe(decision: Decision) -> str:
     if decision.plans:
         plan = decision.plans[0]
         steps = ", ".join(f"{step.action}({_params(step.params)})" for step in plan.steps)
-        return f"a plan (mode {plan.mode}): {steps or 'no steps'}"
+        lowered = f", {plan.lowered_by}" if plan.lowered_by else ""
+        return f"a plan (mode {plan.mode}{lowered}): {steps or 'no steps'}"
     if decision.rejections:
         return f"left alone by its condition ({decision.rejections[0][1]})"
     return "not selected (its when.source/events do not name this event)"
@@ -119,7 +125,8 @@ def _expect_plan(decision: Decision, expect: dict[str, Any]) -> str | None:
         return f"expected a plan, got {_describe(decision)}"
     plan = decision.plans[0]
     if "mode" in expect and expect["mode"] != plan.mode:
-        return f"expected mode {expect['mode']}, got {plan.mode}"
+        lowered = f" ({plan.lowered_by})" if plan.lowered_by else ""
+        return f"expected mode {expect['mode']}, got {plan.mode}{lowered}"
     if "steps" not in expect:
         return None
     expected_steps = [step if isinstance(step, dict) else {"action": step} for step in expect["steps"]]

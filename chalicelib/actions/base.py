@@ -159,6 +159,12 @@ class Action:
         Actions that can break nothing keep this default."""
         return None
 
+    def resource_tags(self) -> dict[str, str] | None:
+        """The tags of the resource the step acts on (the opt-out tag, a playbook's tag scope),
+        read through the action's client; None where the action cannot tell. An action that
+        reads them declares the permission among its `permissions`."""
+        return None
+
     # -- shared behaviour -----------------------------------------------------------------
 
     def undo(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, ResourceType, register
 from chalicelib.actions.iam import ROLE, SERVICE_LINKED_ROLE
 from chalicelib.aws.retrying import eventually
@@ -41,11 +42,15 @@ class StartLogging(Action):
     name = "cloudtrail.start_logging"
     service = "cloudtrail"
     permissions = {
+        "cloudtrail:ListTags": TRAIL,
         "cloudtrail:GetTrailStatus": TRAIL,
         "cloudtrail:StartLogging": TRAIL,
         "cloudtrail:StopLogging": TRAIL,
     }
     parameters = (Parameter("trail", "string", "Name or ARN of the trail."),)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.trail_tags(self.client, self.params["trail"], self.context.account, self.context.region)
 
     def snapshot(self) -> dict[str, Any]:
         status = self.client.get_trail_status(Name=self.params["trail"])
@@ -228,6 +233,7 @@ class RestoreEventSelectors(Action):
     name = "cloudtrail.restore_event_selectors"
     service = "cloudtrail"
     permissions = {
+        "cloudtrail:ListTags": TRAIL,
         "cloudtrail:GetEventSelectors": TRAIL,
         "cloudtrail:PutEventSelectors": TRAIL,
     }
@@ -241,6 +247,9 @@ class RestoreEventSelectors(Action):
             default={"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}]},
         ),
     )
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.trail_tags(self.client, self.params["trail"], self.context.account, self.context.region)
 
     @classmethod
     def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:
@@ -306,6 +315,9 @@ class RestoreTrailSettings(Action):
     passes_role_to = "cloudtrail.amazonaws.com"
     propose_only_if_unsafe = True  # safe = nothing weaker than remembered
     parameters = (Parameter("trail", "string", "Name or ARN of the trail."),)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.trail_tags(self.client, self.params["trail"], self.context.account, self.context.region)
 
     @classmethod
     def memory_key(cls, params: Mapping[str, Any], context: ActionContext) -> str | None:

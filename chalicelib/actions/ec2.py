@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import ANY_RESOURCE, Action, ActionContext, ActionError, Parameter, ResourceType, register
 from chalicelib.memory import flow_logs
 from chalicelib.memory.rules import configuration
@@ -68,6 +69,7 @@ class RevokePublicIngress(Action):
     service = "ec2"
     eventually_consistent = True  # the EC2 API is eventually consistent, as AWS documents
     permissions = {
+        "ec2:DescribeTags": ANY_RESOURCE,
         "ec2:DescribeSecurityGroupRules": ANY_RESOURCE,
         "ec2:RevokeSecurityGroupIngress": SECURITY_GROUP,
         "ec2:AuthorizeSecurityGroupIngress": SECURITY_GROUP,
@@ -81,6 +83,9 @@ class RevokePublicIngress(Action):
             "of public_cidrs() or wide_cidrs(), usually narrowed by open_to_ports().",
         ),
     )
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.ec2_tags(self.client, self.params["group"])
 
     def _targets(self) -> set[tuple[str, int, int, str | None]]:
         return {
@@ -227,11 +232,15 @@ class RemovePublicSnapshotPermission(_SharedPermission):
     name = "ec2.remove_public_snapshot_permission"
     service = "ec2"
     permissions = {
+        "ec2:DescribeTags": ANY_RESOURCE,
         "ec2:DescribeSnapshotAttribute": EBS_SNAPSHOT,
         "ec2:ModifySnapshotAttribute": EBS_SNAPSHOT,
     }
     parameters = (Parameter("snapshot", "string", "Id of the EBS snapshot."), _ACCOUNTS)
     resource_param = "snapshot"
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.ec2_tags(self.client, self.params["snapshot"])
 
     def _entries(self) -> list[dict[str, str]]:
         response = self.client.describe_snapshot_attribute(
@@ -270,11 +279,15 @@ class RemovePublicImagePermission(_SharedPermission):
     name = "ec2.remove_public_image_permission"
     service = "ec2"
     permissions = {
+        "ec2:DescribeTags": ANY_RESOURCE,
         "ec2:DescribeImageAttribute": IMAGE,
         "ec2:ModifyImageAttribute": IMAGE,
     }
     parameters = (Parameter("image", "string", "Id of the AMI."), _ACCOUNTS)
     resource_param = "image"
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.ec2_tags(self.client, self.params["image"])
 
     def _entries(self) -> list[dict[str, str]]:
         response = self.client.describe_image_attribute(ImageId=self.params["image"], Attribute="launchPermission")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import (
     TRUSTED_ACCOUNTS,
     TRUSTED_ORGANIZATIONS,
@@ -48,10 +49,14 @@ class DeactivateAccessKey(Action):
     service = "iam"
     eventually_consistent = True  # IAM documents its changes as eventually consistent
     permissions = {
+        "iam:ListUserTags": USER,
         "iam:ListAccessKeys": USER,
         "iam:UpdateAccessKey": USER,
     }
     parameters = (_USER, Parameter("key", "string", "The access key id."))
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.user_tags(self.client, self.params["user"])
 
     def snapshot(self) -> dict[str, Any]:
         keys = self.client.list_access_keys(UserName=self.params["user"])["AccessKeyMetadata"]
@@ -88,10 +93,14 @@ class DeleteLoginProfile(Action):
     service = "iam"
     eventually_consistent = True  # IAM documents its changes as eventually consistent
     permissions = {
+        "iam:ListUserTags": USER,
         "iam:GetLoginProfile": USER,
         "iam:DeleteLoginProfile": USER,
     }
     parameters = (_USER,)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.user_tags(self.client, self.params["user"])
 
     def snapshot(self) -> dict[str, Any]:
         try:
@@ -152,10 +161,14 @@ class RestoreTrustPolicy(Action):
     service = "iam"
     eventually_consistent = True  # IAM documents its changes as eventually consistent
     permissions = {
+        "iam:ListRoleTags": ROLE,
         "iam:GetRole": ROLE,
         "iam:UpdateAssumeRolePolicy": ROLE,
     }
     parameters = (Parameter("role", "string", "Name of the role."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.role_tags(self.client, self.params["role"])
 
     def _trusted(self, arn: str) -> Trusted:
         return trusted_by(self, arn.split(":")[4])

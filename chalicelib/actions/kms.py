@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import (
     TRUSTED_ACCOUNTS,
     TRUSTED_ORGANIZATIONS,
@@ -75,11 +76,15 @@ class EnableKey(Action):
     service = "kms"
     eventually_consistent = True  # KMS documents its API as eventually consistent
     permissions = {
+        "kms:ListResourceTags": KEY,
         "kms:DescribeKey": KEY,
         "kms:EnableKey": KEY,
         "kms:DisableKey": KEY,
     }
     parameters = (_KEY,)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.key_tags(self.client, self.params["key"])
 
     def snapshot(self) -> dict[str, Any]:
         return _describe(self.client, self.params["key"])
@@ -124,6 +129,7 @@ class CancelKeyDeletion(Action):
     service = "kms"
     eventually_consistent = True  # KMS documents its API as eventually consistent
     permissions = {
+        "kms:ListResourceTags": KEY,
         "kms:DescribeKey": KEY,
         "kms:CancelKeyDeletion": KEY,
         "kms:EnableKey": KEY,
@@ -134,6 +140,9 @@ class CancelKeyDeletion(Action):
         _KEY,
         Parameter("enable", "boolean", "Enable the key once the deletion is cancelled.", False, True),
     )
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.key_tags(self.client, self.params["key"])
 
     def snapshot(self) -> dict[str, Any]:
         return _describe(self.client, self.params["key"])
@@ -186,10 +195,14 @@ class RestoreKeyPolicy(Action):
     service = "kms"
     eventually_consistent = True  # KMS documents its API as eventually consistent
     permissions = {
+        "kms:ListResourceTags": KEY,
         "kms:GetKeyPolicy": KEY,
         "kms:PutKeyPolicy": KEY,
     }
     parameters = (_KEY, TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.key_tags(self.client, self.params["key"])
 
     def _public(self, policy: Any) -> list[Any]:
         return open_to_everyone(policy, trusted_by(self))

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import Action, Parameter, ResourceType, register
 
 FUNCTION = ResourceType("Function", ("arn:*:lambda:*:*:function:*",))
@@ -55,6 +56,7 @@ class RemovePermission(Action):
     name = "lambda.remove_permission"
     service = "lambda"
     permissions = {
+        "lambda:ListTags": FUNCTION,
         "lambda:GetPolicy": FUNCTION,
         "lambda:RemovePermission": FUNCTION,
         "lambda:AddPermission": FUNCTION,
@@ -65,6 +67,9 @@ class RemovePermission(Action):
         Parameter("statement", "string", "The statement id (Sid)."),
         Parameter("qualifier", "string", "Version or alias the permission was added to.", required=False),
     )
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.function_tags(self.client, self.params["function"], self.context.account, self.context.region)
 
     def _qualifier(self) -> dict[str, str]:
         return {"Qualifier": self.params["qualifier"]} if self.params.get("qualifier") else {}

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import (
     ANY_RESOURCE,
     TRUSTED_ACCOUNTS,
@@ -107,6 +108,7 @@ class RemovePublicAcl(Action):
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetBucketAcl": BUCKET,
         "s3:PutBucketAcl": BUCKET,
         "s3:GetBucketWebsite": BUCKET,
@@ -115,6 +117,9 @@ class RemovePublicAcl(Action):
 
     def workload(self) -> str | None:
         return _website_workload(self.client, self.params["bucket"], "removing its public grants")
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def snapshot(self) -> dict[str, Any]:
         acl = self.client.get_bucket_acl(Bucket=self.params["bucket"])
@@ -157,6 +162,7 @@ class RemovePublicObjectAcl(Action):
     name = "s3.remove_public_object_acl"
     service = "s3"
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetObjectAcl": OBJECT,
         "s3:PutObjectAcl": OBJECT,
         "s3:GetBucketWebsite": BUCKET,
@@ -168,6 +174,9 @@ class RemovePublicObjectAcl(Action):
 
     def workload(self) -> str | None:
         return _website_workload(self.client, self.params["bucket"], f"making {self.params['key']} private")
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def snapshot(self) -> dict[str, Any]:
         acl = self.client.get_object_acl(Bucket=self.params["bucket"], Key=self.params["key"])
@@ -219,11 +228,15 @@ class RemovePublicPolicyStatements(Action):
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetBucketPolicy": BUCKET,
         "s3:PutBucketPolicy": BUCKET,
         "s3:DeleteBucketPolicy": BUCKET,
     }
     parameters = (Parameter("bucket", "string", "Name of the bucket."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def _public(self, policy: Any) -> list[Any]:
         return open_to_everyone(policy, trusted_by(self))
@@ -343,6 +356,7 @@ class BlockPublicAccess(_PublicAccessBlock):
     service = "s3"
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetBucketPublicAccessBlock": BUCKET,
         "s3:PutBucketPublicAccessBlock": BUCKET,
         "s3:GetBucketWebsite": BUCKET,
@@ -351,6 +365,9 @@ class BlockPublicAccess(_PublicAccessBlock):
 
     def workload(self) -> str | None:
         return _website_workload(self.client, self.params["bucket"], "blocking public access")
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def snapshot(self) -> dict[str, Any]:
         return {"Bucket": self.params["bucket"], **super().snapshot()}

@@ -30,6 +30,7 @@ from chalicelib.actions.base import ActionContext
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.clock import timestamp, utc_now
 from chalicelib.incidents.changes import NO_CHANGES, StateChanges, tell_opened, tell_rested
+from chalicelib.incidents.exceptions import Exceptions
 from chalicelib.incidents.model import (
     BUSY_STATES,
     OPEN_STATES,
@@ -75,11 +76,17 @@ class Incidents:
         changes: StateChanges = NO_CHANGES,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], dt.datetime] = utc_now,
+        gate: Callable[[], str | None] | None = None,
+        exceptions: Exceptions | None = None,
     ) -> None:
         """`store`: where they are kept (sealed for the acting functions); `actions` binds a
         planned step to AWS (None: simulated); `memory`: the configurations an incident's
         steps restore, and the decisions the sweep honours; `notifier` tells people;
-        `changes` tells other tools (metrics, findings, events) what opened and where it rests."""
+        `changes` tells other tools (metrics, findings, events) what opened and where it rests;
+        `gate()` says why no step may run now (the stage is paused), None when they may;
+        `exceptions`: the exceptions kept beside the incidents (None: none are kept)."""
+        self.gate = gate
+        self.exceptions = exceptions
         self.store = store
         self.memory = memory
         self.notifier = notifier or NullNotifier()
@@ -198,6 +205,18 @@ class Incidents:
     def expire(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
         return self.claim(incident_id, "expire", who, detail)
 
+    def note(self, incident_id: str, who: str, what: str, detail: str | None = None) -> Incident:
+        """Add a decision to the incident's history without moving it (an exception asked for,
+        made or refused), written only if nobody wrote it first (else added to theirs)."""
+
+        def write(attempt: int) -> Incident:
+            incident = self.load(incident_id)
+            incident.record(who, what, detail, self.clock())
+            self._save(incident)
+            return incident
+
+        return _raced(write)
+
     def claim(
         self, incident_id: str, transition: str, who: str, detail: str | None = None, *, read: Incident | None = None
     ) -> Incident:
@@ -226,16 +245,33 @@ class Incidents:
         """The work a claimed incident waits for: its steps (remediating), their undo, or,
         after a denial, recording for the sweep that people left the resource as it is."""
         if incident.state is State.REMEDIATING:
-            return self.steps.remediate(incident)
+            return self.remediate(incident)
         if incident.state is State.UNDOING:
-            return self.steps.undo(incident)
+            halted = self._halted(incident)
+            return halted if halted is not None else self.steps.undo(incident)
         if incident.state is State.DENIED:
             self._accept(incident)
         return incident
 
     def remediate(self, incident: Incident) -> Incident:
         """Run (or go on running) the steps of an incident in `remediating`."""
-        return self.steps.remediate(incident)
+        halted = self._halted(incident)
+        return halted if halted is not None else self.steps.remediate(incident)
+
+    def _halted(self, incident: Incident) -> Incident | None:
+        """While the stage is paused, a busy incident runs nothing: its remediation fails and
+        its undo is refused, each saying why and what to press after `trailguard resume`."""
+        reason = self.gate() if self.gate is not None else None
+        if reason is None:
+            return None
+        if incident.state is State.UNDOING:
+            incident.move("refuse_undo", TRAILGUARD, f"{reason}: nothing was put back; press Undo again after resume")
+        else:
+            incident.error = f"{reason}: the steps that had not run were not run; Retry after resume"
+            incident.move("fail", TRAILGUARD, incident.error)
+        self._save(incident)
+        log.warning("paused: nothing run", extra={"incident": incident.id, "reason": reason})
+        return incident
 
     def settle(self, incident: Incident) -> Incident:
         """Write again, under trailguard's own seal, an incident a click moved to a state

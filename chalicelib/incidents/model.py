@@ -30,6 +30,9 @@ from chalicelib.text import cut
 
 TRAILGUARD = "trailguard"
 """Who the history names for what trailguard does on its own."""
+AWS_PRINCIPAL_PREFIX = "aws:"
+"""How the history names an AWS principal who decided through the command line: `aws:ARN`
+(what STS GetCallerIdentity asserts)."""
 
 
 class State(StrEnum):
@@ -208,6 +211,9 @@ class Incident:
     `incidents.seals`); None until one of them has written it."""
     sealed_state: State | None = None
     """The state the seal was made in: a click may have moved it on since, by one button."""
+    mode_note: str | None = None
+    """When the organization's settings lowered the playbook's mode: from what, to what, by
+    which rule (`auto -> approve: modes.accounts.111122223333`). Sealed, like the mode."""
     stored_state: State | None = field(default=None, compare=False, repr=False)
     """The state as last read from or written to the store (not serialized): a write is
     also conditional on the store still holding it."""
@@ -284,6 +290,8 @@ class Incident:
             "version": self.version,
             "seal": self.seal,
             "sealedState": self.sealed_state.value if self.sealed_state is not None else None,
+            # Only when set: the seal covers every key, and incidents sealed before it existed keep theirs.
+            **({"modeNote": self.mode_note} if self.mode_note else {}),
         }
 
     def _step_dict(self, index: int, step: StepResult) -> dict[str, Any]:
@@ -319,6 +327,7 @@ class Incident:
             version=int(data.get("version", 0)),
             seal=data.get("seal"),
             sealed_state=_state_or_none(data.get("sealedState")),
+            mode_note=data.get("modeNote"),
         )
 
 

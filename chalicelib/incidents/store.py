@@ -32,6 +32,11 @@ from typing import Any, Protocol
 from chalicelib.aws.dynamodb import decode_body, encode_body, item_size
 from chalicelib.incidents.model import OPEN_STATES, Incident, State
 
+LISTED_STATES = OPEN_STATES | {State.NOTIFIED, State.SIMULATED}
+"""States the open index also holds, for people listing incidents (a notice nobody
+acknowledged yet, what a dry run would have done): they expire like finished ones, and
+nothing in trailguard acts on them."""
+
 DEFAULT_RETENTION_DAYS = 90
 OPEN_INDEX = "open"
 UNANNOUNCED = "unannounced"
@@ -82,8 +87,8 @@ class IncidentStore(Protocol):
     def open_incidents(
         self, states: Iterable[State] = OPEN_STATES, *, unreadable: list[UnreadableIncident] | None = None
     ) -> list[Incident]:
-        """Incidents in `states` (all of them open states), oldest first. A damaged item is
-        added to `unreadable` and the others are listed; without that list it is raised."""
+        """Incidents in `states` (open states, or LISTED_STATES), oldest first. A damaged item
+        is added to `unreadable` and the others are listed; without that list it is raised."""
 
     def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         """Incidents whose message does not show their latest change (`notification_due`)."""
@@ -171,6 +176,8 @@ def incident_item(incident: Incident, expires_at: int, writer: str) -> dict[str,
         item["openState"] = {"S": incident.state.value}
     elif incident.notification_due:
         item["openState"] = {"S": UNANNOUNCED}
+    elif incident.state in LISTED_STATES:
+        item["openState"] = {"S": incident.state.value}
     if incident.state not in OPEN_STATES:
         item[TTL_ATTRIBUTE] = {"N": str(expires_at)}
     return item
@@ -298,8 +305,15 @@ class DynamoStore:
     def open_incidents(
         self, states: Iterable[State] = OPEN_STATES, *, unreadable: list[UnreadableIncident] | None = None
     ) -> list[Incident]:
-        found = [incident for state in states for incident in self._query_open(State(state).value, unreadable)]
-        return sorted(found, key=lambda incident: incident.created_at)
+        wanted = {State(state) for state in states}
+        found = {incident.id: incident for state in wanted for incident in self._query_open(state.value, unreadable)}
+        if wanted - OPEN_STATES:  # a finished one whose message is due is indexed as such
+            found.update(
+                (incident.id, incident)
+                for incident in self._query_open(UNANNOUNCED, unreadable)
+                if incident.state in wanted
+            )
+        return sorted(found.values(), key=lambda incident: incident.created_at)
 
     def _query_open(self, key: str, unreadable: list[UnreadableIncident] | None) -> list[Incident]:
         pages = self.client.get_paginator("query").paginate(

@@ -17,13 +17,14 @@ from typing import Any
 from chalicelib.events.record import CLOUDTRAIL_DETAIL_TYPE
 from chalicelib.playbooks.loader import PlaybookError, load_playbooks
 from chalicelib.playbooks.playbook import Playbook
+from chalicelib.settings import ConfigurationError
 
 # EventBridge's default limit on the size of a rule's event pattern, in characters.
 PATTERN_SIZE_LIMIT = 2048
 RULE_NAME = "respond_to_cloudtrail"
 
 
-class CatalogError(ValueError):
+class CatalogError(ConfigurationError):
     """The playbooks cannot be loaded; every mistake found is listed, one per line."""
 
     def __init__(self, errors: Sequence[PlaybookError]) -> None:
@@ -42,8 +43,13 @@ class EventRule:
 
 
 class Catalog:
-    def __init__(self, playbooks: Iterable[Playbook]) -> None:
+    def __init__(
+        self, playbooks: Iterable[Playbook], *, overrides: Mapping[str, tuple[str, str]] | None = None
+    ) -> None:
+        """`overrides`: the shipped playbooks an organization's replaced, by id: (the shipped
+        one's location, the organization's)."""
         self.playbooks = tuple(playbooks)
+        self.overrides = dict(overrides or {})
         index: dict[tuple[str, str], list[Playbook]] = defaultdict(list)
         for playbook in self.playbooks:
             for name in playbook.events:

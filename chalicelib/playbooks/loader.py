@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ from chalicelib.playbooks.yamlfile import YamlSyntaxError, format_path, line_of,
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
 
 
-class PlaybookError(ValueError):
-    """A mistake in a playbook: where it is (file, line, key), what is wrong, what was expected."""
+class FileMistake(ValueError):
+    """A mistake in a YAML file trailguard reads (a playbook, the organization settings file):
+    where it is (file, line, key), what is wrong, what was expected."""
 
     def __init__(
         self,
@@ -45,6 +47,10 @@ class PlaybookError(ValueError):
         place = f"{file}:{line}" if line else file
         text = f"{place}: {key}: {problem}" if key else f"{place}: {problem}"
         super().__init__(f"{text} (expected {expected})" if expected else text)
+
+
+class PlaybookError(FileMistake):
+    """A mistake in a playbook."""
 
 
 def iter_playbook_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -124,6 +130,21 @@ def _schema_error(name: str, document: Any) -> PlaybookError | None:
     return None
 
 
+def schema_mistake(
+    name: str, document: Any, check: Any, mistake: type[FileMistake], whole: str, keys: str
+) -> FileMistake | None:
+    """The first mistake `check` (a generated schema validator) finds in `document`, explained
+    as a playbook's are (file, line, key, did-you-mean); `whole` and `keys` say what the
+    document must be when it is not a mapping at all."""
+    import fastjsonschema
+
+    try:
+        check(document)
+    except fastjsonschema.JsonSchemaValueException as error:
+        return explain_schema_error(name, document, error, mistake, whole, keys)
+    return None
+
+
 def _document_path(document: Any, raw: Sequence[str]) -> list[str | int]:
     """fastjsonschema's path (`['data', 'steps', '0']`) with list indexes as numbers."""
     path: list[str | int] = []
@@ -154,6 +175,11 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`; did you mean 'x'?` for the closest of `choices`, or nothing."""
+    return _did_you_mean(word, choices)
+
+
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -168,35 +194,56 @@ def _unknown_key(definition: dict[str, Any], value: Any) -> str | None:
 
 def _explain(name: str, document: Any, error: Any) -> PlaybookError:
     """Turn a schema violation into a message a playbook author can act on."""
+    mistake = explain_schema_error(
+        name,
+        document,
+        error,
+        PlaybookError,
+        "a playbook is a mapping of keys",
+        "keys id, title, severity, when, mode, steps",
+    )
+    assert isinstance(mistake, PlaybookError)
+    return mistake
+
+
+def explain_schema_error(
+    name: str, document: Any, error: Any, mistake: type[FileMistake], whole: str, keys: str
+) -> FileMistake:
+    """Turn a schema violation into a message the file's author can act on."""
     path = _document_path(document, error.path)
     definition = error.definition if isinstance(error.definition, dict) else {}
     expected = definition.get("description")
     value = error.value
     rule = error.rule
     if not path and not isinstance(document, dict):
-        return PlaybookError(
-            name,
-            1,
-            None,
-            f"a playbook is a mapping of keys, got {_type_name(document)}",
-            "keys id, title, severity, when, mode, steps",
-        )
+        return mistake(name, 1, None, f"{whole}, got {_type_name(document)}", keys)
     unknown = _unknown_key(definition, value) if rule in ("additionalProperties", "required") else None
     if unknown is not None:
         # Checked before `required`: a misspelt key is also a missing one, and the typo is the news.
         allowed = list(definition.get("properties", {}))
         path = [*path, unknown]
-        return PlaybookError(
+        return mistake(
             name,
             line_of(document, path),
             format_path(path),
             f"unknown key {unknown!r}{_did_you_mean(unknown, allowed)}",
             "one of: " + ", ".join(allowed),
         )
+    if rule == "propertyNames" and isinstance(value, dict):
+        pattern = re.compile(definition.get("propertyNames", {}).get("pattern", ".*"))
+        wrong = next((key for key in value if not pattern.search(str(key))), None)
+        if wrong is not None:
+            return mistake(
+                name,
+                line_of(document, [*path, wrong]),
+                format_path(path),
+                f"{wrong!r} is not in the expected form",
+                expected,
+            )
     if rule == "required" and isinstance(value, dict):
         missing = next(key for key in definition["required"] if key not in value)
         described = definition.get("properties", {}).get(missing, {}).get("description")
-        return PlaybookError(
+        return mistake(
             name, line_of(document, path), format_path([*path, missing]), f"missing key {missing!r}", described
         )
     problems = {
@@ -214,7 +261,7 @@ def _explain(name: str, document: Any, error: Any) -> PlaybookError:
     problem = problems.get(rule, error.message.replace("data.", "").replace("data ", ""))
     if rule == "type" and not expected:
         expected = f"{definition.get('type')}"
-    return PlaybookError(name, line_of(document, path), format_path(path) or None, problem, expected)
+    return mistake(name, line_of(document, path), format_path(path) or None, problem, expected)
 
 
 DEFAULT_APPROVAL_TIMEOUT = "24h"

@@ -30,6 +30,9 @@ class Plan:
     """The playbook's mode, or the lower one an `instead:` entry (or a look at the resource) gave."""
     because: str | None = None
     """Why the mode is lower than the playbook's, when it is."""
+    lowered_by: str | None = None
+    """Which of the organization's ceilings lowered the mode, for people:
+    `auto -> approve: modes.accounts.111122223333` (`respond.controls`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The public shape of a plan (replay's JSON Lines output, incidents)."""
@@ -40,6 +43,8 @@ class Plan:
         }
         if self.because:
             shape["because"] = self.because
+        if self.lowered_by:
+            shape["loweredBy"] = self.lowered_by
         return shape
 
 

@@ -14,8 +14,10 @@ resource safe once more.
 It also offers memory the present configurations of trails, flow logs and Config's
 delivery channels (for the actions that re-create them): a difference from what is
 remembered that no judged event or decision explains is kept out of memory and reported
-(`drifted`). Then it runs the incidents' upkeep (`incidents.upkeep`): proposals expired,
-stuck incidents resumed, messages delivered.
+(`drifted`). It checks again the resource of every exception that has expired, with its
+playbook's own steps (`check`): one still unsafe gets an incident, through the same
+decision path as an event (`Responder.reopen`). Then it runs the incidents' upkeep
+(`incidents.upkeep`): proposals expired, stuck incidents resumed, messages delivered.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from typing import Any
 from chalicelib.aws.errors import describe_error
 from chalicelib.aws.seals import ChangedOutsideTrailguard, Refusals
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.events.synthetic import sweep_record
+from chalicelib.events.synthetic import SWEEPER, sweep_record
+from chalicelib.incidents.exceptions import ExpectedChange
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.upkeep import Upkeep, UpkeepReport
 from chalicelib.memory import refresh, rules, trails
@@ -57,6 +60,8 @@ class SweepReport(UpkeepReport):
     """Remembered configurations that differ from the present ones without a judgement."""
     refused: list[str] = field(default_factory=list)
     """Incidents and remembered configurations changed outside trailguard, left alone ("key: why")."""
+    exceptions_rechecked: list[str] = field(default_factory=list)
+    """Exceptions that expired, and what their resource was found to be ("exc-…: safe" or the incident)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +74,7 @@ class SweepReport(UpkeepReport):
             "accepted": self.accepted,
             "drifted": self.drifted,
             "refused": self.refused,
+            "exceptionsRechecked": self.exceptions_rechecked,
             "errors": self.errors,
         }
 
@@ -126,6 +132,10 @@ class Sweep:
                     check(region, report)
                 except Exception as error:
                     report.errors.append(f"{region}: {check.__name__.strip('_')}: {describe_error(error)}")
+        try:
+            self._recheck_exceptions(report)
+        except Exception as error:
+            report.errors.append(f"exceptions: {describe_error(error)}")
         self.upkeep.run(report)
         if self.refusals is not None:  # left alone: changed outside trailguard
             report.refused = list(dict.fromkeys(self.refusals.refused))
@@ -241,6 +251,78 @@ class Sweep:
                     occurrence = f"{key['KeyArn']}@{metadata.get('DeletionDate') or self._today()}"
                     self._open(region, "ScheduleKeyDeletion", request, finding, occurrence, report, "kms.amazonaws.com")
         decisions.forget_safe()
+
+    # -- exceptions that expired -----------------------------------------------------------------
+
+    def _recheck_exceptions(self, report: SweepReport) -> None:
+        exceptions = self.incidents.exceptions
+        if exceptions is None:
+            return
+        now = self.incidents.clock()
+        for change in exceptions.listed():
+            if change.in_force(now):
+                continue
+            try:
+                result = self._recheck(change, report)
+            except Exception as error:
+                log.exception("the sweep could not check the resource of exception %s", change.id)
+                report.error(f"exception {change.id}: {describe_error(error)}")
+                continue
+            exceptions.rechecked(change, result)
+            report.exceptions_rechecked.append(f"{change.id}: {result}")
+            self._note_on_origin(change, result)
+
+    def _recheck(self, change: ExpectedChange, report: SweepReport) -> str:
+        """What the expired exception's resource is now; an incident if it is still unsafe."""
+        from chalicelib.actions.binding import ActionBinder
+
+        playbook = self.catalog.get(change.playbook_id)
+        if playbook is None:
+            return f"not checked: playbook {change.playbook_id} is no longer loaded"
+        if not change.plan:
+            return f"not checked: {change.playbook_id} runs no steps, so it has nothing to check with"
+        binder = ActionBinder(self.clients, self.incidents.memory)
+        unsafe = []
+        for step in change.plan:
+            action = binder.bind(
+                step.action, step.params, account=change.account, region=change.region, remembered=step.remembered
+            )
+            if not action.check(action.snapshot()):
+                unsafe.append(step.action)
+        if not unsafe:
+            return "safe: the resource is as the playbook wants it"
+        finding = f"exception {change.id} expired ({change.reason}) and {change.resource} is still unsafe"
+        record = sweep_record(
+            change.account or self.account,
+            change.region,
+            change.source or playbook.source,
+            change.event_name or playbook.events[0],
+            {"name": change.resource},
+            finding,
+            f"{change.id}@{change.expires_at}",
+            self.incidents.clock(),
+        )
+        outcome = self.responder.reopen(
+            CloudTrailEvent.from_record(record, "the posture sweep"), playbook, tuple(change.plan), finding
+        )
+        if outcome is None:
+            return f"still unsafe ({', '.join(unsafe)}), but now outside the organization's scope: no incident"
+        if not outcome.duplicate:
+            report.opened.append(outcome.incident.id)
+        return f"still unsafe ({', '.join(unsafe)}): incident {outcome.incident.id} ({outcome.incident.state.value})"
+
+    def _note_on_origin(self, change: ExpectedChange, result: str) -> None:
+        """The incident the exception was made on records how it ended (best effort: it may be gone)."""
+        from chalicelib.incidents.model import BUSY_STATES
+
+        if change.incident_id is None:
+            return
+        try:
+            origin = self.incidents.get(change.incident_id)
+            if origin is not None and origin.state not in BUSY_STATES:
+                self.incidents.note(origin.id, SWEEPER, "exception-expired", f"{change.id}: {result}")
+        except Exception:
+            log.warning("could not note the expiry on incident %s", change.incident_id)
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from chalicelib.aws.clients import MEMBER_SESSION_NAME
 from chalicelib.events.record import CloudTrailEvent
+from chalicelib.playbooks.catalog import Catalog
 from chalicelib.settings import Settings
 
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/(?:[^\s]*/)?([\w+=,.@-]+)")
@@ -105,6 +106,17 @@ class OwnIdentities:
             and self.own_calls is not None
             and (self.own_calls.made(request_id))
         )
+
+
+def stage_roles(settings: Settings, catalog: Catalog) -> list[str]:
+    """Every role the settings' stage creates in the central account (its functions', named
+    as Chalice names them, and the member template's), none without a stage."""
+    stage = settings.stage_names
+    if stage is None:
+        return []
+    from chalicelib.respond.handler import eventbridge_rules
+
+    return stage.central_roles([rule.name for rule in eventbridge_rules(catalog)], settings.member_role)
 
 
 def _role_of(event: CloudTrailEvent) -> tuple[str, str] | None:

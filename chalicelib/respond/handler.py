@@ -126,6 +126,8 @@ def _decision_fields(outcome: Outcome, where: dict[str, Any], elapsed_ms: float)
         "duplicate": outcome.duplicate,
         "duration_ms": elapsed_ms,
     }
+    if incident.mode_note:
+        line["loweredBy"] = incident.mode_note
     if outcome.refused is not None:
         line.update(state=None, refused=outcome.refused)
     elif incident.error:

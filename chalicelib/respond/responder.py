@@ -1,10 +1,12 @@
-"""The one decision path: guards -> match -> plan -> act by mode -> record -> notify.
+"""The one decision path: guards -> scope -> match -> plan -> ceilings -> act by mode ->
+record -> notify.
 
-`decide` (guards, playbooks, plans) has no side effects; the playbooks' inline tests
-call it directly. `Responder.respond` records and acts on what `decide` found, through the
-incidents' one door (`incidents.lifecycle`); the Lambda handler, `replay` and the demo
-call it, and differ only in the incidents they give it (store and actions: real or
-simulated; who is told).
+`decide` (guards, the organization's scope, playbooks, plans, mode ceilings) has no side
+effects; the playbooks' inline tests call it directly. `Responder.respond` records and acts
+on what `decide` found, through the incidents' one door (`incidents.lifecycle`), after what
+only a running stage knows (`controls.Live`: the kill switch, exceptions, tags) has had
+its say; the Lambda handler, `replay`, the sweep and the demo call it, and differ only in
+the incidents they give it (store and actions: real or simulated; who is told).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, 
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.expressions import ExpressionError
-from chalicelib.playbooks.plan import PlanError
+from chalicelib.playbooks.plan import PlanError, PlannedStep
 from chalicelib.playbooks.playbook import Plan, Playbook
+from chalicelib.respond.controls import Controls, Live
 from chalicelib.respond.guards import OwnIdentities, Skip, skip_reason
 
 log = logging.getLogger("trailguard")
@@ -51,25 +54,39 @@ class Outcome:
     `incident` is then the one the event would have opened, not the stored one."""
 
 
-def decide(catalog: Catalog, event: CloudTrailEvent, own: OwnIdentities, lists: NamedLists = NO_LISTS) -> Decision:
-    """Guards, then the playbooks that name the event, their conditions, and their plans
-    (`lists`: the organization's named lists, for `named_list()`)."""
+NO_CONTROLS = Controls()
+"""No organization settings: every account and region, the playbooks' own modes."""
+
+
+def decide(
+    catalog: Catalog,
+    event: CloudTrailEvent,
+    own: OwnIdentities,
+    lists: NamedLists = NO_LISTS,
+    controls: Controls = NO_CONTROLS,
+) -> Decision:
+    """Guards, the organization's scope, then the playbooks that name the event, their
+    conditions and scopes, and their plans under the mode ceilings (`lists`: the
+    organization's named lists, for `named_list()`; `controls`: its scope and ceilings)."""
     candidates = catalog.candidates(event.source, event.name)
     if not candidates:
         return Decision(event)
     skip = skip_reason(event, own)
     if skip is not None:
         return Decision(event, skip=skip)
+    outside = controls.outside(event)
+    if outside is not None:
+        return Decision(event, skip=Skip("out-of-scope", f"outside the organization's scope: {outside}"))
     plans: list[Plan] = []
     failures: list[tuple[Playbook, str]] = []
     rejections: list[tuple[Playbook, str]] = []
     for playbook in candidates:
         try:
-            rejection = playbook.rejection(event, lists)
+            rejection = playbook.rejection(event, lists) or controls.playbook_outside(playbook, event)
             if rejection is not None:
                 rejections.append((playbook, rejection))
                 continue
-            plans.append(playbook.plan(event, lists))
+            plans.append(controls.ceiling(playbook.plan(event, lists)))
         except (PlanError, ExpressionError) as error:
             # Matched, but not understood: a person must hear of it, so it is not dropped.
             failures.append((playbook, f"{playbook.id}: {error}"))
@@ -84,25 +101,69 @@ class Responder:
         own: OwnIdentities,
         incidents: Incidents,
         lists: NamedLists = NO_LISTS,
+        controls: Controls = NO_CONTROLS,
+        live: Live | None = None,
     ) -> None:
+        """`controls`: the organization's scope and ceilings; `live`: what only a running
+        stage knows (the kill switch, exceptions, tags), None for replay."""
         self.catalog = catalog
         self.own = own
         self.lists = lists
+        self.controls = controls
+        self.live = live
         self.incidents = incidents
 
     def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
-        decision = decide(self.catalog, event, self.own, self.lists)
-        outcomes = []
+        decision = decide(self.catalog, event, self.own, self.lists, self.controls)
+        outcomes: list[Outcome] = []
         for plan in decision.plans:
+            notes: tuple[str, ...] = ()
+            if self.live is not None:
+                checked = self.live.check(plan)
+                if checked.outside is not None:
+                    log.info(
+                        "playbook left the event alone: out of its scope",
+                        extra={"eventID": event.event_id, "playbook": plan.playbook.id, "reason": checked.outside},
+                    )
+                    continue
+                plan, notes = checked.plan, checked.notes
             assessed = self.incidents.assess(plan)  # the resource read before acting on it
             if assessed is None:
                 log.info("no proposal: the call took nothing away", extra=_where(event, plan.playbook))
-            else:
-                outcomes.append(self._open(event, plan.playbook, assessed, None))
+                continue
+            outcomes.append(self._open(event, plan.playbook, assessed, None, notes))
         outcomes += [self._open(event, playbook, None, error) for playbook, error in decision.failures]
         return decision, outcomes
 
-    def _open(self, event: CloudTrailEvent, playbook: Playbook, plan: Plan | None, error: str | None) -> Outcome:
+    def reopen(
+        self, event: CloudTrailEvent, playbook: Playbook, steps: tuple[PlannedStep, ...], why: str
+    ) -> Outcome | None:
+        """Open an incident of `playbook` with a plan already made (an exception expired and the
+        sweep found its resource still unsafe; `why` says so in its history): the
+        organization's scope, ceilings and what only a running stage knows decide its mode as
+        for any event. None when out of scope."""
+        if self.controls.outside(event) or self.controls.playbook_outside(playbook, event):
+            return None
+        plan = self.controls.ceiling(Plan(playbook, event, steps, playbook.mode))
+        notes: tuple[str, ...] = ()
+        if self.live is not None:
+            checked = self.live.check(plan)
+            if checked.outside is not None:
+                return None
+            plan, notes = checked.plan, checked.notes
+        assessed = self.incidents.assess(plan)
+        if assessed is None:
+            return None
+        return self._open(event, playbook, assessed, None, (why, *notes))
+
+    def _open(
+        self,
+        event: CloudTrailEvent,
+        playbook: Playbook,
+        plan: Plan | None,
+        error: str | None,
+        notes: tuple[str, ...] = (),
+    ) -> Outcome:
         mode = plan.mode if plan is not None else playbook.mode
         simulate = plan is not None and (mode == "dry-run" or (self.incidents.simulated and mode == "auto"))
         incident = Incident(
@@ -116,13 +177,14 @@ class Responder:
             state=State.FAILED if plan is None else State.SIMULATED if simulate else _INITIAL_STATES[mode],
             plan=list(plan.steps) if plan else [],
             error=error,
+            mode_note=plan.lowered_by if plan is not None else None,
         )
         incident.notification = self.incidents.notifier.address(incident)
         if simulate and plan is not None:
             incident.steps = [StepResult(s.action, s.params, StepStatus.SIMULATED) for s in plan.steps]
-        opening = f"{event.name} by {event.actor.label}"
-        if plan is not None and plan.because:
-            opening += f"; {mode} instead of {playbook.mode}: {plan.because}"
+        opening = "; ".join(
+            [f"{event.name} by {event.actor.label}", *_instead(playbook, plan), *_mode_notes(incident, notes)]
+        )
         try:
             opened = self.incidents.open(incident, TRAILGUARD, opening)
         except IncidentTooLarge as error:
@@ -165,6 +227,20 @@ class Responder:
 
 def _where(event: CloudTrailEvent, playbook: Playbook) -> dict[str, str | None]:
     return {"eventID": event.event_id, "eventName": event.name, "account": event.account, "playbook": playbook.id}
+
+
+def _mode_notes(incident: Incident, notes: tuple[str, ...]) -> list[str]:
+    """What the opening's history entry adds: who lowered the mode, what could not be checked."""
+    return [*([f"mode {incident.mode_note}"] if incident.mode_note else []), *notes]
+
+
+def _instead(playbook: Playbook, plan: Plan | None) -> list[str]:
+    """Why the playbook itself gave a lower mode (`instead:`, or the resource read first), in
+    the words Slack shows: the mode it gave, before any of the organization's ceilings."""
+    if plan is None or not plan.because:
+        return []
+    given = plan.lowered_by.split(" -> ", 1)[0] if plan.lowered_by else plan.mode
+    return [f"{given} instead of {playbook.mode}: {plan.because}"]
 
 
 _INITIAL_STATES = {

@@ -37,6 +37,7 @@ class SlackNotifier(Notifier):
         channels: Mapping[str, str] | None = None,
         account_names: Mapping[str, str] | None = None,
         metrics: Metrics | None = None,
+        exceptions: Callable[[Incident], bool] | None = None,
     ) -> None:
         """`connect()` gives the WebClient; it is called on first delivery, so that a token
         that cannot be read is recorded as a delivery error, not raised at import. `metrics`
@@ -47,6 +48,8 @@ class SlackNotifier(Notifier):
         self.default_channel = default_channel
         self.channels = dict(channels or {})
         self.account_names = dict(account_names or {})
+        self.exceptions = exceptions or (lambda incident: False)
+        """Whether an incident's message may offer "Mark as expected"."""
 
     def address(self, incident: Incident) -> dict[str, Any]:
         return {"channel": self.channels.get(incident.playbook_id) or self.default_channel}
@@ -65,7 +68,7 @@ class SlackNotifier(Notifier):
         try:
             web = self._web or self._connect()
             self._web = web
-            message = render(incident, self.account_names)
+            message = render(incident, self.account_names, exceptions=self.exceptions(incident))
             if reference.get("ts"):
                 try:
                     web.chat_update(

@@ -42,6 +42,9 @@ VALUE_SEPARATOR = ":"
 SLACK_USER_PREFIX = "slack:"
 """How the history names a Slack user: `slack:U0123ABCD`."""
 
+EXCEPT = "except"
+"""The "Mark as expected" button's name: it opens a modal (`modals`), not a transition."""
+
 CONSOLE_EVENT_URL = "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{event_id}"
 
 _SEVERITY_MARKS = {
@@ -84,15 +87,31 @@ _DECISIONS = {
     "fail": "Failed",
     "finish": "Remediated",
     "resume": "Resumed",
+    "except-requested": "Exception asked",
+    "except": "Marked as expected",
+    "except-refused": "Exception refused",
+    "revoke-exception": "Exception revoked",
+    "exception-expired": "Exception expired",
 }
-_PEOPLES_DECISIONS = frozenset({"approve", "deny", "undo", "retry", "acknowledge", "expire"})
+_PEOPLES_DECISIONS = frozenset(
+    {"approve", "deny", "undo", "retry", "acknowledge", "expire", "except", "except-refused", "revoke-exception"}
+)
 _BUTTONS: Mapping[State, tuple[str, ...]] = {
     State.PROPOSED: ("approve", "deny"),
     State.REMEDIATED: ("undo", "acknowledge"),
     State.FAILED: ("retry", "acknowledge"),
     State.NOTIFIED: ("acknowledge",),
 }
-_LABELS = {"approve": "Approve", "deny": "Deny", "undo": "Undo", "acknowledge": "Acknowledge", "retry": "Retry"}
+_LABELS = {
+    "approve": "Approve",
+    "deny": "Deny",
+    "undo": "Undo",
+    "acknowledge": "Acknowledge",
+    "retry": "Retry",
+    EXCEPT: "Mark as expected for 7 days",
+}
+_EXCEPTABLE = frozenset({State.PROPOSED, State.REMEDIATED, State.FAILED, State.NOTIFIED, State.SIMULATED})
+"""States whose message offers "Mark as expected": the change may recur, and be meant."""
 _STYLES = {"approve": "primary", "deny": "danger", "undo": "danger", "retry": "primary"}
 
 
@@ -103,11 +122,13 @@ class Message:
     blocks: list[dict[str, Any]]
 
 
-def render(incident: Incident, account_names: Mapping[str, str] | None = None) -> Message:
+def render(incident: Incident, account_names: Mapping[str, str] | None = None, *, exceptions: bool = False) -> Message:
+    """`exceptions`: whether the message may offer "Mark as expected" (the stage keeps
+    exceptions and its settings do not keep the playbook out of them)."""
     names = account_names or {}
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_fit(_header(incident), HeaderBlock.text_max_length), emoji=True)),
-        _section(f"{_what_happened(incident, names)}\n{_HEADLINES[incident.state]}"),
+        _section(f"{_what_happened(incident, names)}\n{_headline(incident)}"),
         SectionBlock(fields=_details(incident)),
     ]
     lowered = _lowered(incident)
@@ -121,15 +142,21 @@ def render(incident: Incident, account_names: Mapping[str, str] | None = None) -
     last = incident.history[-1] if incident.history else None
     if last is not None and last.what == "refuse_undo" and last.detail:
         blocks.append(_section(f":no_entry: *Undo refused:* {escape(last.detail)}"))
-    buttons = _buttons(incident)
+    buttons = _buttons(incident, exceptions)
     if buttons:
         blocks.append(ActionsBlock(block_id=f"incident:{incident.id}", elements=buttons))
     decisions = _decisions(incident.history)
     if decisions:
         blocks.append(_context(decisions))
     blocks.append(_context(_footer(incident)))
-    text = _fit(f"{_header(incident)}: {_HEADLINES[incident.state]}", SectionBlock.text_max_length)
+    text = _fit(f"{_header(incident)}: {_headline(incident)}", SectionBlock.text_max_length)
     return Message(text=text, blocks=[block.to_dict() for block in blocks])
+
+
+def _headline(incident: Incident) -> str:
+    if incident.state is State.NOTIFIED and incident.mode_note:
+        return "trailguard changed nothing: the organization's settings let it only tell here (Mode lowered)."
+    return _HEADLINES[incident.state]
 
 
 def thread_reply(entry: HistoryEntry) -> str:
@@ -181,7 +208,7 @@ def _what_happened(incident: Incident, names: Mapping[str, str]) -> str:
     )
 
 
-_LOWERED = re.compile(r"; ((?:approve|notify) instead of (?:auto|approve): .+)$", re.DOTALL)
+_LOWERED = re.compile(r"; ((?:approve|notify) instead of (?:auto|approve): [^;]+)")
 
 
 def _lowered(incident: Incident) -> str | None:
@@ -201,6 +228,7 @@ def _details(incident: Incident) -> list[MarkdownTextObject]:
         ("Principal", event.actor_arn),
         ("Event", f"{event.source.split('.')[0]}:{event.name} {event.event_id}"),
         ("Playbook", f"{incident.playbook_id} v{incident.playbook_version} ({incident.mode})"),
+        ("Mode lowered", incident.mode_note),
     ]
     return [MarkdownTextObject(text=_fit(f"*{label}*\n{escape(value)}", 2000)) for label, value in details if value][
         : SectionBlock.fields_max_length
@@ -248,10 +276,12 @@ def _param(value: Any) -> str:
     return _short(value)
 
 
-def _buttons(incident: Incident) -> list[ButtonElement]:
+def _buttons(incident: Incident, exceptions: bool = False) -> list[ButtonElement]:
     names = list(_BUTTONS.get(incident.state, ()))
     if incident.state is State.FAILED and not incident.plan:
         names.remove("retry")  # nothing to run again: the playbook needs fixing
+    if exceptions and incident.state in _EXCEPTABLE and incident.event.resource:
+        names.append(EXCEPT)
     return [
         ButtonElement(
             text=_LABELS[name],

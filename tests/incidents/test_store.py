@@ -134,6 +134,25 @@ def test_finished_incidents_get_a_ttl_and_leave_the_open_index(dynamo_store):
     assert abs(int(item[TTL_ATTRIBUTE]["N"]) - (time.time() + 90 * 86400)) < 60
 
 
+def test_notices_and_dry_runs_are_listed_for_people_and_still_expire(dynamo_store):
+    """`trailguard incidents` lists what people may still look at: a notice nobody
+    acknowledged, what a dry run would have done; they keep their TTL, and the sweep's
+    queries of open states do not see them."""
+    from chalicelib.incidents.store import LISTED_STATES
+
+    notice, dry = _incident("n", State.NOTIFIED), _incident("s", State.SIMULATED)
+    for incident in (notice, dry, _incident("o", State.PROPOSED)):
+        dynamo_store.create(incident)
+    item = dynamo_store.client.get_item(TableName=TABLE, Key={"pk": {"S": notice.id}})["Item"]
+    assert item["openState"] == {"S": "notified"} and TTL_ATTRIBUTE in item
+    assert [i.event.event_id for i in dynamo_store.open_incidents()] == ["o"]
+    assert {i.event.event_id for i in dynamo_store.open_incidents(LISTED_STATES)} == {"n", "s", "o"}
+    stored = dynamo_store.get(notice.id)
+    stored.move("acknowledge", "aws:arn:aws:sts::123456789012:assumed-role/ops/alice")
+    dynamo_store.save(stored)
+    assert {i.event.event_id for i in dynamo_store.open_incidents(LISTED_STATES)} == {"s", "o"}
+
+
 def test_save_is_also_conditional_on_the_state_read(store):
     store.create(_incident())
     incident = store.get(_incident().id)

@@ -245,7 +245,11 @@ def test_named_lists_are_read_by_name():
     "text,message",
     [
         ("named_list('trusted_acounts')", "no list is named 'trusted_acounts'; did you mean 'trusted_accounts'?"),
-        ("named_list('partners')", "no list is named 'partners'; known lists: trusted_accounts, trusted_organizations"),
+        (
+            "named_list('partners')",
+            "no list is named 'partners'; known lists: break_glass_roles, pipeline_roles, trusted_accounts, "
+            "trusted_organizations, trusted_principals",
+        ),
         ("named_list(recipientAccountId)", "named_list() takes the list's name as a literal"),
         ("named_list(`7`)", "named_list() takes the list's name as a literal"),
         (

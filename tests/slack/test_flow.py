@@ -60,7 +60,7 @@ def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(press
     assert logging_now(trail) is True
     message = slack_stub.only_message()
     assert message.channel == slack_stub.channel_id("#security-alerts")
-    assert buttons(message) == ["undo", "acknowledge"]
+    assert buttons(message) == ["undo", "acknowledge", "except"]
     assert "IAMUser mallory" in text_of(message) and "sandbox (123456789012)" in text_of(message)
     stored = runtime.incidents.get(incident_id)
     assert stored.notification["ts"] == message.ts and not stored.notification_due
@@ -87,7 +87,7 @@ def test_undo_is_refused_and_says_so_when_the_trail_changed_since(press, client,
     assert logging_now(trail) is False
     message = slack_stub.only_message()
     assert "Undo refused" in text_of(message) and "IsLogging" in text_of(message)
-    assert buttons(message) == ["undo", "acknowledge"]
+    assert buttons(message) == ["undo", "acknowledge", "except"]
 
 
 def test_acknowledge_closes_the_incident_and_removes_undo(press, client, runtime, slack_stub, trail):
@@ -103,14 +103,14 @@ def test_acknowledge_closes_the_incident_and_removes_undo(press, client, runtime
 def test_retry_runs_the_failed_step_again(press, client, runtime, slack_stub, make_trail):
     incident_id = stop_logging(client)  # no trail yet: the step fails
     assert runtime.incidents.get(incident_id).state is State.FAILED
-    assert buttons(slack_stub.only_message()) == ["retry", "acknowledge"]
+    assert buttons(slack_stub.only_message()) == ["retry", "acknowledge", "except"]
     trail = make_trail(TRAIL)
     trail.stop_logging(Name=TRAIL)
 
     press("retry", incident_id)
 
     assert runtime.incidents.get(incident_id).state is State.REMEDIATED and logging_now(trail) is True
-    assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]
+    assert buttons(slack_stub.only_message()) == ["undo", "acknowledge", "except"]
 
 
 # -- approve mode ------------------------------------------------------------------------
@@ -122,14 +122,14 @@ def test_approve_runs_the_proposal(press, client, runtime, slack_stub, trail, ap
     incident_id = stop_logging(client)
     assert logging_now(trail) is False  # nothing runs before a person approves
     message = slack_stub.only_message()
-    assert buttons(message) == ["approve", "deny"]
+    assert buttons(message) == ["approve", "deny", "except"]
     assert "Proposed steps" in text_of(message)
 
     assert press("approve", incident_id).status_code == 200
 
     assert logging_now(trail) is True
     assert runtime.incidents.get(incident_id).state is State.REMEDIATED
-    assert buttons(message) == ["undo", "acknowledge"] and "Approved by" in text_of(message)
+    assert buttons(message) == ["undo", "acknowledge", "except"] and "Approved by" in text_of(message)
 
 
 def test_deny_closes_the_proposal_and_changes_nothing(press, client, runtime, slack_stub, trail, approve_mode):
@@ -274,7 +274,7 @@ def test_a_replayed_request_older_than_five_minutes_is_refused(press, client, ru
     "payload,problem",
     [
         ("not json", "payload is not JSON"),
-        (json.dumps({"type": "view_submission"}), "only answers block_actions"),
+        (json.dumps({"type": "view_submission"}), "payload.user.id is None; expected a Slack user id"),
         (json.dumps({"type": "block_actions", "user": {"id": APPROVER}, "actions": []}), "expected one action"),
         (
             json.dumps(
@@ -359,7 +359,7 @@ def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runt
     assert report["delivered"] == [incident_id]
     delivered = runtime.incidents.get(incident_id)
     assert not delivered.notification_due and delivered.notification["ts"] == slack_stub.only_message().ts
-    assert buttons(slack_stub.only_message()) == ["undo", "acknowledge"]
+    assert buttons(slack_stub.only_message()) == ["undo", "acknowledge", "except"]
 
 
 def test_a_table_that_fails_gets_503_not_a_stack_trace(press, client, runtime, trail, approve_mode):

@@ -443,7 +443,7 @@ def test_a_click_is_decided_at_once_and_carried_out_by_the_worker_lambda(
             "state": "remediated",
         }
         assert trail.get_trail_status(Name="main")["IsLogging"] is True
-        assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge"]
+        assert _buttons(slack_stub.only_message()) == ["trailguard:undo", "trailguard:acknowledge", "trailguard:except"]
 
         # Lambda delivers async invocations at least once: a second delivery runs nothing.
         again = client.lambda_.invoke("slack_worker", job).payload

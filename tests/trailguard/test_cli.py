@@ -197,14 +197,18 @@ def test_replay_decides_with_the_organizations_lists(tmp_path, monkeypatch):
         json.dumps(record("PutBucketPolicy", "s3.amazonaws.com", {"bucketName": "reports", "bucketPolicy": policy}))
     )
 
-    def playbooks(*options, environment=None):
-        monkeypatch.setenv("TRAILGUARD_TRUSTED_ORGANIZATIONS", environment or "")
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("lists:\n  trusted_organizations: [o-a1b2c3d4e5]\n")
+
+    def playbooks(*options):
         result = CliRunner().invoke(main, ["replay", str(path), "--format", "jsonl", *options])
         return result.exit_code, [match["playbook"] for line in _jsonl(result.stdout) for match in line["matches"]]
 
     assert playbooks() == (0, ["s3-bucket-policy-public"])
     assert playbooks("--trusted-organization", "o-a1b2c3d4e5") == (0, [])
-    assert playbooks(environment="o-a1b2c3d4e5") == (0, [])
+    assert playbooks("--settings", str(settings_file)) == (0, [])
+    monkeypatch.setenv("TRAILGUARD_SETTINGS_FILE", str(settings_file))  # as a deployed stage names its file
+    assert playbooks() == (0, [])
     result = CliRunner().invoke(main, ["replay", str(path), "--trusted-account", "12345"])
     assert result.exit_code == 2
     assert "--trusted-account has '12345'; expected 12-digit AWS account ids, such as 111122223333" in result.stderr
@@ -234,6 +238,14 @@ def test_the_committed_validator_is_the_schema_compiled():
     from trailguard.generate.validator import VALIDATOR_FILE, validator_code
 
     assert VALIDATOR_FILE.read_text() == validator_code(), "stale: run python -m trailguard schema --write"
+
+
+def test_the_settings_files_schema_and_validator_are_current(run):
+    from trailguard.generate.validator import ORGANIZATION_VALIDATOR_FILE, organization_validator_code
+
+    committed = json.loads((ROOT / "settings" / "settings.schema.json").read_text())
+    assert json.loads(run("schema", "--settings").output) == committed, "stale: python -m trailguard schema --write"
+    assert ORGANIZATION_VALIDATOR_FILE.read_text() == organization_validator_code(), "stale: schema --write"
 
 
 def test_python_m_trailguard_runs():

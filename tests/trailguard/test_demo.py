@@ -26,14 +26,13 @@ def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tm
         ("kms-key-disabled", "auto", "undone", "Disabled"),  # the on-call engineer's Undo
         ("kms-key-deletion-scheduled", "auto", "remediated", "Enabled"),
         ("s3-bucket-acl-public", "auto", "remediated", "private"),
-        (
-            "ec2-security-group-public-admin-ingress",
-            "auto",
-            "remediated",
-            "no SSH from the internet",
-        ),  # a stranger's Undo
+        # a stranger's Undo changed nothing; then the change was marked as expected and made again
+        ("ec2-security-group-public-admin-ingress", "auto", "remediated", "SSH OPEN to 0.0.0.0/0"),
         ("cloudtrail-trail-deleted", "auto", "remediated", "logging"),  # re-created from what the set-up showed
         ("s3-bucket-policy-public", "approve", "remediated", "private (1 statement kept)"),  # Approved
+        ("ec2-security-group-public-admin-ingress", "notify", "notified", "SSH OPEN to 0.0.0.0/0"),  # expected
+        ("cloudtrail-stop-logging", "dry-run", "simulated", "logging"),  # while paused (restarted after resume)
+        ("cloudtrail-stop-logging", "auto", "remediated", "logging"),  # after the resume
     ]
     assert "after the call: SSH OPEN to 0.0.0.0/0" in out and "after the call: DELETED" in out
     assert "POST /slack/interactions (approve, by U0ONCALL, signed) -> 200" in out
@@ -42,12 +41,17 @@ def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tm
         in out
     )
     assert "POST /slack/interactions (undo, by U0ONCALL, forged) -> 401" in out
-    assert out.count("[ Undo ]  [ Acknowledge ]") == 7  # six remediations, and the approved proposal
+    assert out.count("[ Undo ]  [ Acknowledge ]") == 9  # seven remediations, the approved proposal, the SSH fix again
+    # an exception made from a signed Slack click, through the modal, and the kill switch
+    assert "POST /slack/interactions (except, by U0ONCALL, signed) -> 200; Slack opens the modal" in out
+    assert "trailguard's worker made exception exc-" in out and "mode auto -> notify: exception exc-" in out
+    assert "$ trailguard pause --stage demo" in out and "mode auto -> dry-run: the stage's switch: paused by" in out
+    assert "now: NOT logging, incident simulated  [ok]" in out
     assert "[ Approve ]  [ Deny ]" in out
     assert "\x1b[" not in out  # plain when not on a terminal
     assert "every resource and incident is as the story says" in out
     # every message shown is written as Block Kit JSON for the Block Kit Builder
-    assert len(outcome.messages) == 9
+    assert len(outcome.messages) == 13
     for path in outcome.messages:
         blocks = json.loads(path.read_text())["blocks"]
         assert blocks[0]["type"] == "header" and any(b["type"] == "context" for b in blocks)

@@ -39,7 +39,7 @@ FUNCTIONS = (*RULE_FUNCTIONS, "posture_sweep", "slack_worker", "api_handler")
 def _copy_project(to: Path) -> Path:
     for name in ("app.py", "requirements.txt"):
         shutil.copy(ROOT / name, to / name)
-    for name in ("chalicelib", "trailguard", "playbooks"):
+    for name in ("chalicelib", "trailguard", "playbooks", "settings"):
         shutil.copytree(ROOT / name, to / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "vendor", to / "vendor", symlinks=True)
     (to / ".chalice").mkdir()

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.respond.guards import stage_roles
 from chalicelib.respond.handler import eventbridge_rules
+from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT
 
 pytestmark = pytest.mark.e2e
@@ -123,10 +125,13 @@ def test_the_merge_template_adds_the_table_and_chalice_deploys_names(package):
         "trailguard-dev-posture_sweep",
         "trailguard-dev-slack_worker",
     }
-    assert all(env["TRAILGUARD_SLACK_WORKER"] == "trailguard-dev-slack_worker" for env in names.values())
+    # each function derives its stage's names from its own name: the worker is the one created
     roles = {res["Properties"]["RoleName"] for res in resources.values() if res["Type"] == "AWS::IAM::Role"}
-    own = set(next(iter(names.values()))["TRAILGUARD_OWN_ROLES"].split(","))
-    assert roles <= own  # no role of trailguard's is ever answered (no remediation loop)
+    catalog = Catalog.load([PLAYBOOKS], with_tests=False)
+    for function, environment in names.items():
+        settings = Settings.from_environment({**environment, "AWS_LAMBDA_FUNCTION_NAME": function})
+        assert settings.stage == "dev" and settings.slack_worker == "trailguard-dev-slack_worker"
+        assert roles <= set(stage_roles(settings, catalog))  # no role of trailguard's is ever answered
 
 
 def test_cfn_lint_passes_on_the_package_and_every_generated_template(package):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from chalicelib.actions.base import ANY_RESOURCE, registered_actions
 from chalicelib.events.record import CloudTrailEvent
 from chalicelib.playbooks.catalog import Catalog
-from chalicelib.respond.guards import OwnIdentities, skip_reason
+from chalicelib.respond.guards import OwnIdentities, skip_reason, stage_roles
 from chalicelib.respond.handler import eventbridge_rules
 from chalicelib.settings import Settings
 from tests.conftest import PLAYBOOKS, ROOT, record
@@ -296,7 +296,7 @@ def test_calls_by_any_of_the_stages_roles_are_never_answered(catalog):
         event = CloudTrailEvent.from_record(
             record("StopLogging", "cloudtrail.amazonaws.com", {"name": "t"}, userIdentity=identity)
         )
-        skip = skip_reason(event, OwnIdentities.of(settings, "123456789012"))
+        skip = skip_reason(event, OwnIdentities.of(settings, "123456789012", stage_roles(settings, catalog)))
         assert skip is not None and skip.code == "own-identity", role
 
 

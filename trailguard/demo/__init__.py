@@ -57,6 +57,8 @@ def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, A
             slack_base_url=slack.base_url,
             slack_worker=None,
             account_names={scenario.ACCOUNT: "demo"},
+            switch_parameter="/trailguard/demo/switch",
+            switch_seconds=0,  # the story pauses and resumes within a second
         )
         logging.getLogger("trailguard").setLevel(logging.ERROR)  # the story is told on stdout, not in JSON logs
         try:

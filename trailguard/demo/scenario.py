@@ -254,3 +254,38 @@ PRESSES = (
         forged=True,
     ),
 )
+
+
+# -- operating it: an exception, and the kill switch ----------------------------------------------
+
+MIGRATION = "the web servers' SSH stays open during this week's data-center migration (CHG-4411)"
+"""Why the on-call engineer marks the SSH change as expected."""
+FREEZE = "change freeze: the quarter's close"
+"""Why the security lead pauses trailguard."""
+
+
+def open_ssh(c: Clients) -> Any:
+    return c["ec2"].authorize_security_group_ingress(
+        GroupId=c["web_sg"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+
+
+EXPECTED_SSH = Attack(
+    "opens SSH again, as the migration needs", open_ssh, ssh_state, "SSH OPEN to 0.0.0.0/0", "notified"
+)
+"""The change marked as expected, made again (by platform-admin): told, not acted on."""
+PAUSED_STOP = Attack(
+    "stops the organization's trail while trailguard is paused",
+    lambda c: c["cloudtrail"].stop_logging(Name=TRAIL),
+    trail_state,
+    "NOT logging",
+    "simulated",
+)
+RESUMED_STOP = Attack(
+    "stops the trail again, after the resume",
+    lambda c: c["cloudtrail"].stop_logging(Name=TRAIL),
+    trail_state,
+    "logging",
+    "remediated",
+)

@@ -49,6 +49,7 @@ class Story:
         self, app: Any, local_aws: Any, slack: Any, signing_secret: str, output: Path, color: bool = False
     ) -> None:
         self.app = app
+        self.local = local_aws
         self.slack = slack
         self.secret = signing_secret
         self.output = output
@@ -81,6 +82,9 @@ class Story:
                 self.attack(client, number, attack)
             for number, press in enumerate(scenario.PRESSES, len(scenario.ATTACKS) + 1):
                 self.press(client, number, press)
+            number = len(scenario.ATTACKS) + len(scenario.PRESSES) + 1
+            self.mark_as_expected(client, number)
+            self.kill_switch(client, number + 2)
         for attack, incident_id in self.incidents:
             incident = self.app.runtime.incidents.get(incident_id)
             self.outcome.rows.append(
@@ -120,16 +124,18 @@ class Story:
         ).payload
         return payload
 
-    def attack(self, client: Any, number: int, attack: scenario.Attack) -> None:
+    def attack(
+        self, client: Any, number: int, attack: scenario.Attack, who: dict[str, Any] = scenario.ATTACKER
+    ) -> None:
         before = attack.read(self.c)
         attack.call(self.c)
         call = self.recorder.last
         click.echo(
-            self.style(f"{number}. mallory {attack.title}", fg="red", bold=True)
+            self.style(f"{number}. {who['userName']} {attack.title}", fg="red", bold=True)
             + self.style(f"  {call.service}:{call.operation.name}", dim=True)
         )
         click.echo(f"   before: {before}    after the call: {attack.read(self.c)}")
-        result = self.deliver(client, call, scenario.ATTACKER)
+        result = self.deliver(client, call, who)
         incidents = [summary["id"] for summary in result.get("incidents", [])]
         if not incidents:
             click.echo(f"   no playbook answered [{self.check(False, str(result))}]\n")
@@ -140,14 +146,19 @@ class Story:
             click.echo(
                 f"   playbook {self.style(incident.playbook_id, bold=True)} ({incident.mode}, {incident.severity})"
             )
+            if incident.mode_note:
+                click.echo(f"   mode {incident.mode_note}")
             for step in incident.steps:
                 click.echo(
                     f"   trailguard: {step.action} {describe_params(step.params)}: {step.status.value}"
                     + (f" ({step.error})" if step.error else "")
                 )
             if not incident.steps and incident.plan:
+                planned = ", ".join(s.action for s in incident.plan)
                 click.echo(
-                    f"   trailguard proposes: {', '.join(s.action for s in incident.plan)}; waits for an approver"
+                    f"   trailguard tells, and changes nothing (it would run {planned})"
+                    if incident.state.value == "notified"
+                    else f"   trailguard proposes: {planned}; waits for an approver"
                 )
             now = attack.read(self.c)
             good = now == attack.expected and incident.state.value == attack.expected_incident
@@ -192,6 +203,79 @@ class Story:
         if incident.state.value != attack.expected_incident:  # the press decided something: show the message now
             self.show_message(incident, f"{number:02d}-{incident.playbook_id}-{incident.state.value}")
         click.echo()
+
+    def mark_as_expected(self, client: Any, number: int) -> None:
+        """The on-call engineer marks the SSH change as expected, from Slack: the button opens
+        a modal, its signed submission asks for the exception, the worker makes it; the same
+        change made again is then told, not acted on."""
+        from trailguard.local.slack import signed_click, signed_submission
+
+        _ssh_fix, incident_id = self.incidents[4]
+        click.echo(
+            self.style(
+                f"{number}. the on-call engineer: SSH on the web servers is meant this week; presses "
+                "Mark as expected for 7 days",
+                fg="cyan",
+                bold=True,
+            )
+        )
+        body, headers = signed_click(
+            "except", self.slack.button_value(incident_id, "except"), user=scenario.ON_CALL, secret=self.secret
+        )
+        pressed = client.http.post("/slack/interactions", headers=headers, body=body)
+        view = self.slack.views[-1]
+        days = next(b["element"] for b in view["blocks"] if b.get("block_id") == "days")
+        click.echo(
+            f"   POST /slack/interactions (except, by {scenario.ON_CALL}, signed) -> {pressed.status_code}; "
+            f'Slack opens the modal "{view["title"]["text"]}" (views.open): why? for how long? '
+            f"({', '.join(o['text']['text'] for o in days['options'])})"
+        )
+        body, headers = signed_submission(
+            view, {"reason": scenario.MIGRATION, "days": "7"}, user=scenario.ON_CALL, secret=self.secret
+        )
+        submitted = client.http.post("/slack/interactions", headers=headers, body=body)
+        click.echo(
+            f'   POST /slack/interactions (view_submission: 7 days, "{scenario.MIGRATION}") -> {submitted.status_code}'
+        )
+        change = next(c for c in self.app.runtime.exceptions.listed() if c.incident_id == incident_id)
+        incident = self.app.runtime.incidents.get(incident_id)
+        good = submitted.status_code == 200 and incident.history[-1].what == "except"
+        click.echo(f"   trailguard's worker made exception {change.describe()}  [{self.check(good, 'no exception')}]")
+        self.show_message(incident, f"{number:02d}-{incident.playbook_id}-expected")
+        click.echo()
+        self.attack(client, number + 1, scenario.EXPECTED_SSH, scenario.ADMIN)
+
+    def kill_switch(self, client: Any, number: int) -> None:
+        """The security lead pauses trailguard without a redeploy; an attack is then only
+        told; after the resume trailguard answers again."""
+        for state, reason, attack, step in (
+            ("paused", scenario.FREEZE, scenario.PAUSED_STOP, 0),
+            ("active", "the close is done", scenario.RESUMED_STOP, 1),
+        ):
+            command = "pause" if state == "paused" else "resume"
+            click.echo(
+                self.style(
+                    f"{number + 2 * step}. the security lead: $ trailguard {command} --stage demo", fg="cyan", bold=True
+                )
+                + (f' --reason "{reason}"' if state == "paused" else "")
+            )
+            said = self.set_switch(state, reason)
+            click.echo(
+                f"   {said}; every function reads it within {self.app.runtime.settings.switch_seconds} s, no redeploy"
+            )
+            click.echo()
+            self.attack(client, number + 2 * step + 1, attack)
+
+    def set_switch(self, state: str, reason: str) -> str:
+        """What `trailguard pause|resume` does, on the local AWS's SSM."""
+        from chalicelib.clock import timestamp, utc_now
+        from chalicelib.organization.switch import SwitchState
+
+        parameter = self.app.runtime.settings.switch_parameter
+        who = self.local.client("sts").get_caller_identity()["Arn"]
+        value = SwitchState(state, who, timestamp(utc_now()), reason)
+        self.local.client("ssm").put_parameter(Name=parameter, Value=value.to_value(), Type="String", Overwrite=True)
+        return f"demo: {value.describe()} ({parameter})"
 
     def show_message(self, incident: Any, name: str) -> None:
         """The incident's Slack message as the stub holds it, in plain lines; its Block Kit JSON to a file."""

@@ -394,10 +394,13 @@ Expressions are compiled when the playbook is loaded, and refused there when:
 ## Named lists: who "we" are
 
 Whether a policy is restricted depends on who the organization is, and that is
-configuration, not something each playbook copies. `named_list('trusted_accounts')` is
-`TRAILGUARD_TRUSTED_ACCOUNTS` plus the account of the event being judged;
-`named_list('trusted_organizations')` is `TRAILGUARD_TRUSTED_ORGANIZATIONS`. A playbook
-passes them to `public_statements()` and `external_principals()` in its condition, and the
+configuration, not something each playbook copies: the stage's organization settings file
+(`settings/STAGE.yaml`, `lists:`; see docs/operating.md) holds the lists.
+`named_list('trusted_accounts')` is its `trusted_accounts` plus the account of the event
+being judged; `named_list('trusted_organizations')`, `named_list('trusted_principals')`,
+`named_list('break_glass_roles')` and `named_list('pipeline_roles')` are its lists of those
+names (principals and roles as ARNs, what CloudTrail's `sessionIssuer.arn` holds, never
+session names). A playbook passes them to `public_statements()` and `external_principals()` in its condition, and the
 same lists to the step that fixes what the condition found, so that both judge alike:
 
 ```yaml
@@ -423,7 +426,7 @@ Block Public Access judges. `replay` reads the lists from the same settings and 
 
 Before any playbook, trailguard leaves alone: a call that failed (`errorCode`), a
 read-only call, and a call made through one of its own roles as AWS identifies them: a
-function role of the stage (`TRAILGUARD_OWN_ROLES` and the Lambda's own execution role) only
+function role of the stage (the stage's own, named from its name, and the Lambda's execution role) only
 in the central account, and the member role only in the account the call touched and only
 for the calls trailguard recorded making (their request ids). A role named like one of
 trailguard's in any other account is answered like anyone else. The same `eventID` never

@@ -278,6 +278,7 @@ def lambda_policy(
         *_table(settings),
         *seal_statements(settings),
         *_slack_statements(settings),
+        *switch_statements(settings),
         {
             "Sid": "AssumeMemberRole",
             "Effect": "Allow",
@@ -335,6 +336,65 @@ def api_policy(settings: Settings) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [_logs(), *_endpoint_table(settings), *_slack_statements(settings)]}
 
 
+def operator_policy(settings: Settings) -> dict[str, Any]:
+    """What a person running `trailguard incidents|exceptions|pause|resume|status` needs: the
+    Slack endpoint's reach into the table (incident items, a decision one conditional write),
+    reading exceptions, listing through the open index, handing the work to the stage's
+    worker, and the kill switch. No KMS permission and no remediation permission: the
+    operator cannot seal, so what they decide is checked and carried out by the worker (the
+    member role trusts only the acting roles anyway)."""
+    statements: list[dict[str, Any]] = []
+    if settings.table:
+        table = f"arn:*:dynamodb:*:*:table/{settings.table}"
+        statements += [
+            {
+                "Sid": "DecideIncidents",
+                "Effect": "Allow",
+                "Action": list(ENDPOINT_TABLE_PERMISSIONS),
+                "Resource": table,
+                "Condition": {
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(ENDPOINT_KEYS)},
+                    "Null": {"dynamodb:LeadingKeys": "false"},
+                },
+            },
+            {
+                "Sid": "ReadExceptions",
+                "Effect": "Allow",
+                "Action": "dynamodb:GetItem",
+                "Resource": table,
+                "Condition": {
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["exc-*"]},
+                    "Null": {"dynamodb:LeadingKeys": "false"},
+                },
+            },
+            {
+                "Sid": "ListIncidentsAndExceptions",
+                "Effect": "Allow",
+                "Action": ["dynamodb:Query", "dynamodb:Scan"],
+                "Resource": [f"{table}/index/*", table],
+            },
+        ]
+    if settings.slack_worker:
+        statements.append(
+            {
+                "Sid": "HandDecisionsToTheWorker",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": f"arn:*:lambda:*:*:function:{settings.slack_worker}",
+            }
+        )
+    if settings.switch_parameter:
+        statements.append(
+            {
+                "Sid": "TheSwitch",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+                "Resource": f"arn:*:ssm:*:*:parameter/{settings.switch_parameter.lstrip('/')}",
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def member_policy(catalog: Catalog, *, own_roles: Iterable[str], security_hub: bool = False) -> dict[str, Any]:
     """`own_roles`: the roles the member template creates in each account; `security_hub`:
     whether the stage imports findings (from each incident's own account)."""
@@ -342,6 +402,21 @@ def member_policy(catalog: Catalog, *, own_roles: Iterable[str], security_hub: b
     if security_hub:
         statements += security_hub_statements()
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def switch_statements(settings: Settings) -> list[dict[str, Any]]:
+    """Reading the stage's kill switch (`organization.switch`): the acting functions read it
+    at run time; only operators write it (`trailguard pause`, see `operator_policy`)."""
+    if not settings.switch_parameter:
+        return []
+    return [
+        {
+            "Sid": "ReadTheSwitch",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": f"arn:*:ssm:*:*:parameter/{settings.switch_parameter.lstrip('/')}",
+        }
+    ]
 
 
 def _slack_statements(settings: Settings) -> list[dict[str, Any]]:

@@ -306,7 +306,7 @@ def render_examples(catalog: Catalog) -> str:
         "",
     ]
     for title, when, incident in examples(catalog):
-        message = render(incident, ACCOUNT_NAMES)
+        message = render(incident, ACCOUNT_NAMES, exceptions=True)
         parts += [
             f"## {title}",
             "",

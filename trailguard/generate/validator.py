@@ -22,6 +22,12 @@ when it is stale)."""
 '''
 
 
+ORGANIZATION_VALIDATOR_FILE = PROJECT / "chalicelib" / "organization" / "schema_validator.py"
+ORGANIZATION_HEADER = HEADER.replace("The playbook schema", "The organization settings schema").replace(
+    "chalicelib/playbooks/schema.py", "chalicelib/organization/schema.py"
+)
+
+
 def validator_code() -> str:
     import fastjsonschema
 
@@ -30,6 +36,19 @@ def validator_code() -> str:
     return HEADER + fastjsonschema.compile_to_code(SCHEMA)
 
 
+def organization_validator_code() -> str:
+    import fastjsonschema
+
+    from chalicelib.organization.schema import SCHEMA
+
+    return ORGANIZATION_HEADER + fastjsonschema.compile_to_code(SCHEMA)
+
+
 def write_validator(path: Path = VALIDATOR_FILE) -> Path:
     path.write_text(validator_code())
+    return path
+
+
+def write_organization_validator(path: Path = ORGANIZATION_VALIDATOR_FILE) -> Path:
+    path.write_text(organization_validator_code())
     return path

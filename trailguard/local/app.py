@@ -8,17 +8,26 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+from chalicelib.organization.model import Organization
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.runtime import Runtime
 
 
-def container(catalog: Catalog | None = None, *, clients: Any = None, **settings: Any) -> Runtime:
-    """A new runtime: the app's settings with `settings` changed, the app's catalog unless
-    another is given, and `clients` of the caller's if given (see `Runtime`)."""
+def container(
+    catalog: Catalog | None = None, *, clients: Any = None, organization: Organization | None = None, **settings: Any
+) -> Runtime:
+    """A new runtime: the app's settings with `settings` changed, the app's catalog and
+    organization settings unless others are given, and `clients` of the caller's if given
+    (see `Runtime`)."""
     import app
 
     current = app.runtime
-    return Runtime(dataclasses.replace(current.settings, **settings), catalog or current.catalog, clients=clients)
+    return Runtime(
+        dataclasses.replace(current.settings, **settings),
+        catalog or current.catalog,
+        clients=clients,
+        organization=organization if organization is not None else current.organization,
+    )
 
 
 @contextlib.contextmanager

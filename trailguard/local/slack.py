@@ -1,7 +1,8 @@
 """A local Slack Web API, for the tests and the demo: no workspace, no network.
 
 It answers the calls trailguard makes (`auth.test`, `chat.postMessage`, `chat.update`,
-`chat.postEphemeral`, `usergroups.users.list`) and interaction `response_url`s, checks
+`chat.postEphemeral`, `usergroups.users.list`, `views.open`) and interaction
+`response_url`s, checks
 the bot token and the Block Kit limits Slack enforces (so a message Slack would refuse is
 refused here too), records every request, and keeps each message as Slack would show it.
 `fail(method, status)` makes the next calls answer 429 (with Retry-After) or 5xx, the way
@@ -81,6 +82,58 @@ def signed_click(
     return body, headers
 
 
+def signed_submission(
+    view: dict[str, Any],
+    values: dict[str, str],
+    *,
+    user: str,
+    secret: str,
+    age_seconds: int = 0,
+    team: str = "T0STUB",
+    app: str = "A0TRAILGUARD",
+) -> tuple[str, dict[str, str]]:
+    """The form body and headers Slack sends when `user` submits the modal `view` (as
+    `views.open` received it) with `values` by input block id (a text input's text, or a
+    select's chosen value): a `view_submission` payload, signed with slack_sdk's own
+    SignatureVerifier."""
+    from slack_sdk.signature import SignatureVerifier
+
+    state: dict[str, Any] = {}
+    for block in view.get("blocks", []):
+        if block.get("type") != "input" or block.get("block_id") not in values:
+            continue
+        element = block["element"]
+        chosen = values[block["block_id"]]
+        if element["type"] == "static_select":
+            option = next(o for o in element["options"] if o["value"] == chosen)
+            state[block["block_id"]] = {element["action_id"]: {"type": "static_select", "selected_option": option}}
+        else:
+            state[block["block_id"]] = {element["action_id"]: {"type": element["type"], "value": chosen}}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team, "domain": "stub"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
+        "api_app_id": app,
+        "trigger_id": "4.5.6",
+        "view": {
+            "id": view.get("id", "V0STUB"),
+            "type": "modal",
+            "callback_id": view.get("callback_id"),
+            "private_metadata": view.get("private_metadata"),
+            "state": {"values": state},
+        },
+    }
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    timestamp = str(int(time.time()) - age_seconds)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body) or ""
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature,
+    }
+    return body, headers
+
+
 @dataclass
 class Request:
     method: str
@@ -109,6 +162,8 @@ class SlackStub:
         self.requests: list[Request] = []
         self.messages: dict[tuple[str, str], Posted] = {}
         self.ephemeral: list[dict[str, Any]] = []
+        self.views: list[dict[str, Any]] = []
+        """Every modal `views.open` opened, as Slack would show it (with the id Slack gave it)."""
         self._failures: dict[str, deque[tuple[int, int]]] = {}
         self._stalls: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -286,6 +341,20 @@ class SlackStub:
         self.ephemeral.append(body)
         return {"ok": True, "message_ts": f"1764126000.{next(self._ts):06d}"}
 
+    def _views_open(self, body: dict[str, Any]) -> dict[str, Any]:
+        view = body.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not body.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        problem = _view_problem(view)
+        if problem:
+            return {"ok": False, "error": problem}
+        assert isinstance(view, dict)
+        opened = {**view, "id": f"V0STUB{len(self.views):04d}"}
+        self.views.append(opened)
+        return {"ok": True, "view": opened}
+
     def _usergroups_users_list(self, body: dict[str, Any]) -> dict[str, Any]:
         group = body.get("usergroup")
         if group not in self.groups:
@@ -316,6 +385,30 @@ def _send(http: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[st
 
 
 _LIMITS = {"header": 150, "section": 3000, "field": 2000, "button": 75, "value": 2000}
+
+
+def _view_problem(view: Any) -> str | None:
+    """What Slack would refuse in a modal: the limits of its views reference."""
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return "invalid_arguments"
+    title = (view.get("title") or {}).get("text", "")
+    if not title or len(title) > 24 or len((view.get("submit") or {}).get("text", "")) > 24:
+        return "invalid_arguments"
+    if len(view.get("callback_id", "")) > 255 or len(view.get("private_metadata", "")) > 3000:
+        return "invalid_arguments"
+    blocks = view.get("blocks") or []
+    if not blocks or len(blocks) > 100:
+        return "invalid_arguments"
+    for block in blocks:
+        if block.get("type") == "input":
+            element = block.get("element") or {}
+            if not element.get("action_id") or len(block.get("label", {}).get("text", "")) > 2000:
+                return "invalid_arguments"
+            if element.get("type") == "static_select":
+                options = element.get("options") or []
+                if not options or len(options) > 100 or any(len(o["text"]["text"]) > 75 for o in options):
+                    return "invalid_arguments"
+    return None
 
 
 def _message_problem(body: dict[str, Any]) -> str | None:

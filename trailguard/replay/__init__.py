@@ -30,8 +30,9 @@ from chalicelib.incidents.notify import NullNotifier
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.respond.controls import Controls
 from chalicelib.respond.guards import OwnIdentities
-from chalicelib.respond.responder import Outcome, Responder
+from chalicelib.respond.responder import NO_CONTROLS, Outcome, Responder
 
 EXAMPLES = 3
 
@@ -81,6 +82,8 @@ class ReplayLine:
 
 def _match(outcome: Outcome) -> dict[str, Any]:
     match: dict[str, Any] = {"playbook": outcome.playbook.id, "mode": outcome.incident.mode}
+    if outcome.incident.mode_note:
+        match["loweredBy"] = outcome.incident.mode_note
     if outcome.incident.error:
         match["error"] = outcome.incident.error
     else:
@@ -96,9 +99,11 @@ def replay(
     include_skipped: bool = False,
     on_malformed: Callable[[EventError], None] = lambda error: None,
     lists: NamedLists = NO_LISTS,
+    controls: Controls = NO_CONTROLS,
 ) -> Iterator[ReplayLine | ReplayCounts]:
     """Yield a ReplayLine per reportable event, then the counts (last item); `lists` are the
-    organization's named lists, as the Lambda reads them from its settings.
+    organization's named lists, and `controls` its scope and mode ceilings, as the Lambda
+    reads them from the stage's settings file.
 
     `items` are events, `EventError`s, and for the records no playbook answers (or that
     fall outside the selection) None, or an int for that many: read, counted, not checked."""
@@ -107,6 +112,7 @@ def replay(
         own=own,
         incidents=Incidents(MemoryStore(), None, notifier=NullNotifier()),
         lists=lists,
+        controls=controls,
     )
     counts = ReplayCounts(per_playbook=Counter({playbook.id: 0 for playbook in catalog.playbooks}))
     started = time.perf_counter()

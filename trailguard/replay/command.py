@@ -26,7 +26,9 @@ import click
 from chalicelib.events.record import EventError
 from chalicelib.named_lists import NamedLists
 from chalicelib.playbooks.catalog import Catalog, CatalogError
+from chalicelib.respond.controls import Controls
 from chalicelib.respond.guards import OwnIdentities
+from chalicelib.respond.responder import NO_CONTROLS
 from trailguard import replay as replaying
 from trailguard.replay import compare as comparing
 from trailguard.replay import run
@@ -66,6 +68,8 @@ class ReplayRequest:
     compare_with: str | None = None
     markdown: str | None = None
     fail_on: tuple[str, ...] = ()
+    controls: Controls = NO_CONTROLS
+    """The organization's scope and mode ceilings (its settings file), on both sides of --compare."""
 
 
 def run_replay(request: ReplayRequest) -> int:
@@ -194,6 +198,7 @@ def _replay(request: ReplayRequest, items: Iterator[Any], malformed: Malformed, 
         include_skipped=request.include_skipped,
         on_malformed=malformed,
         lists=request.lists,
+        controls=request.controls,
     ):
         if isinstance(item, replaying.ReplayCounts):
             shown.close()
@@ -217,8 +222,8 @@ def _compare(request: ReplayRequest, old_catalog: Catalog, items: Iterator[Any],
 
     comparison = comparing.compare(
         reported(items),
-        comparing.Side(old_catalog, request.own, request.lists),
-        comparing.Side(request.catalog, request.own, request.lists),
+        comparing.Side(old_catalog, request.own, request.lists, request.controls),
+        comparing.Side(request.catalog, request.own, request.lists, request.controls),
     )
     title = f"What this playbook change would do (against {request.compare_with})"
     markdown = comparing.to_markdown(comparison, title=title) if request.markdown else None

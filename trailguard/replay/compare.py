@@ -27,8 +27,9 @@ from chalicelib.incidents.notify import NullNotifier
 from chalicelib.incidents.store import MemoryStore
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
+from chalicelib.respond.controls import Controls
 from chalicelib.respond.guards import OwnIdentities
-from chalicelib.respond.responder import Responder
+from chalicelib.respond.responder import NO_CONTROLS, Responder
 
 NEWLY_MATCHED = "newly matched"
 NO_LONGER_MATCHED = "no longer matched"
@@ -116,9 +117,15 @@ class Comparison:
 class Side:
     """One set of playbooks, deciding as a replay does."""
 
-    def __init__(self, catalog: Catalog, own: OwnIdentities, lists: NamedLists = NO_LISTS) -> None:
+    def __init__(
+        self, catalog: Catalog, own: OwnIdentities, lists: NamedLists = NO_LISTS, controls: Controls = NO_CONTROLS
+    ) -> None:
         self.responder = Responder(
-            catalog, own=own, incidents=Incidents(MemoryStore(), None, notifier=NullNotifier()), lists=lists
+            catalog,
+            own=own,
+            incidents=Incidents(MemoryStore(), None, notifier=NullNotifier()),
+            lists=lists,
+            controls=controls,
         )
 
     def same_playbooks(self, other: Side, source: str, name: str) -> bool:
