@@ -213,14 +213,18 @@ def test_bootstrap_after_every_deploy_keeps_dead_letter_queues_on_the_rules_and_
     and retry policy: bootstrap puts them back, and `bootstrap --check` tells the gap."""
     local, project, _ = deployed
     first = _bootstrap(project, local)  # (the access-log test above ran it already: its first run made them)
-    assert "15 alarms notify" in first.stdout and "dashboard trailguard-dev is up to date" in first.stdout
+    rule_functions = [rule.name for rule in eventbridge_rules(Catalog.load([PLAYBOOKS]))]
+    # three per rule's function (errors, dead letters, events lost), twelve for the rest of the stage
+    alarms = 12 + 3 * len(rule_functions)
+    assert f"{alarms} alarms notify" in first.stdout and "dashboard trailguard-dev is up to date" in first.stdout
     events, lambda_ = local.client("events"), local.client("lambda")
-    handler_rule = function_name(STAGE, "respond_to_cloudtrail") + "-event"
-    (target,) = events.list_targets_by_rule(Rule=handler_rule)["Targets"]
-    queue = local.client("sqs").get_queue_url(QueueName="trailguard-dev-respond_to_cloudtrail-dlq")["QueueUrl"]
-    assert target["DeadLetterConfig"]["Arn"].endswith(":trailguard-dev-respond_to_cloudtrail-dlq") and queue
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 3600}
-    for name in ("respond_to_cloudtrail", "posture_sweep", "slack_worker"):
+    for rule_function in rule_functions:
+        (target,) = events.list_targets_by_rule(Rule=function_name(STAGE, rule_function) + "-event")["Targets"]
+        dlq = f"trailguard-dev-{rule_function}-dlq"
+        queue = local.client("sqs").get_queue_url(QueueName=dlq)["QueueUrl"]
+        assert target["DeadLetterConfig"]["Arn"].endswith(f":{dlq}") and queue
+        assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 3600}
+    for name in (*rule_functions, "posture_sweep", "slack_worker"):
         config = lambda_.get_function_event_invoke_config(FunctionName=function_name(STAGE, name))
         assert config["DestinationConfig"]["OnFailure"]["Destination"].endswith(f":trailguard-dev-{name}-dlq")
     checked = _run(project, local, sys.executable, "-m", "trailguard", "bootstrap", "--check")
@@ -228,9 +232,11 @@ def test_bootstrap_after_every_deploy_keeps_dead_letter_queues_on_the_rules_and_
 
     _chalice(project, local, "deploy")
     checked = _run(project, local, sys.executable, "-m", "trailguard", "bootstrap", "--check")
-    assert checked.returncode == 1 and f"rule {handler_rule} target 1 has no dead-letter queue" in checked.stdout
     again = _bootstrap(project, local)
-    assert f"rule {handler_rule}: dead-letter queue and retry policy set on target 1" in again.stdout
+    for rule_function in rule_functions:
+        rule = function_name(STAGE, rule_function) + "-event"
+        assert checked.returncode == 1 and f"rule {rule} target 1 has no dead-letter queue" in checked.stdout
+        assert f"rule {rule}: dead-letter queue and retry policy set on target 1" in again.stdout
     assert _run(project, local, sys.executable, "-m", "trailguard", "bootstrap", "--check").returncode == 0
 
 

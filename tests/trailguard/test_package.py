@@ -223,8 +223,17 @@ def _of_type(template: dict, kind: str) -> dict[str, dict]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
+def _cfn(name: str) -> str:
+    from chalice.utils import to_cfn_resource_name
+
+    return str(to_cfn_resource_name(name))
+
+
+RULE_FUNCTIONS = [rule.name for rule in eventbridge_rules(Catalog.load([PLAYBOOKS]))]
+"""The functions behind the CloudTrail rules: more than one when the playbooks' patterns
+outgrow EventBridge's 2,048 characters (`catalog.eventbridge_rules`)."""
 BACKGROUND = {
-    "RespondToCloudtrail": "respond_to_cloudtrail",
+    **{_cfn(function): function for function in RULE_FUNCTIONS},
     "PostureSweep": "posture_sweep",
     "SlackWorker": "slack_worker",
 }
@@ -234,17 +243,19 @@ def test_every_rule_is_named_as_chalice_deploy_names_it_with_a_dead_letter_queue
     """SAM names a CloudWatchEvent's rule from `RuleName` but a Schedule's from `Name`; both
     pass DeadLetterConfig and RetryPolicy on to the target."""
     rules = {r["Properties"]["Name"]: r["Properties"] for r in _of_type(transformed, "AWS::Events::Rule").values()}
-    assert set(rules) == {"trailguard-dev-respond_to_cloudtrail-event", "trailguard-dev-posture_sweep-event"}
+    assert len(RULE_FUNCTIONS) >= 2  # the bundled playbooks need two patterns today
+    assert set(rules) == {f"trailguard-dev-{f}-event" for f in [*RULE_FUNCTIONS, "posture_sweep"]}
     for name, queue, retry in (
-        ("trailguard-dev-respond_to_cloudtrail-event", "RespondToCloudtrailDeadLetterQueue", (185, 3600)),
+        *((f"trailguard-dev-{f}-event", f"{_cfn(f)}DeadLetterQueue", (185, 3600)) for f in RULE_FUNCTIONS),
         ("trailguard-dev-posture_sweep-event", "PostureSweepDeadLetterQueue", (3, 600)),
     ):
         [target] = rules[name]["Targets"]
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
         policy = target["RetryPolicy"]
         assert (policy["MaximumRetryAttempts"], policy["MaximumEventAgeInSeconds"]) == retry
-    pattern = rules["trailguard-dev-respond_to_cloudtrail-event"]["EventPattern"]
-    assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]  # Chalice's pattern survived the merge
+    for function in RULE_FUNCTIONS:
+        pattern = rules[f"trailguard-dev-{function}-event"]["EventPattern"]
+        assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]  # Chalice's pattern survived the merge
 
 
 def test_each_dead_letter_queue_lets_in_only_its_own_rule(transformed):
@@ -323,8 +334,7 @@ def test_the_alarms_cover_what_operators_must_hear_of_and_notify_the_topic(trans
         "trailguard-dev-posture_sweep-not-running",
         *(f"trailguard-dev-{f}-dead-letters" for f in BACKGROUND.values()),
         *(f"trailguard-dev-{f}-errors" for f in [*BACKGROUND.values(), "api_handler"]),
-        "trailguard-dev-respond_to_cloudtrail-events-lost",
-        "trailguard-dev-posture_sweep-events-lost",
+        *(f"trailguard-dev-{f}-events-lost" for f in [*RULE_FUNCTIONS, "posture_sweep"]),
     }
     assert set(alarms) == wanted
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] == a["OKActions"] for a in alarms.values())
