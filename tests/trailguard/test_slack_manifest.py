@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import ROOT
 from trailguard.cli import main
 from trailguard.generate.slack_manifest import ManifestError, endpoint_from_deployed, manifest
 
@@ -85,6 +86,7 @@ def test_the_command_prints_a_manifest_or_says_what_is_missing(monkeypatch, tmp_
     ok = CliRunner().invoke(main, ["slack-manifest", "--stage", "prod", "--endpoint-url", ENDPOINT])
     assert ok.exit_code == 0, ok.output
     assert list(VALIDATOR.iter_errors(json.loads(ok.stdout))) == []
+    (tmp_path / "config.json").write_text((ROOT / ".chalice" / "config.json").read_text())  # no deployed/ beside it
     monkeypatch.setattr("trailguard.generate.deployment.CHALICE_DIR", tmp_path)
     missing = CliRunner().invoke(main, ["slack-manifest", "--stage", "prod"])
     assert missing.exit_code == 2 and "give --endpoint-url" in missing.output

@@ -30,14 +30,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def change(tmp_path: Path) -> tuple[Path, Path]:
-    """The bundled playbooks (old) and a change of them (new): the trail-deleted playbook
+    """The bundled playbooks (old) and a change of them (new): the stop-logging playbook
     goes from auto to approve, the console sign-in one is removed, and a new playbook
     answers a call no old playbook names (PutBucketVersioning, an S3 call in the Stratus logs)."""
     old, new = tmp_path / "old", tmp_path / "new"
     shutil.copytree(PLAYBOOKS, old)
     shutil.copytree(PLAYBOOKS, new)
-    deleted = new / "cloudtrail-trail-deleted.yaml"
-    deleted.write_text(deleted.read_text().replace("\nmode: auto\n", "\nmode: approve\n", 1))
+    stopped = new / "cloudtrail-stop-logging.yaml"
+    stopped.write_text(stopped.read_text().replace("\nmode: auto\n", "\nmode: approve\n", 1))
     (new / "console-login-without-mfa.yaml").unlink()
     (new / "s3-versioning-changed.yaml").write_text(
         "id: s3-versioning-changed\n"
@@ -62,14 +62,14 @@ def test_compare_prints_only_the_differences_and_fails_ci(datasets: Path, change
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = {(line["kind"], line["playbook"]) for line in lines}
     assert kinds == {
-        (CHANGED, "cloudtrail-trail-deleted"),
+        (CHANGED, "cloudtrail-stop-logging"),
         (NO_LONGER_MATCHED, "console-login-without-mfa"),
         (NEWLY_MATCHED, "s3-versioning-changed"),
     }
     changed = next(line for line in lines if line["kind"] == CHANGED)
     assert (changed["old"]["mode"], changed["new"]["mode"]) == ("auto", "approve")
-    assert changed["old"]["steps"] == changed["new"]["steps"] and changed["eventName"] == "DeleteTrail"
-    assert "compare: 3674 events read, " in result.stderr
+    assert changed["old"]["steps"] == changed["new"]["steps"] and changed["eventName"] == "StopLogging"
+    assert "compare: 3794 events read, " in result.stderr
 
 
 def test_the_same_playbooks_give_no_difference_and_exit_zero(datasets: Path) -> None:
