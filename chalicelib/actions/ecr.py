@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, Parameter, ResourceType, register
 from chalicelib.actions.resource_policy import PublicStatementsRemoval
 from chalicelib.aws.retrying import error_code
@@ -31,12 +32,16 @@ class RemovePublicRepositoryPolicyStatements(PublicStatementsRemoval):
     name = "ecr.remove_public_policy_statements"
     service = "ecr"
     permissions = {
+        "ecr:ListTagsForResource": REPOSITORY,
         "ecr:GetRepositoryPolicy": REPOSITORY,
         "ecr:SetRepositoryPolicy": REPOSITORY,
         "ecr:DeleteRepositoryPolicy": REPOSITORY,
     }
     parameters = (Parameter("repository", "string", "The repository's name."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
     resource_param = "repository"
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.repository_tags(self.client, self.params["repository"], self.context.account, self.context.region)
 
     def _get(self) -> str | None:
         try:

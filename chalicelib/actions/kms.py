@@ -251,11 +251,15 @@ class RevokeGrant(Action):
     service = "kms"
     eventually_consistent = True  # KMS documents grants as eventually consistent
     permissions = {
+        "kms:ListResourceTags": KEY,
         "kms:ListGrants": KEY,
         "kms:RevokeGrant": KEY,
         "kms:CreateGrant": KEY,
     }
     parameters = (_KEY, Parameter("grant", "string", "The grant's id (the event's responseElements.grantId)."))
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.key_tags(self.client, self.params["key"])
 
     def snapshot(self) -> dict[str, Any]:
         grants = []

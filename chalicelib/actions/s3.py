@@ -484,6 +484,7 @@ class RemoveLogExpiration(Action):
     eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
     propose_only_if_unsafe = True  # safe = not a trail's bucket, or no short expiration
     permissions = {
+        "s3:GetBucketTagging": BUCKET,
         "s3:GetBucketPolicy": BUCKET,
         "s3:GetLifecycleConfiguration": BUCKET,
         "s3:PutLifecycleConfiguration": BUCKET,
@@ -492,6 +493,9 @@ class RemoveLogExpiration(Action):
         Parameter("bucket", "string", "Name of the bucket."),
         Parameter("days", "integer", "Rules that delete objects sooner than this many days are removed.", False, 90),
     )
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.bucket_tags(self.client, self.params["bucket"])
 
     def _short(self, rule: Mapping[str, Any]) -> bool:
         expiration = rule.get("Expiration") or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, Parameter, ResourceType, register
 from chalicelib.actions.resource_policy import PublicStatementsRemoval
 
@@ -31,12 +32,16 @@ class RemovePublicSecretPolicyStatements(PublicStatementsRemoval):
     name = "secretsmanager.remove_public_policy_statements"
     service = "secretsmanager"
     permissions = {
+        "secretsmanager:DescribeSecret": SECRET,
         "secretsmanager:GetResourcePolicy": SECRET,
         "secretsmanager:PutResourcePolicy": SECRET,
         "secretsmanager:DeleteResourcePolicy": SECRET,
     }
     parameters = (Parameter("secret", "string", "The secret's name or ARN."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
     resource_param = "secret"
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.secret_tags(self.client, self.params["secret"])
 
     def _get(self) -> str | None:
         policy: str | None = self.client.get_resource_policy(SecretId=self.params["secret"]).get("ResourcePolicy")

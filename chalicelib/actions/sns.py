@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, Parameter, ResourceType, register
 from chalicelib.actions.resource_policy import PublicStatementsRemoval
 
@@ -32,11 +33,16 @@ class RemovePublicTopicPolicyStatements(PublicStatementsRemoval):
     name = "sns.remove_public_policy_statements"
     service = "sns"
     permissions = {
+        "sns:ListTagsForResource": TOPIC,
         "sns:GetTopicAttributes": TOPIC,
         "sns:SetTopicAttributes": TOPIC,
     }
     parameters = (Parameter("topic", "string", "The topic's ARN."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
     resource_param = "topic"
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.topic_tags(self.client, self.params["topic"])
+
     can_delete = False
 
     def _get(self) -> str | None:

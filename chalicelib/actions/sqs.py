@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chalicelib.actions import tags
 from chalicelib.actions.base import TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS, Parameter, ResourceType, register
 from chalicelib.actions.resource_policy import PublicStatementsRemoval
 
@@ -29,11 +30,15 @@ class RemovePublicQueuePolicyStatements(PublicStatementsRemoval):
     name = "sqs.remove_public_policy_statements"
     service = "sqs"
     permissions = {
+        "sqs:ListQueueTags": QUEUE,
         "sqs:GetQueueAttributes": QUEUE,
         "sqs:SetQueueAttributes": QUEUE,
     }
     parameters = (Parameter("queue", "string", "The queue's URL."), TRUSTED_ACCOUNTS, TRUSTED_ORGANIZATIONS)
     resource_param = "queue"
+
+    def resource_tags(self) -> dict[str, str] | None:
+        return tags.queue_tags(self.client, self.params["queue"])
 
     def _get(self) -> str | None:
         attributes = self.client.get_queue_attributes(QueueUrl=self.params["queue"], AttributeNames=["Policy"])

@@ -6,8 +6,10 @@ Each action that can tell declares the permission it reads them with among its o
 `permissions` and answers `resource_tags()` with one of these functions: S3 buckets
 (`s3:GetBucketTagging`), KMS keys (`kms:ListResourceTags`), CloudTrail trails
 (`cloudtrail:ListTags`), EC2 security groups, snapshots and images (`ec2:DescribeTags`),
-IAM roles and users (`iam:ListRoleTags`, `iam:ListUserTags`) and Lambda functions
-(`lambda:ListTags`). The others (a deleted trail, GuardDuty, Config, RDS snapshots, an
+IAM roles and users (`iam:ListRoleTags`, `iam:ListUserTags`), Lambda functions
+(`lambda:ListTags`), SQS queues (`sqs:ListQueueTags`), SNS topics (`sns:ListTagsForResource`),
+ECR repositories (`ecr:ListTagsForResource`) and Secrets Manager secrets
+(`secretsmanager:DescribeSecret`). The others (a deleted trail, GuardDuty, Config, RDS snapshots, an
 account's public access block) answer None: a tag cannot opt them out.
 """
 
@@ -74,3 +76,24 @@ def function_tags(lambda_client: Any, function: str, account: str | None, region
         arn = f"arn:{partition_of(region or '')}:lambda:{region}:{account}:function:{function.split(':')[0]}"
     tags: dict[str, str] = lambda_client.list_tags(Resource=arn).get("Tags", {})
     return tags
+
+
+def queue_tags(sqs: Any, queue_url: str) -> dict[str, str]:
+    return dict(sqs.list_queue_tags(QueueUrl=queue_url).get("Tags", {}))
+
+
+def topic_tags(sns: Any, topic_arn: str) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in sns.list_tags_for_resource(ResourceArn=topic_arn).get("Tags", [])}
+
+
+def secret_tags(secrets: Any, secret: str) -> dict[str, str]:
+    return {tag["Key"]: tag.get("Value", "") for tag in secrets.describe_secret(SecretId=secret).get("Tags", [])}
+
+
+def repository_tags(ecr: Any, repository: str, account: str | None, region: str | None) -> dict[str, str]:
+    """A repository's tags; ListTagsForResource takes an ARN, so a name is made one in the
+    step's account and region."""
+    arn = repository
+    if not repository.startswith("arn:"):
+        arn = f"arn:{partition_of(region or '')}:ecr:{region}:{account}:repository/{repository}"
+    return {tag["Key"]: tag["Value"] for tag in ecr.list_tags_for_resource(resourceArn=arn).get("tags", [])}
