@@ -36,6 +36,7 @@ from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
 from chalicelib.memory.rules import Memory
 from chalicelib.metrics import Metrics
+from chalicelib.named_lists import NamedLists
 from chalicelib.organization.extensions import load_catalog, stage_organization
 from chalicelib.organization.model import NO_ORGANIZATION, Organization
 from chalicelib.organization.switch import Switch, ssm_reader
@@ -175,6 +176,7 @@ class Runtime:
     def clients(self) -> AwsClients:
         return AwsClients(
             member_role=self.settings.member_role,
+            management_role=self.settings.management_role,
             external_id=self.settings.external_id,
             note_own_call=lambda request_id: self.own_calls.record(request_id),
         )
@@ -267,10 +269,18 @@ class Runtime:
             self.catalog,
             own=own,
             incidents=self.incidents,
-            lists=self.organization.lists,
+            lists=self.lists,
             controls=Controls(self.organization),
             live=self.live,
         )
+
+    @functools.cached_property
+    def lists(self) -> NamedLists:
+        """The settings file's named lists, with the audit chain trailguard remembers (the
+        buckets, keys, log groups and roles of every trail it saw) added to theirs."""
+        from chalicelib.memory.chain import with_remembered_links
+
+        return with_remembered_links(self.organization.lists, self.memory)
 
     # -- the organization's controls that only a running stage knows -------------------------
 

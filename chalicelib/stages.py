@@ -84,6 +84,11 @@ class Stage:
         return f"{APP_NAME}-{self.name}-remediator"
 
     @property
+    def management_role(self) -> str:
+        """The minimal role the management template creates for AWS Organizations calls."""
+        return f"{APP_NAME}-{self.name}-management"
+
+    @property
     def external_id(self) -> str:
         return f"{APP_NAME}-{self.name}"
 

@@ -37,10 +37,13 @@ from chalicelib.aws.quirks import (
     public_cidrs,
     shared_outside,
     shared_with,
+    trail_link,
     wide_cidrs,
 )
 from chalicelib.aws.resource_policies import (
     administrator_statements,
+    cloudtrail_can_encrypt,
+    cloudtrail_can_write,
     external_principals,
     lambda_permission_policy,
     public_statements,
@@ -174,6 +177,18 @@ class DomainFunctions(functions.Functions):
     @functions.signature({"types": ["object", "null"]})
     def _func_flow_log_ids(self, request: Any) -> list[str]:
         return flow_log_ids(request)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_trail_link(self, record: Any) -> str | None:
+        return trail_link(record, self.lists)
+
+    @functions.signature({"types": ["object", "string", "null"]})
+    def _func_cloudtrail_can_write(self, policy: Any) -> bool:
+        return cloudtrail_can_write(policy)
+
+    @functions.signature({"types": ["object", "string", "null"]})
+    def _func_cloudtrail_can_encrypt(self, policy: Any) -> bool:
+        return cloudtrail_can_encrypt(policy)
 
     @functions.signature({"types": ["string"]})
     def _func_named_list(self, name: str) -> list[str]:
