@@ -22,7 +22,7 @@ API_FUNCTION = "api_handler"
 """Chalice's name for the function behind the routes (`/slack/interactions`)."""
 RULES_FUNCTION = "respond_to_cloudtrail"
 """The first EventBridge rule's function; more are `respond_to_cloudtrail_2`, ..."""
-SCHEDULED_FUNCTIONS = ("posture_sweep", "slack_worker")
+SCHEDULED_FUNCTIONS = ("posture_sweep", "slack_worker", "heartbeat")
 WORKER_FUNCTION = "slack_worker"
 
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")

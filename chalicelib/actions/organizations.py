@@ -39,7 +39,7 @@ class EnableServiceAccess(Action):
     parameters = (Parameter("service", "string", "The service principal.", False, "cloudtrail.amazonaws.com"),)
 
     def snapshot(self) -> dict[str, Any]:
-        enabled = set()
+        enabled: set[str] = set()
         for page in self.client.get_paginator("list_aws_service_access_for_organization").paginate():
             enabled.update(p["ServicePrincipal"] for p in page["EnabledServicePrincipals"])
         return {"Service": self.params["service"], "Enabled": self.params["service"] in enabled}

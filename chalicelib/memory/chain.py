@@ -10,9 +10,10 @@ merged with what the stage's settings file names (`with_remembered_links`), thro
 domain function `trail_link(@)`; the actions read which trails use a link, to write
 CloudTrail's documented statements narrowed to them.
 
-A link is never removed by a call (a trail moved to another bucket by an attacker must not
-make the old one unguarded); the sweep replaces the document with what it saw, plus what
-memory keeps of each trail from before an unjudged change.
+A link is only ever added (a trail moved to another bucket by an attacker must not make the
+old one unguarded, and memory keeps each trail's configuration from before an unjudged
+change): a bucket a trail used once stays guarded; a link given up on purpose is taken out
+of the `audit-chain` document by hand (docs/audit-chain.md).
 """
 
 from __future__ import annotations
@@ -69,18 +70,6 @@ def note(memory: Any, trail_arn: str, config: Mapping[str, Any]) -> None:
     memory.amend(KEY, change)
 
 
-def replace(memory: Any, seen: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
-    """Make the chain what the sweep saw (trail ARN, configuration) of every trail, in every
-    account and region it looked at."""
-    document: dict[str, dict[str, list[str]]] = {}
-    for trail_arn, config in seen:
-        for name, value in links_of(config).items():
-            trails = document.setdefault(name, {}).setdefault(value, [])
-            if trail_arn not in trails:
-                trails.append(trail_arn)
-    memory.amend(KEY, lambda stored: document if document != _links(stored) else None)
-
-
 def _links(stored: Mapping[str, Any] | None) -> dict[str, dict[str, list[str]]]:
     return {name: dict(values) for name, values in (stored or {}).items() if name in AUDIT_CHAIN}
 
@@ -132,7 +121,7 @@ class _RememberedLists(Mapping[str, tuple[str, ...]]):
     def __len__(self) -> int:
         return len({*self._given, *AUDIT_CHAIN})
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         try:
             return self[name]
         except KeyError:
