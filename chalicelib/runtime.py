@@ -166,6 +166,7 @@ class Runtime:
             places=self.places_in_scope,
             workers=settings.sweep_workers,
             budget_seconds=settings.sweep_budget_seconds,
+            baseline=self.baseline(fix=True) if self.organization.baseline.on_sweep else None,
         )
 
     @functools.cached_property

@@ -36,8 +36,10 @@ _FIELDS = {
 }
 
 CACHE_SECONDS = 60.0
-"""How long one container reuses the links it read (a trail created meanwhile is guarded at
-most this much later; its own CreateTrail event is answered regardless)."""
+"""How long one container reuses the links it read (a trail another container remembered
+meanwhile is guarded at most this much later; one this container remembers, at once)."""
+_written = [0]
+"""How many times this process added links: a container's own additions are read at once."""
 
 
 def links_of(config: Mapping[str, Any]) -> dict[str, str]:
@@ -57,6 +59,8 @@ def note(memory: Any, trail_arn: str, config: Mapping[str, Any]) -> None:
     if not links:
         return
 
+    added = [False]
+
     def change(stored: dict[str, Any] | None) -> dict[str, Any] | None:
         document = {name: dict(values) for name, values in (stored or {}).items() if name in AUDIT_CHAIN}
         new = False
@@ -65,9 +69,12 @@ def note(memory: Any, trail_arn: str, config: Mapping[str, Any]) -> None:
             if trail_arn not in trails:
                 trails.append(trail_arn)
                 new = True
+        added[0] = added[0] or new
         return document if new else None
 
     memory.amend(KEY, change)
+    if added[0]:
+        _written[0] += 1
 
 
 def _links(stored: Mapping[str, Any] | None) -> dict[str, dict[str, list[str]]]:
@@ -95,11 +102,14 @@ class _RememberedLists(Mapping[str, tuple[str, ...]]):
         self._read = read
         self._merged: dict[str, tuple[str, ...]] | None = None
         self._read_at = 0.0
+        self._seen_writes = -1
         self._lock = threading.Lock()
 
     def _values(self) -> dict[str, tuple[str, ...]]:
         with self._lock:
-            if self._merged is None or time.monotonic() - self._read_at > CACHE_SECONDS:
+            stale = time.monotonic() - self._read_at > CACHE_SECONDS or self._seen_writes != _written[0]
+            if self._merged is None or stale:
+                self._seen_writes = _written[0]
                 merged = dict(self._given)
                 try:
                     remembered = self._read()

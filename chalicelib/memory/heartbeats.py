@@ -69,13 +69,12 @@ def seen(memory: Any, account: str, region: str, at: dt.datetime) -> None:
     def change(stored: dict[str, Any] | None) -> dict[str, Any] | None:
         document = dict(stored or {})
         last = parse_time(document.get("SeenAt"))
-        if last is not None and last >= at:
-            return None
-        document["SeenAt"] = _text(at)
+        if last is None or at > last:
+            document["SeenAt"] = _text(at)
         waiting = parse_time(document.get("WaitingSince"))
-        if waiting is not None and at >= waiting:
+        if waiting is not None and at >= waiting:  # the beat awaited (or a later one) arrived
             document["WaitingSince"] = None
-        return document
+        return document if document != (stored or {}) else None
 
     memory.amend(key(account, region), change)
 

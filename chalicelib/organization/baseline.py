@@ -31,6 +31,10 @@ class Baseline:
 
     checks: frozenset[str] = frozenset(CHECKS)
     lifecycle_min_days: int = 365
+    on_sweep: bool = False
+    """Whether each sweep checks the baseline too (`sweep: true`). Off by default: its first run
+    opens an incident per deviation in the organization, so see them with `trailguard
+    baseline` first."""
 
 
 DEFAULT = Baseline()

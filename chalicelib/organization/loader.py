@@ -107,6 +107,7 @@ class _Reader:
             baseline=Baseline(
                 frozenset(CHECKS) - set(doc.get("baseline", {}).get("skip", [])),
                 int(doc.get("baseline", {}).get("lifecycle_min_days", 365)),
+                bool(doc.get("baseline", {}).get("sweep", False)),
             ),
             document=doc,
         )

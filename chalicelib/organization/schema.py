@@ -208,6 +208,10 @@ SCHEMA: dict[str, Any] = {
                     "items": {"enum": sorted(BASELINE_CHECKS), "description": "a check of the baseline"},
                     "description": "checks that do not apply to this organization (every check applies by default)",
                 },
+                "sweep": {
+                    "type": "boolean",
+                    "description": "each posture sweep checks the baseline too and acts on deviations (default false)",
+                },
                 "lifecycle_min_days": {
                     "type": "integer",
                     "minimum": 1,

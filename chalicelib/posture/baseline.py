@@ -315,6 +315,15 @@ class BaselineCheck:
             )
         return report
 
+    def check_place(self, account: str, region: str) -> list[Deviation]:
+        """One account and region's deviations, decided (the sweep's part; the organization
+        trail is a question for the whole scope, asked by `run`)."""
+        found, _ = check_region(self.clients, account, region, self.baseline, self.data_event_buckets)
+        now = self.responder.incidents.clock()
+        for deviation in found:
+            self._decide(deviation, now)
+        return found
+
     def _decide(self, deviation: Deviation, now: dt.datetime) -> None:
         from chalicelib.respond.responder import decide
 
@@ -326,6 +335,12 @@ class BaselineCheck:
             decision, outcomes = responder.respond(event)
             deviation.incidents = [outcome.incident.id for outcome in outcomes]
             said = [f"{o.playbook.id}: {o.incident.mode} -> {o.incident.state.value}" for o in outcomes]
+            answered = {o.playbook.id for o in outcomes}
+            said += [
+                f"{plan.playbook.id}: nothing to propose (nothing remembered to put back)"
+                for plan in decision.plans
+                if plan.playbook.id not in answered
+            ]
         else:
             decision = decide(responder.catalog, event, responder.own, responder.lists, responder.controls)
             said = []

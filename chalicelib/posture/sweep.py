@@ -67,6 +67,8 @@ class SweepReport(UpkeepReport):
     """Incidents and remembered configurations changed outside trailguard, left alone ("key: why")."""
     exceptions_rechecked: list[str] = field(default_factory=list)
     """Exceptions that expired, and what their resource was found to be ("exc-…: safe" or the incident)."""
+    baseline: list[str] = field(default_factory=list)
+    """Deviations from the settings file's baseline and what the playbooks did about them."""
     places_looked: int = 0
     """Accounts and regions looked at in this run."""
     places_left: int = 0
@@ -76,7 +78,7 @@ class SweepReport(UpkeepReport):
         """Add what one account and region showed."""
         self.trails_checked += other.trails_checked
         self.keys_checked += other.keys_checked
-        for name in ("opened", "accepted", "drifted", "errors"):
+        for name in ("opened", "accepted", "drifted", "errors", "baseline"):
             getattr(self, name).extend(getattr(other, name))
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +93,7 @@ class SweepReport(UpkeepReport):
             "drifted": self.drifted,
             "refused": self.refused,
             "exceptionsRechecked": self.exceptions_rechecked,
+            "baseline": self.baseline,
             "placesLooked": self.places_looked,
             "placesLeft": self.places_left,
             "errors": self.errors,
@@ -116,6 +119,7 @@ class Sweep:
         workers: int = 4,
         budget_seconds: float = 600.0,
         timer: Callable[[], float] = time.monotonic,
+        baseline: Any = None,
     ) -> None:
         """`refusals`: what failed its seal check in this container, reported as `refused`;
         `metrics`: where the Slack backlog and the errors of each run are counted; `places`:
@@ -123,6 +127,8 @@ class Sweep:
         looked at `workers` at a time until `budget_seconds` have passed, the rest left to
         the next run, which starts where this one stopped."""
         self.places = places
+        self.baseline = baseline
+        """A `posture.baseline.BaselineCheck` for one place at a time, or None (not on the sweep)."""
         self.workers = workers
         self.budget_seconds = budget_seconds
         self.timer = timer
@@ -196,12 +202,19 @@ class Sweep:
         whose role cannot be assumed is reported as such, for each check, never skipped."""
         found = SweepReport()
         where = f"{account}/{region}" if self.places is not None else region
-        for check in (self._check_trails, self._check_keys, self._remember):
+        for check in (self._check_trails, self._check_keys, self._remember, self._check_baseline):
             try:
                 check(region, found, account)
             except Exception as error:
                 found.errors.append(f"{where}: {check.__name__.strip('_')}: {describe_error(error)}")
         return found
+
+    def _check_baseline(self, region: str, report: SweepReport, account: str) -> None:
+        """The settings file's baseline, when it asks the sweep to check it (`baseline.sweep`)."""
+        if self.baseline is None:
+            return
+        for deviation in self.baseline.check_place(account, region):
+            report.baseline.append(f"{account}/{region} {deviation.trail} {deviation.check}: {deviation.decision}")
 
     def _resume_at(self, everywhere: list[tuple[str, str]]) -> int:
         if self.incidents.memory is None:

@@ -106,3 +106,59 @@ def test_the_table_lists_each_deviation(weak_trail):
     lines = result.output.splitlines()
     assert lines[0].split() == ["ACCOUNT", "REGION", "TRAIL", "CHECK", "FOUND", "TRAILGUARD"]
     assert lines[-1] == "9 deviation(s) in 1 trail(s)"  # 8 of the trail, and no organization trail
+
+
+def test_a_sweep_asked_to_checks_the_baseline_once_per_deviation(weak_trail):
+    from chalicelib.actions.binding import ActionBinder
+    from chalicelib.incidents.lifecycle import Incidents
+    from chalicelib.incidents.store import MemoryStore
+    from chalicelib.memory.chain import with_remembered_links
+    from chalicelib.named_lists import NamedLists
+    from chalicelib.playbooks.catalog import Catalog
+    from chalicelib.posture.baseline import BaselineCheck
+    from chalicelib.posture.sweep import Sweep
+    from chalicelib.respond.guards import OwnIdentities
+    from chalicelib.respond.responder import Responder
+    from tests.conftest import PLAYBOOKS, remembering
+
+    store = MemoryStore()
+    memory = remembering(store)
+    clients = recording_clients(home_account=ACCOUNT)
+    incidents = Incidents(store, ActionBinder(clients, memory), memory=memory)
+    lists = with_remembered_links(NamedLists(), memory)  # as the runtime gives them: the audit chain remembered
+    responder = Responder(Catalog.load([PLAYBOOKS]), own=OwnIdentities(), incidents=incidents, lists=lists)
+    places = lambda: [(ACCOUNT, REGION)]  # noqa: E731
+    check = BaselineCheck(
+        responder=responder, clients=clients, places=places, baseline=Baseline(), data_event_buckets=[], fix=True
+    )
+    sweep = Sweep(
+        catalog=responder.catalog,
+        responder=responder,
+        incidents=incidents,
+        clients=clients,
+        account=ACCOUNT,
+        regions={REGION},
+        places=places,
+        baseline=check,
+    )
+    first = sweep.run()
+    assert f"{ACCOUNT}/{REGION} weak versioning: s3-trail-bucket-versioning-suspended: auto -> remediated" in (
+        first.baseline
+    )
+    assert boto3.client("s3", region_name=REGION).get_bucket_versioning(Bucket="weak-trail-logs")["Status"] == "Enabled"
+    opened = len(store._incidents)
+    sweep.run()
+    assert len(store._incidents) == opened  # the same deviation is the same synthetic event: no second incident
+
+
+def test_the_settings_file_declares_the_baseline(tmp_path):
+    from chalicelib.organization.loader import load_organization
+
+    path = tmp_path / "prod.yaml"
+    path.write_text("baseline:\n  skip: [object_lock, insights]\n  lifecycle_min_days: 400\n  sweep: true\n")
+    baseline = load_organization(path).baseline
+    assert "object_lock" not in baseline.checks and "versioning" in baseline.checks
+    assert (baseline.lifecycle_min_days, baseline.on_sweep) == (400, True)
+    path.write_text("baseline:\n  skip: [objectlock]\n")
+    with pytest.raises(Exception, match="objectlock"):
+        load_organization(path)

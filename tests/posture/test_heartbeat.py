@@ -132,3 +132,11 @@ def test_the_rules_deliver_the_canarys_tag_writes():
         for chosen in selections
         for s in chosen
     )
+
+
+def test_a_beat_seen_in_the_same_second_as_the_last_one_still_answers_the_one_awaited(stage):
+    stage.heartbeat.run()
+    stage.deliver(REGION)
+    stage.heartbeat.run()  # the same second on the test's clock: a new beat awaited
+    stage.deliver(REGION)
+    assert heartbeats.state(stage.memory, ACCOUNT, REGION)["WaitingSince"] is None

@@ -279,10 +279,13 @@ class Story:
         blind_region = scenario.OTHER_REGION
         regions = (scenario.REGION, blind_region)
         other = self.local.client("cloudtrail", region_name=blind_region)
-        self.local.client("s3", region_name=blind_region).create_bucket(
-            Bucket=scenario.OTHER_TRAIL_BUCKET, CreateBucketConfiguration={"LocationConstraint": blind_region}
-        )
-        other.create_trail(Name=scenario.OTHER_TRAIL, S3BucketName=scenario.OTHER_TRAIL_BUCKET)
+        s3 = self.local.client("s3", region_name=blind_region)
+        if scenario.OTHER_TRAIL_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:  # a second story
+            s3.create_bucket(
+                Bucket=scenario.OTHER_TRAIL_BUCKET, CreateBucketConfiguration={"LocationConstraint": blind_region}
+            )
+        if scenario.OTHER_TRAIL not in [t["Name"] for t in other.describe_trails()["trailList"]]:
+            other.create_trail(Name=scenario.OTHER_TRAIL, S3BucketName=scenario.OTHER_TRAIL_BUCKET)
         other.start_logging(Name=scenario.OTHER_TRAIL)
         beat = Heartbeat(
             incidents=runtime.incidents,
