@@ -8,7 +8,7 @@
   through the member role), with 1 and with 4 accounts looked at at once.
 
 `python -m bench.audit_chain [--accounts N] [--write]`: prints the section; --write puts it
-into docs/benchmarks.md between its markers (this section only; `make bench` leaves it).
+into docs/benchmarks.md between its markers (this section only; `make bench` writes it too).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from typing import Any
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- audit-chain: begin (python -m bench.audit_chain --write) -->", "<!-- audit-chain: end -->"
 INTERVAL, GRACE = dt.timedelta(minutes=5), dt.timedelta(minutes=15)
+ACCOUNTS = 20
+"""Member accounts the sweep's figure is measured over."""
 
 
 def _stage(local: Any, places: list[tuple[str, str]], clock: Any) -> Any:
@@ -171,7 +173,7 @@ def section(accounts: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--accounts", type=int, default=20)
+    parser.add_argument("--accounts", type=int, default=ACCOUNTS)
     parser.add_argument("--write", action="store_true")
     options = parser.parse_args()
     text = section(options.accounts)
