@@ -611,3 +611,54 @@ def trail_link(record: Any, lists: NamedLists) -> str | None:
         roles = [arn for arn in lists.get(TRAIL_ROLES) if arn.split(":")[4:5] == [account]]
         return "role" if role and any(arn.rsplit("/", 1)[-1] == role for arn in roles) else None
     return None
+
+
+def _covers_bucket(values: list[str], bucket: str, prefix_match: bool = True) -> bool:
+    """Whether S3 object ARNs (or prefixes) select a bucket's objects: `arn:aws:s3` (or
+    `arn:aws:s3:::`) is every bucket; `arn:aws:s3:::bucket/...` the bucket (or part of it)."""
+    for value in values:
+        text = str(value).rstrip("/")
+        if text.endswith(":s3") or text.endswith(":s3:::"):
+            return True
+        if ":s3:::" in text and text.split(":s3:::", 1)[1].split("/", 1)[0] == bucket:
+            return True
+    return False
+
+
+def data_events_missed(request: Any, buckets: Any) -> list[str]:
+    """The named buckets whose S3 data events a PutEventSelectors request no longer records:
+    a bucket is recorded by a basic selector with a `dataResources` entry of type
+    `AWS::S3::Object` whose values name it (or all buckets, `arn:aws:s3`), or by an advanced
+    selector of `eventCategory` `Data` and `resources.type` `AWS::S3::Object` whose
+    `resources.ARN` (`StartsWith`/`Equals`) names it, or that names no ARN (every bucket).
+    A request that sets no selectors misses nothing. Written
+    `data_events_missed(requestParameters, named_list('data_event_buckets'))`."""
+    if not isinstance(request, Mapping) or not isinstance(buckets, list) or not buckets:
+        return []
+    covered: set[str] = set()
+    advanced = _field(request, "advancedEventSelectors")
+    basic = _field(request, "eventSelectors")
+    if not (isinstance(advanced, list) and advanced) and not isinstance(basic, list):
+        return []
+    for selector in _as_list(basic) if not (isinstance(advanced, list) and advanced) else []:
+        for resource in _as_list(_field(_mapping(selector), "dataResources")):
+            resource = _mapping(resource)
+            if _field(resource, "type") == "AWS::S3::Object":
+                values = [str(v) for v in _as_list(_field(resource, "values"))]
+                covered |= {b for b in buckets if _covers_bucket(values, str(b))}
+    for selector in _as_list(advanced):
+        fields = {
+            str(_field(_mapping(f), "field")): _mapping(f)
+            for f in _as_list(_field(_mapping(selector), "fieldSelectors"))
+        }
+        if _as_list(_field(fields.get("eventCategory", {}), "equals")) != ["Data"]:
+            continue
+        if "AWS::S3::Object" not in _as_list(_field(fields.get("resources.type", {}), "equals")):
+            continue
+        arn = fields.get("resources.ARN")
+        if arn is None:
+            covered |= {str(b) for b in buckets}
+            continue
+        values = [str(v) for key in ("startsWith", "equals") for v in _as_list(_field(arn, key))]
+        covered |= {b for b in buckets if _covers_bucket(values, str(b))}
+    return [str(b) for b in buckets if str(b) not in covered]

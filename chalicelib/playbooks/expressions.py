@@ -27,6 +27,7 @@ from chalicelib.aws.quirks import (
     admin_and_database_ports,
     arn_account,
     caller_is_user,
+    data_events_missed,
     flow_log_ids,
     lifecycle_expirations,
     management_event_gaps,
@@ -177,6 +178,10 @@ class DomainFunctions(functions.Functions):
     @functions.signature({"types": ["object", "null"]})
     def _func_flow_log_ids(self, request: Any) -> list[str]:
         return flow_log_ids(request)
+
+    @functions.signature({"types": ["object", "null"]}, {"types": ["array"]})
+    def _func_data_events_missed(self, request: Any, buckets: list[Any]) -> list[str]:
+        return data_events_missed(request, buckets)
 
     @functions.signature({"types": ["object", "null"]})
     def _func_trail_link(self, record: Any) -> str | None:
