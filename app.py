@@ -6,6 +6,8 @@
   work they ask for runs in `slack_worker`, invoked asynchronously.
 - `posture_sweep` runs on a schedule: trails still logging, keys still enabled, stale
   proposals expired, stuck incidents resumed, undelivered messages delivered.
+- `heartbeat` runs on a schedule: it tags a canary in every account and region in scope and
+  says which have stopped sending CloudTrail events (`posture.heartbeat`).
 
 Each handler reads the module's `runtime` when it runs: a new one (tests, the demo) is a
 new container as far as the handlers can tell.
@@ -46,6 +48,11 @@ for _rule in eventbridge_rules(runtime.catalog):
 @app.schedule(Rate(runtime.settings.sweep_minutes, unit=Rate.MINUTES), name="posture_sweep")
 def posture_sweep(event: Any) -> dict:
     return runtime.sweep().handle()
+
+
+@app.schedule(Rate(runtime.settings.heartbeat_minutes, unit=Rate.MINUTES), name="heartbeat")
+def heartbeat(event: Any) -> dict:
+    return runtime.heartbeat().handle()
 
 
 @app.route("/slack/interactions", methods=["POST"], content_types=["application/x-www-form-urlencoded"])

@@ -18,7 +18,19 @@ import sys
 import time
 from pathlib import Path
 
-from bench import coldstart, handler, import_cost, interaction, layout, load, replay, replay_scale, scaling, suite
+from bench import (
+    audit_chain,
+    coldstart,
+    handler,
+    import_cost,
+    interaction,
+    layout,
+    load,
+    replay,
+    replay_scale,
+    scaling,
+    suite,
+)
 from bench.common import ROOT, ensure_corpus, machine
 
 CORPUS = ROOT / "bench" / ".corpus"
@@ -55,7 +67,8 @@ def main() -> int:
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(results, indent=2))
-    Path(args.out).write_text(render(results, quick=args.quick))
+    audit = audit_chain.section(5 if args.quick else audit_chain.ACCOUNTS)  # its own section (issue 18)
+    Path(args.out).write_text(render(results, quick=args.quick).rstrip("\n") + "\n\n" + audit + "\n")
     print(f"wrote {args.out} in {results['seconds']} s", file=sys.stderr)
     return 0
 

@@ -38,6 +38,7 @@ DIMENSION_VALUE_LIMIT = 1024
 
 STAGE, PLAYBOOK, MODE, STATE, FUNCTION, OUTPUT = "Stage", "Playbook", "Mode", "State", "Function", "Output"
 HANDLER, SWEEP, WORKER, ENDPOINT = "respond_to_cloudtrail", "posture_sweep", "slack_worker", "api_handler"
+HEARTBEAT = "heartbeat"
 """The `Function` dimension's values: Chalice's names of the functions."""
 
 log = logging.getLogger("trailguard")
@@ -105,7 +106,8 @@ METRICS: Mapping[str, MetricSpec] = dict(
             "HeartbeatGap",
             "Seconds",
             [[STAGE]],
-            "time since the last heartbeat event arrived from an account and region (written once heartbeats exist)",
+            "time since the last heartbeat event arrived from an account and region (each heartbeat run, per "
+            "account and region in the line's fields)",
         ),
         _spec(
             "OutputsFailed",

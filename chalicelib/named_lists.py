@@ -25,8 +25,17 @@ TRUSTED_ORGANIZATIONS = "trusted_organizations"
 TRUSTED_PRINCIPALS = "trusted_principals"
 BREAK_GLASS_ROLES = "break_glass_roles"
 PIPELINE_ROLES = "pipeline_roles"
+TRAIL_BUCKETS = "trail_buckets"
+TRAIL_KEYS = "trail_keys"
+TRAIL_LOG_GROUPS = "trail_log_groups"
+TRAIL_ROLES = "trail_roles"
+DATA_EVENT_BUCKETS = "data_event_buckets"
+AUDIT_CHAIN = (TRAIL_BUCKETS, TRAIL_KEYS, TRAIL_LOG_GROUPS, TRAIL_ROLES)
+"""The lists that name what trails depend on (the audit chain): besides what the settings
+file gives, trailguard adds what it remembers of every trail it saw (`memory.chain`)."""
 
 _ROLE_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}"
+_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _PRINCIPAL_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]{1,512})"
 
 
@@ -64,6 +73,31 @@ LISTS: Mapping[str, ListKind] = {
         "the roles deployment pipelines use (their ARNs)",
         re.compile(_ROLE_ARN),
         "role ARNs (what CloudTrail's sessionIssuer.arn holds), such as arn:aws:iam::111122223333:role/deploy",
+    ),
+    TRAIL_BUCKETS: ListKind(
+        "the S3 buckets trails deliver their log files to (besides those of the trails trailguard saw)",
+        re.compile(_BUCKET),
+        "bucket names, such as org-trail-logs",
+    ),
+    TRAIL_KEYS: ListKind(
+        "the KMS keys trails encrypt their log files with (their ARNs; besides those of the trails trailguard saw)",
+        re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}"),
+        "key ARNs, such as arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ),
+    TRAIL_LOG_GROUPS: ListKind(
+        "the CloudWatch Logs groups trails deliver to (their ARNs without ':*'; besides those of the trails seen)",
+        re.compile(r"arn:aws[a-z-]*:logs:[a-z0-9-]+:[0-9]{12}:log-group:[A-Za-z0-9_./#-]{1,512}"),
+        "log group ARNs, such as arn:aws:logs:us-east-1:111122223333:log-group:org-trail",
+    ),
+    TRAIL_ROLES: ListKind(
+        "the roles trails deliver to CloudWatch Logs with (their ARNs; besides those of the trails seen)",
+        re.compile(_ROLE_ARN),
+        "role ARNs, such as arn:aws:iam::111122223333:role/CloudTrail_CloudWatchLogs_Role",
+    ),
+    DATA_EVENT_BUCKETS: ListKind(
+        "the S3 buckets whose data events (object reads and writes) the trails must keep recording",
+        re.compile(_BUCKET),
+        "bucket names, such as payments-exports",
     ),
 }
 
@@ -112,7 +146,9 @@ def named_list(lists: NamedLists, name: str) -> list[str]:
     """The organization's list `name`, written as a literal: `named_list('trusted_accounts')`
     (and always the event's own account), `named_list('trusted_organizations')`,
     `named_list('trusted_principals')`, `named_list('break_glass_roles')`,
-    `named_list('pipeline_roles')`, as the stage's settings file (`lists:`) gives them. A
+    `named_list('pipeline_roles')`, `named_list('data_event_buckets')`, and the audit chain's
+    `named_list('trail_buckets')`, `trail_keys`, `trail_log_groups`, `trail_roles` (with
+    what trailguard remembers of the trails it saw), as the stage's settings file (`lists:`) gives them. A
     playbook's test sets them with `named_lists:`; an unknown name is refused when the
     playbook is loaded.
     """

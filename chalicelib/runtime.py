@@ -36,6 +36,7 @@ from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
 from chalicelib.memory.rules import Memory
 from chalicelib.metrics import Metrics
+from chalicelib.named_lists import NamedLists
 from chalicelib.organization.extensions import load_catalog, stage_organization
 from chalicelib.organization.model import NO_ORGANIZATION, Organization
 from chalicelib.organization.switch import Switch, ssm_reader
@@ -48,6 +49,8 @@ from chalicelib.respond.responder import Responder
 from chalicelib.settings import Settings, missing_integrity_key
 
 if TYPE_CHECKING:
+    from chalicelib.posture.baseline import BaselineCheck
+    from chalicelib.posture.heartbeat import Heartbeat
     from chalicelib.posture.sweep import Sweep
 
 log = logging.getLogger("trailguard")
@@ -86,7 +89,61 @@ class Runtime:
     @functools.cached_property
     def event_handler(self) -> EventHandler:
         """The rules' handler (`respond_to_cloudtrail`)."""
-        return EventHandler(self.responder, self.memory, self.clients, metrics=self.metrics)
+        return EventHandler(
+            self.responder, self.memory, self.clients, metrics=self.metrics, canary=self.heartbeat_canary
+        )
+
+    @property
+    def heartbeat_canary(self) -> str:
+        """The SSM parameter the heartbeat tags in every account and region in scope."""
+        from chalicelib.memory.heartbeats import canary_name
+
+        return canary_name(self.settings.stage_label)
+
+    def heartbeat(self) -> Heartbeat:
+        """The scheduled heartbeat (`heartbeat`), one per run."""
+        import datetime as dt
+
+        from chalicelib.posture.heartbeat import Heartbeat
+
+        return Heartbeat(
+            incidents=self.incidents,
+            clients=self.clients,
+            places=self.places_in_scope,
+            canary=self.heartbeat_canary,
+            grace=dt.timedelta(minutes=self.settings.heartbeat_grace_minutes),
+            workers=self.settings.sweep_workers,
+            metrics=self.metrics,
+        )
+
+    def baseline(self, fix: bool = False) -> BaselineCheck:
+        """Every trail in scope against the settings file's baseline (`trailguard baseline`)."""
+        from chalicelib.named_lists import DATA_EVENT_BUCKETS
+        from chalicelib.posture.baseline import BaselineCheck
+
+        return BaselineCheck(
+            responder=self.responder,
+            clients=self.clients,
+            places=self.places_in_scope,
+            baseline=self.organization.baseline,
+            data_event_buckets=self.organization.lists.get(DATA_EVENT_BUCKETS),
+            fix=fix,
+        )
+
+    def places_in_scope(self) -> list[tuple[str, str]]:
+        """Every (account, region) the settings file puts in scope, for the heartbeat and the
+        organization-wide sweep; the organization's accounts read from AWS Organizations when
+        the settings file names none."""
+        from chalicelib.posture import scope
+
+        listed: list[str] = []
+        if not (self.organization.accounts or self.organization.scope.accounts):
+            listed, why_not = scope.organization_accounts(self.clients.home_client)
+            if why_not:
+                log.info(why_not)
+        home = self.clients.home_account()
+        regions = scope.regions(self.organization, self.settings.sweep_regions, self.clients.home_region())
+        return [(account, region) for account in scope.accounts(self.organization, listed, home) for region in regions]
 
     def sweep(self) -> Sweep:
         """The scheduled posture sweep (`posture_sweep`), one per run; imported by the
@@ -106,6 +163,10 @@ class Runtime:
             allowed_keys=settings.sweep_allowed_keys,
             refusals=self.refusals,
             metrics=self.metrics,
+            places=self.places_in_scope,
+            workers=settings.sweep_workers,
+            budget_seconds=settings.sweep_budget_seconds,
+            baseline=self.baseline(fix=True) if self.organization.baseline.on_sweep else None,
         )
 
     @functools.cached_property
@@ -175,6 +236,7 @@ class Runtime:
     def clients(self) -> AwsClients:
         return AwsClients(
             member_role=self.settings.member_role,
+            management_role=self.settings.management_role,
             external_id=self.settings.external_id,
             note_own_call=lambda request_id: self.own_calls.record(request_id),
         )
@@ -267,10 +329,18 @@ class Runtime:
             self.catalog,
             own=own,
             incidents=self.incidents,
-            lists=self.organization.lists,
+            lists=self.lists,
             controls=Controls(self.organization),
             live=self.live,
         )
+
+    @functools.cached_property
+    def lists(self) -> NamedLists:
+        """The settings file's named lists, with the audit chain trailguard remembers (the
+        buckets, keys, log groups and roles of every trail it saw) added to theirs."""
+        from chalicelib.memory.chain import with_remembered_links
+
+        return with_remembered_links(self.organization.lists, self.memory)
 
     # -- the organization's controls that only a running stage knows -------------------------
 

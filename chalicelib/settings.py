@@ -31,6 +31,9 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
 - TRAILGUARD_RETENTION_DAYS (default: 90): how long finished incidents are kept (DynamoDB TTL)
 - TRAILGUARD_MEMBER_ROLE (default: (stage) trailguard-STAGE-remediator; else trailguard-remediator):
   role assumed in other accounts of the organization
+- TRAILGUARD_MANAGEMENT_ROLE (default: (stage) trailguard-STAGE-management; else trailguard-management):
+  the minimal role assumed in the organization's management account for AWS Organizations calls
+  (trusted access for CloudTrail: docs/deploy.md)
 - TRAILGUARD_EXTERNAL_ID (default: (stage) trailguard-STAGE; else none): external id the member role's
   trust policy requires
 - TRAILGUARD_LEASE_SECONDS (default: 120): how long a worker owns a running incident before another
@@ -38,6 +41,13 @@ Every variable, its meaning and its default (docs/deploy.md lists each stage's v
 - TRAILGUARD_SWEEP_MINUTES (default: 15): how often the posture sweep runs (read when deploying)
 - TRAILGUARD_SWEEP_REGIONS (default: the Lambda's region): comma-separated regions the sweep checks
 - TRAILGUARD_SWEEP_TRAILS (default: *): trail names or ARNs that must be logging; `*` for all
+- TRAILGUARD_SWEEP_WORKERS (default: 4): member accounts the organization-wide sweep looks at at once
+- TRAILGUARD_SWEEP_BUDGET_SECONDS (default: 600): how long one sweep run looks at accounts before it
+  stops and leaves the rest to the next run (which starts where it stopped)
+- TRAILGUARD_HEARTBEAT_MINUTES (default: 5): how often the heartbeat tags its canary in every account
+  and region in scope (read when deploying)
+- TRAILGUARD_HEARTBEAT_GRACE_MINUTES (default: 15): how long a canary's event may take to arrive before
+  trailguard says it cannot see that account and region
 - TRAILGUARD_SWEEP_KEYS (default: (none)): KMS key ids/ARNs/aliases that must stay enabled; `*` for
   every customer-managed key. Off by default: many accounts keep keys disabled on purpose, and the
   KMS playbooks re-enable in auto
@@ -101,6 +111,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The project (a checkout; in Lambda, the task root where vendor/'s contents land)."""
 PROJECT_PLAYBOOKS = PROJECT_ROOT / "playbooks"
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
+DEFAULT_MANAGEMENT_ROLE = "trailguard-management"
 DEFAULT_OWN_ROLES: frozenset[str] = frozenset()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_STAGE = "local"
@@ -252,6 +263,7 @@ class Settings:
     integrity_key: str | None = None
     retention_days: int = 90
     member_role: str = DEFAULT_MEMBER_ROLE
+    management_role: str = DEFAULT_MANAGEMENT_ROLE
     external_id: str | None = None
     lease_seconds: int = 120
     sweep_minutes: int = 15
@@ -259,6 +271,10 @@ class Settings:
     sweep_trails: frozenset[str] = frozenset({"*"})
     sweep_keys: frozenset[str] = frozenset()
     sweep_allowed_keys: frozenset[str] = frozenset()
+    sweep_workers: int = 4
+    sweep_budget_seconds: int = 600
+    heartbeat_minutes: int = 5
+    heartbeat_grace_minutes: int = 15
     slack_token: str | None = field(default=None, repr=False)
     """The bot token, or `ssm:NAME` / `secretsmanager:NAME` (see `slack.secrets`)."""
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -328,6 +344,10 @@ class Settings:
             ),
             retention_days=_whole_number(environ, "TRAILGUARD_RETENTION_DAYS", 90, 1),
             member_role=member_role or DEFAULT_MEMBER_ROLE,
+            management_role=derived(
+                "TRAILGUARD_MANAGEMENT_ROLE", stage.management_role if stage else DEFAULT_MANAGEMENT_ROLE
+            )
+            or DEFAULT_MANAGEMENT_ROLE,
             external_id=derived("TRAILGUARD_EXTERNAL_ID", stage.external_id if stage else None),
             lease_seconds=_whole_number(environ, "TRAILGUARD_LEASE_SECONDS", 120, 61),
             sweep_minutes=_whole_number(environ, "TRAILGUARD_SWEEP_MINUTES", 15, 1),
@@ -335,6 +355,10 @@ class Settings:
             sweep_trails=_names(environ.get("TRAILGUARD_SWEEP_TRAILS", "*")) or frozenset({"*"}),
             sweep_keys=_names(environ.get("TRAILGUARD_SWEEP_KEYS", "")),
             sweep_allowed_keys=_names(environ.get("TRAILGUARD_SWEEP_ALLOWED_KEYS", "")),
+            sweep_workers=_whole_number(environ, "TRAILGUARD_SWEEP_WORKERS", 4, 1),
+            sweep_budget_seconds=_whole_number(environ, "TRAILGUARD_SWEEP_BUDGET_SECONDS", 600, 10),
+            heartbeat_minutes=_whole_number(environ, "TRAILGUARD_HEARTBEAT_MINUTES", 5, 1),
+            heartbeat_grace_minutes=_whole_number(environ, "TRAILGUARD_HEARTBEAT_GRACE_MINUTES", 15, 1),
             slack_token=environ.get("TRAILGUARD_SLACK_TOKEN", "").strip() or None,
             slack_signing_secret=environ.get("TRAILGUARD_SLACK_SIGNING_SECRET", "").strip() or None,
             slack_channel=_channel(environ.get("TRAILGUARD_SLACK_CHANNEL", "")),

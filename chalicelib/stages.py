@@ -22,7 +22,7 @@ API_FUNCTION = "api_handler"
 """Chalice's name for the function behind the routes (`/slack/interactions`)."""
 RULES_FUNCTION = "respond_to_cloudtrail"
 """The first EventBridge rule's function; more are `respond_to_cloudtrail_2`, ..."""
-SCHEDULED_FUNCTIONS = ("posture_sweep", "slack_worker")
+SCHEDULED_FUNCTIONS = ("posture_sweep", "slack_worker", "heartbeat")
 WORKER_FUNCTION = "slack_worker"
 
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")
@@ -82,6 +82,11 @@ class Stage:
     @property
     def member_role(self) -> str:
         return f"{APP_NAME}-{self.name}-remediator"
+
+    @property
+    def management_role(self) -> str:
+        """The minimal role the management template creates for AWS Organizations calls."""
+        return f"{APP_NAME}-{self.name}-management"
 
     @property
     def external_id(self) -> str:

@@ -1172,6 +1172,25 @@ def organization(stage: str | None, as_json: bool) -> None:
                 click.echo(f"differs from {known.where}: {account} is in {entry['ou']}", err=True)
 
 
+@main.command(
+    help="Check every trail of every account and region in scope against the settings file's baseline "
+    "(`baseline:`): each deviation goes through the playbooks as a synthetic event, and the report says what "
+    "they would do; --fix carries it out (auto playbooks fix what is safe; others propose or tell)."
+)
+@stage_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--fix", is_flag=True, help="Act on the deviations as the playbooks decide (default: only say).")
+def baseline(stage: str | None, settings_file: str | None, as_json: bool, fix: bool) -> None:
+    from chalicelib.posture.baseline import table
+    from chalicelib.runtime import Runtime
+
+    loaded = _load((), stage, settings_file, with_tests=False)
+    runtime = Runtime(loaded.settings, loaded.catalog, organization=loaded.organization)
+    report = runtime.baseline(fix=fix).run()
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else table(report))
+    sys.exit(1 if report.errors else 0)
+
+
 @main.command(help="Write docs/playbooks.md and docs/slack-messages.md from the code (or --check they are current).")
 @click.option(
     "--datasets",

@@ -351,3 +351,56 @@ class RestoreTrailSettings(Action):
         before, now = state["Settings"], self.snapshot()["Settings"]
         changed = {field: before.get(field) for field in trails.SETTINGS if before.get(field) != now.get(field)}
         trails.update(self.client, self.params["trail"], changed, before)
+
+
+INSIGHT_TYPES = ("ApiCallRateInsight", "ApiErrorRateInsight")
+"""The kinds of CloudTrail Insights (CloudTrail API reference, InsightSelector)."""
+
+
+@register
+class RestoreInsightSelectors(Action):
+    """Turn a trail's CloudTrail Insights back on: the Insights types it records now, with
+    `types` added (by default both: unusual call rates and unusual error rates).
+
+    Insights is how a burst of unusual calls (an attacker enumerating, a runaway script) is
+    seen without a rule per call; removing the selectors silences it while the trail looks
+    healthy. Insights are billed per event analysed, so playbooks propose this. Undo puts
+    the previous selectors back.
+
+    Example:
+
+        steps:
+          - action: cloudtrail.restore_insight_selectors
+            with: {trail: requestParameters.trailName}
+    """
+
+    name = "cloudtrail.restore_insight_selectors"
+    service = "cloudtrail"
+    permissions = {"cloudtrail:GetInsightSelectors": TRAIL, "cloudtrail:PutInsightSelectors": TRAIL}
+    parameters = (
+        Parameter("trail", "string", "Trail name or ARN."),
+        Parameter("types", "array", "Insights types the trail must record.", False, list(INSIGHT_TYPES)),
+    )
+
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            answer = self.client.get_insight_selectors(TrailName=self.params["trail"])
+        except Exception as error:
+            if type(error).__name__ != "InsightNotEnabledException":
+                raise
+            answer = {}
+        recorded = sorted({s["InsightType"] for s in answer.get("InsightSelectors") or [] if s.get("InsightType")})
+        return {"Trail": self.params["trail"], "Types": recorded}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return set(self.params["types"]) <= set(state["Types"])
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        wanted = sorted({*state["Types"], *self.params["types"]})
+        self._put(state["Trail"], wanted)
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._put(state["Trail"], state["Types"])
+
+    def _put(self, trail: str, types: list[str]) -> None:
+        self.client.put_insight_selectors(TrailName=trail, InsightSelectors=[{"InsightType": t} for t in types])

@@ -24,7 +24,10 @@ from chalicelib.actions.base import (
     register,
     trusted_by,
 )
-from chalicelib.aws.resource_policies import open_to_everyone
+from chalicelib.aws.clients import partition_of
+from chalicelib.aws.resource_policies import cloudtrail_can_encrypt, open_to_everyone
+from chalicelib.memory import chain
+from chalicelib.named_lists import TRAIL_KEYS
 
 KEY = ResourceType("Key", ("arn:*:kms:*:*:key/*",))
 """A KMS key."""
@@ -279,3 +282,86 @@ class RevokeGrant(Action):
     def restore(self, state: Mapping[str, Any]) -> None:
         if state["Grant"] is not None:
             self.client.create_grant(KeyId=state["Key"], **state["Grant"])
+
+
+def cloudtrail_key_statement(account: str, partition: str, trails: list[str]) -> dict[str, Any]:
+    """The key-policy statement CloudTrail's user guide gives ("Configure AWS KMS key policies
+    for CloudTrail"): CloudTrail may generate data keys for trails of this account (the
+    encryption context names the trail), narrowed by `aws:SourceArn` to the trails known to
+    use the key (an organization trail's is in the management account)."""
+    condition: dict[str, Any] = {
+        "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": [f"arn:{partition}:cloudtrail:*:{account}:trail/*"]}
+    }
+    if trails:
+        condition["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"] = [
+            f"arn:{partition}:cloudtrail:*:{arn.split(':')[4]}:trail/*" for arn in trails
+        ]
+        condition["StringEquals"] = {"aws:SourceArn": trails}
+    return {
+        "Sid": "AllowCloudTrailToEncryptLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "kms:GenerateDataKey*",
+        "Resource": "*",
+        "Condition": condition,
+    }
+
+
+@register
+class RestoreCloudTrailEncrypt(Action):
+    """Let CloudTrail encrypt log files with a trail's key again: add CloudTrail's documented
+    statement (GenerateDataKey*, for the trails trailguard saw using the key) to the key
+    policy, take out Deny statements that name CloudTrail, and keep every other statement.
+
+    A key policy that no longer lets `cloudtrail.amazonaws.com` generate data keys stops
+    every delivery of the trails encrypted with it, as surely as disabling the key, and
+    neither the key nor the trail shows it. The key is a trail's when the audit chain says so
+    (`trail_link(@)`). Undo puts the previous policy back exactly.
+
+    Example:
+
+        steps:
+          - action: kms.restore_cloudtrail_encrypt
+            with: {key: requestParameters.keyId}
+    """
+
+    name = "kms.restore_cloudtrail_encrypt"
+    service = "kms"
+    eventually_consistent = True
+    permissions = {"kms:DescribeKey": KEY, "kms:GetKeyPolicy": KEY, "kms:PutKeyPolicy": KEY}
+    parameters = (_KEY,)
+
+    def snapshot(self) -> dict[str, Any]:
+        policy = self.client.get_key_policy(KeyId=self.params["key"], PolicyName="default")["Policy"]
+        return {"Key": self.params["key"], "Policy": policy}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return cloudtrail_can_encrypt(state["Policy"])
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        metadata = self.client.describe_key(KeyId=state["Key"])["KeyMetadata"]
+        document = json.loads(state["Policy"])
+        given = document.get("Statement")
+        statements = [s for s in (given if isinstance(given, list) else [given]) if isinstance(s, Mapping)]
+        kept = [
+            s
+            for s in statements
+            if s.get("Sid") != "AllowCloudTrailToEncryptLogs"
+            and not (s.get("Effect") == "Deny" and _names_cloudtrail(s))
+        ]
+        trails = chain.trails_using(self.context.memory, TRAIL_KEYS, metadata["Arn"])
+        region = metadata["Arn"].split(":")[3]
+        added = cloudtrail_key_statement(metadata["AWSAccountId"], partition_of(region), trails)
+        self.client.put_key_policy(
+            KeyId=state["Key"], PolicyName="default", Policy=json.dumps({**document, "Statement": [*kept, added]})
+        )
+        self.note = f"CloudTrail's statement added for {', '.join(trails) if trails else 'the trails of the account'}"
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.client.put_key_policy(KeyId=state["Key"], PolicyName="default", Policy=state["Policy"])
+
+
+def _names_cloudtrail(statement: Mapping[str, Any]) -> bool:
+    principal = statement.get("Principal")
+    services = principal.get("Service") if isinstance(principal, Mapping) else None
+    return "cloudtrail.amazonaws.com" in (services if isinstance(services, list) else [services])

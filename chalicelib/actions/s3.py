@@ -18,9 +18,12 @@ from chalicelib.actions.base import (
     register,
     trusted_by,
 )
+from chalicelib.aws.clients import partition_of
 from chalicelib.aws.quirks import PUBLIC_GROUPS
-from chalicelib.aws.resource_policies import allow_statements, open_to_everyone
+from chalicelib.aws.resource_policies import allow_statements, cloudtrail_can_write, open_to_everyone
 from chalicelib.aws.retrying import error_code
+from chalicelib.memory import chain
+from chalicelib.named_lists import TRAIL_BUCKETS
 
 BUCKET = ResourceType("Bucket", ("arn:*:s3:::*",))
 """A bucket."""
@@ -534,3 +537,138 @@ class RemoveLogExpiration(Action):
             )
         else:
             self.client.delete_bucket_lifecycle(Bucket=self.params["bucket"])
+
+
+def _bucket_policy(client: Any, bucket: str) -> str | None:
+    try:
+        return str(client.get_bucket_policy(Bucket=bucket)["Policy"])
+    except Exception as error:
+        if error_code(error) != "NoSuchBucketPolicy":
+            raise
+        return None
+
+
+def cloudtrail_bucket_statements(bucket: str, partition: str, trails: list[str]) -> list[dict[str, Any]]:
+    """CloudTrail's two statements on its bucket, as its user guide writes them ("Amazon S3
+    bucket policy for CloudTrail"): check the bucket's ACL, then write log files with the
+    owner given full control; narrowed by `aws:SourceArn` to the trails known to write there
+    (none known: the guide's older form, without the condition)."""
+    condition: dict[str, Any] = {"StringEquals": {"aws:SourceArn": trails}} if trails else {}
+    check = {
+        "Sid": "AWSCloudTrailAclCheck",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "s3:GetBucketAcl",
+        "Resource": f"arn:{partition}:s3:::{bucket}",
+    }
+    write = {
+        "Sid": "AWSCloudTrailWrite",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:{partition}:s3:::{bucket}/*",
+        "Condition": {
+            "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **condition.get("StringEquals", {})}
+        },
+    }
+    return [{**check, **({"Condition": condition} if condition else {})}, write]
+
+
+@register
+class RestoreCloudTrailWrite(Action):
+    """Give CloudTrail back its way into a trail's bucket: add CloudTrail's documented
+    statements (check the bucket ACL, write log files; `aws:SourceArn` narrowed to the trails
+    trailguard saw writing there) to the bucket's policy, keeping every other statement, and
+    take out the Deny statements that name CloudTrail.
+
+    A bucket policy deleted or replaced by one without them stops every log file of the
+    trails that write there: the trails still look healthy (`IsLogging`), and deliveries
+    fail silently. The bucket is a trail's when the audit chain says so (`trail_link(@)`: the
+    settings file's `trail_buckets`, or a trail trailguard saw). A bucket CloudTrail can
+    already write to is safe. Undo puts the previous policy back exactly (or deletes it, if
+    there was none).
+
+    Example:
+
+        steps:
+          - action: s3.restore_cloudtrail_write
+            with: {bucket: requestParameters.bucketName}
+    """
+
+    name = "s3.restore_cloudtrail_write"
+    service = "s3"
+    eventually_consistent = True  # S3 documents bucket configurations as eventually consistent
+    permissions = {
+        "s3:GetBucketPolicy": BUCKET,
+        "s3:PutBucketPolicy": BUCKET,
+        "s3:DeleteBucketPolicy": BUCKET,
+    }
+    parameters = (Parameter("bucket", "string", "Name of the trail's bucket."),)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"Bucket": self.params["bucket"], "Policy": _bucket_policy(self.client, self.params["bucket"])}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return cloudtrail_can_write(state["Policy"])
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        bucket = state["Bucket"]
+        document = json.loads(state["Policy"]) if state["Policy"] else {"Version": "2012-10-17", "Statement": []}
+        given = document.get("Statement")
+        statements = [s for s in (given if isinstance(given, list) else [given]) if isinstance(s, Mapping)]
+        kept = [s for s in statements if not _names_cloudtrail(s) or s.get("Effect") == "Allow"]
+        kept = [s for s in kept if s.get("Sid") not in ("AWSCloudTrailAclCheck", "AWSCloudTrailWrite")]
+        trails = chain.trails_using(self.context.memory, TRAIL_BUCKETS, bucket)
+        added = cloudtrail_bucket_statements(bucket, partition_of(self.context.region or ""), trails)
+        self.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps({**document, "Statement": [*kept, *added]}))
+        self.note = f"CloudTrail's statements added for {', '.join(trails) if trails else 'any trail'}"
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state["Policy"]:
+            self.client.put_bucket_policy(Bucket=state["Bucket"], Policy=state["Policy"])
+        else:
+            self.client.delete_bucket_policy(Bucket=state["Bucket"])
+
+
+def _names_cloudtrail(statement: Mapping[str, Any]) -> bool:
+    principal = statement.get("Principal")
+    services = principal.get("Service") if isinstance(principal, Mapping) else None
+    return "cloudtrail.amazonaws.com" in (services if isinstance(services, list) else [services])
+
+
+@register
+class EnableVersioning(Action):
+    """Turn a trail bucket's versioning back on (`Enabled`), so that a log file overwritten or
+    deleted can still be read, and Object Lock (which needs versioning) keeps its meaning.
+
+    Suspending versioning on the bucket a trail writes to is the step before deleting its log
+    files for good. Turning it back on breaks nothing (old versions are kept, at a storage
+    cost); MFA delete cannot be turned on without the root user's MFA device, so trailguard
+    leaves it as it is and the incident says so. Undo suspends versioning again.
+
+    Example:
+
+        steps:
+          - action: s3.enable_versioning
+            with: {bucket: requestParameters.bucketName}
+    """
+
+    name = "s3.enable_versioning"
+    service = "s3"
+    eventually_consistent = True
+    permissions = {"s3:GetBucketVersioning": BUCKET, "s3:PutBucketVersioning": BUCKET}
+    parameters = (Parameter("bucket", "string", "Name of the bucket."),)
+
+    def snapshot(self) -> dict[str, Any]:
+        answer = self.client.get_bucket_versioning(Bucket=self.params["bucket"])
+        return {"Bucket": self.params["bucket"], "Status": answer.get("Status") or "Off"}
+
+    def check(self, state: Mapping[str, Any]) -> bool:
+        return bool(state["Status"] == "Enabled")
+
+    def apply(self, state: Mapping[str, Any]) -> None:
+        self.client.put_bucket_versioning(Bucket=state["Bucket"], VersioningConfiguration={"Status": "Enabled"})
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        # A bucket whose versioning was never on cannot go back to "off": Suspended is the nearest.
+        self.client.put_bucket_versioning(Bucket=state["Bucket"], VersioningConfiguration={"Status": "Suspended"})

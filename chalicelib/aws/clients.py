@@ -27,6 +27,9 @@ RETRY_CONFIG = {
     "read_timeout": 20,
 }
 DEFAULT_MEMBER_ROLE = "trailguard-remediator"
+MANAGEMENT_SERVICES = frozenset({"organizations"})
+"""Services called through the management account's own role, not the member role: AWS
+Organizations answers only there, and the member role there need not hold its permissions."""
 MEMBER_SESSION_NAME = "trailguard"
 """The session name trailguard gives every member-role session it opens. Anyone can choose a
 session name, so it only narrows (see `respond.guards`): it is not what makes a call ours."""
@@ -50,12 +53,14 @@ class AwsClients:
         self,
         *,
         member_role: str = DEFAULT_MEMBER_ROLE,
+        management_role: str | None = None,
         external_id: str | None = None,
         home_account: str | None = None,
         note_own_call: Callable[[str], None] | None = None,
     ) -> None:
         """`note_own_call(request_id)` is told of every write call made in a member account."""
         self.member_role = member_role
+        self.management_role = management_role
         self.external_id = external_id
         self.note_own_call = note_own_call
         self._home_account = home_account
@@ -69,7 +74,8 @@ class AwsClients:
         key = (service, account, region)
         with self._lock:
             if key not in self._clients:
-                client = self._new_client(self._session_for(account, region), service, region)
+                role = self.management_role if service in MANAGEMENT_SERVICES else None
+                client = self._new_client(self._session_for(account, region, role), service, region)
                 if self.note_own_call is not None and account != self.home_account():
                     note_write_calls(client, self.note_own_call)
                 self._clients[key] = client
@@ -118,13 +124,19 @@ class AwsClients:
                 self._sessions["home"] = boto3.session.Session()
             return self._sessions["home"]
 
-    def _session_for(self, account: str, region: str) -> Any:
+    def _session_for(self, account: str, region: str, role: str | None = None) -> Any:
+        """The home session in trailguard's own account; elsewhere a session of the member role
+        (or of `role`, the management account's own role)."""
         if account == self.home_account():
             return self._home_session()
+        key = f"{account}#{role}" if role else account
         with self._lock:
-            if account not in self._sessions:
-                self._sessions[account] = self._member_session(self.member_role_arn(account, region), region)
-            return self._sessions[account]
+            if key not in self._sessions:
+                arn = self.member_role_arn(account, region)
+                if role:
+                    arn = arn.rsplit("/", 1)[0] + "/" + role
+                self._sessions[key] = self._member_session(arn, region)
+            return self._sessions[key]
 
     def _member_session(self, role_arn: str, region: str) -> Any:
         import boto3

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.named_lists import TRAIL_BUCKETS, TRAIL_KEYS, TRAIL_LOG_GROUPS, TRAIL_ROLES, NamedLists
+
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 PUBLIC_GROUPS = {ALL_USERS: "AllUsers", AUTHENTICATED_USERS: "AuthenticatedUsers"}
@@ -555,3 +557,108 @@ def admin_and_database_ports() -> list[int]:
     27017, ...) that nothing should open to the internet.
     """
     return list(ADMIN_AND_DATABASE_PORTS)
+
+
+# -- the audit chain: which resource a call touches, as the trails depend on it ---------------
+
+
+def _partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _kms_key_arn(record: Mapping[str, Any], account: str, region: str) -> str | None:
+    """The key a KMS call names: CloudTrail lists it in `resources`; else the request's keyId
+    (an ARN, or an id in the call's account and region)."""
+    for resource in _as_list(record.get("resources")):
+        if isinstance(resource, Mapping) and resource.get("type") == "AWS::KMS::Key" and resource.get("ARN"):
+            return str(resource["ARN"])
+    key = _first_text(_mapping(record.get("requestParameters")).get("keyId"))
+    if key is None or key.startswith("alias/"):
+        return None
+    return key if key.startswith("arn:") else f"arn:{_partition(region)}:kms:{region}:{account}:key/{key}"
+
+
+def trail_link(record: Any, lists: NamedLists) -> str | None:
+    """Which link of the audit chain the call's resource is: `bucket` (a bucket trails deliver
+    to), `key` (a key they encrypt with), `log-group` (a CloudWatch Logs group they deliver to),
+    `role` (the role they deliver with), or null. The named lists `trail_buckets`,
+    `trail_keys`, `trail_log_groups` and `trail_roles` say which resources those are: what
+    the stage's settings file names, and what trailguard remembers of every trail it saw (the
+    trail's own configuration, read by the sweep and after each trail call), so that the
+    bucket a trail wrote to yesterday is still its bucket when its policy is deleted today.
+    Written `trail_link(@)`; a playbook's test sets the lists with `named_lists:`."""
+    record = _mapping(record)
+    request = _mapping(record.get("requestParameters"))
+    source = record.get("eventSource")
+    region = str(record.get("awsRegion") or "")
+    account = str(record.get("recipientAccountId") or _mapping(record.get("userIdentity")).get("accountId") or "")
+    if source == "s3.amazonaws.com":
+        bucket = _first_text(request.get("bucketName"))
+        return "bucket" if bucket and bucket in lists.get(TRAIL_BUCKETS) else None
+    if source == "kms.amazonaws.com":
+        key = _kms_key_arn(record, account, region)
+        return "key" if key and key in lists.get(TRAIL_KEYS) else None
+    if source == "logs.amazonaws.com":
+        group = _first_text(request.get("logGroupName"))
+        arn = f"arn:{_partition(region)}:logs:{region}:{account}:log-group:{group}"
+        return "log-group" if group and arn in lists.get(TRAIL_LOG_GROUPS) else None
+    if source == "iam.amazonaws.com":
+        role = _first_text(request.get("roleName"))
+        roles = [arn for arn in lists.get(TRAIL_ROLES) if arn.split(":")[4:5] == [account]]
+        return "role" if role and any(arn.rsplit("/", 1)[-1] == role for arn in roles) else None
+    return None
+
+
+def _covers_bucket(values: list[str], bucket: str, prefix_match: bool = True) -> bool:
+    """Whether S3 object ARNs (or prefixes) select a bucket's objects: `arn:aws:s3` (or
+    `arn:aws:s3:::`) is every bucket; `arn:aws:s3:::bucket/...` the bucket (or part of it)."""
+    for value in values:
+        text = str(value).rstrip("/")
+        if text.endswith(":s3") or text.endswith(":s3:::"):
+            return True
+        if ":s3:::" in text and text.split(":s3:::", 1)[1].split("/", 1)[0] == bucket:
+            return True
+    return False
+
+
+def data_events_missed(request: Any, buckets: Any) -> list[str]:
+    """The named buckets whose S3 data events a PutEventSelectors request no longer records:
+    a bucket is recorded by a basic selector with a `dataResources` entry of type
+    `AWS::S3::Object` whose values name it (or all buckets, `arn:aws:s3`), or by an advanced
+    selector of `eventCategory` `Data` and `resources.type` `AWS::S3::Object` whose
+    `resources.ARN` (`StartsWith`/`Equals`) names it, or that names no ARN (every bucket).
+    A request that sets no selectors misses nothing. Written
+    `data_events_missed(requestParameters, named_list('data_event_buckets'))`."""
+    if not isinstance(request, Mapping) or not isinstance(buckets, list) or not buckets:
+        return []
+    covered: set[str] = set()
+    advanced = _field(request, "advancedEventSelectors")
+    basic = _field(request, "eventSelectors")
+    if not (isinstance(advanced, list) and advanced) and not isinstance(basic, list):
+        return []
+    for selector in _as_list(basic) if not (isinstance(advanced, list) and advanced) else []:
+        for resource in _as_list(_field(_mapping(selector), "dataResources")):
+            resource = _mapping(resource)
+            if _field(resource, "type") == "AWS::S3::Object":
+                values = [str(v) for v in _as_list(_field(resource, "values"))]
+                covered |= {b for b in buckets if _covers_bucket(values, str(b))}
+    for selector in _as_list(advanced):
+        fields = {
+            str(_field(_mapping(f), "field")): _mapping(f)
+            for f in _as_list(_field(_mapping(selector), "fieldSelectors"))
+        }
+        if _as_list(_field(fields.get("eventCategory", {}), "equals")) != ["Data"]:
+            continue
+        if "AWS::S3::Object" not in _as_list(_field(fields.get("resources.type", {}), "equals")):
+            continue
+        arn = fields.get("resources.ARN")
+        if arn is None:
+            covered |= {str(b) for b in buckets}
+            continue
+        values = [str(v) for key in ("startsWith", "equals") for v in _as_list(_field(arn, key))]
+        covered |= {b for b in buckets if _covers_bucket(values, str(b))}
+    return [str(b) for b in buckets if str(b) not in covered]

@@ -394,3 +394,59 @@ def lambda_permission_policy(request: Any) -> dict[str, Any] | None:
     if condition:
         statement["Condition"] = condition
     return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+# -- what CloudTrail needs of the audit chain's policies ---------------------------------------
+
+CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
+
+
+def _grants_service(statement: Mapping[str, Any], service: str, wanted: set[str]) -> bool:
+    """An Allow statement naming `service` as its principal, for one of the `wanted` actions
+    (lower case; `service:*` and `*` count)."""
+    principal = statement.get("Principal")
+    services = principal.get("Service") if isinstance(principal, Mapping) else None
+    if service not in _as_list(services):
+        return False
+    actions = {str(action).lower() for action in _as_list(statement.get("Action"))}
+    prefix = next(iter(wanted)).split(":", 1)[0]
+    return bool(actions & (wanted | {f"{prefix}:*", "*"}))
+
+
+def _denies_service(policy: Any, service: str) -> bool:
+    """A Deny statement that names `service` itself. A Deny for everyone is left out: log
+    buckets commonly deny requests without TLS to everyone, which CloudTrail never makes."""
+    document = parse_policy(policy)
+    statements = _as_list(document.get("Statement")) if isinstance(document, Mapping) else []
+    for statement in statements:
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Deny":
+            continue
+        principal = statement.get("Principal")
+        if isinstance(principal, Mapping) and service in _as_list(principal.get("Service")):
+            return True
+    return False
+
+
+def cloudtrail_can_write(policy: Any) -> bool:
+    """Whether a bucket policy still lets CloudTrail deliver log files: an Allow for the service
+    principal `cloudtrail.amazonaws.com` to `s3:PutObject` and to `s3:GetBucketAcl` (CloudTrail
+    user guide, "Amazon S3 bucket policy for CloudTrail": it checks the ACL, then writes), and
+    no Deny statement naming CloudTrail (whatever its condition: trailguard does not guess
+    whether it spares CloudTrail's own requests). Given
+    as JSON text or as the object CloudTrail records (`requestParameters.bucketPolicy`)."""
+    statements = allow_statements(policy)
+    writes = any(_grants_service(s, CLOUDTRAIL_SERVICE, {"s3:putobject"}) for s in statements)
+    checks = any(_grants_service(s, CLOUDTRAIL_SERVICE, {"s3:getbucketacl"}) for s in statements)
+    return writes and checks and not _denies_service(policy, CLOUDTRAIL_SERVICE)
+
+
+def cloudtrail_can_encrypt(policy: Any) -> bool:
+    """Whether a key policy still lets CloudTrail encrypt log files: an Allow for the service
+    principal `cloudtrail.amazonaws.com` to `kms:GenerateDataKey*` (CloudTrail user guide,
+    "Configure AWS KMS key policies for CloudTrail"), and no Deny naming CloudTrail.
+    A policy trailguard cannot read (not JSON) counts as not letting it."""
+    statements = allow_statements(policy)
+    encrypts = any(
+        _grants_service(s, CLOUDTRAIL_SERVICE, {"kms:generatedatakey*", "kms:generatedatakey"}) for s in statements
+    )
+    return encrypts and not _denies_service(policy, CLOUDTRAIL_SERVICE)

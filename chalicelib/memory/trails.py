@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chalicelib.aws.retrying import eventually
-from chalicelib.memory import rules
+from chalicelib.memory import chain, rules
 
 # describe_trails' field -> create_trail's (and update_trail's) parameter.
 _CREATE_PARAMETERS = {
@@ -280,7 +280,10 @@ def remember(
         return None
     trail_account, trail_region, name = locate(config["TrailARN"], account, region)
     key = memory_key(trail_account, trail_region, name)
-    return rules.offer(store, key, config, settings=REMEMBERED_SETTINGS, judged=judged)
+    offer = rules.offer(store, key, config, settings=REMEMBERED_SETTINGS, judged=judged)
+    # The links of the configuration remembered (not of an unjudged change): the audit chain.
+    chain.note(store, config["TrailARN"], rules.configuration(store.recall(key)) or config)
+    return offer
 
 
 def remember_all(store: rules.Memory, client: Any, account: str, region: str) -> list[rules.Offer]:

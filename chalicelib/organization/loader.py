@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.named_lists import NamedLists
+from chalicelib.organization.baseline import CHECKS, Baseline
 from chalicelib.organization.model import (
     DEFAULT_EXCEPTION_DAYS,
     Account,
@@ -26,7 +27,7 @@ from chalicelib.playbooks.loader import FileMistake, did_you_mean, schema_mistak
 from chalicelib.playbooks.yamlfile import YamlSyntaxError, format_path, line_of, load_yaml
 from chalicelib.settings import PROJECT_ROOT, ConfigurationError
 
-TOP_KEYS = "keys lists, accounts, scope, modes, playbooks, actions, opt_out, exceptions"
+TOP_KEYS = "keys lists, accounts, scope, modes, playbooks, actions, opt_out, exceptions, baseline"
 
 
 class SettingsMistake(FileMistake):
@@ -103,6 +104,11 @@ class _Reader:
             opt_out_never=frozenset(opt_out.get("never", [])),
             exception_days=int(exceptions.get("max_days", DEFAULT_EXCEPTION_DAYS)),
             exceptions_never=frozenset(exceptions.get("never", [])),
+            baseline=Baseline(
+                frozenset(CHECKS) - set(doc.get("baseline", {}).get("skip", [])),
+                int(doc.get("baseline", {}).get("lifecycle_min_days", 365)),
+                bool(doc.get("baseline", {}).get("sweep", False)),
+            ),
             document=doc,
         )
         if self.mistakes:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.named_lists import BREAK_GLASS_ROLES, NO_LISTS, NamedLists
+from chalicelib.organization.baseline import DEFAULT as DEFAULT_BASELINE
+from chalicelib.organization.baseline import Baseline
 
 MODE_RANK = {"dry-run": 0, "notify": 1, "approve": 2, "auto": 3}
 """How far each mode goes: a ceiling lowers a mode to its own, never raises it."""
@@ -162,6 +164,8 @@ class Organization:
     opt_out_never: frozenset[str] = frozenset()
     exception_days: int = DEFAULT_EXCEPTION_DAYS
     exceptions_never: frozenset[str] = frozenset()
+    baseline: Baseline = DEFAULT_BASELINE
+    """What every trail must be (`baseline:`), checked by `trailguard baseline` and the sweep."""
     document: Any = field(default=None, compare=False, repr=False)
     """The file as read (its lines kept), for mistakes found later (a playbook id, a module)."""
 

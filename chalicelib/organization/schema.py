@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.named_lists import LISTS
+from chalicelib.organization.baseline import CHECKS as BASELINE_CHECKS
 from chalicelib.playbooks.schema import MODES
 
 ACCOUNT = "^[0-9]{12}$"
@@ -194,6 +195,29 @@ SCHEMA: dict[str, Any] = {
                     "description": "the longest an exception may last (default 30)",
                 },
                 "never": _list(PLAYBOOK_ID, _PLAYBOOK_ITEM, "playbooks no exception may cover"),
+            },
+        },
+        "baseline": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "what every trail must be (`trailguard baseline` and the sweep check it)",
+            "properties": {
+                "skip": {
+                    "type": "array",
+                    "uniqueItems": True,
+                    "items": {"enum": sorted(BASELINE_CHECKS), "description": "a check of the baseline"},
+                    "description": "checks that do not apply to this organization (every check applies by default)",
+                },
+                "sweep": {
+                    "type": "boolean",
+                    "description": "each posture sweep checks the baseline too and acts on deviations (default false)",
+                },
+                "lifecycle_min_days": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 36500,
+                    "description": "the fewest days a trail's bucket may keep log files (default 365)",
+                },
             },
         },
     },

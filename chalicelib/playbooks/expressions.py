@@ -27,6 +27,7 @@ from chalicelib.aws.quirks import (
     admin_and_database_ports,
     arn_account,
     caller_is_user,
+    data_events_missed,
     flow_log_ids,
     lifecycle_expirations,
     management_event_gaps,
@@ -37,10 +38,13 @@ from chalicelib.aws.quirks import (
     public_cidrs,
     shared_outside,
     shared_with,
+    trail_link,
     wide_cidrs,
 )
 from chalicelib.aws.resource_policies import (
     administrator_statements,
+    cloudtrail_can_encrypt,
+    cloudtrail_can_write,
     external_principals,
     lambda_permission_policy,
     public_statements,
@@ -174,6 +178,22 @@ class DomainFunctions(functions.Functions):
     @functions.signature({"types": ["object", "null"]})
     def _func_flow_log_ids(self, request: Any) -> list[str]:
         return flow_log_ids(request)
+
+    @functions.signature({"types": ["object", "null"]}, {"types": ["array"]})
+    def _func_data_events_missed(self, request: Any, buckets: list[Any]) -> list[str]:
+        return data_events_missed(request, buckets)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_trail_link(self, record: Any) -> str | None:
+        return trail_link(record, self.lists)
+
+    @functions.signature({"types": ["object", "string", "null"]})
+    def _func_cloudtrail_can_write(self, policy: Any) -> bool:
+        return cloudtrail_can_write(policy)
+
+    @functions.signature({"types": ["object", "string", "null"]})
+    def _func_cloudtrail_can_encrypt(self, policy: Any) -> bool:
+        return cloudtrail_can_encrypt(policy)
 
     @functions.signature({"types": ["string"]})
     def _func_named_list(self, name: str) -> list[str]:

@@ -23,7 +23,9 @@ decision path as an event (`Responder.reopen`). Then it runs the incidents' upke
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,9 @@ from chalicelib.respond.responder import Responder
 
 log = logging.getLogger("trailguard")
 
+CURSOR = "sweep-cursor"
+"""Where the last run stopped for lack of time (the next starts there)."""
+
 
 @dataclass
 class SweepReport(UpkeepReport):
@@ -62,6 +67,19 @@ class SweepReport(UpkeepReport):
     """Incidents and remembered configurations changed outside trailguard, left alone ("key: why")."""
     exceptions_rechecked: list[str] = field(default_factory=list)
     """Exceptions that expired, and what their resource was found to be ("exc-…: safe" or the incident)."""
+    baseline: list[str] = field(default_factory=list)
+    """Deviations from the settings file's baseline and what the playbooks did about them."""
+    places_looked: int = 0
+    """Accounts and regions looked at in this run."""
+    places_left: int = 0
+    """Accounts and regions the time budget left for the next run (which starts with them)."""
+
+    def merge(self, other: SweepReport) -> None:
+        """Add what one account and region showed."""
+        self.trails_checked += other.trails_checked
+        self.keys_checked += other.keys_checked
+        for name in ("opened", "accepted", "drifted", "errors", "baseline"):
+            getattr(self, name).extend(getattr(other, name))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +93,9 @@ class SweepReport(UpkeepReport):
             "drifted": self.drifted,
             "refused": self.refused,
             "exceptionsRechecked": self.exceptions_rechecked,
+            "baseline": self.baseline,
+            "placesLooked": self.places_looked,
+            "placesLeft": self.places_left,
             "errors": self.errors,
         }
 
@@ -94,9 +115,23 @@ class Sweep:
         allowed_keys: Iterable[str] = (),
         refusals: Refusals | None = None,
         metrics: Metrics | None = None,
+        places: Callable[[], Iterable[tuple[str, str]]] | None = None,
+        workers: int = 4,
+        budget_seconds: float = 600.0,
+        timer: Callable[[], float] = time.monotonic,
+        baseline: Any = None,
     ) -> None:
         """`refusals`: what failed its seal check in this container, reported as `refused`;
-        `metrics`: where the Slack backlog and the errors of each run are counted."""
+        `metrics`: where the Slack backlog and the errors of each run are counted; `places`:
+        every (account, region) in the organization's scope (None: `account` in `regions`),
+        looked at `workers` at a time until `budget_seconds` have passed, the rest left to
+        the next run, which starts where this one stopped."""
+        self.places = places
+        self.baseline = baseline
+        """A `posture.baseline.BaselineCheck` for one place at a time, or None (not on the sweep)."""
+        self.workers = workers
+        self.budget_seconds = budget_seconds
+        self.timer = timer
         self.metrics = metrics
         self.catalog = catalog
         self.responder = responder
@@ -126,12 +161,7 @@ class Sweep:
         if self.refusals is not None:
             self.refusals.refused.clear()
         report = SweepReport()
-        for region in self.regions:
-            for check in (self._check_trails, self._check_keys, self._remember):
-                try:
-                    check(region, report)
-                except Exception as error:
-                    report.errors.append(f"{region}: {check.__name__.strip('_')}: {describe_error(error)}")
+        self._look_everywhere(report)
         try:
             self._recheck_exceptions(report)
         except Exception as error:
@@ -141,6 +171,69 @@ class Sweep:
             report.refused = list(dict.fromkeys(self.refusals.refused))
         return report
 
+    # -- every account and region in scope ---------------------------------------------------
+
+    def _look_everywhere(self, report: SweepReport) -> None:
+        """Look at each place in scope, `workers` at a time, from where the last run stopped,
+        until the budget runs out; a place not reached is left for the next run."""
+        everywhere = sorted(self.places()) if self.places is not None else [(self.account, r) for r in self.regions]
+        start = self._resume_at(everywhere)
+        ordered = everywhere[start:] + everywhere[:start]
+        deadline = self.timer() + self.budget_seconds
+        looked: list[tuple[tuple[str, str], SweepReport | None]] = []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(ordered) or 1))) as pool:
+            futures = [(place, pool.submit(self._look_if_in_time, *place, deadline)) for place in ordered]
+            looked = [(place, future.result()) for place, future in futures]
+        for _place, found in looked:
+            if found is not None:
+                report.merge(found)
+                report.places_looked += 1
+        left = [place for place, found in looked if found is None]
+        report.places_left = len(left)
+        self._remember_where_to_resume(left[0] if left else None)
+
+    def _look_if_in_time(self, account: str, region: str, deadline: float) -> SweepReport | None:
+        if self.timer() >= deadline:
+            return None
+        return self.look(account, region)
+
+    def look(self, account: str, region: str) -> SweepReport:
+        """What one account and region show: trails, keys, remembered configurations. A place
+        whose role cannot be assumed is reported as such, for each check, never skipped."""
+        found = SweepReport()
+        where = f"{account}/{region}" if self.places is not None else region
+        for check in (self._check_trails, self._check_keys, self._remember, self._check_baseline):
+            try:
+                check(region, found, account)
+            except Exception as error:
+                found.errors.append(f"{where}: {check.__name__.strip('_')}: {describe_error(error)}")
+        return found
+
+    def _check_baseline(self, region: str, report: SweepReport, account: str) -> None:
+        """The settings file's baseline, when it asks the sweep to check it (`baseline.sweep`)."""
+        if self.baseline is None:
+            return
+        for deviation in self.baseline.check_place(account, region):
+            report.baseline.append(f"{account}/{region} {deviation.trail} {deviation.check}: {deviation.decision}")
+
+    def _resume_at(self, everywhere: list[tuple[str, str]]) -> int:
+        if self.incidents.memory is None:
+            return 0
+        try:
+            stored = self._memory.recall(CURSOR) or {}
+        except ChangedOutsideTrailguard:
+            return 0
+        place = tuple(str(stored.get("Next", "")).split("/", 1))
+        return everywhere.index(place) if place in everywhere else 0
+
+    def _remember_where_to_resume(self, place: tuple[str, str] | None) -> None:
+        if self.incidents.memory is None:
+            return
+        following = "/".join(place) if place else ""
+        self._memory.amend(
+            CURSOR, lambda stored: None if (stored or {}).get("Next", "") == following else {"Next": following}
+        )
+
     @property
     def _memory(self) -> rules.Memory:
         if self.incidents.memory is None:
@@ -149,9 +242,9 @@ class Sweep:
 
     # -- trails ------------------------------------------------------------------------------
 
-    def _check_trails(self, region: str, report: SweepReport) -> None:
-        decisions = self._decisions(region)
-        client = self.clients.client("cloudtrail", self.account, region)
+    def _check_trails(self, region: str, report: SweepReport, account: str) -> None:
+        decisions = self._decisions(region, account)
+        client = self.clients.client("cloudtrail", account, region)
         present = client.describe_trails(includeShadowTrails=False)["trailList"]
         every = "*" in self.trail_names
         seen: set[str] = set()
@@ -170,17 +263,25 @@ class Sweep:
                 continue
             stopped = status.get("StopLoggingTime") or self._today()
             self._open(
-                region, "StopLogging", {"name": trail["TrailARN"]}, finding, f"{trail['TrailARN']}@{stopped}", report
+                region,
+                "StopLogging",
+                {"name": trail["TrailARN"]},
+                finding,
+                f"{trail['TrailARN']}@{stopped}",
+                report,
+                account=account,
             )
         for name in sorted(self.trail_names - seen - {"*"}):
-            account, trail_region, trail_name = trails.locate(name, self.account, region)
-            if trail_region != region or not self._remembers(trails.memory_key(account, region, trail_name)):
+            trail_account, trail_region, trail_name = trails.locate(name, account, region)
+            if trail_region != region or not self._remembers(trails.memory_key(trail_account, region, trail_name)):
                 continue
             report.trails_checked += 1
             finding = f"trail {trail_name} missing"
             if self._accepted(decisions, TRAIL_MISSING, name, finding, report):
                 continue
-            self._open(region, "DeleteTrail", {"name": trail_name}, finding, f"{name}@{self._today()}", report)
+            self._open(
+                region, "DeleteTrail", {"name": trail_name}, finding, f"{name}@{self._today()}", report, account=account
+            )
         decisions.forget_safe()
 
     def _remembers(self, key: str) -> bool:
@@ -193,14 +294,12 @@ class Sweep:
 
     # -- what is remembered ------------------------------------------------------------------
 
-    def _remember(self, region: str, report: SweepReport) -> None:
+    def _remember(self, region: str, report: SweepReport, account: str) -> None:
         """Offer memory what can be put back after a deletion: trails, flow logs, delivery
         channels; report what differs from the remembered without a judgement."""
         for kind in refresh.KINDS:
             try:
-                offers = kind.sweep(
-                    self._memory, self.clients.client(kind.service, self.account, region), self.account, region
-                )
+                offers = kind.sweep(self._memory, self.clients.client(kind.service, account, region), account, region)
             except Exception as error:
                 report.errors.append(f"{region}: remember {kind.name}s: {describe_error(error)}")
                 continue
@@ -212,11 +311,11 @@ class Sweep:
 
     # -- keys --------------------------------------------------------------------------------
 
-    def _check_keys(self, region: str, report: SweepReport) -> None:
+    def _check_keys(self, region: str, report: SweepReport, account: str) -> None:
         if not self.key_ids:
             return
-        decisions = self._decisions(region)
-        client = self.clients.client("kms", self.account, region)
+        decisions = self._decisions(region, account)
+        client = self.clients.client("kms", account, region)
         aliases: dict[str, set[str]] = {}
         for page in client.get_paginator("list_aliases").paginate():
             for alias in page["Aliases"]:
@@ -243,13 +342,22 @@ class Sweep:
                     if self._accepted(decisions, KEY_DISABLED, key["KeyArn"], finding, report):
                         continue
                     occurrence = f"{key['KeyArn']}@disabled@{self._today()}"
-                    self._open(region, "DisableKey", request, finding, occurrence, report, "kms.amazonaws.com")
+                    self._open(region, "DisableKey", request, finding, occurrence, report, "kms.amazonaws.com", account)
                 elif state == "PendingDeletion":
                     finding = f"key {key['KeyId']} pending deletion"
                     if self._accepted(decisions, KEY_PENDING_DELETION, key["KeyArn"], finding, report):
                         continue
                     occurrence = f"{key['KeyArn']}@{metadata.get('DeletionDate') or self._today()}"
-                    self._open(region, "ScheduleKeyDeletion", request, finding, occurrence, report, "kms.amazonaws.com")
+                    self._open(
+                        region,
+                        "ScheduleKeyDeletion",
+                        request,
+                        finding,
+                        occurrence,
+                        report,
+                        "kms.amazonaws.com",
+                        account,
+                    )
         decisions.forget_safe()
 
     # -- exceptions that expired -----------------------------------------------------------------
@@ -335,17 +443,18 @@ class Sweep:
         occurrence: str,
         report: SweepReport,
         source: str = "cloudtrail.amazonaws.com",
+        account: str | None = None,
     ) -> None:
         now = self.incidents.clock()
-        record = sweep_record(self.account, region, source, name, request, finding, occurrence, now)
+        record = sweep_record(account or self.account, region, source, name, request, finding, occurrence, now)
         _, outcomes = self.responder.respond(CloudTrailEvent.from_record(record, "the posture sweep"))
         report.opened += [outcome.incident.id for outcome in outcomes if not outcome.duplicate]
         if not outcomes:
             log.warning("the sweep found %s in %s, but no playbook answers %s", finding, region, name)
 
-    def _decisions(self, region: str) -> Decisions:
+    def _decisions(self, region: str, account: str | None = None) -> Decisions:
         """The findings people decided to leave, read before the sweep looks at anything."""
-        return Decisions(self._memory, self.account, region, self.incidents.clock())
+        return Decisions(self._memory, account or self.account, region, self.incidents.clock())
 
     def _accepted(self, decisions: Decisions, kind: str, resource: str, finding: str, report: SweepReport) -> bool:
         decision = decisions.accepted(kind, resource)

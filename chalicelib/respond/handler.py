@@ -24,10 +24,11 @@ from chalicelib import logs
 from chalicelib.aws.clients import AwsClients
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.incidents.lifecycle import IncidentTooLarge
-from chalicelib.memory import refresh
+from chalicelib.memory import heartbeats, refresh
 from chalicelib.memory.rules import Memory
 from chalicelib.metrics import HANDLER, Metrics
 from chalicelib.playbooks.catalog import Catalog, EventRule
+from chalicelib.respond.guards import skip_reason
 from chalicelib.respond.responder import Outcome, Responder
 
 log = logging.getLogger("trailguard")
@@ -35,15 +36,25 @@ log = logging.getLogger("trailguard")
 
 def eventbridge_rules(catalog: Catalog) -> list[EventRule]:
     """The rules that deliver to the handler: the playbooks' events, and the changes that
-    keep remembered configurations fresh."""
-    return catalog.eventbridge_rules(also=refresh.watched_events())
+    keep remembered configurations fresh, and the heartbeat's canary tag writes."""
+    return catalog.eventbridge_rules(
+        also={**refresh.watched_events(), heartbeats.EVENT_SOURCE: [heartbeats.EVENT_NAME]}
+    )
 
 
 class EventHandler:
     def __init__(
-        self, responder: Responder, memory: Memory, clients: AwsClients, *, metrics: Metrics | None = None
+        self,
+        responder: Responder,
+        memory: Memory,
+        clients: AwsClients,
+        *,
+        metrics: Metrics | None = None,
+        canary: str | None = None,
     ) -> None:
-        """`metrics`: where a rejected event and a failure it caught are counted."""
+        """`metrics`: where a rejected event and a failure it caught are counted; `canary`:
+        the heartbeat's canary parameter, whose tag writes by trailguard are heartbeats."""
+        self.canary = canary
         self.responder = responder
         self.memory = memory
         self.clients = clients
@@ -71,6 +82,10 @@ class EventHandler:
             "region": event.region,
             "actor": event.actor.label,
         }
+        if self.canary is not None and heartbeats.is_beat(event.record, self.canary):
+            beat = self._heartbeat(event, where, started)
+            if beat is not None:
+                return beat
         try:
             decision, outcomes = self.responder.respond(event)
         except IncidentTooLarge as error:
@@ -98,6 +113,19 @@ class EventHandler:
         if decision.skip is None and not outcomes:
             log.debug("no playbook answered", extra={**where, "duration_ms": elapsed})
         return result
+
+    def _heartbeat(self, event: CloudTrailEvent, where: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """A heartbeat made by trailguard: noted as seen, answered by nothing (None: the tag was
+        written by someone else, and goes the way of any event)."""
+        skip = skip_reason(event, self.responder.own)
+        if skip is None or skip.code != "own-identity":
+            log.warning("the heartbeat's canary was tagged by someone else", extra=where)
+            return None
+        account = event.account or self.clients.home_account()
+        heartbeats.seen(self.memory, account, event.region, event.time)
+        elapsed = logs.milliseconds(time.perf_counter() - started)
+        log.info("heartbeat", extra={**where, "duration_ms": elapsed})
+        return {"status": "heartbeat", "eventID": event.event_id, "account": account, "region": event.region}
 
 
 def _summary(outcome: Outcome) -> dict[str, Any]:

@@ -697,6 +697,124 @@ def _grant():
     )
 
 
+CLOUDTRAIL_CHECKS = {
+    "Sid": "AWSCloudTrailAclCheck",
+    "Effect": "Allow",
+    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+    "Action": "s3:GetBucketAcl",
+    "Resource": "arn:aws:s3:::trail-logs",
+}
+DENY_HTTP = {
+    "Sid": "DenyInsecureTransport",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": ["arn:aws:s3:::trail-logs", "arn:aws:s3:::trail-logs/*"],
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+
+
+def _trail_bucket_policy():
+    """The audit chain: a trail's bucket whose policy no longer lets CloudTrail write."""
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="trail-logs")
+
+    def policy():
+        try:
+            return json.loads(s3.get_bucket_policy(Bucket="trail-logs")["Policy"])
+        except s3.exceptions.from_code("NoSuchBucketPolicy"):
+            return None
+
+    s3.put_bucket_policy(Bucket="trail-logs", Policy=_policy(DENY_HTTP, CLOUDTRAIL_CHECKS, CLOUDTRAIL_WRITES))
+    return Setup(
+        s3,
+        {"bucket": "trail-logs"},
+        unsafe=lambda: s3.put_bucket_policy(Bucket="trail-logs", Policy=_policy(DENY_HTTP)),
+        observe=policy,
+        tamper=lambda: s3.delete_bucket_policy(Bucket="trail-logs"),
+    )
+
+
+def _trail_bucket_versioning():
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="trail-logs")
+
+    def status(value):
+        s3.put_bucket_versioning(Bucket="trail-logs", VersioningConfiguration={"Status": value})
+
+    status("Enabled")
+    return Setup(
+        s3,
+        {"bucket": "trail-logs"},
+        unsafe=lambda: status("Suspended"),
+        observe=lambda: s3.get_bucket_versioning(Bucket="trail-logs").get("Status"),
+        tamper=lambda: status("Suspended"),
+    )
+
+
+CLOUDTRAIL_ENCRYPTS = {
+    "Sid": "Allow CloudTrail to encrypt logs",
+    "Effect": "Allow",
+    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+    "Action": "kms:GenerateDataKey*",
+    "Resource": "*",
+    "Condition": {
+        "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{ACCOUNT}:trail/*"}
+    },
+}
+ROOT_ADMINISTERS = {
+    "Sid": "Enable IAM User Permissions",
+    "Effect": "Allow",
+    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+    "Action": "kms:*",
+    "Resource": "*",
+}
+
+
+def _trail_key_policy():
+    kms = _client("kms")
+    key = kms.create_key(Policy=_policy(ROOT_ADMINISTERS, CLOUDTRAIL_ENCRYPTS))["KeyMetadata"]["KeyId"]
+
+    def put(*statements):
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=_policy(*statements))
+
+    return Setup(
+        kms,
+        {"key": key},
+        unsafe=lambda: put(ROOT_ADMINISTERS),
+        observe=lambda: json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]),
+        tamper=lambda: put(ROOT_ADMINISTERS, {**ROOT_ADMINISTERS, "Sid": "Another"}),
+    )
+
+
+def _trail_log_group():
+    logs = _client("logs")
+    logs.create_log_group(logGroupName="org-trail")
+    return Setup(
+        logs,
+        {"log_group": "org-trail"},
+        unsafe=lambda: logs.delete_log_group(logGroupName="org-trail"),
+        observe=lambda: [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]],
+        tamper=lambda: logs.put_retention_policy(logGroupName="org-trail", retentionInDays=1),
+    )
+
+
+def _trusted_access():
+    organizations = _client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    organizations.enable_aws_service_access(ServicePrincipal="cloudtrail.amazonaws.com")
+    return Setup(
+        organizations,
+        {"service": "cloudtrail.amazonaws.com"},
+        unsafe=lambda: organizations.disable_aws_service_access(ServicePrincipal="cloudtrail.amazonaws.com"),
+        observe=lambda: [
+            p["ServicePrincipal"]
+            for p in organizations.list_aws_service_access_for_organization()["EnabledServicePrincipals"]
+        ],
+        tamper=lambda: organizations.disable_aws_service_access(ServicePrincipal="cloudtrail.amazonaws.com"),
+    )
+
+
 CASES: dict[str, Callable[[], Setup]] = {
     "s3.remove_public_object_acl": _object_acl,
     "s3.remove_public_policy_statements": _bucket_policy,
@@ -723,6 +841,11 @@ CASES: dict[str, Callable[[], Setup]] = {
     "secretsmanager.remove_public_policy_statements": _secret_policy,
     "s3.remove_log_expiration": _log_expiration,
     "kms.revoke_grant": _grant,
+    "s3.restore_cloudtrail_write": _trail_bucket_policy,
+    "s3.enable_versioning": _trail_bucket_versioning,
+    "kms.restore_cloudtrail_encrypt": _trail_key_policy,
+    "logs.recreate_log_group": _trail_log_group,
+    "organizations.enable_service_access": _trusted_access,
 }
 
 
@@ -778,6 +901,7 @@ def test_every_resource_action_has_a_case():
         "s3.remove_public_acl",
         "iam.delete_login_profile",
         "notify.note",
+        "cloudtrail.restore_insight_selectors",  # moto appends selectors instead of replacing them
     }
     assert set(registered_actions()) - tested_elsewhere == set(CASES)
 

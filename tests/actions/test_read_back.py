@@ -158,8 +158,13 @@ def _login_profile() -> Setup:
     return Setup(iam, {"user": "alice"}, unsafe=lambda: None, observe=lambda: None, tamper=lambda: None)
 
 
+def _trail_without_insights() -> Setup:
+    return _stopped_trail()
+
+
 ELSEWHERE = {
     "cloudtrail.start_logging": _stopped_trail,
+    "cloudtrail.restore_insight_selectors": _trail_without_insights,
     "cloudtrail.restore_trail": _deleted_trail,
     "cloudtrail.restore_event_selectors": _blinded_trail,
     "kms.enable_key": _disabled_key,

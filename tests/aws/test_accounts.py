@@ -135,3 +135,17 @@ def test_write_calls_in_a_member_account_are_noted_and_reads_are_not(member_trai
     assert noted == [response["ResponseMetadata"]["RequestId"]]
     clients.client("cloudtrail", ACCOUNT, REGION).describe_trails()  # the central account: its own roles
     assert len(noted) == 1
+
+
+def test_organizations_calls_in_the_management_account_go_through_its_own_minimal_role(aws, calls, faults):
+    requests = []
+    clients = recording_clients(calls, faults, external_id="org-7f3a", management_role="trailguard-management")
+    clients._home_session().events.register(
+        "before-parameter-build.sts.AssumeRole", lambda params, **_: requests.append(dict(params))
+    )
+    clients.client("organizations", MEMBER, REGION)
+    clients.client("cloudtrail", MEMBER, REGION)
+    assert [r["RoleArn"] for r in requests] == [
+        f"arn:aws:iam::{MEMBER}:role/trailguard-management",
+        f"arn:aws:iam::{MEMBER}:role/trailguard-remediator",
+    ]

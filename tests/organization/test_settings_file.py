@@ -51,7 +51,7 @@ def test_the_shipped_example_is_read_whole():
 def test_a_typo_is_refused_with_its_line_and_the_key_meant(tmp_path):
     assert _mistakes(tmp_path, "lists: {}\nscpoe:\n  regions: [eu-west-1]\n") == [
         "prod.yaml:2: scpoe: unknown key 'scpoe'; did you mean 'scope'? "
-        "(expected one of: lists, accounts, scope, modes, playbooks, actions, opt_out, exceptions)"
+        "(expected one of: lists, accounts, scope, modes, playbooks, actions, opt_out, exceptions, baseline)"
     ]
     [mistake] = _mistakes(tmp_path, "scope:\n  exclude_acounts: ['111122223333']\n")
     assert mistake.startswith("prod.yaml:2: scope.exclude_acounts: unknown key 'exclude_acounts'; did you mean")

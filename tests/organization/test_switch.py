@@ -170,7 +170,11 @@ def test_the_acting_roles_may_read_the_switch_and_no_one_else_of_the_stage():
     acting = lambda_policy(Catalog.load([PLAYBOOKS], with_tests=False), settings)["Statement"]
     [read] = [s for s in acting if s["Sid"] == "ReadTheSwitch"]
     assert read["Action"] == "ssm:GetParameter" and read["Resource"] == "arn:*:ssm:*:*:parameter/trailguard/prod/switch"
-    assert not any("PutParameter" in json.dumps(s) for s in acting)
+    # the only parameter they may write is the heartbeat's canary, never the switch
+    writes = [s for s in acting if "PutParameter" in json.dumps(s)]
+    assert [(s["Sid"], s["Resource"]) for s in writes] == [
+        ("Heartbeat", "arn:*:ssm:*:*:parameter/trailguard/prod/heartbeat")
+    ]
     assert "switch" not in json.dumps(api_policy(settings))
     written = SwitchState(PAUSED, "arn:aws:iam::1:user/a").to_value()
     assert json.loads(written) == {"state": "paused", "by": "arn:aws:iam::1:user/a"}

@@ -247,7 +247,8 @@ def test_named_lists_are_read_by_name():
         ("named_list('trusted_acounts')", "no list is named 'trusted_acounts'; did you mean 'trusted_accounts'?"),
         (
             "named_list('partners')",
-            "no list is named 'partners'; known lists: break_glass_roles, pipeline_roles, trusted_accounts, "
+            "no list is named 'partners'; known lists: break_glass_roles, data_event_buckets, pipeline_roles, "
+            "trail_buckets, trail_keys, trail_log_groups, trail_roles, trusted_accounts, "
             "trusted_organizations, trusted_principals",
         ),
         ("named_list(recipientAccountId)", "named_list() takes the list's name as a literal"),

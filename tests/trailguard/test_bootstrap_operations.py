@@ -59,7 +59,7 @@ def test_ensure_sets_up_what_the_merge_template_does(stage):
     assert {stage.log_group(f): 365 for f in stage.all_functions}.items() <= groups.items()
     topic = client("sns").create_topic(Name="trailguard-dev-alarms")["TopicArn"]
     alarms = client("cloudwatch").describe_alarms(AlarmNamePrefix="trailguard-dev-")["MetricAlarms"]
-    assert len(alarms) == 15 and all(a["AlarmActions"] == [topic] for a in alarms)
+    assert len(alarms) == 20 and all(a["AlarmActions"] == [topic] for a in alarms)
     assert json.loads(client("cloudwatch").get_dashboard(DashboardName="trailguard-dev")["DashboardBody"])["widgets"]
     assert drift(boto3.client, stage) == []
 
@@ -67,7 +67,7 @@ def test_ensure_sets_up_what_the_merge_template_does(stage):
 def test_a_second_run_changes_nothing(stage):
     ensure(boto3.client, stage)
     assert ensure(boto3.client, stage) == [
-        "15 alarms notify arn:aws:sns:us-east-1:123456789012:trailguard-dev-alarms",
+        "20 alarms notify arn:aws:sns:us-east-1:123456789012:trailguard-dev-alarms",
         "dashboard trailguard-dev is up to date",
     ]
 

@@ -51,7 +51,10 @@ def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tm
     assert "\x1b[" not in out  # plain when not on a terminal
     assert "every resource and incident is as the story says" in out
     # every message shown is written as Block Kit JSON for the Block Kit Builder
-    assert len(outcome.messages) == 13
+    # one region goes blind: the heartbeat's incident, told, then closed when the trail logs again
+    assert "the next heartbeat: 123456789012/eu-west-1: since " in out and "closed  [ok]" in out
+    assert "CRITICAL · trailguard cannot see account 123456789012 in eu-west-1" in out
+    assert len(outcome.messages) == 14
     for path in outcome.messages:
         blocks = json.loads(path.read_text())["blocks"]
         assert blocks[0]["type"] == "header" and any(b["type"] == "context" for b in blocks)

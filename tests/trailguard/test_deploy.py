@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 STAGE = "dev"
 RULE_FUNCTIONS = tuple(rule.name for rule in eventbridge_rules(Catalog.load([PLAYBOOKS])))
 """One function per EventBridge rule the playbooks need (two: their events outgrew one pattern)."""
-FUNCTIONS = (*RULE_FUNCTIONS, "posture_sweep", "slack_worker", "api_handler")
+FUNCTIONS = (*RULE_FUNCTIONS, "posture_sweep", "heartbeat", "slack_worker", "api_handler")
 
 
 def _copy_project(to: Path) -> Path:
@@ -167,6 +167,8 @@ def test_rules_carry_the_generated_patterns_and_target_the_handler(deployed, rul
     assert deployed_rules[f"{sweep}-event"]["ScheduleExpression"] == "rate(15 minutes)"
     (target,) = events.list_targets_by_rule(Rule=f"{sweep}-event")["Targets"]
     assert target["Arn"].endswith(f":function:{sweep}")
+    heartbeat = function_name(STAGE, "heartbeat")
+    assert deployed_rules[f"{heartbeat}-event"]["ScheduleExpression"] == "rate(5 minutes)"
 
 
 def test_a_sample_event_matches_each_deployed_pattern_and_a_failed_call_does_not(deployed, rules):
@@ -214,8 +216,8 @@ def test_bootstrap_after_every_deploy_keeps_dead_letter_queues_on_the_rules_and_
     local, project, _ = deployed
     first = _bootstrap(project, local)  # (the access-log test above ran it already: its first run made them)
     rule_functions = [rule.name for rule in eventbridge_rules(Catalog.load([PLAYBOOKS]))]
-    # three per rule's function (errors, dead letters, events lost), twelve for the rest of the stage
-    alarms = 12 + 3 * len(rule_functions)
+    # three per rule's function (errors, dead letters, events lost), seventeen for the rest of the stage
+    alarms = 17 + 3 * len(rule_functions)
     assert f"{alarms} alarms notify" in first.stdout and "dashboard trailguard-dev is up to date" in first.stdout
     events, lambda_ = local.client("events"), local.client("lambda")
     for rule_function in rule_functions:
@@ -224,7 +226,7 @@ def test_bootstrap_after_every_deploy_keeps_dead_letter_queues_on_the_rules_and_
         queue = local.client("sqs").get_queue_url(QueueName=dlq)["QueueUrl"]
         assert target["DeadLetterConfig"]["Arn"].endswith(f":{dlq}") and queue
         assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 3600}
-    for name in (*rule_functions, "posture_sweep", "slack_worker"):
+    for name in (*rule_functions, "posture_sweep", "heartbeat", "slack_worker"):
         config = lambda_.get_function_event_invoke_config(FunctionName=function_name(STAGE, name))
         assert config["DestinationConfig"]["OnFailure"]["Destination"].endswith(f":trailguard-dev-{name}-dlq")
     checked = _run(project, local, sys.executable, "-m", "trailguard", "bootstrap", "--check")

@@ -70,8 +70,14 @@ def test_template_rules_are_the_catalogs_patterns(package):
     expected = [rule.pattern for rule in eventbridge_rules(Catalog.load([PLAYBOOKS]))]
     assert patterns == expected
     handlers = {fn["Properties"]["Handler"] for fn in functions.values()}
-    # the rules' handler, the sweep, the Slack route (the API's handler) and the click worker
-    assert handlers == {"app.respond_to_cloudtrail", "app.posture_sweep", "app.app", "app.slack_worker"}
+    # the rules' handler, the sweep, the heartbeat, the Slack route (the API's handler) and the click worker
+    assert handlers == {
+        "app.respond_to_cloudtrail",
+        "app.posture_sweep",
+        "app.heartbeat",
+        "app.app",
+        "app.slack_worker",
+    }
     assert all(
         fn["Properties"]["Runtime"] == f"python{sys.version_info[0]}.{sys.version_info[1]}" for fn in functions.values()
     )
@@ -93,7 +99,13 @@ def test_each_role_holds_its_committed_least_privilege_file(package):
     roles = {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::IAM::Role"}
     acting = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
     api = json.loads((ROOT / ".chalice" / "policy-dev-api.json").read_text())
-    assert set(roles) == {*(_role(f) for f in RULE_FUNCTIONS), "PostureSweepRole", "SlackWorkerRole", "ApiHandlerRole"}
+    assert set(roles) == {
+        *(_role(f) for f in RULE_FUNCTIONS),
+        "PostureSweepRole",
+        "HeartbeatRole",
+        "SlackWorkerRole",
+        "ApiHandlerRole",
+    }
     for name, role in roles.items():
         assert role["Properties"]["Policies"][0]["PolicyDocument"] == (api if name == "ApiHandlerRole" else acting)
     for statement in acting["Statement"] + api["Statement"]:
@@ -123,6 +135,7 @@ def test_the_merge_template_adds_the_table_and_chalice_deploys_names(package):
         "trailguard-dev",
         *(f"trailguard-dev-{function}" for function in RULE_FUNCTIONS),
         "trailguard-dev-posture_sweep",
+        "trailguard-dev-heartbeat",
         "trailguard-dev-slack_worker",
     }
     # each function derives its stage's names from its own name: the worker is the one created
@@ -160,7 +173,7 @@ def test_every_function_has_a_reserved_concurrency_and_the_public_endpoint_a_sma
     assert all(isinstance(count, int) and count >= 1 for count in reserved.values()), reserved
     assert reserved["APIHandler"] <= 10 and reserved["SlackWorker"] <= 10
     assert reserved["RespondToCloudtrail"] > reserved["APIHandler"] + reserved["SlackWorker"]
-    assert reserved["PostureSweep"] == 1
+    assert reserved["PostureSweep"] == 1 and reserved["Heartbeat"] == 1
     # Lambda keeps 100 of an account's concurrency unreserved: two stages fit in the default 1,000
     assert 2 * sum(reserved.values()) + 100 <= 1000
 
@@ -235,6 +248,7 @@ outgrow EventBridge's 2,048 characters (`catalog.eventbridge_rules`)."""
 BACKGROUND = {
     **{_cfn(function): function for function in RULE_FUNCTIONS},
     "PostureSweep": "posture_sweep",
+    "Heartbeat": "heartbeat",
     "SlackWorker": "slack_worker",
 }
 
@@ -244,10 +258,11 @@ def test_every_rule_is_named_as_chalice_deploy_names_it_with_a_dead_letter_queue
     pass DeadLetterConfig and RetryPolicy on to the target."""
     rules = {r["Properties"]["Name"]: r["Properties"] for r in _of_type(transformed, "AWS::Events::Rule").values()}
     assert len(RULE_FUNCTIONS) >= 2  # the bundled playbooks need two patterns today
-    assert set(rules) == {f"trailguard-dev-{f}-event" for f in [*RULE_FUNCTIONS, "posture_sweep"]}
+    assert set(rules) == {f"trailguard-dev-{f}-event" for f in [*RULE_FUNCTIONS, "posture_sweep", "heartbeat"]}
     for name, queue, retry in (
         *((f"trailguard-dev-{f}-event", f"{_cfn(f)}DeadLetterQueue", (185, 3600)) for f in RULE_FUNCTIONS),
         ("trailguard-dev-posture_sweep-event", "PostureSweepDeadLetterQueue", (3, 600)),
+        ("trailguard-dev-heartbeat-event", "HeartbeatDeadLetterQueue", (3, 600)),
     ):
         [target] = rules[name]["Targets"]
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
@@ -332,9 +347,11 @@ def test_the_alarms_cover_what_operators_must_hear_of_and_notify_the_topic(trans
         "trailguard-dev-outputs-failed",
         "trailguard-dev-events-rejected",
         "trailguard-dev-posture_sweep-not-running",
+        "trailguard-dev-heartbeat-not-running",
+        "trailguard-dev-heartbeat-gap",
         *(f"trailguard-dev-{f}-dead-letters" for f in BACKGROUND.values()),
         *(f"trailguard-dev-{f}-errors" for f in [*BACKGROUND.values(), "api_handler"]),
-        *(f"trailguard-dev-{f}-events-lost" for f in [*RULE_FUNCTIONS, "posture_sweep"]),
+        *(f"trailguard-dev-{f}-events-lost" for f in [*RULE_FUNCTIONS, "posture_sweep", "heartbeat"]),
     }
     assert set(alarms) == wanted
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] == a["OKActions"] for a in alarms.values())

@@ -193,6 +193,7 @@ def test_the_member_role_trusts_only_the_central_acting_roles_with_the_external_
         catalog,
         own_roles=["trailguard-prod-remediator", "trailguard-prod-forward-events"],
         security_hub=settings.security_hub,  # prod imports findings, from each incident's own account
+        stage="prod",  # its heartbeat's canary
     )
     forwarded = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
     assert [r["EventPattern"] for r in forwarded] == [rule.pattern for rule in rules]

@@ -59,6 +59,7 @@ def local_world(aws_port: int = 0, slack_port: int = 0) -> Iterator[tuple[Any, A
             account_names={scenario.ACCOUNT: "demo"},
             switch_parameter="/trailguard/demo/switch",
             switch_seconds=0,  # the story pauses and resumes within a second
+            own_role_names=frozenset({scenario.HEARTBEAT_ROLE}),  # the heartbeat's calls are its own
         )
         logging.getLogger("trailguard").setLevel(logging.ERROR)  # the story is told on stdout, not in JSON logs
         try:

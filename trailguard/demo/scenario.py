@@ -17,6 +17,11 @@ CHANNEL = "#security-alerts"
 ON_CALL = "U0ONCALL"
 DEVELOPER = "U0DEVELOPER"
 TRAIL, TRAIL_BUCKET = "org-trail", "org-trail-logs"
+OTHER_REGION = "eu-west-1"
+OTHER_TRAIL, OTHER_TRAIL_BUCKET = "eu-trail", "eu-trail-logs"
+"""A region with its own trail, which the heartbeat chapter blinds."""
+HEARTBEAT_ROLE = "trailguard-demo-heartbeat"
+"""The heartbeat's role, as the demo's stage names it among its own."""
 CUSTOMER_BUCKET, REPORTS_BUCKET = "customer-data", "quarterly-reports"
 
 

@@ -85,6 +85,7 @@ class Story:
             number = len(scenario.ATTACKS) + len(scenario.PRESSES) + 1
             self.mark_as_expected(client, number)
             self.kill_switch(client, number + 2)
+            self.heartbeat(client, number + 6)
         for attack, incident_id in self.incidents:
             incident = self.app.runtime.incidents.get(incident_id)
             self.outcome.rows.append(
@@ -265,6 +266,87 @@ class Story:
             )
             click.echo()
             self.attack(client, number + 2 * step + 1, attack)
+
+    def heartbeat(self, client: Any, number: int) -> None:
+        """One region goes blind: its trail stops by a path that sends trailguard no event, and
+        the heartbeat says so; when the trail logs again, the heartbeat closes its incident."""
+        import datetime as dt
+
+        from chalicelib.memory import heartbeats
+        from chalicelib.posture.heartbeat import Heartbeat
+
+        runtime = self.app.runtime
+        blind_region = scenario.OTHER_REGION
+        regions = (scenario.REGION, blind_region)
+        other = self.local.client("cloudtrail", region_name=blind_region)
+        s3 = self.local.client("s3", region_name=blind_region)
+        if scenario.OTHER_TRAIL_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:  # a second story
+            s3.create_bucket(
+                Bucket=scenario.OTHER_TRAIL_BUCKET, CreateBucketConfiguration={"LocationConstraint": blind_region}
+            )
+        if scenario.OTHER_TRAIL not in [t["Name"] for t in other.describe_trails()["trailList"]]:
+            other.create_trail(Name=scenario.OTHER_TRAIL, S3BucketName=scenario.OTHER_TRAIL_BUCKET)
+        other.start_logging(Name=scenario.OTHER_TRAIL)
+        beat = Heartbeat(
+            incidents=runtime.incidents,
+            clients=runtime.clients,
+            places=lambda: [(scenario.ACCOUNT, region) for region in regions],
+            canary=runtime.heartbeat_canary,
+            grace=dt.timedelta(0),  # 15 minutes by default (TRAILGUARD_HEARTBEAT_GRACE_MINUTES)
+        )
+        identity = heartbeats.role_identity(scenario.ACCOUNT, scenario.HEARTBEAT_ROLE, scenario.HEARTBEAT_ROLE)
+
+        def run_and_deliver() -> Any:
+            """A heartbeat run, then CloudTrail: each region whose trail logs delivers the beat's event."""
+            report = beat.run()
+            for region in regions:
+                status = self.local.client("cloudtrail", region_name=region).get_trail_status(
+                    Name=scenario.TRAIL if region == scenario.REGION else scenario.OTHER_TRAIL
+                )
+                if status.get("IsLogging"):
+                    record = heartbeats.beat_record(
+                        scenario.ACCOUNT, region, beat.canary, runtime.incidents.clock(), identity
+                    )
+                    answer = client.lambda_.invoke(
+                        "respond_to_cloudtrail", eventbridge_envelope(record, str(uuid.uuid4()))
+                    )
+                    assert answer.payload["status"] == "heartbeat", answer.payload
+            return report
+
+        click.echo(
+            self.style(f"{number}. the heartbeat", fg="cyan", bold=True)
+            + self.style("  ssm:AddTagsToResource", dim=True)
+        )
+        first = run_and_deliver()
+        click.echo(
+            f"   tags {beat.canary} in {', '.join(regions)}: {first.beats} beats; their CloudTrail events come back "
+            f"through the rules' handler, which notes them and answers nothing [{self.check(first.blind == [])}]"
+        )
+        click.echo()
+        click.echo(
+            self.style(f"{number + 1}. {blind_region} goes blind", fg="red", bold=True)
+            + f": trail {scenario.OTHER_TRAIL} stops, and no event of it reaches trailguard"
+        )
+        other.stop_logging(Name=scenario.OTHER_TRAIL)
+        run_and_deliver()  # its beat gets no answer ...
+        second = run_and_deliver()  # ... which the next run judges (after the grace period)
+        opened = heartbeats.state(runtime.memory, scenario.ACCOUNT, blind_region).get("Incident")
+        blind = runtime.incidents.get(opened) if opened else None
+        good = blind is not None and len(second.blind) == 1 and blind.state.value == "notified"
+        said = "; ".join(second.blind) or "nothing"
+        click.echo(f"   the next heartbeat: {said}  [{self.check(good, str(second.to_dict()))}]")
+        if blind is not None:
+            self.show_message(blind, f"{number + 1:02d}-trailguard-heartbeat")
+        click.echo()
+        click.echo(self.style(f"{number + 2}. the on-call engineer starts the trail again", fg="cyan", bold=True))
+        other.start_logging(Name=scenario.OTHER_TRAIL)
+        run_and_deliver()  # the beat is seen again ...
+        fourth = run_and_deliver()  # ... and the next run closes the incident
+        closed = runtime.incidents.get(blind.id) if blind is not None else None
+        good = closed is not None and closed.state.value == "acknowledged" and len(fourth.seen_again) == 1
+        said = "; ".join(fourth.seen_again) or "nothing"
+        click.echo(f"   the heartbeat after: {said}  [{self.check(good)}]")
+        click.echo()
 
     def set_switch(self, state: str, reason: str) -> str:
         """What `trailguard pause|resume` does, on the local AWS's SSM."""

@@ -170,6 +170,22 @@ def alarm_specs(layout: StageLayout) -> list[AlarmSpec]:
             comparison="GreaterThanOrEqualToThreshold",
         ),
     ]
+    specs.append(
+        AlarmSpec(
+            name=layout.alarm_name("heartbeat-gap"),
+            description=(
+                f"trailguard ({stage}): an account and region have sent no heartbeat event for over "
+                f"{ops.heartbeat_grace_minutes} minutes: trailguard cannot see them (its incident names them)"
+            ),
+            namespace=NAMESPACE,
+            metric_name="HeartbeatGap",
+            dimensions={"Stage": stage},
+            statistic="Maximum",
+            period=ops.heartbeat_minutes * 60,
+            threshold=ops.heartbeat_grace_minutes * 60,
+            comparison="GreaterThanThreshold",
+        )
+    )
     for function in layout.scheduled_functions:
         specs.append(
             AlarmSpec(
@@ -179,7 +195,7 @@ def alarm_specs(layout: StageLayout) -> list[AlarmSpec]:
                 metric_name="Invocations",
                 dimensions={"FunctionName": layout.function_name(function)},
                 statistic="Sum",
-                period=ops.sweep_minutes * 60 * 2,
+                period=ops.minutes_between_runs(function) * 60 * 2,
                 threshold=1,
                 comparison="LessThanThreshold",
                 treat_missing_data="breaching",

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.metrics import ENDPOINT, SWEEP, WORKER
+from chalicelib.metrics import ENDPOINT, HEARTBEAT, SWEEP, WORKER
 from chalicelib.settings import Settings
 from trailguard.generate.deployment import APP_NAME, function_name
 
@@ -96,6 +96,8 @@ class OpsSettings:
     undelivered_minutes: int = 30
     remediate_p99_seconds: int = 120
     sweep_minutes: int = 15
+    heartbeat_minutes: int = 5
+    heartbeat_grace_minutes: int = 15
 
     def __post_init__(self) -> None:
         if self.log_retention_days not in LOG_RETENTION_DAYS:
@@ -114,20 +116,26 @@ class OpsSettings:
             undelivered_minutes=_whole(environ, "TRAILGUARD_ALARM_UNDELIVERED_MINUTES", 30, 1),
             remediate_p99_seconds=_whole(environ, "TRAILGUARD_ALARM_REMEDIATE_P99_SECONDS", 120, 1),
             sweep_minutes=(settings or Settings()).sweep_minutes,
+            heartbeat_minutes=(settings or Settings()).heartbeat_minutes,
+            heartbeat_grace_minutes=(settings or Settings()).heartbeat_grace_minutes,
         )
+
+    def minutes_between_runs(self, function: str) -> int:
+        """How often a scheduled function runs (its not-running alarm waits two of these)."""
+        return self.heartbeat_minutes if function == HEARTBEAT else self.sweep_minutes
 
 
 @dataclass(frozen=True)
 class StageLayout:
     """A stage's functions by how they are invoked. `rule_functions` are behind the CloudTrail
     rules (one, more when the playbooks' patterns outgrow EventBridge's size limit); the sweep
-    runs on a schedule; trailguard invokes the worker itself (InvocationType=Event).
+    and the heartbeat run on a schedule; trailguard invokes the worker itself (InvocationType=Event).
     EventBridge invokes Lambda asynchronously too, so every function but the API's is a
     background function: a dead-letter queue, an on-failure destination."""
 
     stage: str
     rule_functions: tuple[str, ...] = ("respond_to_cloudtrail",)
-    scheduled_functions: tuple[str, ...] = (SWEEP,)
+    scheduled_functions: tuple[str, ...] = (SWEEP, HEARTBEAT)
     async_functions: tuple[str, ...] = (WORKER,)
     api_function: str = ENDPOINT
     table: str | None = None

@@ -50,7 +50,10 @@ SWEEP_PERMISSIONS = (
     "kms:DescribeKey",
     "kms:ListAliases",
     "kms:ListKeys",
+    "organizations:ListAccounts",
 )
+HEARTBEAT_PERMISSIONS = ("ssm:AddTagsToResource", "ssm:PutParameter")
+"""The heartbeat's writes: tag its canary parameter (and make it, the first time), nothing else."""
 TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
 ENDPOINT_TABLE_PERMISSIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
 """What a click needs: read the incident, write its decision conditionally."""
@@ -288,8 +291,21 @@ def lambda_policy(
         },
         *output_statements(settings),
         *([dead_letters] if dead_letters else []),
+        heartbeat_statement(settings.stage_label),
     ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def heartbeat_statement(stage: str) -> dict[str, Any]:
+    """Tagging (and creating) the heartbeat's canary parameter in any region, and nothing else."""
+    from chalicelib.memory.heartbeats import canary_name
+
+    return {
+        "Sid": "Heartbeat",
+        "Effect": "Allow",
+        "Action": list(HEARTBEAT_PERMISSIONS),
+        "Resource": f"arn:*:ssm:*:*:parameter{canary_name(stage)}",
+    }
 
 
 SECURITY_HUB_PERMISSIONS = {
@@ -395,10 +411,15 @@ def operator_policy(settings: Settings) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def member_policy(catalog: Catalog, *, own_roles: Iterable[str], security_hub: bool = False) -> dict[str, Any]:
+def member_policy(
+    catalog: Catalog, *, own_roles: Iterable[str], security_hub: bool = False, stage: str | None = None
+) -> dict[str, Any]:
     """`own_roles`: the roles the member template creates in each account; `security_hub`:
-    whether the stage imports findings (from each incident's own account)."""
+    whether the stage imports findings (from each incident's own account); `stage`: whose
+    heartbeat canary the role may tag."""
     statements = [*remediation_statements(catalog), own_roles_unchanged(own_roles)]
+    if stage is not None:
+        statements.append(heartbeat_statement(stage))
     if security_hub:
         statements += security_hub_statements()
     return {"Version": "2012-10-17", "Statement": statements}

@@ -171,7 +171,10 @@ def member_template(stage: str, settings: Settings, catalog: Catalog, rules: lis
     ]
     forwarder = forwarder_role_name(stage)
     remediate = member_policy(
-        catalog, own_roles=own_roles_in_member_accounts(stage, settings), security_hub=settings.security_hub
+        catalog,
+        own_roles=own_roles_in_member_accounts(stage, settings),
+        security_hub=settings.security_hub,
+        stage=stage,
     )
     external_id: dict[str, Any] = {
         "Type": "String",
