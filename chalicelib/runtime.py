@@ -310,8 +310,18 @@ class Runtime:
             account_names={**self.organization.account_names(), **settings.account_names},
             metrics=self.metrics,
             exceptions=lambda incident: incident.playbook_id not in never,
+            pace=self.slack_pace,
         )
         return Fanout(LogNotifier(), slack)
+
+    @functools.cached_property
+    def slack_pace(self) -> Any:
+        """Slack's per-channel posting rate, kept by every container through the table."""
+        from chalicelib.slack.pace import DynamoSlots, MemorySlots, Pace
+
+        if self.settings.table is None:
+            return Pace(MemorySlots())
+        return Pace(DynamoSlots(self.clients.home_client("dynamodb"), self.settings.table))
 
     @functools.cached_property
     def slack_token(self) -> str:
