@@ -18,7 +18,20 @@ import sys
 import time
 from pathlib import Path
 
-from bench import coldstart, handler, import_cost, interaction, layout, load, replay, replay_scale, scaling, suite
+from bench import (
+    coldstart,
+    handler,
+    import_cost,
+    interaction,
+    lambda_cold,
+    layout,
+    load,
+    member_accounts,
+    replay,
+    replay_scale,
+    scaling,
+    suite,
+)
 from bench.common import ROOT, ensure_corpus, machine
 
 CORPUS = ROOT / "bench" / ".corpus"
@@ -52,6 +65,8 @@ def main() -> int:
         "suite": suite.run(),
         "layout": {**layout.measure(ROOT), **layout.package(ROOT)},
         "import_cost": import_cost.run(3 if args.quick else import_cost.RUNS),
+        "lambda_cold": lambda_cold.run(3 if args.quick else lambda_cold.RUNS),
+        "member_accounts": member_accounts.run(),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(results, indent=2))
@@ -344,6 +359,10 @@ are removed first, as on CI; the tests run on {os.cpu_count()} cores with pytest
 | unit tier alone (`make test-fast`: `pytest -m unit -n 0`) | {suite["unit_s"]} | at most {suite["target_unit_s"]:g} s |
 | every test (`pytest -n auto`) | {suite["tests_s"]} | |
 | `make test` (lint + every test) | {suite["full_s"]} | at most {suite["target_full_s"]:g} s |
+
+{lambda_cold.section(results["lambda_cold"])}
+
+{member_accounts.section(results["member_accounts"])}
 """
 
 
