@@ -27,6 +27,7 @@ from bench import (
     layout,
     load,
     member_accounts,
+    playbooks_common,
     replay,
     replay_scale,
     scaling,
@@ -67,6 +68,7 @@ def main() -> int:
         "import_cost": import_cost.run(3 if args.quick else import_cost.RUNS),
         "lambda_cold": lambda_cold.run(3 if args.quick else lambda_cold.RUNS),
         "member_accounts": member_accounts.run(),
+        "playbooks_common": playbooks_common.run(1 if args.quick else playbooks_common.RUNS),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(results, indent=2))
@@ -363,6 +365,8 @@ are removed first, as on CI; the tests run on {os.cpu_count()} cores with pytest
 {lambda_cold.section(results["lambda_cold"])}
 
 {member_accounts.section(results["member_accounts"])}
+
+{playbooks_common.section(results["playbooks_common"])}
 """
 
 

@@ -212,6 +212,11 @@ class Expression:
         _check_tree(self._parsed.parsed)
         self._evaluate = compile_tree(self._parsed.parsed)  # Python closures, jmespath's semantics
 
+    @property
+    def tree(self) -> Mapping[str, Any]:
+        """jmespath's parsed tree (read by the catalog's index of tested fields)."""
+        return self._parsed.parsed
+
     def search(self, data: Any, lists: NamedLists = NO_LISTS) -> Any:
         """Evaluate over `data` (a CloudTrail record), `named_list()` reading `lists`."""
         functions = DomainFunctions(lists) if lists is not NO_LISTS else _FUNCTIONS
