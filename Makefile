@@ -17,7 +17,7 @@ TEST_INSTALLED := $(VENV)/.installed-test
 # pytest-xdist workers: one per core; `make test JOBS=0` runs the suite in one process.
 JOBS ?= auto
 
-.PHONY: test test-fast lint demo validate bench fuzz clean
+.PHONY: test test-fast lint demo validate bench fuzz clean bytecode
 
 $(DEV_INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	@want=$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])'); \
@@ -27,6 +27,7 @@ $(DEV_INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	  echo "warning: $$($(BIN)/python -V): chalice deploy would ask Lambda for a runtime it no longer creates; install Python 3.13"
 	$(PIP) -r requirements-dev.txt
 	$(PIP) --no-deps -e .
+	$(BIN)/python -m trailguard.bytecode
 	@touch $@
 
 $(TEST_INSTALLED): $(DEV_INSTALLED) requirements-test.txt
@@ -58,6 +59,11 @@ bench: $(TEST_INSTALLED)
 fuzz: $(TEST_INSTALLED)
 	TRAILGUARD_FUZZ_EXAMPLES=$${TRAILGUARD_FUZZ_EXAMPLES:-3000} TRAILGUARD_LOAD_EVENTS=$${TRAILGUARD_LOAD_EVENTS:-10000} \
 	  $(BIN)/python -m pytest tests/test_fuzz.py tests/test_load.py -p no:cacheprovider -n 0
+
+# Checked-hash bytecode for chalicelib/ and app.py, which chalice package/deploy ship and
+# Lambda can use (trailguard/bytecode.py): run before chalice package or chalice deploy.
+bytecode: $(DEV_INSTALLED)
+	$(BIN)/python -m trailguard.bytecode
 
 validate: $(DEV_INSTALLED)
 	$(BIN)/python -m trailguard validate

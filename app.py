@@ -13,6 +13,7 @@ Each handler reads the module's `runtime` when it runs: a new one (tests, the de
 new container as far as the handlers can tell.
 """
 
+import os
 from typing import Any
 
 from chalice import Chalice, Rate, Response
@@ -29,6 +30,7 @@ except ConfigurationError as error:
     # mistake, where it is and what to write, not a stack trace (`chalice deploy` and
     # `package` stop here, before anything is deployed; a cold start logs it and fails).
     raise SystemExit(f"trailguard cannot start: {error}") from None
+runtime.prepare(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))  # in Lambda's init: this function's clients
 
 
 def respond_to_cloudtrail(event: dict, context: Any = None) -> dict:

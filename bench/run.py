@@ -24,8 +24,11 @@ from bench import (
     handler,
     import_cost,
     interaction,
+    lambda_cold,
     layout,
     load,
+    member_accounts,
+    playbooks_common,
     replay,
     replay_scale,
     scaling,
@@ -64,6 +67,9 @@ def main() -> int:
         "suite": suite.run(),
         "layout": {**layout.measure(ROOT), **layout.package(ROOT)},
         "import_cost": import_cost.run(3 if args.quick else import_cost.RUNS),
+        "lambda_cold": lambda_cold.run(3 if args.quick else lambda_cold.RUNS),
+        "member_accounts": member_accounts.run(),
+        "playbooks_common": playbooks_common.run(1 if args.quick else playbooks_common.RUNS),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(results, indent=2))
@@ -357,6 +363,12 @@ are removed first, as on CI; the tests run on {os.cpu_count()} cores with pytest
 | unit tier alone (`make test-fast`: `pytest -m unit -n 0`) | {suite["unit_s"]} | at most {suite["target_unit_s"]:g} s |
 | every test (`pytest -n auto`) | {suite["tests_s"]} | |
 | `make test` (lint + every test) | {suite["full_s"]} | at most {suite["target_full_s"]:g} s |
+
+{lambda_cold.section(results["lambda_cold"])}
+
+{member_accounts.section(results["member_accounts"])}
+
+{playbooks_common.section(results["playbooks_common"])}
 """
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import logs
@@ -182,6 +183,37 @@ class Runtime:
         from chalicelib.slack.worker import ClickWorker, send_ephemeral
 
         return ClickWorker(self.incidents, send_ephemeral, self._may_decide, metrics=self.metrics)
+
+    def prepare(self, function_name: str | None) -> list[str]:
+        """Build, during Lambda's init (which runs at full CPU, before the first event is
+        timed), what the named function always needs on its first event: its clients, the
+        caller's identity, and for the Slack endpoint slack_sdk and the signing secret, so
+        that a cold click does not pay for them inside Slack's 3 seconds. Outside Lambda
+        (`function_name` None: tests, the CLI, the demo) nothing is built. Returns what was
+        built; what fails is logged and built again on first use."""
+        if not function_name:
+            return []
+        parts: dict[str, Callable[[], object]]
+        if "respond_to_cloudtrail" in function_name:
+            parts = {"event handler": lambda: self.event_handler}
+        elif function_name.endswith("-posture_sweep"):
+            parts = {"incidents": lambda: self.incidents, "responder": lambda: self.responder}
+        elif function_name.endswith("-slack_worker"):
+            parts = {"click worker": lambda: self.click_worker, "notifier": lambda: self.notifier}
+        else:  # the REST API's function, named for the app and stage alone
+            parts = {"slack endpoint": self._prepare_slack_endpoint}
+        built = []
+        for name, build in parts.items():
+            try:
+                build()
+                built.append(name)
+            except Exception:
+                log.warning("could not build the %s at init; it is built on first use", name, exc_info=True)
+        return built
+
+    def _prepare_slack_endpoint(self) -> None:
+        interactions = self.slack_endpoint._interactions()
+        interactions.verify(b"", {})  # reads the signing secret once (a request without a signature: refused)
 
     # -- what other tools are told -----------------------------------------------------------
 
@@ -380,8 +412,18 @@ class Runtime:
             account_names={**self.organization.account_names(), **settings.account_names},
             metrics=self.metrics,
             exceptions=lambda incident: incident.playbook_id not in never,
+            pace=self.slack_pace,
         )
         return Fanout(LogNotifier(), slack)
+
+    @functools.cached_property
+    def slack_pace(self) -> Any:
+        """Slack's per-channel posting rate, kept by every container through the table."""
+        from chalicelib.slack.pace import DynamoSlots, MemorySlots, Pace
+
+        if self.settings.table is None:
+            return Pace(MemorySlots())
+        return Pace(DynamoSlots(self.clients.home_client("dynamodb"), self.settings.table))
 
     @functools.cached_property
     def slack_token(self) -> str:

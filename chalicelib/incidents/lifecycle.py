@@ -23,7 +23,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.actions import registered_actions
 from chalicelib.actions.base import ActionContext
@@ -321,6 +321,23 @@ class Incidents:
         """
         shown = dict(incident.notification) if incident.notification is not None else None
         self.notifier.notify(incident)
+        self._record_notification(incident, shown)
+
+    def tell_all(self, incidents: list[Incident]) -> None:
+        """`tell` several at once (the sweep), so that the notifier may group a burst."""
+        shown = {i.id: dict(i.notification) if i.notification is not None else None for i in incidents}
+        try:
+            self.notifier.notify_all(incidents)
+        except Exception:
+            log.exception("could not notify about %d incidents", len(incidents))
+        for incident in incidents:
+            try:
+                self._record_notification(incident, shown[incident.id])
+            except Exception:
+                log.exception("could not record the message of incident %s", incident.id)
+
+    def _record_notification(self, incident: Incident, shown: dict[str, Any] | None) -> None:
+        """Write what the incident's message shows now, unless nothing changed."""
         if incident.notification == shown:
             return  # nothing to record: no message, or it was up to date
 

@@ -43,6 +43,15 @@ class Notifier:
         its message shows; may raise (the caller logs it)."""
         raise NotImplementedError
 
+    def notify_all(self, incidents: list[Incident]) -> None:
+        """`notify` each (the sweep's delivery); a notifier may group them (Slack's digest of
+        a burst). One that fails is logged, and the others are told."""
+        for incident in incidents:
+            try:
+                self.notify(incident)
+            except Exception:
+                log.exception("%s could not notify about incident %s", type(self).__name__, incident.id)
+
 
 class Fanout(Notifier):
     """Several notifiers, each told in turn; one failing does not silence the others."""
@@ -59,6 +68,13 @@ class Fanout(Notifier):
                 notifier.notify(incident)
             except Exception:
                 log.exception("%s could not notify about incident %s", type(notifier).__name__, incident.id)
+
+    def notify_all(self, incidents: list[Incident]) -> None:
+        for notifier in self.notifiers:
+            try:
+                notifier.notify_all(incidents)
+            except Exception:
+                log.exception("%s could not notify about %d incidents", type(notifier).__name__, len(incidents))
 
 
 def describe(incident: Incident) -> str:

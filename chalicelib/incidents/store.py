@@ -172,11 +172,9 @@ def incident_item(incident: Incident, expires_at: int, writer: str) -> dict[str,
         "body": encode_body(incident.to_dict()),
         "writer": {"S": writer},
     }
-    if incident.state in OPEN_STATES:
-        item["openState"] = {"S": incident.state.value}
-    elif incident.notification_due:
+    if incident.notification_due:  # open or finished: the sweep reads this key alone for messages
         item["openState"] = {"S": UNANNOUNCED}
-    elif incident.state in LISTED_STATES:
+    elif incident.state in LISTED_STATES:  # the open states and what people may still look at
         item["openState"] = {"S": incident.state.value}
     if incident.state not in OPEN_STATES:
         item[TTL_ATTRIBUTE] = {"N": str(expires_at)}
@@ -229,10 +227,15 @@ class DynamoStore:
     """Incidents in DynamoDB. Each item holds the incident as JSON (`body`, compressed when
     large) plus the attributes the conditions, the open-incident index and TTL need.
 
-    `openState` is set only while an incident is open (to its state), or finished with its
-    message still due (to `unannounced`), so the index holds only what the sweep may have
-    to act on (a sparse index); `expiresAt` is set once it is finished, so DynamoDB
+    `openState` is set while an incident's message is due (to `unannounced`, whatever its
+    state), else while it is open or listed (to its state), so the index holds only what
+    someone may act on (a sparse index); `expiresAt` is set once it is finished, so DynamoDB
     deletes it `retention_days` later.
+
+    What the sweep reads stays flat in the age of the deployment: it queries the proposals
+    (they expire within their timeout), the busy incidents (a worker's lease) and the
+    `unannounced` key (Slack's backlog), never the remediated and failed incidents nobody
+    acknowledged, which pile up for as long as the stage runs.
 
     Every write carries a token of its own (`writer`). botocore sends a write again when
     its answer is lost (a timeout, a 5xx), though DynamoDB may have carried it out: the
@@ -307,12 +310,11 @@ class DynamoStore:
     ) -> list[Incident]:
         wanted = {State(state) for state in states}
         found = {incident.id: incident for state in wanted for incident in self._query_open(state.value, unreadable)}
-        if wanted - OPEN_STATES:  # a finished one whose message is due is indexed as such
-            found.update(
-                (incident.id, incident)
-                for incident in self._query_open(UNANNOUNCED, unreadable)
-                if incident.state in wanted
-            )
+        found.update(  # one whose message is due, open or not, is indexed as such
+            (incident.id, incident)
+            for incident in self._query_open(UNANNOUNCED, unreadable)
+            if incident.state in wanted
+        )
         return sorted(found.values(), key=lambda incident: incident.created_at)
 
     def _query_open(self, key: str, unreadable: list[UnreadableIncident] | None) -> list[Incident]:
@@ -334,5 +336,5 @@ class DynamoStore:
         return found
 
     def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
-        candidates = self.open_incidents(unreadable=unreadable) + self._query_open(UNANNOUNCED, unreadable)
+        candidates = self._query_open(UNANNOUNCED, unreadable)
         return sorted((i for i in candidates if i.notification_due), key=lambda incident: incident.created_at)

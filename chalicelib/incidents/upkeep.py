@@ -104,16 +104,22 @@ class Upkeep:
         now = self.incidents.clock()
         waiting: list[dt.datetime] = []
 
-        def deliver(incident: Incident) -> None:
-            if incident.state not in BUSY_STATES:
-                incident = self._finish_click(incident)
-                self.incidents.tell(incident)
+        ready: list[Incident] = []
+
+        def finish(incident: Incident) -> None:
+            ready.append(incident if incident.state in BUSY_STATES else self._finish_click(incident))
+
+        _each(due, "deliver", finish, report)
+        # told together, so that a burst Slack could not take one by one goes as a digest
+        self.incidents.tell_all([incident for incident in ready if incident.state not in BUSY_STATES])
+
+        def count(incident: Incident) -> None:
             if not incident.notification_due:
                 report.delivered.append(incident.id)
             else:
                 waiting.append(_waiting_since(incident))
 
-        _each(due, "deliver", deliver, report)
+        _each(ready, "deliver", count, report)
         report.pending = len(waiting)
         report.oldest_pending_seconds = max((max(0.0, (now - since).total_seconds()) for since in waiting), default=0.0)
 

@@ -55,6 +55,7 @@ class Catalog:
             for name in playbook.events:
                 index[(playbook.source, name)].append(playbook)
         self._index = {key: tuple(value) for key, value in index.items()}
+        self._tested = {key: _TestedFields(value) for key, value in self._index.items() if len(value) > 1}
 
     @classmethod
     def load(cls, paths: Iterable[str | os.PathLike[str]], with_tests: bool = True) -> Catalog:
@@ -67,6 +68,14 @@ class Catalog:
     def candidates(self, source: str, name: str) -> tuple[Playbook, ...]:
         """The playbooks that name this event; their `if`/`unless` are not evaluated yet."""
         return self._index.get((source, name), ())
+
+    def ruled_out(self, source: str, name: str, record: Mapping[str, Any]) -> frozenset[int]:
+        """The candidates (by `id()`) whose `if` cannot hold for `record`: its conjunct
+        `path == 'text'` does not hold, read from an index of the tested fields (one lookup
+        per field instead of one condition per playbook). Exact: a false conjunct makes the
+        whole `if` false, and jmespath never evaluates what follows it."""
+        tested = self._tested.get((source, name))
+        return tested.ruled_out(record) if tested is not None else frozenset()
 
     def answered(self) -> frozenset[tuple[str, str]]:
         """Every (eventSource, eventName) some playbook names."""
@@ -133,3 +142,51 @@ def _chunks(source: str, names: list[str], size_limit: int) -> Iterable[tuple[st
         chunk.append(name)
     if chunk:
         yield source, chunk
+
+
+class _TestedFields:
+    """The playbooks of one call whose `if` has a conjunct `path == 'text'`, by path and text."""
+
+    def __init__(self, playbooks: Sequence[Playbook]) -> None:
+        self.by_path: dict[tuple[str, ...], tuple[dict[str, set[int]], frozenset[int]]] = {}
+        grouped: dict[tuple[str, ...], dict[str, set[int]]] = defaultdict(dict)
+        for playbook in playbooks:
+            test = _field_test(playbook.condition.tree) if playbook.condition is not None else None
+            if test is not None:
+                path, text = test
+                grouped[path].setdefault(text, set()).add(id(playbook))
+        for path, texts in grouped.items():
+            self.by_path[path] = (texts, frozenset(i for ids in texts.values() for i in ids))
+
+    def ruled_out(self, record: Mapping[str, Any]) -> frozenset[int]:
+        out: set[int] = set()
+        for path, (texts, every) in self.by_path.items():
+            value: Any = record
+            for field in path:
+                value = value.get(field) if isinstance(value, dict) else None
+            out |= every - texts.get(value, set()) if isinstance(value, str) else every
+        return frozenset(out)
+
+
+def _field_test(tree: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
+    """The first conjunct of an `if` of the shape `path == 'text'` (a path of plain fields
+    compared with a string literal), as (the path's fields, the text)."""
+    if tree["type"] == "and_expression":
+        return _field_test(tree["children"][0]) or _field_test(tree["children"][1])
+    if tree["type"] != "comparator" or tree["value"] != "eq":
+        return None
+    for path_side, literal_side in (tree["children"], tree["children"][::-1]):
+        path = _fields(path_side)
+        if path is not None and literal_side["type"] == "literal" and isinstance(literal_side["value"], str):
+            return path, literal_side["value"]
+    return None
+
+
+def _fields(node: Mapping[str, Any]) -> tuple[str, ...] | None:
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression":
+        parts = [_fields(child) for child in node["children"]]
+        if all(part is not None for part in parts):
+            return tuple(field for part in parts if part is not None for field in part)
+    return None

@@ -50,6 +50,7 @@ from chalicelib.aws.resource_policies import (
     public_statements,
 )
 from chalicelib.named_lists import LISTS, NO_LISTS, NamedLists, named_list
+from chalicelib.playbooks.compiled import Context, compile_tree
 
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
 CLOUDTRAIL_FIELDS = frozenset(
@@ -220,7 +221,7 @@ _FUNCTIONS = DomainFunctions()
 class Expression:
     """A compiled JMESPath expression, evaluated with the domain functions available."""
 
-    __slots__ = ("_parsed", "text")
+    __slots__ = ("_evaluate", "_parsed", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -229,12 +230,18 @@ class Expression:
         except jmespath_errors.JMESPathError as error:
             raise ExpressionError(_syntax_problem(text, error)) from None
         _check_tree(self._parsed.parsed)
+        self._evaluate = compile_tree(self._parsed.parsed)  # Python closures, jmespath's semantics
+
+    @property
+    def tree(self) -> Mapping[str, Any]:
+        """jmespath's parsed tree (read by the catalog's index of tested fields)."""
+        return self._parsed.parsed
 
     def search(self, data: Any, lists: NamedLists = NO_LISTS) -> Any:
         """Evaluate over `data` (a CloudTrail record), `named_list()` reading `lists`."""
-        options = jmespath.Options(custom_functions=DomainFunctions(lists) if lists is not NO_LISTS else _FUNCTIONS)
+        functions = DomainFunctions(lists) if lists is not NO_LISTS else _FUNCTIONS
         try:
-            return self._parsed.search(data, options=options)
+            return self._evaluate(data, Context(functions))
         except jmespath_errors.JMESPathError as error:
             # Type errors only show on some records (a function given a number, say).
             raise ExpressionError(f"{self.text!r} cannot be evaluated on this event: {error}") from None

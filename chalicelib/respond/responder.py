@@ -80,7 +80,11 @@ def decide(
     plans: list[Plan] = []
     failures: list[tuple[Playbook, str]] = []
     rejections: list[tuple[Playbook, str]] = []
+    ruled_out = catalog.ruled_out(event.source, event.name, event.record)
     for playbook in candidates:
+        if id(playbook) in ruled_out:  # its `if` is false, known from the index of tested fields
+            rejections.append((playbook, f"if: {playbook.condition.text if playbook.condition else ''}"))
+            continue
         try:
             rejection = playbook.rejection(event, lists) or controls.playbook_outside(playbook, event)
             if rejection is not None:

@@ -7,6 +7,11 @@ the message shows, so a message Slack did not take (down, rate limited past slac
 retries, a bad token) stays due, and the posture sweep delivers it later. The incidents'
 door writes those notes (`Incidents.notify`); nothing here reads or writes the table, and
 nothing here can lose an incident: it was written before anyone is told.
+
+Posts keep Slack's per-channel rate (`slack.pace`): a message whose channel has no free
+second within a few seconds stays due (`deferred`), and the sweep posts what is due at
+once through `notify_all`, a burst of one playbook in one account as one digest message.
+An incident in a digest gets a message of its own, with its buttons, at its next change.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from slack_sdk.errors import SlackApiError
 from chalicelib.incidents.model import Incident
 from chalicelib.incidents.notify import Notifier
 from chalicelib.metrics import Metrics
-from chalicelib.slack.messages import render, thread_reply
+from chalicelib.slack.messages import DIGEST_SIZE, render, render_digest, thread_reply
+from chalicelib.slack.pace import MemorySlots, Pace
 
 log = logging.getLogger("trailguard")
 
@@ -38,11 +44,14 @@ class SlackNotifier(Notifier):
         account_names: Mapping[str, str] | None = None,
         metrics: Metrics | None = None,
         exceptions: Callable[[Incident], bool] | None = None,
+        pace: Pace | None = None,
     ) -> None:
         """`connect()` gives the WebClient; it is called on first delivery, so that a token
         that cannot be read is recorded as a delivery error, not raised at import. `metrics`
-        counts each delivery that failed."""
+        counts each delivery that failed. `pace`: the channels' posting slots (shared by
+        every container through the table when deployed)."""
         self.metrics = metrics
+        self.pace = pace or Pace(MemorySlots())
         self._connect = connect
         self._web: Any = None
         self.default_channel = default_channel
@@ -62,9 +71,63 @@ class SlackNotifier(Notifier):
         if incident.notification_due:
             self._deliver(incident)
 
+    def notify_all(self, incidents: list[Incident]) -> None:
+        """Bring every message up to date, posting the new ones of a burst grouped: the
+        incidents of one playbook in one account that have no message yet share a digest
+        (up to DIGEST_SIZE each), one post instead of one each."""
+        groups: dict[tuple[str, str, str], list[Incident]] = {}
+        for incident in incidents:
+            if incident.notification is None:
+                incident.notification = self.address(incident)
+            reference = incident.notification or {}
+            if not incident.notification_due:
+                continue
+            if reference.get("ts") and not reference.get("digest"):
+                self._deliver(incident)
+            else:
+                key = (self._pace_key(incident), incident.playbook_id, incident.event.account or "")
+                groups.setdefault(key, []).append(incident)
+        for (channel, _, _), group in groups.items():
+            for start in range(0, len(group), DIGEST_SIZE):
+                part = group[start : start + DIGEST_SIZE]
+                if len(part) == 1:
+                    self._deliver(part[0])
+                else:
+                    self._post_digest(channel, part)
+
+    def _post_digest(self, channel: str, incidents: list[Incident]) -> None:
+        """One message for several incidents; each notes it shows them as they are now."""
+        try:
+            web = self._web or self._connect()
+            self._web = web
+            if not self.pace.wait_turn(channel):
+                raise _Deferred(channel)
+            message = render_digest(incidents, self.account_names)
+            posted = web.chat_postMessage(
+                channel=channel, text=message.text, blocks=message.blocks, unfurl_links=False, unfurl_media=False
+            )
+        except Exception as error:
+            for incident in incidents:
+                self._failed(incident, dict(incident.notification or {}), error)
+            return
+        for incident in incidents:
+            incident.notification = {
+                "channel": posted["channel"],
+                "ts": posted["ts"],
+                "shown": incident.history_count,
+                "digest": True,
+            }
+
+    def _pace_key(self, incident: Incident) -> str:
+        """The channel as configured: the same key for a new message and its thread."""
+        return str(self.address(incident)["channel"])
+
     def _deliver(self, incident: Incident) -> None:
         reference = dict(incident.notification or {})
         shown = reference.get("shown") or 0
+        if reference.pop("digest", None):  # shown in a digest: its own message, with its buttons, from now on
+            reference.pop("ts", None)
+            reference["channel"] = self._pace_key(incident)
         try:
             web = self._web or self._connect()
             self._web = web
@@ -84,6 +147,8 @@ class SlackNotifier(Notifier):
                 else:
                     self._reply_in_thread(web, incident, reference, shown)
             if not reference.get("ts"):
+                if not self.pace.wait_turn(self._pace_key(incident)):
+                    raise _Deferred(self._pace_key(incident))
                 posted = web.chat_postMessage(
                     channel=reference["channel"],
                     text=message.text,
@@ -95,7 +160,16 @@ class SlackNotifier(Notifier):
             reference["shown"] = incident.history_count
             reference.pop("error", None)
         except Exception as error:
-            reference["error"] = _describe(error)
+            self._failed(incident, reference, error)
+            return
+        incident.notification = reference
+
+    def _failed(self, incident: Incident, reference: dict[str, Any], error: Exception) -> None:
+        """The message stays due, saying why; a deferral is no failure (not counted)."""
+        reference["error"] = _describe(error)
+        if isinstance(error, _Deferred):
+            log.info("Slack message deferred", extra={"incident": incident.id, "error": reference["error"]})
+        else:
             log.warning(
                 "could not deliver the incident's Slack message; the sweep will retry",
                 extra={"incident": incident.id, "error": reference["error"]},
@@ -109,6 +183,9 @@ class SlackNotifier(Notifier):
         entries = [entry for entry in incident.history_since(shown) if entry.what not in ("open", "resume")]
         if not entries:
             return
+        if not self.pace.wait_turn(self._pace_key(incident)):
+            log.warning("the channel is at Slack's posting rate: no thread line", extra={"incident": incident.id})
+            return
         try:
             web.chat_postMessage(
                 channel=reference["channel"],
@@ -121,7 +198,14 @@ class SlackNotifier(Notifier):
             )
 
 
+class _Deferred(Exception):
+    def __init__(self, channel: str) -> None:
+        super().__init__(f"deferred: {channel} is at Slack's posting rate; the sweep posts it")
+
+
 def _describe(error: Exception) -> str:
+    if isinstance(error, _Deferred):
+        return str(error)
     if isinstance(error, SlackApiError):
         return f"Slack answered {error.response.status_code}: {error.response.get('error')}"
     return f"{type(error).__name__}: {error}"

@@ -153,6 +153,45 @@ def render(incident: Incident, account_names: Mapping[str, str] | None = None, *
     return Message(text=text, blocks=[block.to_dict() for block in blocks])
 
 
+DIGEST_SIZE = 40
+"""Incidents in one digest message: a section each, within Slack's 50 blocks."""
+
+
+def render_digest(incidents: list[Incident], account_names: Mapping[str, str] | None = None) -> Message:
+    """One message for a burst of one playbook in one account (posted when the channel is at
+    Slack's posting rate): a line per incident, and how to act on each until its next change
+    gives it a message of its own, with its buttons."""
+    names = account_names or {}
+    first = incidents[0]
+    account = first.event.account or "an unknown account"
+    where = f"{escape(names[account])} ({account})" if account in names else escape(account)
+    title = f"{first.severity.upper()} · {len(incidents)} incidents: {first.title}"
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_fit(title, HeaderBlock.text_max_length), emoji=True)),
+        _section(
+            f"{_SEVERITY_MARKS.get(first.severity, '')} *{len(incidents)} incidents* of `{_code(first.playbook_id)}` "
+            f"in *{where}*, grouped to keep within Slack's posting rate."
+        ),
+    ]
+    for incident in incidents[:DIGEST_SIZE]:
+        event = incident.event
+        resource = f" on `{_code(event.resource)}`" if event.resource else ""
+        blocks.append(
+            _section(
+                f"`{incident.id}` *{escape(event.actor)}* called `{_code(event.name)}`{resource}, "
+                f"{escape(event.region)}, {_when(event.time)}: *{incident.state.value}*"
+            )
+        )
+    blocks.append(
+        _context(
+            "Each incident gets its own message, with its buttons, at its next change. To decide now: "
+            "`trailguard incidents approve|deny|undo|ack|retry INCIDENT --stage STAGE`."
+        )
+    )
+    text = _fit(f"{title}: grouped", SectionBlock.text_max_length)
+    return Message(text=text, blocks=[block.to_dict() for block in blocks])
+
+
 def _headline(incident: Incident) -> str:
     if incident.state is State.NOTIFIED and incident.mode_note:
         return "trailguard changed nothing: the organization's settings let it only tell here (Mode lowered)."

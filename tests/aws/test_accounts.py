@@ -87,6 +87,20 @@ def test_clients_are_cached_per_account_region_and_service(member_trail, assumed
     assert len(requests) == 1  # one member session per account, refreshed by botocore when it expires
 
 
+def test_member_accounts_share_the_containers_loader_and_keep_their_own_credentials(aws):
+    """A new member account costs an AssumeRole and a client, not a new botocore session
+    reading every service model again (bench/member_accounts.py measures it); each account
+    still calls AWS as its own member role."""
+    clients = recording_clients()
+    home = clients.home_client("sts")
+    first, second = (clients.client("sts", account, REGION) for account in (MEMBER, "111122223333"))
+    assert first._loader is home._loader and second._loader is home._loader
+    assert first.meta.events is not second.meta.events  # each client's handlers are its own
+    assert first.get_caller_identity()["Arn"] == f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediator/trailguard"
+    assert second.get_caller_identity()["Account"] == "111122223333"
+    assert home.get_caller_identity()["Account"] == ACCOUNT
+
+
 def test_calls_made_through_the_member_role_are_never_answered(member_trail, assumed):
     clients, requests = assumed
     own = {

@@ -6,7 +6,9 @@ It answers the calls trailguard makes (`auth.test`, `chat.postMessage`, `chat.up
 the bot token and the Block Kit limits Slack enforces (so a message Slack would refuse is
 refused here too), records every request, and keeps each message as Slack would show it.
 `fail(method, status)` makes the next calls answer 429 (with Retry-After) or 5xx, the way
-slack_sdk's own tests drive its mock server.
+slack_sdk's own tests drive its mock server. Like Slack, it takes about one
+`chat.postMessage` a second per channel and answers the others 429 (`rate_limited` lists
+them), so a storm that would be throttled in Slack is throttled here.
 
     with SlackStub() as slack:
         client = WebClient(token=slack.token, base_url=slack.base_url)
@@ -21,9 +23,12 @@ import threading
 import time
 import urllib.parse
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from chalicelib.slack.pace import POSTS_PER_SECOND
 
 API = "/api/"
 RESPONSE = "/response/"
@@ -154,9 +159,22 @@ class Posted:
 
 class SlackStub:
     def __init__(
-        self, token: str = "xoxb-trailguard-stub", groups: dict[str, list[str]] | None = None, port: int = 0
+        self,
+        token: str = "xoxb-trailguard-stub",
+        groups: dict[str, list[str]] | None = None,
+        port: int = 0,
+        *,
+        posts_per_second: int | None = POSTS_PER_SECOND,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`posts_per_second`: Slack's posting rate per channel, enforced as Slack does (429
+        with Retry-After past it; None: not enforced); `clock` tells the second."""
         self.token = token
+        self.posts_per_second = posts_per_second
+        self.clock = clock
+        self.rate_limited: list[str] = []
+        """The channel of every chat.postMessage answered 429 because of the posting rate."""
+        self._posts: dict[tuple[str, int], int] = {}
         self.port = port
         self.groups = dict(groups or {})
         self.requests: list[Request] = []
@@ -284,6 +302,8 @@ class SlackStub:
             return _send(
                 http, status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers
             )
+        if method == "chat.postMessage" and self._over_rate(body):
+            return _send(http, 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
         if method == "response":
             with self._lock:
                 self.ephemeral.append(body)
@@ -295,6 +315,24 @@ class SlackStub:
             return _send(http, 200, {"ok": False, "error": "unknown_method"})
         with self._lock:
             return _send(http, 200, answer(body))
+
+    def _over_rate(self, body: dict[str, Any]) -> bool:
+        """Whether this post goes past the channel's posting rate (counted per second, as
+        the posts Slack took: a refused one does not count)."""
+        if self.posts_per_second is None or not body.get("channel"):
+            return False
+        key = (self.channel_id(str(body["channel"])), int(self.clock()))
+        with self._lock:
+            if self._posts.get(key, 0) >= self.posts_per_second:
+                self.rate_limited.append(key[0])
+                return True
+            self._posts[key] = self._posts.get(key, 0) + 1
+        return False
+
+    def posts_per_channel_second(self) -> dict[tuple[str, int], int]:
+        """How many posts Slack took in each second of each channel."""
+        with self._lock:
+            return dict(self._posts)
 
     def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
