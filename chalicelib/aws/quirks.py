@@ -555,3 +555,26 @@ def admin_and_database_ports() -> list[int]:
     27017, ...) that nothing should open to the internet.
     """
     return list(ADMIN_AND_DATABASE_PORTS)
+
+
+def actor_role(identity: Any) -> str | None:
+    """The role whose session made the call, by name, as AWS asserts it (the session
+    issuer of an `AssumedRole` identity); None for any other caller. For containing who
+    called: `actor_role(userIdentity)` gives `iam.revoke_role_sessions` its role. The session
+    name is never read: the caller chooses it."""
+    if not isinstance(identity, Mapping) or identity.get("type") != "AssumedRole":
+        return None
+    issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
+    if not isinstance(issuer, Mapping) or issuer.get("type") != "Role":
+        return None
+    name = issuer.get("userName")
+    return name if isinstance(name, str) and name else None
+
+
+def actor_user(identity: Any) -> str | None:
+    """The IAM user who made the call, by name (an `IAMUser` identity's `userName`); None for
+    any other caller (a role session, root, a federated user, a service)."""
+    if not isinstance(identity, Mapping) or identity.get("type") != "IAMUser":
+        return None
+    name = identity.get("userName")
+    return name if isinstance(name, str) and name else None

@@ -18,8 +18,9 @@ from typing import Any
 
 from chalicelib import named_lists
 from chalicelib.actions import registered_actions
+from chalicelib.events.finding import KINDS
 from chalicelib.named_lists import NamedLists
-from chalicelib.playbooks.expressions import Expression, ExpressionError
+from chalicelib.playbooks.expressions import CLOUDTRAIL, FIELDS_BY_SOURCE, Expression, ExpressionError
 from chalicelib.playbooks.playbook import Instead, Playbook, PlaybookTest, Step
 from chalicelib.playbooks.schema import MODE_ORDER, validator
 from chalicelib.playbooks.yamlfile import YamlSyntaxError, format_path, line_of, load_yaml
@@ -266,6 +267,7 @@ def explain_schema_error(
 
 DEFAULT_APPROVAL_TIMEOUT = "24h"
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def _duration(text: str) -> dt.timedelta:
@@ -286,15 +288,28 @@ class _Compiler:
         self.errors.append(PlaybookError(self.name, line_of(self.document, at), format_path(at), problem, expected))
 
     def expression(self, at: Sequence[str | int], text: str) -> Expression | None:
+        fields = FIELDS_BY_SOURCE.get(self.document["when"]["source"], CLOUDTRAIL)
         try:
-            return Expression(text)
+            return Expression(text, fields)
         except ExpressionError as problem:
-            self.error(at, str(problem), "a JMESPath expression over the CloudTrail record")
+            self.error(at, str(problem), f"a JMESPath expression over {fields.what}")
             return None
+
+    def check_events(self, when: Mapping[str, Any]) -> None:
+        """CloudTrail eventNames are words; a finding's names are the detector's own (a
+        GuardDuty type such as `UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS`)."""
+        if when["source"] in KINDS:
+            return
+        for index, name in enumerate(when["events"]):
+            if not _EVENT_NAME.fullmatch(name):
+                self.error(
+                    ["when", "events", index], f"{name!r} is not an eventName", "an eventName, such as StopLogging"
+                )
 
     def compile(self) -> Playbook:
         doc = self.document
         when = doc["when"]
+        self.check_events(when)
         condition = self.expression(["when", "if"], when["if"]) if "if" in when else None
         unless = when.get("unless", [])
         if isinstance(unless, str):

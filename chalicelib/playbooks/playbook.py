@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.actions import Action
-from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.event import Event
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.expressions import Expression
 from chalicelib.playbooks.plan import PlanError, PlannedStep
@@ -24,7 +24,7 @@ from chalicelib.playbooks.plan import PlanError, PlannedStep
 @dataclass(frozen=True)
 class Plan:
     playbook: Playbook
-    event: CloudTrailEvent
+    event: Event
     steps: tuple[PlannedStep, ...]
     mode: str
     """The playbook's mode, or the lower one an `instead:` entry (or a look at the resource) gave."""
@@ -111,7 +111,7 @@ class Playbook:
     def location(self) -> str:
         return f"{self.path}:{self.line}" if self.path else self.id
 
-    def rejection(self, event: CloudTrailEvent, lists: NamedLists = NO_LISTS) -> str | None:
+    def rejection(self, event: Event, lists: NamedLists = NO_LISTS) -> str | None:
         """Why this playbook does not apply to `event` (its `if`/`unless`), or None if it does;
         `named_list()` reads `lists`, with the event's own account among the trusted ones."""
         seen = lists.for_account(event.account)
@@ -122,7 +122,7 @@ class Playbook:
                 return f"unless: {exclusion.text}"
         return None
 
-    def plan(self, event: CloudTrailEvent, lists: NamedLists = NO_LISTS) -> Plan:
+    def plan(self, event: Event, lists: NamedLists = NO_LISTS) -> Plan:
         """Resolve every step's parameters from `event` (and `lists`, as `rejection` reads
         them), in the playbook's mode or the first `instead:` mode whose condition holds (a
         notice runs no steps); PlanError says which cannot be."""
@@ -135,7 +135,7 @@ class Playbook:
             return Plan(self, event, steps, lower.mode, lower.because)
         return Plan(self, event, steps, self.mode)
 
-    def _resolve(self, number: int, step: Step, event: CloudTrailEvent, lists: NamedLists) -> PlannedStep:
+    def _resolve(self, number: int, step: Step, event: Event, lists: NamedLists) -> PlannedStep:
         params: dict[str, Any] = {}
         for parameter in step.action.parameters:
             expression = step.params.get(parameter.name)

@@ -71,12 +71,14 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "required": ["source", "events"],
-            "description": "the CloudTrail events this playbook answers",
+            "description": "the CloudTrail events, or the detectors' findings, this playbook answers",
             "properties": {
                 "source": {
                     "type": "string",
-                    "pattern": "^[a-z0-9-]+(\\.[a-z0-9-]+)*\\.amazonaws\\.com$",
-                    "description": "the eventSource, such as cloudtrail.amazonaws.com",
+                    "pattern": "^([a-z0-9-]+(\\.[a-z0-9-]+)*\\.amazonaws\\.com"
+                    "|guardduty|securityhub|cloudtrail-insights)$",
+                    "description": "the eventSource, such as cloudtrail.amazonaws.com; or guardduty, securityhub, "
+                    "cloudtrail-insights for their findings",
                 },
                 "events": {
                     "type": "array",
@@ -84,8 +86,9 @@ SCHEMA: dict[str, Any] = {
                     "uniqueItems": True,
                     "items": {
                         "type": "string",
-                        "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
-                        "description": "an eventName, such as StopLogging",
+                        "pattern": "^\\S(.*\\S)?$",
+                        "description": "an eventName, such as StopLogging; a GuardDuty finding type, a Security Hub "
+                        "product name, an Insights type (ApiCallRateInsight, ApiErrorRateInsight)",
                     },
                     "description": "a list of eventNames, such as [StopLogging]",
                 },

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard
-from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.event import Event
 from chalicelib.incidents.lifecycle import Incidents, IncidentTooLarge, StaleIncident
 from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.named_lists import NO_LISTS, NamedLists
@@ -33,7 +33,7 @@ log = logging.getLogger("trailguard")
 class Decision:
     """What the playbooks make of one event, before anything is done about it."""
 
-    event: CloudTrailEvent
+    event: Event
     skip: Skip | None = None
     plans: tuple[Plan, ...] = ()
     failures: tuple[tuple[Playbook, str], ...] = ()
@@ -60,7 +60,7 @@ NO_CONTROLS = Controls()
 
 def decide(
     catalog: Catalog,
-    event: CloudTrailEvent,
+    event: Event,
     own: OwnIdentities,
     lists: NamedLists = NO_LISTS,
     controls: Controls = NO_CONTROLS,
@@ -113,7 +113,7 @@ class Responder:
         self.live = live
         self.incidents = incidents
 
-    def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
+    def respond(self, event: Event) -> tuple[Decision, list[Outcome]]:
         decision = decide(self.catalog, event, self.own, self.lists, self.controls)
         outcomes: list[Outcome] = []
         for plan in decision.plans:
@@ -135,9 +135,7 @@ class Responder:
         outcomes += [self._open(event, playbook, None, error) for playbook, error in decision.failures]
         return decision, outcomes
 
-    def reopen(
-        self, event: CloudTrailEvent, playbook: Playbook, steps: tuple[PlannedStep, ...], why: str
-    ) -> Outcome | None:
+    def reopen(self, event: Event, playbook: Playbook, steps: tuple[PlannedStep, ...], why: str) -> Outcome | None:
         """Open an incident of `playbook` with a plan already made (an exception expired and the
         sweep found its resource still unsafe; `why` says so in its history): the
         organization's scope, ceilings and what only a running stage knows decide its mode as
@@ -158,7 +156,7 @@ class Responder:
 
     def _open(
         self,
-        event: CloudTrailEvent,
+        event: Event,
         playbook: Playbook,
         plan: Plan | None,
         error: str | None,
@@ -225,7 +223,7 @@ class Responder:
         return Outcome(playbook, resumed, duplicate=True)
 
 
-def _where(event: CloudTrailEvent, playbook: Playbook) -> dict[str, str | None]:
+def _where(event: Event, playbook: Playbook) -> dict[str, str | None]:
     return {"eventID": event.event_id, "eventName": event.name, "account": event.account, "playbook": playbook.id}
 
 

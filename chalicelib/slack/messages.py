@@ -202,11 +202,22 @@ def _what_happened(incident: Incident, names: Mapping[str, str]) -> str:
             f"{mark} The posture sweep found `{_code(event.name)}`{resource} in *{where}*, "
             f"{escape(event.region)}, at {_when(event.time)}; no CloudTrail event was received."
         )
+    if event.from_finding:
+        detector = _DETECTORS.get(event.source, event.source)
+        severity = f" ({escape(event.finding_severity)})" if event.finding_severity else ""
+        about = f" about *{escape(event.actor)}*" if event.actor_arn or event.actor != "unknown principal" else ""
+        title = f"\n> {escape(event.finding_title)}" if event.finding_title else ""
+        return (
+            f"{mark} {detector} reported `{_code(event.name)}`{severity}{about}{resource} in *{where}*, "
+            f"{escape(event.region)}, at {_when(event.time)}.{title}"
+        )
     return (
         f"{mark} *{escape(event.actor)}* called `{_code(event.name)}`{resource} in *{where}*, "
         f"{escape(event.region)}, at {_when(event.time)}."
     )
 
+
+_DETECTORS = {"guardduty": "GuardDuty", "securityhub": "Security Hub", "cloudtrail-insights": "CloudTrail Insights"}
 
 _LOWERED = re.compile(r"; ((?:approve|notify) instead of (?:auto|approve): [^;]+)")
 

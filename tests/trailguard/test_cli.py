@@ -118,7 +118,7 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
     # matches, Panther's key policy for everyone in two organizations: no organization is
     # trusted until the settings name it.
     # With StreamAlert's records, AWS's documentation examples and the false-remediation cases.
-    assert "replay: 3794 events read, 133 matched, 54 skipped by guards, 13 malformed" in result.stderr
+    assert "replay: 3805 events read, 133 matched, 54 skipped by guards, 13 malformed" in result.stderr
     assert "missing field 'eventID'" in result.stderr
 
 
@@ -314,8 +314,14 @@ def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_
     assert deny["Action"] == "kms:GenerateMac"
     assert sorted(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == [
         f"arn:aws:iam::123456789012:role/trailguard-dev-{function}"
-        for function in ("posture_sweep", "respond_to_cloudtrail", "respond_to_cloudtrail_2", "slack_worker")
-    ]  # the rules' two functions (the playbooks' events fill two patterns), the sweep, the worker
+        for function in (
+            "posture_sweep",
+            "respond_to_cloudtrail",
+            "respond_to_cloudtrail_2",
+            "respond_to_cloudtrail_3",
+            "slack_worker",
+        )
+    ]  # the rules' three functions (the playbooks' API calls fill two patterns, Insights one), the sweep, the worker
     assert "the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is set" in again.output
     # never overwritten
     assert (

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from chalicelib.events.record import CloudTrailEvent, EventError
+from chalicelib.events.event import Event
+from chalicelib.events.record import EventError
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.notify import NullNotifier
 from chalicelib.incidents.store import MemoryStore
@@ -59,7 +60,7 @@ class ReplayCounts:
 class ReplayLine:
     """One event worth reporting: it matched, or (with --all) a guard skipped it."""
 
-    event: CloudTrailEvent
+    event: Event
     outcomes: list[Outcome]
     skipped: tuple[str, str] | None = None  # (code, reason)
 
@@ -92,7 +93,7 @@ def _match(outcome: Outcome) -> dict[str, Any]:
 
 
 def replay(
-    items: Iterable[CloudTrailEvent | EventError | int | None],
+    items: Iterable[Event | EventError | int | None],
     catalog: Catalog,
     own: OwnIdentities,
     *,
