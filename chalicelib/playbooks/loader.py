@@ -317,6 +317,7 @@ class _Compiler:
         else:
             exclusions = [self.expression(["when", "unless", i], text) for i, text in enumerate(unless)]
         steps = [self.step(i, raw) for i, raw in enumerate(doc.get("steps", []))]
+        containment = [self.step(i, raw, "contain") for i, raw in enumerate(doc.get("contain", []))]
         self.check_mode(doc)
         instead = [self.instead(i, raw, doc["mode"]) for i, raw in enumerate(doc.get("instead", []))]
         tests = tuple(self.test(i, raw) for i, raw in enumerate(doc.get("tests", [])))
@@ -331,6 +332,7 @@ class _Compiler:
             events=tuple(when["events"]),
             mode=doc["mode"],
             steps=tuple(step for step in steps if step is not None),
+            containment=tuple(step for step in containment if step is not None),
             condition=condition,
             exclusions=tuple(e for e in exclusions if e is not None),
             instead=tuple(entry for entry in instead if entry is not None),
@@ -361,6 +363,12 @@ class _Compiler:
             self.error(
                 ["steps"], "mode notify runs no steps", "no `steps:` (or mode dry-run to show what they would do)"
             )
+        if doc.get("contain") and mode == "notify":
+            self.error(
+                ["contain"],
+                "mode notify runs no steps, so it proposes no containment",
+                "mode auto or approve (containment then waits for a person), or no `contain:`",
+            )
 
     def instead(self, index: int, raw: Mapping[str, Any], mode: str) -> Instead | None:
         at: list[str | int] = ["instead", index]
@@ -374,8 +382,8 @@ class _Compiler:
         condition = self.expression([*at, "if"], raw["if"])
         return Instead(raw["mode"], condition, raw["because"]) if condition is not None else None
 
-    def step(self, index: int, raw: Mapping[str, Any]) -> Step | None:
-        at: list[str | int] = ["steps", index]
+    def step(self, index: int, raw: Mapping[str, Any], group: str = "steps") -> Step | None:
+        at: list[str | int] = [group, index]
         actions = registered_actions()
         action = actions.get(raw["action"])
         if action is None:
@@ -406,4 +414,5 @@ class _Compiler:
                     f"{action.name} needs the parameter {parameter.name!r}",
                     parameter.description,
                 )
-        return Step(action, params)
+        unless = self.expression([*at, "unless"], raw["unless"]) if "unless" in raw else None
+        return Step(action, params, unless)

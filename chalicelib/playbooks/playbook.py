@@ -61,6 +61,8 @@ class Instead:
 class Step:
     action: type[Action]
     params: Mapping[str, Expression]
+    unless: Expression | None = None
+    """A `contain:` step's own suppression: when it holds, the step is left out."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class Playbook:
     events: tuple[str, ...]
     mode: str
     steps: tuple[Step, ...]
+    containment: tuple[Step, ...] = ()
+    """The `contain:` steps: the second response, which waits for a person (`PlannedStep.contain`)."""
     condition: Expression | None = None
     exclusions: tuple[Expression, ...] = ()
     instead: tuple[Instead, ...] = ()
@@ -106,6 +110,11 @@ class Playbook:
     """Slack user and user-group ids that may press its buttons; empty: the global approvers."""
     path: Path | None = field(default=None, compare=False)
     line: int | None = field(default=None, compare=False)
+
+    @property
+    def every_step(self) -> tuple[Step, ...]:
+        """Its steps and its `contain:` steps: what its actions may need (policies, docs)."""
+        return self.steps + self.containment
 
     @property
     def location(self) -> str:
@@ -131,9 +140,28 @@ class Playbook:
         if lower is not None and lower.mode == "notify":
             return Plan(self, event, (), "notify", lower.because)
         steps = tuple(self._resolve(number, step, event, seen) for number, step in enumerate(self.steps, 1))
+        steps += self._containment(len(steps), event, seen)
         if lower is not None:
             return Plan(self, event, steps, lower.mode, lower.because)
         return Plan(self, event, steps, self.mode)
+
+    def _containment(self, first: int, event: Event, lists: NamedLists) -> tuple[PlannedStep, ...]:
+        """The `contain:` steps that apply to this event's actor: one whose principal is null
+        (a role's step for a user's call, a user's for a role's) is left out, not failed."""
+        planned: list[PlannedStep] = []
+        for number, step in enumerate(self.containment, first + 1):
+            if step.unless is not None and _truthy(step.unless.search(event.record, lists)):
+                continue
+            if any(
+                parameter.required
+                and step.params.get(parameter.name) is not None
+                and step.params[parameter.name].search(event.record, lists) is None
+                for parameter in step.action.parameters
+            ):
+                continue
+            resolved = self._resolve(number, step, event, lists)
+            planned.append(PlannedStep(resolved.action, resolved.params, contain=True))
+        return tuple(planned)
 
     def _resolve(self, number: int, step: Step, event: Event, lists: NamedLists) -> PlannedStep:
         params: dict[str, Any] = {}

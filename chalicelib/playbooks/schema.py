@@ -178,6 +178,33 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "contain": {
+            "type": "array",
+            "description": "the second response: steps that contain who did it (revoke their sessions, quarantine "
+            "them), proposed in the same incident once the steps above are done, and run only when a person "
+            "approves; a step whose principal is null for the event (a role step for a user's call) is left out",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["action"],
+                "description": "a step: {action: NAME, with: {PARAMETER: EXPRESSION}}",
+                "properties": {
+                    "action": {
+                        "type": "string",
+                        "description": "a registered action, such as cloudtrail.start_logging",
+                    },
+                    "unless": {
+                        **_EXPRESSION,
+                        "description": "a JMESPath condition that leaves this containment out (a pipeline's role)",
+                    },
+                    "with": {
+                        "type": "object",
+                        "additionalProperties": _EXPRESSION,
+                        "description": "the action's parameters, each a JMESPath expression",
+                    },
+                },
+            },
+        },
         "tests": {
             "type": "array",
             "description": "examples that must keep behaving as written (python -m trailguard test)",

@@ -568,7 +568,7 @@ to the resource type named beside it (the others cannot be narrowed).
 def _playbooks(catalog: Catalog) -> str:
     rows = []
     for playbook in sorted(catalog.playbooks, key=lambda p: p.id):
-        actions = ", ".join(f"`{step.action.name}`" for step in playbook.steps) or "(tells only)"
+        actions = ", ".join(f"`{step.action.name}`" for step in playbook.every_step) or "(tells only)"
         events = ", ".join(playbook.events)
         rows.append(
             f"| `{playbook.id}` | {playbook.title} | {playbook.severity} | {playbook.mode} | "
@@ -604,7 +604,7 @@ def _lower_modes(catalog: Catalog) -> list[str]:
     lines = []
     for playbook in sorted(catalog.playbooks, key=lambda p: p.id):
         reasons = [f"{entry.mode} when `{entry.condition.text}`: {entry.because}" for entry in playbook.instead]
-        for step in playbook.steps:
+        for step in playbook.every_step:
             if playbook.mode == "auto" and step.action.workload is not Action.workload:
                 reasons.append(f"approve when `{step.action.name}` finds a workload on the resource (see the action)")
             if playbook.mode == "approve" and step.action.propose_only_if_unsafe:
