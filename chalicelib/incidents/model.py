@@ -289,7 +289,7 @@ class Incident:
             return Containment.APPLIED
         if any(status is StepStatus.UNDONE for status in statuses):
             return Containment.RELEASED
-        decided = self._last_of(("contain", "deny_containment"))
+        decided = self._containment_decision()
         if decided == "contain":
             return Containment.APPROVED
         if decided == "deny_containment":
@@ -299,7 +299,16 @@ class Incident:
     @property
     def containment_approved(self) -> bool:
         """Whether its `contain:` steps may run: a person approved them (the step runner asks)."""
-        return self._last_of(("contain", "deny_containment")) == "contain"
+        return self._containment_decision() == "contain"
+
+    def _containment_decision(self) -> str | None:
+        """The last decision on the containment: a playbook with nothing to repair (only
+        `contain:` steps) proposes the containment itself, so its Approve approves it."""
+        only_containment = all(step.contain for step in self.plan)
+        decided = self._last_of(
+            ("contain", "deny_containment", "approve") if only_containment else ("contain", "deny_containment")
+        )
+        return "contain" if decided == "approve" else decided
 
     @property
     def releasing(self) -> bool:

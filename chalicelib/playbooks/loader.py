@@ -357,7 +357,13 @@ class _Compiler:
 
     def check_mode(self, doc: Mapping[str, Any]) -> None:
         mode, steps = doc["mode"], doc.get("steps", [])
-        if mode in ("auto", "approve") and not steps:
+        if mode == "auto" and not steps and doc.get("contain"):
+            self.error(
+                ["mode"],
+                "containment always waits for a person, and this playbook has nothing else to do",
+                "mode approve (its Approve approves the containment), or `steps:` to run at once",
+            )
+        elif mode in ("auto", "approve") and not steps and not doc.get("contain"):
             self.error(["mode"], f"mode {mode} needs at least one step", "a `steps:` list")
         if mode == "notify" and steps:
             self.error(

@@ -140,7 +140,10 @@ class Playbook:
         if lower is not None and lower.mode == "notify":
             return Plan(self, event, (), "notify", lower.because)
         steps = tuple(self._resolve(number, step, event, seen) for number, step in enumerate(self.steps, 1))
-        steps += self._containment(len(steps), event, seen)
+        if lower is None:  # an `instead:` entry says the call may be meant: nobody to contain
+            steps += self._containment(len(steps), event, seen)
+        if not steps and self.containment and lower is None:
+            return Plan(self, event, (), "notify", "the event names no principal its contain: steps can act on")
         if lower is not None:
             return Plan(self, event, steps, lower.mode, lower.because)
         return Plan(self, event, steps, self.mode)

@@ -500,3 +500,38 @@ def test_containment_denied_from_slack_leaves_the_actor_and_keeps_the_repair(pre
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     assert runtime.incidents.get(incident_id).containment.value == "denied"
     assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
+
+
+def test_a_stolen_credential_finding_proposes_revoking_the_role_and_approve_revokes_it(
+    press, client, runtime, slack_stub
+):
+    import datetime as dt
+    from pathlib import Path
+
+    from chalicelib.actions.contain_iam import REVOCATION_POLICY, session_denied
+    from chalicelib.respond.handler import eventbridge_rules
+
+    iam = runtime.clients.client("iam", "123456789012", "us-east-1")
+    iam.create_role(RoleName="app-server", AssumeRolePolicyDocument="{}")
+    finding = json.loads(
+        (
+            Path(__file__).parents[1]
+            / "data/findings/guardduty/reconstructed-InstanceCredentialExfiltration.OutsideAWS.json"
+        ).read_text()
+    )
+    [rule] = [r.name for r in eventbridge_rules(runtime.catalog) if r.pattern["detail-type"] == ["GuardDuty Finding"]]
+    [incident] = client.lambda_.invoke(rule, finding).payload["incidents"]
+    assert (incident["playbook"], incident["state"]) == ("guardduty-instance-credentials-exfiltration", "proposed")
+    message = slack_stub.only_message()
+    assert buttons(message) == ["approve", "deny", "except"]
+    assert "GuardDuty reported" in text_of(message) and "iam.revoke_role_sessions" in text_of(message)
+    stolen_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)  # the copied session was issued before
+
+    press("approve", incident["id"])
+
+    stored = runtime.incidents.get(incident["id"])
+    assert stored.state is State.REMEDIATED and stored.containment.value == "applied"
+    document = iam.get_role_policy(RoleName="app-server", PolicyName=REVOCATION_POLICY)["PolicyDocument"]
+    assert session_denied(document, stolen_at)  # what AWS evaluates: the stolen session is refused
+    assert not session_denied(document, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert buttons(message) == ["release", "undo", "acknowledge", "except"]

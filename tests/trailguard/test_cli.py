@@ -118,7 +118,7 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
     # matches, Panther's key policy for everyone in two organizations: no organization is
     # trusted until the settings name it.
     # With StreamAlert's records, AWS's documentation examples and the false-remediation cases.
-    assert "replay: 3805 events read, 133 matched, 54 skipped by guards, 13 malformed" in result.stderr
+    assert "replay: 3805 events read, 135 matched, 55 skipped by guards, 13 malformed" in result.stderr
     assert "missing field 'eventID'" in result.stderr
 
 
@@ -147,7 +147,7 @@ def test_replay_reports_malformed_records_of_the_calls_it_answers(tmp_path):
 def test_replay_all_reports_guard_skips(datasets):
     result = CliRunner().invoke(main, ["replay", str(datasets), "--format", "jsonl", "--all"], catch_exceptions=False)
     skipped = [line for line in _jsonl(result.stdout) if "skipped" in line]
-    assert {line["skipped"] for line in skipped} == {"failed-call", "duplicate"}
+    assert {line["skipped"] for line in skipped} == {"failed-call", "duplicate", "quiet-finding"}  # a GuardDuty sample
     failed = [line for line in skipped if line["skipped"] == "failed-call"]
     assert failed and all("the call failed" in line["reason"] for line in failed)
     assert all(
@@ -319,9 +319,10 @@ def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_
             "respond_to_cloudtrail",
             "respond_to_cloudtrail_2",
             "respond_to_cloudtrail_3",
+            "respond_to_cloudtrail_4",
             "slack_worker",
         )
-    ]  # the rules' three functions (the playbooks' API calls fill two patterns, Insights one), the sweep, the worker
+    ]  # the rules' functions (API calls fill two patterns, Insights and GuardDuty one each), the sweep, the worker
     assert "the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is set" in again.output
     # never overwritten
     assert (

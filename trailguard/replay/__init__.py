@@ -70,7 +70,7 @@ class ReplayLine:
             "eventID": event.event_id,
             "eventName": event.name,
             "eventSource": event.source,
-            "eventTime": event.record["eventTime"],
+            "eventTime": event.summary().time,
             "account": event.account,
             "region": event.region,
         }
@@ -138,7 +138,7 @@ def replay(
                 kept = counts.examples.setdefault(outcome.playbook.id, [])
                 if len(kept) < EXAMPLES:
                     kept.append(
-                        f"{item.record['eventTime']} {item.name} in {item.account}/{item.region} "
+                        f"{item.summary().time} {item.name} in {item.account}/{item.region} "
                         f"by {item.actor.label} ({item.event_id})"
                     )
             yield ReplayLine(item, fresh)
@@ -166,7 +166,7 @@ def _columns(time: str, event: str, place: str, actor: str) -> str:
 
 def write_table_row(line: ReplayLine, out: TextIO) -> None:
     event = line.event
-    head = _columns(event.record["eventTime"], event.name, f"{event.account}/{event.region}", event.actor.label)
+    head = _columns(event.summary().time, event.name, f"{event.account}/{event.region}", event.actor.label)
     if line.skipped:
         out.write(f"{head} skipped: {line.skipped[0]} ({line.skipped[1]})\n")
         return
