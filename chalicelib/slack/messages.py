@@ -315,9 +315,9 @@ def _two_responses(incident: Incident) -> str:
             line = f":hourglass: {index + 1}. {_call(planned.action, planned.params)}: waits for an approver"
         (contain if planned.contain else repair).append(line)
     title = "*Proposed steps:*" if incident.state is State.PROPOSED else "*Repair (now):*"
-    text = _lines_that_fit(title, repair, SectionBlock.text_max_length // 2)
-    text += "\n" + _lines_that_fit("*Contain who did it (on approval):*", contain, SectionBlock.text_max_length // 2)
-    return text
+    parts = [_lines_that_fit(title, repair, SectionBlock.text_max_length // 2)] if repair else []
+    parts.append(_lines_that_fit("*Contain who did it (on approval):*", contain, SectionBlock.text_max_length // 2))
+    return "\n".join(parts)
 
 
 def _step_line(index: int, step: StepResult) -> str:
@@ -403,7 +403,7 @@ def _decisions(history: list[HistoryEntry]) -> str:
 def _footer(incident: Incident) -> str:
     event = incident.event
     parts = [f"Incident `{incident.id}`"]
-    if not event.from_sweep:
+    if not event.from_sweep and not event.from_finding:  # a finding is not a CloudTrail event
         url = CONSOLE_EVENT_URL.format(
             region=urllib.parse.quote(event.region, safe=""), event_id=urllib.parse.quote(event.event_id, safe="")
         )
