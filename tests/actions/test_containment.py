@@ -155,3 +155,24 @@ def test_the_quarantine_group_has_no_rule_and_is_made_once_per_vpc(aws):
     described = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
     assert described["GroupName"] == "trailguard-quarantine"
     assert described["IpPermissions"] == [] and described["IpPermissionsEgress"] == []
+
+
+def test_the_stage_protects_its_own_roles_and_the_settings_break_glass_roles(aws, restart):
+    """What the runtime hands every action (`ActionBinder`): the roles containment refuses."""
+    from chalicelib.organization.loader import load_organization
+    from chalicelib.settings import PROJECT_ROOT
+
+    organization = load_organization(PROJECT_ROOT / "settings" / "example.yaml")
+    runtime = restart(organization=organization, stage="dev", member_role="trailguard-remediator")
+    protected = runtime.protected
+    assert "arn:aws:iam::111122223333:role/break-glass" in protected.break_glass_roles
+    assert {"trailguard-remediator", "trailguard-dev-slack_worker", "trailguard-dev-respond_to_cloudtrail"} <= (
+        protected.own_roles
+    )
+    action = runtime.incidents.steps.actions.bind(
+        "iam.revoke_role_sessions",
+        {"role": "break-glass", "since": "2026-01-01T00:00:00Z"},
+        account=ACCOUNT,
+        region=REGION,
+    )
+    assert action.context.protected is protected
