@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard
 from chalicelib.events.event import Event
+from chalicelib.events.finding import INSIGHTS, Finding
 from chalicelib.incidents.lifecycle import Incidents, IncidentTooLarge, StaleIncident
 from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.named_lists import NO_LISTS, NamedLists
@@ -194,6 +195,8 @@ class Responder:
             opened = self.incidents.open(incident, TRAILGUARD, opening)
         if not opened:
             return self._duplicate(playbook, incident)
+        if isinstance(event, Finding) and event.kind == INSIGHTS:
+            self._attach_insight(event, incident)
         if incident.state is State.REMEDIATING:
             try:
                 incident = self.incidents.remediate(incident)
@@ -205,6 +208,21 @@ class Responder:
                 return self._duplicate(playbook, incident)
         self.incidents.tell(incident)
         return Outcome(playbook, incident)
+
+    def _attach_insight(self, insight: Finding, opened: Incident) -> None:
+        """Tell the open incidents of the principal behind an insight about it, in their
+        history (and so their message's thread): an unusual rate of calls beside a change
+        trailguard answered is context people need. Nothing is decided; a failure is logged."""
+        principal = _principal(insight.actor.arn or insight.actor.role_arn)
+        if principal is None or self.incidents.simulated:
+            return
+        detail = f"{opened.title}: {insight.name} ({insight.resource}) by this principal; incident {opened.id}"
+        try:
+            for incident in self.incidents.open_incidents():
+                if incident.id != opened.id and _principal(incident.event.actor_arn) == principal:
+                    self.incidents.tell(self.incidents.note(incident.id, TRAILGUARD, "insight", detail))
+        except Exception:
+            log.exception("could not attach insight incident %s to the principal's open incidents", opened.id)
 
     def _duplicate(self, playbook: Playbook, ours: Incident) -> Outcome:
         """The event was delivered before: finish what a dead worker left, else do nothing.
@@ -221,6 +239,16 @@ class Responder:
         if resumed.version != version:
             self.incidents.tell(resumed)
         return Outcome(playbook, resumed, duplicate=True)
+
+
+def _principal(arn: str | None) -> str | None:
+    """Who an ARN names, whatever the session: a role session's ARN without its session name."""
+    if not arn:
+        return None
+    if ":assumed-role/" in arn:
+        head, _, rest = arn.partition(":assumed-role/")
+        return f"{head}:assumed-role/{rest.split('/', 1)[0]}"
+    return arn
 
 
 def _where(event: Event, playbook: Playbook) -> dict[str, str | None]:

@@ -96,6 +96,7 @@ _DECISIONS = {
     "deny_containment": "Containment denied",
     "release": "Release asked",
     "finish_release": "Released",
+    "insight": "CloudTrail Insights saw an unusual rate of calls by this principal",
 }
 _PEOPLES_DECISIONS = frozenset(
     {

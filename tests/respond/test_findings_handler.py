@@ -98,3 +98,16 @@ def test_replay_reads_findings_in_eventbridge_envelopes_and_bare(tmp_path):
         ("ApiCallRateInsight", ["insights-iam-kms-call-rate"]),
     ]
     assert "replay: 3 events read, 2 matched, 1 skipped by guards, 0 malformed" in result.stderr
+
+
+def test_an_insight_is_attached_to_the_open_incidents_of_its_principal(client):
+    from tests.conftest import envelope, record
+
+    stopped = envelope(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))  # by mallory
+    [other] = client.lambda_.invoke("respond_to_cloudtrail", stopped).payload["incidents"]
+    response = client.lambda_.invoke(_rule_for("AWS Insight via CloudTrail"), insight_envelope())
+    [insight] = response.payload["incidents"]
+    history = chalice_app.runtime.incidents.load(other["id"]).history
+    [attached] = [entry for entry in history if entry.what == "insight"]
+    assert attached.who == "trailguard" and insight["id"] in (attached.detail or "")
+    assert "ApiCallRateInsight" in (attached.detail or "")

@@ -397,6 +397,11 @@ trailguard's own role. The domain functions for the fields people match on
 `finding_severity`, `insight_principal`) read GuardDuty's and ASFF's shapes alike; see
 "Domain functions".
 
+An insight's incident is also attached to the open incidents of the principal behind it (the
+same user, or the same role whatever the session): their history, and their message's thread,
+say that CloudTrail Insights saw an unusual rate of calls by that principal, naming the
+insight's incident.
+
 ## Two responses: repair now, contain on approval
 
 `steps:` repair the resource; `contain:` contains who did it, in the same incident:
