@@ -37,7 +37,7 @@ from chalicelib.incidents.notify import Fanout, LogNotifier, Notifier
 from chalicelib.incidents.store import DynamoStore, IncidentStore, MemoryStore
 from chalicelib.memory.rules import Memory
 from chalicelib.metrics import Metrics
-from chalicelib.named_lists import NamedLists
+from chalicelib.named_lists import BREAK_GLASS_ROLES, NamedLists
 from chalicelib.organization.extensions import load_catalog, stage_organization
 from chalicelib.organization.model import NO_ORGANIZATION, Organization
 from chalicelib.organization.switch import Switch, ssm_reader
@@ -50,6 +50,7 @@ from chalicelib.respond.responder import Responder
 from chalicelib.settings import Settings, missing_integrity_key
 
 if TYPE_CHECKING:
+    from chalicelib.actions.base import Protected
     from chalicelib.posture.baseline import BaselineCheck
     from chalicelib.posture.heartbeat import Heartbeat
     from chalicelib.posture.sweep import Sweep
@@ -319,7 +320,7 @@ class Runtime:
 
         return Incidents(
             SealedStore(self.unsealed_store, self.sealer, self.refusals),
-            ActionBinder(self.clients, self.memory),
+            ActionBinder(self.clients, self.memory, self.protected),
             memory=self.memory,
             notifier=self.notifier,
             changes=self.changes,
@@ -351,6 +352,22 @@ class Runtime:
         """The Slack endpoint's door to the incidents: it records decisions and runs nothing
         (no actions, no seal); the worker carries them out."""
         return Incidents(self.unsealed_store, None, lease_seconds=self.settings.lease_seconds)
+
+    @functools.cached_property
+    def protected(self) -> Protected:
+        """The principals containment never acts on: the stage's own roles, the member role,
+        the organization's break-glass roles."""
+        from chalicelib.actions.base import Protected
+
+        own_role = self.clients.own_role_name()
+        own = {
+            *([own_role] if own_role else []),
+            *stage_roles(self.settings, self.catalog),
+            *self.settings.own_role_names,
+        }
+        if self.settings.member_role:
+            own.add(self.settings.member_role)
+        return Protected(frozenset(own), frozenset(self.organization.lists.get(BREAK_GLASS_ROLES)))
 
     @functools.cached_property
     def responder(self) -> Responder:

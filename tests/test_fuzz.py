@@ -20,6 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.events.finding import Finding
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.events.synthetic import eventbridge_envelope
 from chalicelib.playbooks.catalog import Catalog
@@ -148,7 +149,7 @@ def test_truncated_or_corrupt_files_are_read_up_to_the_damage(tmp_path_factory, 
     target = tmp_path_factory.mktemp("damaged") / (name.stem + (".json.gz" if damaged[:2] == b"\x1f\x8b" else ".json"))
     target.write_bytes(bytes(damaged))
     for item in read_event_file(target):
-        assert item is None or isinstance(item, (CloudTrailEvent, EventError))
+        assert item is None or isinstance(item, (CloudTrailEvent, Finding, EventError))
 
 
 playbook_values = st.one_of(json_values, hostile_text)

@@ -36,7 +36,7 @@ def pick_record(path: Path, event_name: str | None = None, event_id: str | None 
     for item in read_event_file(path):
         if isinstance(item, EventError):
             raise AuthoringError(str(item))
-        if item is not None:
+        if isinstance(item, CloudTrailEvent):  # `new` starts from API calls only
             events.append(item)
     if not events:
         raise AuthoringError(f"{path}: no CloudTrail record in it")

@@ -867,7 +867,8 @@ def _incident_line(incident: Any) -> str:
     cls=_IncidentsGroup,
     invoke_without_command=True,
     help="List incidents people may still act on or look at (open ones, notices, dry runs), show one with its "
-    "history (incidents --stage S ID), or decide about one without Slack (approve, deny, undo, ack, retry).",
+    "history (incidents --stage S ID), or decide about one without Slack (approve, deny, undo, ack, retry, "
+    "contain, deny-containment, release).",
 )
 @click.option("--stage", help="A stage of .chalice/config.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line) instead of text.")
@@ -949,7 +950,7 @@ def show_incident(incident_id: str, stage: str | None, as_json: bool, ocsf: bool
         click.echo(f"  {entry.at}  {entry.who:<28} {entry.what:<12} -> {entry.state.value}{detail}")
 
 
-_RUNS_STEPS = ("approve", "retry", "undo")
+_RUNS_STEPS = ("approve", "retry", "undo", "contain", "release")
 
 
 def _decide(incident_id: str, transition: str, stage: str | None, reason: str | None, wait: float) -> None:
@@ -1028,6 +1029,11 @@ _decision_command("deny", "deny", "Deny a proposal: nothing is changed, and the 
 _decision_command("undo", "undo", "Undo a remediation: the worker puts back what trailguard changed.")
 _decision_command("ack", "acknowledge", "Acknowledge an incident: nothing more to do.")
 _decision_command("retry", "retry", "Run the steps of a failed incident again.")
+_decision_command(
+    "contain", "contain", "Approve the containment an incident proposes: the worker runs its contain: steps."
+)
+_decision_command("deny-containment", "deny_containment", "Deny the containment: the repair stands alone.")
+_decision_command("release", "release", "Release a containment: the worker undoes its contain: steps only.")
 
 
 def _exception_store(settings: Settings) -> Any:

@@ -31,7 +31,10 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import IO, Any
 
-from chalicelib.events.record import CloudTrailEvent, EventError
+from chalicelib.events import event as events
+from chalicelib.events.event import Event, finding_kind
+from chalicelib.events.finding import DETAIL_TYPES
+from chalicelib.events.record import EventError
 
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -40,7 +43,7 @@ Wanted = AbstractSet[tuple[str, str]]
 RecordTest = Callable[[Any], bool]
 """Whether a record is wanted (replay's selection of a time range, accounts, regions)."""
 Want = Wanted | RecordTest | None
-Item = CloudTrailEvent | EventError | None
+Item = Event | EventError | None
 
 
 def _json_loads() -> Callable[[bytes], Any]:
@@ -302,6 +305,8 @@ def _unwanted(item: Any, wanted: Want) -> bool:
     """A well-formed-enough record (or envelope) naming a call no playbook answers."""
     if wanted is None or type(item) is not dict:
         return False
+    if item.get("detail-type") in DETAIL_TYPES or finding_kind(item) is not None:
+        return False  # a detector's finding: few, and its model says what it is
     if "detail-type" in item:
         item = item.get("detail")
         if type(item) is not dict:
@@ -311,9 +316,9 @@ def _unwanted(item: Any, wanted: Want) -> bool:
     return (item.get("eventSource"), item.get("eventName")) not in wanted
 
 
-def _event(item: Any, where: str) -> CloudTrailEvent | EventError:
+def _event(item: Any, where: str) -> Event | EventError:
     try:
-        return CloudTrailEvent.from_any(item, where)
+        return events.from_any(item, where)
     except EventError as error:
         return error
 

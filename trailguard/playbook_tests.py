@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.events.record import CloudTrailEvent, EventError
+from chalicelib.events import event as events
+from chalicelib.events.event import Event
+from chalicelib.events.record import EventError
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.playbooks.playbook import Playbook, PlaybookTest
 from chalicelib.respond.controls import Controls
@@ -61,10 +63,10 @@ def _problem(
     return _expect_plan(decision, test.expect)
 
 
-def load_test_event(playbook: Playbook, test: PlaybookTest) -> CloudTrailEvent:
+def load_test_event(playbook: Playbook, test: PlaybookTest) -> Event:
     where = f"test {test.name!r}"
     if not isinstance(test.event, str):
-        return CloudTrailEvent.from_any(as_json(test.event), where)
+        return events.from_any(as_json(test.event), where)
     base = playbook.path.parent if playbook.path else Path(".")
     found = list(read_event_file(base / test.event))
     problems = [item for item in found if isinstance(item, EventError)]
@@ -73,7 +75,7 @@ def load_test_event(playbook: Playbook, test: PlaybookTest) -> CloudTrailEvent:
     if len(found) != 1:
         raise EventError(f"{test.event} holds {len(found)} events; a test's file must hold exactly one", where)
     event = found[0]
-    assert isinstance(event, CloudTrailEvent)
+    assert event is not None and not isinstance(event, EventError)
     return event
 
 

@@ -85,6 +85,20 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class Protected:
+    """The principals containment never touches, whatever a playbook says: trailguard's own
+    roles (by name, in every account: a containment of them would stop trailguard itself)
+    and the organization's break-glass roles (by ARN, `lists.break_glass_roles` of the
+    settings: people need them most when things go wrong)."""
+
+    own_roles: frozenset[str] = frozenset()
+    break_glass_roles: frozenset[str] = frozenset()
+
+
+NOTHING_PROTECTED = Protected()
+
+
+@dataclass(frozen=True)
 class ActionContext:
     """Where the action runs, and what it may need besides its client: trailguard's memory
     of last known configurations, the configuration recalled when the incident was opened,
@@ -99,6 +113,8 @@ class ActionContext:
     """A client of another service in the same account and region, for an action that reads
     more than its own service to judge a workload (the account's buckets, for the account's
     Block Public Access)."""
+    protected: Protected = NOTHING_PROTECTED
+    """What containment refuses to act on (`Protected`)."""
 
 
 class Action:

@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.actions.base import Action, ActionContext, registered_actions
+from chalicelib.actions.base import NOTHING_PROTECTED, Action, ActionContext, Protected, registered_actions
 from chalicelib.aws.clients import ClientProvider
 
 
 class ActionBinder:
     """Binds a planned step to a client in the event's account and region."""
 
-    def __init__(self, clients: ClientProvider, memory: Any = None) -> None:
+    def __init__(self, clients: ClientProvider, memory: Any = None, protected: Protected = NOTHING_PROTECTED) -> None:
+        """`protected`: the principals containment refuses to act on (trailguard's own, break-glass)."""
         self.clients = clients
         self.memory = memory
+        self.protected = protected
 
     def bind(
         self,
@@ -38,5 +40,6 @@ class ActionBinder:
             remembered,
             incident_id,
             lambda service: self.clients.client(service, account, region),
+            self.protected,
         )
         return action_class(client, params, context)

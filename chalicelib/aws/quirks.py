@@ -662,3 +662,26 @@ def data_events_missed(request: Any, buckets: Any) -> list[str]:
         values = [str(v) for key in ("startsWith", "equals") for v in _as_list(_field(arn, key))]
         covered |= {b for b in buckets if _covers_bucket(values, str(b))}
     return [str(b) for b in buckets if str(b) not in covered]
+
+
+def actor_role(identity: Any) -> str | None:
+    """The role whose session made the call, by name, as AWS asserts it (the session
+    issuer of an `AssumedRole` identity); None for any other caller. For containing who
+    called: `actor_role(userIdentity)` gives `iam.revoke_role_sessions` its role. The session
+    name is never read: the caller chooses it."""
+    if not isinstance(identity, Mapping) or identity.get("type") != "AssumedRole":
+        return None
+    issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
+    if not isinstance(issuer, Mapping) or issuer.get("type") != "Role":
+        return None
+    name = issuer.get("userName")
+    return name if isinstance(name, str) and name else None
+
+
+def actor_user(identity: Any) -> str | None:
+    """The IAM user who made the call, by name (an `IAMUser` identity's `userName`); None for
+    any other caller (a role session, root, a federated user, a service)."""
+    if not isinstance(identity, Mapping) or identity.get("type") != "IAMUser":
+        return None
+    name = identity.get("userName")
+    return name if isinstance(name, str) and name else None

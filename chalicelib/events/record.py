@@ -118,6 +118,20 @@ def _actor_from(identity: Mapping[str, Any]) -> Actor:
     return Actor(type=kind, arn=arn, account=account, name=name)
 
 
+def actor_from_arn(arn: str) -> Actor:
+    """The actor an ARN names (an assumed-role session, a user, a role, the root user), for
+    verdicts that name a principal by ARN alone (CloudTrail Insights' attributions)."""
+    account = arn.split(":")[4] if arn.count(":") >= 5 else None
+    if ":assumed-role/" in arn:
+        return _actor_from({"type": "AssumedRole", "arn": arn, "accountId": account})
+    if ":role/" in arn:
+        name = arn.rsplit("/", 1)[-1]
+        return Actor("AssumedRole", None, account, None, role_arn=arn, role_name=name)
+    if arn.endswith(":root"):
+        return Actor("Root", arn, account, None)
+    return _actor_from({"type": "IAMUser" if ":user/" in arn else None, "arn": arn, "accountId": account})
+
+
 @dataclass(frozen=True, slots=True)
 class CloudTrailEvent:
     """A CloudTrail record (the `detail` of an EventBridge event), checked on construction.
@@ -290,6 +304,8 @@ class CloudTrailEvent:
 SUMMARY_TEXT_LIMIT = 1000
 SWEEP_EVENT_TYPE = "TrailguardSweep"
 """The eventType of the records the posture sweep writes (`synthetic.sweep_record`)."""
+FINDING_EVENT_TYPES = frozenset({"GuardDutyFinding", "SecurityHubFinding", "AwsCloudTrailInsight"})
+"""The eventType an incident's summary keeps for a detector's verdict (`finding.EVENT_TYPES`)."""
 
 
 class EventSummary:
@@ -337,6 +353,19 @@ class EventSummary:
     def from_sweep(self) -> bool:
         """The posture sweep found this: no CloudTrail event was received."""
         return self.type == SWEEP_EVENT_TYPE
+
+    @property
+    def from_finding(self) -> bool:
+        """A detector's verdict (GuardDuty, Security Hub, CloudTrail Insights), not an API call."""
+        return self.type in FINDING_EVENT_TYPES
+
+    @property
+    def finding_title(self) -> str | None:
+        return self._fields.get("findingTitle")
+
+    @property
+    def finding_severity(self) -> str | None:
+        return self._fields.get("findingSeverity")
 
     @property
     def actor(self) -> str:

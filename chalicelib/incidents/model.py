@@ -84,23 +84,45 @@ TRANSITIONS: Mapping[str, Transition] = dict(
         _transition("finish_undo", {State.UNDOING}, State.UNDONE),
         _transition("refuse_undo", {State.UNDOING}, State.REMEDIATED),
         _transition("acknowledge", {State.REMEDIATED, State.FAILED, State.NOTIFIED}, State.ACKNOWLEDGED),
+        # The second response (a playbook's `contain:` steps): proposed once the repair is done.
+        _transition("contain", {State.REMEDIATED}, State.REMEDIATING),
+        _transition("deny_containment", {State.REMEDIATED}, State.REMEDIATED),
+        _transition("release", {State.REMEDIATED}, State.UNDOING),
+        _transition("finish_release", {State.UNDOING}, State.REMEDIATED),
     ]
 )
 """Every legal change of state, by the name people and code use for it."""
 
-CLICK_TRANSITIONS = ("approve", "deny", "undo", "retry", "acknowledge")
+CLICK_TRANSITIONS = ("approve", "deny", "undo", "retry", "acknowledge", "contain", "deny_containment", "release")
 """The transitions a person makes with a Slack button. The public endpoint records them
 without resealing the incident (its role cannot), so a sealed incident may be one of these
 away from the state it was sealed in, and no further (see `incidents.seals`)."""
 
 
-def one_click_away(sealed: State, now: State) -> bool:
-    """Whether one button press leads from `sealed` to `now`."""
-    return any(sealed in TRANSITIONS[name].sources and TRANSITIONS[name].target is now for name in CLICK_TRANSITIONS)
+def one_click_away(sealed: State, now: State, contains: bool = False) -> bool:
+    """Whether one button press leads from `sealed` to `now`; the second response's buttons
+    (Approve containment, Release) only for an incident whose sealed plan has `contain:`
+    steps (`contains`)."""
+    return any(
+        sealed in TRANSITIONS[name].sources
+        and TRANSITIONS[name].target is now
+        and (contains or name not in ("contain", "deny_containment", "release"))
+        for name in CLICK_TRANSITIONS
+    )
 
 
 class IllegalTransition(Exception):
     """The incident is not in a state that allows this; the message says which would."""
+
+
+class Containment(StrEnum):
+    """Where an incident's second response stands: containing the actor (`contain:` steps)."""
+
+    PROPOSED = "proposed"  # the repair is done; containing waits for a person
+    APPROVED = "approved"  # approved: running, or failed (Retry runs it again)
+    DENIED = "denied"  # a person said no: the repair stands alone
+    APPLIED = "applied"  # the actor is contained
+    RELEASED = "released"  # a person took the containment back; the repair stands
 
 
 class StepStatus(StrEnum):
@@ -112,6 +134,13 @@ class StepStatus(StrEnum):
     SIMULATED = "simulated"
     UNDONE = "undone"  # put back as it was before trailguard acted
 
+
+_CONTAINMENT_NEEDED: Mapping[str, Containment] = {
+    "contain": Containment.PROPOSED,
+    "deny_containment": Containment.PROPOSED,
+    "release": Containment.APPLIED,
+}
+"""The containment a transition of the second response needs."""
 
 HISTORY_LIMIT = 100
 """The most history entries an incident keeps: the first `HISTORY_FIRST` and the latest."""
@@ -228,6 +257,13 @@ class Incident:
             raise IllegalTransition(
                 f"cannot {transition} incident {self.id}: it is {self.state.value}, and {transition} needs {allowed}"
             )
+        needed = _CONTAINMENT_NEEDED.get(transition)
+        if needed is not None and self.containment is not needed:
+            now_is = self.containment.value if self.containment else "none (the playbook proposes no containment)"
+            raise IllegalTransition(
+                f"cannot {transition} incident {self.id}: its containment is {now_is}, and {transition} needs "
+                f"{needed.value}"
+            )
         self.state = rule.target
         self.record(who, transition, detail, now)
 
@@ -239,6 +275,48 @@ class Incident:
         if len(self.history) > HISTORY_LIMIT:
             del self.history[HISTORY_FIRST]
             self.history_dropped += 1
+
+    # -- the second response: containing the actor ------------------------------------------
+
+    @property
+    def containment(self) -> Containment | None:
+        """Where containing the actor stands; None when the plan has no `contain:` step."""
+        indices = [index for index, step in enumerate(self.plan) if step.contain]
+        if not indices:
+            return None
+        statuses = [self.steps[index].status if index < len(self.steps) else None for index in indices]
+        if statuses and all(status in (StepStatus.APPLIED, StepStatus.ALREADY_SAFE) for status in statuses):
+            return Containment.APPLIED
+        if any(status is StepStatus.UNDONE for status in statuses):
+            return Containment.RELEASED
+        decided = self._containment_decision()
+        if decided == "contain":
+            return Containment.APPROVED
+        if decided == "deny_containment":
+            return Containment.DENIED
+        return Containment.PROPOSED
+
+    @property
+    def containment_approved(self) -> bool:
+        """Whether its `contain:` steps may run: a person approved them (the step runner asks)."""
+        return self._containment_decision() == "contain"
+
+    def _containment_decision(self) -> str | None:
+        """The last decision on the containment: a playbook with nothing to repair (only
+        `contain:` steps) proposes the containment itself, so its Approve approves it."""
+        only_containment = all(step.contain for step in self.plan)
+        decided = self._last_of(
+            ("contain", "deny_containment", "approve") if only_containment else ("contain", "deny_containment")
+        )
+        return "contain" if decided == "approve" else decided
+
+    @property
+    def releasing(self) -> bool:
+        """Whether the undo under way takes back the containment only (Release), not everything."""
+        return self.state is State.UNDOING and self._last_of(("undo", "release")) == "release"
+
+    def _last_of(self, names: tuple[str, ...]) -> str | None:
+        return next((entry.what for entry in reversed(self.history) if entry.what in names), None)
 
     @property
     def history_count(self) -> int:

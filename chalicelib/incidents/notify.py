@@ -82,7 +82,10 @@ def describe(incident: Incident) -> str:
     event = incident.event
     lines = [
         f"[{incident.severity.upper()}] {incident.title}: {_HEADLINES[incident.state]}",
-        f"  {event.actor} called {event.name} in {event.account}/{event.region} at {event.time} from {event.source_ip}",
+        f"  {event.actor} called {event.name} in {event.account}/{event.region} at {event.time} from {event.source_ip}"
+        if not event.from_finding
+        else f"  {event.source} reported {event.name} about {event.actor} in {event.account}/{event.region} "
+        f"at {event.time}",
     ]
     verb = "would run" if incident.state is State.SIMULATED else "ran"
     for step in incident.steps:

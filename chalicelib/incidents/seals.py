@@ -59,7 +59,10 @@ def incident_problem(sealer: Sealer, incident: Incident, key: str | None = None)
         return "it carries no seal"
     if not sealer.verify(_incident_message(incident), incident.seal):
         return "its seal does not match what it holds (its identity, event, plan or steps were changed)"
-    if incident.state is not incident.sealed_state and not one_click_away(incident.sealed_state, incident.state):
+    contains = any(step.contain for step in incident.plan)  # the plan is sealed
+    if incident.state is not incident.sealed_state and not one_click_away(
+        incident.sealed_state, incident.state, contains
+    ):
         return (
             f"it is {incident.state.value} but trailguard left it {incident.sealed_state.value}, "
             "and no button leads from one to the other"

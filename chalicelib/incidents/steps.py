@@ -120,6 +120,8 @@ class StepRunner:
         """Run (or go on running) the steps of an incident in `remediating`."""
         account, region = incident.event.account, incident.event.region
         for index, planned in enumerate(incident.plan):
+            if planned.contain and not incident.containment_approved:
+                break  # the second response: containing the actor waits for a person
             result = incident.steps[index] if index < len(incident.steps) else None
             if result is not None and result.status in _DONE:
                 continue
@@ -164,12 +166,16 @@ class StepRunner:
         return incident
 
     def undo(self, incident: Incident) -> Incident:
-        """Put back, last first, what the applied steps of an incident in `undoing` changed."""
+        """Put back, last first, what the applied steps of an incident in `undoing` changed
+        (a Release: what its `contain:` steps changed, and nothing else)."""
         account, region = incident.event.account, incident.event.region
+        releasing = incident.releasing
         restored = 0
         for index in reversed(range(len(incident.steps))):
             result = incident.steps[index]
             if result.status is not StepStatus.APPLIED:
+                continue
+            if releasing and not (index < len(incident.plan) and incident.plan[index].contain):
                 continue
             try:
                 if result.before is None or result.after is None:
@@ -193,6 +199,10 @@ class StepRunner:
             result.status = StepStatus.UNDONE
             restored += 1
             self.save(incident)  # so that a resumed undo does not try to put it back twice
+        if releasing:  # the repair stands: nothing for the sweep to honour
+            incident.move("finish_release", TRAILGUARD, now=self.clock())
+            self.save(incident)
+            return incident
         self.undone(incident)  # a resume records it too
         incident.move("finish_undo", TRAILGUARD, now=self.clock())
         self.save(incident)

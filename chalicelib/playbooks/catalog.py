@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.events.finding import EVENTBRIDGE_SOURCES, INSIGHTS, KIND_DETAIL_TYPES, KINDS, SECURITY_HUB
 from chalicelib.events.record import CLOUDTRAIL_DETAIL_TYPE
 from chalicelib.playbooks.loader import PlaybookError, load_playbooks
 from chalicelib.playbooks.playbook import Playbook
@@ -100,16 +101,42 @@ class Catalog:
         successful calls of the sources and names it lists (no cross product of the two).
         `also` adds events trailguard watches without a playbook (trail configuration)."""
         groups: list[list[tuple[str, list[str]]]] = [[]]
-        for source, names in self.event_names(also).items():
+        wanted = self.event_names(also)
+        for source, names in wanted.items():
+            if source in KINDS:
+                continue
             for chunk in _chunks(source, names, size_limit):
                 if groups[-1] and _size(_pattern([*groups[-1], chunk])) > size_limit:
                     groups.append([])
                 groups[-1].append(chunk)
-        groups = [group for group in groups if group]
+        patterns = [_pattern(group) for group in groups if group]
+        for kind in KINDS:  # a detector's findings: a rule of their own (another detail-type)
+            for _, names in _chunks(kind, wanted.get(kind, []), size_limit, finding_pattern):
+                patterns.append(finding_pattern([(kind, names)]))
         return [
-            EventRule(RULE_NAME if number == 1 else f"{RULE_NAME}_{number}", _pattern(group))
-            for number, group in enumerate(groups, 1)
+            EventRule(RULE_NAME if number == 1 else f"{RULE_NAME}_{number}", pattern)
+            for number, pattern in enumerate(patterns, 1)
         ]
+
+
+def finding_pattern(selection: Sequence[tuple[str, list[str]]]) -> dict[str, Any]:
+    """The pattern of one detector's findings that playbooks name (one kind per pattern):
+    GuardDuty by finding type, Security Hub by product name, Insights by insight type, and
+    only the start of an unusual period (its end is not answered)."""
+    [(kind, names)] = selection
+    detail: dict[str, Any]
+    if kind == SECURITY_HUB:
+        detail = {"findings": {"ProductName": list(names)}}
+    elif kind == INSIGHTS:
+        detail = {"insightDetails": {"insightType": list(names), "state": ["Start"]}}
+    else:
+        detail = {"type": list(names)}
+    source = EVENTBRIDGE_SOURCES.get(kind)
+    return {
+        "source": [source] if source else [{"prefix": "aws."}],
+        "detail-type": [KIND_DETAIL_TYPES[kind]],
+        "detail": detail,
+    }
 
 
 def _pattern(selection: Sequence[tuple[str, list[str]]]) -> dict[str, Any]:
@@ -132,11 +159,17 @@ def _size(pattern: dict[str, Any]) -> int:
     return len(json.dumps(pattern))
 
 
-def _chunks(source: str, names: list[str], size_limit: int) -> Iterable[tuple[str, list[str]]]:
+def _chunks(
+    source: str,
+    names: list[str],
+    size_limit: int,
+    pattern: Callable[[Sequence[tuple[str, list[str]]]], dict[str, Any]] | None = None,
+) -> Iterable[tuple[str, list[str]]]:
     """Split one source's names so that each part fits in a pattern of its own."""
+    pattern = pattern or _pattern
     chunk: list[str] = []
     for name in names:
-        if chunk and _size(_pattern([(source, [*chunk, name])])) > size_limit:
+        if chunk and _size(pattern([(source, [*chunk, name])])) > size_limit:
             yield source, chunk
             chunk = []
         chunk.append(name)

@@ -15,6 +15,7 @@ import difflib
 import inspect
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jmespath
@@ -49,6 +50,8 @@ from chalicelib.aws.resource_policies import (
     lambda_permission_policy,
     public_statements,
 )
+from chalicelib.events import finding
+from chalicelib.events.finding import ASFF_FIELDS, GUARDDUTY, GUARDDUTY_FIELDS, INSIGHTS, SECURITY_HUB
 from chalicelib.named_lists import LISTS, NO_LISTS, NamedLists, named_list
 from chalicelib.playbooks.compiled import Context, compile_tree
 
@@ -89,6 +92,23 @@ CLOUDTRAIL_FIELDS = frozenset(
         "annotation",
     }
 )
+
+
+@dataclass(frozen=True)
+class Fields:
+    """The top-level fields of what an expression runs over, and what to call it in an error."""
+
+    what: str
+    names: frozenset[str]
+
+
+CLOUDTRAIL = Fields("a CloudTrail record", CLOUDTRAIL_FIELDS)
+FIELDS_BY_SOURCE = {
+    GUARDDUTY: Fields("a GuardDuty finding", GUARDDUTY_FIELDS),
+    SECURITY_HUB: Fields("a Security Hub finding (ASFF)", ASFF_FIELDS),
+    INSIGHTS: Fields("a CloudTrail Insights record", CLOUDTRAIL_FIELDS),
+}
+"""What a playbook's expressions run over, by its `when.source` (CloudTrail for the rest)."""
 
 
 class ExpressionError(ValueError):
@@ -196,13 +216,47 @@ class DomainFunctions(functions.Functions):
     def _func_cloudtrail_can_encrypt(self, policy: Any) -> bool:
         return cloudtrail_can_encrypt(policy)
 
+    @functions.signature({"types": ["object", "null"]})
+    def _func_finding_role(self, record: Any) -> str | None:
+        return finding.finding_role(record)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_finding_user(self, record: Any) -> str | None:
+        return finding.finding_user(record)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_finding_access_key(self, record: Any) -> str | None:
+        return finding.finding_access_key(record)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_finding_instance(self, record: Any) -> str | None:
+        return finding.finding_instance(record)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_finding_severity(self, record: Any) -> str | None:
+        return finding.finding_severity(record)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_insight_principal(self, record: Any) -> str | None:
+        return finding.insight_principal(record)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_actor_role(self, identity: Any) -> str | None:
+        return quirks.actor_role(identity)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_actor_user(self, identity: Any) -> str | None:
+        return quirks.actor_user(identity)
+
     @functions.signature({"types": ["string"]})
     def _func_named_list(self, name: str) -> list[str]:
         return named_list(self.lists, name)
 
 
 DOCUMENTED_BY: dict[str, Any] = {
-    name: next(getattr(module, name) for module in (quirks, resource_policies, named_lists) if hasattr(module, name))
+    name: next(
+        getattr(module, name) for module in (quirks, resource_policies, named_lists, finding) if hasattr(module, name)
+    )
     for name in sorted(method.removeprefix("_func_") for method in vars(DomainFunctions) if method.startswith("_func_"))
 }
 """Each of trailguard's own functions, by the Python function whose docstring documents it
@@ -223,13 +277,14 @@ class Expression:
 
     __slots__ = ("_evaluate", "_parsed", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, fields: Fields | None = None) -> None:
+        """`fields`: the top-level fields of what it runs over (default: a CloudTrail record)."""
         self.text = text
         try:
             self._parsed = jmespath.compile(text)
         except jmespath_errors.JMESPathError as error:
             raise ExpressionError(_syntax_problem(text, error)) from None
-        _check_tree(self._parsed.parsed)
+        _check_tree(self._parsed.parsed, fields or CLOUDTRAIL)
         self._evaluate = compile_tree(self._parsed.parsed)  # Python closures, jmespath's semantics
 
     @property
@@ -259,19 +314,19 @@ def _syntax_problem(text: str, error: jmespath_errors.JMESPathError) -> str:
     return f"JMESPath syntax error{where} in {text!r}: {reason}"
 
 
-def _check_tree(node: Mapping[str, Any], at_root: bool = True) -> None:
+def _check_tree(node: Mapping[str, Any], fields: Fields, at_root: bool = True) -> None:
     """Check function names and arity, and the field names read from the record itself."""
     kind = node["type"]
     children = node.get("children", [])
     if kind == "field":
         if at_root:
-            _check_root_field(node["value"])
+            _check_root_field(node["value"], fields)
         return
     if kind == "function_expression":
         _check_function(node["value"], len(children))
         _check_literal_arguments(node["value"], children)
         for child in children:
-            _check_tree(child, at_root and child["type"] != "expref")
+            _check_tree(child, fields, at_root and child["type"] != "expref")
         return
     if kind in ("subexpression", "index_expression", "projection", "value_projection", "filter_projection", "pipe"):
         if kind in ("subexpression", "index_expression") and children[0]["type"] == "not_expression":
@@ -281,27 +336,27 @@ def _check_tree(node: Mapping[str, Any], at_root: bool = True) -> None:
                 "(`!a.b` is `(!a).b`, always null); write the negation around the whole path: `!(a.b)`"
             )
         # The left side is evaluated where the expression stands; the rest on its result.
-        _check_tree(children[0], at_root)
+        _check_tree(children[0], fields, at_root)
         for child in children[1:]:
-            _check_tree(child, False)
+            _check_tree(child, fields, False)
         return
     if kind == "expref":
-        _check_tree(children[0], False)
+        _check_tree(children[0], fields, False)
         return
     for child in children:
-        _check_tree(child, at_root)
+        _check_tree(child, fields, at_root)
 
 
-def _check_root_field(name: str) -> None:
-    if name in CLOUDTRAIL_FIELDS:
+def _check_root_field(name: str, fields: Fields) -> None:
+    if name in fields.names:
         return
     if name in ("true", "false", "null"):
         raise ExpressionError(
             f"'{name}' is read by JMESPath as a field name, not a value; write the literal as `{name}` (with backticks)"
         )
-    close = difflib.get_close_matches(name, CLOUDTRAIL_FIELDS, n=1)
+    close = difflib.get_close_matches(name, fields.names, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise ExpressionError(f"'{name}' is not a field of a CloudTrail record{hint}")
+    raise ExpressionError(f"'{name}' is not a field of {fields.what}{hint}")
 
 
 def _check_function(name: str, arguments: int) -> None:

@@ -18,8 +18,9 @@ from typing import Any
 
 from chalicelib import named_lists
 from chalicelib.actions import registered_actions
+from chalicelib.events.finding import KINDS
 from chalicelib.named_lists import NamedLists
-from chalicelib.playbooks.expressions import Expression, ExpressionError
+from chalicelib.playbooks.expressions import CLOUDTRAIL, FIELDS_BY_SOURCE, Expression, ExpressionError
 from chalicelib.playbooks.playbook import Instead, Playbook, PlaybookTest, Step
 from chalicelib.playbooks.schema import MODE_ORDER, validator
 from chalicelib.playbooks.yamlfile import YamlSyntaxError, format_path, line_of, load_yaml
@@ -266,6 +267,7 @@ def explain_schema_error(
 
 DEFAULT_APPROVAL_TIMEOUT = "24h"
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def _duration(text: str) -> dt.timedelta:
@@ -286,15 +288,28 @@ class _Compiler:
         self.errors.append(PlaybookError(self.name, line_of(self.document, at), format_path(at), problem, expected))
 
     def expression(self, at: Sequence[str | int], text: str) -> Expression | None:
+        fields = FIELDS_BY_SOURCE.get(self.document["when"]["source"], CLOUDTRAIL)
         try:
-            return Expression(text)
+            return Expression(text, fields)
         except ExpressionError as problem:
-            self.error(at, str(problem), "a JMESPath expression over the CloudTrail record")
+            self.error(at, str(problem), f"a JMESPath expression over {fields.what}")
             return None
+
+    def check_events(self, when: Mapping[str, Any]) -> None:
+        """CloudTrail eventNames are words; a finding's names are the detector's own (a
+        GuardDuty type such as `UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS`)."""
+        if when["source"] in KINDS:
+            return
+        for index, name in enumerate(when["events"]):
+            if not _EVENT_NAME.fullmatch(name):
+                self.error(
+                    ["when", "events", index], f"{name!r} is not an eventName", "an eventName, such as StopLogging"
+                )
 
     def compile(self) -> Playbook:
         doc = self.document
         when = doc["when"]
+        self.check_events(when)
         condition = self.expression(["when", "if"], when["if"]) if "if" in when else None
         unless = when.get("unless", [])
         if isinstance(unless, str):
@@ -302,6 +317,7 @@ class _Compiler:
         else:
             exclusions = [self.expression(["when", "unless", i], text) for i, text in enumerate(unless)]
         steps = [self.step(i, raw) for i, raw in enumerate(doc.get("steps", []))]
+        containment = [self.step(i, raw, "contain") for i, raw in enumerate(doc.get("contain", []))]
         self.check_mode(doc)
         instead = [self.instead(i, raw, doc["mode"]) for i, raw in enumerate(doc.get("instead", []))]
         tests = tuple(self.test(i, raw) for i, raw in enumerate(doc.get("tests", [])))
@@ -316,6 +332,7 @@ class _Compiler:
             events=tuple(when["events"]),
             mode=doc["mode"],
             steps=tuple(step for step in steps if step is not None),
+            containment=tuple(step for step in containment if step is not None),
             condition=condition,
             exclusions=tuple(e for e in exclusions if e is not None),
             instead=tuple(entry for entry in instead if entry is not None),
@@ -340,11 +357,23 @@ class _Compiler:
 
     def check_mode(self, doc: Mapping[str, Any]) -> None:
         mode, steps = doc["mode"], doc.get("steps", [])
-        if mode in ("auto", "approve") and not steps:
+        if mode == "auto" and not steps and doc.get("contain"):
+            self.error(
+                ["mode"],
+                "containment always waits for a person, and this playbook has nothing else to do",
+                "mode approve (its Approve approves the containment), or `steps:` to run at once",
+            )
+        elif mode in ("auto", "approve") and not steps and not doc.get("contain"):
             self.error(["mode"], f"mode {mode} needs at least one step", "a `steps:` list")
         if mode == "notify" and steps:
             self.error(
                 ["steps"], "mode notify runs no steps", "no `steps:` (or mode dry-run to show what they would do)"
+            )
+        if doc.get("contain") and mode == "notify":
+            self.error(
+                ["contain"],
+                "mode notify runs no steps, so it proposes no containment",
+                "mode auto or approve (containment then waits for a person), or no `contain:`",
             )
 
     def instead(self, index: int, raw: Mapping[str, Any], mode: str) -> Instead | None:
@@ -359,8 +388,8 @@ class _Compiler:
         condition = self.expression([*at, "if"], raw["if"])
         return Instead(raw["mode"], condition, raw["because"]) if condition is not None else None
 
-    def step(self, index: int, raw: Mapping[str, Any]) -> Step | None:
-        at: list[str | int] = ["steps", index]
+    def step(self, index: int, raw: Mapping[str, Any], group: str = "steps") -> Step | None:
+        at: list[str | int] = [group, index]
         actions = registered_actions()
         action = actions.get(raw["action"])
         if action is None:
@@ -391,4 +420,5 @@ class _Compiler:
                     f"{action.name} needs the parameter {parameter.name!r}",
                     parameter.description,
                 )
-        return Step(action, params)
+        unless = self.expression([*at, "unless"], raw["unless"]) if "unless" in raw else None
+        return Step(action, params, unless)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.actions import Action
-from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.event import Event
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.expressions import Expression
 from chalicelib.playbooks.plan import PlanError, PlannedStep
@@ -24,7 +24,7 @@ from chalicelib.playbooks.plan import PlanError, PlannedStep
 @dataclass(frozen=True)
 class Plan:
     playbook: Playbook
-    event: CloudTrailEvent
+    event: Event
     steps: tuple[PlannedStep, ...]
     mode: str
     """The playbook's mode, or the lower one an `instead:` entry (or a look at the resource) gave."""
@@ -61,6 +61,8 @@ class Instead:
 class Step:
     action: type[Action]
     params: Mapping[str, Expression]
+    unless: Expression | None = None
+    """A `contain:` step's own suppression: when it holds, the step is left out."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class Playbook:
     events: tuple[str, ...]
     mode: str
     steps: tuple[Step, ...]
+    containment: tuple[Step, ...] = ()
+    """The `contain:` steps: the second response, which waits for a person (`PlannedStep.contain`)."""
     condition: Expression | None = None
     exclusions: tuple[Expression, ...] = ()
     instead: tuple[Instead, ...] = ()
@@ -108,10 +112,15 @@ class Playbook:
     line: int | None = field(default=None, compare=False)
 
     @property
+    def every_step(self) -> tuple[Step, ...]:
+        """Its steps and its `contain:` steps: what its actions may need (policies, docs)."""
+        return self.steps + self.containment
+
+    @property
     def location(self) -> str:
         return f"{self.path}:{self.line}" if self.path else self.id
 
-    def rejection(self, event: CloudTrailEvent, lists: NamedLists = NO_LISTS) -> str | None:
+    def rejection(self, event: Event, lists: NamedLists = NO_LISTS) -> str | None:
         """Why this playbook does not apply to `event` (its `if`/`unless`), or None if it does;
         `named_list()` reads `lists`, with the event's own account among the trusted ones."""
         seen = lists.for_account(event.account)
@@ -122,7 +131,7 @@ class Playbook:
                 return f"unless: {exclusion.text}"
         return None
 
-    def plan(self, event: CloudTrailEvent, lists: NamedLists = NO_LISTS) -> Plan:
+    def plan(self, event: Event, lists: NamedLists = NO_LISTS) -> Plan:
         """Resolve every step's parameters from `event` (and `lists`, as `rejection` reads
         them), in the playbook's mode or the first `instead:` mode whose condition holds (a
         notice runs no steps); PlanError says which cannot be."""
@@ -131,11 +140,33 @@ class Playbook:
         if lower is not None and lower.mode == "notify":
             return Plan(self, event, (), "notify", lower.because)
         steps = tuple(self._resolve(number, step, event, seen) for number, step in enumerate(self.steps, 1))
+        if lower is None:  # an `instead:` entry says the call may be meant: nobody to contain
+            steps += self._containment(len(steps), event, seen)
+        if not steps and self.containment and lower is None:
+            return Plan(self, event, (), "notify", "the event names no principal its contain: steps can act on")
         if lower is not None:
             return Plan(self, event, steps, lower.mode, lower.because)
         return Plan(self, event, steps, self.mode)
 
-    def _resolve(self, number: int, step: Step, event: CloudTrailEvent, lists: NamedLists) -> PlannedStep:
+    def _containment(self, first: int, event: Event, lists: NamedLists) -> tuple[PlannedStep, ...]:
+        """The `contain:` steps that apply to this event's actor: one whose principal is null
+        (a role's step for a user's call, a user's for a role's) is left out, not failed."""
+        planned: list[PlannedStep] = []
+        for number, step in enumerate(self.containment, first + 1):
+            if step.unless is not None and _truthy(step.unless.search(event.record, lists)):
+                continue
+            if any(
+                parameter.required
+                and step.params.get(parameter.name) is not None
+                and step.params[parameter.name].search(event.record, lists) is None
+                for parameter in step.action.parameters
+            ):
+                continue
+            resolved = self._resolve(number, step, event, lists)
+            planned.append(PlannedStep(resolved.action, resolved.params, contain=True))
+        return tuple(planned)
+
+    def _resolve(self, number: int, step: Step, event: Event, lists: NamedLists) -> PlannedStep:
         params: dict[str, Any] = {}
         for parameter in step.action.parameters:
             expression = step.params.get(parameter.name)

@@ -71,12 +71,14 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "required": ["source", "events"],
-            "description": "the CloudTrail events this playbook answers",
+            "description": "the CloudTrail events, or the detectors' findings, this playbook answers",
             "properties": {
                 "source": {
                     "type": "string",
-                    "pattern": "^[a-z0-9-]+(\\.[a-z0-9-]+)*\\.amazonaws\\.com$",
-                    "description": "the eventSource, such as cloudtrail.amazonaws.com",
+                    "pattern": "^([a-z0-9-]+(\\.[a-z0-9-]+)*\\.amazonaws\\.com"
+                    "|guardduty|securityhub|cloudtrail-insights)$",
+                    "description": "the eventSource, such as cloudtrail.amazonaws.com; or guardduty, securityhub, "
+                    "cloudtrail-insights for their findings",
                 },
                 "events": {
                     "type": "array",
@@ -84,8 +86,9 @@ SCHEMA: dict[str, Any] = {
                     "uniqueItems": True,
                     "items": {
                         "type": "string",
-                        "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
-                        "description": "an eventName, such as StopLogging",
+                        "pattern": "^\\S(.*\\S)?$",
+                        "description": "an eventName, such as StopLogging; a GuardDuty finding type, a Security Hub "
+                        "product name, an Insights type (ApiCallRateInsight, ApiErrorRateInsight)",
                     },
                     "description": "a list of eventNames, such as [StopLogging]",
                 },
@@ -166,6 +169,33 @@ SCHEMA: dict[str, Any] = {
                     "action": {
                         "type": "string",
                         "description": "a registered action, such as cloudtrail.start_logging",
+                    },
+                    "with": {
+                        "type": "object",
+                        "additionalProperties": _EXPRESSION,
+                        "description": "the action's parameters, each a JMESPath expression",
+                    },
+                },
+            },
+        },
+        "contain": {
+            "type": "array",
+            "description": "the second response: steps that contain who did it (revoke their sessions, quarantine "
+            "them), proposed in the same incident once the steps above are done, and run only when a person "
+            "approves; a step whose principal is null for the event (a role step for a user's call) is left out",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["action"],
+                "description": "a step: {action: NAME, with: {PARAMETER: EXPRESSION}}",
+                "properties": {
+                    "action": {
+                        "type": "string",
+                        "description": "a registered action, such as cloudtrail.start_logging",
+                    },
+                    "unless": {
+                        **_EXPRESSION,
+                        "description": "a JMESPath condition that leaves this containment out (a pipeline's role)",
                     },
                     "with": {
                         "type": "object",

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.event import Event
 from chalicelib.organization.model import (
     EXEMPT_REASON_TAG,
     EXEMPT_TAG,
@@ -40,7 +40,7 @@ from chalicelib.playbooks.playbook import Plan, Playbook
 log = logging.getLogger("trailguard")
 
 
-def caller_of(organization: Organization, event: CloudTrailEvent) -> Caller:
+def caller_of(organization: Organization, event: Event) -> Caller:
     actor = event.actor
     return organization.caller(event.account, event.region, (actor.role_arn, actor.arn), event.time)
 
@@ -60,11 +60,11 @@ class Controls:
     def __init__(self, organization: Organization = NO_ORGANIZATION) -> None:
         self.organization = organization
 
-    def outside(self, event: CloudTrailEvent) -> str | None:
+    def outside(self, event: Event) -> str | None:
         """Why the event is outside the stage's scope (no playbook answers it), or None."""
         return self.organization.scope.outside(caller_of(self.organization, event))
 
-    def playbook_outside(self, playbook: Playbook, event: CloudTrailEvent) -> str | None:
+    def playbook_outside(self, playbook: Playbook, event: Event) -> str | None:
         """Why the event is outside the playbook's own scope (its tags are read later), or None."""
         return self.organization.playbook_scope(playbook.id).outside(caller_of(self.organization, event))
 
@@ -93,7 +93,7 @@ class SwitchReader(Protocol):
 
 
 class ExceptionLookup(Protocol):
-    def active(self, playbook_id: str, event: CloudTrailEvent) -> Any:
+    def active(self, playbook_id: str, event: Event) -> Any:
         """The exception people made for this playbook and the event's resource, if one is in force."""
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chalicelib.aws.clients import MEMBER_SESSION_NAME
-from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.event import Event
+from chalicelib.events.finding import Finding
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.settings import Settings
 
@@ -81,7 +82,7 @@ class OwnIdentities:
             own_calls=own_calls,
         )
 
-    def made(self, event: CloudTrailEvent) -> str | None:
+    def made(self, event: Event) -> str | None:
         """The role (as `account:role/name`) if trailguard itself made the call, else None."""
         found = _role_of(event)
         if found is None:
@@ -98,8 +99,8 @@ class OwnIdentities:
             return f"{account}:role/{name}"
         return None
 
-    def _recorded(self, event: CloudTrailEvent) -> bool:
-        request_id = event.record.get("requestID")
+    def _recorded(self, event: Event) -> bool:
+        request_id = event.record.get("requestID") if not isinstance(event, Finding) else None
         return (
             isinstance(request_id, str)
             and bool(request_id)
@@ -119,7 +120,7 @@ def stage_roles(settings: Settings, catalog: Catalog) -> list[str]:
     return stage.central_roles([rule.name for rule in eventbridge_rules(catalog)], settings.member_role)
 
 
-def _role_of(event: CloudTrailEvent) -> tuple[str, str] | None:
+def _role_of(event: Event) -> tuple[str, str] | None:
     """(account, role name) of an assumed-role caller, from the ARNs AWS wrote.
 
     The session issuer's ARN names the role with its path; the session ARN names it too.
@@ -142,7 +143,9 @@ def _role_of(event: CloudTrailEvent) -> tuple[str, str] | None:
     return account, name
 
 
-def skip_reason(event: CloudTrailEvent, own: OwnIdentities) -> Skip | None:
+def skip_reason(event: Event, own: OwnIdentities) -> Skip | None:
+    if isinstance(event, Finding):
+        return _finding_skip(event, own)
     if event.failed:
         return Skip("failed-call", f"the call failed ({event.error_code}), so it changed nothing")
     if event.read_only:
@@ -150,4 +153,17 @@ def skip_reason(event: CloudTrailEvent, own: OwnIdentities) -> Skip | None:
     role = own.made(event)
     if role is not None:
         return Skip("own-identity", f"the call was made by trailguard's own role {role}")
+    return None
+
+
+def _finding_skip(finding: Finding, own: OwnIdentities) -> Skip | None:
+    """A detector's verdict is not answered when the detector says there is nothing to answer
+    (a sample, an archived or resolved finding, the end of an unusual period), nor when it is
+    about trailguard's own role: trailguard never contains itself."""
+    quiet = finding.quiet
+    if quiet is not None:
+        return Skip("quiet-finding", quiet)
+    role = own.made(finding)
+    if role is not None:
+        return Skip("own-identity", f"the finding is about trailguard's own role {role}")
     return None

@@ -22,6 +22,7 @@ from typing import Any
 
 from chalicelib import logs
 from chalicelib.aws.clients import AwsClients
+from chalicelib.events import event as events
 from chalicelib.events.record import CloudTrailEvent, EventError
 from chalicelib.incidents.lifecycle import IncidentTooLarge
 from chalicelib.memory import heartbeats, refresh
@@ -65,7 +66,7 @@ class EventHandler:
         per decision (an incident opened or found again), or one saying why none was made."""
         started = time.perf_counter()
         try:
-            event = CloudTrailEvent.from_eventbridge(raw)
+            event = events.from_eventbridge(raw)
         except EventError as error:
             log.warning(
                 "event rejected",
@@ -82,7 +83,11 @@ class EventHandler:
             "region": event.region,
             "actor": event.actor.label,
         }
-        if self.canary is not None and heartbeats.is_beat(event.record, self.canary):
+        if (
+            isinstance(event, CloudTrailEvent)
+            and self.canary is not None
+            and heartbeats.is_beat(event.record, self.canary)
+        ):
             beat = self._heartbeat(event, where, started)
             if beat is not None:
                 return beat
@@ -94,7 +99,7 @@ class EventHandler:
             if self.metrics is not None:
                 self.metrics.handler_error(HANDLER, "incident too large", eventID=event.event_id)
             return {"status": "failed", "eventID": event.event_id, "eventName": event.name, "reason": str(error)}
-        if not outcomes:
+        if not outcomes and isinstance(event, CloudTrailEvent):
             # Judged: a playbook names the call and no guard skipped it (see `memory.rules`).
             judged = decision.skip is None and bool(self.responder.catalog.candidates(event.source, event.name))
             refresh.after_call(self.memory, self.clients, event, judged, self.clients.home_account)

@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 
 from chalicelib.aws.seals import ChangedOutsideTrailguard
-from chalicelib.events.record import CloudTrailEvent
+from chalicelib.events.event import Event
+from chalicelib.events.finding import INSIGHTS, Finding
 from chalicelib.incidents.lifecycle import Incidents, IncidentTooLarge, StaleIncident
 from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.named_lists import NO_LISTS, NamedLists
@@ -33,7 +34,7 @@ log = logging.getLogger("trailguard")
 class Decision:
     """What the playbooks make of one event, before anything is done about it."""
 
-    event: CloudTrailEvent
+    event: Event
     skip: Skip | None = None
     plans: tuple[Plan, ...] = ()
     failures: tuple[tuple[Playbook, str], ...] = ()
@@ -60,7 +61,7 @@ NO_CONTROLS = Controls()
 
 def decide(
     catalog: Catalog,
-    event: CloudTrailEvent,
+    event: Event,
     own: OwnIdentities,
     lists: NamedLists = NO_LISTS,
     controls: Controls = NO_CONTROLS,
@@ -117,7 +118,7 @@ class Responder:
         self.live = live
         self.incidents = incidents
 
-    def respond(self, event: CloudTrailEvent) -> tuple[Decision, list[Outcome]]:
+    def respond(self, event: Event) -> tuple[Decision, list[Outcome]]:
         decision = decide(self.catalog, event, self.own, self.lists, self.controls)
         outcomes: list[Outcome] = []
         for plan in decision.plans:
@@ -139,9 +140,7 @@ class Responder:
         outcomes += [self._open(event, playbook, None, error) for playbook, error in decision.failures]
         return decision, outcomes
 
-    def reopen(
-        self, event: CloudTrailEvent, playbook: Playbook, steps: tuple[PlannedStep, ...], why: str
-    ) -> Outcome | None:
+    def reopen(self, event: Event, playbook: Playbook, steps: tuple[PlannedStep, ...], why: str) -> Outcome | None:
         """Open an incident of `playbook` with a plan already made (an exception expired and the
         sweep found its resource still unsafe; `why` says so in its history): the
         organization's scope, ceilings and what only a running stage knows decide its mode as
@@ -162,7 +161,7 @@ class Responder:
 
     def _open(
         self,
-        event: CloudTrailEvent,
+        event: Event,
         playbook: Playbook,
         plan: Plan | None,
         error: str | None,
@@ -200,6 +199,8 @@ class Responder:
             opened = self.incidents.open(incident, TRAILGUARD, opening)
         if not opened:
             return self._duplicate(playbook, incident)
+        if isinstance(event, Finding) and event.kind == INSIGHTS:
+            self._attach_insight(event, incident)
         if incident.state is State.REMEDIATING:
             try:
                 incident = self.incidents.remediate(incident)
@@ -211,6 +212,21 @@ class Responder:
                 return self._duplicate(playbook, incident)
         self.incidents.tell(incident)
         return Outcome(playbook, incident)
+
+    def _attach_insight(self, insight: Finding, opened: Incident) -> None:
+        """Tell the open incidents of the principal behind an insight about it, in their
+        history (and so their message's thread): an unusual rate of calls beside a change
+        trailguard answered is context people need. Nothing is decided; a failure is logged."""
+        principal = _principal(insight.actor.arn or insight.actor.role_arn)
+        if principal is None or self.incidents.simulated:
+            return
+        detail = f"{opened.title}: {insight.name} ({insight.resource}) by this principal; incident {opened.id}"
+        try:
+            for incident in self.incidents.open_incidents():
+                if incident.id != opened.id and _principal(incident.event.actor_arn) == principal:
+                    self.incidents.tell(self.incidents.note(incident.id, TRAILGUARD, "insight", detail))
+        except Exception:
+            log.exception("could not attach insight incident %s to the principal's open incidents", opened.id)
 
     def _duplicate(self, playbook: Playbook, ours: Incident) -> Outcome:
         """The event was delivered before: finish what a dead worker left, else do nothing.
@@ -229,7 +245,17 @@ class Responder:
         return Outcome(playbook, resumed, duplicate=True)
 
 
-def _where(event: CloudTrailEvent, playbook: Playbook) -> dict[str, str | None]:
+def _principal(arn: str | None) -> str | None:
+    """Who an ARN names, whatever the session: a role session's ARN without its session name."""
+    if not arn:
+        return None
+    if ":assumed-role/" in arn:
+        head, _, rest = arn.partition(":assumed-role/")
+        return f"{head}:assumed-role/{rest.split('/', 1)[0]}"
+    return arn
+
+
+def _where(event: Event, playbook: Playbook) -> dict[str, str | None]:
     return {"eventID": event.event_id, "eventName": event.name, "account": event.account, "playbook": playbook.id}
 
 

@@ -31,7 +31,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from chalicelib.incidents.model import HistoryEntry, Incident, State, StepResult, StepStatus
+from chalicelib.incidents.model import Containment, HistoryEntry, Incident, State, StepResult, StepStatus
 
 ACTION_PREFIX = "trailguard:"
 """Prefix of every button's action_id; the rest is the transition it asks for."""
@@ -92,9 +92,27 @@ _DECISIONS = {
     "except-refused": "Exception refused",
     "revoke-exception": "Exception revoked",
     "exception-expired": "Exception expired",
+    "contain": "Containment approved",
+    "deny_containment": "Containment denied",
+    "release": "Release asked",
+    "finish_release": "Released",
+    "insight": "CloudTrail Insights saw an unusual rate of calls by this principal",
 }
 _PEOPLES_DECISIONS = frozenset(
-    {"approve", "deny", "undo", "retry", "acknowledge", "expire", "except", "except-refused", "revoke-exception"}
+    {
+        "approve",
+        "deny",
+        "undo",
+        "retry",
+        "acknowledge",
+        "expire",
+        "except",
+        "except-refused",
+        "revoke-exception",
+        "contain",
+        "deny_containment",
+        "release",
+    }
 )
 _BUTTONS: Mapping[State, tuple[str, ...]] = {
     State.PROPOSED: ("approve", "deny"),
@@ -108,11 +126,33 @@ _LABELS = {
     "undo": "Undo",
     "acknowledge": "Acknowledge",
     "retry": "Retry",
+    "contain": "Approve containment",
+    "deny_containment": "Deny containment",
+    "release": "Release (undo containment)",
     EXCEPT: "Mark as expected for 7 days",
+}
+_CONTAINMENT_BUTTONS: Mapping[Containment, tuple[str, ...]] = {
+    Containment.PROPOSED: ("contain", "deny_containment", "undo", "acknowledge"),
+    Containment.APPLIED: ("release", "undo", "acknowledge"),
+}
+"""A remediated incident's buttons while its second response waits for a person, or holds."""
+_CONTAINMENT_HEADLINES = {
+    Containment.PROPOSED: "trailguard put things back. Containing who did it waits for an approver.",
+    Containment.APPROVED: "trailguard put things back; containing who did it is under way.",
+    Containment.DENIED: "trailguard put things back. Containment was denied: the actor keeps its access.",
+    Containment.APPLIED: "trailguard put things back and contained who did it. Release when the actor is cleared.",
+    Containment.RELEASED: "trailguard put things back. The containment was released.",
 }
 _EXCEPTABLE = frozenset({State.PROPOSED, State.REMEDIATED, State.FAILED, State.NOTIFIED, State.SIMULATED})
 """States whose message offers "Mark as expected": the change may recur, and be meant."""
-_STYLES = {"approve": "primary", "deny": "danger", "undo": "danger", "retry": "primary"}
+_STYLES = {
+    "approve": "primary",
+    "deny": "danger",
+    "undo": "danger",
+    "retry": "primary",
+    "contain": "primary",
+    "deny_containment": "danger",
+}
 
 
 @dataclass(frozen=True)
@@ -193,6 +233,9 @@ def render_digest(incidents: list[Incident], account_names: Mapping[str, str] | 
 
 
 def _headline(incident: Incident) -> str:
+    containment = incident.containment
+    if incident.state is State.REMEDIATED and containment is not None:
+        return _CONTAINMENT_HEADLINES[containment]
     if incident.state is State.NOTIFIED and incident.mode_note:
         return "trailguard changed nothing: the organization's settings let it only tell here (Mode lowered)."
     return _HEADLINES[incident.state]
@@ -241,11 +284,22 @@ def _what_happened(incident: Incident, names: Mapping[str, str]) -> str:
             f"{mark} The posture sweep found `{_code(event.name)}`{resource} in *{where}*, "
             f"{escape(event.region)}, at {_when(event.time)}; no CloudTrail event was received."
         )
+    if event.from_finding:
+        detector = _DETECTORS.get(event.source, event.source)
+        severity = f" ({escape(event.finding_severity)})" if event.finding_severity else ""
+        about = f" about *{escape(event.actor)}*" if event.actor_arn or event.actor != "unknown principal" else ""
+        title = f"\n> {escape(event.finding_title)}" if event.finding_title else ""
+        return (
+            f"{mark} {detector} reported `{_code(event.name)}`{severity}{about}{resource} in *{where}*, "
+            f"{escape(event.region)}, at {_when(event.time)}.{title}"
+        )
     return (
         f"{mark} *{escape(event.actor)}* called `{_code(event.name)}`{resource} in *{where}*, "
         f"{escape(event.region)}, at {_when(event.time)}."
     )
 
+
+_DETECTORS = {"guardduty": "GuardDuty", "securityhub": "Security Hub", "cloudtrail-insights": "CloudTrail Insights"}
 
 _LOWERED = re.compile(r"; ((?:approve|notify) instead of (?:auto|approve): [^;]+)")
 
@@ -276,6 +330,8 @@ def _details(incident: Incident) -> list[MarkdownTextObject]:
 
 def _work(incident: Incident) -> str:
     """The plan, or each step's outcome, one line each, cut to fit one section."""
+    if incident.containment is not None and incident.state is not State.SIMULATED:
+        return _two_responses(incident)
     if incident.steps:
         title = "*Would run:*" if incident.state is State.SIMULATED else "*Steps:*"
         lines = [_step_line(index, step) for index, step in enumerate(incident.steps, 1)]
@@ -285,6 +341,23 @@ def _work(incident: Incident) -> str:
     else:
         return ""
     return _lines_that_fit(title, lines, SectionBlock.text_max_length)
+
+
+def _two_responses(incident: Incident) -> str:
+    """The repair and the containment, each under its own title: what ran, what waits."""
+    repair: list[str] = []
+    contain: list[str] = []
+    for index, planned in enumerate(incident.plan):
+        result = incident.steps[index] if index < len(incident.steps) else None
+        if result is not None and not (planned.contain and result.status is StepStatus.NOT_RUN):
+            line = _step_line(index + 1, result)
+        else:
+            line = f":hourglass: {index + 1}. {_call(planned.action, planned.params)}: waits for an approver"
+        (contain if planned.contain else repair).append(line)
+    title = "*Proposed steps:*" if incident.state is State.PROPOSED else "*Repair (now):*"
+    parts = [_lines_that_fit(title, repair, SectionBlock.text_max_length // 2)] if repair else []
+    parts.append(_lines_that_fit("*Contain who did it (on approval):*", contain, SectionBlock.text_max_length // 2))
+    return "\n".join(parts)
 
 
 def _step_line(index: int, step: StepResult) -> str:
@@ -317,6 +390,9 @@ def _param(value: Any) -> str:
 
 def _buttons(incident: Incident, exceptions: bool = False) -> list[ButtonElement]:
     names = list(_BUTTONS.get(incident.state, ()))
+    containment = incident.containment
+    if incident.state is State.REMEDIATED and containment in _CONTAINMENT_BUTTONS:
+        names = list(_CONTAINMENT_BUTTONS[containment])  # type: ignore[index]
     if incident.state is State.FAILED and not incident.plan:
         names.remove("retry")  # nothing to run again: the playbook needs fixing
     if exceptions and incident.state in _EXCEPTABLE and incident.event.resource:
@@ -348,6 +424,9 @@ def _confirmation(incident: Incident, name: str) -> ConfirmObject | None:
         "approve": f"Run {count} step(s) in {account}, {incident.event.region}?",
         "retry": f"Run the steps that did not finish again in {account}?",
         "undo": "Put back what trailguard changed? Steps whose resource changed since are left alone.",
+        "contain": f"Contain {incident.event.actor} in {account}, {incident.event.region}? "
+        "Whatever runs as this principal may stop working.",
+        "release": "Take the containment back? The actor gets its access again; the repair stays.",
     }
     if name not in questions:
         return None
@@ -364,7 +443,7 @@ def _decisions(history: list[HistoryEntry]) -> str:
 def _footer(incident: Incident) -> str:
     event = incident.event
     parts = [f"Incident `{incident.id}`"]
-    if not event.from_sweep:
+    if not event.from_sweep and not event.from_finding:  # a finding is not a CloudTrail event
         url = CONSOLE_EVENT_URL.format(
             region=urllib.parse.quote(event.region, safe=""), event_id=urllib.parse.quote(event.event_id, safe="")
         )

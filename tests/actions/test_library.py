@@ -815,7 +815,118 @@ def _trusted_access():
     )
 
 
+def _role_sessions():
+    iam = _client("iam")
+    iam.create_role(RoleName="app-server", AssumeRolePolicyDocument=_policy(TRUST_EC2), Path="/apps/")
+
+    def revocation():
+        try:
+            return iam.get_role_policy(RoleName="app-server", PolicyName="trailguard-revoke-older-sessions")[
+                "PolicyDocument"
+            ]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+
+    return Setup(
+        iam,
+        {"role": "app-server", "since": "2026-01-01T00:00:00Z"},
+        unsafe=lambda: None,  # a role whose sessions are all valid
+        observe=revocation,
+        tamper=lambda: iam.put_role_policy(
+            RoleName="app-server",
+            PolicyName="trailguard-revoke-older-sessions",
+            PolicyDocument=_policy({"Effect": "Deny", "Action": "s3:*", "Resource": "*"}),
+        ),
+    )
+
+
+def _quarantined_role():
+    iam = _client("iam")
+    iam.create_role(RoleName="app-server", AssumeRolePolicyDocument=_policy(TRUST_EC2))
+    arn = f"arn:aws:iam::{ACCOUNT}:policy/trailguard/trailguard-quarantine"
+    return Setup(
+        iam,
+        {"role": "app-server"},
+        unsafe=lambda: None,
+        observe=lambda: sorted(
+            p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName="app-server")["AttachedPolicies"]
+        ),
+        tamper=lambda: iam.detach_role_policy(RoleName="app-server", PolicyArn=arn),
+    )
+
+
+def _quarantined_user():
+    iam = _client("iam")
+    iam.create_user(UserName="mallory")
+    arn = f"arn:aws:iam::{ACCOUNT}:policy/trailguard/trailguard-quarantine"
+    return Setup(
+        iam,
+        {"user": "mallory"},
+        unsafe=lambda: None,
+        observe=lambda: sorted(
+            p["PolicyArn"] for p in iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"]
+        ),
+        tamper=lambda: iam.detach_user_policy(UserName="mallory", PolicyArn=arn),
+    )
+
+
+def _user_access_keys():
+    iam = _client("iam")
+    iam.create_user(UserName="payroll-bot")
+    iam.create_access_key(UserName="payroll-bot")
+    old = iam.create_access_key(UserName="payroll-bot")["AccessKey"]["AccessKeyId"]
+    iam.update_access_key(UserName="payroll-bot", AccessKeyId=old, Status="Inactive")  # stays inactive after undo
+    return Setup(
+        iam,
+        {"user": "payroll-bot"},
+        unsafe=lambda: None,
+        observe=lambda: sorted(
+            (k["AccessKeyId"], k["Status"]) for k in iam.list_access_keys(UserName="payroll-bot")["AccessKeyMetadata"]
+        ),
+        tamper=lambda: iam.update_access_key(UserName="payroll-bot", AccessKeyId=old, Status="Active"),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _interface_groups_are_replaced(monkeypatch):
+    """AWS replaces an interface's security groups (ModifyNetworkInterfaceAttribute: "the new
+    set of groups you specify replaces the current set"); moto 5.2 reports them joined with
+    the groups its instance was launched with. The interface's own groups are reported here."""
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    monkeypatch.setattr(NetworkInterface, "group_set", property(lambda self: self._group_set))
+
+
+def _isolated_instance():
+    ec2 = _client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    other = ec2.create_security_group(GroupName="other", Description="other", VpcId=vpc)["GroupId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SecurityGroupIds=[web])["Instances"][0]
+
+    def interface() -> str:
+        found = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+        return found["NetworkInterfaces"][0]["NetworkInterfaceId"]
+
+    def groups():
+        eni = ec2.describe_network_interfaces(NetworkInterfaceIds=[interface()])["NetworkInterfaces"][0]
+        return sorted(g["GroupId"] for g in eni["Groups"])
+
+    return Setup(
+        ec2,
+        {"instance": instance["InstanceId"]},
+        unsafe=lambda: None,
+        observe=groups,
+        tamper=lambda: ec2.modify_network_interface_attribute(NetworkInterfaceId=interface(), Groups=[other]),
+    )
+
+
 CASES: dict[str, Callable[[], Setup]] = {
+    "iam.revoke_role_sessions": _role_sessions,
+    "iam.quarantine_role": _quarantined_role,
+    "iam.quarantine_user": _quarantined_user,
+    "iam.deactivate_user_access_keys": _user_access_keys,
+    "ec2.isolate_instance": _isolated_instance,
     "s3.remove_public_object_acl": _object_acl,
     "s3.remove_public_policy_statements": _bucket_policy,
     "s3.block_public_access": lambda: _public_access_block(False),

@@ -29,7 +29,7 @@ from chalicelib.incidents.model import Incident, State, StepStatus
 from chalicelib.incidents.steps import StepRunner
 from chalicelib.memory import trails
 from chalicelib.playbooks.plan import PlannedStep
-from tests.actions.test_library import CASES, Setup, _action
+from tests.actions.test_library import CASES, Setup, _action, _interface_groups_are_replaced  # noqa: F401 (autouse)
 from tests.conftest import ACCOUNT, MALLORY, REGION, remembering
 
 pytestmark = pytest.mark.integration
@@ -162,7 +162,18 @@ def _trail_without_insights() -> Setup:
     return _stopped_trail()
 
 
+def _instance_beside_a_quarantine_group() -> Setup:
+    """The library's case, its VPC's quarantine group already made (by an earlier isolation):
+    what a no-op write cannot create, the read-back needs."""
+    setup = CASES["ec2.isolate_instance"]()
+    ec2 = setup.client
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    ec2.create_security_group(GroupName="trailguard-quarantine", Description="quarantine", VpcId=vpc)
+    return setup
+
+
 ELSEWHERE = {
+    "ec2.isolate_instance": _instance_beside_a_quarantine_group,
     "cloudtrail.start_logging": _stopped_trail,
     "cloudtrail.restore_insight_selectors": _trail_without_insights,
     "cloudtrail.restore_trail": _deleted_trail,

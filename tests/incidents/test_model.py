@@ -36,9 +36,20 @@ def _incident(state: State) -> Incident:
     )
 
 
+CONTAINMENT_NEEDED = {
+    "contain": StepStatus.NOT_RUN,
+    "deny_containment": StepStatus.NOT_RUN,
+    "release": StepStatus.APPLIED,
+}
+"""The second response's transitions, and the state of the `contain:` step each needs."""
+
+
 @pytest.mark.parametrize("name,state", [(n, s) for n, s in ALL_MOVES if s in TRANSITIONS[n].sources])
 def test_every_legal_transition_moves_and_is_recorded(name, state):
     incident = _incident(state)
+    if name in CONTAINMENT_NEEDED:
+        incident.plan = [PlannedStep("iam.revoke_role_sessions", {"role": "r"}, contain=True)]
+        incident.steps = [StepResult("iam.revoke_role_sessions", {"role": "r"}, CONTAINMENT_NEEDED[name])]
     when = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
     incident.move(name, "slack:U123", "because", when)
     assert incident.state is TRANSITIONS[name].target
@@ -164,3 +175,14 @@ def test_a_steps_parameters_are_stored_once_with_the_plan():
     # What earlier versions wrote, each step with its own copy, still reads.
     stored["steps"][0]["params"] = {"group": "sg-1", "rules": rules}
     assert Incident.from_dict(stored) == again
+
+
+@pytest.mark.parametrize("name", sorted(CONTAINMENT_NEEDED))
+def test_the_second_response_s_buttons_are_refused_without_a_containment_in_the_right_state(name):
+    incident = _incident(State.REMEDIATED)
+    with pytest.raises(IllegalTransition, match=f"cannot {name} incident .*: its containment is none"):
+        incident.move(name, "slack:U123")
+    incident.plan = [PlannedStep("iam.revoke_role_sessions", {"role": "r"}, contain=True)]
+    incident.move("deny_containment", "slack:U123")
+    with pytest.raises(IllegalTransition, match=f"its containment is denied, and {name} needs"):
+        incident.move(name, "slack:U123")

@@ -19,6 +19,7 @@ from tests.conftest import (
     envelope,
     record,
     recording_clients,
+    shown,
     signed_click,
 )
 
@@ -37,6 +38,10 @@ def stop_logging(client):
     response = client.lambda_.invoke("respond_to_cloudtrail", event)
     [incident] = response.payload["incidents"]
     return incident["id"]
+
+
+CONTAIN_OR_UNDO = ["contain", "deny_containment", "undo", "acknowledge", "except"]
+"""A remediated StopLogging by an IAM user: the repair's Undo, and its containment's proposal."""
 
 
 def buttons(message):
@@ -60,7 +65,7 @@ def test_auto_remediation_posts_undo_and_a_signed_undo_puts_the_trail_back(press
     assert logging_now(trail) is True
     message = slack_stub.only_message()
     assert message.channel == slack_stub.channel_id("#security-alerts")
-    assert buttons(message) == ["undo", "acknowledge", "except"]
+    assert buttons(message) == CONTAIN_OR_UNDO
     assert "IAMUser mallory" in text_of(message) and "sandbox (123456789012)" in text_of(message)
     stored = runtime.incidents.get(incident_id)
     assert stored.notification["ts"] == message.ts and not stored.notification_due
@@ -87,7 +92,7 @@ def test_undo_is_refused_and_says_so_when_the_trail_changed_since(press, client,
     assert logging_now(trail) is False
     message = slack_stub.only_message()
     assert "Undo refused" in text_of(message) and "IsLogging" in text_of(message)
-    assert buttons(message) == ["undo", "acknowledge", "except"]
+    assert buttons(message) == CONTAIN_OR_UNDO
 
 
 def test_acknowledge_closes_the_incident_and_removes_undo(press, client, runtime, slack_stub, trail):
@@ -110,7 +115,7 @@ def test_retry_runs_the_failed_step_again(press, client, runtime, slack_stub, ma
     press("retry", incident_id)
 
     assert runtime.incidents.get(incident_id).state is State.REMEDIATED and logging_now(trail) is True
-    assert buttons(slack_stub.only_message()) == ["undo", "acknowledge", "except"]
+    assert buttons(slack_stub.only_message()) == CONTAIN_OR_UNDO
 
 
 # -- approve mode ------------------------------------------------------------------------
@@ -359,7 +364,7 @@ def test_slack_down_keeps_the_incident_and_the_sweep_delivers_later(client, runt
     assert report["delivered"] == [incident_id]
     delivered = runtime.incidents.get(incident_id)
     assert not delivered.notification_due and delivered.notification["ts"] == slack_stub.only_message().ts
-    assert buttons(slack_stub.only_message()) == ["undo", "acknowledge", "except"]
+    assert buttons(slack_stub.only_message()) == CONTAIN_OR_UNDO
 
 
 def test_a_table_that_fails_gets_503_not_a_stack_trace(press, client, runtime, trail, approve_mode):
@@ -441,3 +446,92 @@ def test_a_click_signed_for_another_workspace_or_app_is_refused_before_any_read(
     body, headers = signed_click("approve", value)
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
     assert runtime.incidents.get(incident_id).state is State.REMEDIATED
+
+
+# -- one incident, two responses: repair now, contain on approval ----------------------------
+
+
+def test_containment_approved_from_slack_quarantines_the_user_and_release_takes_it_back(
+    press, client, runtime, slack_stub, trail
+):
+    iam = runtime.clients.client("iam", "123456789012", "us-east-1")
+    iam.create_user(UserName="mallory")
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    assert logging_now(trail) is True  # the repair ran at once
+    message = slack_stub.only_message()
+    assert buttons(message) == CONTAIN_OR_UNDO
+    assert "Contain who did it (on approval)" in text_of(message) and "iam.quarantine_user" in text_of(message)
+    assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
+
+    assert press("contain", incident_id).status_code == 200
+
+    incident = runtime.incidents.get(incident_id)
+    assert incident.state is State.REMEDIATED and incident.containment.value == "applied"
+    [attached] = iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"]
+    assert attached["PolicyName"] == "trailguard-quarantine"
+    assert buttons(message) == ["release", "undo", "acknowledge", "except"]
+    assert "Containment approved by" in text_of(message)
+
+    press("release", incident_id)
+
+    incident = runtime.incidents.get(incident_id)
+    assert incident.state is State.REMEDIATED and incident.containment.value == "released"
+    assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
+    assert logging_now(trail) is True  # releasing the actor leaves the repair alone
+    assert buttons(message) == ["undo", "acknowledge", "except"]
+
+
+def test_containment_denied_from_slack_leaves_the_actor_and_keeps_the_repair(press, client, runtime, slack_stub, trail):
+    iam = runtime.clients.client("iam", "123456789012", "us-east-1")
+    iam.create_user(UserName="mallory")
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+
+    press("deny_containment", incident_id)
+
+    incident = runtime.incidents.get(incident_id)
+    assert incident.state is State.REMEDIATED and incident.containment.value == "denied"
+    assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
+    message = slack_stub.only_message()
+    assert buttons(message) == ["undo", "acknowledge", "except"] and "Containment denied by" in text_of(message)
+    assert logging_now(trail) is True
+    body, headers = signed_click("contain", shown(incident))  # a forged or late press: nothing runs
+    assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
+    assert runtime.incidents.get(incident_id).containment.value == "denied"
+    assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
+
+
+def test_a_stolen_credential_finding_proposes_revoking_the_role_and_approve_revokes_it(
+    press, client, runtime, slack_stub
+):
+    import datetime as dt
+    from pathlib import Path
+
+    from chalicelib.actions.contain_iam import REVOCATION_POLICY, session_denied
+    from chalicelib.respond.handler import eventbridge_rules
+
+    iam = runtime.clients.client("iam", "123456789012", "us-east-1")
+    iam.create_role(RoleName="app-server", AssumeRolePolicyDocument="{}")
+    finding = json.loads(
+        (
+            Path(__file__).parents[1]
+            / "data/findings/guardduty/reconstructed-InstanceCredentialExfiltration.OutsideAWS.json"
+        ).read_text()
+    )
+    [rule] = [r.name for r in eventbridge_rules(runtime.catalog) if r.pattern["detail-type"] == ["GuardDuty Finding"]]
+    [incident] = client.lambda_.invoke(rule, finding).payload["incidents"]
+    assert (incident["playbook"], incident["state"]) == ("guardduty-instance-credentials-exfiltration", "proposed")
+    message = slack_stub.only_message()
+    assert buttons(message) == ["approve", "deny", "except"]
+    assert "GuardDuty reported" in text_of(message) and "iam.revoke_role_sessions" in text_of(message)
+    stolen_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)  # the copied session was issued before
+
+    press("approve", incident["id"])
+
+    stored = runtime.incidents.get(incident["id"])
+    assert stored.state is State.REMEDIATED and stored.containment.value == "applied"
+    document = iam.get_role_policy(RoleName="app-server", PolicyName=REVOCATION_POLICY)["PolicyDocument"]
+    assert session_denied(document, stolen_at)  # what AWS evaluates: the stolen session is refused
+    assert not session_denied(document, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert buttons(message) == ["release", "undo", "acknowledge", "except"]

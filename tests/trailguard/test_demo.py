@@ -33,6 +33,8 @@ def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tm
         ("ec2-security-group-public-admin-ingress", "notify", "notified", "SSH OPEN to 0.0.0.0/0"),  # expected
         ("cloudtrail-stop-logging", "dry-run", "simulated", "logging"),  # while paused (restarted after resume)
         ("cloudtrail-stop-logging", "auto", "remediated", "logging"),  # after the resume
+        # GuardDuty's stolen-credential finding, Approved: the copied session is denied by the role
+        ("guardduty-instance-credentials-exfiltration", "approve", "remediated", "stolen session refused"),
     ]
     assert "after the call: SSH OPEN to 0.0.0.0/0" in out and "after the call: DELETED" in out
     assert "POST /slack/interactions (approve, by U0ONCALL, signed) -> 200" in out
@@ -41,7 +43,8 @@ def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tm
         in out
     )
     assert "POST /slack/interactions (undo, by U0ONCALL, forged) -> 401" in out
-    assert out.count("[ Undo ]  [ Acknowledge ]") == 9  # seven remediations, the approved proposal, the SSH fix again
+    # seven remediations, the approved proposal, the SSH fix again, the approved containment
+    assert out.count("[ Undo ]  [ Acknowledge ]") == 10
     # an exception made from a signed Slack click, through the modal, and the kill switch
     assert "POST /slack/interactions (except, by U0ONCALL, signed) -> 200; Slack opens the modal" in out
     assert "trailguard's worker made exception exc-" in out and "mode auto -> notify: exception exc-" in out
@@ -54,7 +57,11 @@ def test_the_demo_scenario_ends_with_every_resource_as_the_story_says(capsys, tm
     # one region goes blind: the heartbeat's incident, told, then closed when the trail logs again
     assert "the next heartbeat: 123456789012/eu-west-1: since " in out and "closed  [ok]" in out
     assert "CRITICAL · trailguard cannot see account 123456789012 in eu-west-1" in out
-    assert len(outcome.messages) == 14
+    assert len(outcome.messages) == 16
+    # one incident, two responses: the trail restarted at once, its caller's containment proposed
+    assert "[ Approve containment ]  [ Deny containment ]  [ Undo ]  [ Acknowledge ]" in out
+    assert '"Condition": {"DateLessThan": {"aws:TokenIssueTime": "' in out  # the deny statement in the role
+    assert "mallory's next call with the copied session: stolen session refused" in out
     for path in outcome.messages:
         blocks = json.loads(path.read_text())["blocks"]
         assert blocks[0]["type"] == "header" and any(b["type"] == "context" for b in blocks)

@@ -177,6 +177,8 @@ def test_a_sample_event_matches_each_deployed_pattern_and_a_failed_call_does_not
     for rule in rules:
         stored = json.loads(events.describe_rule(Name=function_name(STAGE, rule.name) + "-event")["EventPattern"])
         pattern = EventPattern.load(json.dumps(stored))
+        if stored["detail-type"] != ["AWS API Call via CloudTrail"]:
+            continue  # a detector's findings: tests/playbooks/test_catalog.py matches real ones
         selections = stored["detail"].get("$or", [stored["detail"]])
         for selection in selections:
             source, name = selection["eventSource"][0], selection["eventName"][0]

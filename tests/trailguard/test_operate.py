@@ -288,3 +288,27 @@ def test_the_organizations_accounts_and_ou_paths_become_the_settings_files_accou
     organization = load_organization(settings)
     assert organization.accounts[account].ou_path == (root, workloads, sandbox)
     assert organization.account_names()[account] == "alice-sandbox"
+
+
+def test_containment_is_approved_and_released_from_the_command_line(client, operated, make_trail):
+    """The second response without Slack: StopLogging by an IAM user repaired at once, its
+    caller's quarantine approved, then released, each recorded as the AWS principal."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="mallory")
+    cloudtrail = make_trail(TRAIL)
+    cloudtrail.stop_logging(Name=TRAIL)
+    incident_id = _stop_logging(client)
+    assert operated.incidents.get(incident_id).containment.value == "proposed"
+
+    said = _run("incidents", "contain", incident_id, "--stage", "dev")
+    assert f"contain of {incident_id} recorded, by {OPERATOR}: remediating" in said
+    assert [p["PolicyName"] for p in iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"]] == [
+        "trailguard-quarantine"
+    ]
+    _run("incidents", "release", incident_id, "--stage", "dev", "--reason", "mallory was the red team")
+    incident = operated.incidents.get(incident_id)
+    assert incident.containment.value == "released" and incident.state is State.REMEDIATED
+    assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
+    assert cloudtrail.get_trail_status(Name=TRAIL)["IsLogging"] is True
+    refused = _run("incidents", "deny-containment", incident_id, "--stage", "dev", code=1)
+    assert "its containment is released, and deny_containment needs proposed" in refused

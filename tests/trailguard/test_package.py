@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.events.finding import DETAIL_TYPES
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import stage_roles
 from chalicelib.respond.handler import eventbridge_rules
@@ -273,7 +274,8 @@ def test_every_rule_is_named_as_chalice_deploy_names_it_with_a_dead_letter_queue
         assert (policy["MaximumRetryAttempts"], policy["MaximumEventAgeInSeconds"]) == retry
     for function in RULE_FUNCTIONS:
         pattern = rules[f"trailguard-dev-{function}-event"]["EventPattern"]
-        assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]  # Chalice's pattern survived the merge
+        # Chalice's pattern survived the merge: API calls, or a detector's findings
+        assert pattern["detail-type"][0] in ("AWS API Call via CloudTrail", *DETAIL_TYPES)
 
 
 def test_each_dead_letter_queue_lets_in_only_its_own_rule(transformed):

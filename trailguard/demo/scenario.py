@@ -294,3 +294,90 @@ RESUMED_STOP = Attack(
     "logging",
     "remediated",
 )
+
+
+# -- a detector's verdict: stolen instance credentials, contained on approval ----------------------
+
+APP_ROLE = "app-server"
+"""The web servers' instance role, whose credentials the attacker copied off an instance."""
+STOLEN_SESSION_ISSUED = "2026-11-26T17:05:00Z"
+"""When the instance's session the attacker copied was issued (before the finding, before the revocation)."""
+
+
+def stolen_credentials_finding(now: str, finding_id: str) -> dict[str, Any]:
+    """GuardDuty's "credentials of an instance role used outside AWS" finding, in the shape
+    tests/data/findings documents (a reconstruction from GuardDuty's documentation), as
+    EventBridge delivers it, about `APP_ROLE` in the demo account."""
+    detail = {
+        "schemaVersion": "2.0",
+        "accountId": ACCOUNT,
+        "region": REGION,
+        "partition": "aws",
+        "id": finding_id,
+        "arn": f"arn:aws:guardduty:{REGION}:{ACCOUNT}:detector/d4b0/finding/{finding_id}",
+        "type": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+        "resource": {
+            "resourceType": "AccessKey",
+            "accessKeyDetails": {
+                "accessKeyId": "ASIAQXAMPLE7STOLEN01",
+                "principalId": "AROAQXAMPLEAPPROLE01:i-0a1b2c3d4e5f67890",
+                "userName": APP_ROLE,
+                "userType": "AssumedRole",
+            },
+        },
+        "service": {
+            "serviceName": "guardduty",
+            "action": {
+                "actionType": "AWS_API_CALL",
+                "awsApiCallAction": {
+                    "api": "ListBuckets",
+                    "serviceName": "s3.amazonaws.com",
+                    "callerType": "Remote IP",
+                    "remoteIpDetails": {"ipAddressV4": "203.0.113.77"},
+                },
+            },
+            "archived": False,
+            "count": 3,
+        },
+        "severity": 8,
+        "createdAt": now,
+        "updatedAt": now,
+        "title": f"Credentials for instance role {APP_ROLE} used from external IP address.",
+    }
+    return {
+        "version": "0",
+        "id": "7bf73129-1428-4cd3-a780-95db273d16de",
+        "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty",
+        "account": ACCOUNT,
+        "time": now,
+        "region": REGION,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def app_role_sessions(c: Clients) -> str:
+    """Whether the copied session still works, as AWS would judge it by the revocation
+    statement (moto does not evaluate IAM policies: `contain_iam.session_denied` checks the
+    statement's one condition, aws:TokenIssueTime, as AWS documents it)."""
+    import datetime as dt
+
+    from chalicelib.actions.contain_iam import REVOCATION_POLICY, session_denied
+
+    iam = c["iam"]
+    try:
+        document = iam.get_role_policy(RoleName=APP_ROLE, PolicyName=REVOCATION_POLICY)["PolicyDocument"]
+    except iam.exceptions.NoSuchEntityException:
+        return "stolen session VALID"
+    stolen = dt.datetime.fromisoformat(STOLEN_SESSION_ISSUED)
+    return "stolen session refused" if session_denied(document, stolen) else "stolen session VALID"
+
+
+STOLEN_CREDENTIALS = Attack(
+    "uses the web servers' instance credentials from outside AWS (GuardDuty reports it)",
+    lambda c: None,
+    app_role_sessions,
+    "stolen session refused",
+    "remediated",
+)

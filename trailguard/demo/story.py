@@ -10,6 +10,7 @@ AWS and from the Slack stub.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from chalicelib.slack.messages import describe_params
 from trailguard.demo import scenario
 from trailguard.demo.records import CallRecorder, cloudtrail_record
 
-SERVICES = ("cloudtrail", "kms", "s3", "ec2")
+SERVICES = ("cloudtrail", "kms", "s3", "ec2", "iam")
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Story:
             self.mark_as_expected(client, number)
             self.kill_switch(client, number + 2)
             self.heartbeat(client, number + 6)
+            self.stolen_credentials(client, number + 9)
         for attack, incident_id in self.incidents:
             incident = self.app.runtime.incidents.get(incident_id)
             self.outcome.rows.append(
@@ -346,6 +348,80 @@ class Story:
         good = closed is not None and closed.state.value == "acknowledged" and len(fourth.seen_again) == 1
         said = "; ".join(fourth.seen_again) or "nothing"
         click.echo(f"   the heartbeat after: {said}  [{self.check(good)}]")
+
+    def stolen_credentials(self, client: Any, number: int) -> None:
+        """A detector's verdict: GuardDuty reports the web servers' instance credentials used
+        outside AWS; trailguard proposes revoking the role's sessions, the on-call engineer
+        approves, and the deny statement in the role refuses the attacker's copied session."""
+        from chalicelib.clock import timestamp, utc_now
+        from chalicelib.respond.handler import eventbridge_rules
+        from trailguard.local.slack import signed_click
+
+        attack = scenario.STOLEN_CREDENTIALS
+        iam = self.c["iam"]
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):  # a second story on the same AWS
+            iam.create_role(
+                RoleName=scenario.APP_ROLE,
+                AssumeRolePolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "ec2.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    }
+                ),
+            )
+        self.recorder.calls.clear()
+        click.echo(self.style(f"{number}. mallory {attack.title}", fg="red", bold=True))
+        click.echo(f"   the copied session (issued {scenario.STOLEN_SESSION_ISSUED}) before: {attack.read(self.c)}")
+        [rule] = [
+            r.name
+            for r in eventbridge_rules(self.app.runtime.catalog)
+            if r.pattern["detail-type"] == ["GuardDuty Finding"]
+        ]
+        finding = scenario.stolen_credentials_finding(timestamp(utc_now()).replace("+00:00", "Z"), uuid.uuid4().hex)
+        result = client.lambda_.invoke(rule, finding).payload
+        [incident_id] = [summary["id"] for summary in result.get("incidents", [])]
+        self.incidents.append((attack, incident_id))
+        incident = self.app.runtime.incidents.get(incident_id)
+        planned = ", ".join(f"{s.action} {describe_params(s.params)}" for s in incident.plan)
+        good = incident.state.value == "proposed"
+        click.echo(
+            f"   GuardDuty Finding -> {rule}: playbook {self.style(incident.playbook_id, bold=True)} "
+            f"({incident.mode}, {incident.severity})"
+        )
+        click.echo(f"   trailguard proposes: {planned}; waits for an approver  [{self.check(good, 'not proposed')}]")
+        self.show_message(incident, f"{number:02d}-{incident.playbook_id}")
+        click.echo()
+        click.echo(self.style(f"{number + 1}. the on-call engineer: presses Approve", fg="cyan", bold=True))
+        body, headers = signed_click(
+            "approve",
+            self.slack.button_value(incident_id, "approve"),
+            user=scenario.ON_CALL,
+            secret=self.secret,
+            response_url=self.slack.response_url(str(number + 1)),
+        )
+        response = client.http.post("/slack/interactions", headers=headers, body=body)
+        click.echo(f"   POST /slack/interactions (approve, by {scenario.ON_CALL}, signed) -> {response.status_code}")
+        incident = self.app.runtime.incidents.get(incident_id)
+        document = self.c["iam"].get_role_policy(
+            RoleName=scenario.APP_ROLE, PolicyName="trailguard-revoke-older-sessions"
+        )
+        [statement] = document["PolicyDocument"]["Statement"]
+        click.echo(f"   role {scenario.APP_ROLE}, inline policy trailguard-revoke-older-sessions:")
+        click.echo(f"     {json.dumps(statement)}")
+        now = attack.read(self.c)
+        good = response.status_code == 200 and incident.state.value == "remediated" and now == attack.expected
+        click.echo(
+            f"   mallory's next call with the copied session: {now} (AccessDenied: an explicit deny; moto does not "
+            "evaluate IAM policies, so the statement's one condition, aws:TokenIssueTime, is checked as AWS "
+            f"documents it)  [{self.check(good, f'expected {attack.expected}, remediated')}]"
+        )
+        self.show_message(incident, f"{number + 1:02d}-{incident.playbook_id}-{incident.state.value}")
         click.echo()
 
     def set_switch(self, state: str, reason: str) -> str:

@@ -43,9 +43,9 @@ NOT_ANSWERED = {
         "Read-only call (GetPasswordData): nothing changed that could be put back. A detection tool should alert on it."
     ),
     "aws.credential-access.ec2-steal-instance-credentials": (
-        "The credentials are used from outside AWS (GuardDuty's InstanceCredentialExfiltration finding). Its "
-        "only write, ssm:SendCommand, is routine administration, and revoking the role's sessions would stop "
-        "the workload."
+        "Answered by containment, not repair: the stolen credentials used from outside AWS raise GuardDuty's "
+        "InstanceCredentialExfiltration finding, and `guardduty-instance-credentials-exfiltration` proposes "
+        "revoking the role's sessions (approve). Its only write call, ssm:SendCommand, is routine administration."
     ),
     "aws.credential-access.secretsmanager-batch-retrieve-secrets": (
         "Read-only calls (BatchGetSecretValue): nothing changed that could be put back."
@@ -77,9 +77,6 @@ NOT_ANSWERED = {
     ),
     "aws.persistence.lambda-overwrite-code": (
         "UpdateFunctionCode is every deployment, and the previous code is not in the event: use Lambda code signing."
-    ),
-    "aws.persistence.sts-federation-token": (
-        "A federation token cannot be revoked by deleting anything; deny sts:GetFederationToken with an SCP."
     ),
 }
 """Why no playbook answers these techniques: a test requires a reason for every technique
@@ -373,6 +370,79 @@ A playbook's `mode` is the most it does; two things can lower it for one call, n
 `replay` and the playbooks' inline tests read no resource: they show the mode the event alone
 decides.
 
+## Findings: GuardDuty, Security Hub, CloudTrail Insights
+
+A playbook answers a detector's verdict as it answers an API call, through the same guards,
+scope, ceilings, incidents and Slack messages. `when.source` names the detector and
+`when.events` what it reports; expressions run over the finding as the detector writes it
+(checked, when the playbook is loaded, against that detector's documented fields):
+
+| `when.source` | EventBridge event | `when.events` lists | expressions run over |
+|---|---|---|---|
+{FINDING_ROWS}
+
+Each detector's findings get an EventBridge rule of their own, generated like the API calls'.
+AWS documents the Insights event's detail-type but not its envelope's source: its rule asks
+for any `aws.` source (only AWS can use one) and only the start of an unusual period.
+
+What the decision path reads of a finding: its id (the finding's own, kept by GuardDuty and
+Security Hub across updates: one incident per finding), the account it names (a delegated
+administrator's bus receives its members' findings: trailguard acts where the finding is),
+its time, and the principal it is about. A guard leaves alone a sample finding
+(`CreateSampleFindings`), an archived, resolved or suppressed one, a finding imported into
+Security Hub by the account itself (its own `default` product: anyone allowed
+`BatchImportFindings` could write it), the end of an insight, and a finding about
+trailguard's own role. The domain functions for the fields people match on
+(`finding_role`, `finding_user`, `finding_access_key`, `finding_instance`,
+`finding_severity`, `insight_principal`) read GuardDuty's and ASFF's shapes alike; see
+"Domain functions".
+
+An insight's incident is also attached to the open incidents of the principal behind it (the
+same user, or the same role whatever the session): their history, and their message's thread,
+say that CloudTrail Insights saw an unusual rate of calls by that principal, naming the
+insight's incident.
+
+## Two responses: repair now, contain on approval
+
+`steps:` repair the resource; `contain:` contains who did it, in the same incident:
+
+```yaml
+mode: auto
+steps:                         # run at once (or on approval, in mode approve)
+  - action: cloudtrail.start_logging
+    with: {trail: requestParameters.name}
+contain:                       # proposed beside the repair; runs only when a person approves
+  - action: iam.revoke_role_sessions
+    with: {role: actor_role(userIdentity), since: eventTime}
+    unless: "contains(named_list('pipeline_roles'), userIdentity.sessionContext.sessionIssuer.arn || '')"
+  - action: iam.quarantine_user
+    with: {user: actor_user(userIdentity)}
+```
+
+- A `contain:` step whose principal is null for the event is left out: the group above
+  offers a role's sessions for a role's call and the user for a user's. Its `unless:` leaves
+  it out too (a pipeline's role).
+- An `instead:` entry that lowers the mode (the call may be meant) proposes no containment.
+- The incident is remediated once its steps are done; its message shows the repair and the
+  containment under their own titles, with **Approve containment** and **Deny containment**
+  beside Undo. Approved, the `contain:` steps run (snapshot, check, apply, read back, like
+  any step); **Release** then undoes them alone, and Undo undoes everything.
+- A playbook with only `contain:` steps (a finding: nothing to repair) is a proposal to
+  contain, in mode `approve`: its Approve approves the containment. When the finding names
+  no principal its steps can act on, people are told (mode notify).
+- Containment never waits forever silently: the incident stays open (and listed) until a
+  person decides or acknowledges it.
+
+Containment refuses, saying why, principals AWS does not let it act on or that must not be
+touched: service-linked roles, IAM Identity Center permission-set roles (`AWSReservedSSO_*`),
+trailguard's own roles, and the organization's break-glass roles (`lists.break_glass_roles`).
+
+### What containment does to a running workload
+
+| action | what stops | what keeps working | undo |
+|---|---|---|---|
+{CONTAINMENT_ROWS}
+
 ## Expressions
 
 Every value taken from the event is a [JMESPath](https://jmespath.org/) expression over
@@ -504,6 +574,73 @@ weeks shows nothing unexpected ("Shadow first" in docs/replay.md).
 """
 
 
+_FINDING_ROWS = (
+    (
+        "`guardduty`",
+        "`GuardDuty Finding` (source `aws.guardduty`)",
+        "finding types, such as `UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS`",
+        "the finding (`detail`): `type`, `severity`, `resource.accessKeyDetails`, "
+        "`resource.instanceDetails`, `service.action`...",
+    ),
+    (
+        "`securityhub`",
+        "`Security Hub Findings - Imported` (source `aws.securityhub`; one finding per event)",
+        "product names (`ProductName`, else the product in `ProductArn`)",
+        "the ASFF finding (`detail.findings[0]`): `Severity.Label`, `Types`, `Resources`, `Compliance.Status`...",
+    ),
+    (
+        "`cloudtrail-insights`",
+        "`AWS Insight via CloudTrail`",
+        "insight types: `ApiCallRateInsight`, `ApiErrorRateInsight`",
+        "the Insights record (`detail`): `insightDetails.eventSource`, `.eventName`, `.insightContext`...",
+    ),
+)
+
+_CONTAINMENT_ROWS = (
+    (
+        "`iam.revoke_role_sessions`",
+        "every session of the role issued before now (stolen copies included)",
+        "new sessions: EC2 and Lambda fetch fresh credentials within minutes; a process holding old ones "
+        "fails until it asks again",
+        "removes exactly its statement (or puts back its earlier cutoff)",
+    ),
+    (
+        "`iam.quarantine_role`",
+        "every session of the role, old and new",
+        "nothing that uses the role",
+        "detaches the deny-all policy",
+    ),
+    (
+        "`iam.quarantine_user`",
+        "the user's password, keys, and federation tokens it created",
+        "nothing that uses the user",
+        "detaches the deny-all policy",
+    ),
+    (
+        "`iam.deactivate_user_access_keys`",
+        "every script and job using the user's keys",
+        "the console password, sessions already issued",
+        "makes active again the keys it deactivated",
+    ),
+    (
+        "`ec2.isolate_instance`",
+        "new connections in and out; whatever the instance serves",
+        "the instance itself (disks and memory, for forensics); connections already established may live "
+        "on until idle (security groups track them)",
+        "gives each interface its groups back",
+    ),
+)
+
+
+def _table_rows(rows: tuple[tuple[str, ...], ...]) -> str:
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
+
+
+LANGUAGE = LANGUAGE.replace("{FINDING_ROWS}", _table_rows(_FINDING_ROWS)).replace(
+    "{CONTAINMENT_ROWS}", _table_rows(_CONTAINMENT_ROWS)
+)
+
+
 def _domain_functions() -> str:
     rows = []
     for name, function in DOCUMENTED_BY.items():
@@ -568,7 +705,7 @@ to the resource type named beside it (the others cannot be narrowed).
 def _playbooks(catalog: Catalog) -> str:
     rows = []
     for playbook in sorted(catalog.playbooks, key=lambda p: p.id):
-        actions = ", ".join(f"`{step.action.name}`" for step in playbook.steps) or "(tells only)"
+        actions = ", ".join(f"`{step.action.name}`" for step in playbook.every_step) or "(tells only)"
         events = ", ".join(playbook.events)
         rows.append(
             f"| `{playbook.id}` | {playbook.title} | {playbook.severity} | {playbook.mode} | "
@@ -604,7 +741,7 @@ def _lower_modes(catalog: Catalog) -> list[str]:
     lines = []
     for playbook in sorted(catalog.playbooks, key=lambda p: p.id):
         reasons = [f"{entry.mode} when `{entry.condition.text}`: {entry.because}" for entry in playbook.instead]
-        for step in playbook.steps:
+        for step in playbook.every_step:
             if playbook.mode == "auto" and step.action.workload is not Action.workload:
                 reasons.append(f"approve when `{step.action.name}` finds a workload on the resource (see the action)")
             if playbook.mode == "approve" and step.action.propose_only_if_unsafe:

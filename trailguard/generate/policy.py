@@ -86,7 +86,8 @@ value, so a statement with this condition allows nothing."""
 
 def _actions(catalog: Catalog) -> list[type[Action]]:
     """The actions some playbook of the catalog uses."""
-    return list({step.action.name: step.action for playbook in catalog.playbooks for step in playbook.steps}.values())
+    actions = {step.action.name: step.action for playbook in catalog.playbooks for step in playbook.every_step}
+    return list(actions.values())
 
 
 def narrowing(actions: Iterable[type[Action]]) -> dict[str, ResourceType]:
@@ -110,7 +111,7 @@ def remediation_permissions(catalog: Catalog) -> list[str]:
 def _pass_role_services(catalog: Catalog) -> list[str]:
     services = set()
     for playbook in catalog.playbooks:
-        for step in playbook.steps:
+        for step in playbook.every_step:
             if PASS_ROLE in step.action.permissions:
                 if not step.action.passes_role_to:
                     raise ValueError(f"{step.action.name} needs iam:PassRole but names no service to pass roles to")

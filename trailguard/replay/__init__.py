@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from chalicelib.events.record import CloudTrailEvent, EventError
+from chalicelib.events.event import Event
+from chalicelib.events.record import EventError
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.notify import NullNotifier
 from chalicelib.incidents.store import MemoryStore
@@ -59,7 +60,7 @@ class ReplayCounts:
 class ReplayLine:
     """One event worth reporting: it matched, or (with --all) a guard skipped it."""
 
-    event: CloudTrailEvent
+    event: Event
     outcomes: list[Outcome]
     skipped: tuple[str, str] | None = None  # (code, reason)
 
@@ -69,7 +70,7 @@ class ReplayLine:
             "eventID": event.event_id,
             "eventName": event.name,
             "eventSource": event.source,
-            "eventTime": event.record["eventTime"],
+            "eventTime": event.summary().time,
             "account": event.account,
             "region": event.region,
         }
@@ -92,7 +93,7 @@ def _match(outcome: Outcome) -> dict[str, Any]:
 
 
 def replay(
-    items: Iterable[CloudTrailEvent | EventError | int | None],
+    items: Iterable[Event | EventError | int | None],
     catalog: Catalog,
     own: OwnIdentities,
     *,
@@ -137,7 +138,7 @@ def replay(
                 kept = counts.examples.setdefault(outcome.playbook.id, [])
                 if len(kept) < EXAMPLES:
                     kept.append(
-                        f"{item.record['eventTime']} {item.name} in {item.account}/{item.region} "
+                        f"{item.summary().time} {item.name} in {item.account}/{item.region} "
                         f"by {item.actor.label} ({item.event_id})"
                     )
             yield ReplayLine(item, fresh)
@@ -165,7 +166,7 @@ def _columns(time: str, event: str, place: str, actor: str) -> str:
 
 def write_table_row(line: ReplayLine, out: TextIO) -> None:
     event = line.event
-    head = _columns(event.record["eventTime"], event.name, f"{event.account}/{event.region}", event.actor.label)
+    head = _columns(event.summary().time, event.name, f"{event.account}/{event.region}", event.actor.label)
     if line.skipped:
         out.write(f"{head} skipped: {line.skipped[0]} ({line.skipped[1]})\n")
         return

@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from chalicelib.events.record import CloudTrailEvent, EventError
+from chalicelib.events.event import Event
+from chalicelib.events.record import EventError
 from chalicelib.incidents.lifecycle import Incidents
 from chalicelib.incidents.notify import NullNotifier
 from chalicelib.incidents.store import MemoryStore
@@ -135,7 +136,7 @@ class Side:
         prints = [_fingerprint(playbook) for playbook in mine]
         return None not in prints and prints == [_fingerprint(playbook) for playbook in theirs]
 
-    def matches(self, event: CloudTrailEvent) -> dict[str, Match]:
+    def matches(self, event: Event) -> dict[str, Match]:
         _, outcomes = self.responder.respond(event)
         found = {}
         for outcome in outcomes:
@@ -160,7 +161,7 @@ def _fingerprint(playbook: Any) -> str | None:
         return None
 
 
-def compare(items: Iterable[CloudTrailEvent | EventError | int | None], old: Side, new: Side) -> Comparison:
+def compare(items: Iterable[Event | EventError | int | None], old: Side, new: Side) -> Comparison:
     """The differences between `old` and `new` over `items`, in event order, then playbook
     id order within an event."""
     result = Comparison()
@@ -176,7 +177,7 @@ def compare(items: Iterable[CloudTrailEvent | EventError | int | None], old: Sid
         if isinstance(item, EventError):
             result.malformed += 1
             continue
-        assert isinstance(item, CloudTrailEvent)
+        assert item is not None
         result.events += 1
         call = (item.source, item.name)
         if call not in unchanged:
@@ -199,11 +200,11 @@ def compare(items: Iterable[CloudTrailEvent | EventError | int | None], old: Sid
     return result
 
 
-def summary(event: CloudTrailEvent) -> dict[str, str]:
+def summary(event: Event) -> dict[str, str]:
     """The few fields a reviewer needs to find the event."""
     return {
         "eventID": event.event_id,
-        "eventTime": str(event.record.get("eventTime", "")),
+        "eventTime": event.summary().time,
         "eventName": event.name,
         "where": f"{event.account or '?'}/{event.region}",
         "actor": event.actor.label,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.events.event import Event
 from chalicelib.events.record import CloudTrailEvent, EventError
 from trailguard import eventfiles
 from trailguard.replay.selection import RecordFilter, Selection, layout_partition
@@ -39,7 +40,7 @@ BATCH_FILES = 256
 that the scan's start and its last file's tail cost little, small enough that a batch's
 candidates are a few MB and that the next batch is selected while this one is decided."""
 
-Item = CloudTrailEvent | EventError | None | int
+Item = Event | EventError | None | int
 """What the decision path gets: an event (or why a record is not one) for a candidate, and
 an int for that many records read and not checked (`trailguard.replay.replay` counts them)."""
 
