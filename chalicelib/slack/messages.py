@@ -279,6 +279,12 @@ def _what_happened(incident: Incident, names: Mapping[str, str]) -> str:
     where = f"{escape(names[account])} ({account})" if account in names else escape(account)
     resource = f" on `{_code(event.resource)}`" if event.resource else ""
     mark = _SEVERITY_MARKS.get(incident.severity, "")
+    if event.from_sweep and event.name == "HeartbeatMissed":  # posture.heartbeat
+        return (
+            f"{mark} The heartbeat's events from *{where}*, {escape(event.region)}, stopped arriving (noticed at "
+            f"{_when(event.time)}): trailguard cannot see what happens there (a trail stopped or blinded "
+            "without an event, a forwarding rule removed, an outage). The history says since when."
+        )
     if event.from_sweep:
         return (
             f"{mark} The posture sweep found `{_code(event.name)}`{resource} in *{where}*, "

@@ -5,6 +5,7 @@ never answered (moto)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import boto3
 import pytest
@@ -21,6 +22,7 @@ from chalicelib.posture.heartbeat import PLAYBOOK_ID, Heartbeat
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.handler import EventHandler, eventbridge_rules
 from chalicelib.respond.responder import Responder
+from chalicelib.slack.messages import render
 from tests.conftest import ACCOUNT, MALLORY, PLAYBOOKS, REGION, Clock, remembering
 
 pytestmark = pytest.mark.integration
@@ -93,6 +95,10 @@ def test_a_region_whose_events_stop_is_reported_once_within_the_grace_period_and
     assert (blind.state, blind.severity, blind.mode) == (State.NOTIFIED, "critical", "notify")
     assert blind.title == f"trailguard cannot see account {ACCOUNT} in {OTHER_REGION}"
     assert (blind.event.account, blind.event.region) == (ACCOUNT, OTHER_REGION)
+    # its message says which place went quiet and since when, not "the sweep found HeartbeatMissed"
+    said = json.dumps(render(blind).blocks, ensure_ascii=False)
+    assert "stopped arriving (noticed at 2026-12-06 12:11:00 UTC)" in said and OTHER_REGION in said and ACCOUNT in said
+    assert "posture sweep found" not in said
     stage.deliver(REGION)
     stage.later(5)
     stage.heartbeat.run()
