@@ -26,6 +26,7 @@ from typing import Any
 from chalicelib.events.event import Event
 from chalicelib.events.record import CloudTrailEvent, EventError
 from trailguard import eventfiles
+from trailguard.replay.ahead import ahead
 from trailguard.replay.selection import RecordFilter, Selection, layout_partition
 
 ENGINES = ("auto", "duckdb", "python")
@@ -164,54 +165,20 @@ def _selected(
 ) -> Iterator[tuple[str, list[Source], Any]]:
     """Each segment, with DuckDB's selection for a batch of delivery files, made one batch
     ahead in a thread of its own."""
-    import queue
-    import threading
-
     from trailguard.replay import duckdb_engine
 
-    done = object()
-    ahead: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def select() -> None:
-        connection = None
+    def select() -> Iterator[tuple[str, list[Source], Any]]:
+        connection = duckdb_engine.connect(threads)
         try:
-            connection = duckdb_engine.connect(threads)
             for kind, group in _segments(sources):
                 found = (
                     duckdb_engine.batch(connection, [s.path for s in group], selection) if kind == "duckdb" else None
                 )
-                if not put((kind, group, found)):
-                    return
-            put(done)
-        except BaseException as error:  # handed to the consumer, which raises it
-            put(error)
+                yield kind, group, found
         finally:
-            if connection is not None:
-                connection.close()
+            connection.close()
 
-    thread = threading.Thread(target=select, name="duckdb-select", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = ahead.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=10)
+    return ahead(select, 1, "duckdb-select", join_seconds=10)
 
 
 def _python(

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from chalicelib.events.record import CloudTrailEvent, EventError
 from trailguard.replay import engines
+from trailguard.replay.ahead import ahead
 from trailguard.replay.progress import Progress, TerminalLine
 from trailguard.replay.selection import Selection
 
@@ -117,7 +118,13 @@ def s3(
     scratch = Path(tempfile.mkdtemp(prefix="trailguard-replay-"))
 
     def fetched() -> Iterator[engines.Source]:
-        for item in _ahead(s3fetch.fetch(client, location.bucket, listed, scratch, workers), engines.BATCH_FILES):
+        objects = ahead(
+            lambda: s3fetch.fetch(client, location.bucket, listed, scratch, workers),
+            engines.BATCH_FILES,
+            "s3-ahead",
+            join_seconds=5,
+        )  # the next batch is fetched while DuckDB reads this one
+        for item in objects:
             label = f"s3://{location.bucket}/{item.object.key}"
             if item.error:
                 summary.errors.append(label)
@@ -137,52 +144,6 @@ def s3(
         shutil.rmtree(scratch, ignore_errors=True)
         summary.objects, summary.bytes = report.objects, report.bytes
         summary.list_calls, summary.unrecognised = report.list_calls, len(report.unrecognised or [])
-
-
-def _ahead(items: Iterator[Any], most: int) -> Iterator[Any]:
-    """`items`, produced by a thread up to `most` ahead of the consumer: the next batch is
-    fetched while DuckDB reads this one (it does not hold Python's lock while it works)."""
-    import queue
-    import threading
-
-    done = object()
-    waiting: queue.Queue[Any] = queue.Queue(maxsize=most)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                waiting.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(done)
-        except BaseException as error:  # handed to the consumer, which raises it
-            put(error)
-        finally:
-            with contextlib.suppress(Exception):
-                items.close()  # type: ignore[attr-defined]
-
-    thread = threading.Thread(target=produce, name="s3-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = waiting.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 @dataclass
