@@ -44,10 +44,10 @@ class ContainFunction(Action):
 
     Example:
 
-        contain:
+        steps:
           - action: lambda.contain_function
             with:
-              function: resource.lambdaDetails.functionName
+              function: requestParameters.functionName
               trusted_accounts: named_list('trusted_accounts')
               trusted_organizations: named_list('trusted_organizations')
     """

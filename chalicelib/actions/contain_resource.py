@@ -256,13 +256,15 @@ class DenyPrincipalOnBucket(_PrincipalDenial):
     Refused for the root user, federated users and services, service-linked roles, Identity
     Center permission-set roles, trailguard's own and break-glass roles, and when the policy
     would exceed S3's 20 KB. Undo takes out exactly that statement (and deletes the policy
-    if it held nothing else), and refuses if the statement was changed since.
+    if it held nothing else), and refuses if the statement was changed since. From a
+    GuardDuty S3 finding, give it `resource.s3BucketDetails[0].name` and
+    `finding_principal(@)` (`guardduty-s3-anomalous-access`).
 
     Example:
 
-        contain:
+        steps:
           - action: s3.deny_principal
-            with: {bucket: "resource.s3BucketDetails[0].name", principal: finding_principal(@)}
+            with: {bucket: requestParameters.bucketName, principal: actor_arn(userIdentity)}
     """
 
     name = "s3.deny_principal"
@@ -323,7 +325,7 @@ class DenyPrincipalOnKey(_PrincipalDenial):
 
     Example:
 
-        contain:
+        steps:
           - action: kms.deny_principal
             with: {key: requestParameters.keyId, principal: actor_arn(userIdentity)}
     """
