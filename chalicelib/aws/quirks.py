@@ -685,3 +685,17 @@ def actor_user(identity: Any) -> str | None:
         return None
     name = identity.get("userName")
     return name if isinstance(name, str) and name else None
+
+
+def actor_arn(identity: Any) -> str | None:
+    """The ARN of who made the call, as a resource policy's `aws:PrincipalArn` holds it: the
+    role (the session issuer's ARN, with its path) for an `AssumedRole` identity, the user's
+    ARN for an `IAMUser`; None for any other caller. For denying the caller on a bucket or a
+    key (`s3.deny_principal`, `kms.deny_principal`); never read from the session name."""
+    if isinstance(identity, Mapping) and identity.get("type") == "IAMUser":
+        arn = identity.get("arn")
+        return arn if isinstance(arn, str) and ":user/" in arn else None
+    if actor_role(identity) is None:
+        return None
+    arn = identity["sessionContext"]["sessionIssuer"].get("arn")
+    return arn if isinstance(arn, str) and ":role/" in arn else None

@@ -517,6 +517,23 @@ def finding_user(finding: Any) -> str | None:
     return None
 
 
+def finding_principal(finding: Any) -> str | None:
+    """The ARN of the IAM role or user the finding is about (`finding_role`, `finding_user`),
+    in the finding's account: `arn:aws:iam::<accountId>:role/<name>` (the action that denies
+    it reads the role's path from IAM); an insight's principal as attributed; None otherwise."""
+    attributed = insight_principal(finding)
+    if attributed is not None or not isinstance(finding, Mapping):
+        return attributed
+    account = finding.get("accountId") or finding.get("AwsAccountId")
+    partition = finding.get("partition") if isinstance(finding.get("partition"), str) else "aws"
+    if not isinstance(account, str) or not account:
+        return None
+    role, user = finding_role(finding), finding_user(finding)
+    if role:
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    return f"arn:{partition}:iam::{account}:user/{user}" if user else None
+
+
 def finding_access_key(finding: Any) -> str | None:
     """The access key id the finding is about, if it names one."""
     if not isinstance(finding, Mapping):

@@ -225,6 +225,10 @@ class DomainFunctions(functions.Functions):
         return finding.finding_user(record)
 
     @functions.signature({"types": ["object", "null"]})
+    def _func_finding_principal(self, record: Any) -> str | None:
+        return finding.finding_principal(record)
+
+    @functions.signature({"types": ["object", "null"]})
     def _func_finding_access_key(self, record: Any) -> str | None:
         return finding.finding_access_key(record)
 
@@ -247,6 +251,10 @@ class DomainFunctions(functions.Functions):
     @functions.signature({"types": ["object", "null"]})
     def _func_actor_user(self, identity: Any) -> str | None:
         return quirks.actor_user(identity)
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_actor_arn(self, identity: Any) -> str | None:
+        return quirks.actor_arn(identity)
 
     @functions.signature({"types": ["string"]})
     def _func_named_list(self, name: str) -> list[str]:

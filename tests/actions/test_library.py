@@ -921,12 +921,76 @@ def _isolated_instance():
     )
 
 
+def _bucket_denial():
+    s3, iam = _client("s3"), _client("iam")
+    s3.create_bucket(Bucket="data-bucket")
+    s3.put_bucket_policy(Bucket="data-bucket", Policy=_policy(PUBLIC_READ))
+    iam.create_role(
+        RoleName="app-server",
+        Path="/apps/",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [TRUST_EC2]}),
+    )
+
+    def tamper():
+        document = json.loads(s3.get_bucket_policy(Bucket="data-bucket")["Policy"])
+        document["Statement"][-1]["Action"] = "s3:GetObject"
+        s3.put_bucket_policy(Bucket="data-bucket", Policy=json.dumps(document))
+
+    return Setup(
+        s3,
+        {"bucket": "data-bucket", "principal": f"arn:aws:sts::{ACCOUNT}:assumed-role/app-server/i-0a1b2c3d4e5f67890"},
+        unsafe=lambda: None,
+        observe=lambda: json.loads(s3.get_bucket_policy(Bucket="data-bucket")["Policy"]),
+        tamper=tamper,
+    )
+
+
+def _key_denial():
+    kms, iam = _client("kms"), _client("iam")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    iam.create_user(UserName="payroll-bot")
+
+    def tamper():
+        document = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+        document["Statement"] = document["Statement"][:-1]
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(document))
+
+    return Setup(
+        kms,
+        {"key": key, "principal": f"arn:aws:iam::{ACCOUNT}:user/payroll-bot"},
+        unsafe=lambda: None,
+        observe=lambda: json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]),
+        tamper=tamper,
+    )
+
+
+def _contained_function():
+    setup = _function_permission()
+    lam = setup.client
+    lam.create_function_url_config(FunctionName="billing", AuthType="NONE")
+
+    def observe():
+        statements = json.loads(lam.get_policy(FunctionName="billing")["Policy"])["Statement"]
+        return lam.get_function_url_config(FunctionName="billing")["AuthType"], sorted(s["Sid"] for s in statements)
+
+    return Setup(
+        lam,
+        {"function": "billing", "trusted_accounts": [], "trusted_organizations": []},
+        unsafe=setup.unsafe,
+        observe=observe,
+        tamper=lambda: lam.update_function_url_config(FunctionName="billing", AuthType="NONE"),
+    )
+
+
 CASES: dict[str, Callable[[], Setup]] = {
     "iam.revoke_role_sessions": _role_sessions,
     "iam.quarantine_role": _quarantined_role,
     "iam.quarantine_user": _quarantined_user,
     "iam.deactivate_user_access_keys": _user_access_keys,
     "ec2.isolate_instance": _isolated_instance,
+    "s3.deny_principal": _bucket_denial,
+    "kms.deny_principal": _key_denial,
+    "lambda.contain_function": _contained_function,
     "s3.remove_public_object_acl": _object_acl,
     "s3.remove_public_policy_statements": _bucket_policy,
     "s3.block_public_access": lambda: _public_access_block(False),
@@ -963,7 +1027,7 @@ CASES: dict[str, Callable[[], Setup]] = {
 def _action(name, setup):
     action_class = registered_actions()[name]
     defaults = {p.name: p.default for p in action_class.parameters if not p.required}
-    context = ActionContext(ACCOUNT, REGION, setup.memory, incident_id="inc-0123456789abcdef0123")
+    context = ActionContext(ACCOUNT, REGION, setup.memory, incident_id="inc-0123456789abcdef0123", clients=_client)
     return action_class(setup.client, {**defaults, **setup.params}, context)
 
 

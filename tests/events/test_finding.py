@@ -19,6 +19,7 @@ from chalicelib.events.finding import (
     Finding,
     finding_access_key,
     finding_instance,
+    finding_principal,
     finding_role,
     finding_severity,
     finding_user,
@@ -72,6 +73,35 @@ def test_instance_credentials_used_outside_aws_name_the_instance_role():
     assert finding.actor.role_name == "app-server"
     assert finding.actor.role_arn == "arn:aws:iam::123456789012:role/app-server"
     assert finding_severity(finding.record) == "HIGH"
+
+
+def test_the_principal_to_deny_is_the_finding_s_role_or_user_in_the_finding_s_account():
+    s3 = events.from_eventbridge(load("guardduty/reconstructed-Exfiltration.S3-AnomalousBehavior.json"))
+    assert finding_principal(s3.record) == "arn:aws:iam::123456789012:role/reporting"
+    user = copy.deepcopy(s3.record)
+    user["resource"]["accessKeyDetails"].update(userName="mallory", userType="IAMUser")
+    assert finding_principal(user) == "arn:aws:iam::123456789012:user/mallory"
+    lam = events.from_eventbridge(load("guardduty/reconstructed-Backdoor.Lambda-CCActivity.B.json"))
+    assert finding_principal(lam.record) is None  # about a function, not a principal
+    root = copy.deepcopy(s3.record)
+    root["resource"]["accessKeyDetails"].update(userName="Root", userType="Root")
+    assert finding_principal(root) is None
+
+
+def test_the_caller_to_deny_is_the_session_s_role_as_aws_asserts_it_or_the_user():
+    from chalicelib.aws.quirks import actor_arn
+
+    issuer = {"type": "Role", "arn": "arn:aws:iam::123456789012:role/apps/app-server", "userName": "app-server"}
+    session = {
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::123456789012:assumed-role/app-server/i-0a1b2c3d4e5f67890",
+        "sessionContext": {"sessionIssuer": issuer},
+    }
+    assert actor_arn(session) == "arn:aws:iam::123456789012:role/apps/app-server"  # with its path
+    user = {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/mallory", "userName": "mallory"}
+    assert actor_arn(user) == "arn:aws:iam::123456789012:user/mallory"
+    assert actor_arn({"type": "Root", "arn": "arn:aws:iam::123456789012:root"}) is None
+    assert actor_arn({"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}) is None
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,7 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
     # matches, Panther's key policy for everyone in two organizations: no organization is
     # trusted until the settings name it.
     # With StreamAlert's records, AWS's documentation examples and the false-remediation cases.
-    assert "replay: 3805 events read, 136 matched, 58 skipped by guards, 13 malformed" in result.stderr
+    assert "replay: 3807 events read, 138 matched, 58 skipped by guards, 13 malformed" in result.stderr
     assert "missing field 'eventID'" in result.stderr
 
 

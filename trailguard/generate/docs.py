@@ -73,10 +73,14 @@ NOT_ANSWERED = {
     ),
     "aws.persistence.lambda-layer-extension": (
         "UpdateFunctionConfiguration records the new layers only, and deployments change them all day: use "
-        "Lambda code signing to refuse unsigned layers."
+        "Lambda code signing to refuse unsigned layers. If the layer then talks to a command-and-control, "
+        "mining or drop-point address, GuardDuty's Lambda Protection finding makes `guardduty-lambda-compromised` "
+        "propose containing the function (approve)."
     ),
     "aws.persistence.lambda-overwrite-code": (
-        "UpdateFunctionCode is every deployment, and the previous code is not in the event: use Lambda code signing."
+        "UpdateFunctionCode is every deployment, and the previous code is not in the event: use Lambda code "
+        "signing. If the new code then talks to a command-and-control, mining or drop-point address, GuardDuty's "
+        "Lambda Protection finding makes `guardduty-lambda-compromised` propose containing the function (approve)."
     ),
 }
 """Why no playbook answers these techniques: a test requires a reason for every technique
@@ -159,19 +163,28 @@ WITHOUT_LOG: dict[str, WithoutLog] = {
         ("s3:DeleteObjects", "s3:PutObject"),
         None,
         "S3 data events, and the versions are gone: nothing to put back. What prevents it is versioning with "
-        "Object Lock or a backup copy; `s3-bucket-versioning-suspended` tells when versioning is suspended first.",
+        "Object Lock or a backup copy; `s3-bucket-versioning-suspended` tells when versioning is suspended first."
+        " GuardDuty's S3 Protection findings (`Impact:S3/AnomalousBehavior.Delete`, `.Write`) make "
+        "`guardduty-s3-anomalous-access` propose denying the principal on the bucket (approve): its next "
+        "writes and deletions there are refused; what was done is not undone.",
     ),
     "aws.impact.s3-ransomware-client-side-encryption": WithoutLog(
         ("s3:GetObject", "s3:PutObject"),
         None,
         "An overwrite looks like any write (S3 data events); versioning keeps the old versions, and "
-        "`s3-bucket-versioning-suspended` tells when it is suspended first.",
+        "`s3-bucket-versioning-suspended` tells when it is suspended first."
+        " GuardDuty's S3 Protection findings (`Impact:S3/AnomalousBehavior.Delete`, `.Write`) make "
+        "`guardduty-s3-anomalous-access` propose denying the principal on the bucket (approve): its next "
+        "writes and deletions there are refused; what was done is not undone.",
     ),
     "aws.impact.s3-ransomware-individual-deletion": WithoutLog(
         ("s3:DeleteObject", "s3:PutObject"),
         None,
         "As the batch deletion: S3 data events whose versions are gone; `s3-bucket-versioning-suspended` tells "
-        "when versioning is suspended first.",
+        "when versioning is suspended first."
+        " GuardDuty's S3 Protection findings (`Impact:S3/AnomalousBehavior.Delete`, `.Write`) make "
+        "`guardduty-s3-anomalous-access` propose denying the principal on the bucket (approve): its next "
+        "writes and deletions there are refused; what was done is not undone.",
     ),
 }
 """The current Stratus techniques without a detonation log (docs/attack-techniques at
@@ -393,7 +406,7 @@ its time, and the principal it is about. A guard leaves alone a sample finding
 Security Hub by the account itself (its own `default` product: anyone allowed
 `BatchImportFindings` could write it), the end of an insight, and a finding about
 trailguard's own role. The domain functions for the fields people match on
-(`finding_role`, `finding_user`, `finding_access_key`, `finding_instance`,
+(`finding_role`, `finding_user`, `finding_principal`, `finding_access_key`, `finding_instance`,
 `finding_severity`, `insight_principal`) read GuardDuty's and ASFF's shapes alike; see
 "Domain functions".
 
@@ -436,6 +449,19 @@ contain:                       # proposed beside the repair; runs only when a pe
 Containment refuses, saying why, principals AWS does not let it act on or that must not be
 touched: service-linked roles, IAM Identity Center permission-set roles (`AWSReservedSSO_*`),
 trailguard's own roles, and the organization's break-glass roles (`lists.break_glass_roles`).
+
+Containment on one resource adds a statement trailguard owns to the resource's policy
+instead of touching the principal: `s3.deny_principal` and `kms.deny_principal` deny the
+principal (`actor_arn(userIdentity)` for a call, `finding_principal(@)` for a finding) every
+action on the bucket or key, by `aws:PrincipalArn` (a role session is denied as its role,
+with the role's path read from IAM). They refuse the same principals, and also the root
+user, federated users and services, a statement that would not fit the policy (20 KB for a
+bucket, 32 KB for a key), an AWS managed key, and a principal the key policy names as the
+key's administrator (it could be locked out; PutKeyPolicy keeps KMS's lockout safety check
+on). Release takes out exactly that statement, whatever else changed in the policy since,
+and refuses if the statement itself was changed. `lambda.contain_function` closes what lets
+anyone call a function (a function URL of auth type NONE, public permission statements);
+it does not stop the function.
 
 ### What containment does to a running workload
 
@@ -628,6 +654,27 @@ _CONTAINMENT_ROWS = (
         "the instance itself (disks and memory, for forensics); connections already established may live "
         "on until idle (security groups track them)",
         "gives each interface its groups back",
+    ),
+    (
+        "`s3.deny_principal`",
+        "the principal's every call on the bucket and its objects (all its sessions, for a role)",
+        "everyone else's access; the principal elsewhere; a workload running as the same role loses this bucket",
+        "takes out exactly its statement, keeping other edits (deletes the policy if it held nothing else); "
+        "refused if the statement changed",
+    ),
+    (
+        "`kms.deny_principal`",
+        "the principal's every call on the key: decrypt, encrypt, disable, schedule deletion",
+        "every other principal, AWS services using the key for others; data keys the principal already holds in memory",
+        "takes out exactly its statement, keeping other edits; refused if the statement changed",
+    ),
+    (
+        "`lambda.contain_function`",
+        "calls through a function URL without AWS credentials (403), and invocations through public "
+        "permission statements",
+        "the function itself: its other triggers (queues, schedules, event source mappings), callers with IAM "
+        "permissions, invocations already running",
+        "switches the URL back to NONE and adds back exactly the statements it took out",
     ),
 )
 
