@@ -96,6 +96,7 @@ _DECISIONS = {
     "deny_containment": "Containment denied",
     "release": "Release asked",
     "finish_release": "Released",
+    "expire_containment": "Containment expired",
     "insight": "CloudTrail Insights saw an unusual rate of calls by this principal",
 }
 _PEOPLES_DECISIONS = frozenset(
@@ -111,6 +112,7 @@ _PEOPLES_DECISIONS = frozenset(
         "revoke-exception",
         "contain",
         "deny_containment",
+        "expire_containment",
         "release",
     }
 )
@@ -142,6 +144,10 @@ _CONTAINMENT_HEADLINES = {
     Containment.DENIED: "trailguard put things back. Containment was denied: the actor keeps its access.",
     Containment.APPLIED: "trailguard put things back and contained who did it. Release when the actor is cleared.",
     Containment.RELEASED: "trailguard put things back. The containment was released.",
+    Containment.EXPIRED: (
+        "trailguard put things back. Nobody answered the proposal to contain who did it in time: it expired, "
+        "and the actor keeps its access."
+    ),
 }
 _EXCEPTABLE = frozenset({State.PROPOSED, State.REMEDIATED, State.FAILED, State.NOTIFIED, State.SIMULATED})
 """States whose message offers "Mark as expected": the change may recur, and be meant."""
