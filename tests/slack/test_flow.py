@@ -495,6 +495,7 @@ def test_containment_denied_from_slack_leaves_the_actor_and_keeps_the_repair(pre
     assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
     message = slack_stub.only_message()
     assert buttons(message) == ["undo", "acknowledge", "except"] and "Containment denied by" in text_of(message)
+    assert "not run (containment denied)" in text_of(message) and "waits for an approver" not in text_of(message)
     assert logging_now(trail) is True
     body, headers = signed_click("contain", shown(incident))  # a forged or late press: nothing runs
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
@@ -564,6 +565,7 @@ def test_a_containment_nobody_answered_expires_and_a_late_approval_is_told_so(
     assert "nobody answered the proposal to contain who did it within 24 hours" in incident.history[-1].detail
     assert buttons(message) == ["undo", "acknowledge", "except"]  # the containment's buttons are gone
     assert "Containment expired" in text_of(message) and "it expired" in text_of(message)
+    assert "iam.quarantine_user` user=mallory: not run (nobody answered in time)" in text_of(message)
 
     body, headers = signed_click("contain", late, response_url=slack_stub.response_url())
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
