@@ -132,6 +132,10 @@ class Incidents:
         """Incidents whose message does not show their latest change."""
         return self.store.unannounced(unreadable=unreadable)
 
+    def proposed_containments(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
+        """Remediated incidents whose containment waits for a person (the sweep expires them)."""
+        return self.store.proposed_containments(unreadable=unreadable)
+
     def stance(self, incident_id: str) -> Stance:
         """Where the incident stands on the change it was opened on (what memory asks)."""
         return stance(self.store.get(incident_id))
@@ -204,6 +208,10 @@ class Incidents:
 
     def expire(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
         return self.claim(incident_id, "expire", who, detail)
+
+    def expire_containment(self, incident_id: str, who: str, detail: str | None = None) -> Incident:
+        """Nobody answered the proposal to contain the actor: the repair stands alone."""
+        return self.claim(incident_id, "expire_containment", who, detail)
 
     def note(self, incident_id: str, who: str, what: str, detail: str | None = None) -> Incident:
         """Add a decision to the incident's history without moving it (an exception asked for,

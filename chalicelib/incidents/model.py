@@ -87,6 +87,7 @@ TRANSITIONS: Mapping[str, Transition] = dict(
         # The second response (a playbook's `contain:` steps): proposed once the repair is done.
         _transition("contain", {State.REMEDIATED}, State.REMEDIATING),
         _transition("deny_containment", {State.REMEDIATED}, State.REMEDIATED),
+        _transition("expire_containment", {State.REMEDIATED}, State.REMEDIATED),
         _transition("release", {State.REMEDIATED}, State.UNDOING),
         _transition("finish_release", {State.UNDOING}, State.REMEDIATED),
     ]
@@ -123,6 +124,7 @@ class Containment(StrEnum):
     DENIED = "denied"  # a person said no: the repair stands alone
     APPLIED = "applied"  # the actor is contained
     RELEASED = "released"  # a person took the containment back; the repair stands
+    EXPIRED = "expired"  # nobody answered the proposal in time: the repair stands alone
 
 
 class StepStatus(StrEnum):
@@ -138,6 +140,7 @@ class StepStatus(StrEnum):
 _CONTAINMENT_NEEDED: Mapping[str, Containment] = {
     "contain": Containment.PROPOSED,
     "deny_containment": Containment.PROPOSED,
+    "expire_containment": Containment.PROPOSED,
     "release": Containment.APPLIED,
 }
 """The containment a transition of the second response needs."""
@@ -284,6 +287,10 @@ class Incident:
         indices = [index for index, step in enumerate(self.plan) if step.contain]
         if not indices:
             return None
+        if any(entry.what == "finish_release" for entry in self.history):
+            # Released: a step that found the actor already contained had nothing to put
+            # back, so the statuses alone would still say applied.
+            return Containment.RELEASED
         statuses = [self.steps[index].status if index < len(self.steps) else None for index in indices]
         if statuses and all(status in (StepStatus.APPLIED, StepStatus.ALREADY_SAFE) for status in statuses):
             return Containment.APPLIED
@@ -294,6 +301,8 @@ class Incident:
             return Containment.APPROVED
         if decided == "deny_containment":
             return Containment.DENIED
+        if decided == "expire_containment":
+            return Containment.EXPIRED
         return Containment.PROPOSED
 
     @property
@@ -305,10 +314,17 @@ class Incident:
         """The last decision on the containment: a playbook with nothing to repair (only
         `contain:` steps) proposes the containment itself, so its Approve approves it."""
         only_containment = all(step.contain for step in self.plan)
-        decided = self._last_of(
-            ("contain", "deny_containment", "approve") if only_containment else ("contain", "deny_containment")
-        )
+        decisions = ("contain", "deny_containment", "expire_containment")
+        decided = self._last_of((*decisions, "approve") if only_containment else decisions)
         return "contain" if decided == "approve" else decided
+
+    @property
+    def containment_proposed_at(self) -> str | None:
+        """When containing the actor began to wait for a person: when the repair was done
+        (its last `finish`); None unless the containment is proposed."""
+        if self.containment is not Containment.PROPOSED:
+            return None
+        return next((entry.at for entry in reversed(self.history) if entry.what == "finish"), self.created_at)
 
     @property
     def releasing(self) -> bool:

@@ -110,6 +110,9 @@ class SealedStore:
     def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         return self._trusted(self.inner.unannounced(unreadable=unreadable))
 
+    def proposed_containments(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
+        return self._trusted(self.inner.proposed_containments(unreadable=unreadable))
+
     def _trusted(self, incidents: list[Incident]) -> list[Incident]:
         trusted = []
         for incident in incidents:

@@ -187,6 +187,8 @@ class StepRunner:
                 step = PlannedStep(result.action, result.params, remembered)
                 action = self._bind(step, account, region, incident.id)
                 action.undo(result.before, result.after)
+                if action.note:  # what undo left on purpose (evidence kept)
+                    result.note = cut(action.note)
             except Exception as error:
                 detail = f"undo of step {index + 1} ({result.action}): {describe_error(error)}"
                 if restored:

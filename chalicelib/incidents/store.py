@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from chalicelib.aws.dynamodb import decode_body, encode_body, item_size
-from chalicelib.incidents.model import OPEN_STATES, Incident, State
+from chalicelib.incidents.model import OPEN_STATES, Containment, Incident, State
 
 LISTED_STATES = OPEN_STATES | {State.NOTIFIED, State.SIMULATED}
 """States the open index also holds, for people listing incidents (a notice nobody
@@ -41,6 +41,9 @@ DEFAULT_RETENTION_DAYS = 90
 OPEN_INDEX = "open"
 UNANNOUNCED = "unannounced"
 """The open index's key for a finished incident whose message is still due."""
+PROPOSED_CONTAINMENT = "containment-proposed"
+"""The open index's key for a remediated incident whose containment waits for a person: the
+sweep expires those as it expires proposals, without reading every remediated incident."""
 TTL_ATTRIBUTE = "expiresAt"
 
 
@@ -92,6 +95,9 @@ class IncidentStore(Protocol):
 
     def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         """Incidents whose message does not show their latest change (`notification_due`)."""
+
+    def proposed_containments(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
+        """Remediated incidents whose containment waits for a person, oldest first."""
 
 
 class MemoryStore:
@@ -147,6 +153,13 @@ class MemoryStore:
             found = [_loaded(data) for data in self._incidents.values()]
         return sorted((i for i in found if i.notification_due), key=lambda incident: incident.created_at)
 
+    def proposed_containments(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
+        return [i for i in self.open_incidents([State.REMEDIATED]) if _containment_proposed(i)]
+
+
+def _containment_proposed(incident: Incident) -> bool:
+    return incident.state is State.REMEDIATED and incident.containment is Containment.PROPOSED
+
 
 def _loaded(data: Mapping[str, Any]) -> Incident:
     incident = Incident.from_dict(data)
@@ -174,6 +187,8 @@ def incident_item(incident: Incident, expires_at: int, writer: str) -> dict[str,
     }
     if incident.notification_due:  # open or finished: the sweep reads this key alone for messages
         item["openState"] = {"S": UNANNOUNCED}
+    elif _containment_proposed(incident):  # the sweep expires it; a remediated one it never reads
+        item["openState"] = {"S": PROPOSED_CONTAINMENT}
     elif incident.state in LISTED_STATES:  # the open states and what people may still look at
         item["openState"] = {"S": incident.state.value}
     if incident.state not in OPEN_STATES:
@@ -310,9 +325,11 @@ class DynamoStore:
     ) -> list[Incident]:
         wanted = {State(state) for state in states}
         found = {incident.id: incident for state in wanted for incident in self._query_open(state.value, unreadable)}
-        found.update(  # one whose message is due, open or not, is indexed as such
+        keys = [UNANNOUNCED, PROPOSED_CONTAINMENT] if State.REMEDIATED in wanted else [UNANNOUNCED]
+        found.update(  # one whose message is due, or whose containment waits, is indexed as such
             (incident.id, incident)
-            for incident in self._query_open(UNANNOUNCED, unreadable)
+            for key in keys
+            for incident in self._query_open(key, unreadable)
             if incident.state in wanted
         )
         return sorted(found.values(), key=lambda incident: incident.created_at)
@@ -338,3 +355,13 @@ class DynamoStore:
     def unannounced(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
         candidates = self._query_open(UNANNOUNCED, unreadable)
         return sorted((i for i in candidates if i.notification_due), key=lambda incident: incident.created_at)
+
+    def proposed_containments(self, *, unreadable: list[UnreadableIncident] | None = None) -> list[Incident]:
+        """Those indexed as waiting, and those whose message is due (indexed as such) that wait."""
+        found = {
+            incident.id: incident
+            for key in (PROPOSED_CONTAINMENT, UNANNOUNCED)
+            for incident in self._query_open(key, unreadable)
+            if _containment_proposed(incident)
+        }
+        return sorted(found.values(), key=lambda incident: incident.created_at)

@@ -55,7 +55,7 @@ class Upkeep:
         self.catalog = catalog
 
     def run(self, report: UpkeepReport) -> None:
-        for tidy in (self._expire_proposals, self._resume_busy, self._deliver_messages):
+        for tidy in (self._expire_proposals, self._expire_containments, self._resume_busy, self._deliver_messages):
             try:
                 tidy(report)
             except Exception as error:
@@ -78,6 +78,31 @@ class Upkeep:
             self.incidents.tell(expired)
 
         _each(self._listed([State.PROPOSED], report), "expire", expire, report)
+
+    def _expire_containments(self, report: UpkeepReport) -> None:
+        """Proposals to contain the actor nobody answered within the playbook's approval
+        timeout, counted from when the repair was done: the repair stands, the buttons go."""
+        now = self.incidents.clock()
+
+        def expire(incident: Incident) -> None:
+            playbook = self.catalog.get(incident.playbook_id)
+            timeout = playbook.approval_timeout if playbook else DEFAULT_APPROVAL_TIMEOUT
+            since = incident.containment_proposed_at
+            if since is None or dt.datetime.fromisoformat(since) + timeout > now:
+                return
+            detail = f"nobody answered the proposal to contain who did it within {_hours(timeout)}"
+            try:
+                expired = self.incidents.expire_containment(incident.id, SWEEPER, detail)
+            except (IllegalTransition, StaleIncident, ChangedOutsideTrailguard):
+                return  # answered meanwhile, or changed outside trailguard (logged, reported)
+            report.expired.append(expired.id)
+            self.incidents.tell(expired)
+
+        unreadable: list[UnreadableIncident] = []
+        waiting = self.incidents.proposed_containments(unreadable=unreadable)
+        for problem in unreadable:
+            report.error(str(problem))
+        _each(waiting, "expire", expire, report)
 
     def _resume_busy(self, report: UpkeepReport) -> None:
         now = self.incidents.clock()

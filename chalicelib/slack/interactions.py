@@ -37,7 +37,7 @@ from typing import Any
 
 from chalicelib.incidents.exceptions import REQUESTED
 from chalicelib.incidents.lifecycle import Incidents, StaleIncident, UnknownIncident
-from chalicelib.incidents.model import BUSY_STATES, CLICK_TRANSITIONS, IllegalTransition, Incident
+from chalicelib.incidents.model import BUSY_STATES, CLICK_TRANSITIONS, Containment, IllegalTransition, Incident
 from chalicelib.slack.approvers import ApproverLookupFailed, Approvers
 from chalicelib.slack.messages import ACTION_PREFIX, EXCEPT, SLACK_USER_PREFIX, VALUE_SEPARATOR
 from chalicelib.slack.modals import DAYS, EXCEPT_CALLBACK, REASON, REASON_LIMIT, day_choices
@@ -55,6 +55,17 @@ _BUTTON_VALUE = re.compile(rf"(?P<incident>inc-[0-9a-f]{{20}})(?:{VALUE_SEPARATO
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _TRIGGER_ID = re.compile(r"[0-9]+\.[0-9]+\.[0-9a-f]+|[0-9.]+")
 MAX_BODY_BYTES = 64 * 1024
+_CONTAINMENT_DECISIONS = frozenset({"contain", "deny_containment"})
+
+
+def _containment_expired(incident: Incident) -> str:
+    """The answer to Approve or Deny containment pressed after the sweep expired the proposal."""
+    when = next((entry.at for entry in reversed(incident.history) if entry.what == "expire_containment"), "")
+    return (
+        f"Nothing was done: the proposal to contain who did it expired{' at ' + when if when else ''} "
+        f"(nobody answered in time), so incident {incident.id} can no longer contain the actor. The repair "
+        "stands. If the actor must still be contained, do it by hand or wait for the next finding or call."
+    )
 
 
 class BadInteraction(ValueError):
@@ -304,6 +315,10 @@ class Interactions:
                 f"You are not an approver for playbook {incident.playbook_id}, so nothing was done. "
                 "Approvers are set in the playbook's `slack.approvers` or TRAILGUARD_SLACK_APPROVERS.",
             )
+        if click.transition in _CONTAINMENT_DECISIONS and incident.containment is Containment.EXPIRED:
+            log.info("click refused: containment expired", extra={"incident": incident.id, "user": click.user_id})
+            self._hand_over({"refresh": incident.id})
+            return self._tell(click, response_url, _containment_expired(incident))
         if click.decisions != incident.decisions:
             log.info(
                 "click refused: out-of-date message",

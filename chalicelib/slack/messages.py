@@ -96,6 +96,7 @@ _DECISIONS = {
     "deny_containment": "Containment denied",
     "release": "Release asked",
     "finish_release": "Released",
+    "expire_containment": "Containment expired",
     "insight": "CloudTrail Insights saw an unusual rate of calls by this principal",
 }
 _PEOPLES_DECISIONS = frozenset(
@@ -111,6 +112,7 @@ _PEOPLES_DECISIONS = frozenset(
         "revoke-exception",
         "contain",
         "deny_containment",
+        "expire_containment",
         "release",
     }
 )
@@ -142,6 +144,10 @@ _CONTAINMENT_HEADLINES = {
     Containment.DENIED: "trailguard put things back. Containment was denied: the actor keeps its access.",
     Containment.APPLIED: "trailguard put things back and contained who did it. Release when the actor is cleared.",
     Containment.RELEASED: "trailguard put things back. The containment was released.",
+    Containment.EXPIRED: (
+        "trailguard put things back. Nobody answered the proposal to contain who did it in time: it expired, "
+        "and the actor keeps its access."
+    ),
 }
 _EXCEPTABLE = frozenset({State.PROPOSED, State.REMEDIATED, State.FAILED, State.NOTIFIED, State.SIMULATED})
 """States whose message offers "Mark as expected": the change may recur, and be meant."""
@@ -349,6 +355,13 @@ def _work(incident: Incident) -> str:
     return _lines_that_fit(title, lines, SectionBlock.text_max_length)
 
 
+_NOT_CONTAINED = {
+    Containment.DENIED: "not run (containment denied)",
+    Containment.EXPIRED: "not run (nobody answered in time)",
+}
+"""What a `contain:` step that never ran says once nobody will approve it any more."""
+
+
 def _two_responses(incident: Incident) -> str:
     """The repair and the containment, each under its own title: what ran, what waits."""
     repair: list[str] = []
@@ -358,7 +371,12 @@ def _two_responses(incident: Incident) -> str:
         if result is not None and not (planned.contain and result.status is StepStatus.NOT_RUN):
             line = _step_line(index + 1, result)
         else:
-            line = f":hourglass: {index + 1}. {_call(planned.action, planned.params)}: waits for an approver"
+            waiting = _NOT_CONTAINED.get(incident.containment) if incident.containment else None
+            line = (
+                f"{_STEP_MARKS[StepStatus.NOT_RUN]} {index + 1}. {_call(planned.action, planned.params)}: {waiting}"
+                if waiting
+                else f":hourglass: {index + 1}. {_call(planned.action, planned.params)}: waits for an approver"
+            )
         (contain if planned.contain else repair).append(line)
     title = "*Proposed steps:*" if incident.state is State.PROPOSED else "*Repair (now):*"
     parts = [_lines_that_fit(title, repair, SectionBlock.text_max_length // 2)] if repair else []

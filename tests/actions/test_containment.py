@@ -176,3 +176,96 @@ def test_the_stage_protects_its_own_roles_and_the_settings_break_glass_roles(aws
         region=REGION,
     )
     assert action.context.protected is protected
+
+
+# -- forensics: the disks kept, the instance kept out of its Auto Scaling group ---------------
+
+
+def _evidence(ec2, incident: str):
+    snapshots = ec2.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag:trailguard:incident", "Values": [incident]}]
+    )["Snapshots"]
+    return {s["VolumeId"]: {t["Key"]: t["Value"] for t in s["Tags"]} for s in snapshots}
+
+
+def test_every_attached_volume_is_snapshotted_once_tagged_with_the_incident_and_undo_keeps_them(aws):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    instance = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, Placement={"AvailabilityZone": "us-east-1a"}
+    )["Instances"][0]["InstanceId"]
+    data = ec2.create_volume(Size=8, AvailabilityZone="us-east-1a")["VolumeId"]
+    ec2.attach_volume(VolumeId=data, InstanceId=instance, Device="/dev/sdf")
+    action_class = registered_actions()["ec2.snapshot_volumes"]
+    context = ActionContext(ACCOUNT, REGION, incident_id="inc-0123456789abcdef0123")
+    action = action_class(ec2, {"instance": instance}, context)
+
+    before = action.snapshot()
+    assert len(before["Volumes"]) == 2 and data in before["Volumes"] and before["Snapshots"] == {}
+    assert not action.check(before)
+    action.apply(before)
+    after = action.snapshot()
+    assert action.check(after) and sorted(after["Snapshots"]) == before["Volumes"]
+    evidence = _evidence(ec2, "inc-0123456789abcdef0123")
+    assert evidence[data] == {
+        "trailguard:incident": "inc-0123456789abcdef0123",
+        "trailguard:instance": instance,
+        "trailguard:volume": data,
+        "trailguard:purpose": "forensics",
+    }
+    again = action_class(ec2, {"instance": instance}, context)
+    assert again.snapshot() == after and again.check(after)  # a retry takes no second snapshot
+
+    action.undo(before, after)
+
+    assert _evidence(ec2, "inc-0123456789abcdef0123").keys() == evidence.keys()  # evidence is never deleted
+    assert "kept as evidence" in (action.note or "")
+    other = action_class(ec2, {"instance": instance}, ActionContext(ACCOUNT, REGION, incident_id="inc-other"))
+    assert not other.check(other.snapshot())  # another incident keeps its own evidence
+
+
+def test_an_instance_in_no_auto_scaling_group_is_already_safe(aws):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    action = _action("autoscaling.detach_instance", {"instance": instance})
+    assert action.snapshot() == {"Instance": instance, "Group": None} and action.check(action.snapshot())
+
+
+def _grouped(maximum: int):
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="web", ImageId="ami-12c6146b", InstanceType="t2.micro"
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        LaunchConfigurationName="web",
+        MinSize=1,
+        MaxSize=maximum,
+        DesiredCapacity=1,
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    return autoscaling, group["Instances"][0]["InstanceId"]
+
+
+def test_detaching_keeps_the_group_s_capacity_so_it_launches_a_replacement(aws):
+    autoscaling, instance = _grouped(maximum=2)
+    action = _action("autoscaling.detach_instance", {"instance": instance})
+    action.apply(action.snapshot())
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == 1 and instance not in [i["InstanceId"] for i in group["Instances"]]
+    assert len(group["Instances"]) == 1  # the replacement
+
+
+def test_undo_of_a_detach_is_refused_when_the_group_has_no_room_or_is_gone(aws):
+    from chalicelib.actions import UndoRefused
+
+    autoscaling, instance = _grouped(maximum=1)
+    action = _action("autoscaling.detach_instance", {"instance": instance})
+    before = action.snapshot()
+    action.apply(before)
+    after = action.snapshot()
+    with pytest.raises(UndoRefused, match=r"has no room for .*desired 1, maximum 1.*raise its maximum size"):
+        action.undo(before, after)
+    autoscaling.delete_auto_scaling_group(AutoScalingGroupName="web", ForceDelete=True)
+    with pytest.raises(UndoRefused, match="the Auto Scaling group web no longer exists"):
+        action.undo(before, after)

@@ -982,7 +982,38 @@ def _contained_function():
     )
 
 
+def _auto_scaled_instance():
+    autoscaling = _client("autoscaling")
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="web", ImageId="ami-12c6146b", InstanceType="t2.micro"
+    )
+    for name, maximum in (("web", 2), ("other", 3)):
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchConfigurationName="web",
+            MinSize=1,
+            MaxSize=maximum,
+            DesiredCapacity=1,
+            AvailabilityZones=[f"{REGION}a"],
+        )
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    instance = group["Instances"][0]["InstanceId"]
+
+    def observe():
+        found = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance])["AutoScalingInstances"]
+        return found[0]["AutoScalingGroupName"] if found else None
+
+    return Setup(
+        autoscaling,
+        {"instance": instance},
+        unsafe=lambda: None,
+        observe=observe,
+        tamper=lambda: autoscaling.attach_instances(InstanceIds=[instance], AutoScalingGroupName="other"),
+    )
+
+
 CASES: dict[str, Callable[[], Setup]] = {
+    "autoscaling.detach_instance": _auto_scaled_instance,
     "iam.revoke_role_sessions": _role_sessions,
     "iam.quarantine_role": _quarantined_role,
     "iam.quarantine_user": _quarantined_user,
@@ -1077,6 +1108,7 @@ def test_every_resource_action_has_a_case():
         "iam.delete_login_profile",
         "notify.note",
         "cloudtrail.restore_insight_selectors",  # moto appends selectors instead of replacing them
+        "ec2.snapshot_volumes",  # undo keeps the evidence (tests/actions/test_containment.py)
     }
     assert set(registered_actions()) - tested_elsewhere == set(CASES)
 

@@ -38,6 +38,7 @@ READS = ("Get", "Describe", "List", "Head")
 ANSWERS: dict[str, dict[str, Any]] = {
     "CreateTrail": {"TrailARN": f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/main"},
     "CreateFlowLogs": {"FlowLogIds": ["fl-0000000000000000a"]},
+    "CreateSnapshot": {"SnapshotId": "snap-0000000000000000a"},
 }
 """What a no-op write answers where the action reads the answer (what it created)."""
 
@@ -172,8 +173,15 @@ def _instance_beside_a_quarantine_group() -> Setup:
     return setup
 
 
+def _instance_with_a_volume() -> Setup:
+    ec2 = _client("ec2")
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    return Setup(ec2, {"instance": instance}, unsafe=lambda: None, observe=lambda: None, tamper=lambda: None)
+
+
 ELSEWHERE = {
     "ec2.isolate_instance": _instance_beside_a_quarantine_group,
+    "ec2.snapshot_volumes": _instance_with_a_volume,
     "cloudtrail.start_logging": _stopped_trail,
     "cloudtrail.restore_insight_selectors": _trail_without_insights,
     "cloudtrail.restore_trail": _deleted_trail,

@@ -39,6 +39,7 @@ def _incident(state: State) -> Incident:
 CONTAINMENT_NEEDED = {
     "contain": StepStatus.NOT_RUN,
     "deny_containment": StepStatus.NOT_RUN,
+    "expire_containment": StepStatus.NOT_RUN,
     "release": StepStatus.APPLIED,
 }
 """The second response's transitions, and the state of the `contain:` step each needs."""
@@ -186,3 +187,16 @@ def test_the_second_response_s_buttons_are_refused_without_a_containment_in_the_
     incident.move("deny_containment", "slack:U123")
     with pytest.raises(IllegalTransition, match=f"its containment is denied, and {name} needs"):
         incident.move(name, "slack:U123")
+
+
+def test_an_expired_containment_can_no_longer_be_approved_or_denied():
+    incident = _incident(State.REMEDIATED)
+    incident.plan = [PlannedStep("iam.revoke_role_sessions", {"role": "r"}, contain=True)]
+    incident.record("trailguard", "finish", now=dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC))
+    assert incident.containment_proposed_at == "2026-11-26T03:00:00+00:00"
+    incident.move("expire_containment", "sweeper", "nobody answered")
+    assert incident.state is State.REMEDIATED and incident.containment.value == "expired"
+    assert incident.containment_proposed_at is None
+    for name in ("contain", "deny_containment", "expire_containment"):
+        with pytest.raises(IllegalTransition, match=f"its containment is expired, and {name} needs proposed"):
+            incident.move(name, "slack:U123")

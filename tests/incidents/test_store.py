@@ -373,3 +373,24 @@ def test_damaged_items_are_reported_by_id_and_the_others_are_listed(dynamo_store
         dynamo_store.open_incidents()  # without a list to report to, the first one is raised
     with pytest.raises(UnreadableIncident, match="inc-not-json cannot be read"):
         dynamo_store.get("inc-not-json")
+
+
+def test_a_containment_waiting_for_a_person_has_its_own_index_key_and_is_still_listed_as_remediated(dynamo_store):
+    """The sweep expires containments nobody answered without reading every remediated
+    incident: those waiting are indexed under their own key, the rest not at all."""
+    from chalicelib.incidents.store import PROPOSED_CONTAINMENT
+
+    waiting, plain = _incident("w", State.REMEDIATED), _incident("p", State.REMEDIATED)
+    waiting.plan = [PlannedStep("iam.quarantine_user", {"user": "mallory"}, contain=True)]
+    for incident in (waiting, plain):
+        dynamo_store.create(incident)
+    item = dynamo_store.client.get_item(TableName=TABLE, Key={"pk": {"S": waiting.id}})["Item"]
+    assert item["openState"] == {"S": PROPOSED_CONTAINMENT}
+    assert [i.id for i in dynamo_store.proposed_containments()] == [waiting.id]
+    assert {i.id for i in dynamo_store.open_incidents([State.REMEDIATED])} == {waiting.id, plain.id}
+    stored = dynamo_store.get(waiting.id)
+    stored.move("deny_containment", "slack:U1")
+    dynamo_store.save(stored)
+    assert dynamo_store.proposed_containments() == []  # decided: back under its state's key
+    item = dynamo_store.client.get_item(TableName=TABLE, Key={"pk": {"S": waiting.id}})["Item"]
+    assert item["openState"] == {"S": "remediated"}

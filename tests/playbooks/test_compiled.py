@@ -13,29 +13,32 @@ import yaml
 from jmespath import exceptions as jmespath_errors
 
 from bench.corpus import default_datasets, invictus_records
-from chalicelib.playbooks.expressions import DomainFunctions, Expression, ExpressionError
+from chalicelib.playbooks.expressions import FIELDS_BY_SOURCE, DomainFunctions, Expression, ExpressionError, Fields
 from tests.conftest import PLAYBOOKS
 
 pytestmark = pytest.mark.unit
 
 
-def _bundled() -> tuple[list[str], list[dict[str, Any]]]:
-    """Every expression of the bundled playbooks, and every record their tests hold."""
-    expressions: list[str] = []
+def _bundled() -> tuple[dict[str, Fields | None], list[dict[str, Any]]]:
+    """Every expression of the bundled playbooks, with the fields of what it runs over (a
+    finding's for a finding playbook), and every record their tests hold."""
+    expressions: dict[str, Fields | None] = {}
     events: list[dict[str, Any]] = []
     for path in sorted(Path(PLAYBOOKS).glob("*.yaml")):
         playbook = yaml.safe_load(path.read_text())
         when = playbook.get("when", {})
+        fields = FIELDS_BY_SOURCE.get(when.get("source"))
         unless = when.get("unless") or []
-        expressions += [when["if"]] if when.get("if") else []
-        expressions += unless if isinstance(unless, list) else [unless]
+        texts = [when["if"]] if when.get("if") else []
+        texts += unless if isinstance(unless, list) else [unless]
         for step in playbook.get("steps", []):
-            expressions += [value for value in (step.get("with") or {}).values() if isinstance(value, str)]
+            texts += [value for value in (step.get("with") or {}).values() if isinstance(value, str)]
+        expressions.update((text, fields) for text in texts)
         for test in playbook.get("tests", []):
             event = test.get("event")
             if isinstance(event, dict):
                 events.append(event.get("detail", event))
-    return sorted(set(expressions)), events
+    return dict(sorted(expressions.items())), events
 
 
 def _reference(text: str, data: Any) -> Any:
@@ -63,7 +66,7 @@ def test_every_bundled_expression_answers_as_jmespath_on_every_record():
     expressions, events = _bundled()
     records = events + invictus_records(default_datasets())
     assert len(expressions) > 50 and len(records) > 2000
-    compiled = {text: Expression(text) for text in expressions}
+    compiled = {text: Expression(text, fields) for text, fields in expressions.items()}
     different = []
     for text, expression in compiled.items():
         reference = jmespath.compile(text)

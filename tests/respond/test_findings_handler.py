@@ -111,3 +111,35 @@ def test_an_insight_is_attached_to_the_open_incidents_of_its_principal(client):
     [attached] = [entry for entry in history if entry.what == "insight"]
     assert attached.who == "trailguard" and insight["id"] in (attached.detail or "")
     assert "ApiCallRateInsight" in (attached.detail or "")
+
+
+def securityhub_envelope(finding: dict[str, Any]) -> dict[str, Any]:
+    """A "Security Hub Findings - Imported" event as Security Hub documents it: one finding."""
+    return {
+        "version": "0",
+        "id": "3f8c2b1e-0d4a-4c0e-9a51-2b7f6c9d8e10",
+        "detail-type": "Security Hub Findings - Imported",
+        "source": "aws.securityhub",
+        "account": "123456789012",
+        "time": "2021-09-28T16:10:00Z",
+        "region": "us-east-2",
+        "resources": [finding["ProductFields"]["aws/securityhub/FindingId"]] if "ProductFields" in finding else [],
+        "detail": {"findings": [finding]},
+    }
+
+
+def test_a_critical_security_hub_control_finding_is_told_and_guardduty_s_copy_is_not(client):
+    control = json.loads((FINDINGS / "securityhub/ASFF--awsdocs-control-afsbp.json").read_text())
+    rule = _rule_for("Security Hub Findings - Imported")
+    medium = client.lambda_.invoke(rule, securityhub_envelope(control)).payload
+    assert medium["incidents"] == [], medium  # AWS's example is MEDIUM: not told
+
+    control["Severity"] = {"Label": "CRITICAL", "Normalized": 90, "Original": "CRITICAL"}
+    response = client.lambda_.invoke(rule, securityhub_envelope(control)).payload
+    [incident] = response["incidents"]
+    assert (incident["playbook"], incident["state"]) == ("securityhub-high-severity-finding", "notified")
+
+    copy = json.loads((FINDINGS / "securityhub/ASFF--awsdocs-guardduty-finding-in-asff.json").read_text())
+    copy["Severity"] = {"Label": "HIGH", "Normalized": 70}
+    told = client.lambda_.invoke(rule, securityhub_envelope(copy)).payload
+    assert told["incidents"] == [], told  # GuardDuty's own rule answers it

@@ -495,6 +495,7 @@ def test_containment_denied_from_slack_leaves_the_actor_and_keeps_the_repair(pre
     assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
     message = slack_stub.only_message()
     assert buttons(message) == ["undo", "acknowledge", "except"] and "Containment denied by" in text_of(message)
+    assert "not run (containment denied)" in text_of(message) and "waits for an approver" not in text_of(message)
     assert logging_now(trail) is True
     body, headers = signed_click("contain", shown(incident))  # a forged or late press: nothing runs
     assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
@@ -535,3 +536,66 @@ def test_a_stolen_credential_finding_proposes_revoking_the_role_and_approve_revo
     assert session_denied(document, stolen_at)  # what AWS evaluates: the stolen session is refused
     assert not session_denied(document, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
     assert buttons(message) == ["release", "undo", "acknowledge", "except"]
+
+
+def test_a_containment_nobody_answered_expires_and_a_late_approval_is_told_so(
+    press, client, runtime, slack_stub, trail
+):
+    import datetime as dt
+
+    iam = runtime.clients.client("iam", "123456789012", "us-east-1")
+    iam.create_user(UserName="mallory")
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    message = slack_stub.only_message()
+    late = slack_stub.button_value(incident_id, "contain")  # the button as the message showed it
+    scheduled = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    runtime.incidents.clock = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=23)
+    client.lambda_.invoke("posture_sweep", scheduled)
+    assert runtime.incidents.get(incident_id).containment.value == "proposed"  # not yet: 24 h by default
+
+    runtime.incidents.clock = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
+    report = client.lambda_.invoke("posture_sweep", scheduled).payload
+
+    incident = runtime.incidents.get(incident_id)
+    assert incident_id in report["expired"]
+    assert incident.state is State.REMEDIATED and incident.containment.value == "expired"
+    assert "nobody answered the proposal to contain who did it within 24 hours" in incident.history[-1].detail
+    assert buttons(message) == ["undo", "acknowledge", "except"]  # the containment's buttons are gone
+    assert "Containment expired" in text_of(message) and "it expired" in text_of(message)
+    assert "iam.quarantine_user` user=mallory: not run (nobody answered in time)" in text_of(message)
+
+    body, headers = signed_click("contain", late, response_url=slack_stub.response_url())
+    assert client.http.post("/slack/interactions", headers=headers, body=body).status_code == 200
+    [told] = slack_stub.ephemeral
+    assert "Nothing was done: the proposal to contain who did it expired at" in told["text"]
+    assert iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
+    assert logging_now(trail) is True  # the repair stands
+
+
+def test_release_after_a_containment_that_found_the_actor_already_contained_offers_no_release_again(
+    press, client, runtime, slack_stub, trail
+):
+    from chalicelib.actions.contain_iam import QUARANTINE_POLICY
+
+    iam = runtime.clients.client("iam", "123456789012", "us-east-1")
+    iam.create_user(UserName="mallory")
+    trail.stop_logging(Name=TRAIL)
+    incident_id = stop_logging(client)
+    press("contain", incident_id)
+    [attached] = iam.list_attached_user_policies(UserName="mallory")["AttachedPolicies"]
+    assert attached["PolicyName"] == QUARANTINE_POLICY
+    trail.stop_logging(Name=TRAIL)  # the same user again: the second incident finds mallory quarantined
+    second = stop_logging(client)
+    press("contain", second)
+    assert runtime.incidents.get(second).steps[-1].status.value == "already-safe"
+
+    press("release", second)
+
+    incident = runtime.incidents.get(second)
+    assert incident.state is State.REMEDIATED and incident.containment.value == "released"
+    slack_stub.button_value(second, "undo")  # its message is up to date...
+    with pytest.raises(LookupError):
+        slack_stub.button_value(second, "release")  # ...and offers no Release again

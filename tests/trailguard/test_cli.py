@@ -119,7 +119,7 @@ def test_replay_over_the_datasets_finds_the_successful_calls_only(datasets):
     # matches, Panther's key policy for everyone in two organizations: no organization is
     # trusted until the settings name it.
     # With StreamAlert's records, AWS's documentation examples and the false-remediation cases.
-    assert "replay: 3807 events read, 138 matched, 58 skipped by guards, 13 malformed" in result.stderr
+    assert "replay: 3808 events read, 138 matched, 59 skipped by guards, 13 malformed" in result.stderr
     assert "missing field 'eventID'" in result.stderr
 
 
@@ -323,9 +323,10 @@ def test_bootstrap_creates_the_stage_table_and_integrity_key_once_and_says_what_
             "respond_to_cloudtrail_3",
             "respond_to_cloudtrail_4",
             "respond_to_cloudtrail_5",
+            "respond_to_cloudtrail_6",
             "slack_worker",
         )
-    ]  # the rules' functions (API calls fill three patterns, GuardDuty and Insights one each), the sweep,
+    ]  # the rules' functions (API calls fill three patterns, GuardDuty, Security Hub and Insights one each), the sweep,
     # the heartbeat, the worker
     assert "the Slack bot token (ssm:/trailguard/dev/slack-bot-token) is set" in again.output
     # never overwritten

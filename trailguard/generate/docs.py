@@ -443,8 +443,18 @@ contain:                       # proposed beside the repair; runs only when a pe
 - A playbook with only `contain:` steps (a finding: nothing to repair) is a proposal to
   contain, in mode `approve`: its Approve approves the containment. When the finding names
   no principal its steps can act on, people are told (mode notify).
-- Containment never waits forever silently: the incident stays open (and listed) until a
-  person decides or acknowledges it.
+- A containment nobody answers expires, like a proposal, after the playbook's
+  `approval.timeout` (default 24 h) counted from when the repair was done: the posture sweep
+  moves it to *expired*, the thread says so and its buttons go (Undo and Acknowledge stay);
+  a late Approve or Deny containment is answered that the proposal expired, and nothing runs.
+  The repair stands.
+
+GuardDuty's attack sequences (`AttackSequence:...`) name their principal in the documented
+finding field (`resource.accessKeyDetails`) only sometimes; the sequence's own actors
+(`service.detection.sequence.actors[].user`: name, type, uid, credentialUid, per GuardDuty's
+API reference) are documented as fields but not as values (which types occur, whether a
+role's session is named by its role), and no real or sample finding carrying them was found:
+trailguard does not contain a principal read from them, it tells people.
 
 Containment refuses, saying why, principals AWS does not let it act on or that must not be
 touched: service-linked roles, IAM Identity Center permission-set roles (`AWSReservedSSO_*`),
@@ -647,6 +657,18 @@ _CONTAINMENT_ROWS = (
         "every script and job using the user's keys",
         "the console password, sessions already issued",
         "makes active again the keys it deactivated",
+    ),
+    (
+        "`ec2.snapshot_volumes`",
+        "nothing: a point-in-time snapshot of each attached EBS volume, tagged with the incident",
+        "everything; EBS copies the blocks in the background (snapshots are billed for the data they hold)",
+        "keeps the snapshots: they are evidence, and undo never deletes evidence",
+    ),
+    (
+        "`autoscaling.detach_instance`",
+        "the group's hold on the instance: its health checks can no longer terminate it",
+        "the workload's capacity: the group launches a replacement (desired capacity kept); the instance itself",
+        "attaches it again if the group exists and has room (desired + 1 <= maximum), else refuses saying why",
     ),
     (
         "`ec2.isolate_instance`",

@@ -90,6 +90,7 @@ _CONSOLE_LOGIN = {
 _TRAIL = "stratus-red-team-ct-stop-trail-buykxbqejv"
 _START = PlannedStep("cloudtrail.start_logging", {"trail": _TRAIL})
 _POLICY = PlannedStep("s3.remove_public_policy_statements", {"bucket": "customer-exports"})
+_QUARANTINE = PlannedStep("iam.quarantine_user", {"user": "christophe"}, contain=True)
 ACCOUNT_NAMES = {"111122223333": "payments-prod"}
 
 
@@ -255,6 +256,28 @@ def examples(catalog: Catalog) -> list[tuple[str, str, Incident]]:
                         "expire",
                         "expired",
                         "nobody answered within 24 hours",
+                    ),
+                ],
+            ),
+        ),
+        (
+            "Containment expired",
+            "nobody approved or denied containing the actor within the playbook's approval timeout: the repair "
+            "stands, the containment buttons are gone",
+            _incident(
+                stop,
+                _STOP_LOGGING,
+                State.REMEDIATED,
+                [_START, _QUARANTINE],
+                applied,
+                [
+                    *finished,
+                    _h(
+                        "2026-11-27T03:15:00+00:00",
+                        "trailguard-sweep",
+                        "expire_containment",
+                        "remediated",
+                        "nobody answered the proposal to contain who did it within 24 hours",
                     ),
                 ],
             ),

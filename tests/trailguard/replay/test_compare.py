@@ -69,7 +69,7 @@ def test_compare_prints_only_the_differences_and_fails_ci(datasets: Path, change
     changed = next(line for line in lines if line["kind"] == CHANGED)
     assert (changed["old"]["mode"], changed["new"]["mode"]) == ("auto", "approve")
     assert changed["old"]["steps"] == changed["new"]["steps"] and changed["eventName"] == "StopLogging"
-    assert "compare: 3807 events read, " in result.stderr
+    assert "compare: 3808 events read, " in result.stderr
 
 
 def test_the_same_playbooks_give_no_difference_and_exit_zero(datasets: Path) -> None:
