@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import gc
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -82,6 +83,18 @@ def load_playbooks(
 ) -> tuple[list[Playbook], list[PlaybookError]]:
     """Every playbook under `paths`, and every mistake found in them (ids must be unique).
     Without tests (the Lambda), from the precompiled catalog where it holds the file."""
+    collecting = gc.isenabled()
+    gc.disable()  # a thousand playbooks are tens of thousands of new objects that all live on:
+    try:  # the collector's passes over them at a cold start would find nothing to free
+        return _load_playbooks(paths, with_tests)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load_playbooks(
+    paths: Iterable[str | os.PathLike[str]], with_tests: bool
+) -> tuple[list[Playbook], list[PlaybookError]]:
     playbooks: list[Playbook] = []
     errors: list[PlaybookError] = []
     seen: dict[str, Playbook] = {}
