@@ -298,7 +298,12 @@ def digest_example(catalog: Catalog) -> list[Incident]:
             "eventID": f"5d0c{number}e1a-7b2f-4c1d-9e8a-3f6b2a1c0d9{number}",
             "eventTime": f"2026-11-26T03:{minute}:1{number}Z",
             "recipientAccountId": "111122223333",
-            "userIdentity": {**_STOP_LOGGING["userIdentity"], "accountId": "111122223333"},
+            "userIdentity": {
+                "type": "IAMUser",
+                "accountId": "111122223333",
+                "arn": "arn:aws:iam::111122223333:user/christophe",
+                "userName": "christophe",
+            },
             "requestParameters": {"name": trail},
         }
         start = PlannedStep("cloudtrail.start_logging", {"trail": trail})
