@@ -142,7 +142,7 @@ def section(result: dict) -> str:
     )
     return f"""## Playbooks at volume: +{result["playbooks_added"]:,} on common calls
 
-`python -m bench.playbooks_common` (part of `make bench`; `--import-only` skips replay): \
+`python -m bench.playbooks_common` (part of `make bench`; `--import-only` skips replay):
 {result["playbooks_added"]:,} generated playbooks on the 12 write calls the corpus holds most, each
 `if: "userIdentity.type == 'NoSuchTypeN' && awsRegion != 'xx-none-1'"` (never true: the same incidents
 either way); a {result["records"]:,}-record corpus; CPU of the child (the whole process: interpreter,
