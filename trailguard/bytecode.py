@@ -98,7 +98,9 @@ def write_catalog(root: Path = ROOT, paths: Iterable[Path] | None = None) -> Pat
         entries[precompiled.file_key(data)] = entry
     target = root / "chalicelib" / "playbooks" / "__pycache__" / precompiled.CATALOG_FILE.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(precompiled.Precompiled.of(entries, precompiled.code_version(root / "chalicelib")).dumps())
+    written = target.with_name(f"{target.name}.{os.getpid()}")
+    written.write_bytes(precompiled.Precompiled.of(entries, precompiled.code_version(root / "chalicelib")).dumps())
+    os.replace(written, target)  # whole or not at all, for a process reading it meanwhile (tests run in parallel)
     return target
 
 
