@@ -60,8 +60,9 @@ fuzz: $(TEST_INSTALLED)
 	TRAILGUARD_FUZZ_EXAMPLES=$${TRAILGUARD_FUZZ_EXAMPLES:-3000} TRAILGUARD_LOAD_EVENTS=$${TRAILGUARD_LOAD_EVENTS:-10000} \
 	  $(BIN)/python -m pytest tests/test_fuzz.py tests/test_load.py -p no:cacheprovider -n 0
 
-# Checked-hash bytecode for chalicelib/ and app.py, which chalice package/deploy ship and
-# Lambda can use (trailguard/bytecode.py): run before chalice package or chalice deploy.
+# Checked-hash bytecode for chalicelib/ and app.py, and the precompiled playbook catalog, which
+# chalice package/deploy ship and Lambda can use (trailguard/bytecode.py): run before chalice
+# package or chalice deploy.
 bytecode: $(DEV_INSTALLED)
 	$(BIN)/python -m trailguard.bytecode
 

@@ -32,6 +32,7 @@ from bench import (
     replay,
     replay_scale,
     scaling,
+    slack_cold,
     suite,
 )
 from bench.common import ROOT, ensure_corpus, machine
@@ -68,6 +69,7 @@ def main() -> int:
         "layout": {**layout.measure(ROOT), **layout.package(ROOT)},
         "import_cost": import_cost.run(3 if args.quick else import_cost.RUNS),
         "lambda_cold": lambda_cold.run(3 if args.quick else lambda_cold.RUNS),
+        "slack_cold": slack_cold.run(1 if args.quick else slack_cold.RUNS),
         "member_accounts": member_accounts.run(),
         "playbooks_common": playbooks_common.run(1 if args.quick else playbooks_common.RUNS),
     }
@@ -365,6 +367,8 @@ are removed first, as on CI; the tests run on {os.cpu_count()} cores with pytest
 | `make test` (lint + every test) | {suite["full_s"]} | at most {suite["target_full_s"]:g} s |
 
 {lambda_cold.section(results["lambda_cold"])}
+
+{slack_cold.section(results["slack_cold"])}
 
 {member_accounts.section(results["member_accounts"])}
 

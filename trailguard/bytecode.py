@@ -16,6 +16,10 @@ sources: the same version has the same source, so the hash matches; another vers
 does not, and Python compiles that one as before (never a wrong module, at worst no gain).
 Chalice's runtime is shipped as two files (`chalice/__init__.py`, `chalice/app.py`), and so
 is their bytecode.
+It also writes the precompiled playbook catalog (`chalicelib/playbooks/precompiled.py`) of
+every playbook the package may load: the bundled ones, `settings/playbooks/`, the folders the
+organization settings files (`settings/*.yaml`) name, and `TRAILGUARD_PLAYBOOKS` if set. A
+file with a mistake is left out (the Lambda then reads its YAML and says what is wrong).
 Run it before `chalice package` or `chalice deploy` (`make bytecode`; `make` runs it when
 it installs the venv). The tag is the interpreter's: build with the Lambda's Python (3.13).
 
@@ -26,8 +30,11 @@ from __future__ import annotations
 
 import compileall
 import importlib.util
+import marshal
+import os
 import py_compile
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +60,48 @@ def compile_package(root: Path = ROOT) -> None:
     for name in DEPENDENCIES:
         compile_dependency(name, root / "vendor")
     compile_dependency("chalice", root / "vendor", only=CHALICE_RUNTIME)
+    write_catalog(root)
+
+
+def catalog_paths(root: Path = ROOT) -> list[Path]:
+    """Every playbook folder a stage of this project may load (see the module's docstring)."""
+    from chalicelib.organization.extensions import import_actions
+    from chalicelib.organization.loader import load_organization
+    from chalicelib.settings import ConfigurationError
+
+    paths = [root / "playbooks", root / "settings" / "playbooks"]
+    for settings_file in sorted((root / "settings").glob("*.yaml")):
+        try:
+            organization = load_organization(settings_file, root)
+            import_actions(organization, root)  # their playbooks may use their actions
+        except ConfigurationError:
+            continue  # the stage's own start says what is wrong with it
+        paths += organization.playbook_folders
+    paths += [Path(p) for p in os.environ.get("TRAILGUARD_PLAYBOOKS", "").split(os.pathsep) if p]
+    return paths
+
+
+def write_catalog(root: Path = ROOT, paths: Iterable[Path] | None = None) -> Path:
+    """The precompiled catalog of the playbooks under `paths` (default: `catalog_paths`), for
+    the code under `root`; the file written."""
+    from chalicelib.playbooks import precompiled
+    from chalicelib.playbooks.loader import PlaybookErrors, iter_playbook_files, precompile
+
+    entries: dict[bytes, precompiled.Entry] = {}
+    for path in iter_playbook_files(catalog_paths(root) if paths is None else paths):
+        try:
+            data = path.read_bytes()
+            entry = precompile(path, data)
+            marshal.dumps((entry.document, dict(entry.trees)))  # YAML may give what marshal cannot keep (a date)
+        except (OSError, PlaybookErrors, ValueError):
+            continue
+        entries[precompiled.file_key(data)] = entry
+    target = root / "chalicelib" / "playbooks" / "__pycache__" / precompiled.CATALOG_FILE.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = target.with_name(f"{target.name}.{os.getpid()}")
+    written.write_bytes(precompiled.Precompiled.of(entries, precompiled.code_version(root / "chalicelib")).dumps())
+    os.replace(written, target)  # whole or not at all, for a process reading it meanwhile (tests run in parallel)
+    return target
 
 
 def compile_dependency(name: str, vendor: Path, only: tuple[str, ...] = ()) -> None:

@@ -70,14 +70,19 @@ class AwsClients:
         self._lock = threading.RLock()
 
     def client(self, service: str, account: str | None, region: str) -> Any:
-        account = account or self.home_account()
-        key = (service, account, region)
+        """A client in `account` (None: trailguard's own, which takes no call to STS to learn:
+        the Slack endpoint's table, invoke and secret need none) and `region`."""
+        member = None if account is None or account == self.home_account() else account
+        key = (service, member or "", region)
         with self._lock:
             if key not in self._clients:
-                role = self.management_role if service in MANAGEMENT_SERVICES else None
-                client = self._new_client(self._session_for(account, region, role), service, region)
-                if self.note_own_call is not None and account != self.home_account():
-                    note_write_calls(client, self.note_own_call)
+                if member is None:
+                    client = self._new_client(self._home_session(), service, region)
+                else:
+                    role = self.management_role if service in MANAGEMENT_SERVICES else None
+                    client = self._new_client(self._session_for(member, region, role), service, region)
+                    if self.note_own_call is not None:
+                        note_write_calls(client, self.note_own_call)
                 self._clients[key] = client
             return self._clients[key]
 

@@ -53,7 +53,7 @@ from chalicelib.aws.resource_policies import (
 from chalicelib.events import finding
 from chalicelib.events.finding import ASFF_FIELDS, GUARDDUTY, GUARDDUTY_FIELDS, INSIGHTS, SECURITY_HUB
 from chalicelib.named_lists import LISTS, NO_LISTS, NamedLists, named_list
-from chalicelib.playbooks.compiled import Context, compile_tree
+from chalicelib.playbooks.compiled import Context, Evaluate, compile_tree
 
 # Top-level fields of a CloudTrail record (CloudTrail record contents, user guide).
 CLOUDTRAIL_FIELDS = frozenset(
@@ -283,28 +283,42 @@ _FUNCTIONS = DomainFunctions()
 class Expression:
     """A compiled JMESPath expression, evaluated with the domain functions available."""
 
-    __slots__ = ("_evaluate", "_parsed", "text")
+    __slots__ = ("_evaluate", "_tree", "text")
 
     def __init__(self, text: str, fields: Fields | None = None) -> None:
         """`fields`: the top-level fields of what it runs over (default: a CloudTrail record)."""
         self.text = text
         try:
-            self._parsed = jmespath.compile(text)
+            self._tree: Mapping[str, Any] = jmespath.compile(text).parsed
         except jmespath_errors.JMESPathError as error:
             raise ExpressionError(_syntax_problem(text, error)) from None
-        _check_tree(self._parsed.parsed, fields or CLOUDTRAIL)
-        self._evaluate = compile_tree(self._parsed.parsed)  # Python closures, jmespath's semantics
+        _check_tree(self._tree, fields or CLOUDTRAIL)
+        self._evaluate: Evaluate | None = None
+
+    @classmethod
+    def checked(cls, text: str, tree: Mapping[str, Any]) -> Expression:
+        """An expression parsed and checked before, by this code (the precompiled catalog)."""
+        expression = cls.__new__(cls)
+        expression.text = text
+        expression._tree = tree
+        expression._evaluate = None
+        return expression
 
     @property
     def tree(self) -> Mapping[str, Any]:
         """jmespath's parsed tree (read by the catalog's index of tested fields)."""
-        return self._parsed.parsed
+        return self._tree
 
     def search(self, data: Any, lists: NamedLists = NO_LISTS) -> Any:
         """Evaluate over `data` (a CloudTrail record), `named_list()` reading `lists`."""
         functions = DomainFunctions(lists) if lists is not NO_LISTS else _FUNCTIONS
+        evaluate = self._evaluate
+        if evaluate is None:
+            # Python closures with jmespath's semantics, built on first use: most of a large
+            # catalog's expressions are never evaluated by a given container.
+            evaluate = self._evaluate = compile_tree(self._tree)
         try:
-            return self._evaluate(data, Context(functions))
+            return evaluate(data, Context(functions))
         except jmespath_errors.JMESPathError as error:
             # Type errors only show on some records (a function given a number, say).
             raise ExpressionError(f"{self.text!r} cannot be evaluated on this event: {error}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import gc
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from chalicelib import named_lists
 from chalicelib.actions import registered_actions
 from chalicelib.events.finding import KINDS
 from chalicelib.named_lists import NamedLists
+from chalicelib.playbooks import precompiled
 from chalicelib.playbooks.expressions import CLOUDTRAIL, FIELDS_BY_SOURCE, Expression, ExpressionError
 from chalicelib.playbooks.playbook import Instead, Playbook, PlaybookTest, Step
 from chalicelib.playbooks.schema import MODE_ORDER, validator
@@ -55,25 +57,51 @@ class PlaybookError(FileMistake):
 
 
 def iter_playbook_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Playbook files under `paths` (folders searched recursively), in a stable order."""
+    """Playbook files under `paths` (folders searched recursively, without following links
+    to folders), in a stable order: by their parts' names."""
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in PLAYBOOK_SUFFIXES and p.is_file())
+            found: list[tuple[tuple[str, ...], str]] = []
+            _find_playbooks(str(path), (), found)
+            yield from (Path(full) for _, full in sorted(found))
         else:
             yield path
+
+
+def _find_playbooks(folder: str, parts: tuple[str, ...], found: list[tuple[tuple[str, ...], str]]) -> None:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _find_playbooks(entry.path, (*parts, entry.name), found)
+            elif os.path.splitext(entry.name)[1] in PLAYBOOK_SUFFIXES and entry.is_file():
+                found.append(((*parts, entry.name), entry.path))
 
 
 def load_playbooks(
     paths: Iterable[str | os.PathLike[str]], with_tests: bool = True
 ) -> tuple[list[Playbook], list[PlaybookError]]:
-    """Every playbook under `paths`, and every mistake found in them (ids must be unique)."""
+    """Every playbook under `paths`, and every mistake found in them (ids must be unique).
+    Without tests (the Lambda), from the precompiled catalog where it holds the file."""
+    collecting = gc.isenabled()
+    gc.disable()  # a thousand playbooks are tens of thousands of new objects that all live on:
+    try:  # the collector's passes over them at a cold start would find nothing to free
+        return _load_playbooks(paths, with_tests)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load_playbooks(
+    paths: Iterable[str | os.PathLike[str]], with_tests: bool
+) -> tuple[list[Playbook], list[PlaybookError]]:
     playbooks: list[Playbook] = []
     errors: list[PlaybookError] = []
     seen: dict[str, Playbook] = {}
+    catalog = None if with_tests else precompiled.shipped()
     for path in iter_playbook_files(paths):
         try:
-            playbook = load_playbook(path, with_tests)
+            playbook = load_playbook(path, with_tests, catalog)
         except PlaybookErrors as problems:
             errors.extend(problems.errors)
             continue
@@ -101,15 +129,55 @@ class PlaybookErrors(ValueError):
         super().__init__("\n".join(str(error) for error in self.errors))
 
 
-def load_playbook(path: Path, with_tests: bool = True) -> Playbook:
+def load_playbook(path: Path, with_tests: bool = True, catalog: precompiled.Precompiled | None = None) -> Playbook:
     """Load, check and compile one playbook file; PlaybookErrors lists every mistake.
 
     Without tests (the Lambda, which never runs them) the `tests:` key is skipped, which
-    makes loading several times faster; `validate` and `test` check them."""
+    makes loading several times faster; `validate` and `test` check them. A file `catalog`
+    holds (precompiled from these very bytes, by this code) skips the YAML, the schema and
+    the expressions' parsing; the rest is checked as always."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        data = _read(name)
+    except OSError as error:
+        raise PlaybookErrors([PlaybookError(name, None, None, f"cannot read the file: {error}")]) from None
+    entry = catalog.get(data) if catalog is not None and not with_tests else None
+    if entry is not None:
+        try:
+            return _Compiler(name, path, entry.document, entry.trees, entry.line).compile()
+        except PlaybookErrors:
+            pass  # the code around it changed (an action gone): the YAML way says where
+    return _Compiler(name, path, read_playbook(name, data, with_tests)).compile()
+
+
+def _read(name: str) -> bytes:
+    """A file's bytes with the fewest system calls (half the time of `Path.read_bytes`, which
+    counts with a thousand playbooks at a cold start): a short read of a file is its end."""
+    chunk = 1 << 16
+    descriptor = os.open(name, os.O_RDONLY)
+    try:
+        parts = [os.read(descriptor, chunk)]
+        while len(parts[-1]) == chunk:
+            parts.append(os.read(descriptor, chunk))
+    finally:
+        os.close(descriptor)
+    return b"".join(parts)
+
+
+def precompile(path: Path, data: bytes) -> precompiled.Entry:
+    """What the precompiled catalog keeps of a playbook file (`data`, its bytes) that loads
+    without a mistake (PlaybookErrors otherwise), as the Lambda loads it: without its tests."""
+    compiler = _Compiler(str(path), path, read_playbook(str(path), data, with_tests=False))
+    playbook = compiler.compile()
+    trees = {text: expression.tree for text, expression in compiler.expressions.items()}
+    return precompiled.Entry(precompiled.plain(compiler.document), precompiled.plain(trees), playbook.line)
+
+
+def read_playbook(name: str, data: bytes, with_tests: bool = True) -> Any:
+    """A playbook file's document, valid against the schema (`tests:` left out without tests)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise PlaybookErrors([PlaybookError(name, None, None, f"cannot read the file: {error}")]) from None
     try:
         document = load_yaml(text, frozenset() if with_tests else frozenset({"tests"}))
@@ -118,7 +186,7 @@ def load_playbook(path: Path, with_tests: bool = True) -> Playbook:
     schema_error = _schema_error(name, document)
     if schema_error:
         raise PlaybookErrors([schema_error])
-    return _Compiler(name, path, document).compile()
+    return document
 
 
 def _schema_error(name: str, document: Any) -> PlaybookError | None:
@@ -278,19 +346,38 @@ def _duration(text: str) -> dt.timedelta:
 class _Compiler:
     """Second pass over a schema-valid document: actions, parameters, expressions."""
 
-    def __init__(self, name: str, path: Path, document: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        document: dict[str, Any],
+        trees: Mapping[str, Mapping[str, Any]] | None = None,
+        line: int | None = None,
+    ) -> None:
+        """`trees`: the expressions' parsed trees by text, parsed and checked before, and
+        `line`, the line of its id (the precompiled catalog); every other expression is
+        parsed and checked here."""
         self.name = name
         self.path = path
         self.document = document
+        self.trees = trees or {}
+        self.line = line if line is not None else line_of(document, ["id"])
         self.errors: list[PlaybookError] = []
+        self.expressions: dict[str, Expression] = {}
+        """Every expression compiled, by its text (what the precompiled catalog keeps)."""
 
     def error(self, at: Sequence[str | int], problem: str, expected: str | None = None) -> None:
         self.errors.append(PlaybookError(self.name, line_of(self.document, at), format_path(at), problem, expected))
 
     def expression(self, at: Sequence[str | int], text: str) -> Expression | None:
+        tree = self.trees.get(text)
+        if tree is not None:
+            expression = self.expressions[text] = Expression.checked(text, tree)
+            return expression
         fields = FIELDS_BY_SOURCE.get(self.document["when"]["source"], CLOUDTRAIL)
         try:
-            return Expression(text, fields)
+            expression = self.expressions[text] = Expression(text, fields)
+            return expression
         except ExpressionError as problem:
             self.error(at, str(problem), f"a JMESPath expression over {fields.what}")
             return None
@@ -342,7 +429,7 @@ class _Compiler:
             slack_channel=doc.get("slack", {}).get("channel"),
             approvers=tuple(doc.get("slack", {}).get("approvers", ())),
             path=self.path,
-            line=line_of(doc, ["id"]),
+            line=self.line,
         )
 
     def test(self, index: int, raw: Mapping[str, Any]) -> PlaybookTest:

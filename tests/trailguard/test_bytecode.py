@@ -96,3 +96,27 @@ def test_a_changed_source_is_compiled_again_not_run_from_stale_bytecode(tmp_path
         check=True,
     )
     assert result.stdout.strip() == "True"
+
+
+def test_the_precompiled_playbook_catalog_survives_the_zip_and_holds_every_bundled_playbook(tmp_path):
+    """Written beside chalicelib's bytecode, zipped with it, and valid where Lambda unpacks
+    it: the code it was written for is the code unpacked, and it holds every playbook file."""
+    project = _project(tmp_path)
+    shutil.copytree(ROOT / "playbooks", project / "playbooks")
+    shutil.copytree(ROOT / "playbooks", project / "vendor" / "playbooks")  # vendor/playbooks links to it
+    bytecode.compile_package(project)
+    task = _as_chalice_zips_it(project, tmp_path)
+    catalog = task / "chalicelib" / "playbooks" / "__pycache__" / f"playbooks.{sys.implementation.cache_tag}.bin"
+    assert catalog.exists()
+    env = {**os.environ, "PYTHONPATH": str(task), "PYTHONDONTWRITEBYTECODE": "1"}
+    code = (
+        "from chalicelib.playbooks import precompiled\n"
+        "from chalicelib.playbooks.loader import iter_playbook_files\n"
+        "catalog = precompiled.shipped()\n"
+        "files = list(iter_playbook_files(['playbooks']))\n"
+        "print(len(files), sum(catalog.get(path.read_bytes()) is not None for path in files))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=task, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    files, held = map(int, result.stdout.split())
+    assert files >= 70 and held == files

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chalicelib.actions import registered_actions
@@ -64,6 +66,22 @@ def test_every_message_kind_has_an_example_slack_would_take(slack_stub):
     for _, _, incident in shown:
         message = render(incident, ACCOUNT_NAMES)
         assert client.chat_postMessage(channel="#docs", text=message.text, blocks=message.blocks)["ok"]
+
+
+def test_the_digest_example_is_one_slack_would_take(slack_stub):
+    """docs/slack-messages.md's digest: several incidents of one playbook in one account, as
+    the sweep posts them past the channel's rate, and a message the stub's Slack accepts."""
+    from chalicelib.slack.client import web_client
+    from chalicelib.slack.messages import render_digest
+    from trailguard.generate.slack_examples import ACCOUNT_NAMES, EXAMPLES_FILE, digest_example
+
+    incidents = digest_example(Catalog.load([PLAYBOOKS]))
+    assert len(incidents) > 1 and len({(i.playbook_id, i.event.account) for i in incidents}) == 1
+    message = render_digest(incidents, ACCOUNT_NAMES)
+    assert all(incident.id in json.dumps(message.blocks) for incident in incidents)
+    client = web_client(slack_stub.token, slack_stub.base_url)
+    assert client.chat_postMessage(channel="#docs", text=message.text, blocks=message.blocks)["ok"]
+    assert "## Digest" in EXAMPLES_FILE.read_text()
 
 
 def test_the_reference_names_every_nested_playbook_key():

@@ -410,3 +410,4 @@ def test_the_slack_endpoint_has_the_memory_its_three_seconds_need_and_ships_its_
         names = set(zipped.namelist())
     assert f"__pycache__/app.{sys.implementation.cache_tag}.pyc" in names
     assert f"chalicelib/playbooks/__pycache__/catalog.{sys.implementation.cache_tag}.pyc" in names
+    assert f"chalicelib/playbooks/__pycache__/playbooks.{sys.implementation.cache_tag}.bin" in names  # precompiled
