@@ -32,6 +32,7 @@ from chalicelib.respond.responder import NO_CONTROLS
 from trailguard import replay as replaying
 from trailguard.replay import compare as comparing
 from trailguard.replay import run
+from trailguard.replay.deciding import CompareDecider, Decider, ReplayDecider
 from trailguard.replay.options import listed
 from trailguard.replay.selection import Selection, SelectionError, parse_when
 
@@ -128,10 +129,16 @@ def _run(request: ReplayRequest) -> int:
     )
     malformed = Malformed()
     notes: list[str] = []
+    decide: Decider
+    if old_catalog is not None:
+        context = (request.own, request.lists, request.controls)
+        decide = CompareDecider(comparing.Side(old_catalog, *context), comparing.Side(request.catalog, *context))
+    else:
+        decide = ReplayDecider(request.catalog, request.own, request.lists, request.controls)
     with run.shown_on(run.stderr_terminal()) as shown:
-        items = _items(request, selection, s3_urls, local_paths, shown, malformed, notes)
-        if old_catalog is not None:
-            status = _compare(request, old_catalog, items, malformed)
+        items = _items(request, selection, s3_urls, local_paths, shown, malformed, notes, decide)
+        if isinstance(decide, CompareDecider):
+            status = _compare(request, decide, items, malformed)
         else:
             status = _replay(request, items, malformed, shown)
     for note in notes:
@@ -147,6 +154,7 @@ def _items(
     shown: run.Shown,
     malformed: Malformed,
     notes: list[str],
+    decide: Decider,
 ) -> Iterator[Any]:
     if request.athena:
         import boto3
@@ -164,12 +172,27 @@ def _items(
         summary = run.S3Summary()
         client = boto3.client("s3", config=client_config(request.workers))
         yield from _remote(
-            lambda: run.s3(s3_urls[0], selection, request.engine, request.workers, shown, client, summary, malformed)
+            lambda: run.s3(
+                s3_urls[0],
+                selection,
+                request.engine,
+                request.workers,
+                shown,
+                client,
+                summary,
+                malformed,
+                decide,
+                processes=_processes(),
+            )
         )
         notes.append(summary.line())
         return
-    workers = min(os.cpu_count() or 1, MAX_LOCAL_WORKERS)
-    yield from run.local(local_paths, selection, request.engine, workers, shown)
+    yield from run.local(local_paths, selection, request.engine, _processes(), shown, decide)
+
+
+def _processes() -> int:
+    """The processes that read and decide files: one per core (at most MAX_LOCAL_WORKERS)."""
+    return min(os.cpu_count() or 1, MAX_LOCAL_WORKERS)
 
 
 def _remote(items: Any) -> Iterator[Any]:
@@ -213,18 +236,14 @@ def _replay(request: ReplayRequest, items: Iterator[Any], malformed: Malformed, 
     return 0
 
 
-def _compare(request: ReplayRequest, old_catalog: Catalog, items: Iterator[Any], malformed: Malformed) -> int:
+def _compare(request: ReplayRequest, decide: CompareDecider, items: Iterator[Any], malformed: Malformed) -> int:
     def reported(source: Iterator[Any]) -> Iterator[Any]:
         for item in source:
             if isinstance(item, EventError):
                 malformed(item)
             yield item
 
-    comparison = comparing.compare(
-        reported(items),
-        comparing.Side(old_catalog, request.own, request.lists, request.controls),
-        comparing.Side(request.catalog, request.own, request.lists, request.controls),
-    )
+    comparison = comparing.compare(reported(items), decide.old, decide.new)
     title = f"What this playbook change would do (against {request.compare_with})"
     markdown = comparing.to_markdown(comparison, title=title) if request.markdown else None
     if request.markdown == "-":

@@ -1,0 +1,69 @@
+"""The worker processes of a replay: each reads a segment of files, selects its candidates
+(its own DuckDB, one thread, or the Python reader), decides them, and sends back only the
+rows worth reporting and counts (`deciding`).
+
+Deciding where the records are read keeps the parent to what only it can do (the order,
+duplicates, counters and the output): it was deciding every candidate alone while DuckDB
+selected, and holding every incident. Segments are handed out a bounded number ahead
+(`AHEAD` per worker) and their results taken back in order, so the output is in file order
+whichever worker finishes first, and memory (and an S3 replay's scratch files) is bounded by
+the segments in flight.
+
+The processes come from a fork server (forking a process that runs threads can copy a held
+lock into the child); it imports this module once, and each worker loads the playbooks
+once, when it starts (`deciding.Recipe`).
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from trailguard.replay import deciding, engines
+from trailguard.replay.selection import Selection
+
+AHEAD = 2
+"""Segments given to each worker at once: one it works on, one waiting."""
+
+_decide: deciding.Decider | None = None
+_selection: Selection | None = None
+_connection: Any = None
+
+
+def _start(recipe: deciding.Recipe, selection: Selection) -> None:
+    """A worker's start: the playbooks loaded, once."""
+    global _decide, _selection
+    _decide, _selection = recipe.build(), selection
+
+
+def _work(segment: engines.Segment) -> list[deciding.Item]:
+    """A segment read, selected and decided: its rows and counts, in order."""
+    global _connection
+    kind, group = segment
+    assert _decide is not None and _selection is not None, "the worker was not started"
+    if kind == "duckdb" and _connection is None:
+        from trailguard.replay import duckdb_engine
+
+        _connection = duckdb_engine.connect(threads=1)  # the other workers use the other cores
+    return list(deciding.decided(engines.segment_items(kind, group, _selection, _connection), _decide))
+
+
+def decided(
+    segments: Iterable[engines.Segment], selection: Selection, recipe: deciding.Recipe, workers: int
+) -> Iterator[tuple[list[engines.Source], list[deciding.Item]]]:
+    """Each segment with its decided items, in the order of `segments`, decided by `workers`
+    processes; the pool ends with the iteration (or when its consumer stops)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # imported once, by the server (if it is not running yet)
+    with context.Pool(workers, initializer=_start, initargs=(recipe, selection)) as pool:
+        pending: collections.deque[tuple[list[engines.Source], Any]] = collections.deque()
+        for segment in segments:
+            pending.append((segment[1], pool.apply_async(_work, (segment,))))
+            if len(pending) >= AHEAD * workers:
+                group, result = pending.popleft()
+                yield group, result.get()
+        while pending:
+            group, result = pending.popleft()
+            yield group, result.get()
