@@ -1,14 +1,17 @@
 """Replay: what would the playbooks have done about these logs?
 
 The package: `selection` (what is selected), `engines` (DuckDB or the Python reader, file
-by file), `duckdb_engine` and `athena` (one candidate query, two engines), `s3layout` and
-`s3fetch` (CloudTrail's S3 layout, listed and fetched), `table` (the CloudTrail table),
-`compare` (what a playbook change would do), `run` (what the command does); this module,
-the decision loop and the output.
+by file), `workers` (the processes that read and decide), `deciding` (the decision path per
+event, and the compact rows workers send back), `duckdb_engine` and `athena` (one candidate
+query, two engines), `s3layout` and `s3fetch` (CloudTrail's S3 layout, listed and fetched),
+`table` (the CloudTrail table), `compare` (what a playbook change would do), `run` (what the
+command does); this module, the loop that counts, tells duplicates and writes the output.
 
 Events from files go through the Lambda's own decision path (the same `Responder`, with
 a store in memory, steps that are simulated and no notifications), so a replay answers
-for production. Output formats are a public interface, documented in docs/replay.md:
+for production; the worker processes that read the files run it, and this process keeps
+counters and the ids of the incidents answered (a duplicate delivery is told here).
+Output formats are a public interface, documented in docs/replay.md:
 
 - `jsonl`: one object per event that matched at least one playbook, and with `--all`
   one per event a guard skipped;

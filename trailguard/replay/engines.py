@@ -1,4 +1,4 @@
-"""Which engine reads which file, and the items the decision path gets from them.
+"""Which engine reads which file, in which process, and the items the parent gets from them.
 
 CloudTrail's delivery files (`{"Records": [...]}`, what S3 holds and what an organization
 has by the terabyte) are read by DuckDB, in batches: one scan per batch selects the
@@ -11,8 +11,11 @@ when DuckDB is not installed. Both give the same items in the same order: an eve
 (an `int`: counted, not checked), so the output of a replay does not depend on the engine
 (tests/trailguard/replay/test_engines.py).
 
-Memory is bounded by a batch (`BATCH_BYTES` of compressed input and the candidates it
-holds), whatever the size of the replay.
+The files are cut into segments (a batch for DuckDB, a run for the Python reader), each read
+and decided by a worker process (`workers`), which sends back only compact rows and counts
+(`deciding`); a small input is read and decided here. Memory is bounded by the segments in
+flight (`SEGMENT_BYTES` of compressed input each, and their candidates), whatever the size of
+the replay.
 """
 
 from __future__ import annotations
@@ -42,9 +45,8 @@ processes (about 0.3 s of CPU each, to import and load the playbooks) costs more
 
 BATCH_BYTES = int(os.environ.get("TRAILGUARD_REPLAY_BATCH_MB", "16")) * 2**20
 BATCH_FILES = 256
-"""A DuckDB batch: this many bytes of files, or files, whichever comes first. Large enough
-that the scan's start and its last file's tail cost little, small enough that a batch's
-candidates are a few MB and that the next batch is selected while this one is decided."""
+"""A segment holds at most BATCH_FILES files, and a quarter of BATCH_BYTES of them
+(`SEGMENT_BYTES`, below); the first ones of an S3 replay an eighth (`FIRST_BATCH_BYTES`)."""
 
 Item = Event | EventError | None | int
 """What the decision path gets: an event (or why a record is not one) for a candidate, and
@@ -116,7 +118,7 @@ def read(
     them from again, here. `total_bytes` (when known) sizes the segments so that every
     worker has several. `on_done(files, bytes)` is called as segments are finished
     (progress); `on_read(sources)` once a segment is read (an S3 replay deletes its files)."""
-    limit = None if total_bytes is None else min(max(total_bytes // (4 * workers), FIRST_BATCH_BYTES), BATCH_BYTES)
+    limit = None if total_bytes is None else min(max(total_bytes // (4 * workers), FIRST_BATCH_BYTES), SEGMENT_BYTES)
     segments = _segments(sources, engine, limit)
     recipe = deciding.Recipe.of(decide) if workers > 1 else None
     if recipe is not None:
@@ -137,14 +139,18 @@ Segment = tuple[str, list[Source]]
 """('duckdb', a batch of delivery files) or ('python', files for the Python reader)."""
 
 FIRST_BATCH_BYTES = max(BATCH_BYTES // 8, 1)
+SEGMENT_BYTES = max(BATCH_BYTES // 4, 1)
+"""Segments are at most this much, so that a worker's memory (DuckDB's buffers,
+its candidates) is the same whatever the size of the replay; large enough that a scan's start
+costs little (about 20 ms a query, measured: 4 MB of files is a dozen of CloudTrail's)."""
 
 
 def _segments(sources: Iterable[Source], engine: str, limit: int | None) -> Iterator[Segment]:
     """Runs of files for one reader, at most `limit` bytes or BATCH_FILES files each.
 
     Without a limit (an S3 replay, whose size is not known ahead), the first segments are
-    small (an eighth of BATCH_BYTES, then twice as large each time), so that decisions start
-    early and DuckDB starts on the first objects fetched instead of waiting for a full batch."""
+    small (an eighth of BATCH_BYTES, then twice as large each time, up to SEGMENT_BYTES), so
+    that decisions start early, on the first objects fetched."""
     from trailguard.replay import duckdb_engine
 
     kind, size = "", 0
@@ -159,7 +165,7 @@ def _segments(sources: Iterable[Source], engine: str, limit: int | None) -> Iter
         if group and (wanted != kind or size >= limit or len(group) >= BATCH_FILES):
             yield kind, group
             group, size = [], 0
-            limit = min(limit * 2, BATCH_BYTES) if ramp else limit
+            limit = min(limit * 2, SEGMENT_BYTES) if ramp else limit
         kind = wanted
         group.append(source)
         size += source.size

@@ -50,13 +50,18 @@ def _work(segment: engines.Segment) -> list[deciding.Item]:
     return list(deciding.decided(engines.segment_items(kind, group, _selection, _connection), _decide))
 
 
+PRELOAD = [__name__, "duckdb"]
+"""What the fork server imports once for all its workers (a module that is not installed is
+skipped; a server already running, started by someone else, keeps what it has)."""
+
+
 def decided(
     segments: Iterable[engines.Segment], selection: Selection, recipe: deciding.Recipe, workers: int
 ) -> Iterator[tuple[list[engines.Source], list[deciding.Item]]]:
     """Each segment with its decided items, in the order of `segments`, decided by `workers`
     processes; the pool ends with the iteration (or when its consumer stops)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # imported once, by the server (if it is not running yet)
+    context.set_forkserver_preload(PRELOAD)
     with context.Pool(workers, initializer=_start, initargs=(recipe, selection)) as pool:
         pending: collections.deque[tuple[list[engines.Source], Any]] = collections.deque()
         for segment in segments:
