@@ -8,6 +8,7 @@ usage mistake (what was wrong is said); 1 when an S3 or Athena call fails, and w
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -71,6 +72,8 @@ class ReplayRequest:
     fail_on: tuple[str, ...] = ()
     controls: Controls = NO_CONTROLS
     """The organization's scope and mode ceilings (its settings file), on both sides of --compare."""
+    stage_playbooks: tuple[Path, ...] = ()
+    """The stage's shipped playbook folders (without --playbooks): read at the ref by --compare GIT_REF."""
 
 
 def run_replay(request: ReplayRequest) -> int:
@@ -272,17 +275,34 @@ def _age(text: str, option: str) -> dt.timedelta:
 
 
 def _compared_catalog(request: ReplayRequest) -> Catalog:
-    """The playbooks to compare with: a folder, or the same playbook folders at a git ref."""
+    """The playbooks to compare with: a folder; or at a git ref, the `--playbooks` given, else
+    the stage's as the stage loads them (its shipped folders and the organization's own
+    folders, each as it is at the ref; an organization's playbook replacing a shipped one of
+    the same id, the disabled ones left out, by the current settings file)."""
     reference = request.compare_with
     assert reference is not None
+    what = f"--compare {reference}"
     if os.path.isdir(reference):
-        return _catalog([reference], request.only, f"--compare {reference}")
-    from chalicelib.settings import Settings
+        return _catalog([reference], request.only, what)
+    from chalicelib.organization.extensions import load_catalog
+    from chalicelib.settings import ConfigurationError, Settings
 
-    paths = [Path(p) for p in request.playbook_paths] or [Path(p) for p in Settings.from_environment().playbooks]
     scratch = Path(tempfile.mkdtemp(prefix="trailguard-compare-"))
     atexit.register(shutil.rmtree, scratch, True)  # the files are read until the comparison ends
-    return _catalog([str(_at_ref(path, reference, scratch)) for path in paths], request.only, f"--compare {reference}")
+    if request.playbook_paths:
+        return _catalog([str(_at_ref(Path(p), reference, scratch)) for p in request.playbook_paths], request.only, what)
+    organization = request.controls.organization
+    shipped = request.stage_playbooks or Settings.from_environment().playbooks
+    theirs = tuple(_at_ref(folder, reference, scratch) for folder in organization.playbook_folders)
+    try:
+        catalog = load_catalog(
+            tuple(_at_ref(Path(path), reference, scratch) for path in shipped),
+            dataclasses.replace(organization, playbook_folders=theirs),
+            with_tests=False,
+        )
+    except ConfigurationError as error:
+        raise UsageError(f"{what}: {error}") from None
+    return Catalog([p for p in catalog.playbooks if p.id in request.only]) if request.only else catalog
 
 
 def _catalog(paths: list[str], only: tuple[str, ...], what: str) -> Catalog:
