@@ -63,11 +63,11 @@ class Source:
 
 
 def duckdb_available() -> bool:
-    try:
-        import duckdb  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether DuckDB is installed: found, not imported (the workers import it; this process
+    need not pay for it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("duckdb") is not None
 
 
 class EngineError(ValueError):

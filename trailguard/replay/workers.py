@@ -24,8 +24,10 @@ from typing import Any
 from trailguard.replay import deciding, engines
 from trailguard.replay.selection import Selection
 
-AHEAD = 2
-"""Segments given to each worker at once: one it works on, one waiting."""
+AHEAD = 4
+"""Segments given to each worker at once: one it works on, the others waiting, so that a
+worker that is slower for a while (a busy machine) does not leave the others idle while its
+segment holds up the order. What waits is a list of files, and what is done a few rows."""
 
 _decide: deciding.Decider | None = None
 _selection: Selection | None = None
