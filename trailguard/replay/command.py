@@ -1,8 +1,8 @@
 """`trailguard replay` and `trailguard athena-ddl`: the inputs read, the output written.
 
 Exit status: 0 when the playbooks load (even if some records were malformed); 2 for a
-usage mistake (what was wrong is said); 1 when an S3 or Athena call fails, and with
-`--compare` when a difference of the kinds `--fail-on` names was found.
+usage mistake (what was wrong is said); 1 when an S3 or Athena call fails or a worker process
+dies, and with `--compare` when a difference of the kinds `--fail-on` names was found.
 """
 
 from __future__ import annotations
@@ -78,12 +78,16 @@ class ReplayRequest:
 
 def run_replay(request: ReplayRequest) -> int:
     from trailguard.replay.engines import EngineError
+    from trailguard.replay.workers import WorkerDied
 
     try:
         return _run(request)
     except (UsageError, SelectionError, EngineError) as error:
         click.echo(f"error: {error}", err=True)
         return 2
+    except WorkerDied as error:
+        click.echo(f"\nerror: {error}", err=True)
+        return 1
 
 
 class Malformed:

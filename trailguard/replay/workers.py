@@ -19,6 +19,8 @@ from __future__ import annotations
 import collections
 import multiprocessing
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from trailguard.replay import deciding, engines
@@ -61,16 +63,35 @@ def decided(
     segments: Iterable[engines.Segment], selection: Selection, recipe: deciding.Recipe, workers: int
 ) -> Iterator[tuple[list[engines.Source], list[deciding.Item]]]:
     """Each segment with its decided items, in the order of `segments`, decided by `workers`
-    processes; the pool ends with the iteration (or when its consumer stops)."""
+    processes; the processes end with the iteration (or when its consumer stops). A worker
+    that dies (killed, out of memory) ends the replay with `WorkerDied`, never a hang."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    with context.Pool(workers, initializer=_start, initargs=(recipe, selection)) as pool:
-        pending: collections.deque[tuple[list[engines.Source], Any]] = collections.deque()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(recipe, selection))
+    pending: collections.deque[tuple[list[engines.Source], Future[list[deciding.Item]]]] = collections.deque()
+    try:
         for segment in segments:
-            pending.append((segment[1], pool.apply_async(_work, (segment,))))
+            pending.append((segment[1], pool.submit(_work, segment)))
             if len(pending) >= AHEAD * workers:
-                group, result = pending.popleft()
-                yield group, result.get()
+                yield _result(*pending.popleft())
         while pending:
-            group, result = pending.popleft()
-            yield group, result.get()
+            yield _result(*pending.popleft())
+    finally:
+        pool.shutdown(wait=not pending, cancel_futures=True)
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without finishing its segment."""
+
+
+def _result(
+    group: list[engines.Source], future: Future[list[deciding.Item]]
+) -> tuple[list[engines.Source], list[deciding.Item]]:
+    try:
+        return group, future.result()
+    except BrokenProcessPool as error:
+        first = group[0].label if group else "?"
+        raise WorkerDied(
+            f"a replay worker process died while reading {len(group)} files from {first} ({error}); if the "
+            "machine ran out of memory, --engine python's workers hold less"
+        ) from None
