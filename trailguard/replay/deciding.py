@@ -12,7 +12,7 @@ One thing cannot be decided in a worker: whether an event is a duplicate (the sa
 answered by the same playbook before, anywhere in the replay). A worker decides each event
 with incidents of its own, forgotten after the event, and names each answer by its incident
 id; the parent, which sees every row in file order, keeps the ids answered so far and tells
-duplicates exactly as one decision loop did (`Answered`): about 100 bytes per answered
+duplicates exactly as one decision loop did (`Answered`): about 160 bytes per answered
 incident, where the incidents themselves were about 2.9 KB.
 
 Playbooks do not pickle (their conditions are compiled to closures), so a worker loads the
