@@ -345,6 +345,7 @@ def replay(
         controls=Controls(loaded.organization),
         output_format=output_format,
         include_skipped=include_skipped,
+        stage_playbooks=tuple(settings.playbooks),
         **scale,
     )
     sys.exit(run_replay(request))

@@ -1,14 +1,17 @@
 """Replay: what would the playbooks have done about these logs?
 
 The package: `selection` (what is selected), `engines` (DuckDB or the Python reader, file
-by file), `duckdb_engine` and `athena` (one candidate query, two engines), `s3layout` and
-`s3fetch` (CloudTrail's S3 layout, listed and fetched), `table` (the CloudTrail table),
-`compare` (what a playbook change would do), `run` (what the command does); this module,
-the decision loop and the output.
+by file), `workers` (the processes that read and decide), `deciding` (the decision path per
+event, and the compact rows workers send back), `duckdb_engine` and `athena` (one candidate
+query, two engines), `s3layout` and `s3fetch` (CloudTrail's S3 layout, listed and fetched),
+`table` (the CloudTrail table), `compare` (what a playbook change would do), `run` (what the
+command does); this module, the loop that counts, tells duplicates and writes the output.
 
 Events from files go through the Lambda's own decision path (the same `Responder`, with
 a store in memory, steps that are simulated and no notifications), so a replay answers
-for production. Output formats are a public interface, documented in docs/replay.md:
+for production; the worker processes that read the files run it, and this process keeps
+counters and the ids of the incidents answered (a duplicate delivery is told here).
+Output formats are a public interface, documented in docs/replay.md:
 
 - `jsonl`: one object per event that matched at least one playbook, and with `--all`
   one per event a guard skipped;
@@ -26,14 +29,12 @@ from typing import Any, TextIO
 
 from chalicelib.events.event import Event
 from chalicelib.events.record import EventError
-from chalicelib.incidents.lifecycle import Incidents
-from chalicelib.incidents.notify import NullNotifier
-from chalicelib.incidents.store import MemoryStore
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.controls import Controls
 from chalicelib.respond.guards import OwnIdentities
-from chalicelib.respond.responder import NO_CONTROLS, Outcome, Responder
+from chalicelib.respond.responder import NO_CONTROLS
+from trailguard.replay.deciding import Answered, Call, Decided, ReplayDecider
 
 EXAMPLES = 3
 
@@ -60,40 +61,33 @@ class ReplayCounts:
 class ReplayLine:
     """One event worth reporting: it matched, or (with --all) a guard skipped it."""
 
-    event: Event
-    outcomes: list[Outcome]
+    call: Call
+    matches: list[dict[str, Any]]
+    """Each fresh answer, as `deciding.Answer.match`."""
     skipped: tuple[str, str] | None = None  # (code, reason)
 
     def to_dict(self) -> dict[str, Any]:
-        event = self.event
+        call = self.call
         line: dict[str, Any] = {
-            "eventID": event.event_id,
-            "eventName": event.name,
-            "eventSource": event.source,
-            "eventTime": event.summary().time,
-            "account": event.account,
-            "region": event.region,
+            "eventID": call.event_id,
+            "eventName": call.name,
+            "eventSource": call.source,
+            "eventTime": call.time,
+            "account": call.account,
+            "region": call.region,
         }
         if self.skipped:
             line["skipped"], line["reason"] = self.skipped
             return line
-        line["matches"] = [_match(outcome) for outcome in self.outcomes]
+        line["matches"] = self.matches
         return line
 
 
-def _match(outcome: Outcome) -> dict[str, Any]:
-    match: dict[str, Any] = {"playbook": outcome.playbook.id, "mode": outcome.incident.mode}
-    if outcome.incident.mode_note:
-        match["loweredBy"] = outcome.incident.mode_note
-    if outcome.incident.error:
-        match["error"] = outcome.incident.error
-    else:
-        match["steps"] = [step.to_dict() for step in outcome.incident.plan]
-    return match
+DUPLICATE = ("duplicate", "this eventID was already answered by the same playbooks")
 
 
 def replay(
-    items: Iterable[Event | EventError | int | None],
+    items: Iterable[Event | EventError | int | Decided | None],
     catalog: Catalog,
     own: OwnIdentities,
     *,
@@ -106,15 +100,12 @@ def replay(
     organization's named lists, and `controls` its scope and mode ceilings, as the Lambda
     reads them from the stage's settings file.
 
-    `items` are events, `EventError`s, and for the records no playbook answers (or that
-    fall outside the selection) None, or an int for that many: read, counted, not checked."""
-    responder = Responder(
-        catalog,
-        own=own,
-        incidents=Incidents(MemoryStore(), None, notifier=NullNotifier()),
-        lists=lists,
-        controls=controls,
-    )
+    `items` are events (decided here), rows the workers decided (`deciding.Decided`),
+    `EventError`s, and for the records no playbook answers (or that fall outside the
+    selection) None, or an int for that many: read, counted, not checked. Nothing is kept
+    per event but the ids of the incidents answered (to tell a duplicate delivery)."""
+    decide = ReplayDecider(catalog, own, lists, controls)
+    answered = Answered()
     counts = ReplayCounts(per_playbook=Counter({playbook.id: 0 for playbook in catalog.playbooks}))
     started = time.perf_counter()
     for item in items:
@@ -129,28 +120,22 @@ def replay(
             on_malformed(item)
             continue
         counts.read += 1
-        decision, outcomes = responder.respond(item)
-        fresh = [outcome for outcome in outcomes if not outcome.duplicate]
+        row = item if isinstance(item, Decided) else decide(item)
+        if row is None:
+            continue
+        fresh = answered.fresh((answer.incident, answer) for answer in row.answers)
         if fresh:
             counts.matched += 1
-            counts.per_playbook.update(outcome.playbook.id for outcome in fresh)
-            for outcome in fresh:
-                kept = counts.examples.setdefault(outcome.playbook.id, [])
+            counts.per_playbook.update(answer.playbook for answer in fresh)
+            for answer in fresh:
+                kept = counts.examples.setdefault(answer.playbook, [])
                 if len(kept) < EXAMPLES:
-                    kept.append(
-                        f"{item.summary().time} {item.name} in {item.account}/{item.region} "
-                        f"by {item.actor.label} ({item.event_id})"
-                    )
-            yield ReplayLine(item, fresh)
-        elif decision.skip or outcomes:
+                    kept.append(row.call.example())
+            yield ReplayLine(row.call, [answer.match for answer in fresh])
+        elif row.skip or row.opened:
             counts.skipped += 1
             if include_skipped:
-                skipped = (
-                    (decision.skip.code, decision.skip.reason)
-                    if decision.skip
-                    else ("duplicate", "this eventID was already answered by the same playbooks")
-                )
-                yield ReplayLine(item, [], skipped)
+                yield ReplayLine(row.call, [], row.skip or DUPLICATE)
     counts.read += counts.malformed
     counts.seconds = time.perf_counter() - started
     yield counts
@@ -165,12 +150,12 @@ def _columns(time: str, event: str, place: str, actor: str) -> str:
 
 
 def write_table_row(line: ReplayLine, out: TextIO) -> None:
-    event = line.event
-    head = _columns(event.summary().time, event.name, f"{event.account}/{event.region}", event.actor.label)
+    call = line.call
+    head = _columns(call.time, call.name, f"{call.account}/{call.region}", call.actor)
     if line.skipped:
         out.write(f"{head} skipped: {line.skipped[0]} ({line.skipped[1]})\n")
         return
-    for match in map(_match, line.outcomes):
+    for match in line.matches:
         if "error" in match:
             out.write(f"{head} {match['playbook']} ({match['mode']}): cannot plan: {match['error']}\n")
             continue

@@ -1,6 +1,6 @@
 """Producing a replay's next items in a thread of its own, a bounded number ahead of the
-consumer: the next S3 objects are fetched, and DuckDB selects the next batch, while the
-decision path works on this one (neither holds Python's lock while it waits or works)."""
+consumer: the next S3 objects are fetched while the workers read and decide these ones
+(fetching does not hold Python's lock while it waits)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
 """`trailguard replay` and `trailguard athena-ddl`: the inputs read, the output written.
 
 Exit status: 0 when the playbooks load (even if some records were malformed); 2 for a
-usage mistake (what was wrong is said); 1 when an S3 or Athena call fails, and with
-`--compare` when a difference of the kinds `--fail-on` names was found.
+usage mistake (what was wrong is said); 1 when an S3 or Athena call fails or a worker process
+dies, and with `--compare` when a difference of the kinds `--fail-on` names was found.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -32,6 +33,7 @@ from chalicelib.respond.responder import NO_CONTROLS
 from trailguard import replay as replaying
 from trailguard.replay import compare as comparing
 from trailguard.replay import run
+from trailguard.replay.deciding import CompareDecider, Decider, ReplayDecider
 from trailguard.replay.options import listed
 from trailguard.replay.selection import Selection, SelectionError, parse_when
 
@@ -70,16 +72,22 @@ class ReplayRequest:
     fail_on: tuple[str, ...] = ()
     controls: Controls = NO_CONTROLS
     """The organization's scope and mode ceilings (its settings file), on both sides of --compare."""
+    stage_playbooks: tuple[Path, ...] = ()
+    """The stage's shipped playbook folders (without --playbooks): read at the ref by --compare GIT_REF."""
 
 
 def run_replay(request: ReplayRequest) -> int:
     from trailguard.replay.engines import EngineError
+    from trailguard.replay.workers import WorkerDied
 
     try:
         return _run(request)
     except (UsageError, SelectionError, EngineError) as error:
         click.echo(f"error: {error}", err=True)
         return 2
+    except WorkerDied as error:
+        click.echo(f"\nerror: {error}", err=True)
+        return 1
 
 
 class Malformed:
@@ -128,10 +136,16 @@ def _run(request: ReplayRequest) -> int:
     )
     malformed = Malformed()
     notes: list[str] = []
+    decide: Decider
+    if old_catalog is not None:
+        context = (request.own, request.lists, request.controls)
+        decide = CompareDecider(comparing.Side(old_catalog, *context), comparing.Side(request.catalog, *context))
+    else:
+        decide = ReplayDecider(request.catalog, request.own, request.lists, request.controls)
     with run.shown_on(run.stderr_terminal()) as shown:
-        items = _items(request, selection, s3_urls, local_paths, shown, malformed, notes)
-        if old_catalog is not None:
-            status = _compare(request, old_catalog, items, malformed)
+        items = _items(request, selection, s3_urls, local_paths, shown, malformed, notes, decide)
+        if isinstance(decide, CompareDecider):
+            status = _compare(request, decide, items, malformed)
         else:
             status = _replay(request, items, malformed, shown)
     for note in notes:
@@ -147,6 +161,7 @@ def _items(
     shown: run.Shown,
     malformed: Malformed,
     notes: list[str],
+    decide: Decider,
 ) -> Iterator[Any]:
     if request.athena:
         import boto3
@@ -164,12 +179,27 @@ def _items(
         summary = run.S3Summary()
         client = boto3.client("s3", config=client_config(request.workers))
         yield from _remote(
-            lambda: run.s3(s3_urls[0], selection, request.engine, request.workers, shown, client, summary, malformed)
+            lambda: run.s3(
+                s3_urls[0],
+                selection,
+                request.engine,
+                request.workers,
+                shown,
+                client,
+                summary,
+                malformed,
+                decide,
+                processes=_processes(),
+            )
         )
         notes.append(summary.line())
         return
-    workers = min(os.cpu_count() or 1, MAX_LOCAL_WORKERS)
-    yield from run.local(local_paths, selection, request.engine, workers, shown)
+    yield from run.local(local_paths, selection, request.engine, _processes(), shown, decide)
+
+
+def _processes() -> int:
+    """The processes that read and decide files: one per core (at most MAX_LOCAL_WORKERS)."""
+    return min(os.cpu_count() or 1, MAX_LOCAL_WORKERS)
 
 
 def _remote(items: Any) -> Iterator[Any]:
@@ -213,18 +243,14 @@ def _replay(request: ReplayRequest, items: Iterator[Any], malformed: Malformed, 
     return 0
 
 
-def _compare(request: ReplayRequest, old_catalog: Catalog, items: Iterator[Any], malformed: Malformed) -> int:
+def _compare(request: ReplayRequest, decide: CompareDecider, items: Iterator[Any], malformed: Malformed) -> int:
     def reported(source: Iterator[Any]) -> Iterator[Any]:
         for item in source:
             if isinstance(item, EventError):
                 malformed(item)
             yield item
 
-    comparison = comparing.compare(
-        reported(items),
-        comparing.Side(old_catalog, request.own, request.lists, request.controls),
-        comparing.Side(request.catalog, request.own, request.lists, request.controls),
-    )
+    comparison = comparing.compare(reported(items), decide.old, decide.new)
     title = f"What this playbook change would do (against {request.compare_with})"
     markdown = comparing.to_markdown(comparison, title=title) if request.markdown else None
     if request.markdown == "-":
@@ -253,17 +279,34 @@ def _age(text: str, option: str) -> dt.timedelta:
 
 
 def _compared_catalog(request: ReplayRequest) -> Catalog:
-    """The playbooks to compare with: a folder, or the same playbook folders at a git ref."""
+    """The playbooks to compare with: a folder; or at a git ref, the `--playbooks` given, else
+    the stage's as the stage loads them (its shipped folders and the organization's own
+    folders, each as it is at the ref; an organization's playbook replacing a shipped one of
+    the same id, the disabled ones left out, by the current settings file)."""
     reference = request.compare_with
     assert reference is not None
+    what = f"--compare {reference}"
     if os.path.isdir(reference):
-        return _catalog([reference], request.only, f"--compare {reference}")
-    from chalicelib.settings import Settings
+        return _catalog([reference], request.only, what)
+    from chalicelib.organization.extensions import load_catalog
+    from chalicelib.settings import ConfigurationError, Settings
 
-    paths = [Path(p) for p in request.playbook_paths] or [Path(p) for p in Settings.from_environment().playbooks]
     scratch = Path(tempfile.mkdtemp(prefix="trailguard-compare-"))
     atexit.register(shutil.rmtree, scratch, True)  # the files are read until the comparison ends
-    return _catalog([str(_at_ref(path, reference, scratch)) for path in paths], request.only, f"--compare {reference}")
+    if request.playbook_paths:
+        return _catalog([str(_at_ref(Path(p), reference, scratch)) for p in request.playbook_paths], request.only, what)
+    organization = request.controls.organization
+    shipped = request.stage_playbooks or Settings.from_environment().playbooks
+    theirs = tuple(_at_ref(folder, reference, scratch) for folder in organization.playbook_folders)
+    try:
+        catalog = load_catalog(
+            tuple(_at_ref(Path(path), reference, scratch) for path in shipped),
+            dataclasses.replace(organization, playbook_folders=theirs),
+            with_tests=False,
+        )
+    except ConfigurationError as error:
+        raise UsageError(f"{what}: {error}") from None
+    return Catalog([p for p in catalog.playbooks if p.id in request.only]) if request.only else catalog
 
 
 def _catalog(paths: list[str], only: tuple[str, ...], what: str) -> Catalog:

@@ -23,14 +23,12 @@ from typing import Any, TextIO
 
 from chalicelib.events.event import Event
 from chalicelib.events.record import EventError
-from chalicelib.incidents.lifecycle import Incidents
-from chalicelib.incidents.notify import NullNotifier
-from chalicelib.incidents.store import MemoryStore
 from chalicelib.named_lists import NO_LISTS, NamedLists
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.controls import Controls
 from chalicelib.respond.guards import OwnIdentities
-from chalicelib.respond.responder import NO_CONTROLS, Responder
+from chalicelib.respond.responder import NO_CONTROLS
+from trailguard.replay.deciding import Answered, Compared, CompareDecider, ReplayDecider, Unanswered
 
 NEWLY_MATCHED = "newly matched"
 NO_LONGER_MATCHED = "no longer matched"
@@ -116,29 +114,28 @@ class Comparison:
 
 
 class Side:
-    """One set of playbooks, deciding as a replay does."""
+    """One set of playbooks, deciding as a replay does (duplicates are told by `compare`)."""
 
     def __init__(
         self, catalog: Catalog, own: OwnIdentities, lists: NamedLists = NO_LISTS, controls: Controls = NO_CONTROLS
     ) -> None:
-        self.responder = Responder(
-            catalog,
-            own=own,
-            incidents=Incidents(MemoryStore(), None, notifier=NullNotifier()),
-            lists=lists,
-            controls=controls,
-        )
+        self.catalog, self.own, self.lists, self.controls = catalog, own, lists, controls
+        self.decider = ReplayDecider(catalog, own, lists, controls)
+
+    def context(self) -> tuple[OwnIdentities, NamedLists, Controls]:
+        return self.own, self.lists, self.controls
 
     def same_playbooks(self, other: Side, source: str, name: str) -> bool:
         """Whether both sides answer this call with the same playbook files, byte for byte."""
-        mine = self.responder.catalog.candidates(source, name)
-        theirs = other.responder.catalog.candidates(source, name)
+        mine = self.catalog.candidates(source, name)
+        theirs = other.catalog.candidates(source, name)
         prints = [_fingerprint(playbook) for playbook in mine]
         return None not in prints and prints == [_fingerprint(playbook) for playbook in theirs]
 
-    def matches(self, event: Event) -> dict[str, Match]:
-        _, outcomes = self.responder.respond(event)
-        found = {}
+    def answers(self, event: Event) -> tuple[tuple[str, Match], ...]:
+        """Each playbook's answer, with its incident's id, as if nothing came before the event."""
+        _, outcomes = self.decider.responder().respond(event)
+        found = []
         for outcome in outcomes:
             if outcome.duplicate:
                 continue
@@ -147,8 +144,8 @@ class Side:
                 f"{step.action}({', '.join(f'{key}={value}' for key, value in step.params.items())})"
                 for step in incident.plan
             )
-            found[outcome.playbook.id] = Match(outcome.playbook.id, outcome.playbook.mode, steps, incident.error)
-        return found
+            found.append((incident.id, Match(outcome.playbook.id, outcome.playbook.mode, steps, incident.error)))
+        return tuple(found)
 
 
 def _fingerprint(playbook: Any) -> str | None:
@@ -161,42 +158,44 @@ def _fingerprint(playbook: Any) -> str | None:
         return None
 
 
-def compare(items: Iterable[Event | EventError | int | None], old: Side, new: Side) -> Comparison:
-    """The differences between `old` and `new` over `items`, in event order, then playbook
-    id order within an event."""
+def compare(items: Iterable[Event | EventError | int | Compared | None], old: Side, new: Side) -> Comparison:
+    """The differences between `old` and `new` over `items` (events, or rows the workers
+    decided), in event order, then playbook id order within an event. An answer a side gave
+    before (the same incident id) is a duplicate delivery, left out as one loop would."""
     result = Comparison()
-    unchanged: dict[tuple[str, str], bool] = {}
+    decide = CompareDecider(old, new)
+    answered_old, answered_new = Answered(), Answered()
     for item in items:
         if item is None:
             result.read += 1
             continue
         if isinstance(item, int):
             result.read += item
+            result.events += item if isinstance(item, Unanswered) else 0
             continue
         result.read += 1
         if isinstance(item, EventError):
             result.malformed += 1
             continue
-        assert item is not None
         result.events += 1
-        call = (item.source, item.name)
-        if call not in unchanged:
-            unchanged[call] = old.same_playbooks(new, *call)
-        if unchanged[call]:
-            before = after = old.matches(item)  # the same files decide the same way: once
+        row = item if isinstance(item, Compared) else decide(item)
+        if row is None:
+            continue
+        before = dict(answered_old.fresh((incident, (match.playbook, match)) for incident, match in row.before))
+        if row.after is None:  # the same files decide the same way: once
+            after = before
         else:
-            before, after = old.matches(item), new.matches(item)
+            after = dict(answered_new.fresh((incident, (match.playbook, match)) for incident, match in row.after))
         result.matched_old += bool(before)
         result.matched_new += bool(after)
         if before == after:
             continue
-        event = summary(item)
         for playbook in sorted(before.keys() | after.keys()):
             was, now = before.get(playbook), after.get(playbook)
             if was == now:
                 continue
             kind = NEWLY_MATCHED if was is None else NO_LONGER_MATCHED if now is None else CHANGED
-            result.differences.append(Difference(kind, playbook, event, was, now))
+            result.differences.append(Difference(kind, playbook, row.event, was, now))
     return result
 
 

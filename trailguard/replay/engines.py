@@ -1,4 +1,4 @@
-"""Which engine reads which file, and the items the decision path gets from them.
+"""Which engine reads which file, in which process, and the items the parent gets from them.
 
 CloudTrail's delivery files (`{"Records": [...]}`, what S3 holds and what an organization
 has by the terabyte) are read by DuckDB, in batches: one scan per batch selects the
@@ -11,8 +11,11 @@ when DuckDB is not installed. Both give the same items in the same order: an eve
 (an `int`: counted, not checked), so the output of a replay does not depend on the engine
 (tests/trailguard/replay/test_engines.py).
 
-Memory is bounded by a batch (`BATCH_BYTES` of compressed input and the candidates it
-holds), whatever the size of the replay.
+The files are cut into segments (a batch for DuckDB, a run for the Python reader), each read
+and decided by a worker process (`workers`), which sends back only compact rows and counts
+(`deciding`); a small input is read and decided here. Memory is bounded by the segments in
+flight (`SEGMENT_BYTES` of compressed input each, and their candidates), whatever the size of
+the replay.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import Any
 from chalicelib.events.event import Event
 from chalicelib.events.record import CloudTrailEvent, EventError
 from trailguard import eventfiles
-from trailguard.replay.ahead import ahead
+from trailguard.replay import deciding
+from trailguard.replay.deciding import Decider
 from trailguard.replay.selection import RecordFilter, Selection, layout_partition
 
 ENGINES = ("auto", "duckdb", "python")
@@ -35,11 +39,14 @@ SMALL_INPUT_BYTES = 4 * 2**20
 """Below this much input in all, `auto` reads with Python: starting DuckDB (about 0.1 s)
 costs more than it saves on a few MB."""
 
+IN_PROCESS_BYTES = SMALL_INPUT_BYTES
+"""Below this much local input, files are read and decided in this process: starting worker
+processes (about 0.3 s of CPU each, to import and load the playbooks) costs more than they save."""
+
 BATCH_BYTES = int(os.environ.get("TRAILGUARD_REPLAY_BATCH_MB", "16")) * 2**20
 BATCH_FILES = 256
-"""A DuckDB batch: this many bytes of files, or files, whichever comes first. Large enough
-that the scan's start and its last file's tail cost little, small enough that a batch's
-candidates are a few MB and that the next batch is selected while this one is decided."""
+"""A segment holds at most BATCH_FILES files, and a quarter of BATCH_BYTES of them
+(`SEGMENT_BYTES`, below); the first ones of an S3 replay an eighth (`FIRST_BATCH_BYTES`)."""
 
 Item = Event | EventError | None | int
 """What the decision path gets: an event (or why a record is not one) for a candidate, and
@@ -56,11 +63,11 @@ class Source:
 
 
 def duckdb_available() -> bool:
-    try:
-        import duckdb  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether DuckDB is installed: found, not imported (the workers import it; this process
+    need not pay for it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("duckdb") is not None
 
 
 class EngineError(ValueError):
@@ -96,63 +103,69 @@ def read(
     selection: Selection,
     *,
     engine: str,
+    decide: Decider,
     workers: int = 1,
+    total_bytes: int | None = None,
     on_done: Callable[[int, int], None] = lambda files, size: None,
     on_read: Callable[[list[Source]], None] = lambda sources: None,
-    threads: int | None = None,
-) -> Iterator[Item]:
-    """The items of `sources`, in order, each file read by `engine` ('duckdb' or 'python').
+) -> Iterator[deciding.Item]:
+    """The decided items of `sources` (`deciding.Item`), in file order, then record order.
 
-    With 'duckdb', delivery files go in batches to DuckDB, in a thread of its own that
-    selects the next batch while this one's candidates are decided (DuckDB does not hold
-    Python's lock while it works), and other files to the Python reader, `workers`
-    processes wide for a run of local files. `on_done(files, bytes)` is called as files are
-    finished (progress); `on_read(sources)` once a group of files is read (an S3 replay
-    deletes them)."""
-    filters = FileFilters(selection)
-    if engine == "python":
-        for group in _python_groups(sources):
-            yield from _python(group, filters, workers, on_done)
-            on_read(group)
-        return
-    for kind, group, found in _selected(sources, selection, threads):
-        if kind == "python":
-            yield from _python(group, filters, workers, on_done)
-        else:
-            yield from _candidates(group, found, filters)
-            on_done(len(group), sum(source.size for source in group))
+    Files go in segments (`_segments`: a batch of delivery files for DuckDB, or a run of
+    other files for the Python reader) to `workers` processes, each of which reads, selects
+    and decides its segment and sends back only the rows worth reporting and counts
+    (`trailguard.replay.workers`); with one worker, or playbooks that have no file to load
+    them from again, here. `total_bytes` (when known) sizes the segments so that every
+    worker has several. `on_done(files, bytes)` is called as segments are finished
+    (progress); `on_read(sources)` once a segment is read (an S3 replay deletes its files)."""
+    limit = None if total_bytes is None else min(max(total_bytes // (4 * workers), FIRST_BATCH_BYTES), SEGMENT_BYTES)
+    segments = _segments(sources, engine, limit)
+    recipe = deciding.Recipe.of(decide) if workers > 1 else None
+    if recipe is not None:
+        from trailguard.replay import workers as processes
+
+        results: Iterator[tuple[list[Source], Iterable[deciding.Item]]] = processes.decided(
+            segments, selection, recipe, workers
+        )
+    else:
+        results = _decided_here(segments, selection, decide)
+    for group, items in results:
+        yield from items
+        on_done(len(group), sum(source.size for source in group))
         on_read(group)
 
 
-def _python_groups(sources: Iterable[Source]) -> Iterator[list[Source]]:
-    group: list[Source] = []
-    for source in sources:
-        group.append(source)
-        if len(group) >= BATCH_FILES:
-            yield group
-            group = []
-    if group:
-        yield group
+Segment = tuple[str, list[Source]]
+"""('duckdb', a batch of delivery files) or ('python', files for the Python reader)."""
+
+FIRST_BATCH_BYTES = max(BATCH_BYTES // 8, 1)
+SEGMENT_BYTES = max(BATCH_BYTES // 4, 1)
+"""Segments are at most this much, so that a worker's memory (DuckDB's buffers,
+its candidates) is the same whatever the size of the replay; large enough that a scan's start
+costs little (about 20 ms a query, measured: 4 MB of files is a dozen of CloudTrail's)."""
 
 
-def _segments(sources: Iterable[Source]) -> Iterator[tuple[str, list[Source]]]:
-    """Runs of files for one reader: ('duckdb', a batch of delivery files) or ('python', others).
+def _segments(sources: Iterable[Source], engine: str, limit: int | None) -> Iterator[Segment]:
+    """Runs of files for one reader, at most `limit` bytes or BATCH_FILES files each.
 
-    The first batches are small (an eighth of BATCH_BYTES, then twice as large each time), so
-    that decisions start early, and an S3 replay's DuckDB starts on the first objects
-    fetched instead of waiting for a full batch."""
+    Without a limit (an S3 replay, whose size is not known ahead), the first segments are
+    small (an eighth of BATCH_BYTES, then twice as large each time, up to SEGMENT_BYTES), so
+    that decisions start early, on the first objects fetched."""
     from trailguard.replay import duckdb_engine
 
     kind, size = "", 0
-    limit = max(BATCH_BYTES // 8, 1)
+    ramp = limit is None
+    limit = FIRST_BATCH_BYTES if limit is None else limit
     group: list[Source] = []
     for source in sources:
-        delivery = duckdb_engine.is_delivery_file(source.path) and duckdb_engine.fits(source.path)
+        delivery = (
+            engine == "duckdb" and duckdb_engine.is_delivery_file(source.path) and duckdb_engine.fits(source.path)
+        )
         wanted = "duckdb" if delivery else "python"
         if group and (wanted != kind or size >= limit or len(group) >= BATCH_FILES):
             yield kind, group
             group, size = [], 0
-            limit = min(limit * 2, BATCH_BYTES)
+            limit = min(limit * 2, SEGMENT_BYTES) if ramp else limit
         kind = wanted
         group.append(source)
         size += source.size
@@ -160,42 +173,35 @@ def _segments(sources: Iterable[Source]) -> Iterator[tuple[str, list[Source]]]:
         yield kind, group
 
 
-def _selected(
-    sources: Iterable[Source], selection: Selection, threads: int | None
-) -> Iterator[tuple[str, list[Source], Any]]:
-    """Each segment, with DuckDB's selection for a batch of delivery files, made one batch
-    ahead in a thread of its own."""
-    from trailguard.replay import duckdb_engine
+def _decided_here(
+    segments: Iterable[Segment], selection: Selection, decide: Decider
+) -> Iterator[tuple[list[Source], Iterable[deciding.Item]]]:
+    """Each segment read and decided in this process, one after the other."""
+    connection = None
+    try:
+        for kind, group in segments:
+            if kind == "duckdb" and connection is None:
+                from trailguard.replay import duckdb_engine
 
-    def select() -> Iterator[tuple[str, list[Source], Any]]:
-        connection = duckdb_engine.connect(threads)
-        try:
-            for kind, group in _segments(sources):
-                found = (
-                    duckdb_engine.batch(connection, [s.path for s in group], selection) if kind == "duckdb" else None
-                )
-                yield kind, group, found
-        finally:
+                connection = duckdb_engine.connect()
+            yield group, deciding.decided(segment_items(kind, group, selection, connection), decide)
+    finally:
+        if connection is not None:
             connection.close()
 
-    return ahead(select, 1, "duckdb-select", join_seconds=10)
 
-
-def _python(
-    sources: list[Source], filters: FileFilters, workers: int, on_done: Callable[[int, int], None]
-) -> Iterator[Item]:
-    """The Python reader: in `workers` processes for files named by their path, else here."""
-    if workers > 1 and len(sources) > 1 and all(source.label == str(source.path) for source in sources):
-        by_path = {str(source.path): source for source in sources}
-
-        def finished(path: Path) -> None:
-            on_done(1, by_path[str(path)].size)
-
-        yield from eventfiles.read_events([s.path for s in sources], None, workers, finished, wanted_in=filters)
+def segment_items(kind: str, group: list[Source], selection: Selection, connection: Any) -> Iterator[Item]:
+    """The items of a segment, undecided: for a batch of delivery files, the candidates DuckDB
+    selects on `connection`; for other files, what the Python reader keeps."""
+    filters = FileFilters(selection)
+    if kind == "python":
+        for source in group:
+            yield from eventfiles.read_event_file(source.path, filters(source.path), name=source.label)
         return
-    for source in sources:
-        yield from eventfiles.read_event_file(source.path, filters(source.path), name=source.label)
-        on_done(1, source.size)
+    from trailguard.replay import duckdb_engine
+
+    found = duckdb_engine.batch(connection, [source.path for source in group], selection)
+    yield from _candidates(group, found, filters)
 
 
 def _candidates(sources: list[Source], found: Any, filters: FileFilters) -> Iterator[Item]:

@@ -1,7 +1,9 @@
 """What `trailguard replay` does with its inputs: local files, an S3 location or Athena.
 
-Each input gives the same items (`engines.Item`) to the same decision loop
-(`trailguard.replay.replay`), so the output does not depend on where the records came from.
+Each input gives the same items to the same loop (`trailguard.replay.replay`, or
+`compare.compare`): files and S3 objects decided where they are read (`deciding.Item`),
+Athena's rows as events decided in that loop; so the output does not depend on where the
+records came from.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chalicelib.events.record import CloudTrailEvent, EventError
-from trailguard.replay import engines
+from trailguard.replay import deciding, engines
 from trailguard.replay.ahead import ahead
+from trailguard.replay.deciding import Decider
 from trailguard.replay.progress import Progress, TerminalLine
 from trailguard.replay.selection import Selection
 
@@ -44,7 +47,7 @@ class Shown:
         self.progress.add(files, 0, size)
         self._draw()
 
-    def count(self, items: Iterable[engines.Item]) -> Iterator[engines.Item]:
+    def count[T](self, items: Iterable[T]) -> Iterator[T]:
         for item in items:
             self.progress.records += item if isinstance(item, int) else 1
             yield item
@@ -60,14 +63,19 @@ class Shown:
 
 
 def local(
-    paths: Iterable[str], selection: Selection, engine: str, workers: int, shown: Shown
-) -> Iterator[engines.Item]:
-    """The items of local files and folders."""
+    paths: Iterable[str], selection: Selection, engine: str, workers: int, shown: Shown, decide: Decider
+) -> Iterator[deciding.Item]:
+    """The decided items of local files and folders: in `workers` processes, unless the
+    input is small (their start would cost more than they save)."""
     sources = engines.local_sources(paths, selection)
     size = sum(source.size for source in sources)
     shown.start(len(sources), size)
     chosen = engines.choose(engine, size)
-    yield from shown.count(engines.read(sources, selection, engine=chosen, workers=workers, on_done=shown.done))
+    processes = workers if size >= engines.IN_PROCESS_BYTES else 1
+    items = engines.read(
+        sources, selection, engine=chosen, decide=decide, workers=processes, total_bytes=size, on_done=shown.done
+    )
+    yield from shown.count(items)
 
 
 @dataclass
@@ -97,10 +105,12 @@ def s3(
     client: Any,
     summary: S3Summary,
     on_error: Callable[[EventError], None],
-) -> Iterator[engines.Item]:
-    """The items of the CloudTrail logs at `url` in the selection: only the (account, region,
-    day) prefixes it asks for are listed, objects are fetched `workers` at a time into a
-    scratch folder, read in batches and deleted."""
+    decide: Decider,
+    processes: int = 1,
+) -> Iterator[deciding.Item]:
+    """The decided items of the CloudTrail logs at `url` in the selection: only the (account,
+    region, day) prefixes it asks for are listed, objects are fetched `workers` at a time
+    into a scratch folder, read and decided in batches by `processes` processes and deleted."""
     from trailguard.replay import s3fetch, s3layout
 
     location = s3layout.Location.from_url(url)
@@ -138,7 +148,9 @@ def s3(
             source.path.unlink(missing_ok=True)
 
     try:
-        items = engines.read(fetched(), selection, engine=chosen, on_done=shown.done, on_read=delete)
+        items = engines.read(
+            fetched(), selection, engine=chosen, decide=decide, workers=processes, on_done=shown.done, on_read=delete
+        )
         yield from shown.count(items)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

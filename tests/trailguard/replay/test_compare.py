@@ -148,3 +148,39 @@ def test_markdown_caps_long_tables_and_exit_code_refuses_unknown_kinds() -> None
     assert exit_code(comparison) == 1 and exit_code(comparison, [CHANGED]) == 0
     with pytest.raises(ValueError, match="unknown difference kind"):
         exit_code(comparison, ["removed"])
+
+
+def test_compare_with_a_git_ref_reads_the_stages_and_the_organizations_folders_at_that_commit(
+    datasets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --playbooks, the other side is the stage's playbooks as the stage loads them,
+    each folder as it is at the ref: the shipped ones (TRAILGUARD_PLAYBOOKS) and the
+    organization's own (`playbooks.folders` of its settings file). Before, the organization's
+    folders were left out at the ref: each of their matches came out as newly matched."""
+    repo = tmp_path / "repo"
+    shutil.copytree(PLAYBOOKS, repo / "shipped")
+    ours = repo / "acme" / "playbooks"
+    ours.mkdir(parents=True)
+    (ours / "s3-versioning-changed.yaml").write_text(
+        "id: s3-versioning-changed\ntitle: Bucket versioning changed\nseverity: low\n"
+        "description: Someone changed a bucket's versioning.\n"
+        "when:\n  source: s3.amazonaws.com\n  events: [PutBucketVersioning]\nmode: notify\nsteps: []\n"
+    )
+    for args in (
+        ["init", "-q"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"playbooks:\n  folders: [{ours}]\n")
+    monkeypatch.setenv("TRAILGUARD_PLAYBOOKS", str(repo / "shipped"))
+    same = compare(datasets, "--settings", settings, "--compare", "HEAD", "--format", "jsonl")
+    assert (same.exit_code, same.stdout) == (0, ""), same.stderr
+    assert "(141 matched before, 141 after), 13 malformed: 0 newly matched, 0 no longer matched" in same.stderr
+    (ours / "s3-versioning-changed.yaml").unlink()
+    (repo / "shipped" / "console-login-without-mfa.yaml").unlink()
+    changed = compare(datasets, "--settings", settings, "--compare", "HEAD", "--format", "jsonl")
+    assert changed.exit_code == 1
+    kinds = {(line["kind"], line["playbook"]) for line in map(json.loads, changed.stdout.splitlines())}
+    assert kinds == {(NO_LONGER_MATCHED, "s3-versioning-changed"), (NO_LONGER_MATCHED, "console-login-without-mfa")}
