@@ -177,7 +177,7 @@ def test_compare_with_a_git_ref_reads_the_stages_and_the_organizations_folders_a
     monkeypatch.setenv("TRAILGUARD_PLAYBOOKS", str(repo / "shipped"))
     same = compare(datasets, "--settings", settings, "--compare", "HEAD", "--format", "jsonl")
     assert (same.exit_code, same.stdout) == (0, ""), same.stderr
-    assert "(141 matched before, 141 after), 13 malformed: 0 newly matched, 0 no longer matched" in same.stderr
+    assert "(143 matched before, 143 after), 13 malformed: 0 newly matched, 0 no longer matched" in same.stderr
     (ours / "s3-versioning-changed.yaml").unlink()
     (repo / "shipped" / "console-login-without-mfa.yaml").unlink()
     changed = compare(datasets, "--settings", settings, "--compare", "HEAD", "--format", "jsonl")
