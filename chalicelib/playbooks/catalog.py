@@ -58,6 +58,12 @@ class Catalog:
         self._index = {key: tuple(value) for key, value in index.items()}
         self._tested = {key: _TestedFields(value) for key, value in self._index.items() if len(value) > 1}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its playbooks, the index built again where it is unpickled: the index of
+        tested fields holds the playbooks' `id()`s, which mean nothing in another process (a
+        replay's worker processes get the parent's catalog this way)."""
+        return (_rebuilt, (self.playbooks, self.overrides))
+
     @classmethod
     def load(cls, paths: Iterable[str | os.PathLike[str]], with_tests: bool = True) -> Catalog:
         """The playbooks under `paths`; CatalogError if any of them has a mistake."""
@@ -175,6 +181,10 @@ def _chunks(
         chunk.append(name)
     if chunk:
         yield source, chunk
+
+
+def _rebuilt(playbooks: tuple[Playbook, ...], overrides: Mapping[str, tuple[str, str]]) -> Catalog:
+    return Catalog(playbooks, overrides=overrides)
 
 
 class _TestedFields:

@@ -4,6 +4,7 @@ their condition, with the same decision as evaluating it (playbooks at volume)."
 
 from __future__ import annotations
 
+import pickle
 import textwrap
 
 import pytest
@@ -93,3 +94,12 @@ def test_every_bundled_playbooks_tests_decide_alike_with_and_without_the_index()
     for raw in events:
         event = event_model.from_any(as_json(raw))  # API calls and findings alike, as the playbook tests read them
         assert _summary(decide(catalog, event, OWN)) == _summary(decide(plain, event, OWN))
+
+
+def test_a_pickled_catalog_rules_out_its_own_playbooks_not_the_ids_of_the_one_it_was_pickled_from(catalog):
+    """The index holds `id()`s: a catalog sent to a replay's worker must index its own
+    playbooks there (with the parent's ids it ruled out nothing, or by chance a wrong one)."""
+    copy = pickle.loads(pickle.dumps(catalog))
+    event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
+    assert copy.ruled_out(event.source, event.name, event.record) == {id(copy.get("p0"))}
+    assert _summary(decide(copy, event, OWN)) == _summary(decide(catalog, event, OWN))
