@@ -156,10 +156,10 @@ def section(result: dict) -> str:
 `python -m bench.playbooks_common` (part of `make bench`; `--import-only` skips replay):
 {result["playbooks_added"]:,} generated playbooks on the 12 write calls the corpus holds most, each
 `if: "userIdentity.type == 'NoSuchTypeN' && awsRegion != 'xx-none-1'"` (never true: the same incidents
-either way); a {result["records"]:,}-record corpus; CPU of the child (the whole process: interpreter,
-imports, exit), alternating, medians. `import app` runs with the precompiled catalog its package would
-ship (written for its playbooks before each run, as `make bytecode` writes it before `chalice
-package`), and again without any (every playbook read from its YAML).
+either way); a {result["records"]:,}-record corpus; CPU of the replay with its worker processes,
+and of `import app` (interpreter, imports, exit), alternating, medians. `import app` runs with
+the precompiled catalog its package would ship (written for its playbooks before each run, as
+`make bytecode` writes it before `chalice package`), and again without any (every playbook read from its YAML).
 
 | | built-ins alone | + {result["playbooks_added"]:,} | ratio | target |
 |---|---|---|---|---|

@@ -10,8 +10,8 @@ whichever worker finishes first, and memory (and an S3 replay's scratch files) i
 the segments in flight.
 
 The processes come from a fork server (forking a process that runs threads can copy a held
-lock into the child); it imports this module once, and each worker loads the playbooks
-once, when it starts (`deciding.Recipe`).
+lock into the child); it imports this module once, and each worker gets the playbooks
+once, when it starts: the replay process's catalog, pickled (`deciding.Recipe`).
 """
 
 from __future__ import annotations
