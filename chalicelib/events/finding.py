@@ -30,8 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.events.record import SUMMARY_TEXT_LIMIT, Actor, EventError, EventSummary, actor_from_arn
-from chalicelib.text import cut
+from chalicelib.events.record import Actor, EventError, EventSummary, actor_from_arn, summary_of
 
 GUARDDUTY = "guardduty"
 SECURITY_HUB = "securityhub"
@@ -366,26 +365,8 @@ class Finding:
     def summary(self) -> EventSummary:
         """What an incident keeps of the finding, in the fields every incident has, plus the
         finding's title and severity."""
-        actor = self.actor
-        summary: dict[str, Any] = {
-            "eventID": self.event_id,
-            "eventName": self.name,
-            "eventSource": self.source,
-            "eventType": EVENT_TYPES[self.kind],
-            "eventTime": self._time_text,
-            "account": self.account,
-            "region": self.region,
-            "actor": actor.label,
-            "actorArn": actor.arn,
-            "session": actor.session_name,
-            "resource": self.resource,
-            "sourceIPAddress": self.source_ip,
-            "userAgent": self.user_agent,
-            "findingTitle": self.title,
-            "findingSeverity": self.severity,
-        }
-        return EventSummary(
-            {key: cut(value, SUMMARY_TEXT_LIMIT) if isinstance(value, str) else value for key, value in summary.items()}
+        return summary_of(
+            self, EVENT_TYPES[self.kind], self._time_text, findingTitle=self.title, findingSeverity=self.severity
         )
 
 

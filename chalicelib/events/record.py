@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.text import cut
 
@@ -280,25 +280,55 @@ class CloudTrailEvent:
     def summary(self) -> EventSummary:
         """The few fields an incident keeps and a message shows, whatever the record's size
         (each text cut to SUMMARY_TEXT_LIMIT characters: the caller chooses a user agent)."""
-        actor = self.actor
-        summary = {
-            "eventID": self.event_id,
-            "eventName": self.name,
-            "eventSource": self.source,
-            "eventType": self.record.get("eventType"),
-            "eventTime": self.record["eventTime"],
-            "account": self.account,
-            "region": self.region,
-            "actor": actor.label,
-            "actorArn": actor.arn,
-            "session": actor.session_name,
-            "resource": self.resource,
-            "sourceIPAddress": self.source_ip,
-            "userAgent": self.user_agent,
-        }
-        return EventSummary(
-            {key: cut(value, SUMMARY_TEXT_LIMIT) if isinstance(value, str) else value for key, value in summary.items()}
-        )
+        return summary_of(self, self.record.get("eventType"), self.record["eventTime"])
+
+
+class Summarised(Protocol):
+    """What every event the decision path answers tells of itself (`summary_of`)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def actor(self) -> Actor: ...
+    @property
+    def resource(self) -> str | None: ...
+    @property
+    def source_ip(self) -> str | None: ...
+    @property
+    def user_agent(self) -> str | None: ...
+
+
+def summary_of(event: Summarised, event_type: Any, event_time: Any, **more: Any) -> EventSummary:
+    """The fields every incident keeps of its event, a record's or a finding's (`more`: a
+    kind's own, such as a finding's title), each text cut to SUMMARY_TEXT_LIMIT characters."""
+    actor = event.actor
+    summary = {
+        "eventID": event.event_id,
+        "eventName": event.name,
+        "eventSource": event.source,
+        "eventType": event_type,
+        "eventTime": event_time,
+        "account": event.account,
+        "region": event.region,
+        "actor": actor.label,
+        "actorArn": actor.arn,
+        "session": actor.session_name,
+        "resource": event.resource,
+        "sourceIPAddress": event.source_ip,
+        "userAgent": event.user_agent,
+        **more,
+    }
+    return EventSummary(
+        {key: cut(value, SUMMARY_TEXT_LIMIT) if isinstance(value, str) else value for key, value in summary.items()}
+    )
 
 
 SUMMARY_TEXT_LIMIT = 1000
