@@ -27,6 +27,14 @@ _EXPRESSION = {
     "description": "a JMESPath expression over the CloudTrail record; write a literal as 'text' or `7`",
 }
 
+_STEP_ACTION = {"type": "string", "description": "a registered action, such as cloudtrail.start_logging"}
+_STEP_WITH = {
+    "type": "object",
+    "additionalProperties": _EXPRESSION,
+    "description": "the action's parameters, each a JMESPath expression",
+}
+"""A step's two keys, the same in `steps:` and in `contain:` (which adds `unless:`)."""
+
 _EXPECTED_STEP = {
     "description": "an action name, or {action: NAME, params: {...}} with the resolved values",
     "anyOf": [
@@ -166,15 +174,8 @@ SCHEMA: dict[str, Any] = {
                 "required": ["action"],
                 "description": "a step: {action: NAME, with: {PARAMETER: EXPRESSION}}",
                 "properties": {
-                    "action": {
-                        "type": "string",
-                        "description": "a registered action, such as cloudtrail.start_logging",
-                    },
-                    "with": {
-                        "type": "object",
-                        "additionalProperties": _EXPRESSION,
-                        "description": "the action's parameters, each a JMESPath expression",
-                    },
+                    "action": _STEP_ACTION,
+                    "with": _STEP_WITH,
                 },
             },
         },
@@ -189,19 +190,12 @@ SCHEMA: dict[str, Any] = {
                 "required": ["action"],
                 "description": "a step: {action: NAME, with: {PARAMETER: EXPRESSION}}",
                 "properties": {
-                    "action": {
-                        "type": "string",
-                        "description": "a registered action, such as cloudtrail.start_logging",
-                    },
+                    "action": _STEP_ACTION,
                     "unless": {
                         **_EXPRESSION,
                         "description": "a JMESPath condition that leaves this containment out (a pipeline's role)",
                     },
-                    "with": {
-                        "type": "object",
-                        "additionalProperties": _EXPRESSION,
-                        "description": "the action's parameters, each a JMESPath expression",
-                    },
+                    "with": _STEP_WITH,
                 },
             },
         },
