@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PYTHON, ROOT, bench_record, environment
+from bench.interaction import APPROVER, PLAYBOOK, SECRET  # the same click as the warm benchmark's
 
 RUNS = 5
 TARGET_S = 1.0
@@ -47,18 +48,6 @@ VCPU_PER_MB = 1 / 1769
 STAGE = "dev"
 API_FUNCTION = f"trailguard-{STAGE}"
 """The REST API's function: Chalice names it for the app and the stage alone."""
-SECRET = "bench-signing-secret"
-APPROVER = "U0APPROVER"
-PLAYBOOK = """\
-id: bench-approve
-title: Trail stopped
-severity: high
-when: {source: cloudtrail.amazonaws.com, events: [StopLogging]}
-mode: approve
-steps:
-  - action: cloudtrail.start_logging
-    with: {trail: requestParameters.name}
-"""
 CHILD = textwrap.dedent("""\
     import json, resource, sys, time
 
