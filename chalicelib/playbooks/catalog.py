@@ -56,12 +56,12 @@ class Catalog:
             for name in playbook.events:
                 index[(playbook.source, name)].append(playbook)
         self._index = {key: tuple(value) for key, value in index.items()}
-        self._tested = {key: _TestedFields(value) for key, value in self._index.items() if len(value) > 1}
+        self._sieves: dict[tuple[str, str], _Sieve] = {}  # a call's, built when a record of it first comes
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as its playbooks, the index built again where it is unpickled: the index of
-        tested fields holds the playbooks' `id()`s, which mean nothing in another process (a
-        replay's worker processes get the parent's catalog this way)."""
+        """Pickled as its playbooks, its indexes built again where it is unpickled (a replay's
+        worker processes get the parent's catalog this way): smaller than the indexes, and the
+        sieves' memory of records seen starts empty."""
         return (_rebuilt, (self.playbooks, self.overrides))
 
     @classmethod
@@ -76,13 +76,19 @@ class Catalog:
         """The playbooks that name this event; their `if`/`unless` are not evaluated yet."""
         return self._index.get((source, name), ())
 
-    def ruled_out(self, source: str, name: str, record: Mapping[str, Any]) -> frozenset[int]:
-        """The candidates (by `id()`) whose `if` cannot hold for `record`: its conjunct
-        `path == 'text'` does not hold, read from an index of the tested fields (one lookup
-        per field instead of one condition per playbook). Exact: a false conjunct makes the
-        whole `if` false, and jmespath never evaluates what follows it."""
-        tested = self._tested.get((source, name))
-        return tested.ruled_out(record) if tested is not None else frozenset()
+    def sift(self, source: str, name: str, record: Mapping[str, Any]) -> Sifted:
+        """The candidates split into those whose `if` cannot hold for `record` (a conjunct
+        `path == 'text'` it does not meet, read from an index of the tested fields: one lookup
+        per field instead of one condition per playbook) and the rest, still to evaluate.
+        Exact: a false conjunct makes the whole `if` false, and jmespath never evaluates what
+        follows it."""
+        sieve = self._sieves.get((source, name))
+        if sieve is None:
+            candidates = self._index.get((source, name), ())
+            if len(candidates) < 2:
+                return Sifted(candidates)
+            sieve = self._sieves[(source, name)] = _Sieve(candidates)
+        return sieve.sift(record)
 
     def answered(self) -> frozenset[tuple[str, str]]:
         """Every (eventSource, eventName) some playbook names."""
@@ -187,28 +193,82 @@ def _rebuilt(playbooks: tuple[Playbook, ...], overrides: Mapping[str, tuple[str,
     return Catalog(playbooks, overrides=overrides)
 
 
-class _TestedFields:
-    """The playbooks of one call whose `if` has a conjunct `path == 'text'`, by path and text."""
+@dataclass(frozen=True)
+class Sifted:
+    """One call's candidates for one record: those left to evaluate, and those its tested
+    fields already rule out with their rejection (`if: <condition>`)."""
+
+    remaining: tuple[Playbook, ...]
+    rejected: tuple[tuple[Playbook, str], ...] = ()
+    order: Mapping[int, int] | None = None
+    """The candidates' positions by `id()`, to put every rejection back in candidate order."""
+
+    def rejections(self, evaluated: Sequence[tuple[Playbook, str]]) -> tuple[tuple[Playbook, str], ...]:
+        """Those ruled out and those `evaluated` rejected, in the order of the candidates."""
+        if not evaluated:
+            return self.rejected
+        if not self.rejected or self.order is None:
+            return tuple(evaluated)
+        order = self.order
+        return tuple(sorted((*self.rejected, *evaluated), key=lambda rejection: order[id(rejection[0])]))
+
+
+SIEVE_MEMORY = 4096
+"""How many combinations of tested values a sieve remembers the split of (then it starts again)."""
+
+
+class _Sieve:
+    """The playbooks of one call, and among them those whose `if` has a conjunct
+    `path == 'text'`, by path and text. A record's split depends only on which of the texts
+    its tested fields hold (any other value rules out every playbook testing that field), so
+    the split is computed once per combination and remembered: a record of a common call
+    then costs a lookup per tested field, whatever the number of playbooks."""
 
     def __init__(self, playbooks: Sequence[Playbook]) -> None:
-        self.by_path: dict[tuple[str, ...], tuple[dict[str, set[int]], frozenset[int]]] = {}
+        self.playbooks = tuple(playbooks)
         grouped: dict[tuple[str, ...], dict[str, set[int]]] = defaultdict(dict)
-        for playbook in playbooks:
+        for position, playbook in enumerate(self.playbooks):
             test = _field_test(playbook.condition.tree) if playbook.condition is not None else None
             if test is not None:
                 path, text = test
-                grouped[path].setdefault(text, set()).add(id(playbook))
-        for path, texts in grouped.items():
-            self.by_path[path] = (texts, frozenset(i for ids in texts.values() for i in ids))
+                grouped[path].setdefault(text, set()).add(position)
+        self.tests = tuple(
+            (path, {text: frozenset(positions) for text, positions in texts.items()}) for path, texts in grouped.items()
+        )
+        self.order = {id(playbook): position for position, playbook in enumerate(self.playbooks)}
+        self.whole = Sifted(self.playbooks)
+        self.seen: dict[tuple[str | None, ...], Sifted] = {}
 
-    def ruled_out(self, record: Mapping[str, Any]) -> frozenset[int]:
-        out: set[int] = set()
-        for path, (texts, every) in self.by_path.items():
+    def sift(self, record: Mapping[str, Any]) -> Sifted:
+        if not self.tests:
+            return self.whole
+        values: list[str | None] = []
+        for path, texts in self.tests:
             value: Any = record
             for field in path:
                 value = value.get(field) if isinstance(value, dict) else None
-            out |= every - texts.get(value, set()) if isinstance(value, str) else every
-        return frozenset(out)
+            values.append(value if isinstance(value, str) and value in texts else None)
+        key = tuple(values)
+        sifted = self.seen.get(key)
+        if sifted is None:
+            if len(self.seen) >= SIEVE_MEMORY:
+                self.seen.clear()
+            sifted = self.seen[key] = self._split(key)
+        return sifted
+
+    def _split(self, values: tuple[str | None, ...]) -> Sifted:
+        out: set[int] = set()
+        for (_, texts), value in zip(self.tests, values, strict=True):
+            for text, positions in texts.items():
+                if text != value:
+                    out |= positions
+        remaining = tuple(p for position, p in enumerate(self.playbooks) if position not in out)
+        rejected = tuple(
+            (p, f"if: {p.condition.text if p.condition else ''}")
+            for position, p in enumerate(self.playbooks)
+            if position in out
+        )
+        return Sifted(remaining, rejected, self.order)
 
 
 def _field_test(tree: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:

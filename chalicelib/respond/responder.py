@@ -20,7 +20,7 @@ from chalicelib.events.finding import INSIGHTS, Finding
 from chalicelib.incidents.lifecycle import Incidents, IncidentTooLarge, StaleIncident
 from chalicelib.incidents.model import TRAILGUARD, Incident, State, StepResult, StepStatus, incident_id
 from chalicelib.named_lists import NO_LISTS, NamedLists
-from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.catalog import Catalog, Sifted
 from chalicelib.playbooks.expressions import ExpressionError
 from chalicelib.playbooks.plan import PlanError, PlannedStep
 from chalicelib.playbooks.playbook import Plan, Playbook
@@ -39,8 +39,16 @@ class Decision:
     plans: tuple[Plan, ...] = ()
     failures: tuple[tuple[Playbook, str], ...] = ()
     """Playbooks that matched but could not be planned, with the reason."""
-    rejections: tuple[tuple[Playbook, str], ...] = ()
-    """Candidate playbooks whose `if`/`unless` left the event alone, with the condition."""
+    sifted: Sifted | None = None
+    """The candidates, and those the index of tested fields ruled out."""
+    evaluated_rejections: tuple[tuple[Playbook, str], ...] = ()
+    """Candidates left to evaluate whose `if`/`unless` (or scope) left the event alone."""
+
+    @property
+    def rejections(self) -> tuple[tuple[Playbook, str], ...]:
+        """Candidate playbooks whose `if`/`unless` left the event alone, with the condition, in
+        the order of the candidates (put together when asked: replay never asks)."""
+        return self.sifted.rejections(self.evaluated_rejections) if self.sifted is not None else ()
 
 
 @dataclass(frozen=True)
@@ -81,11 +89,8 @@ def decide(
     plans: list[Plan] = []
     failures: list[tuple[Playbook, str]] = []
     rejections: list[tuple[Playbook, str]] = []
-    ruled_out = catalog.ruled_out(event.source, event.name, event.record)
-    for playbook in candidates:
-        if id(playbook) in ruled_out:  # its `if` is false, known from the index of tested fields
-            rejections.append((playbook, f"if: {playbook.condition.text if playbook.condition else ''}"))
-            continue
+    sifted = catalog.sift(event.source, event.name, event.record)  # the `if`s its tested fields rule out
+    for playbook in sifted.remaining:
         try:
             rejection = playbook.rejection(event, lists) or controls.playbook_outside(playbook, event)
             if rejection is not None:
@@ -95,7 +100,7 @@ def decide(
         except (PlanError, ExpressionError) as error:
             # Matched, but not understood: a person must hear of it, so it is not dropped.
             failures.append((playbook, f"{playbook.id}: {error}"))
-    return Decision(event, None, tuple(plans), tuple(failures), tuple(rejections))
+    return Decision(event, None, tuple(plans), tuple(failures), sifted, tuple(rejections))
 
 
 class Responder:

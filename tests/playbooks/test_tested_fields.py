@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.events import event as event_model
 from chalicelib.events.record import CloudTrailEvent
-from chalicelib.playbooks.catalog import Catalog
+from chalicelib.playbooks.catalog import Catalog, _Sieve
 from chalicelib.playbooks.expressions import Expression
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import decide
@@ -54,8 +54,11 @@ def catalog(tmp_path):
 
 
 def _without_index(catalog: Catalog) -> Catalog:
+    """The same playbooks, every condition evaluated (sieves that test no field)."""
     plain = Catalog(catalog.playbooks)
-    plain._tested = {}
+    for call, candidates in plain._index.items():
+        sieve = plain._sieves[call] = _Sieve(candidates)
+        sieve.tests = ()
     return plain
 
 
@@ -66,7 +69,7 @@ def _summary(decision):
 def test_a_record_that_fails_the_tested_field_rejects_without_evaluating(catalog, monkeypatch):
     event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
     root_only = catalog.get("p0")
-    assert catalog.ruled_out(event.source, event.name, event.record) == {id(root_only)}
+    assert [p for p, _ in catalog.sift(event.source, event.name, event.record).rejected] == [root_only]
     original = Expression.search
 
     def watched(self, data, lists=None, **kwargs):
@@ -97,9 +100,33 @@ def test_every_bundled_playbooks_tests_decide_alike_with_and_without_the_index()
 
 
 def test_a_pickled_catalog_rules_out_its_own_playbooks_not_the_ids_of_the_one_it_was_pickled_from(catalog):
-    """The index holds `id()`s: a catalog sent to a replay's worker must index its own
-    playbooks there (with the parent's ids it ruled out nothing, or by chance a wrong one)."""
-    copy = pickle.loads(pickle.dumps(catalog))
+    """A catalog sent to a replay's worker must sift with its own playbooks there (with the
+    parent's, a decision would name playbooks that are not in the worker's catalog)."""
     event = CloudTrailEvent.from_record(record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"}))
-    assert copy.ruled_out(event.source, event.name, event.record) == {id(copy.get("p0"))}
+    copy = pickle.loads(pickle.dumps(catalog))
+    [(ruled_out, _)] = copy.sift(event.source, event.name, event.record).rejected
+    assert ruled_out is copy.get("p0") and ruled_out is not catalog.get("p0")
     assert _summary(decide(copy, event, OWN)) == _summary(decide(catalog, event, OWN))
+
+
+def test_rejections_keep_the_candidates_order_when_ruled_out_and_evaluated_ones_interleave(catalog):
+    """p0 passes the index (Root) and is rejected by evaluating it, p1 and p2 are ruled out
+    (not IAMUser), p4 is evaluated and rejected: a person reading "left alone" reads them in
+    the order of the playbooks, as without the index."""
+    raw = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "x"}, awsRegion="eu-west-1")
+    raw["userIdentity"] = {**raw["userIdentity"], "type": "Root"}
+    event = CloudTrailEvent.from_record(raw)
+    decision = decide(catalog, event, OWN)
+    assert [p.id for p, _ in decision.rejections] == ["p0", "p1", "p2", "p4"]
+    assert _summary(decision) == _summary(decide(_without_index(catalog), event, OWN))
+
+
+def test_a_sieve_remembers_one_split_per_combination_of_tested_texts_not_per_value(catalog):
+    """Values no playbook tests for (bucket names, principal ids) all rule out the same
+    playbooks: remembered once, so a year of records does not grow the catalog."""
+    for number in range(500):
+        raw = record("StopLogging", "cloudtrail.amazonaws.com", {"name": "main"})
+        raw["userIdentity"] = {**raw["userIdentity"], "type": f"Unknown{number}"}
+        event = CloudTrailEvent.from_record(raw)
+        assert [p.id for p, _ in catalog.sift(event.source, event.name, event.record).rejected] == ["p0", "p1", "p2"]
+    assert len(catalog._sieves[("cloudtrail.amazonaws.com", "StopLogging")].seen) == 1
