@@ -24,6 +24,8 @@ for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_END
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+# The command line remembers no compiled playbooks (tests/playbooks/test_remembered.py does).
+os.environ["TRAILGUARD_CACHE_DIR"] = ""
 
 ROOT = Path(__file__).resolve().parents[1]
 

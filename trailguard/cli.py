@@ -135,7 +135,9 @@ def _remember_context(**context: Any) -> None:
 @click.group(cls=OperatorGroup, help="trailguard: automated response to dangerous AWS API calls.")
 @click.version_option(__version__, prog_name="trailguard")
 def main() -> None:
-    pass
+    from chalicelib.playbooks import precompiled
+
+    precompiled.remember_in(precompiled.cache_folder())  # compiled playbooks, as Python keeps __pycache__
 
 
 @main.command(

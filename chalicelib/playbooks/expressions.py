@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import marshal
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -289,15 +290,17 @@ class Expression:
         """`fields`: the top-level fields of what it runs over (default: a CloudTrail record)."""
         self.text = text
         try:
-            self._tree: Mapping[str, Any] = jmespath.compile(text).parsed
+            self._tree: Mapping[str, Any] | bytes = jmespath.compile(text).parsed
         except jmespath_errors.JMESPathError as error:
             raise ExpressionError(_syntax_problem(text, error)) from None
         _check_tree(self._tree, fields or CLOUDTRAIL)
         self._evaluate: Evaluate | None = None
 
     @classmethod
-    def checked(cls, text: str, tree: Mapping[str, Any]) -> Expression:
-        """An expression parsed and checked before, by this code (the precompiled catalog)."""
+    def checked(cls, text: str, tree: bytes) -> Expression:
+        """An expression parsed and checked before, by this code (the precompiled catalog):
+        its tree as marshal wrote it, read when first needed (most of a large catalog's
+        expressions are never evaluated by a given container)."""
         expression = cls.__new__(cls)
         expression.text = text
         expression._tree = tree
@@ -307,7 +310,10 @@ class Expression:
     @property
     def tree(self) -> Mapping[str, Any]:
         """jmespath's parsed tree (read by the catalog's index of tested fields)."""
-        return self._tree
+        tree = self._tree
+        if isinstance(tree, bytes):
+            tree = self._tree = marshal.loads(tree)
+        return tree
 
     def search(self, data: Any, lists: NamedLists = NO_LISTS) -> Any:
         """Evaluate over `data` (a CloudTrail record), `named_list()` reading `lists`."""
@@ -316,7 +322,7 @@ class Expression:
         if evaluate is None:
             # Python closures with jmespath's semantics, built on first use: most of a large
             # catalog's expressions are never evaluated by a given container.
-            evaluate = self._evaluate = compile_tree(self._tree)
+            evaluate = self._evaluate = compile_tree(self.tree)
         try:
             return evaluate(data, Context(functions))
         except jmespath_errors.JMESPathError as error:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import gc
+import marshal
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +61,20 @@ class PlaybookError(FileMistake):
 def iter_playbook_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Playbook files under `paths` (folders searched recursively, without following links
     to folders), in a stable order: by their parts' names."""
+    return (Path(name) for name in _playbook_file_names(paths))
+
+
+def _playbook_file_names(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
+    """`iter_playbook_files` as the names the system gave (turning a `Path` back into text
+    costs more than reading a small file, a thousand times at a cold start)."""
     for given in paths:
-        path = Path(given)
-        if path.is_dir():
+        name = str(Path(given))  # as `Path` writes it (`./a//b/` -> `a/b`), once per folder
+        if os.path.isdir(name):
             found: list[tuple[tuple[str, ...], str]] = []
-            _find_playbooks(str(path), (), found)
-            yield from (Path(full) for _, full in sorted(found))
+            _find_playbooks(name, (), found)
+            yield from (full for _, full in sorted(found))
         else:
-            yield path
+            yield name
 
 
 def _find_playbooks(folder: str, parts: tuple[str, ...], found: list[tuple[tuple[str, ...], str]]) -> None:
@@ -98,17 +106,18 @@ def _load_playbooks(
     playbooks: list[Playbook] = []
     errors: list[PlaybookError] = []
     seen: dict[str, Playbook] = {}
-    catalog = None if with_tests else precompiled.shipped()
-    for path in iter_playbook_files(paths):
+    shipped = None if with_tests else precompiled.shipped()
+    remembered = None if with_tests else precompiled.remembered()
+    for name in _playbook_file_names(paths):
         try:
-            playbook = load_playbook(path, with_tests, catalog)
+            playbook = load_playbook(name, with_tests, shipped, remembered)
         except PlaybookErrors as problems:
             errors.extend(problems.errors)
             continue
         if playbook.id in seen:
             errors.append(
                 PlaybookError(
-                    str(path),
+                    name,
                     playbook.line,
                     "id",
                     f"the id {playbook.id!r} is already used by {seen[playbook.id].location}",
@@ -118,6 +127,8 @@ def _load_playbooks(
             continue
         seen[playbook.id] = playbook
         playbooks.append(playbook)
+    if remembered is not None:
+        remembered.save()
     return playbooks, errors
 
 
@@ -129,48 +140,50 @@ class PlaybookErrors(ValueError):
         super().__init__("\n".join(str(error) for error in self.errors))
 
 
-def load_playbook(path: Path, with_tests: bool = True, catalog: precompiled.Precompiled | None = None) -> Playbook:
+def load_playbook(
+    path: str | Path,
+    with_tests: bool = True,
+    catalog: precompiled.Precompiled | None = None,
+    remembered: precompiled.Remembered | None = None,
+) -> Playbook:
     """Load, check and compile one playbook file; PlaybookErrors lists every mistake.
 
     Without tests (the Lambda, which never runs them) the `tests:` key is skipped, which
     makes loading several times faster; `validate` and `test` check them. A file `catalog`
-    holds (precompiled from these very bytes, by this code) skips the YAML, the schema and
-    the expressions' parsing; the rest is checked as always."""
-    name = str(path)
+    or `remembered` holds (precompiled from these very bytes, by this code) skips the YAML,
+    the schema and the expressions' parsing; the rest is checked as always. A file loaded
+    the YAML way is kept in `remembered` for next time."""
+    name = path if isinstance(path, str) else str(path)
+    path = Path(name)
     try:
-        data = _read(name)
+        data = precompiled.read_file(name)
     except OSError as error:
         raise PlaybookErrors([PlaybookError(name, None, None, f"cannot read the file: {error}")]) from None
-    entry = catalog.get(data) if catalog is not None and not with_tests else None
-    if entry is not None:
+    if with_tests or (catalog is None and remembered is None):
+        return _Compiler(name, path, read_playbook(name, data, with_tests)).compile()
+    key = precompiled.file_key(data)
+    for source in (catalog, remembered):
+        entry = source.find(key) if source is not None else None
+        if entry is not None:
+            try:
+                return _Compiler(name, path, entry.document, entry.trees, entry.line).compile()
+            except PlaybookErrors:
+                break  # the code around it changed (an action gone): the YAML way says where
+    compiler = _Compiler(name, path, read_playbook(name, data, with_tests))
+    playbook = compiler.compile()
+    if remembered is not None:
         try:
-            return _Compiler(name, path, entry.document, entry.trees, entry.line).compile()
-        except PlaybookErrors:
-            pass  # the code around it changed (an action gone): the YAML way says where
-    return _Compiler(name, path, read_playbook(name, data, with_tests)).compile()
-
-
-def _read(name: str) -> bytes:
-    """A file's bytes with the fewest system calls (half the time of `Path.read_bytes`, which
-    counts with a thousand playbooks at a cold start): a short read of a file is its end."""
-    chunk = 1 << 16
-    descriptor = os.open(name, os.O_RDONLY)
-    try:
-        parts = [os.read(descriptor, chunk)]
-        while len(parts[-1]) == chunk:
-            parts.append(os.read(descriptor, chunk))
-    finally:
-        os.close(descriptor)
-    return b"".join(parts)
+            remembered.keep(key, compiler.entry(playbook))
+        except ValueError:
+            pass  # YAML gave what marshal cannot keep (a date): loaded from its YAML each time
+    return playbook
 
 
 def precompile(path: Path, data: bytes) -> precompiled.Entry:
     """What the precompiled catalog keeps of a playbook file (`data`, its bytes) that loads
     without a mistake (PlaybookErrors otherwise), as the Lambda loads it: without its tests."""
     compiler = _Compiler(str(path), path, read_playbook(str(path), data, with_tests=False))
-    playbook = compiler.compile()
-    trees = {text: expression.tree for text, expression in compiler.expressions.items()}
-    return precompiled.Entry(precompiled.plain(compiler.document), precompiled.plain(trees), playbook.line)
+    return compiler.entry(compiler.compile())
 
 
 def read_playbook(name: str, data: bytes, with_tests: bool = True) -> Any:
@@ -338,6 +351,7 @@ _UNITS = {"m": 60, "h": 3600, "d": 86400}
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
+@cache
 def _duration(text: str) -> dt.timedelta:
     """`30m`, `4h`, `2d` (the schema has checked the shape)."""
     return dt.timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
@@ -351,7 +365,7 @@ class _Compiler:
         name: str,
         path: Path,
         document: dict[str, Any],
-        trees: Mapping[str, Mapping[str, Any]] | None = None,
+        trees: Mapping[str, bytes] | None = None,
         line: int | None = None,
     ) -> None:
         """`trees`: the expressions' parsed trees by text, parsed and checked before, and
@@ -365,6 +379,11 @@ class _Compiler:
         self.errors: list[PlaybookError] = []
         self.expressions: dict[str, Expression] = {}
         """Every expression compiled, by its text (what the precompiled catalog keeps)."""
+
+    def entry(self, playbook: Playbook) -> precompiled.Entry:
+        """What a precompiled catalog keeps of the playbook this compiled."""
+        trees = {text: marshal.dumps(precompiled.plain(e.tree)) for text, e in self.expressions.items()}
+        return precompiled.Entry(precompiled.plain(self.document), trees, playbook.line)
 
     def error(self, at: Sequence[str | int], problem: str, expected: str | None = None) -> None:
         self.errors.append(PlaybookError(self.name, line_of(self.document, at), format_path(at), problem, expected))

@@ -17,6 +17,11 @@ Never a wrong playbook: at worst no gain.
 
 The file sits in `chalicelib/playbooks/__pycache__/`, which Chalice zips with chalicelib/
 like the bytecode beside it, and holds plain data (marshal) behind a hash of itself.
+
+The command line (replay over an organization's folders, `--compare`) also remembers what it
+compiled, as Python keeps `__pycache__`: a file like the catalog in the user's cache folder
+(`Remembered`), keyed the same way, so a file of the same bytes is served from it the next
+time, wherever it lies. The Lambda never writes there: it has the shipped catalog.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any
 
 log = logging.getLogger("trailguard")
 
-MAGIC = b"trailguard-playbooks-1\n"
+MAGIC = b"trailguard-playbooks-2\n"
 """The file's first bytes: its layout's version (a new one makes older files stale)."""
 CHALICELIB = Path(__file__).resolve().parent.parent
 CATALOG_FILE = Path(__file__).resolve().parent / "__pycache__" / f"playbooks.{sys.implementation.cache_tag}.bin"
@@ -46,8 +51,9 @@ class Entry:
 
     document: Any
     """Plain dicts and lists (the lines YAML gave them are not kept: a precompiled file has no mistake to point at)."""
-    trees: Mapping[str, Mapping[str, Any]]
-    """jmespath's parsed tree of each expression, by its text."""
+    trees: Mapping[str, bytes]
+    """jmespath's parsed tree of each expression, by its text, as marshal writes it: read when
+    the expression is first needed (`Expression.checked`)."""
     line: int | None
     """The line of its `id:` (`Playbook.line`)."""
 
@@ -64,7 +70,11 @@ class Precompiled:
 
     def get(self, data: bytes) -> Entry | None:
         """What was precompiled for a file of exactly these bytes, if anything."""
-        found = self._entries.get(file_key(data))
+        return self.find(file_key(data))
+
+    def find(self, key: bytes) -> Entry | None:
+        """What was precompiled for the file whose `file_key` is `key`, if anything."""
+        found = self._entries.get(key)
         return Entry(*found) if found is not None else None
 
     @classmethod
@@ -78,7 +88,7 @@ class Precompiled:
         return MAGIC + self.code + hashlib.sha256(payload).digest() + payload
 
     @classmethod
-    def loads(cls, data: bytes, code: bytes) -> Precompiled | None:
+    def loads(cls, data: bytes, code: bytes, what: str = "the precompiled playbook catalog") -> Precompiled | None:
         """The catalog in `data` if it is whole and was written for `code` (this code); None
         otherwise, whatever the bytes are."""
         header = len(MAGIC)
@@ -86,12 +96,12 @@ class Precompiled:
         if data[:header] != MAGIC or data[header : header + 32] != code:
             return None
         if data[header + 32 : header + 64] != hashlib.sha256(payload).digest():
-            log.warning("the precompiled playbook catalog is damaged; loading the YAML files")
+            log.warning("%s is damaged; loading the YAML files", what)
             return None
         try:
             entries = marshal.loads(payload)
         except (EOFError, ValueError, TypeError):
-            log.warning("the precompiled playbook catalog cannot be read; loading the YAML files")
+            log.warning("%s cannot be read; loading the YAML files", what)
             return None
         return cls(entries, code) if isinstance(entries, dict) else None
 
@@ -103,6 +113,20 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(item) for item in value]
     return value
+
+
+def read_file(name: str) -> bytes:
+    """A file's bytes with the fewest system calls (half the time of `Path.read_bytes`, which
+    counts with a thousand playbooks at a cold start): a short read of a file is its end."""
+    chunk = 1 << 16
+    descriptor = os.open(name, os.O_RDONLY)
+    try:
+        parts = [os.read(descriptor, chunk)]
+        while len(parts[-1]) == chunk:
+            parts.append(os.read(descriptor, chunk))
+    finally:
+        os.close(descriptor)
+    return b"".join(parts)
 
 
 def file_key(data: bytes) -> bytes:
@@ -130,10 +154,99 @@ def code_version(root: Path = CHALICELIB) -> bytes:
 
 
 @cache
+def _this_code() -> bytes:
+    return code_version()
+
+
+@cache
 def shipped() -> Precompiled | None:
     """The catalog the package ships, if it was written for this code (read once a process)."""
     try:
         data = CATALOG_FILE.read_bytes()
     except OSError:
         return None
-    return Precompiled.loads(data, code_version())
+    return Precompiled.loads(data, _this_code())
+
+
+CACHE_VARIABLE = "TRAILGUARD_CACHE_DIR"
+"""Where the command line keeps what it compiled; empty: nowhere."""
+
+
+def cache_folder(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """$TRAILGUARD_CACHE_DIR (empty: no cache), else $XDG_CACHE_HOME/trailguard, else
+    ~/.cache/trailguard."""
+    if CACHE_VARIABLE in environ:
+        return Path(environ[CACHE_VARIABLE]) if environ[CACHE_VARIABLE] else None
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "trailguard"
+
+
+REMEMBERED_LIMIT = 5000
+"""The most playbook files the command line's cache keeps (those used last stay)."""
+
+
+class Remembered:
+    """Playbooks the command line compiled before: one file like the shipped catalog (behind
+    a hash of itself, for this code only), read once when loading starts and written again,
+    whole, when loading compiled something new. A damaged, unreadable or missing file, or one
+    of other code, is a cache of nothing, never a wrong playbook; if it cannot be written,
+    nothing is kept. One file, not one per playbook: creating a thousand files costs more
+    system time than parsing their YAML."""
+
+    def __init__(self, folder: Path, code: bytes) -> None:
+        self.file = folder / CATALOG_FILE.name
+        self.code = code
+        try:
+            found = Precompiled.loads(read_file(str(self.file)), code, "the cache of compiled playbooks")
+        except OSError:
+            found = None
+        self._kept: dict[bytes, tuple[Any, Any, Any]] = dict(found._entries) if found is not None else {}
+        self._used: dict[bytes, tuple[Any, Any, Any]] = {}
+        self._changed = False
+
+    def find(self, key: bytes) -> Entry | None:
+        found = self._kept.get(key)
+        if found is None:
+            return None
+        self._used[key] = found
+        return Entry(*found)
+
+    def keep(self, key: bytes, entry: Entry) -> None:
+        """Remember `entry` (ValueError: YAML gave what marshal cannot keep, such as a date)."""
+        value = (entry.document, dict(entry.trees), entry.line)
+        marshal.dumps(value)
+        self._used[key] = value
+        self._changed = True
+
+    def save(self) -> None:
+        """Write the file again if something new was compiled: what was used last, then the
+        rest, up to `REMEMBERED_LIMIT` (two replays at once: the last one's file stays)."""
+        if not self._changed:
+            return
+        entries = {key: value for key, value in self._kept.items() if key not in self._used}
+        entries.update(self._used)
+        for key in list(entries)[: max(0, len(entries) - REMEMBERED_LIMIT)]:
+            del entries[key]
+        partial = self.file.with_name(f".{self.file.name}.{os.getpid()}")
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            partial.write_bytes(Precompiled(entries, self.code).dumps())
+            os.replace(partial, self.file)  # whole or absent
+        except OSError as error:
+            log.debug("cannot keep the compiled playbooks in %s: %s", self.file, error)
+        self._kept, self._used, self._changed = entries, {}, False
+
+
+_cache: Path | None = None
+
+
+def remember_in(folder: Path | None) -> None:
+    """Keep and read compiled playbooks under `folder` from now on in this process (the
+    command line's entry point calls it; None: stop)."""
+    global _cache
+    _cache = folder
+
+
+def remembered() -> Remembered | None:
+    """Where this process keeps compiled playbooks, if anywhere (`remember_in`)."""
+    return Remembered(_cache, _this_code()) if _cache is not None else None

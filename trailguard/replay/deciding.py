@@ -15,8 +15,10 @@ id; the parent, which sees every row in file order, keeps the ids answered so fa
 duplicates exactly as one decision loop did (`Answered`): about 160 bytes per answered
 incident, where the incidents themselves were about 2.9 KB.
 
-Playbooks do not pickle (their conditions are compiled to closures), so a worker loads the
-same playbook files again (`CatalogFiles`), once, when it starts.
+A worker gets the replay process's catalog pickled, once, when it starts (`CatalogFiles`):
+its playbooks, with each condition's tree. A condition already evaluated holds closures, which
+do not pickle; the replay process pickles before it decides anything, and failing that a
+worker reads the same playbook files again.
 """
 
 from __future__ import annotations
