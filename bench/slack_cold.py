@@ -261,7 +261,13 @@ Estimated at the endpoint's {result["memory_mb"]:,} MB ({result["vcpu"]} vCPU: o
 and click both at that share plus the click's waits measured here ({result["waits_ms"]} ms: wall minus CPU):
 **{result["estimated_s"]} s** from the click to the answer, against a target of at most {result["target_s"]} s:
 {"met" if result["met"] else "**not met**"} (Slack gives up at 3 s). If Lambda runs the init at a full vCPU,
-{result["estimated_full_cpu_init_s"]} s. At 256 MB, init at its share, about {result["estimated_at_256mb_s"]} s."""
+{result["estimated_full_cpu_init_s"]} s. At 256 MB, init at its share, about {result["estimated_at_256mb_s"]} s.
+
+Before (issue 24, from in-process figures): an estimated 2.3-2.6 s at 256 MB. The init builds
+the endpoint's clients (DynamoDB, Lambda, SSM), reads the signing secret and imports slack_sdk
+(`Runtime.prepare`); those clients no longer ask STS who they are (`AwsClients.client`: trailguard's
+own account needs no name), which took an STS client and a GetCallerIdentity off the path. What is
+left is mostly boto3 (Lambda's runtime), botocore's service models and slack_sdk."""
 
 
 if __name__ == "__main__":
