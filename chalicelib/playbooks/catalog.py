@@ -213,8 +213,9 @@ class Sifted:
         return tuple(sorted((*self.rejected, *evaluated), key=lambda rejection: order[id(rejection[0])]))
 
 
-SIEVE_MEMORY = 4096
-"""How many combinations of tested values a sieve remembers the split of (then it starts again)."""
+SIEVE_MEMORY = 1024
+"""How many combinations of tested values a sieve remembers the split of (then it starts
+again): at most about 2 KB each with a hundred playbooks on the call."""
 
 
 class _Sieve:
@@ -236,6 +237,7 @@ class _Sieve:
             (path, {text: frozenset(positions) for text, positions in texts.items()}) for path, texts in grouped.items()
         )
         self.order = {id(playbook): position for position, playbook in enumerate(self.playbooks)}
+        self.rejection = tuple((p, f"if: {p.condition.text if p.condition else ''}") for p in self.playbooks)
         self.whole = Sifted(self.playbooks)
         self.seen: dict[tuple[str | None, ...], Sifted] = {}
 
@@ -263,11 +265,7 @@ class _Sieve:
                 if text != value:
                     out |= positions
         remaining = tuple(p for position, p in enumerate(self.playbooks) if position not in out)
-        rejected = tuple(
-            (p, f"if: {p.condition.text if p.condition else ''}")
-            for position, p in enumerate(self.playbooks)
-            if position in out
-        )
+        rejected = tuple(self.rejection[position] for position in sorted(out))
         return Sifted(remaining, rejected, self.order)
 
 
