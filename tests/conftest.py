@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import os
 import uuid
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,6 +119,23 @@ def record(event_name: str, source: str, request: dict[str, Any] | None = None, 
     """A complete CloudTrail record made by an IAM user, in moto's account and region."""
     return api_call_record(
         event_name, source, request, identity=MALLORY, region=REGION, event_time="2026-11-26T03:12:45Z", **fields
+    )
+
+
+def python_function(iam: Any, lam: Any, name: str, role: str) -> None:
+    """A Python function in moto, run by `role` (created here, trusted by Lambda)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handle(event, context):\n    return 1\n")
+    lam.create_function(
+        FunctionName=name, Runtime="python3.13", Role=arn, Handler="handler.handle", Code={"ZipFile": code.getvalue()}
     )
 
 

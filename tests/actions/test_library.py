@@ -10,9 +10,7 @@ Each case says how to set the resource up, make it unsafe, observe it and tamper
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +21,7 @@ import pytest
 from chalicelib.actions import ActionError, UndoRefused, registered_actions
 from chalicelib.actions.base import ActionContext
 from chalicelib.memory import flow_logs, trails
-from tests.conftest import ACCOUNT, REGION, remembering
+from tests.conftest import ACCOUNT, REGION, python_function, remembering
 
 pytestmark = pytest.mark.integration
 
@@ -455,22 +453,7 @@ def _trust_policy():
 
 def _function_permission():
     iam, lam = _client("iam"), _client("lambda")
-    role = iam.create_role(
-        RoleName="fn-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{**TRUST_EC2, "Principal": {"Service": "lambda.amazonaws.com"}}]}
-        ),
-    )["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handle(event, context):\n    return 1\n")
-    lam.create_function(
-        FunctionName="billing",
-        Runtime="python3.11",
-        Role=role,
-        Handler="handler.handle",
-        Code={"ZipFile": code.getvalue()},
-    )
+    python_function(iam, lam, "billing", "fn-role")
     lam.add_permission(
         FunctionName="billing",
         StatementId="events",

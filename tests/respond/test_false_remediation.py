@@ -16,9 +16,7 @@ docs/playbooks.md ("What trailguard leaves alone") lists the same cases.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +34,7 @@ from chalicelib.named_lists import NamedLists
 from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import Responder
-from tests.conftest import DATASETS, PLAYBOOKS, member_session, remembering
+from tests.conftest import DATASETS, PLAYBOOKS, member_session, python_function, remembering
 from trailguard.eventfiles import read_events
 
 pytestmark = pytest.mark.integration
@@ -131,32 +129,8 @@ def _function_url(name: str) -> Setup:
     """A function with a URL of auth type NONE (a webhook receiver)."""
 
     def setup(aws: Aws) -> None:
-        role = aws("iam").create_role(
-            RoleName=f"{name}-role",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]["Arn"]
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("handler.py", "def handle(event, context):\n    return 200\n")
         lam = aws("lambda")
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.13",
-            Role=role,
-            Handler="handler.handle",
-            Code={"ZipFile": code.getvalue()},
-        )
+        python_function(aws("iam"), lam, name, f"{name}-role")
         lam.create_function_url_config(FunctionName=name, AuthType="NONE")
 
     return setup

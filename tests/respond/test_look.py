@@ -12,9 +12,7 @@ is read (`Incidents.assess`).
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import boto3
 import pytest
@@ -30,7 +28,16 @@ from chalicelib.playbooks.catalog import Catalog
 from chalicelib.respond.guards import OwnIdentities
 from chalicelib.respond.responder import Responder
 from chalicelib.slack.messages import render
-from tests.conftest import ACCOUNT, PLAYBOOKS, REGION, Faults, record, recording_clients, remembering
+from tests.conftest import (
+    ACCOUNT,
+    PLAYBOOKS,
+    REGION,
+    Faults,
+    python_function,
+    record,
+    recording_clients,
+    remembering,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -105,23 +112,7 @@ def test_a_resource_that_cannot_be_read_is_not_taken_for_safe(aws):
 
 def _function(url_auth=None):
     iam, lam = boto3.client("iam", region_name=REGION), boto3.client("lambda", region_name=REGION)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = iam.create_role(RoleName="hook-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handle(event, context):\n    return 1\n")
-    lam.create_function(
-        FunctionName="hook",
-        Runtime="python3.13",
-        Role=role,
-        Handler="handler.handle",
-        Code={"ZipFile": code.getvalue()},
-    )
+    python_function(iam, lam, "hook", "hook-role")
     lam.add_permission(FunctionName="hook", StatementId="open", Action="lambda:InvokeFunction", Principal="*")
     if url_auth:
         lam.create_function_url_config(FunctionName="hook", AuthType=url_auth)

@@ -4,16 +4,14 @@ function in moto afterwards."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from chalicelib.incidents.model import State
 from chalicelib.respond.handler import eventbridge_rules
-from tests.conftest import envelope, record
+from tests.conftest import envelope, python_function, record
 from tests.slack.test_flow import buttons, text_of
 
 pytestmark = pytest.mark.e2e
@@ -66,17 +64,7 @@ def test_a_lambda_backdoor_finding_proposes_closing_the_function_and_approve_clo
 ):
     iam = runtime.clients.client("iam", ACCOUNT, REGION)
     lam = runtime.clients.client("lambda", ACCOUNT, REGION)
-    role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handle(event, context):\n    return 1\n")
-    lam.create_function(
-        FunctionName="billing",
-        Runtime="python3.11",
-        Role=role,
-        Handler="handler.handle",
-        Code={"ZipFile": code.getvalue()},
-    )
+    python_function(iam, lam, "billing", "fn-role")
     lam.create_function_url_config(FunctionName="billing", AuthType="NONE")
     lam.add_permission(FunctionName="billing", StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*")
 
