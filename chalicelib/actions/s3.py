@@ -245,13 +245,7 @@ class RemovePublicPolicyStatements(Action):
         return open_to_everyone(policy, trusted_by(self))
 
     def snapshot(self) -> dict[str, Any]:
-        try:
-            policy = self.client.get_bucket_policy(Bucket=self.params["bucket"])["Policy"]
-        except Exception as error:
-            if error_code(error) != "NoSuchBucketPolicy":
-                raise
-            policy = None
-        return {"Bucket": self.params["bucket"], "Policy": policy}
+        return {"Bucket": self.params["bucket"], "Policy": _bucket_policy(self.client, self.params["bucket"])}
 
     def check(self, state: Mapping[str, Any]) -> bool:
         return state["Policy"] is None or not self._public(state["Policy"])
@@ -507,12 +501,7 @@ class RemoveLogExpiration(Action):
         return bool(expiration.get("Date")) or int(expiration.get("Days", self.params["days"])) < self.params["days"]
 
     def snapshot(self) -> dict[str, Any]:
-        try:
-            policy = self.client.get_bucket_policy(Bucket=self.params["bucket"])["Policy"]
-        except Exception as error:
-            if error_code(error) != "NoSuchBucketPolicy":
-                raise
-            policy = None
+        policy = _bucket_policy(self.client, self.params["bucket"])
         try:
             rules = self.client.get_bucket_lifecycle_configuration(Bucket=self.params["bucket"])["Rules"]
         except Exception as error:
