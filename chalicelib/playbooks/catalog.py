@@ -84,9 +84,9 @@ class Catalog:
         follows it."""
         sieve = self._sieves.get((source, name))
         if sieve is None:
-            candidates = self._index.get((source, name), ())
-            if len(candidates) < 2:
-                return Sifted(candidates)
+            candidates = self._index.get((source, name))
+            if candidates is None:
+                return NOTHING_TO_SIFT
             sieve = self._sieves[(source, name)] = _Sieve(candidates)
         return sieve.sift(record)
 
@@ -212,6 +212,9 @@ class Sifted:
         order = self.order
         return tuple(sorted((*self.rejected, *evaluated), key=lambda rejection: order[id(rejection[0])]))
 
+
+NOTHING_TO_SIFT = Sifted(())
+"""A call no playbook names."""
 
 SIEVE_MEMORY = 1024
 """How many combinations of tested values a sieve remembers the split of (then it starts
