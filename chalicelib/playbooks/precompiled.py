@@ -33,7 +33,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -187,8 +187,9 @@ REMEMBERED_LIMIT = 5000
 
 class Remembered:
     """Playbooks the command line compiled before: one file like the shipped catalog (behind
-    a hash of itself, for this code only), read once when loading starts and written again,
-    whole, when loading compiled something new. A damaged, unreadable or missing file, or one
+    a hash of itself, for this code only), read when the shipped catalog first lacks a file
+    (a replay of the bundled playbooks never reads it) and written again, whole, when loading
+    compiled something new. A damaged, unreadable or missing file, or one
     of other code, is a cache of nothing, never a wrong playbook; if it cannot be written,
     nothing is kept. One file, not one per playbook: creating a thousand files costs more
     system time than parsing their YAML."""
@@ -196,13 +197,16 @@ class Remembered:
     def __init__(self, folder: Path, code: bytes) -> None:
         self.file = folder / CATALOG_FILE.name
         self.code = code
-        try:
-            found = Precompiled.loads(read_file(str(self.file)), code, "the cache of compiled playbooks")
-        except OSError:
-            found = None
-        self._kept: dict[bytes, tuple[Any, Any, Any]] = dict(found._entries) if found is not None else {}
         self._used: dict[bytes, tuple[Any, Any, Any]] = {}
         self._changed = False
+
+    @cached_property
+    def _kept(self) -> dict[bytes, tuple[Any, Any, Any]]:
+        try:
+            found = Precompiled.loads(read_file(str(self.file)), self.code, "the cache of compiled playbooks")
+        except OSError:
+            return {}
+        return dict(found._entries) if found is not None else {}
 
     def find(self, key: bytes) -> Entry | None:
         found = self._kept.get(key)

@@ -197,3 +197,17 @@ def test_replay_remembers_and_decides_alike_from_what_it_kept(tmp_path, monkeypa
     [decided] = [json.loads(line) for line in first.stdout.splitlines() if line.startswith("{")]
     assert [match["playbook"] for match in decided["matches"]] == ["p0", "p1"]
     assert second.stdout == first.stdout
+
+
+def test_the_cache_is_not_read_while_the_shipped_catalog_holds_every_file(tmp_path):
+    """A replay of the bundled playbooks (all in the checkout's catalog) costs no cache read."""
+    path = _folder(tmp_path, count=1) / "p0.yaml"
+    data = path.read_bytes()
+    shipped = precompiled.Precompiled.of(
+        {precompiled.file_key(data): loader.precompile(path, data)}, precompiled.code_version()
+    )
+    remembered = Remembered(tmp_path / "cache", precompiled.code_version())
+    playbook = loader.load_playbook(path, False, shipped, remembered)
+    assert playbook.id == "p0" and "_kept" not in vars(remembered)
+    remembered.save()
+    assert not (tmp_path / "cache").exists()
