@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -108,8 +109,6 @@ def _import_cpu(env: dict[str, str], package: Path) -> float:
 def _import_instructions(env: dict[str, str], package: Path) -> int | None:
     """Instructions of `import app` from `package` under callgrind (None without valgrind):
     unlike CPU seconds, the same on a busy machine as on a quiet one."""
-    import re
-
     if shutil.which("valgrind") is None:
         return None
     out = subprocess.run(
